@@ -1,0 +1,61 @@
+import { envInt, envRequired, envSecret, envString } from './env';
+import { isValidNodeId, NODE_ID_RULE, nodeTaskQueue, CONTROL_TASK_QUEUE } from './names';
+import { ConfigError } from './errors';
+
+type Env = Record<string, string | undefined>;
+
+export interface TemporalConfig {
+  /** TEMPORAL_ADDRESS, host:port of the Temporal frontend. @default 127.0.0.1:7233 */
+  address: string;
+  /** TEMPORAL_NAMESPACE. @default default */
+  namespace: string;
+  /** ZANSHIN_CONTROL_TASK_QUEUE, where workflows and control activities run. @default zanshin-control */
+  controlTaskQueue: string;
+}
+
+export function temporalConfig(env: Env = process.env): TemporalConfig {
+  return {
+    address: envString(env, 'TEMPORAL_ADDRESS', '127.0.0.1:7233'),
+    namespace: envString(env, 'TEMPORAL_NAMESPACE', 'default'),
+    controlTaskQueue: envString(env, 'ZANSHIN_CONTROL_TASK_QUEUE', CONTROL_TASK_QUEUE),
+  };
+}
+
+export interface NodeWorkerConfig {
+  temporal: TemporalConfig;
+  /** ZANSHIN_NODE_ID, this PC's id; its task queue is node-<id>. Required. */
+  nodeId: string;
+  taskQueue: string;
+}
+
+export function nodeWorkerConfig(env: Env = process.env): NodeWorkerConfig {
+  const nodeId = envRequired(env, 'ZANSHIN_NODE_ID', 'set it to this PC\'s id, e.g. ZANSHIN_NODE_ID=pc1');
+  if (!isValidNodeId(nodeId)) throw new ConfigError(`ZANSHIN_NODE_ID=${JSON.stringify(nodeId)} is invalid: ${NODE_ID_RULE}`);
+  return { temporal: temporalConfig(env), nodeId, taskQueue: nodeTaskQueue(nodeId) };
+}
+
+export interface ApiConfig {
+  /** ZANSHIN_API_HOST, the address migration-api listens on. @default 127.0.0.1 */
+  host: string;
+  /** ZANSHIN_API_PORT. @default 8787 */
+  port: number;
+  /** ZANSHIN_DATABASE_URL, a postgres:// URL. Required. */
+  databaseUrl: string;
+  /** ZANSHIN_ADMIN_TOKEN or ZANSHIN_ADMIN_TOKEN_FILE: bearer token of administrators. Required. */
+  adminToken: string;
+  /** ZANSHIN_NODE_TOKEN or ZANSHIN_NODE_TOKEN_FILE: bearer token of node workers. Required. */
+  nodeToken: string;
+}
+
+export function apiConfig(env: Env = process.env): ApiConfig {
+  const adminToken = envSecret(env, 'ZANSHIN_ADMIN_TOKEN');
+  const nodeToken = envSecret(env, 'ZANSHIN_NODE_TOKEN');
+  if (adminToken === nodeToken) throw new ConfigError('ZANSHIN_ADMIN_TOKEN and ZANSHIN_NODE_TOKEN must differ');
+  return {
+    host: envString(env, 'ZANSHIN_API_HOST', '127.0.0.1'),
+    port: envInt(env, 'ZANSHIN_API_PORT', 8787, 1, 65535),
+    databaseUrl: envRequired(env, 'ZANSHIN_DATABASE_URL', 'e.g. postgres://zanshin:PASSWORD@127.0.0.1:5433/zanshin'),
+    adminToken,
+    nodeToken,
+  };
+}

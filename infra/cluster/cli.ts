@@ -1,0 +1,90 @@
+// The local cluster launcher: start, stop, status and probe of the simulated classroom.
+import { Command, Option } from 'commander';
+import Table from 'cli-table3';
+import { clusterConfig, ClusterConfig } from './config';
+import { clusterStatus, ClusterStatus, startCluster, stopCluster } from './cluster';
+import { probeNodes } from './probe';
+import { planCluster } from './plan';
+import { withTemporalClient } from './temporal-client';
+
+interface CommonOptions {
+  nodes?: string;
+  linkRate?: string;
+  dataDir?: string;
+  json?: boolean;
+}
+
+function configFrom(opts: CommonOptions): ClusterConfig {
+  const env = { ...process.env };
+  if (opts.nodes !== undefined) env.ZANSHIN_NODES = opts.nodes;
+  if (opts.linkRate !== undefined) env.ZANSHIN_LINK_RATE = opts.linkRate;
+  if (opts.dataDir !== undefined) env.ZANSHIN_DATA_DIR = opts.dataDir;
+  return clusterConfig(env);
+}
+
+/** A plain table: no colour codes, so logs and CI output stay readable. */
+function newTable(head: string[]): Table.Table {
+  return new Table({ head, style: { head: [], border: [], compact: true } });
+}
+
+function printStatus(status: ClusterStatus): void {
+  const table = newTable(['part', 'state', 'detail']);
+  for (const p of status.parts) table.push([p.part, p.up ? 'up' : 'DOWN', p.detail]);
+  console.log(table.toString());
+  console.log(status.running ? `all up. Temporal Web UI: ${status.webUi}  migration-api: ${status.apiUrl}` : 'cluster is not (fully) running');
+}
+
+const program = new Command('cluster')
+  .description('Zanshin local cluster: PostgreSQL, Temporal dev server, migration-api, control worker and N simulated PCs')
+  .showHelpAfterError();
+
+const shared = (cmd: Command): Command => cmd
+  .addOption(new Option('--nodes <n>', 'number of simulated PCs (env ZANSHIN_NODES, default 3)'))
+  .addOption(new Option('--link-rate <rate>', 'tc tbf rate of each PC link, or "off" (env ZANSHIN_LINK_RATE, default 1gbit)'))
+  .addOption(new Option('--data-dir <dir>', 'data directory (env ZANSHIN_DATA_DIR, default <repo>/.zanshin)'))
+  .option('--json', 'print machine-readable JSON');
+
+shared(program.command('start').description('start every part (a running cluster is left as it is)'))
+  .action(async (opts: CommonOptions) => {
+    const status = await startCluster(configFrom(opts), opts.json ? () => undefined : (l) => console.log(`[cluster] ${l}`));
+    if (opts.json) console.log(JSON.stringify(status, null, 2)); else printStatus(status);
+  });
+
+shared(program.command('stop').description('stop exactly what start started and remove its namespaces'))
+  .action(async (opts: CommonOptions) => stopCluster(configFrom(opts), (l) => console.log(`[cluster] ${l}`)));
+
+shared(program.command('status').description('show each part up or down (exit 1 unless all are up)'))
+  .action(async (opts: CommonOptions) => {
+    const status = await clusterStatus(configFrom(opts));
+    if (opts.json) console.log(JSON.stringify(status, null, 2)); else printStatus(status);
+    process.exitCode = status.running ? 0 : 1;
+  });
+
+shared(program.command('probe').argument('[nodes...]', 'PCs to probe (default: all)')
+  .description('run the probeNode workflow on each PC through Temporal and show what each PC reports'))
+  .action(async (nodes: string[], opts: CommonOptions) => {
+    const config = configFrom(opts);
+    const ids = nodes.length ? nodes : planCluster(config).nodes.map((n) => n.id);
+    const results = await withTemporalClient({ address: `127.0.0.1:${config.temporalPort}`, namespace: 'default' },
+      (client) => probeNodes(client, ids));
+    if (opts.json) {
+      console.log(JSON.stringify(results, null, 2));
+    } else {
+      const table = newTable(['PC', 'workflow', 'namespace', 'address', 'CPU', 'mem', 'cpu model / error']);
+      for (const r of results) {
+        const d = r.description;
+        table.push(d
+          ? [r.nodeId, r.workflowId, d.networkNamespace, d.addresses.join(' '), `${(d.load.cpu * 100).toFixed(1)}%`,
+            `${(d.load.memory * 100).toFixed(1)}%`, `${d.cpuModel} (${d.cpuCores} cores)`]
+          : [r.nodeId, r.workflowId, '-', '-', '-', '-', `FAILED: ${r.error}`]);
+      }
+      console.log(table.toString());
+      console.log(`See them in the Temporal Web UI: http://127.0.0.1:${config.temporalUiPort}/namespaces/default/workflows`);
+    }
+    process.exitCode = results.every((r) => r.description) ? 0 : 1;
+  });
+
+program.parseAsync().catch((err: unknown) => {
+  console.error(`cluster: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});

@@ -1,0 +1,214 @@
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { CONTROL_TASK_QUEUE } from '../../common/names';
+import { ClusterConfig, REPO_ROOT } from './config';
+import { deleteNamespaces, listNamespaces, runCommands } from './netns';
+import { ClusterPlan, lanCommands, planCluster, plannedNamespaces } from './plan';
+import { ensureDatabase, initPostgres, PostgresInstance, postgresBinDir, postgresUrl, startPostgres, writePgpass, PG_DATABASE } from './postgres';
+import { isRunning, logTail, ProcessRecord, spawnDetached, stopProcess } from './processes';
+import { ClusterSecrets, ensureClusterSecrets } from './secrets';
+import { ClusterState, readState, removeState, writeState } from './state';
+import { activityPollers, withTemporalClient } from './temporal-client';
+import { tcpOpen, waitFor } from './wait';
+import execa from 'execa';
+
+export type Log = (line: string) => void;
+
+const dist = (...parts: string[]): string => path.join(REPO_ROOT, 'dist', ...parts);
+
+export interface PartStatus {
+  part: string;
+  up: boolean;
+  detail: string;
+}
+
+export interface ClusterStatus {
+  running: boolean;
+  parts: PartStatus[];
+  webUi: string;
+  apiUrl: string;
+}
+
+function postgresInstance(config: ClusterConfig, plan: ClusterPlan, secrets: ClusterSecrets): PostgresInstance {
+  return { dataDir: plan.paths.postgres, socketDir: plan.paths.postgresSocket, port: config.postgresPort, password: secrets.postgresPassword };
+}
+
+/** Fails early, naming what is missing and how to get it. */
+async function preflight(config: ClusterConfig): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('the cluster launcher must run as root (it creates network namespaces)');
+  if (!existsSync(config.temporalBin)) {
+    throw new Error(`Temporal CLI not found at ${config.temporalBin}: run infra/provision.sh, or set ZANSHIN_TEMPORAL_BIN`);
+  }
+  for (const tool of ['socat', 'ip', 'tc', 'setpriv']) {
+    const found = await execa('sh', ['-c', `command -v ${tool}`], { reject: false });
+    if (found.exitCode !== 0) throw new Error(`${tool} is not installed: run infra/provision.sh`);
+  }
+  for (const entry of ['workers/node-worker.js', 'workers/control-worker.js', 'api/main.js']) {
+    if (!existsSync(dist(entry))) throw new Error(`dist/${entry} is missing: build first (npm run build)`);
+  }
+  const taken = await Promise.all([config.temporalPort, config.temporalUiPort, config.apiPort, config.postgresPort]
+    .map(async (port) => ((await tcpOpen('127.0.0.1', port)) ? port : null)));
+  const busy = taken.filter((p) => p !== null);
+  if (busy.length) throw new Error(`port(s) ${busy.join(', ')} on 127.0.0.1 already in use: stop what uses them or choose other ports (see README, Configuration)`);
+  const present = new Set(await listNamespaces());
+  const clash = plannedNamespaces(planCluster(config)).filter((ns) => present.has(ns));
+  if (clash.length) throw new Error(`network namespace(s) ${clash.join(', ')} already exist: run "npm run cluster -- stop" or set ZANSHIN_NS_PREFIX`);
+}
+
+/** Starts one process and records it before anything else can fail. */
+class Launcher {
+  constructor(private readonly state: ClusterState, private readonly stateFile: string, private readonly logs: string) {}
+
+  launch(name: string, argv: string[], env: NodeJS.ProcessEnv = {}, stopSignal: NodeJS.Signals = 'SIGTERM'): ProcessRecord {
+    const log = path.join(this.logs, `${name.replace('/', '-')}.log`);
+    const rec = spawnDetached(name, argv, { log, env: { ...process.env, ...env }, stopSignal });
+    this.state.processes.push(rec);
+    writeState(this.stateFile, this.state);
+    return rec;
+  }
+
+  adopt(rec: ProcessRecord): ProcessRecord {
+    this.state.processes.push(rec);
+    writeState(this.stateFile, this.state);
+    return rec;
+  }
+
+  /** Waits for a health check, failing fast (with its log) if the process dies meanwhile. */
+  async healthy(rec: ProcessRecord, what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+    await waitFor(what, check, timeoutMs,
+      () => (isRunning(rec) ? null : `${rec.name} exited during start; last lines of ${rec.log}:\n${logTail(rec.log)}`));
+  }
+}
+
+async function apiHealthy(config: ClusterConfig, token: string): Promise<boolean> {
+  const res = await fetch(`http://127.0.0.1:${config.apiPort}/health`, { headers: { authorization: `Bearer ${token}` } });
+  return res.status === 200;
+}
+
+/**
+ * Brings the whole local cluster up: PostgreSQL, Temporal dev server (SQLite, Web UI), the LAN of PC
+ * namespaces, migration-api, the control worker and one node worker per PC. Idempotent: a running
+ * cluster is left as it is. On failure everything started so far is stopped again.
+ */
+export async function startCluster(config: ClusterConfig, log: Log = console.log): Promise<ClusterStatus> {
+  const plan = planCluster(config);
+  if (readState(plan.paths.state)) {
+    const status = await clusterStatus(config);
+    if (status.running) {
+      log('cluster already running');
+      return status;
+    }
+    log('a previous cluster is partly down: stopping what is left of it first');
+    await stopCluster(config, log);
+  }
+  await preflight(config);
+  for (const dir of [plan.paths.run, plan.paths.logs, plan.paths.sockets, ...plan.nodes.map((n) => n.dataDir)]) {
+    mkdirSync(dir, { recursive: true });
+  }
+  const secrets = ensureClusterSecrets(plan.paths.secrets);
+  const pgpass = path.join(plan.paths.secrets, 'pgpass');
+  const state: ClusterState = { version: 1, startedAt: new Date().toISOString(), config, processes: [], namespaces: [] };
+  writeState(plan.paths.state, state);
+  const launcher = new Launcher(state, plan.paths.state, plan.paths.logs);
+  const sock = (name: string): string => path.join(plan.paths.sockets, `${name}.sock`);
+  try {
+    log(`PostgreSQL on 127.0.0.1:${config.postgresPort} (data in ${plan.paths.postgres})`);
+    const pg = postgresInstance(config, plan, secrets);
+    const binDir = postgresBinDir();
+    await initPostgres(pg, binDir);
+    const postgres = launcher.adopt(startPostgres(pg, binDir, path.join(plan.paths.logs, 'postgres.log')));
+    await launcher.healthy(postgres, 'PostgreSQL', async () => { await ensureDatabase(pg, 2_000); return true; }, 30_000);
+    writePgpass(pgpass, pg);
+
+    log(`Temporal dev server on 127.0.0.1:${config.temporalPort}, Web UI on http://127.0.0.1:${config.temporalUiPort}`);
+    const temporal = launcher.launch('temporal', [config.temporalBin, 'server', 'start-dev', '--db-filename', plan.paths.temporalDb,
+      '--ip', '127.0.0.1', '--port', String(config.temporalPort), '--ui-port', String(config.temporalUiPort), '--log-level', 'warn']);
+    await launcher.healthy(temporal, 'the Temporal server', () => tcpOpen('127.0.0.1', config.temporalPort));
+
+    // PCs live in namespaces with no route to the host: they reach Temporal and the API through unix-socket relays.
+    launcher.launch('relay-temporal', ['socat', `UNIX-LISTEN:${sock('temporal')},fork,unlink-early,mode=600`, `TCP:127.0.0.1:${config.temporalPort}`]);
+    launcher.launch('relay-api', ['socat', `UNIX-LISTEN:${sock('api')},fork,unlink-early,mode=600`, `TCP:127.0.0.1:${config.apiPort}`]);
+
+    log(`LAN: ${plan.nodes.map((n) => `${n.id}=${n.address}`).join(' ')}${config.linkRate ? `, links shaped to ${config.linkRate}` : ''}`);
+    state.namespaces = plannedNamespaces(plan);
+    writeState(plan.paths.state, state);
+    await runCommands(lanCommands(plan, config.linkRate));
+
+    log(`migration-api on http://127.0.0.1:${config.apiPort}`);
+    const api = launcher.launch('migration-api', [process.execPath, dist('api', 'main.js')], {
+      ZANSHIN_API_HOST: '127.0.0.1', ZANSHIN_API_PORT: String(config.apiPort),
+      ZANSHIN_DATABASE_URL: postgresUrl(pg, PG_DATABASE, false), PGPASSFILE: pgpass,
+      ZANSHIN_ADMIN_TOKEN_FILE: secrets.adminTokenFile, ZANSHIN_NODE_TOKEN_FILE: secrets.nodeTokenFile,
+    });
+    await launcher.healthy(api, 'migration-api /health', () => apiHealthy(config, secrets.adminToken));
+
+    const temporalEnv = { TEMPORAL_ADDRESS: `127.0.0.1:${config.temporalPort}`, TEMPORAL_NAMESPACE: 'default' };
+    log(`control worker on task queue ${CONTROL_TASK_QUEUE}`);
+    launcher.launch('control-worker', [process.execPath, dist('workers', 'control-worker.js')], temporalEnv);
+
+    for (const node of plan.nodes) {
+      const inNs = (argv: string[]): string[] => ['ip', 'netns', 'exec', node.namespace, ...argv];
+      launcher.launch(`${node.id}/relay-temporal`, inNs(['socat', `TCP-LISTEN:${config.temporalPort},bind=127.0.0.1,fork,reuseaddr`, `UNIX-CONNECT:${sock('temporal')}`]));
+      launcher.launch(`${node.id}/relay-api`, inNs(['socat', `TCP-LISTEN:${config.apiPort},bind=127.0.0.1,fork,reuseaddr`, `UNIX-CONNECT:${sock('api')}`]));
+      launcher.launch(`${node.id}/node-worker`, inNs([process.execPath, dist('workers', 'node-worker.js')]), {
+        ...temporalEnv, ZANSHIN_NODE_ID: node.id, ZANSHIN_NODE_DATA_DIR: node.dataDir,
+        ZANSHIN_API_URL: `http://127.0.0.1:${config.apiPort}`, ZANSHIN_NODE_TOKEN_FILE: secrets.nodeTokenFile,
+      });
+    }
+    log(`waiting for ${plan.nodes.length} node worker(s) to poll their task queues`);
+    await withTemporalClient({ address: `127.0.0.1:${config.temporalPort}`, namespace: 'default' }, async (client) => {
+      for (const node of plan.nodes) {
+        const worker = state.processes.find((p) => p.name === `${node.id}/node-worker`)!;
+        await launcher.healthy(worker, `${node.id}'s worker polling ${node.taskQueue}`, async () => (await activityPollers(client, node.taskQueue)) > 0);
+      }
+    });
+  } catch (err) {
+    log(`start failed: ${(err as Error).message}`);
+    log('stopping what was started');
+    await stopCluster(config, () => undefined);
+    throw err;
+  }
+  const status = await clusterStatus(config);
+  log(`cluster up: ${plan.nodes.length} PC(s), Web UI ${status.webUi}`);
+  return status;
+}
+
+/** Stops exactly the processes the cluster started (newest first) and removes its namespaces. */
+export async function stopCluster(config: ClusterConfig, log: Log = console.log): Promise<void> {
+  const plan = planCluster(config);
+  const state = readState(plan.paths.state);
+  if (!state) log('no cluster state found: removing leftover namespaces only');
+  for (const rec of [...(state?.processes ?? [])].reverse()) {
+    const how = await stopProcess(rec);
+    log(`${rec.name} (pid ${rec.pid}): ${how}`);
+  }
+  const deleted = await deleteNamespaces([...new Set([...(state?.namespaces ?? []), ...plannedNamespaces(plan)])]);
+  if (deleted.length) log(`namespaces removed: ${deleted.join(', ')}`);
+  rmSync(plan.paths.sockets, { recursive: true, force: true });
+  removeState(plan.paths.state);
+  log('cluster stopped');
+}
+
+/** Each part up or down: processes by PID, namespaces, the API's health and each PC's live pollers. */
+export async function clusterStatus(config: ClusterConfig): Promise<ClusterStatus> {
+  const plan = planCluster(config);
+  const state = readState(plan.paths.state);
+  const webUi = `http://127.0.0.1:${config.temporalUiPort}`;
+  const apiUrl = `http://127.0.0.1:${config.apiPort}`;
+  if (!state) return { running: false, parts: [{ part: 'cluster', up: false, detail: 'not started' }], webUi, apiUrl };
+  const parts: PartStatus[] = state.processes.map((rec) => ({
+    part: rec.name, up: isRunning(rec), detail: isRunning(rec) ? `pid ${rec.pid}` : `exited (log: ${rec.log})`,
+  }));
+  const present = new Set(await listNamespaces());
+  for (const ns of state.namespaces) parts.push({ part: `netns ${ns}`, up: present.has(ns), detail: present.has(ns) ? 'present' : 'missing' });
+  const secrets = ensureClusterSecrets(plan.paths.secrets);
+  const apiUp = await apiHealthy(config, secrets.adminToken).catch(() => false);
+  parts.push({ part: 'migration-api /health', up: apiUp, detail: apiUp ? 'ok (database answered)' : 'no answer' });
+  const pollers = await withTemporalClient({ address: `127.0.0.1:${config.temporalPort}`, namespace: 'default' },
+    async (client) => Promise.all(plan.nodes.map((n) => activityPollers(client, n.taskQueue)))).catch(() => null);
+  plan.nodes.forEach((node, i) => {
+    const count = pollers?.[i] ?? 0;
+    parts.push({ part: `${node.id} task queue ${node.taskQueue}`, up: count > 0, detail: pollers ? `${count} live poller(s)` : 'Temporal unreachable' });
+  });
+  return { running: parts.every((p) => p.up), parts, webUi, apiUrl };
+}

@@ -1,0 +1,85 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { envInt, envString } from '../../common/env';
+import { ConfigError } from '../../common/errors';
+
+type Env = Record<string, string | undefined>;
+
+/** The repository root: the nearest folder above this file with a package.json (works from dist/ too). */
+export const REPO_ROOT = findRepoRoot(__dirname);
+
+function findRepoRoot(start: string): string {
+  for (let dir = start; dir !== path.dirname(dir); dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, 'package.json'))) return dir;
+  }
+  throw new Error(`no package.json above ${start}`);
+}
+
+/** The local cluster's settings. Every field has an environment variable and a default (see README). */
+export interface ClusterConfig {
+  /** ZANSHIN_DATA_DIR: databases, logs, secrets, per-PC data. @default <repo>/.zanshin */
+  dataDir: string;
+  /** ZANSHIN_NODES: how many simulated PCs (pc1..pcN). @default 3 */
+  nodes: number;
+  /** ZANSHIN_NS_PREFIX: prefix of the network namespaces the cluster creates. @default zs */
+  namePrefix: string;
+  /** ZANSHIN_LAN_SUBNET: first three octets of the /24 the PCs live on (inside namespaces only). @default 10.77.0 */
+  lanSubnet: string;
+  /** ZANSHIN_LINK_RATE: tc tbf rate of each PC's link (e.g. 1gbit, 100mbit), or "off". @default 1gbit */
+  linkRate: string | null;
+  /** ZANSHIN_TEMPORAL_PORT: Temporal frontend (gRPC) port. @default 7233 */
+  temporalPort: number;
+  /** ZANSHIN_TEMPORAL_UI_PORT: Temporal Web UI port. @default 8233 */
+  temporalUiPort: number;
+  /** ZANSHIN_API_PORT: migration-api port. @default 8787 */
+  apiPort: number;
+  /** ZANSHIN_PG_PORT: port of the cluster's own PostgreSQL. @default 5433 */
+  postgresPort: number;
+  /** ZANSHIN_TEMPORAL_BIN: the Temporal CLI binary. @default /var/cache/zanshin/bin/temporal */
+  temporalBin: string;
+}
+
+export function clusterConfig(env: Env = process.env, overrides: Partial<ClusterConfig> = {}): ClusterConfig {
+  const cacheDir = envString(env, 'ZANSHIN_CACHE_DIR', '/var/cache/zanshin');
+  const rate = envString(env, 'ZANSHIN_LINK_RATE', '1gbit');
+  const config: ClusterConfig = {
+    dataDir: path.resolve(envString(env, 'ZANSHIN_DATA_DIR', path.join(REPO_ROOT, '.zanshin'))),
+    nodes: envInt(env, 'ZANSHIN_NODES', 3, 1, 50),
+    namePrefix: envString(env, 'ZANSHIN_NS_PREFIX', 'zs'),
+    lanSubnet: envString(env, 'ZANSHIN_LAN_SUBNET', '10.77.0'),
+    linkRate: rate === 'off' ? null : rate,
+    temporalPort: envInt(env, 'ZANSHIN_TEMPORAL_PORT', 7233, 1, 65535),
+    temporalUiPort: envInt(env, 'ZANSHIN_TEMPORAL_UI_PORT', 8233, 1, 65535),
+    apiPort: envInt(env, 'ZANSHIN_API_PORT', 8787, 1, 65535),
+    postgresPort: envInt(env, 'ZANSHIN_PG_PORT', 5433, 1, 65535),
+    temporalBin: envString(env, 'ZANSHIN_TEMPORAL_BIN', path.join(cacheDir, 'bin', 'temporal')),
+    ...overrides,
+  };
+  validateClusterConfig(config);
+  return config;
+}
+
+export function validateClusterConfig(c: ClusterConfig): void {
+  if (!/^[a-z][a-z0-9]{0,5}$/.test(c.namePrefix)) {
+    throw new ConfigError(`ZANSHIN_NS_PREFIX=${JSON.stringify(c.namePrefix)} must be 1-6 characters of a-z and 0-9, starting with a letter`);
+  }
+  const octets = c.lanSubnet.split('.');
+  if (octets.length !== 3 || !octets.every((o) => /^\d{1,3}$/.test(o) && Number(o) <= 255)) {
+    throw new ConfigError(`ZANSHIN_LAN_SUBNET=${JSON.stringify(c.lanSubnet)} must be three octets, e.g. 10.77.0`);
+  }
+  if (c.nodes < 1 || c.nodes > 50) throw new ConfigError(`ZANSHIN_NODES=${c.nodes} must be between 1 and 50`);
+  if (c.linkRate !== null) parseRate(c.linkRate);
+  const ports = [c.temporalPort, c.temporalUiPort, c.apiPort, c.postgresPort];
+  if (new Set(ports).size !== ports.length) throw new ConfigError(`the cluster's ports must differ; got ${ports.join(', ')}`);
+}
+
+const RATE_UNITS: Record<string, number> = { bit: 1, kbit: 1e3, mbit: 1e6, gbit: 1e9 };
+
+/** Parses a tc rate such as "1gbit" or "100mbit" into bits per second. */
+export function parseRate(rate: string): number {
+  const m = /^(\d+(?:\.\d+)?)(bit|kbit|mbit|gbit)$/.exec(rate.trim().toLowerCase());
+  if (!m || Number(m[1]) <= 0) {
+    throw new ConfigError(`ZANSHIN_LINK_RATE=${JSON.stringify(rate)} is not a rate like 1gbit, 100mbit or 500kbit (or "off")`);
+  }
+  return Number(m[1]) * RATE_UNITS[m[2]!]!;
+}

@@ -1,0 +1,95 @@
+import path from 'node:path';
+import { nodeTaskQueue } from '../../common/names';
+import { ClusterConfig, parseRate } from './config';
+
+export interface PlannedNode {
+  id: string;
+  namespace: string;
+  /** The PC's address on the simulated classroom LAN (exists only inside its namespace). */
+  address: string;
+  taskQueue: string;
+  dataDir: string;
+}
+
+export interface ClusterPlan {
+  lanNamespace: string;
+  nodes: PlannedNode[];
+  paths: {
+    run: string;
+    logs: string;
+    secrets: string;
+    sockets: string;
+    postgres: string;
+    postgresSocket: string;
+    temporalDb: string;
+    state: string;
+  };
+}
+
+/** Derives every name, address and path of a cluster from its configuration. Pure. */
+export function planCluster(c: ClusterConfig): ClusterPlan {
+  const run = path.join(c.dataDir, 'run');
+  const nodes = Array.from({ length: c.nodes }, (_, i) => {
+    const id = `pc${i + 1}`;
+    return {
+      id,
+      namespace: `${c.namePrefix}-${id}`,
+      address: `${c.lanSubnet}.${11 + i}`,
+      taskQueue: nodeTaskQueue(id),
+      dataDir: path.join(c.dataDir, 'nodes', id),
+    };
+  });
+  return {
+    lanNamespace: `${c.namePrefix}-lan`,
+    nodes,
+    paths: {
+      run,
+      logs: path.join(c.dataDir, 'logs'),
+      secrets: path.join(c.dataDir, 'secrets'),
+      sockets: path.join(run, 'sockets'),
+      postgres: path.join(c.dataDir, 'postgres'),
+      postgresSocket: path.join(run, 'postgres-socket'),
+      temporalDb: path.join(c.dataDir, 'temporal.sqlite'),
+      state: path.join(run, 'cluster.json'),
+    },
+  };
+}
+
+/**
+ * The ip/tc commands that build the LAN: one namespace holding a bridge, and per PC a namespace whose eth0
+ * is a veth into that bridge, optionally shaped by a token bucket. No address is added outside them.
+ */
+export function lanCommands(plan: ClusterPlan, linkRate: string | null): string[][] {
+  const lan = plan.lanNamespace;
+  const cmds: string[][] = [
+    ['ip', 'netns', 'add', lan],
+    ['ip', '-n', lan, 'link', 'set', 'lo', 'up'],
+    ['ip', '-n', lan, 'link', 'add', 'br0', 'type', 'bridge'],
+    ['ip', '-n', lan, 'link', 'set', 'br0', 'up'],
+  ];
+  for (const node of plan.nodes) {
+    const ns = node.namespace;
+    cmds.push(
+      ['ip', 'netns', 'add', ns],
+      ['ip', '-n', ns, 'link', 'set', 'lo', 'up'],
+      ['ip', '-n', lan, 'link', 'add', node.id, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns],
+      ['ip', '-n', lan, 'link', 'set', node.id, 'master', 'br0', 'up'],
+      ['ip', '-n', ns, 'addr', 'add', `${node.address}/24`, 'dev', 'eth0'],
+      ['ip', '-n', ns, 'link', 'set', 'eth0', 'up'],
+    );
+    if (linkRate !== null) cmds.push(['tc', '-n', ns, 'qdisc', 'replace', 'dev', 'eth0', 'root', ...tbfArgs(linkRate)]);
+  }
+  return cmds;
+}
+
+/** tbf parameters for a rate: a bucket of 10 ms worth of bytes (at least 10 full frames). */
+export function tbfArgs(linkRate: string): string[] {
+  const bytesPerSecond = parseRate(linkRate) / 8;
+  const burst = Math.max(Math.ceil(bytesPerSecond / 100), 10 * 1514);
+  return ['tbf', 'rate', linkRate, 'burst', String(burst), 'latency', '50ms'];
+}
+
+/** Every namespace the plan creates, the LAN last so PCs detach before their bridge goes. */
+export function plannedNamespaces(plan: ClusterPlan): string[] {
+  return [...plan.nodes.map((n) => n.namespace), plan.lanNamespace];
+}

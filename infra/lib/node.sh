@@ -1,0 +1,17 @@
+# npm dependencies (exactly as locked) and the TypeScript build.
+
+provision_node_modules() {
+  local want have=""
+  want="$(node --version) $(sha256sum "$ZANSHIN_ROOT/package-lock.json" | cut -d' ' -f1)"
+  [ -f "$ZANSHIN_ROOT/node_modules/.zanshin-stamp" ] && have=$(cat "$ZANSHIN_ROOT/node_modules/.zanshin-stamp")
+  if [ "$want" = "$have" ]; then
+    say "  node_modules matches package-lock.json"
+    return
+  fi
+  (cd "$ZANSHIN_ROOT" && npm ci --no-audit --no-fund --loglevel=error) || fail "npm ci failed (see above)."
+  echo "$want" > "$ZANSHIN_ROOT/node_modules/.zanshin-stamp"
+}
+
+build_typescript() {
+  (cd "$ZANSHIN_ROOT" && npx --no-install tsc -p tsconfig.build.json) || fail "the TypeScript build failed (see above)."
+}

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs everything Zanshin needs on a Debian bookworm machine. Idempotent: a second run only checks.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+for lib in common apt criu temporal-cli node; do source "$here/lib/$lib.sh"; done
+
+require_root
+command -v node >/dev/null || fail "Node.js 20 is required (node not found on PATH)."
+node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a===20&&b>=19?0:1)' \
+  || fail "Node.js >= 20.19 < 21 is required; found $(node --version)."
+
+t0=$SECONDS
+step "Debian packages (runc, iptables, socat, PostgreSQL)" provision_apt
+step "CRIU >= 4" provision_criu
+step "Temporal CLI $TEMPORAL_CLI_VERSION" provision_temporal_cli
+step "npm dependencies" provision_node_modules
+step "TypeScript build" build_typescript
+say "provisioning finished in $((SECONDS - t0)) s"
