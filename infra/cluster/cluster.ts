@@ -5,6 +5,7 @@ import { ClusterConfig, REPO_ROOT } from './config';
 import { deleteNamespaces, listNamespaces, runCommands } from './netns';
 import { ClusterPlan, lanCommands, planCluster, plannedNamespaces } from './plan';
 import { ensureDatabase, initPostgres, PostgresInstance, postgresBinDir, postgresUrl, startPostgres, writePgpass, PG_DATABASE } from './postgres';
+import { hostRelayArgv, inNamespace, namespaceRelayArgv } from './relays';
 import { isRunning, logTail, ProcessRecord, spawnDetached, stopProcess } from './processes';
 import { ClusterSecrets, ensureClusterSecrets } from './secrets';
 import { ClusterState, readState, removeState, writeState } from './state';
@@ -14,7 +15,8 @@ import execa from 'execa';
 
 export type Log = (line: string) => void;
 
-const dist = (...parts: string[]): string => path.join(REPO_ROOT, 'dist', ...parts);
+/** A compiled entry point: the launched processes run the build, not the sources. */
+export const dist = (...parts: string[]): string => path.join(REPO_ROOT, 'dist', ...parts);
 
 export interface PartStatus {
   part: string;
@@ -125,9 +127,8 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
       '--ip', '127.0.0.1', '--port', String(config.temporalPort), '--ui-port', String(config.temporalUiPort), '--log-level', 'warn']);
     await launcher.healthy(temporal, 'the Temporal server', () => tcpOpen('127.0.0.1', config.temporalPort));
 
-    // PCs live in namespaces with no route to the host: they reach Temporal and the API through unix-socket relays.
-    launcher.launch('relay-temporal', ['socat', `UNIX-LISTEN:${sock('temporal')},fork,unlink-early,mode=600`, `TCP:127.0.0.1:${config.temporalPort}`]);
-    launcher.launch('relay-api', ['socat', `UNIX-LISTEN:${sock('api')},fork,unlink-early,mode=600`, `TCP:127.0.0.1:${config.apiPort}`]);
+    launcher.launch('relay-temporal', hostRelayArgv(sock('temporal'), config.temporalPort));
+    launcher.launch('relay-api', hostRelayArgv(sock('api'), config.apiPort));
 
     log(`LAN: ${plan.nodes.map((n) => `${n.id}=${n.address}`).join(' ')}${config.linkRate ? `, links shaped to ${config.linkRate}` : ''}`);
     state.namespaces = plannedNamespaces(plan);
@@ -147,10 +148,9 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
     launcher.launch('control-worker', [process.execPath, dist('workers', 'control-worker.js')], temporalEnv);
 
     for (const node of plan.nodes) {
-      const inNs = (argv: string[]): string[] => ['ip', 'netns', 'exec', node.namespace, ...argv];
-      launcher.launch(`${node.id}/relay-temporal`, inNs(['socat', `TCP-LISTEN:${config.temporalPort},bind=127.0.0.1,fork,reuseaddr`, `UNIX-CONNECT:${sock('temporal')}`]));
-      launcher.launch(`${node.id}/relay-api`, inNs(['socat', `TCP-LISTEN:${config.apiPort},bind=127.0.0.1,fork,reuseaddr`, `UNIX-CONNECT:${sock('api')}`]));
-      launcher.launch(`${node.id}/node-worker`, inNs([process.execPath, dist('workers', 'node-worker.js')]), {
+      launcher.launch(`${node.id}/relay-temporal`, namespaceRelayArgv(node.namespace, config.temporalPort, sock('temporal')));
+      launcher.launch(`${node.id}/relay-api`, namespaceRelayArgv(node.namespace, config.apiPort, sock('api')));
+      launcher.launch(`${node.id}/node-worker`, inNamespace(node.namespace, [process.execPath, dist('workers', 'node-worker.js')]), {
         ...temporalEnv, ZANSHIN_NODE_ID: node.id, ZANSHIN_NODE_DATA_DIR: node.dataDir,
         ZANSHIN_API_URL: `http://127.0.0.1:${config.apiPort}`, ZANSHIN_NODE_TOKEN_FILE: secrets.nodeTokenFile,
       });

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The README's main command (npm run demo): provisions what is missing, brings the local cluster up
+# (or keeps the running one), and runs the main job on it, then shows how to look and how to stop.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+source "$here/lib/common.sh"
+
+bash "$here/provision.sh"
+cd "$ZANSHIN_ROOT"
+step "local cluster" node dist/infra/cluster/cli.js start
+say "main job: probe every PC through Temporal (workflow probeNode on zanshin-control, activity on node-<pc>)"
+node dist/infra/cluster/cli.js probe
+cat <<TXT
+
+The cluster keeps running. Next:
+  npm run cluster -- status     each part up or down
+  npm run cluster -- stop       stop everything this cluster started
+  Temporal Web UI               http://127.0.0.1:${ZANSHIN_TEMPORAL_UI_PORT:-8233}
+TXT

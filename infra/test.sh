@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The README's test command (npm test): provisions what is missing, then lint, type check, and every jest test
+# (unit, and integration against real PostgreSQL, Temporal, runc/CRIU and network namespaces).
+# Extra arguments go to jest, e.g. `npm test -- test/unit`.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+source "$here/lib/common.sh"
+
+bash "$here/provision.sh"
+cd "$ZANSHIN_ROOT"
+step "lint (eslint)" npx --no-install eslint .
+step "type check (tsc --noEmit)" npx --no-install tsc -p tsconfig.json --noEmit
+
+results="$(mktemp --suffix=.json)"
+trap 'rm -f "$results"' EXIT
+say "jest (integration tests start their own servers, namespaces and processes and remove them)"
+set +e
+npx --no-install jest --runInBand --json --outputFile="$results" "$@"
+status=$?
+set -e
+if [ -s "$results" ]; then
+  node -e '
+    const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+    const skipped = r.numPendingTests + r.numTodoTests;
+    console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed${skipped ? `, ${skipped} skipped` : ""}`);
+    if (r.numTotalTests === 0) { console.error("no test ran"); process.exit(1); }
+  ' "$results" || status=1
+fi
+exit $status

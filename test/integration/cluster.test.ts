@@ -1,0 +1,117 @@
+// The local cluster launcher, for real: PostgreSQL, Temporal dev server, migration-api, workers, namespaces.
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ClusterConfig, clusterConfig } from '../../infra/cluster/config';
+import { clusterStatus, startCluster, stopCluster } from '../../infra/cluster/cluster';
+import { listNamespaces } from '../../infra/cluster/netns';
+import { planCluster } from '../../infra/cluster/plan';
+import { isRunning, ProcessRecord } from '../../infra/cluster/processes';
+import { probeNodes } from '../../infra/cluster/probe';
+import { readState } from '../../infra/cluster/state';
+import { withTemporalClient } from '../../infra/cluster/temporal-client';
+import { freePort } from '../../infra/cluster/wait';
+import { TEST_PREFIX } from '../helpers/names';
+
+/** PIDs of live processes whose command line mentions `needle` (e.g. the cluster's data dir). */
+function processesMentioning(needle: string): number[] {
+  return readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(needle);
+    } catch {
+      return false;
+    }
+  }).map(Number);
+}
+
+async function testConfig(overrides: Partial<ClusterConfig> = {}): Promise<ClusterConfig> {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'zanshin-cluster-'));
+  chmodSync(dataDir, 0o755); // PostgreSQL runs as its own user and must reach its data dir
+  return clusterConfig({
+    ZANSHIN_DATA_DIR: dataDir, ZANSHIN_NODES: '2', ZANSHIN_NS_PREFIX: TEST_PREFIX, ZANSHIN_LAN_SUBNET: '10.79.0',
+    ZANSHIN_LINK_RATE: '100mbit', ZANSHIN_TEMPORAL_PORT: String(await freePort()), ZANSHIN_TEMPORAL_UI_PORT: String(await freePort()),
+    ZANSHIN_API_PORT: String(await freePort()), ZANSHIN_PG_PORT: String(await freePort()),
+  }, overrides);
+}
+
+const quiet = () => undefined;
+
+describe('local cluster', () => {
+  let config: ClusterConfig;
+  let started: ProcessRecord[] = [];
+
+  beforeAll(async () => {
+    config = await testConfig();
+    await startCluster(config, quiet);
+    started = readState(planCluster(config).paths.state)!.processes;
+  });
+
+  afterAll(async () => {
+    await stopCluster(config, quiet).catch(() => undefined);
+    rmSync(config.dataDir, { recursive: true, force: true });
+  });
+
+  it('comes up with every part healthy', async () => {
+    const status = await clusterStatus(config);
+    expect(status.parts.filter((p) => !p.up)).toEqual([]);
+    expect(status.running).toBe(true);
+    expect(started.map((p) => p.name)).toEqual(expect.arrayContaining(['postgres', 'temporal', 'migration-api', 'control-worker', 'pc1/node-worker', 'pc2/node-worker']));
+  });
+
+  it('runs probeNode through Temporal on each PC, inside its own namespace with its own address', async () => {
+    const results = await withTemporalClient({ address: `127.0.0.1:${config.temporalPort}`, namespace: 'default' },
+      (client) => probeNodes(client, ['pc1', 'pc2']));
+    expect(results.map((r) => [r.nodeId, r.error, r.description?.networkNamespace, r.description?.addresses])).toEqual([
+      ['pc1', undefined, `${TEST_PREFIX}-pc1`, ['10.79.0.11']],
+      ['pc2', undefined, `${TEST_PREFIX}-pc2`, ['10.79.0.12']],
+    ]);
+  });
+
+  it('shapes each PC link with tbf at the configured rate', async () => {
+    const { execa } = await import('execa').then((m) => ({ execa: m.default }));
+    const { stdout } = await execa('tc', ['-n', `${TEST_PREFIX}-pc1`, 'qdisc', 'show', 'dev', 'eth0']);
+    expect(stdout).toMatch(/tbf .*rate 100Mbit/);
+  });
+
+  it('leaves a running cluster as it is when started again', async () => {
+    const lines: string[] = [];
+    await startCluster(config, (l) => lines.push(l));
+    expect(lines).toEqual(['cluster already running']);
+    expect(readState(planCluster(config).paths.state)!.processes).toEqual(started);
+  });
+
+  it('shows a PC whose worker died as down', async () => {
+    const worker = started.find((p) => p.name === 'pc2/node-worker')!;
+    process.kill(worker.pid, 'SIGKILL');
+    while (isRunning(worker)) await new Promise((r) => setTimeout(r, 50));
+    const status = await clusterStatus(config);
+    expect(status.running).toBe(false);
+    expect(status.parts.find((p) => p.part === 'pc2/node-worker')).toMatchObject({ up: false });
+    expect(status.parts.find((p) => p.part === 'pc1/node-worker')).toMatchObject({ up: true });
+  });
+
+  it('stops exactly what it started: no process, namespace or state left', async () => {
+    await stopCluster(config, quiet);
+    expect(started.filter(isRunning).map((p) => p.name)).toEqual([]);
+    expect(processesMentioning(config.dataDir)).toEqual([]);
+    const namespaces = await listNamespaces();
+    expect(namespaces.filter((ns) => ns.startsWith(`${TEST_PREFIX}-`))).toEqual([]);
+    expect(existsSync(planCluster(config).paths.state)).toBe(false);
+    expect((await clusterStatus(config)).running).toBe(false);
+  });
+});
+
+describe('local cluster start failure', () => {
+  it('names the part that failed and stops everything it had started', async () => {
+    const config = await testConfig({ temporalBin: '/bin/false' });
+    try {
+      await expect(startCluster(config, quiet)).rejects.toThrow(/temporal exited (at once|during start)/);
+      expect(processesMentioning(config.dataDir)).toEqual([]);
+      expect((await listNamespaces()).filter((ns) => ns.startsWith(`${TEST_PREFIX}-`))).toEqual([]);
+      expect(existsSync(planCluster(config).paths.state)).toBe(false);
+    } finally {
+      await stopCluster(config, quiet).catch(() => undefined);
+      rmSync(config.dataDir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,62 @@
+import { clusterConfig, parseRate } from '../../infra/cluster/config';
+import { lanCommands, planCluster, plannedNamespaces, tbfArgs } from '../../infra/cluster/plan';
+
+const config = (env: Record<string, string> = {}) => clusterConfig({ ZANSHIN_DATA_DIR: '/data', ...env });
+
+describe('cluster configuration', () => {
+  it('defaults to three PCs on a 1 Gbit/s LAN', () => {
+    expect(config()).toMatchObject({ nodes: 3, namePrefix: 'zs', lanSubnet: '10.77.0', linkRate: '1gbit', temporalPort: 7233 });
+    expect(config({ ZANSHIN_LINK_RATE: 'off' }).linkRate).toBeNull();
+  });
+
+  it.each([
+    [{ ZANSHIN_NS_PREFIX: 'Bad-Prefix' }, /ZANSHIN_NS_PREFIX/],
+    [{ ZANSHIN_LAN_SUBNET: '10.77' }, /ZANSHIN_LAN_SUBNET/],
+    [{ ZANSHIN_LAN_SUBNET: '10.300.0' }, /ZANSHIN_LAN_SUBNET/],
+    [{ ZANSHIN_LINK_RATE: 'fast' }, /ZANSHIN_LINK_RATE="fast"/],
+    [{ ZANSHIN_NODES: '0' }, /ZANSHIN_NODES=0/],
+    [{ ZANSHIN_API_PORT: '7233' }, /ports must differ/],
+  ])('rejects %j naming the setting', (env, message) => {
+    expect(() => config(env)).toThrow(message);
+  });
+
+  it('parses tc rates', () => {
+    expect(parseRate('1gbit')).toBe(1e9);
+    expect(parseRate('100mbit')).toBe(1e8);
+    expect(parseRate('1.5kbit')).toBe(1500);
+  });
+});
+
+describe('cluster plan', () => {
+  const plan = planCluster(config({ ZANSHIN_NODES: '2', ZANSHIN_NS_PREFIX: 'zt' }));
+
+  it('gives each PC its namespace, address, task queue and data dir', () => {
+    expect(plan.nodes).toEqual([
+      { id: 'pc1', namespace: 'zt-pc1', address: '10.77.0.11', taskQueue: 'node-pc1', dataDir: '/data/nodes/pc1' },
+      { id: 'pc2', namespace: 'zt-pc2', address: '10.77.0.12', taskQueue: 'node-pc2', dataDir: '/data/nodes/pc2' },
+    ]);
+    expect(plannedNamespaces(plan)).toEqual(['zt-pc1', 'zt-pc2', 'zt-lan']);
+  });
+
+  it('adds addresses only inside the PC namespaces it creates', () => {
+    const cmds = lanCommands(plan, null);
+    const addrAdds = cmds.filter((c) => c.includes('addr'));
+    expect(addrAdds).toEqual([
+      ['ip', '-n', 'zt-pc1', 'addr', 'add', '10.77.0.11/24', 'dev', 'eth0'],
+      ['ip', '-n', 'zt-pc2', 'addr', 'add', '10.77.0.12/24', 'dev', 'eth0'],
+    ]);
+    // Every link/addr command names a namespace: nothing touches the host's own network.
+    for (const c of cmds) {
+      if (c[0] === 'ip' && c[1] !== 'netns') expect(['zt-lan', 'zt-pc1', 'zt-pc2']).toContain(c[2]);
+    }
+    expect(cmds.some((c) => c[0] === 'tc')).toBe(false);
+  });
+
+  it('shapes each PC link with a token bucket when a rate is set', () => {
+    const tc = lanCommands(plan, '100mbit').filter((c) => c[0] === 'tc');
+    expect(tc).toHaveLength(2);
+    expect(tc[0]).toEqual(['tc', '-n', 'zt-pc1', 'qdisc', 'replace', 'dev', 'eth0', 'root', ...tbfArgs('100mbit')]);
+    expect(tbfArgs('1gbit')).toEqual(['tbf', 'rate', '1gbit', 'burst', '1250000', 'latency', '50ms']);
+    expect(tbfArgs('1mbit')[4]).toBe(String(10 * 1514)); // never below ten full frames
+  });
+});
