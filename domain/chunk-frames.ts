@@ -1,0 +1,63 @@
+/**
+ * The chunk stream of the data plane: a sequence of frames [32-byte sha256][u32 length][data]
+ * (the whole stream is zstd-compressed on the wire). Pure: parsing is incremental and bounded.
+ */
+import { FILE_CHUNK_SIZE, HASH_BYTES } from './manifest';
+
+const HEADER = HASH_BYTES + 4;
+
+export interface ChunkFrame {
+  hash: string;
+  data: Buffer;
+}
+
+export class FrameError extends Error {
+  override name = 'FrameError';
+}
+
+export function encodeFrame(hash: string, data: Buffer): Buffer[] {
+  const header = Buffer.allocUnsafe(HEADER);
+  header.write(hash, 0, 'hex');
+  header.writeUInt32BE(data.length, HASH_BYTES);
+  return [header, data];
+}
+
+/** Cuts an arbitrarily split byte stream back into frames; refuses a frame longer than any chunk can be. */
+export class FrameParser {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+
+  push(buf: Buffer): ChunkFrame[] {
+    this.pending.push(buf);
+    this.pendingBytes += buf.length;
+    const frames: ChunkFrame[] = [];
+    while (this.pendingBytes >= HEADER) {
+      const head = this.peek(HEADER);
+      const length = head.readUInt32BE(HASH_BYTES);
+      if (length === 0 || length > FILE_CHUNK_SIZE) throw new FrameError(`chunk frame of ${length} bytes is out of bounds`);
+      if (this.pendingBytes < HEADER + length) break;
+      const all = this.take(HEADER + length);
+      frames.push({ hash: all.toString('hex', 0, HASH_BYTES), data: all.subarray(HEADER) });
+    }
+    return frames;
+  }
+
+  /** Call at the end of the stream: a partial frame left means the stream was cut. */
+  end(): void {
+    if (this.pendingBytes !== 0) throw new FrameError(`chunk stream ended inside a frame (${this.pendingBytes} bytes left)`);
+  }
+
+  private peek(n: number): Buffer {
+    if (this.pending[0]!.length < n) this.pending = [Buffer.concat(this.pending)];
+    return this.pending[0]!.subarray(0, n);
+  }
+
+  private take(n: number): Buffer {
+    const whole = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending);
+    const out = whole.subarray(0, n);
+    const rest = whole.subarray(n);
+    this.pending = rest.length ? [rest] : [];
+    this.pendingBytes -= n;
+    return out;
+  }
+}

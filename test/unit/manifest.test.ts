@@ -1,0 +1,93 @@
+import { createHash } from 'node:crypto';
+import {
+  checkRelativePath, decodeManifest, encodeManifest, Manifest, manifestStats, missingChunks, resolveInside, validateManifest,
+} from '../../domain/manifest';
+import { encodeFrame, FrameParser } from '../../domain/chunk-frames';
+
+const h = (s: string) => createHash('sha256').update(s).digest('hex');
+
+const checkpoint: Manifest = {
+  kind: 'checkpoint', containerId: 'c1', generation: 2,
+  entries: [
+    { path: 'pages-1.img', type: 'file', mode: 0o644, size: 3 * 4096, chunkSize: 4096, chunks: [h('a'), h('b'), h('a')] },
+    { path: 'core-1.img', type: 'file', mode: 0o644, size: 10, chunkSize: 1 << 20, chunks: [h('core')] },
+  ],
+};
+
+describe('manifest paths', () => {
+  it.each(['../etc/passwd', 'a/../../b', '/abs', '', 'a//b', './a', 'a\\b', 'a\0b'])('refuses %j', (p) => {
+    expect(() => checkRelativePath(p)).toThrow(/manifest path/);
+  });
+
+  it('accepts plain relative paths and resolves them inside the root', () => {
+    expect(resolveInside('/store/img', 'pages-1.img')).toBe('/store/img/pages-1.img');
+    expect(resolveInside('/r', 'usr/bin/x')).toBe('/r/usr/bin/x');
+  });
+});
+
+describe('manifest validation', () => {
+  it('accepts a well-formed checkpoint manifest', () => {
+    expect(validateManifest(checkpoint)).toBe(checkpoint);
+  });
+
+  it.each([
+    ['a path with ..', { path: '../x', type: 'file', mode: 0o644, size: 1, chunkSize: 1 << 20, chunks: [h('x')] }, /segment/],
+    ['a nested path in a checkpoint', { path: 'a/b.img', type: 'file', mode: 0o644, size: 1, chunkSize: 1 << 20, chunks: [h('x')] }, /top of the image/],
+    ['a wrong chunk count', { path: 'x.img', type: 'file', mode: 0o644, size: 5 << 20, chunkSize: 1 << 20, chunks: [h('x')] }, /1 chunks for/],
+    ['a wrong page size', { path: 'pages-2.img', type: 'file', mode: 0o644, size: 4096, chunkSize: 1 << 20, chunks: [h('x')] }, /chunk size/],
+    ['a malformed hash', { path: 'x.img', type: 'file', mode: 0o644, size: 1, chunkSize: 1 << 20, chunks: ['zz'] }, /malformed chunk hash/],
+    ['a bad mode', { path: 'x.img', type: 'file', mode: 0o17777, size: 1, chunkSize: 1 << 20, chunks: [h('x')] }, /invalid mode/],
+  ])('refuses %s', (_what, entry, message) => {
+    expect(() => validateManifest({ ...checkpoint, entries: [entry as Manifest['entries'][0]] })).toThrow(message);
+  });
+
+  it('refuses a duplicate path and an invalid container id', () => {
+    expect(() => validateManifest({ ...checkpoint, entries: [checkpoint.entries[1]!, checkpoint.entries[1]!] })).toThrow(/twice/);
+    expect(() => validateManifest({ ...checkpoint, containerId: '../c' })).toThrow(/invalid container id/);
+  });
+});
+
+describe('manifest encoding', () => {
+  it('round-trips, storing each hash as 32 raw bytes', () => {
+    const buf = encodeManifest(checkpoint);
+    expect(decodeManifest(buf)).toEqual(checkpoint);
+    const headerLength = buf.readUInt32BE(0);
+    expect(buf.length - 4 - headerLength).toBe(4 * 32);
+  });
+
+  it('refuses truncated or padded input', () => {
+    const buf = encodeManifest(checkpoint);
+    expect(() => decodeManifest(buf.subarray(0, buf.length - 1))).toThrow(/bad chunk count/);
+    expect(() => decodeManifest(Buffer.concat([buf, Buffer.from([0])]))).toThrow(/trailing bytes/);
+    expect(() => decodeManifest(Buffer.from([0, 0]))).toThrow(/truncated/);
+  });
+});
+
+describe('missing chunks', () => {
+  it('lists each distinct chunk the holder lacks once', () => {
+    expect(missingChunks(checkpoint, (x) => x === h('b'))).toEqual([h('a'), h('core')]);
+    expect(manifestStats(checkpoint)).toEqual({ files: 2, bytes: 3 * 4096 + 10, chunks: 4, uniqueChunks: 3 });
+  });
+});
+
+describe('chunk frames', () => {
+  it('reassembles frames from a stream split at any byte', () => {
+    const bytes = Buffer.concat([...encodeFrame(h('a'), Buffer.from('hello')), ...encodeFrame(h('b'), Buffer.alloc(5000, 1))]);
+    for (const step of [1, 7, 36, 41, bytes.length]) {
+      const parser = new FrameParser();
+      const frames = [];
+      for (let i = 0; i < bytes.length; i += step) frames.push(...parser.push(bytes.subarray(i, i + step)));
+      parser.end();
+      expect(frames.map((f) => [f.hash, f.data.length])).toEqual([[h('a'), 5], [h('b'), 5000]]);
+    }
+  });
+
+  it('refuses an oversized frame and a stream cut inside a frame', () => {
+    const huge = Buffer.concat(encodeFrame(h('a'), Buffer.alloc(1)));
+    huge.writeUInt32BE((1 << 20) + 1, 32);
+    expect(() => new FrameParser().push(huge)).toThrow(/out of bounds/);
+    const parser = new FrameParser();
+    parser.push(Buffer.concat(encodeFrame(h('a'), Buffer.from('abc'))).subarray(0, 38));
+    expect(() => parser.end()).toThrow(/ended inside a frame/);
+  });
+});
