@@ -162,7 +162,8 @@ export function decodeManifest(buf: Buffer): Manifest {
   if (buf.length < 4) throw new ManifestError('manifest is truncated');
   const len = buf.readUInt32BE(0);
   if (4 + len > buf.length) throw new ManifestError('manifest header is truncated');
-  let header: Manifest & { entries: (ManifestEntry & { chunkCount: number })[] };
+  type WireEntry = ManifestEntry & { chunkCount: number };
+  let header: Omit<Manifest, 'entries'> & { entries: WireEntry[] };
   try {
     header = JSON.parse(buf.subarray(4, 4 + len).toString('utf8')) as typeof header;
   } catch {
@@ -170,7 +171,7 @@ export function decodeManifest(buf: Buffer): Manifest {
   }
   if (!header || !Array.isArray(header.entries)) throw new ManifestError('manifest has no entry list');
   let at = 4 + len;
-  const entries = header.entries.map(({ chunkCount, ...e }) => {
+  const entries = header.entries.map(({ chunkCount, ...e }: WireEntry) => {
     if (!Number.isSafeInteger(chunkCount) || chunkCount < 0 || at + chunkCount * HASH_BYTES > buf.length) {
       throw new ManifestError(`manifest entry ${JSON.stringify(e.path)} has a bad chunk count`);
     }

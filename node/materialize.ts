@@ -1,0 +1,142 @@
+import { chmod, lstat, mkdir, open, readdir, readlink, rename, rm, symlink } from 'node:fs/promises';
+import path from 'node:path';
+import { Manifest, ManifestEntry, ManifestError, resolveInside } from '../domain/manifest';
+import { ChunkReader } from './chunk-reader';
+import { sha256 } from './scan';
+
+/** Longest read when consecutive chunks lie next to each other in one source file. */
+const MAX_RUN_BYTES = 8 << 20;
+
+/**
+ * Writes one file from its chunks. Consecutive chunks that sit side by side in one source file (the usual case
+ * for unchanged pages of an older image) are read with one call; every chunk is still verified on its own.
+ */
+export async function writeFileFromChunks(entry: ManifestEntry, dest: string, reader: ChunkReader): Promise<void> {
+  const chunks = entry.chunks!;
+  const out = await open(dest, 'w', entry.mode);
+  try {
+    let i = 0;
+    while (i < chunks.length) {
+      const first = reader.candidates(chunks[i]!)[0];
+      let runBytes = first?.length ?? 0;
+      let j = i + 1;
+      if (first) {
+        let nextOffset = first.offset + first.length;
+        while (j < chunks.length && runBytes < MAX_RUN_BYTES) {
+          const adjacent = reader.candidates(chunks[j]!).find((l) => l.file === first.file && l.offset === nextOffset);
+          if (!adjacent) break;
+          runBytes += adjacent.length;
+          nextOffset += adjacent.length;
+          j++;
+        }
+      }
+      let data: Buffer;
+      if (first && j - i > 1) {
+        data = await reader.readAt({ file: first.file, offset: first.offset, length: runBytes });
+        if (data.length !== runBytes) data = Buffer.concat(await Promise.all(chunks.slice(i, j).map((h) => reader.read(h))));
+        // Verify page by page; a mismatching one is fetched from another location.
+        for (let k = i, at = 0; k < j; k++) {
+          const len = Math.min(entry.chunkSize!, entry.size! - k * entry.chunkSize!);
+          if (sha256(data.subarray(at, at + len)) !== chunks[k]) (await reader.read(chunks[k]!)).copy(data, at);
+          at += len;
+        }
+      } else {
+        data = await reader.read(chunks[i]!);
+        j = i + 1;
+      }
+      await out.write(data, 0, data.length, i * entry.chunkSize!);
+      i = j;
+    }
+    await out.truncate(entry.size!);
+    await out.chmod(entry.mode);
+  } finally {
+    await out.close();
+  }
+}
+
+/** Writes a complete checkpoint image into an empty directory. */
+export async function writeImage(manifest: Manifest, dir: string, reader: ChunkReader): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  for (const e of manifest.entries) await writeFileFromChunks(e, resolveInside(dir, e.path), reader);
+}
+
+/** Refuses to write below a symlink: a rootfs could point one at the host's /etc. */
+async function assertRealParents(root: string, rel: string): Promise<void> {
+  const parts = rel.split('/').slice(0, -1);
+  let at = root;
+  for (const part of parts) {
+    at = path.join(at, part);
+    const st = await lstat(at).catch(() => null);
+    if (st && !st.isDirectory()) throw new ManifestError(`${rel}: ${path.relative(root, at)} is not a directory on this node (symlink or file in the way)`);
+  }
+}
+
+const sameChunks = (a: ManifestEntry | undefined, b: ManifestEntry): boolean =>
+  !!a && a.type === 'file' && a.size === b.size && a.chunks!.length === b.chunks!.length && a.chunks!.every((h, i) => h === b.chunks![i]);
+
+export interface ApplyStats {
+  written: number;
+  unchanged: number;
+  removed: number;
+}
+
+/**
+ * Makes `rootfs` equal to `manifest`. `current` describes what `rootfs` holds now (its last synced manifest),
+ * so unchanged files are not touched. New content is first written under `incoming` while every source is still
+ * intact, then moved into place; entries the manifest lacks are removed.
+ */
+export async function applyBundle(manifest: Manifest, rootfs: string, current: Manifest | null, reader: ChunkReader, incoming: string): Promise<ApplyStats> {
+  const stats: ApplyStats = { written: 0, unchanged: 0, removed: 0 };
+  const before = new Map((current?.entries ?? []).map((e) => [e.path, e]));
+  await mkdir(rootfs, { recursive: true });
+  await rm(incoming, { recursive: true, force: true });
+  await mkdir(incoming, { recursive: true });
+  const staged = new Map<string, string>();
+  for (const [i, e] of manifest.entries.entries()) {
+    if (e.type !== 'file') continue;
+    const full = resolveInside(rootfs, e.path);
+    const st = await lstat(full).catch(() => null);
+    if (st?.isFile() && st.size === e.size && sameChunks(before.get(e.path), e)) { stats.unchanged++; continue; }
+    const tmp = path.join(incoming, String(i));
+    await writeFileFromChunks(e, tmp, reader);
+    staged.set(e.path, tmp);
+  }
+  const wanted = new Set(manifest.entries.map((e) => e.path));
+  for (const e of manifest.entries) {
+    const full = resolveInside(rootfs, e.path);
+    await assertRealParents(rootfs, e.path);
+    const st = await lstat(full).catch(() => null);
+    if (e.type === 'dir') {
+      if (st && !st.isDirectory()) await rm(full, { recursive: true, force: true });
+      if (!st || !st.isDirectory()) await mkdir(full, { mode: e.mode });
+      await chmod(full, e.mode);
+    } else if (e.type === 'symlink') {
+      if (st?.isSymbolicLink() && (await readlink(full)) === e.target) continue;
+      if (st) await rm(full, { recursive: true, force: true });
+      await symlink(e.target!, full);
+    } else {
+      const tmp = staged.get(e.path);
+      if (!tmp) continue;
+      if (st?.isDirectory()) await rm(full, { recursive: true, force: true });
+      await rename(tmp, full);
+      stats.written++;
+    }
+  }
+  // Remove what the source no longer has, deepest first.
+  const walk = async (rel: string): Promise<string[]> => {
+    const out: string[] = [];
+    for (const name of await readdir(path.join(rootfs, rel)).catch(() => [] as string[])) {
+      const child = rel ? `${rel}/${name}` : name;
+      const st = await lstat(path.join(rootfs, child));
+      if (st.isDirectory() && wanted.has(child)) out.push(...(await walk(child)));
+      if (!wanted.has(child)) out.push(child);
+    }
+    return out;
+  };
+  for (const rel of (await walk('')).reverse()) {
+    await rm(path.join(rootfs, rel), { recursive: true, force: true });
+    stats.removed++;
+  }
+  await rm(incoming, { recursive: true, force: true });
+  return stats;
+}

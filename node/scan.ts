@@ -1,0 +1,98 @@
+import { createHash } from 'node:crypto';
+import { lstat, open, readdir, readlink } from 'node:fs/promises';
+import path from 'node:path';
+import { chunkSizeFor, Manifest, ManifestEntry } from '../domain/manifest';
+
+/** Where a chunk's bytes are on this node. */
+export interface ChunkLocation {
+  file: string;
+  offset: number;
+  length: number;
+}
+
+export type ChunkLocations = Map<string, ChunkLocation[]>;
+
+export function addLocation(map: ChunkLocations, hash: string, loc: ChunkLocation): void {
+  const list = map.get(hash);
+  if (list) list.push(loc); else map.set(hash, [loc]);
+}
+
+export function sha256(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+const READ_BLOCK = 8 << 20;
+
+/** Hashes a file chunk by chunk, reading large blocks (one native hash call per chunk). */
+export async function hashFileChunks(file: string, size: number, chunkSize: number): Promise<string[]> {
+  const handle = await open(file, 'r');
+  const block = Buffer.allocUnsafe(Math.max(chunkSize, READ_BLOCK - (READ_BLOCK % chunkSize)));
+  const hashes: string[] = [];
+  try {
+    for (let offset = 0; offset < size;) {
+      const want = Math.min(block.length, size - offset);
+      const { bytesRead } = await handle.read(block, 0, want, offset);
+      if (bytesRead !== want) throw new Error(`${file} shrank while being read (changed during a scan?)`);
+      for (let at = 0; at < bytesRead; at += chunkSize) hashes.push(sha256(block.subarray(at, Math.min(at + chunkSize, bytesRead))));
+      offset += bytesRead;
+    }
+  } finally {
+    await handle.close();
+  }
+  return hashes;
+}
+
+export interface ScanResult {
+  manifest: Manifest;
+  locations: ChunkLocations;
+  /** Entries that cannot be carried (devices, sockets, fifos), skipped. */
+  skipped: string[];
+}
+
+/**
+ * Describes a directory as a manifest: a CRIU image directory (flat) or a rootfs (recursive; symlinks are
+ * recorded, never followed). Entries are sorted so parents precede their children.
+ */
+export async function scanDirectory(root: string, kind: Manifest['kind'], containerId: string, generation?: number): Promise<ScanResult> {
+  const entries: ManifestEntry[] = [];
+  const locations: ChunkLocations = new Map();
+  const skipped: string[] = [];
+  const walk = async (rel: string): Promise<void> => {
+    const names = (await readdir(path.join(root, rel))).sort();
+    for (const name of names) {
+      const relPath = rel ? `${rel}/${name}` : name;
+      const full = path.join(root, relPath);
+      const st = await lstat(full);
+      const mode = st.mode & 0o7777;
+      if (st.isDirectory()) {
+        if (kind === 'checkpoint') { skipped.push(relPath); continue; }
+        entries.push({ path: relPath, type: 'dir', mode });
+        await walk(relPath);
+      } else if (st.isSymbolicLink()) {
+        if (kind === 'checkpoint') { skipped.push(relPath); continue; }
+        entries.push({ path: relPath, type: 'symlink', mode, target: await readlink(full) });
+      } else if (st.isFile()) {
+        const chunkSize = chunkSizeFor(kind, relPath);
+        const chunks = await hashFileChunks(full, st.size, chunkSize);
+        chunks.forEach((hash, i) => addLocation(locations, hash, { file: full, offset: i * chunkSize, length: Math.min(chunkSize, st.size - i * chunkSize) }));
+        entries.push({ path: relPath, type: 'file', mode, size: st.size, chunkSize, chunks });
+      } else {
+        skipped.push(relPath);
+      }
+    }
+  };
+  await walk('');
+  const manifest: Manifest = { kind, containerId, entries };
+  if (generation !== undefined) manifest.generation = generation;
+  return { manifest, locations, skipped };
+}
+
+/** Chunk locations of a manifest whose files lie under `root` (no reading: the manifest says where). */
+export function locationsOf(manifest: Manifest, root: string, into: ChunkLocations = new Map()): ChunkLocations {
+  for (const e of manifest.entries) {
+    if (e.type !== 'file') continue;
+    const file = path.join(root, e.path);
+    e.chunks!.forEach((hash, i) => addLocation(into, hash, { file, offset: i * e.chunkSize!, length: Math.min(e.chunkSize!, e.size! - i * e.chunkSize!) }));
+  }
+  return into;
+}

@@ -1,0 +1,189 @@
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { decodeManifest, encodeManifest, Manifest, manifestStats } from '../domain/manifest';
+import { ChunkLocations, locationsOf } from './scan';
+
+/** How a container is run; kept with its bundle so config.json can be regenerated on any node. */
+export interface ContainerSpec {
+  containerId: string;
+  args: string[];
+  env: string[];
+  /** Memory the container needs, for placement. */
+  memoryMiB: number;
+}
+
+export interface GenerationMeta {
+  generation: number;
+  createdAt: string;
+  strategy: 'content' | 'kernel';
+  /** Where the checkpoint was taken. */
+  sourceNode: string;
+}
+
+export interface RemnantMark {
+  /** The container left this node at this time; its bundle and checkpoints stay until `expiresAt`. */
+  leftAt: string;
+  expiresAt: string;
+}
+
+export interface ContainerInventory {
+  containerId: string;
+  hasBundle: boolean;
+  generations: number[];
+  imageBytes: number;
+  remnant: RemnantMark | null;
+}
+
+const CONTAINER_ID = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
+
+export function checkContainerId(id: string): string {
+  if (!CONTAINER_ID.test(id)) throw new Error(`invalid container id ${JSON.stringify(id)}: use 1-64 of a-z 0-9 _ . - starting with a letter or digit`);
+  return id;
+}
+
+const exists = (p: string): Promise<boolean> => stat(p).then(() => true, () => false);
+
+async function writeAtomic(file: string, data: Buffer | string): Promise<void> {
+  await writeFile(`${file}.tmp`, data);
+  await rename(`${file}.tmp`, file);
+}
+
+/**
+ * A node's remnant store:
+ *   containers/<id>/container.json        how to run it
+ *   containers/<id>/bundle/{config.json,rootfs/}
+ *   containers/<id>/bundle.manifest       the rootfs as last synced
+ *   containers/<id>/gens/<n>/image/        a complete CRIU image; gens/<n>/manifest, gens/<n>/meta.json
+ *   containers/<id>/remnant.json          present once the container has left this node
+ *   staging/<transfer>/                   chunks being received
+ * Checkpoint images are the chunk packs: a page is found by (image file, offset) and verified on every read.
+ */
+export class RemnantStore {
+  constructor(readonly root: string) {}
+
+  containerDir(id: string): string { return path.join(this.root, 'containers', checkContainerId(id)); }
+  bundleDir(id: string): string { return path.join(this.containerDir(id), 'bundle'); }
+  rootfsDir(id: string): string { return path.join(this.bundleDir(id), 'rootfs'); }
+  generationDir(id: string, n: number): string { return path.join(this.containerDir(id), 'gens', String(n)); }
+  imageDir(id: string, n: number): string { return path.join(this.generationDir(id, n), 'image'); }
+  stagingRoot(): string { return path.join(this.root, 'staging'); }
+
+  async containers(): Promise<string[]> {
+    return (await readdir(path.join(this.root, 'containers')).catch(() => [] as string[])).filter((n) => CONTAINER_ID.test(n)).sort();
+  }
+
+  /** Complete generations only (a generation is complete once its manifest is written). */
+  async generations(id: string): Promise<number[]> {
+    const names = await readdir(path.join(this.containerDir(id), 'gens')).catch(() => [] as string[]);
+    const gens = names.filter((n) => /^\d+$/.test(n)).map(Number);
+    const complete = await Promise.all(gens.map((n) => exists(path.join(this.generationDir(id, n), 'manifest'))));
+    return gens.filter((_, i) => complete[i]).sort((a, b) => a - b);
+  }
+
+  async latestGeneration(id: string): Promise<number | null> {
+    const gens = await this.generations(id);
+    return gens.length ? gens[gens.length - 1]! : null;
+  }
+
+  async readGeneration(id: string, n: number): Promise<{ manifest: Manifest; meta: GenerationMeta }> {
+    const dir = this.generationDir(id, n);
+    const manifest = decodeManifest(await readFile(path.join(dir, 'manifest')));
+    const meta = JSON.parse(await readFile(path.join(dir, 'meta.json'), 'utf8')) as GenerationMeta;
+    return { manifest, meta };
+  }
+
+  /** Records a generation whose image is already in imageDir(id, n); the manifest is written last. */
+  async commitGeneration(id: string, manifest: Manifest, meta: GenerationMeta): Promise<void> {
+    const dir = this.generationDir(id, meta.generation);
+    await writeAtomic(path.join(dir, 'meta.json'), JSON.stringify(meta, null, 2));
+    await writeAtomic(path.join(dir, 'manifest'), encodeManifest(manifest));
+  }
+
+  async readBundleManifest(id: string): Promise<Manifest | null> {
+    const file = path.join(this.containerDir(id), 'bundle.manifest');
+    return (await exists(file)) ? decodeManifest(await readFile(file)) : null;
+  }
+
+  async writeBundleManifest(id: string, manifest: Manifest): Promise<void> {
+    await writeAtomic(path.join(this.containerDir(id), 'bundle.manifest'), encodeManifest(manifest));
+  }
+
+  async readSpec(id: string): Promise<ContainerSpec | null> {
+    const file = path.join(this.containerDir(id), 'container.json');
+    return (await exists(file)) ? (JSON.parse(await readFile(file, 'utf8')) as ContainerSpec) : null;
+  }
+
+  async writeSpec(spec: ContainerSpec): Promise<void> {
+    await mkdir(this.containerDir(spec.containerId), { recursive: true });
+    await writeAtomic(path.join(this.containerDir(spec.containerId), 'container.json'), JSON.stringify(spec, null, 2));
+  }
+
+  async remnant(id: string): Promise<RemnantMark | null> {
+    const file = path.join(this.containerDir(id), 'remnant.json');
+    return (await exists(file)) ? (JSON.parse(await readFile(file, 'utf8')) as RemnantMark) : null;
+  }
+
+  /** The container left: keep its bundle and checkpoints as a remnant until `retentionMs` from now. */
+  async markRemnant(id: string, retentionMs: number, now = new Date()): Promise<RemnantMark> {
+    const mark = { leftAt: now.toISOString(), expiresAt: new Date(now.getTime() + retentionMs).toISOString() };
+    await writeAtomic(path.join(this.containerDir(id), 'remnant.json'), JSON.stringify(mark, null, 2));
+    return mark;
+  }
+
+  /** The container runs here again: its remnant becomes its live bundle. */
+  async clearRemnant(id: string): Promise<void> {
+    await rm(path.join(this.containerDir(id), 'remnant.json'), { force: true });
+  }
+
+  /**
+   * Where every chunk this node holds lies: all complete checkpoint images, and the bundles of containers that
+   * are not running here (a running container's rootfs changes under its manifest).
+   */
+  async heldChunks(): Promise<ChunkLocations> {
+    const held: ChunkLocations = new Map();
+    for (const id of await this.containers()) {
+      for (const n of await this.generations(id)) locationsOf((await this.readGeneration(id, n)).manifest, this.imageDir(id, n), held);
+      if (await this.remnant(id)) {
+        const bundle = await this.readBundleManifest(id);
+        if (bundle) locationsOf(bundle, this.rootfsDir(id), held);
+      }
+    }
+    return held;
+  }
+
+  async inventory(): Promise<ContainerInventory[]> {
+    return Promise.all((await this.containers()).map(async (id) => {
+      const generations = await this.generations(id);
+      let imageBytes = 0;
+      for (const n of generations) imageBytes += manifestStats((await this.readGeneration(id, n)).manifest).bytes;
+      return { containerId: id, hasBundle: await exists(path.join(this.bundleDir(id), 'config.json')), generations, imageBytes, remnant: await this.remnant(id) };
+    }));
+  }
+
+  /**
+   * Retention: removes remnants past their expiry, all but the newest `keepGenerations` checkpoints of every
+   * container, and unfinished generations; their chunks go with them (images are the chunk packs).
+   */
+  async collectGarbage(keepGenerations: number, now = new Date(), isRunning: (id: string) => Promise<boolean> = async () => false) {
+    const removed = { remnants: [] as string[], generations: [] as string[] };
+    for (const id of await this.containers()) {
+      const mark = await this.remnant(id);
+      if (mark && Date.parse(mark.expiresAt) <= now.getTime() && !(await isRunning(id))) {
+        await rm(this.containerDir(id), { recursive: true, force: true });
+        removed.remnants.push(id);
+        continue;
+      }
+      const complete = await this.generations(id);
+      const keep = new Set(complete.slice(-Math.max(1, keepGenerations)));
+      const all = (await readdir(path.join(this.containerDir(id), 'gens')).catch(() => [] as string[])).filter((n) => /^\d+$/.test(n)).map(Number);
+      const newest = complete.length ? complete[complete.length - 1]! : 0;
+      for (const n of all) {
+        // An unfinished generation newer than every complete one may be a checkpoint in progress: leave it.
+        if (keep.has(n) || (!complete.includes(n) && n > newest)) continue;
+        await rm(this.generationDir(id, n), { recursive: true, force: true });
+        removed.generations.push(`${id}/${n}`);
+      }
+    }
+    return removed;
+  }
+}

@@ -1,0 +1,164 @@
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, existsSync, rmSync, symlinkSync, writeFileSync, readdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
+import { Manifest } from '../../domain/manifest';
+import { ChunkReader, ChunkUnavailableError } from '../../node/chunk-reader';
+import { applyBundle, writeImage } from '../../node/materialize';
+import { scanDirectory, sha256 } from '../../node/scan';
+import { StagingPack } from '../../node/staging';
+import { RemnantStore } from '../../node/store';
+
+let tmp: string;
+beforeEach(() => { tmp = mkdtempSync(path.join(os.tmpdir(), 'zanshin-store-')); });
+afterEach(() => rmSync(tmp, { recursive: true, force: true }));
+
+function makeRootfs(dir: string): void {
+  mkdirSync(path.join(dir, 'bin'), { recursive: true });
+  mkdirSync(path.join(dir, 'data'));
+  writeFileSync(path.join(dir, 'bin', 'tool'), randomBytes(3 << 20)); // several 1-MiB chunks
+  writeFileSync(path.join(dir, 'data', 'counter'), 'abc 1\n');
+  writeFileSync(path.join(dir, 'data', 'old'), 'to be removed');
+  symlinkSync('bin/tool', path.join(dir, 'tool-link'));
+}
+
+const withoutMtimes = (m: Manifest) => m.entries;
+
+describe('bundle sync', () => {
+  it('rebuilds a rootfs from chunks, then applies only what changed', async () => {
+    const src = path.join(tmp, 'src');
+    makeRootfs(src);
+    const first = await scanDirectory(src, 'bundle', 'c1');
+    const dst = path.join(tmp, 'dst');
+    const reader = ChunkReader.fromLocations(first.locations);
+    expect(await applyBundle(first.manifest, dst, null, reader, path.join(tmp, 'incoming'))).toEqual({ written: 3, unchanged: 0, removed: 0 });
+    await reader.close();
+    expect(withoutMtimes((await scanDirectory(dst, 'bundle', 'c1')).manifest)).toEqual(withoutMtimes(first.manifest));
+
+    writeFileSync(path.join(src, 'data', 'counter'), 'abc 2\n');
+    writeFileSync(path.join(src, 'data', 'new'), 'fresh');
+    rmSync(path.join(src, 'data', 'old'));
+    const second = await scanDirectory(src, 'bundle', 'c1');
+    const reader2 = ChunkReader.fromLocations(second.locations);
+    const stats = await applyBundle(second.manifest, dst, first.manifest, reader2, path.join(tmp, 'incoming'));
+    await reader2.close();
+    expect(stats).toEqual({ written: 2, unchanged: 1, removed: 1 });
+    expect(readFileSync(path.join(dst, 'data', 'counter'), 'utf8')).toBe('abc 2\n');
+    expect(existsSync(path.join(dst, 'data', 'old'))).toBe(false);
+    expect(withoutMtimes((await scanDirectory(dst, 'bundle', 'c1')).manifest)).toEqual(withoutMtimes(second.manifest));
+  });
+
+  it('never writes through a symlink planted in the target rootfs', async () => {
+    const outside = path.join(tmp, 'outside');
+    mkdirSync(outside);
+    const dst = path.join(tmp, 'dst');
+    mkdirSync(dst);
+    symlinkSync(outside, path.join(dst, 'etc'));
+    const src = path.join(tmp, 'src');
+    mkdirSync(path.join(src, 'etc'), { recursive: true });
+    writeFileSync(path.join(src, 'etc', 'passwd'), 'root::0:0::/:/bin/sh\n');
+    const { manifest, locations } = await scanDirectory(src, 'bundle', 'c1');
+    const reader = ChunkReader.fromLocations(locations);
+    // A manifest naming etc/passwd without the etc directory: the symlink in the way is refused.
+    const fileOnly = { ...manifest, entries: manifest.entries.filter((e) => e.type === 'file') };
+    await expect(applyBundle(fileOnly, dst, null, reader, path.join(tmp, 'incoming'))).rejects.toThrow(/etc is not a directory on this node/);
+    expect(readdirSync(outside)).toEqual([]);
+    // With the directory entry, the symlink is replaced by a real directory before anything is written below it.
+    await applyBundle(manifest, dst, null, reader, path.join(tmp, 'incoming'));
+    await reader.close();
+    expect(readdirSync(outside)).toEqual([]);
+    expect(readFileSync(path.join(dst, 'etc', 'passwd'), 'utf8')).toMatch(/^root/);
+  });
+});
+
+describe('image materialization', () => {
+  it('assembles an image from an older image and received chunks, verifying every page', async () => {
+    const old = path.join(tmp, 'old');
+    mkdirSync(old);
+    const pages = randomBytes(64 * 4096);
+    writeFileSync(path.join(old, 'pages-1.img'), pages);
+    writeFileSync(path.join(old, 'core-1.img'), 'core');
+    const oldScan = await scanDirectory(old, 'checkpoint', 'c1', 1);
+
+    const fresh = path.join(tmp, 'fresh');
+    mkdirSync(fresh);
+    const changed = Buffer.from(pages);
+    randomBytes(4096).copy(changed, 10 * 4096);
+    writeFileSync(path.join(fresh, 'pages-1.img'), changed);
+    writeFileSync(path.join(fresh, 'core-1.img'), 'core');
+    const newScan = await scanDirectory(fresh, 'checkpoint', 'c1', 2);
+
+    const staging = await StagingPack.open(path.join(tmp, 'staging'));
+    const oldReader = ChunkReader.fromLocations(oldScan.locations);
+    const missing = newScan.manifest.entries.flatMap((e) => e.chunks!).filter((h) => !oldReader.has(h));
+    expect(missing).toHaveLength(1);
+    await staging.append([{ hash: missing[0]!, data: changed.subarray(10 * 4096, 11 * 4096) }], () => true);
+
+    const reader = new ChunkReader([(h) => oldScan.locations.get(h), (h) => { const l = staging.location(h); return l ? [l] : undefined; }]);
+    const out = path.join(tmp, 'out');
+    await writeImage(newScan.manifest, out, reader);
+    expect(readFileSync(path.join(out, 'pages-1.img')).equals(changed)).toBe(true);
+    await reader.close();
+
+    // A page of the old image corrupted on disk is never used: with no other copy, the write fails loudly.
+    const corrupt = Buffer.from(pages);
+    corrupt[5 * 4096] ^= 0xff;
+    writeFileSync(path.join(old, 'pages-1.img'), corrupt);
+    const reader2 = ChunkReader.fromLocations(oldScan.locations);
+    await expect(writeImage(newScan.manifest, path.join(tmp, 'out2'), reader2)).rejects.toThrow(ChunkUnavailableError);
+    await reader2.close();
+    await staging.close();
+  });
+});
+
+describe('staging pack', () => {
+  it('keeps verified chunks across a reopen and drops a torn index record', async () => {
+    const dir = path.join(tmp, 'st');
+    const a = randomBytes(4096), b = randomBytes(100);
+    const pack = await StagingPack.open(dir);
+    expect(await pack.append([{ hash: sha256(a), data: a }, { hash: sha256(b), data: b }], () => true)).toBe(2);
+    await pack.close();
+    appendFileSync(path.join(dir, 'chunks.idx'), Buffer.alloc(20)); // a crash mid-record
+    const again = await StagingPack.open(dir);
+    expect(again.has(sha256(a)) && again.has(sha256(b))).toBe(true);
+    const reader = new ChunkReader([(h) => { const l = again.location(h); return l ? [l] : undefined; }]);
+    expect((await reader.read(sha256(b))).equals(b)).toBe(true);
+    await reader.close();
+    await again.close();
+  });
+
+  it('refuses a tampered or unrequested chunk and keeps nothing of that batch', async () => {
+    const pack = await StagingPack.open(path.join(tmp, 'st'));
+    const good = randomBytes(64), bad = randomBytes(64);
+    await expect(pack.append([{ hash: sha256(good), data: good }, { hash: sha256(good).replace(/^./, '0'), data: bad }], () => true))
+      .rejects.toThrow(/does not match its content/);
+    await expect(pack.append([{ hash: sha256(good), data: good }], () => false)).rejects.toThrow(/not asked for/);
+    expect(pack.chunkCount).toBe(0);
+    await pack.close();
+    expect(readFileSync(path.join(tmp, 'st', 'chunks.bin')).length).toBe(0);
+  });
+});
+
+describe('remnant store retention', () => {
+  it('keeps the newest generations and removes expired remnants with their chunks', async () => {
+    const store = new RemnantStore(path.join(tmp, 'store'));
+    for (const id of ['c1', 'c2']) {
+      for (const n of [1, 2, 3]) {
+        mkdirSync(store.imageDir(id, n), { recursive: true });
+        writeFileSync(path.join(store.imageDir(id, n), 'core-1.img'), `${id}-${n}`);
+        const { manifest } = await scanDirectory(store.imageDir(id, n), 'checkpoint', id, n);
+        await store.commitGeneration(id, manifest, { generation: n, createdAt: '', strategy: 'content', sourceNode: 'pc1' });
+      }
+    }
+    mkdirSync(store.imageDir('c1', 4), { recursive: true }); // a checkpoint in progress
+    const now = new Date('2026-01-01T00:00:00Z');
+    await store.markRemnant('c2', 60_000, new Date(now.getTime() - 120_000));
+    const removed = await store.collectGarbage(2, now);
+    expect(removed).toEqual({ remnants: ['c2'], generations: ['c1/1'] });
+    expect(await store.generations('c1')).toEqual([2, 3]);
+    expect(existsSync(store.imageDir('c1', 4))).toBe(true);
+    expect(await store.containers()).toEqual(['c1']);
+    const held = await store.heldChunks();
+    expect([...held.keys()].sort()).toEqual([sha256(Buffer.from('c1-2')), sha256(Buffer.from('c1-3'))].sort());
+  });
+});
