@@ -47,7 +47,7 @@ export async function writeFileFromChunks(entry: ManifestEntry, dest: string, re
       await out.write(data, 0, data.length, i * entry.chunkSize!);
       i = j;
     }
-    await out.truncate(entry.size!);
+    await out.truncate(entry.size);
     await out.chmod(entry.mode);
   } finally {
     await out.close();

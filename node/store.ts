@@ -164,7 +164,7 @@ export class RemnantStore {
    * Retention: removes remnants past their expiry, all but the newest `keepGenerations` checkpoints of every
    * container, and unfinished generations; their chunks go with them (images are the chunk packs).
    */
-  async collectGarbage(keepGenerations: number, now = new Date(), isRunning: (id: string) => Promise<boolean> = async () => false) {
+  async collectGarbage(keepGenerations: number, now = new Date(), isRunning: (id: string) => Promise<boolean> = () => Promise.resolve(false)) {
     const removed = { remnants: [] as string[], generations: [] as string[] };
     for (const id of await this.containers()) {
       const mark = await this.remnant(id);

@@ -102,7 +102,7 @@ describe('image materialization', () => {
 
     // A page of the old image corrupted on disk is never used: with no other copy, the write fails loudly.
     const corrupt = Buffer.from(pages);
-    corrupt[5 * 4096] ^= 0xff;
+    corrupt.writeUInt8(corrupt.readUInt8(5 * 4096) ^ 0xff, 5 * 4096);
     writeFileSync(path.join(old, 'pages-1.img'), corrupt);
     const reader2 = ChunkReader.fromLocations(oldScan.locations);
     await expect(writeImage(newScan.manifest, path.join(tmp, 'out2'), reader2)).rejects.toThrow(ChunkUnavailableError);
