@@ -1,0 +1,126 @@
+// The data plane over real HTTP on 127.0.0.1 (no other service needed).
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { encodeManifest, Manifest } from '../../domain/manifest';
+import { ChunkReader } from '../../node/chunk-reader';
+import { DataPlaneClient, DataPlaneError } from '../../node/dataplane/client';
+import { buildDataPlane } from '../../node/dataplane/server';
+import { TransferRegistry } from '../../node/dataplane/transfers';
+import { writeImage } from '../../node/materialize';
+import { scanDirectory, ScanResult } from '../../node/scan';
+import { RemnantStore } from '../../node/store';
+
+let tmp: string;
+let store: RemnantStore;
+let registry: TransferRegistry;
+let server: FastifyInstance;
+let address: string;
+let image: ScanResult;
+
+async function startServer(): Promise<void> {
+  registry = new TransferRegistry(store);
+  server = buildDataPlane(registry);
+  const url = await server.listen({ host: '127.0.0.1', port: 0 });
+  address = url.replace('http://', '');
+}
+
+beforeEach(async () => {
+  tmp = mkdtempSync(path.join(os.tmpdir(), 'zanshin-dp-'));
+  store = new RemnantStore(path.join(tmp, 'target'));
+  const src = path.join(tmp, 'src-image');
+  mkdirSync(src);
+  writeFileSync(path.join(src, 'pages-1.img'), Buffer.concat([randomBytes(200 * 4096), Buffer.alloc(56 * 4096)]));
+  writeFileSync(path.join(src, 'core-1.img'), randomBytes(3000));
+  image = await scanDirectory(src, 'checkpoint', 'c1', 1);
+  await startServer();
+});
+
+afterEach(async () => {
+  await server.close();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+const sourceReader = () => ChunkReader.fromLocations(image.locations);
+const storeFiles = () => readdirSync(store.root, { recursive: true }).filter((f) => !String(f).startsWith('staging')).sort();
+
+describe('data plane', () => {
+  it('sends only missing chunks, compressed, and the target rebuilds the exact image', async () => {
+    const { transferId, token } = await registry.register('c1');
+    const client = new DataPlaneClient({ address, transferId, token });
+    const missing = await client.offer(image.manifest);
+    expect(missing).toHaveLength(200 + 1 + 1); // distinct random pages, one zero page, core
+    const reader = sourceReader();
+    await client.send(missing, reader);
+    await reader.close();
+    expect(await client.offer(image.manifest)).toEqual([]);
+    // Random pages do not compress, zero pages do: the wire carries about the random part plus the manifest.
+    expect(client.counters.chunkBytes).toBe(201 * 4096 + 3000);
+    expect(client.counters.wireBytes).toBeLessThan(client.counters.chunkBytes + client.counters.manifestBytes * 2 + 4096);
+
+    const transfer = await registry.get(transferId);
+    const out = path.join(tmp, 'out');
+    const targetReader = transfer.reader();
+    await writeImage(transfer.manifests.checkpoint!, out, targetReader);
+    await targetReader.close();
+    expect(readFileSync(path.join(out, 'pages-1.img')).equals(readFileSync(path.join(tmp, 'src-image', 'pages-1.img')))).toBe(true);
+  });
+
+  it('resumes after a broken transfer without re-sending what arrived, even across a worker restart', async () => {
+    const { transferId, token } = await registry.register('c1');
+    const first = new DataPlaneClient({ address, transferId, token });
+    const missing = await first.offer(image.manifest);
+    const reader = sourceReader();
+    await first.send(missing.slice(0, 120), reader);
+    await server.close();
+    await startServer(); // a new registry loads the transfer from disk
+    const second = new DataPlaneClient({ address, transferId, token });
+    const rest = await second.offer(image.manifest);
+    expect(rest).toEqual(missing.slice(120));
+    await second.send(rest, reader);
+    await reader.close();
+    expect(await second.offer(image.manifest)).toEqual([]);
+  });
+
+  it('refuses a missing or wrong token and an unknown transfer, naming why', async () => {
+    const { transferId } = await registry.register('c1');
+    await expect(new DataPlaneClient({ address, transferId, token: 'guess' }).offer(image.manifest)).rejects.toThrow(/HTTP 403\): wrong token/);
+    await expect(new DataPlaneClient({ address, transferId, token: '' }).offer(image.manifest)).rejects.toThrow(/HTTP 401/);
+    await expect(new DataPlaneClient({ address, transferId: 'nope', token: 'x' }).offer(image.manifest)).rejects.toThrow(/HTTP 404\): no transfer nope/);
+    const res = await fetch(`http://${address}/v1/transfers/${transferId}/manifests/checkpoint`, { method: 'POST', body: encodeManifest(image.manifest), headers: { 'content-type': 'application/octet-stream' } });
+    expect(res.status).toBe(401);
+  });
+
+  it('refuses a tampered chunk and keeps neither it nor the store changed', async () => {
+    const { transferId, token } = await registry.register('c1');
+    const client = new DataPlaneClient({ address, transferId, token });
+    const missing = await client.offer(image.manifest);
+    const before = storeFiles();
+    const honest = sourceReader();
+    const tampering = new ChunkReader([(h) => honest.candidates(h)]);
+    tampering.read = async (h: string) => { const d = Buffer.from(await honest.read(h)); d.writeUInt8(d.readUInt8(0) ^ 1, 0); return d; };
+    const err = await client.send(missing.slice(0, 5), tampering).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DataPlaneError);
+    expect((err as DataPlaneError).status).toBe(422);
+    expect((err as Error).message).toMatch(/does not match its content/);
+    expect((await registry.get(transferId)).pack.chunkCount).toBe(0);
+    expect(storeFiles()).toEqual(before);
+    await honest.close();
+  });
+
+  it('refuses a manifest whose path leaves the image directory', async () => {
+    const { transferId, token } = await registry.register('c1');
+    const evil: Manifest = { ...image.manifest, entries: [{ ...image.manifest.entries[0]!, path: '../../etc/cron.d/x' }] };
+    const err = await new DataPlaneClient({ address, transferId, token }).offer(evil).catch((e: unknown) => e);
+    expect((err as DataPlaneError).status).toBe(400);
+    expect((err as Error).message).toMatch(/has a "\.\." segment/);
+    expect((await registry.get(transferId)).manifests.checkpoint).toBeUndefined();
+  });
+
+  it('refuses a manifest of another container than the transfer\'s', async () => {
+    const { transferId, token } = await registry.register('c2');
+    await expect(new DataPlaneClient({ address, transferId, token }).offer(image.manifest)).rejects.toThrow(/container c1 offered to a transfer of c2/);
+  });
+});
