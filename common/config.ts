@@ -26,12 +26,32 @@ export interface NodeWorkerConfig {
   /** ZANSHIN_NODE_ID, this PC's id; its task queue is node-<id>. Required. */
   nodeId: string;
   taskQueue: string;
+  /** ZANSHIN_NODE_DATA_DIR: remnant store and runc state of this PC. @default /var/lib/zanshin/<node id> */
+  dataDir: string;
+  /** ZANSHIN_NODE_ADDRESS: this PC's LAN address, where its data plane listens. @default 127.0.0.1 */
+  address: string;
+  /** ZANSHIN_DATA_PORT: data plane port. @default 7070 */
+  dataPort: number;
+  /** ZANSHIN_CRIU: the CRIU binary. @default /var/cache/zanshin/bin/criu */
+  criu: string;
+  /** ZANSHIN_REMNANT_RETENTION_HOURS: how long a remnant is kept after its container left. @default 24 */
+  remnantRetentionMs: number;
+  /** ZANSHIN_KEEP_GENERATIONS: checkpoints kept per container. @default 2 */
+  keepGenerations: number;
 }
 
 export function nodeWorkerConfig(env: Env = process.env): NodeWorkerConfig {
   const nodeId = envRequired(env, 'ZANSHIN_NODE_ID', 'set it to this PC\'s id, e.g. ZANSHIN_NODE_ID=pc1');
   if (!isValidNodeId(nodeId)) throw new ConfigError(`ZANSHIN_NODE_ID=${JSON.stringify(nodeId)} is invalid: ${NODE_ID_RULE}`);
-  return { temporal: temporalConfig(env), nodeId, taskQueue: nodeTaskQueue(nodeId) };
+  return {
+    temporal: temporalConfig(env), nodeId, taskQueue: nodeTaskQueue(nodeId),
+    dataDir: envString(env, 'ZANSHIN_NODE_DATA_DIR', `/var/lib/zanshin/${nodeId}`),
+    address: envString(env, 'ZANSHIN_NODE_ADDRESS', '127.0.0.1'),
+    dataPort: envInt(env, 'ZANSHIN_DATA_PORT', 7070, 1, 65535),
+    criu: envString(env, 'ZANSHIN_CRIU', '/var/cache/zanshin/bin/criu'),
+    remnantRetentionMs: envInt(env, 'ZANSHIN_REMNANT_RETENTION_HOURS', 24, 0, 24 * 365) * 3_600_000,
+    keepGenerations: envInt(env, 'ZANSHIN_KEEP_GENERATIONS', 2, 1, 100),
+  };
 }
 
 export interface ApiConfig {

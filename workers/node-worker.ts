@@ -1,24 +1,37 @@
-// The worker of one PC: polls only node-<id>, so activities routed there run on this PC.
+// The worker of one PC: polls only node-<id>, so activities routed there run on this PC. It also serves this
+// PC's data plane, through which other PCs send it bundles and checkpoints.
 import { Runtime, Worker } from '@temporalio/worker';
 import { nodeWorkerConfig } from '../common/config';
 import { createNodeActivities } from '../activities/node';
+import { detectCapabilities } from '../node/capabilities';
+import { buildDataPlane } from '../node/dataplane/server';
+import { NodeExecutor } from '../node/executor';
 import { connectWithRetry, runMain } from './connect';
 
 runMain('node-worker', async () => {
   const config = nodeWorkerConfig();
   Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'] });
+  const capabilities = await detectCapabilities(config.criu);
+  const executor = new NodeExecutor({
+    nodeId: config.nodeId, dataDir: config.dataDir, dataPlaneAddress: `${config.address}:${config.dataPort}`, criu: config.criu,
+    capabilities, remnantRetentionMs: config.remnantRetentionMs, keepGenerations: config.keepGenerations,
+  });
+  const dataPlane = buildDataPlane(executor.transfers);
+  await dataPlane.listen({ host: config.address, port: config.dataPort });
   const connection = await connectWithRetry(config.temporal.address);
   try {
     const worker = await Worker.create({
       connection,
       namespace: config.temporal.namespace,
       taskQueue: config.taskQueue,
-      activities: createNodeActivities({ nodeId: config.nodeId }),
+      activities: createNodeActivities({ nodeId: config.nodeId, executor }),
       shutdownGraceTime: '10s',
     });
-    console.log(`node-worker ${config.nodeId}: polling ${config.taskQueue} on ${config.temporal.address}`);
+    console.log(`node-worker ${config.nodeId}: polling ${config.taskQueue} on ${config.temporal.address}; data plane on ${config.address}:${config.dataPort}; ` +
+      `CRIU ${capabilities.criuVersion}, dirty tracking ${capabilities.memDirtyTrack ? 'kernel' : 'none (content hashing)'}`);
     await worker.run();
   } finally {
+    await dataPlane.close();
     await connection.close();
   }
 });

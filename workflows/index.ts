@@ -1,3 +1,5 @@
 // Every workflow the control worker runs. Workflow code is bundled into Temporal's deterministic sandbox:
 // import activities as types only.
 export { probeNode } from './probe-node';
+export { createContainer } from './create-container';
+export { moveContainer } from './move-container';

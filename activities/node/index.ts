@@ -1,17 +1,66 @@
+import { heartbeat } from '@temporalio/activity';
 import { readNodeDescription } from './describe-node';
 import type { NodeDescription } from '../../domain/node-description';
+import type { CheckpointReport, CreateContainerInput, NodeExecutor, RestoreReport, TransferReport } from '../../node/executor';
+import type { TransferTarget } from '../../node/dataplane/client';
+import type { ContainerState } from '../../node/runc';
+import type { ContainerSpec, GenerationMeta } from '../../node/store';
+import type { NodeCapabilities } from '../../node/capabilities';
 
 export interface NodeActivityDeps {
   /** The id of the PC these activities run on. */
   nodeId: string;
+  /** Container work on this PC (absent on a worker that only answers probes). */
+  executor?: NodeExecutor;
 }
 
-/** Activities that run on one PC's own task queue (node-<id>). */
+/** Activities that run on one PC's own task queue (node-<id>). Thin: the executor does the work. */
 export function createNodeActivities(deps: NodeActivityDeps) {
+  const executor = (): NodeExecutor => {
+    if (!deps.executor) throw new Error(`node ${deps.nodeId} runs without a container executor`);
+    return deps.executor;
+  };
+  const progress = (p: string): void => heartbeat(p);
   return {
     /** Reports this PC's identity, addresses and current load. */
     async describeNode(): Promise<NodeDescription> {
       return readNodeDescription(deps.nodeId);
+    },
+    async capabilities(): Promise<NodeCapabilities> {
+      return Promise.resolve(executor().config.capabilities);
+    },
+    async createContainer(input: CreateContainerInput): Promise<ContainerState> {
+      return executor().createContainer(input);
+    },
+    async containerState(input: { containerId: string }): Promise<ContainerState> {
+      return executor().state(input.containerId);
+    },
+    async prepareReceive(input: { containerId: string }) {
+      return executor().prepareReceive(input.containerId);
+    },
+    async syncBundle(input: { containerId: string; target: TransferTarget; final: boolean }): Promise<TransferReport> {
+      return executor().syncBundle(input.containerId, input.target, input.final, progress);
+    },
+    async checkpointContainer(input: { containerId: string; leaveRunning: boolean }): Promise<CheckpointReport> {
+      return executor().checkpoint(input.containerId, input.leaveRunning);
+    },
+    async sendCheckpoint(input: { containerId: string; generation: number; target: TransferTarget }): Promise<TransferReport> {
+      return executor().sendCheckpoint(input.containerId, input.generation, input.target, progress);
+    },
+    async restoreFromTransfer(input: { transferId: string; spec: ContainerSpec; meta: GenerationMeta }): Promise<RestoreReport> {
+      return executor().restoreFromTransfer(input.transferId, input.spec, input.meta);
+    },
+    async restoreLocal(input: { containerId: string; generation: number }) {
+      return executor().restoreLocal(input.containerId, input.generation);
+    },
+    async leaveRemnant(input: { containerId: string }): Promise<{ expiresAt: string }> {
+      return executor().leaveRemnant(input.containerId);
+    },
+    async abortReceive(input: { transferId: string }): Promise<void> {
+      return executor().abortReceive(input.transferId);
+    },
+    async deleteContainer(input: { containerId: string }): Promise<void> {
+      return executor().deleteContainer(input.containerId);
     },
   };
 }

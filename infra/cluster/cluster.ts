@@ -41,7 +41,8 @@ async function preflight(config: ClusterConfig): Promise<void> {
   if (!existsSync(config.temporalBin)) {
     throw new Error(`Temporal CLI not found at ${config.temporalBin}: run infra/provision.sh, or set ZANSHIN_TEMPORAL_BIN`);
   }
-  for (const tool of ['socat', 'ip', 'tc', 'setpriv']) {
+  if (!existsSync(config.criuBin)) throw new Error(`CRIU not found at ${config.criuBin}: run infra/provision.sh, or set ZANSHIN_CRIU`);
+  for (const tool of ['socat', 'ip', 'tc', 'setpriv', 'nsenter', 'runc']) {
     const found = await execa('sh', ['-c', `command -v ${tool}`], { reject: false });
     if (found.exitCode !== 0) throw new Error(`${tool} is not installed: run infra/provision.sh`);
   }
@@ -151,7 +152,8 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
       launcher.launch(`${node.id}/relay-temporal`, namespaceRelayArgv(node.namespace, config.temporalPort, sock('temporal')));
       launcher.launch(`${node.id}/relay-api`, namespaceRelayArgv(node.namespace, config.apiPort, sock('api')));
       launcher.launch(`${node.id}/node-worker`, inNamespace(node.namespace, [process.execPath, dist('workers', 'node-worker.js')]), {
-        ...temporalEnv, ZANSHIN_NODE_ID: node.id, ZANSHIN_NODE_DATA_DIR: node.dataDir,
+        ...temporalEnv, ZANSHIN_NODE_ID: node.id, ZANSHIN_NODE_DATA_DIR: node.dataDir, ZANSHIN_NODE_ADDRESS: node.address,
+        ZANSHIN_CRIU: config.criuBin,
         ZANSHIN_API_URL: `http://127.0.0.1:${config.apiPort}`, ZANSHIN_NODE_TOKEN_FILE: secrets.nodeTokenFile,
       });
     }

@@ -37,6 +37,8 @@ export interface ClusterConfig {
   postgresPort: number;
   /** ZANSHIN_TEMPORAL_BIN: the Temporal CLI binary. @default /var/cache/zanshin/bin/temporal */
   temporalBin: string;
+  /** ZANSHIN_CRIU: the CRIU binary node workers use. @default /var/cache/zanshin/bin/criu */
+  criuBin: string;
 }
 
 export function clusterConfig(env: Env = process.env, overrides: Partial<ClusterConfig> = {}): ClusterConfig {
@@ -53,6 +55,7 @@ export function clusterConfig(env: Env = process.env, overrides: Partial<Cluster
     apiPort: envInt(env, 'ZANSHIN_API_PORT', 8787, 1, 65535),
     postgresPort: envInt(env, 'ZANSHIN_PG_PORT', 5433, 1, 65535),
     temporalBin: envString(env, 'ZANSHIN_TEMPORAL_BIN', path.join(cacheDir, 'bin', 'temporal')),
+    criuBin: envString(env, 'ZANSHIN_CRIU', path.join(cacheDir, 'bin', 'criu')),
     ...overrides,
   };
   validateClusterConfig(config);

@@ -14,7 +14,10 @@ export function namespaceRelayArgv(namespace: string, port: number, socket: stri
   return inNamespace(namespace, ['socat', `TCP-LISTEN:${port},bind=127.0.0.1,fork,reuseaddr`, `UNIX-CONNECT:${socket}`]);
 }
 
-/** Runs argv inside a network namespace (ip execs it: the PID stays the command's own). */
+/**
+ * Runs argv inside a network namespace. nsenter switches only the network namespace and execs (the PID stays the
+ * command's own); `ip netns exec` would also remount /sys, hiding the cgroup mounts runc needs.
+ */
 export function inNamespace(namespace: string, argv: string[]): string[] {
-  return ['ip', 'netns', 'exec', namespace, ...argv];
+  return ['nsenter', `--net=/run/netns/${namespace}`, ...argv];
 }

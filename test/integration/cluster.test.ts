@@ -1,8 +1,6 @@
 // The local cluster launcher, for real: PostgreSQL, Temporal dev server, migration-api, workers, namespaces.
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { ClusterConfig, clusterConfig } from '../../infra/cluster/config';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { ClusterConfig } from '../../infra/cluster/config';
 import { clusterStatus, startCluster, stopCluster } from '../../infra/cluster/cluster';
 import { listNamespaces } from '../../infra/cluster/netns';
 import { planCluster } from '../../infra/cluster/plan';
@@ -10,7 +8,7 @@ import { isRunning, ProcessRecord } from '../../infra/cluster/processes';
 import { probeNodes } from '../../infra/cluster/probe';
 import { readState } from '../../infra/cluster/state';
 import { withTemporalClient } from '../../infra/cluster/temporal-client';
-import { freePort } from '../../infra/cluster/wait';
+import { testClusterConfig } from '../helpers/cluster';
 import { TEST_PREFIX } from '../helpers/names';
 
 /** PIDs of live processes whose command line mentions `needle` (e.g. the cluster's data dir). */
@@ -24,15 +22,7 @@ function processesMentioning(needle: string): number[] {
   }).map(Number);
 }
 
-async function testConfig(overrides: Partial<ClusterConfig> = {}): Promise<ClusterConfig> {
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'zanshin-cluster-'));
-  chmodSync(dataDir, 0o755); // PostgreSQL runs as its own user and must reach its data dir
-  return clusterConfig({
-    ZANSHIN_DATA_DIR: dataDir, ZANSHIN_NODES: '2', ZANSHIN_NS_PREFIX: TEST_PREFIX, ZANSHIN_LAN_SUBNET: '10.79.0',
-    ZANSHIN_LINK_RATE: '100mbit', ZANSHIN_TEMPORAL_PORT: String(await freePort()), ZANSHIN_TEMPORAL_UI_PORT: String(await freePort()),
-    ZANSHIN_API_PORT: String(await freePort()), ZANSHIN_PG_PORT: String(await freePort()),
-  }, overrides);
-}
+const testConfig = (overrides: Partial<ClusterConfig> = {}) => testClusterConfig('10.79.0', { linkRate: '100mbit', ...overrides });
 
 const quiet = () => undefined;
 

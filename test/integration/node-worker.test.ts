@@ -44,7 +44,8 @@ beforeAll(async () => {
   processes.push(spawnDetached('host-relay', hostRelayArgv(socket, port), { log: log('host-relay') }));
   processes.push(spawnDetached('ns-relay', namespaceRelayArgv(NAMESPACE, port, socket), { log: log('ns-relay') }));
   const worker = spawnDetached('node-worker', inNamespace(NAMESPACE, [process.execPath, dist('workers', 'node-worker.js')]), {
-    log: log('node-worker'), env: { ...process.env, ZANSHIN_NODE_ID: NODE_ID, TEMPORAL_ADDRESS: `127.0.0.1:${port}`, TEMPORAL_NAMESPACE: 'default' },
+    log: log('node-worker'),
+    env: { ...process.env, ZANSHIN_NODE_ID: NODE_ID, ZANSHIN_NODE_DATA_DIR: path.join(dir, 'node'), TEMPORAL_ADDRESS: `127.0.0.1:${port}`, TEMPORAL_NAMESPACE: 'default' },
   });
   processes.push(worker);
   await waitFor('the node worker to poll node-pc1', async () => (await activityPollers(env.client, 'node-pc1')) > 0, 60_000,

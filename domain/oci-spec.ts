@@ -1,0 +1,38 @@
+/**
+ * config.json of a bundle: the runtime's own default spec (from `runc spec` on the node that runs it, so each
+ * PC's runc gets a spec it understands) with the container's process and settings applied. Pure.
+ */
+
+export interface OciSpec {
+  ociVersion: string;
+  process: { terminal?: boolean; args: string[]; env: string[]; cwd: string; [k: string]: unknown };
+  root: { path: string; readonly?: boolean };
+  hostname?: string;
+  annotations?: Record<string, string>;
+  [k: string]: unknown;
+}
+
+export interface SpecOptions {
+  args: string[];
+  env: string[];
+  hostname: string;
+  /** Kernel strategy: a CRIU config file runc passes to CRIU (restore action script). */
+  criuConfig?: string;
+}
+
+export function patchSpec(base: OciSpec, o: SpecOptions): OciSpec {
+  if (!o.args.length) throw new Error('a container needs a command (args)');
+  const names = new Set(o.env.map((e) => e.split('=')[0]));
+  const spec: OciSpec = {
+    ...base,
+    // No terminal: a container's stdio must be /dev/null for CRIU to dump it (a host file or pipe cannot be).
+    process: { ...base.process, terminal: false, args: [...o.args], env: [...base.process.env.filter((e) => !names.has(e.split('=')[0])), ...o.env] },
+    // The rootfs is written by the container and carried by migrations, so it is writable.
+    root: { path: 'rootfs', readonly: false },
+    hostname: o.hostname,
+  };
+  const annotations = { ...(base.annotations ?? {}) };
+  if (o.criuConfig) annotations['org.criu.config'] = o.criuConfig; else delete annotations['org.criu.config'];
+  if (Object.keys(annotations).length) spec.annotations = annotations; else delete spec.annotations;
+  return spec;
+}

@@ -1,0 +1,250 @@
+import execa from 'execa';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { manifestStats, ManifestStats } from '../domain/manifest';
+import { NodeCapabilities } from './capabilities';
+import { ChunkReader } from './chunk-reader';
+import { DataPlaneClient, TransferTarget, WireCounters } from './dataplane/client';
+import { TransferRegistry } from './dataplane/transfers';
+import { applyBundle, ApplyStats, writeImage } from './materialize';
+import { Runc, ContainerState } from './runc';
+import { locationsOf, scanDirectory } from './scan';
+import { ContainerSpec, GenerationMeta, RemnantStore } from './store';
+
+export interface ExecutorConfig {
+  nodeId: string;
+  /** This node's data directory (store, runc state). */
+  dataDir: string;
+  /** host:port where this node's data plane listens (its LAN address). */
+  dataPlaneAddress: string;
+  criu: string;
+  capabilities: NodeCapabilities;
+  /** How long a remnant is kept after its container left. */
+  remnantRetentionMs: number;
+  keepGenerations: number;
+}
+
+export interface RootfsSource {
+  /** A directory on this node to copy the rootfs from. */
+  dir?: string;
+  /** A tar archive (optionally compressed) on this node to unpack the rootfs from. */
+  tarball?: string;
+}
+
+export interface CreateContainerInput extends ContainerSpec {
+  rootfs: RootfsSource;
+}
+
+export interface TransferReport extends WireCounters {
+  kind: 'bundle' | 'checkpoint';
+  manifest: ManifestStats;
+  missingChunks: number;
+  ms: number;
+}
+
+export interface CheckpointReport {
+  containerId: string;
+  generation: number;
+  strategy: string;
+  dumpMs: number;
+  hashMs: number;
+  image: ManifestStats;
+  spec: ContainerSpec;
+  meta: GenerationMeta;
+}
+
+export interface RestoreReport {
+  containerId: string;
+  generation: number;
+  bundle: ApplyStats;
+  applyBundleMs: number;
+  writeImageMs: number;
+  restoreMs: number;
+  state: ContainerState;
+}
+
+export class ExecutorError extends Error {
+  override name = 'ExecutorError';
+}
+
+const since = (t0: bigint): number => Number((process.hrtime.bigint() - t0) / 1_000_000n);
+
+/** Everything one PC does to containers: create, checkpoint, send, receive, restore, leave a remnant. */
+export class NodeExecutor {
+  readonly store: RemnantStore;
+  readonly runc: Runc;
+  readonly transfers: TransferRegistry;
+
+  constructor(readonly config: ExecutorConfig) {
+    this.store = new RemnantStore(path.join(config.dataDir, 'store'));
+    this.runc = new Runc(path.join(config.dataDir, 'runc'), config.criu);
+    this.transfers = new TransferRegistry(this.store);
+  }
+
+  async state(containerId: string): Promise<ContainerState> {
+    return this.runc.state(containerId);
+  }
+
+  private async writeConfig(spec: ContainerSpec): Promise<void> {
+    await this.runc.writeSpec(this.store.bundleDir(spec.containerId), { args: spec.args, env: spec.env, hostname: spec.containerId });
+  }
+
+  /** Builds a bundle from a rootfs and starts the container. */
+  async createContainer(input: CreateContainerInput): Promise<ContainerState> {
+    const { containerId } = input;
+    const current = await this.runc.state(containerId);
+    if (current.status !== 'absent') throw new ExecutorError(`container ${containerId} already exists on ${this.config.nodeId} (${current.status})`);
+    if (await this.store.readSpec(containerId) && !(await this.store.remnant(containerId))) {
+      throw new ExecutorError(`container ${containerId} already has a bundle on ${this.config.nodeId}; delete it first`);
+    }
+    await rm(this.store.containerDir(containerId), { recursive: true, force: true });
+    const rootfs = this.store.rootfsDir(containerId);
+    await mkdir(rootfs, { recursive: true });
+    if (input.rootfs.dir) {
+      const st = await stat(input.rootfs.dir).catch(() => null);
+      if (!st?.isDirectory()) throw new ExecutorError(`rootfs directory ${input.rootfs.dir} does not exist on ${this.config.nodeId}`);
+      await execa('cp', ['-a', `${input.rootfs.dir}/.`, rootfs]);
+    } else if (input.rootfs.tarball) {
+      const r = await execa('tar', ['-xf', input.rootfs.tarball, '-C', rootfs, '--no-same-owner'], { reject: false });
+      if (r.exitCode !== 0) throw new ExecutorError(`cannot unpack rootfs ${input.rootfs.tarball}: ${r.stderr.trim()}`);
+    } else {
+      throw new ExecutorError('createContainer needs rootfs.dir or rootfs.tarball');
+    }
+    const spec: ContainerSpec = { containerId, args: input.args, env: input.env, memoryMiB: input.memoryMiB };
+    await this.store.writeSpec(spec);
+    await this.writeConfig(spec);
+    await this.runc.run(containerId, this.store.bundleDir(containerId));
+    return this.runc.state(containerId);
+  }
+
+  /** Describes the rootfs and sends what the target lacks; `final` (after the freeze) records it as this node's bundle. */
+  async syncBundle(containerId: string, target: TransferTarget, final: boolean, onProgress: (p: string) => void = () => undefined): Promise<TransferReport> {
+    const t0 = process.hrtime.bigint();
+    const { manifest, locations } = await scanDirectory(this.store.rootfsDir(containerId), 'bundle', containerId);
+    const report = await this.send(manifest, ChunkReader.fromLocations(locations), target, onProgress);
+    if (final) await this.store.writeBundleManifest(containerId, manifest);
+    return { ...report, ms: since(t0) };
+  }
+
+  /** Checkpoints into a new generation and describes it; without leaveRunning the container is gone afterwards. */
+  async checkpoint(containerId: string, leaveRunning: boolean): Promise<CheckpointReport> {
+    const spec = await this.store.readSpec(containerId);
+    if (!spec) throw new ExecutorError(`no container ${containerId} on ${this.config.nodeId}`);
+    const state = await this.runc.state(containerId);
+    if (state.status !== 'running') throw new ExecutorError(`container ${containerId} is ${state.status} on ${this.config.nodeId}, not running`);
+    const generation = ((await this.store.latestGeneration(containerId)) ?? 0) + 1;
+    const dir = this.store.generationDir(containerId, generation);
+    await rm(dir, { recursive: true, force: true });
+    // Only the content strategy runs here: the kernel one needs a pre-dump chain (see README, dirty tracking).
+    const strategy = 'content';
+    let t0 = process.hrtime.bigint();
+    await this.runc.checkpoint(containerId, strategy, path.join(dir, 'image'), path.join(dir, 'work'), leaveRunning);
+    const dumpMs = since(t0);
+    t0 = process.hrtime.bigint();
+    const { manifest } = await scanDirectory(path.join(dir, 'image'), 'checkpoint', containerId, generation);
+    const hashMs = since(t0);
+    const meta: GenerationMeta = { generation, createdAt: new Date().toISOString(), strategy, sourceNode: this.config.nodeId };
+    await this.store.commitGeneration(containerId, manifest, meta);
+    return { containerId, generation, strategy, dumpMs, hashMs, image: manifestStats(manifest), spec, meta };
+  }
+
+  async sendCheckpoint(containerId: string, generation: number, target: TransferTarget, onProgress: (p: string) => void = () => undefined): Promise<TransferReport> {
+    const t0 = process.hrtime.bigint();
+    const { manifest } = await this.store.readGeneration(containerId, generation);
+    const reader = ChunkReader.fromLocations(locationsOf(manifest, this.store.imageDir(containerId, generation)));
+    return { ...(await this.send(manifest, reader, target, onProgress)), ms: since(t0) };
+  }
+
+  private async send(manifest: Parameters<DataPlaneClient['offer']>[0], reader: ChunkReader, target: TransferTarget,
+    onProgress: (p: string) => void): Promise<Omit<TransferReport, 'ms'>> {
+    const client = new DataPlaneClient(target);
+    try {
+      const missing = await client.offer(manifest);
+      await client.send(missing, reader, (n) => onProgress(`${manifest.kind}: ${n}/${missing.length} chunks`));
+      const left = await client.offer(manifest);
+      if (left.length) throw new ExecutorError(`target ${target.address} still lacks ${left.length} chunks after the transfer`);
+      return { kind: manifest.kind, manifest: manifestStats(manifest), missingChunks: missing.length, ...client.counters };
+    } finally {
+      await reader.close();
+    }
+  }
+
+  /** Target side: opens a transfer for a container and says what this node holds of it already. */
+  async prepareReceive(containerId: string): Promise<{ transferId: string; token: string; address: string; heldGenerations: number[]; hasBundle: boolean }> {
+    const running = await this.runc.state(containerId);
+    if (running.status !== 'absent') throw new ExecutorError(`container ${containerId} already exists on ${this.config.nodeId} (${running.status})`);
+    const { transferId, token } = await this.transfers.register(containerId);
+    return {
+      transferId, token, address: this.config.dataPlaneAddress,
+      heldGenerations: await this.store.generations(containerId),
+      hasBundle: (await this.store.readBundleManifest(containerId)) !== null,
+    };
+  }
+
+  /** Target side: brings the bundle up to date, writes the image from held and received chunks, restores. */
+  async restoreFromTransfer(transferId: string, spec: ContainerSpec, meta: GenerationMeta): Promise<RestoreReport> {
+    const transfer = await this.transfers.get(transferId);
+    const { bundle, checkpoint } = transfer.manifests;
+    const containerId = transfer.record.containerId;
+    if (!bundle || !checkpoint) throw new ExecutorError(`transfer ${transferId} lacks its ${bundle ? 'checkpoint' : 'bundle'} manifest: send it first`);
+    if (spec.containerId !== containerId || checkpoint.generation !== meta.generation) {
+      throw new ExecutorError(`transfer ${transferId} carries ${containerId} generation ${checkpoint.generation}, not ${spec.containerId} generation ${meta.generation}`);
+    }
+    const reader = transfer.reader();
+    try {
+      let t0 = process.hrtime.bigint();
+      await this.store.writeSpec(spec);
+      const bundleStats = await applyBundle(bundle, this.store.rootfsDir(containerId), await this.store.readBundleManifest(containerId),
+        reader, path.join(this.store.bundleDir(containerId), '.incoming'));
+      await this.store.writeBundleManifest(containerId, bundle);
+      await this.writeConfig(spec);
+      const applyBundleMs = since(t0);
+      t0 = process.hrtime.bigint();
+      const genDir = this.store.generationDir(containerId, meta.generation);
+      const partial = `${genDir}.partial`;
+      await rm(partial, { recursive: true, force: true });
+      await writeImage(checkpoint, path.join(partial, 'image'), reader);
+      await rm(genDir, { recursive: true, force: true });
+      await rename(partial, genDir);
+      await this.store.commitGeneration(containerId, checkpoint, meta);
+      const writeImageMs = since(t0);
+      const restored = await this.restoreLocal(containerId, meta.generation);
+      await this.transfers.finish(transferId);
+      return { containerId, generation: meta.generation, bundle: bundleStats, applyBundleMs, writeImageMs, restoreMs: restored.restoreMs, state: restored.state };
+    } finally {
+      await reader.close();
+    }
+  }
+
+  /** Restores a container from a generation this node holds (a target after a transfer, or a source rolling back). */
+  async restoreLocal(containerId: string, generation: number): Promise<{ restoreMs: number; state: ContainerState }> {
+    const before = await this.runc.state(containerId);
+    if (before.status === 'running') throw new ExecutorError(`container ${containerId} is already running on ${this.config.nodeId}`);
+    await this.runc.remove(containerId);
+    const t0 = process.hrtime.bigint();
+    const work = path.join(this.store.generationDir(containerId, generation), `restore-work-${Date.now()}`);
+    await this.runc.restore(containerId, this.store.imageDir(containerId, generation), work, this.store.bundleDir(containerId));
+    const restoreMs = since(t0);
+    await rm(work, { recursive: true, force: true });
+    await this.store.clearRemnant(containerId);
+    return { restoreMs, state: await this.runc.state(containerId) };
+  }
+
+  /** The container now runs elsewhere: keep its bundle and checkpoints here as a remnant. */
+  async leaveRemnant(containerId: string): Promise<{ expiresAt: string }> {
+    await this.runc.remove(containerId);
+    const mark = await this.store.markRemnant(containerId, this.config.remnantRetentionMs);
+    return { expiresAt: mark.expiresAt };
+  }
+
+  /** Target side, after a failed move: drop what was received. */
+  async abortReceive(transferId: string): Promise<void> {
+    await this.transfers.finish(transferId);
+  }
+
+  /** Stops and removes a container and everything this node holds of it. */
+  async deleteContainer(containerId: string): Promise<void> {
+    await this.runc.remove(containerId);
+    await rm(this.store.containerDir(containerId), { recursive: true, force: true });
+  }
+}

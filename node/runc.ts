@@ -1,0 +1,107 @@
+import execa from 'execa';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { checkpointArgs, DirtyStrategy, restoreArgs, RuncGlobal, runArgs } from '../domain/runc-args';
+import { OciSpec, patchSpec, SpecOptions } from '../domain/oci-spec';
+
+export class RuncError extends Error {
+  override name = 'RuncError';
+}
+
+export interface ContainerState {
+  containerId: string;
+  status: 'running' | 'paused' | 'stopped' | 'created' | 'absent';
+  pid: number;
+}
+
+/** CRIU prints this as an error on some VMs; it is harmless and would hide the real cause. */
+const HARMLESS_CRIU_ERRORS = [/Can't setup RLIMIT_NOFILE for self/];
+
+/** The lines of a CRIU log that say what went wrong. */
+export async function criuErrors(logFile: string): Promise<string> {
+  const text = await readFile(logFile, 'utf8').catch(() => '');
+  const errors = text.split('\n').filter((l) => /Error \(|Error:/.test(l) && !HARMLESS_CRIU_ERRORS.some((re) => re.test(l)));
+  return errors.slice(-8).join('\n');
+}
+
+/** The last error runc wrote to its JSON log. */
+async function runcLogError(logFile: string): Promise<string> {
+  const text = await readFile(logFile, 'utf8').catch(() => '');
+  const lines = text.trim().split('\n').filter(Boolean).slice(-5).map((l) => {
+    try { const j = JSON.parse(l) as { level?: string; msg?: string }; return j.level === 'error' ? j.msg ?? '' : ''; } catch { return l; }
+  }).filter(Boolean);
+  return lines.join('; ');
+}
+
+/** runc for one node: its own state root and log, and the CRIU it must use. */
+export class Runc {
+  readonly global: RuncGlobal;
+
+  constructor(root: string, criu: string) {
+    this.global = { root, criu, log: path.join(root, 'runc.log') };
+  }
+
+  /**
+   * Runs runc with stdio on /dev/null: a container started or restored by it inherits those fds, and CRIU can
+   * only dump a container whose stdio is not a host file or pipe.
+   */
+  private async exec(args: string[], what: string, criuLog?: string): Promise<void> {
+    await mkdir(this.global.root, { recursive: true });
+    const result = await execa('runc', args, { stdio: 'ignore', reject: false });
+    if (result.exitCode !== 0) {
+      const runcSays = await runcLogError(this.global.log);
+      const criuSays = criuLog ? await criuErrors(criuLog) : '';
+      throw new RuncError(`${what} failed: ${runcSays || `runc exited ${result.exitCode}`}${criuSays ? `\nCRIU log (${criuLog}):\n${criuSays}` : ''}`);
+    }
+  }
+
+  async state(containerId: string): Promise<ContainerState> {
+    const result = await execa('runc', ['--root', this.global.root, 'state', containerId], { reject: false });
+    if (result.exitCode !== 0) return { containerId, status: 'absent', pid: 0 };
+    const s = JSON.parse(result.stdout) as { status: ContainerState['status']; pid: number };
+    return { containerId, status: s.status, pid: s.pid };
+  }
+
+  async list(): Promise<ContainerState[]> {
+    const result = await execa('runc', ['--root', this.global.root, 'list', '--format', 'json'], { reject: false });
+    if (result.exitCode !== 0 || !result.stdout.trim() || result.stdout.trim() === 'null') return [];
+    return (JSON.parse(result.stdout) as { id: string; status: ContainerState['status']; pid: number }[])
+      .map((c) => ({ containerId: c.id, status: c.status, pid: c.pid }));
+  }
+
+  /** Writes config.json: this runc's default spec with the container's settings. */
+  async writeSpec(bundle: string, options: SpecOptions): Promise<void> {
+    const tmp = path.join(bundle, '.spec');
+    await mkdir(tmp, { recursive: true });
+    await execa('runc', ['spec', '--bundle', tmp]);
+    const base = JSON.parse(await readFile(path.join(tmp, 'config.json'), 'utf8')) as OciSpec;
+    await writeFile(path.join(bundle, 'config.json'), JSON.stringify(patchSpec(base, options), null, 2));
+    await execa('rm', ['-rf', tmp]);
+  }
+
+  async run(containerId: string, bundle: string): Promise<void> {
+    await this.exec(runArgs(this.global, { containerId, bundle }), `starting container ${containerId}`);
+  }
+
+  async checkpoint(containerId: string, strategy: DirtyStrategy, imagePath: string, workPath: string, leaveRunning: boolean): Promise<void> {
+    await mkdir(imagePath, { recursive: true });
+    await mkdir(workPath, { recursive: true });
+    await this.exec(checkpointArgs(this.global, strategy, { containerId, imagePath, workPath, leaveRunning }),
+      `checkpoint of ${containerId}`, path.join(workPath, 'dump.log'));
+  }
+
+  async restore(containerId: string, imagePath: string, workPath: string, bundle: string): Promise<void> {
+    await mkdir(workPath, { recursive: true });
+    await this.exec(restoreArgs(this.global, { containerId, imagePath, workPath, bundle }),
+      `restore of ${containerId}`, path.join(workPath, 'restore.log'));
+  }
+
+  /** Stops and removes a container (no-op when absent). */
+  async remove(containerId: string): Promise<void> {
+    const state = await this.state(containerId);
+    if (state.status === 'absent') return;
+    await execa('runc', ['--root', this.global.root, 'delete', '--force', containerId], { reject: false });
+    const after = await this.state(containerId);
+    if (after.status !== 'absent') throw new RuncError(`could not remove container ${containerId} (still ${after.status})`);
+  }
+}

@@ -1,0 +1,17 @@
+import { chmodSync, mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ClusterConfig, clusterConfig } from '../../infra/cluster/config';
+import { freePort } from '../../infra/cluster/wait';
+import { TEST_PREFIX } from './names';
+
+/** A cluster configuration of its own: temporary data dir, free ports, the test's namespace prefix and subnet. */
+export async function testClusterConfig(subnet: string, overrides: Partial<ClusterConfig> = {}, nodes = 2): Promise<ClusterConfig> {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'zanshin-cluster-'));
+  chmodSync(dataDir, 0o755); // PostgreSQL runs as its own user and must reach its data dir
+  return clusterConfig({
+    ZANSHIN_DATA_DIR: dataDir, ZANSHIN_NODES: String(nodes), ZANSHIN_NS_PREFIX: TEST_PREFIX, ZANSHIN_LAN_SUBNET: subnet,
+    ZANSHIN_LINK_RATE: '1gbit', ZANSHIN_TEMPORAL_PORT: String(await freePort()), ZANSHIN_TEMPORAL_UI_PORT: String(await freePort()),
+    ZANSHIN_API_PORT: String(await freePort()), ZANSHIN_PG_PORT: String(await freePort()),
+  }, overrides);
+}

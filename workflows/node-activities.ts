@@ -1,0 +1,35 @@
+import { proxyActivities } from '@temporalio/workflow';
+import type { NodeActivities } from '../activities/node';
+import { nodeTaskQueue } from '../common/names';
+
+/** Error types no retry can fix (the executor's precondition failures, bad manifests, bad input). */
+export const NON_RETRYABLE = ['ExecutorError', 'ManifestError', 'InvalidInput'];
+
+/**
+ * Activities of one PC, routed to its own task queue. A powered-off PC's queue has no poller: only
+ * scheduleToClose ends the wait, so every call has one; long calls heartbeat so a killed worker is noticed.
+ */
+export function nodeActivities(nodeId: string) {
+  const taskQueue = nodeTaskQueue(nodeId);
+  const quick = proxyActivities<NodeActivities>({
+    taskQueue, scheduleToCloseTimeout: '60s', startToCloseTimeout: '30s',
+    retry: { initialInterval: '1s', maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE },
+  });
+  const long = proxyActivities<NodeActivities>({
+    taskQueue, scheduleToCloseTimeout: '15m', startToCloseTimeout: '10m', heartbeatTimeout: '30s',
+    retry: { initialInterval: '1s', maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE },
+  });
+  return {
+    prepareReceive: quick.prepareReceive,
+    abortReceive: quick.abortReceive,
+    leaveRemnant: quick.leaveRemnant,
+    containerState: quick.containerState,
+    createContainer: long.createContainer,
+    syncBundle: long.syncBundle,
+    checkpointContainer: long.checkpointContainer,
+    sendCheckpoint: long.sendCheckpoint,
+    restoreFromTransfer: long.restoreFromTransfer,
+    restoreLocal: long.restoreLocal,
+    deleteContainer: long.deleteContainer,
+  };
+}
