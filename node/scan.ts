@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { lstat, open, readdir, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { chunkSizeFor, Manifest, ManifestEntry } from '../domain/manifest';
@@ -17,8 +17,9 @@ export function addLocation(map: ChunkLocations, hash: string, loc: ChunkLocatio
   if (list) list.push(loc); else map.set(hash, [loc]);
 }
 
+/** One-shot native hash: about 20 % faster per 4-KiB page than createHash().update().digest() (bench/hash-pages). */
 export function sha256(data: Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
+  return hash('sha256', data, 'hex');
 }
 
 const READ_BLOCK = 8 << 20;
