@@ -1,13 +1,19 @@
 // A real container moves pc1 -> pc2 -> pc1 on the local cluster: runc, CRIU, Temporal, the data plane.
 import type { Client } from '@temporalio/client';
 import execa from 'execa';
-import { readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
 import path from 'node:path';
 import { CONTROL_TASK_QUEUE } from '../../common/names';
 import { ClusterConfig } from '../../infra/cluster/config';
 import { startCluster, stopCluster } from '../../infra/cluster/cluster';
 import { planCluster } from '../../infra/cluster/plan';
+import { dist } from '../../infra/cluster/cluster';
+import { inNamespace } from '../../infra/cluster/relays';
 import { ensureCounterRootfs } from '../../infra/images/counter';
+import { TransferRegistry } from '../../node/dataplane/transfers';
+import { RemnantStore } from '../../node/store';
 import { Connection, Client as TemporalClient } from '@temporalio/client';
 import type { createContainer, moveContainer } from '../../workflows';
 import type { MoveReport } from '../../workflows/move-container';
@@ -122,5 +128,56 @@ describe('container migration with remnants', () => {
       there: { wireBytes: there.wireBytes, image: there.checkpoint.image.bytes, downtimeMs: there.downtimeMs, dumpMs: there.checkpoint.dumpMs, hashMs: there.checkpoint.hashMs, restoreMs: there.restore.restoreMs },
       back: { wireBytes: back.wireBytes, image: back.checkpoint.image.bytes, changedPages: cp.missingChunks, pages, downtimeMs: back.downtimeMs },
     }));
+  });
+});
+
+/** Runs as a source inside another PC's namespace, using the real client against a real node's data plane. */
+const HOSTILE_SOURCE = `
+const [address, transferId, token, dir, containerId, distDir] = process.argv.slice(1);
+const { DataPlaneClient } = require(distDir + '/node/dataplane/client.js');
+const { ChunkReader } = require(distDir + '/node/chunk-reader.js');
+const { scanDirectory } = require(distDir + '/node/scan.js');
+(async () => {
+  const out = {};
+  const attempt = async (name, run) => {
+    try { await run(); out[name] = 'accepted'; } catch (e) { out[name] = { status: e.status, message: e.message }; }
+  };
+  const { manifest, locations } = await scanDirectory(dir, 'checkpoint', containerId, 99);
+  await attempt('wrongToken', () => new DataPlaneClient({ address, transferId, token: 'not-the-token' }).offer(manifest));
+  const escaping = { ...manifest, entries: [{ ...manifest.entries[0], path: '../../escape.img' }] };
+  await attempt('dotDot', () => new DataPlaneClient({ address, transferId, token }).offer(escaping));
+  const client = new DataPlaneClient({ address, transferId, token });
+  const missing = await client.offer(manifest);
+  const honest = ChunkReader.fromLocations(locations);
+  const tampering = new ChunkReader([(h) => honest.candidates(h)]);
+  tampering.read = async (h) => { const d = Buffer.from(await honest.read(h)); d[0] ^= 1; return d; };
+  await attempt('tampered', () => client.send(missing.slice(0, 3), tampering));
+  console.log(JSON.stringify(out));
+})().catch((e) => { console.error(e); process.exit(1); });
+`;
+
+describe('data plane of a live PC', () => {
+  it('refuses a wrong token, a path with .., and a tampered chunk, and its remnant store stays as it was', async () => {
+    const [pc1, pc2] = planCluster(config).nodes;
+    const store = new RemnantStore(path.join(nodeDirs.pc1!, 'store'));
+    const storeFiles = () => readdirSync(store.root, { recursive: true }).map(String).filter((f) => !f.startsWith('staging')).sort();
+    const before = storeFiles();
+    const { transferId, token } = await new TransferRegistry(store).register(CONTAINER);
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'zanshin-hostile-'));
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(dir, 'pages-1.img'), randomBytes(16 * 4096));
+    writeFileSync(path.join(dir, 'core-1.img'), randomBytes(100));
+    try {
+      const [cmd, ...args] = inNamespace(pc2!.namespace, [process.execPath, '-e', HOSTILE_SOURCE, `${pc1!.address}:7070`, transferId, token, dir, CONTAINER, dist()]);
+      const { stdout } = await execa(cmd!, args);
+      const out = JSON.parse(stdout) as Record<string, { status: number; message: string }>;
+      expect(out.wrongToken).toMatchObject({ status: 403, message: expect.stringMatching(/wrong token/) });
+      expect(out.dotDot).toMatchObject({ status: 400, message: expect.stringMatching(/has a "\.\." segment/) });
+      expect(out.tampered).toMatchObject({ status: 422, message: expect.stringMatching(/does not match its content/) });
+      expect(storeFiles()).toEqual(before);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      await new TransferRegistry(store).finish(transferId);
+    }
   });
 });
