@@ -1,6 +1,7 @@
 import Fastify, { FastifyInstance } from 'fastify';
 import type { Pool } from 'pg';
 import { authenticate, Role, Tokens } from './auth';
+import { nodeRoutes } from './routes/nodes';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -12,6 +13,8 @@ export interface ApiDeps extends Tokens {
   db: Pool;
   /** Log requests (off in tests). @default false */
   logger?: boolean;
+  /** Load samples kept for this long. @default 24 h */
+  loadRetentionMs?: number;
 }
 
 /** Body of every error reply: a short name and a message that says what to do. */
@@ -23,7 +26,14 @@ const errorSchema = {
 
 /** Builds migration-api: every route needs a bearer token (admin or node). */
 export function buildApi(deps: ApiDeps): FastifyInstance {
-  const app = Fastify({ logger: deps.logger ?? false });
+  // allErrors off (the default) is deliberate: the first bad field is named, and validation stays cheap.
+  // Unknown fields are refused, not silently dropped (Fastify's default), so a typo never goes unnoticed.
+  const app = Fastify({ logger: deps.logger ?? false, ajv: { customOptions: { removeAdditional: false } } });
+  app.setErrorHandler((err: { validation?: unknown; statusCode?: number; message: string }, _request, reply) => {
+    if (err.validation) return reply.code(400).send({ error: 'Bad Request', message: err.message });
+    const code = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    return reply.code(code).send({ error: code === 500 ? 'Internal Server Error' : 'Bad Request', message: err.message });
+  });
   app.decorateRequest('role', 'node');
 
   app.addHook('onRequest', async (request, reply) => {
@@ -65,5 +75,6 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       }
     },
   );
+  nodeRoutes(app, { db: deps.db, loadRetentionMs: deps.loadRetentionMs ?? 24 * 3_600_000 });
   return app;
 }

@@ -2,10 +2,13 @@
 import { Pool } from 'pg';
 import { apiConfig } from '../common/config';
 import { buildApi } from './app';
+import { migrate } from './db';
 
 async function main(): Promise<void> {
   const config = apiConfig();
   const db = new Pool({ connectionString: config.databaseUrl, max: 10 });
+  const { applied } = await migrate(db);
+  if (applied.length) console.log(`migration-api: applied database migrations ${applied.join(', ')}`);
   const app = buildApi({ db, adminToken: config.adminToken, nodeToken: config.nodeToken, logger: true });
   const shutdown = async (): Promise<void> => {
     await app.close();

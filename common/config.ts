@@ -38,6 +38,10 @@ export interface NodeWorkerConfig {
   remnantRetentionMs: number;
   /** ZANSHIN_KEEP_GENERATIONS: checkpoints kept per container. @default 2 */
   keepGenerations: number;
+  /** ZANSHIN_API_URL: migration-api, for load reports; none are sent when unset. */
+  apiUrl: string | null;
+  /** ZANSHIN_LOAD_REPORT_SECONDS: interval of load reports. @default 10 */
+  loadReportMs: number;
 }
 
 export function nodeWorkerConfig(env: Env = process.env): NodeWorkerConfig {
@@ -51,6 +55,8 @@ export function nodeWorkerConfig(env: Env = process.env): NodeWorkerConfig {
     criu: envString(env, 'ZANSHIN_CRIU', '/var/cache/zanshin/bin/criu'),
     remnantRetentionMs: envInt(env, 'ZANSHIN_REMNANT_RETENTION_HOURS', 24, 0, 24 * 365) * 3_600_000,
     keepGenerations: envInt(env, 'ZANSHIN_KEEP_GENERATIONS', 2, 1, 100),
+    apiUrl: env.ZANSHIN_API_URL || null,
+    loadReportMs: envInt(env, 'ZANSHIN_LOAD_REPORT_SECONDS', 10, 1, 3600) * 1000,
   };
 }
 

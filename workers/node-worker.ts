@@ -6,6 +6,8 @@ import { createNodeActivities } from '../activities/node';
 import { detectCapabilities } from '../node/capabilities';
 import { buildDataPlane } from '../node/dataplane/server';
 import { NodeExecutor } from '../node/executor';
+import { LoadReporter } from '../node/load-reporter';
+import { envSecret } from '../common/env';
 import { connectWithRetry, runMain } from './connect';
 
 runMain('node-worker', async () => {
@@ -18,6 +20,10 @@ runMain('node-worker', async () => {
   });
   const dataPlane = buildDataPlane(executor.transfers);
   await dataPlane.listen({ host: config.address, port: config.dataPort });
+  const reporter = config.apiUrl
+    ? new LoadReporter({ apiUrl: config.apiUrl, token: envSecret(process.env, 'ZANSHIN_NODE_TOKEN'), executor, intervalMs: config.loadReportMs })
+    : null;
+  reporter?.start();
   const connection = await connectWithRetry(config.temporal.address);
   try {
     const worker = await Worker.create({
@@ -31,6 +37,7 @@ runMain('node-worker', async () => {
       `CRIU ${capabilities.criuVersion}, dirty tracking ${capabilities.memDirtyTrack ? 'kernel' : 'none (content hashing)'}`);
     await worker.run();
   } finally {
+    await reporter?.stop();
     await dataPlane.close();
     await connection.close();
   }

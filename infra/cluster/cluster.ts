@@ -153,7 +153,7 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
       launcher.launch(`${node.id}/relay-api`, namespaceRelayArgv(node.namespace, config.apiPort, sock('api')));
       launcher.launch(`${node.id}/node-worker`, inNamespace(node.namespace, [process.execPath, dist('workers', 'node-worker.js')]), {
         ...temporalEnv, ZANSHIN_NODE_ID: node.id, ZANSHIN_NODE_DATA_DIR: node.dataDir, ZANSHIN_NODE_ADDRESS: node.address,
-        ZANSHIN_CRIU: config.criuBin,
+        ZANSHIN_CRIU: config.criuBin, ZANSHIN_LOAD_REPORT_SECONDS: String(config.loadReportSeconds),
         ZANSHIN_API_URL: `http://127.0.0.1:${config.apiPort}`, ZANSHIN_NODE_TOKEN_FILE: secrets.nodeTokenFile,
       });
     }

@@ -1,19 +1,11 @@
-import { existsSync } from 'node:fs';
+import { REPO_ROOT } from '../../common/paths';
 import path from 'node:path';
 import { envInt, envString } from '../../common/env';
 import { ConfigError } from '../../common/errors';
 
 type Env = Record<string, string | undefined>;
 
-/** The repository root: the nearest folder above this file with a package.json (works from dist/ too). */
-export const REPO_ROOT = findRepoRoot(__dirname);
-
-function findRepoRoot(start: string): string {
-  for (let dir = start; dir !== path.dirname(dir); dir = path.dirname(dir)) {
-    if (existsSync(path.join(dir, 'package.json'))) return dir;
-  }
-  throw new Error(`no package.json above ${start}`);
-}
+export { REPO_ROOT };
 
 /** The local cluster's settings. Every field has an environment variable and a default (see README). */
 export interface ClusterConfig {
@@ -39,6 +31,8 @@ export interface ClusterConfig {
   temporalBin: string;
   /** ZANSHIN_CRIU: the CRIU binary node workers use. @default /var/cache/zanshin/bin/criu */
   criuBin: string;
+  /** ZANSHIN_LOAD_REPORT_SECONDS: how often each PC reports its load to migration-api. @default 10 */
+  loadReportSeconds: number;
 }
 
 export function clusterConfig(env: Env = process.env, overrides: Partial<ClusterConfig> = {}): ClusterConfig {
@@ -56,6 +50,7 @@ export function clusterConfig(env: Env = process.env, overrides: Partial<Cluster
     postgresPort: envInt(env, 'ZANSHIN_PG_PORT', 5433, 1, 65535),
     temporalBin: envString(env, 'ZANSHIN_TEMPORAL_BIN', path.join(cacheDir, 'bin', 'temporal')),
     criuBin: envString(env, 'ZANSHIN_CRIU', path.join(cacheDir, 'bin', 'criu')),
+    loadReportSeconds: envInt(env, 'ZANSHIN_LOAD_REPORT_SECONDS', 10, 1, 3600),
     ...overrides,
   };
   validateClusterConfig(config);

@@ -57,6 +57,18 @@ describe('local cluster', () => {
     ]);
   });
 
+  it('has every PC report its load, CPU features and capabilities to migration-api', async () => {
+    const token = readFileSync(`${planCluster(config).paths.secrets}/admin-token`, 'utf8').trim();
+    const res = await fetch(`http://127.0.0.1:${config.apiPort}/v1/nodes`, { headers: { authorization: `Bearer ${token}` } });
+    const { nodes } = (await res.json()) as { nodes: { id: string; address: string; cpuFlags: string[]; dirtyTracking: boolean; criuVersion: string; cpu: number }[] };
+    expect(nodes.map((n) => [n.id, n.address])).toEqual([['pc1', '10.79.0.11:7070'], ['pc2', '10.79.0.12:7070']]);
+    for (const n of nodes) {
+      expect(n.cpuFlags.length).toBeGreaterThan(5);
+      expect(n.criuVersion).toMatch(/^4\./);
+      expect(n.cpu).toBeGreaterThanOrEqual(0);
+    }
+  });
+
   it('shapes each PC link with tbf at the configured rate', async () => {
     const { execa } = await import('execa').then((m) => ({ execa: m.default }));
     const { stdout } = await execa('tc', ['-n', `${TEST_PREFIX}-pc1`, 'qdisc', 'show', 'dev', 'eth0']);

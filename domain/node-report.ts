@@ -1,0 +1,61 @@
+/** What a node worker reports to migration-api at a fixed interval: load, capabilities, remnant inventory. */
+
+export interface RemnantReport {
+  containerId: string;
+  hasBundle: boolean;
+  generations: number[];
+  imageBytes: number;
+  /** Set once the container has left the node. */
+  leftAt: string | null;
+  expiresAt: string | null;
+}
+
+export interface NodeReport {
+  address: string;
+  taskQueue: string;
+  cpu: number;
+  memory: number;
+  memoryTotalBytes: number;
+  memoryAvailableBytes: number;
+  cpuModel: string;
+  cpuCores: number;
+  cpuFlags: string[];
+  dirtyTracking: boolean;
+  criuVersion: string;
+  remnants: RemnantReport[];
+}
+
+const containerId = { type: 'string', pattern: '^[a-z0-9][a-z0-9_.-]{0,63}$' } as const;
+const timestamp = { type: ['string', 'null'], format: 'date-time' } as const;
+
+/** JSON schema of a report: every field required, nothing extra, numbers in range. */
+export const nodeReportSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['address', 'taskQueue', 'cpu', 'memory', 'memoryTotalBytes', 'memoryAvailableBytes', 'cpuModel', 'cpuCores', 'cpuFlags', 'dirtyTracking', 'criuVersion', 'remnants'],
+  properties: {
+    address: { type: 'string', minLength: 1, maxLength: 255 },
+    taskQueue: { type: 'string', minLength: 1, maxLength: 255 },
+    cpu: { type: 'number', minimum: 0, maximum: 1 },
+    memory: { type: 'number', minimum: 0, maximum: 1 },
+    memoryTotalBytes: { type: 'integer', minimum: 1 },
+    memoryAvailableBytes: { type: 'integer', minimum: 0 },
+    cpuModel: { type: 'string', maxLength: 255 },
+    cpuCores: { type: 'integer', minimum: 1, maximum: 4096 },
+    cpuFlags: { type: 'array', maxItems: 1024, items: { type: 'string', pattern: '^[a-z0-9_.]{1,64}$' } },
+    dirtyTracking: { type: 'boolean' },
+    criuVersion: { type: 'string', maxLength: 64 },
+    remnants: {
+      type: 'array', maxItems: 10_000,
+      items: {
+        type: 'object', additionalProperties: false,
+        required: ['containerId', 'hasBundle', 'generations', 'imageBytes', 'leftAt', 'expiresAt'],
+        properties: {
+          containerId, hasBundle: { type: 'boolean' },
+          generations: { type: 'array', maxItems: 1000, items: { type: 'integer', minimum: 1 } },
+          imageBytes: { type: 'integer', minimum: 0 }, leftAt: timestamp, expiresAt: timestamp,
+        },
+      },
+    },
+  },
+} as const;

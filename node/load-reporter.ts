@@ -1,0 +1,70 @@
+import si from 'systeminformation';
+import { readNodeDescription } from '../activities/node/describe-node';
+import type { NodeReport } from '../domain/node-report';
+import type { NodeExecutor } from './executor';
+
+export interface LoadReporterOptions {
+  /** migration-api base URL. */
+  apiUrl: string;
+  /** Node workers' bearer token. */
+  token: string;
+  executor: NodeExecutor;
+  /** Seconds between reports. */
+  intervalMs: number;
+  log?: (line: string) => void;
+}
+
+/** Everything the control plane needs to place containers: load, CPU features, dirty tracking, remnants. */
+export async function buildNodeReport(executor: NodeExecutor): Promise<NodeReport> {
+  const { nodeId, capabilities, dataPlaneAddress } = executor.config;
+  const [description, flags, inventory] = await Promise.all([readNodeDescription(nodeId), si.cpuFlags(), executor.store.inventory()]);
+  return {
+    address: dataPlaneAddress,
+    taskQueue: `node-${nodeId}`,
+    cpu: description.load.cpu,
+    memory: description.load.memory,
+    memoryTotalBytes: description.load.memoryTotalBytes,
+    memoryAvailableBytes: description.load.memoryAvailableBytes,
+    cpuModel: description.cpuModel,
+    cpuCores: description.cpuCores,
+    cpuFlags: flags.split(/\s+/).filter((f) => /^[a-z0-9_.]{1,64}$/.test(f)).sort(),
+    dirtyTracking: capabilities.memDirtyTrack,
+    criuVersion: capabilities.criuVersion,
+    remnants: inventory.map((c) => ({
+      containerId: c.containerId, hasBundle: c.hasBundle, generations: c.generations, imageBytes: c.imageBytes,
+      leftAt: c.remnant?.leftAt ?? null, expiresAt: c.remnant?.expiresAt ?? null,
+    })),
+  };
+}
+
+/** Reports to migration-api at a fixed interval; a failed report is logged and retried at the next tick. */
+export class LoadReporter {
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> = Promise.resolve();
+
+  constructor(private readonly o: LoadReporterOptions) {}
+
+  async reportOnce(): Promise<void> {
+    const report = await buildNodeReport(this.o.executor);
+    const url = `${this.o.apiUrl}/v1/nodes/${this.o.executor.config.nodeId}/report`;
+    const res = await fetch(url, {
+      method: 'PUT', body: JSON.stringify(report),
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${this.o.token}` },
+      signal: AbortSignal.timeout(10_000),
+    });
+    if (!res.ok) throw new Error(`migration-api refused the load report (HTTP ${res.status}): ${await res.text()}`);
+  }
+
+  start(): void {
+    const tick = (): void => {
+      this.running = this.reportOnce().catch((err: Error) => (this.o.log ?? console.error)(`load report to ${this.o.apiUrl} failed: ${err.message}`));
+    };
+    tick();
+    this.timer = setInterval(tick, this.o.intervalMs);
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.running;
+  }
+}
