@@ -8,8 +8,10 @@ source "$here/lib/common.sh"
 bash "$here/provision.sh"
 cd "$ZANSHIN_ROOT"
 step "local cluster" node dist/infra/cluster/cli.js start
-say "main job: probe every PC through Temporal (workflow probeNode on zanshin-control, activity on node-<pc>)"
+say "every PC answers through Temporal (workflow probeNode on zanshin-control, activity on node-<pc>)"
 node dist/infra/cluster/cli.js probe
+say "main job: a real container moves pc1 -> pc2 and back to its remnant on pc1"
+node dist/infra/cluster/cli.js demo
 cat <<TXT
 
 The cluster keeps running. Next:

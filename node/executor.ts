@@ -120,8 +120,9 @@ export class NodeExecutor {
   /** Describes the rootfs and sends what the target lacks; `final` (after the freeze) records it as this node's bundle. */
   async syncBundle(containerId: string, target: TransferTarget, final: boolean, onProgress: (p: string) => void = () => undefined): Promise<TransferReport> {
     const t0 = process.hrtime.bigint();
-    const { manifest, locations } = await scanDirectory(this.store.rootfsDir(containerId), 'bundle', containerId);
-    const report = await this.send(manifest, ChunkReader.fromLocations(locations), target, onProgress);
+    // Before the freeze the rootfs changes under the scan: what changes meanwhile goes with the frozen sync.
+    const { manifest, locations } = await scanDirectory(this.store.rootfsDir(containerId), 'bundle', containerId, undefined, { live: !final });
+    const report = await this.send(manifest, ChunkReader.fromLocations(locations), target, onProgress, !final);
     if (final) await this.store.writeBundleManifest(containerId, manifest);
     return { ...report, ms: since(t0) };
   }
@@ -156,12 +157,13 @@ export class NodeExecutor {
   }
 
   private async send(manifest: Parameters<DataPlaneClient['offer']>[0], reader: ChunkReader, target: TransferTarget,
-    onProgress: (p: string) => void): Promise<Omit<TransferReport, 'ms'>> {
+    onProgress: (p: string) => void, live = false): Promise<Omit<TransferReport, 'ms'>> {
     const client = new DataPlaneClient(target);
     try {
       const missing = await client.offer(manifest);
-      await client.send(missing, reader, (n) => onProgress(`${manifest.kind}: ${n}/${missing.length} chunks`));
-      const left = await client.offer(manifest);
+      await client.send(missing, reader, (n) => onProgress(`${manifest.kind}: ${n}/${missing.length} chunks`), { skipChanged: live });
+      // A live sync may leave changed chunks out; anything else must have arrived whole.
+      const left = live ? [] : await client.offer(manifest);
       if (left.length) throw new ExecutorError(`target ${target.address} still lacks ${left.length} chunks after the transfer`);
       return { kind: manifest.kind, manifest: manifestStats(manifest), missingChunks: missing.length, ...client.counters };
     } finally {

@@ -50,36 +50,50 @@ export interface ScanResult {
   skipped: string[];
 }
 
+const vanished = (err: unknown): boolean => (err as NodeJS.ErrnoException).code === 'ENOENT' || (err as Error).message?.includes('shrank');
+
 /**
  * Describes a directory as a manifest: a CRIU image directory (flat) or a rootfs (recursive; symlinks are
- * recorded, never followed). Entries are sorted so parents precede their children.
+ * recorded, never followed). Entries are sorted so parents precede their children. With `live`, the directory
+ * may change while it is read (a running container's rootfs): entries that vanish or shrink meanwhile are skipped.
  */
-export async function scanDirectory(root: string, kind: Manifest['kind'], containerId: string, generation?: number): Promise<ScanResult> {
+export async function scanDirectory(root: string, kind: Manifest['kind'], containerId: string, generation?: number,
+  { live = false }: { live?: boolean } = {}): Promise<ScanResult> {
   const entries: ManifestEntry[] = [];
   const locations: ChunkLocations = new Map();
   const skipped: string[] = [];
   const walk = async (rel: string): Promise<void> => {
-    const names = (await readdir(path.join(root, rel))).sort();
+    const names = (await readdir(path.join(root, rel)).catch((err: unknown) => { if (live && vanished(err)) return [] as string[]; throw err; })).sort();
     for (const name of names) {
       const relPath = rel ? `${rel}/${name}` : name;
-      const full = path.join(root, relPath);
-      const st = await lstat(full);
-      const mode = st.mode & 0o7777;
-      if (st.isDirectory()) {
-        if (kind === 'checkpoint') { skipped.push(relPath); continue; }
-        entries.push({ path: relPath, type: 'dir', mode });
-        await walk(relPath);
-      } else if (st.isSymbolicLink()) {
-        if (kind === 'checkpoint') { skipped.push(relPath); continue; }
-        entries.push({ path: relPath, type: 'symlink', mode, target: await readlink(full) });
-      } else if (st.isFile()) {
-        const chunkSize = chunkSizeFor(kind, relPath);
-        const chunks = await hashFileChunks(full, st.size, chunkSize);
-        chunks.forEach((hash, i) => addLocation(locations, hash, { file: full, offset: i * chunkSize, length: Math.min(chunkSize, st.size - i * chunkSize) }));
-        entries.push({ path: relPath, type: 'file', mode, size: st.size, chunkSize, chunks });
-      } else {
+      try {
+        await visit(relPath);
+      } catch (err) {
+        if (!live || !vanished(err)) throw err;
         skipped.push(relPath);
       }
+    }
+  };
+  const visit = async (relPath: string): Promise<void> => {
+    const full = path.join(root, relPath);
+    const st = await lstat(full);
+    const mode = st.mode & 0o7777;
+    if (st.isDirectory()) {
+      if (kind === 'checkpoint') { skipped.push(relPath); return; }
+      entries.push({ path: relPath, type: 'dir', mode });
+      await walk(relPath);
+    } else if (st.isSymbolicLink()) {
+      if (kind === 'checkpoint') { skipped.push(relPath); return; }
+      const target = await readlink(full);
+      entries.push({ path: relPath, type: 'symlink', mode, target });
+    } else if (st.isFile()) {
+      const chunkSize = chunkSizeFor(kind, relPath);
+      const chunks = await hashFileChunks(full, st.size, chunkSize);
+      // Entries are pushed only once fully read, so a skipped file leaves no trace in the manifest.
+      chunks.forEach((hash, i) => addLocation(locations, hash, { file: full, offset: i * chunkSize, length: Math.min(chunkSize, st.size - i * chunkSize) }));
+      entries.push({ path: relPath, type: 'file', mode, size: st.size, chunkSize, chunks });
+    } else {
+      skipped.push(relPath);
     }
   };
   await walk('');

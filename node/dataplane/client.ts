@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import { CompressStream } from 'zstd-napi';
 import { encodeFrame } from '../../domain/chunk-frames';
 import { encodeManifest, HASH_BYTES, Manifest } from '../../domain/manifest';
-import { ChunkReader } from '../chunk-reader';
+import { ChunkReader, ChunkUnavailableError } from '../chunk-reader';
 
 /** Raw chunk bytes per request: a broken connection costs at most this much again. */
 const REQUEST_BATCH_BYTES = 64 << 20;
@@ -23,6 +23,8 @@ export interface WireCounters {
   /** Chunk bytes before compression. */
   chunkBytes: number;
   chunks: number;
+  /** Chunks left out because their file changed since it was described (live syncs only). */
+  skipped: number;
 }
 
 export class DataPlaneError extends Error {
@@ -32,7 +34,7 @@ export class DataPlaneError extends Error {
 
 /** Source side of a transfer. */
 export class DataPlaneClient {
-  readonly counters: WireCounters = { wireBytes: 0, manifestBytes: 0, chunkBytes: 0, chunks: 0 };
+  readonly counters: WireCounters = { wireBytes: 0, manifestBytes: 0, chunkBytes: 0, chunks: 0, skipped: 0 };
 
   constructor(private readonly target: TransferTarget) {}
 
@@ -76,8 +78,12 @@ export class DataPlaneClient {
     return missing;
   }
 
-  /** Streams the given chunks, read (and verified) from this node, in compressed batches. */
-  async send(hashes: string[], reader: ChunkReader, onProgress: (sentChunks: number) => void = () => undefined): Promise<void> {
+  /**
+   * Streams the given chunks, read (and verified) from this node, in compressed batches. With `skipChanged`, a chunk
+   * whose file changed since it was hashed is left out instead of failing the transfer (a running container's rootfs).
+   */
+  async send(hashes: string[], reader: ChunkReader, onProgress: (sentChunks: number) => void = () => undefined,
+    { skipChanged = false }: { skipChanged?: boolean } = {}): Promise<void> {
     let i = 0;
     while (i < hashes.length) {
       const start = i;
@@ -87,7 +93,14 @@ export class DataPlaneClient {
       const counters = this.counters;
       const frames = Readable.from((async function* () {
         for (const h of batch) {
-          const data = await reader.read(h);
+          let data: Buffer;
+          try {
+            data = await reader.read(h);
+          } catch (err) {
+            if (!(skipChanged && err instanceof ChunkUnavailableError)) throw err;
+            counters.skipped++;
+            continue;
+          }
           counters.chunkBytes += data.length;
           counters.chunks++;
           yield* encodeFrame(h, data);

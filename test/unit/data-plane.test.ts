@@ -84,6 +84,20 @@ describe('data plane', () => {
     expect(await second.offer(image.manifest)).toEqual([]);
   });
 
+  it('leaves out a chunk whose file changed after hashing in a live sync, and refuses to in a strict one', async () => {
+    const { transferId, token } = await registry.register('c1');
+    const client = new DataPlaneClient({ address, transferId, token });
+    const missing = await client.offer(image.manifest);
+    writeFileSync(path.join(tmp, 'src-image', 'core-1.img'), randomBytes(3000)); // changed after the scan
+    const reader = sourceReader();
+    await expect(client.send(missing, reader)).rejects.toThrow(/is not held intact on this node/);
+    await client.send(missing, reader, undefined, { skipChanged: true });
+    await reader.close();
+    expect(client.counters.skipped).toBe(1);
+    const core = image.manifest.entries.find((e) => e.path === 'core-1.img')!.chunks![0];
+    expect(await client.offer(image.manifest)).toEqual([core]);
+  });
+
   it('refuses a missing or wrong token and an unknown transfer, naming why', async () => {
     const { transferId } = await registry.register('c1');
     await expect(new DataPlaneClient({ address, transferId, token: 'guess' }).offer(image.manifest)).rejects.toThrow(/HTTP 403\): wrong token/);
