@@ -1,5 +1,5 @@
 import execa from 'execa';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { manifestStats, ManifestStats } from '../domain/manifest';
 import { NodeCapabilities } from './capabilities';
@@ -82,6 +82,18 @@ export class NodeExecutor {
   }
 
   async state(containerId: string): Promise<ContainerState> {
+    return this.runc.state(containerId);
+  }
+
+  /** Containers runc knows on this node. */
+  async list(): Promise<ContainerState[]> {
+    return this.runc.list();
+  }
+
+  /** Stops a container but keeps its bundle and checkpoints (it can be checkpoint-restored or re-created later). */
+  async stopContainer(containerId: string): Promise<ContainerState> {
+    if ((await this.runc.state(containerId)).status === 'absent') throw new ExecutorError(`no container ${containerId} on ${this.config.nodeId}`);
+    await this.runc.remove(containerId);
     return this.runc.state(containerId);
   }
 
@@ -242,6 +254,24 @@ export class NodeExecutor {
   /** Target side, after a failed move: drop what was received. */
   async abortReceive(transferId: string): Promise<void> {
     await this.transfers.finish(transferId);
+  }
+
+  /**
+   * Retention: removes expired remnants (never a running container's), checkpoints beyond the newest
+   * keepGenerations, and staging left by transfers abandoned longer than `stagingMaxAgeMs` ago.
+   */
+  async collectGarbage(stagingMaxAgeMs = 24 * 3_600_000, now = new Date()) {
+    const removed = await this.store.collectGarbage(this.config.keepGenerations, now,
+      async (id) => (await this.runc.state(id)).status !== 'absent');
+    const staging: string[] = [];
+    for (const id of await readdir(this.store.stagingRoot()).catch(() => [] as string[])) {
+      const st = await stat(path.join(this.store.stagingRoot(), id)).catch(() => null);
+      if (st && now.getTime() - st.mtimeMs > stagingMaxAgeMs) {
+        await this.transfers.finish(id);
+        staging.push(id);
+      }
+    }
+    return { ...removed, staging };
   }
 
   /** Stops and removes a container and everything this node holds of it. */

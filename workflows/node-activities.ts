@@ -24,6 +24,8 @@ export function nodeActivities(nodeId: string) {
     abortReceive: quick.abortReceive,
     leaveRemnant: quick.leaveRemnant,
     containerState: quick.containerState,
+    listContainers: quick.listContainers,
+    stopContainer: quick.stopContainer,
     createContainer: long.createContainer,
     syncBundle: long.syncBundle,
     checkpointContainer: long.checkpointContainer,
@@ -31,5 +33,6 @@ export function nodeActivities(nodeId: string) {
     restoreFromTransfer: long.restoreFromTransfer,
     restoreLocal: long.restoreLocal,
     deleteContainer: long.deleteContainer,
+    collectGarbage: long.collectGarbage,
   };
 }

@@ -35,6 +35,12 @@ export function createNodeActivities(deps: NodeActivityDeps) {
     async containerState(input: { containerId: string }): Promise<ContainerState> {
       return executor().state(input.containerId);
     },
+    async listContainers(): Promise<ContainerState[]> {
+      return executor().list();
+    },
+    async stopContainer(input: { containerId: string }): Promise<ContainerState> {
+      return executor().stopContainer(input.containerId);
+    },
     async prepareReceive(input: { containerId: string }) {
       return executor().prepareReceive(input.containerId);
     },
@@ -58,6 +64,9 @@ export function createNodeActivities(deps: NodeActivityDeps) {
     },
     async abortReceive(input: { transferId: string }): Promise<void> {
       return executor().abortReceive(input.transferId);
+    },
+    async collectGarbage() {
+      return executor().collectGarbage();
     },
     async deleteContainer(input: { containerId: string }): Promise<void> {
       return executor().deleteContainer(input.containerId);
