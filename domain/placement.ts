@@ -1,0 +1,128 @@
+/**
+ * Target selection (paper, formula 1, with our sign decision; see mission.md):
+ *   cost = k(C + M) - l(P + B) - mL      lowest cost wins
+ * C, M: CPU and memory utilisation of the node; P: share of the container's checkpoint generations the node
+ * holds; B: 1 if it holds the container's bundle; L: time until the node's next lecture, scaled to [0, 1]
+ * (1 = none within 24 h, 0 = in use). Nodes that cannot take the container are excluded with the reason.
+ * Pure: no I/O, no clock (the caller passes `now`).
+ */
+
+export interface PlacementWeights {
+  /** Weight of load (C + M). @default 1 */
+  k: number;
+  /** Weight of remnants (P + B). @default 0.5 */
+  l: number;
+  /** Weight of free time before the next lecture (L). @default 0.5 */
+  m: number;
+}
+
+export interface PlacementPolicy {
+  weights: PlacementWeights;
+  /** A node whose last report is older than this is offline. @default 30 s (three missed reports) */
+  offlineAfterMs: number;
+  /** A node whose lecture starts within this margin is never chosen. @default 15 min */
+  lectureMarginMs: number;
+}
+
+/**
+ * Defaults: a remnant (P + B up to 2) is worth as much as one unit of load at l = 0.5, so a remnant holder wins
+ * when loads are similar, and a node near saturation (C + M close to 2) loses to an idle one.
+ */
+export const DEFAULT_POLICY: PlacementPolicy = { weights: { k: 1, l: 0.5, m: 0.5 }, offlineAfterMs: 30_000, lectureMarginMs: 15 * 60_000 };
+
+export interface NodeFacts {
+  nodeId: string;
+  lastReportAt: Date | null;
+  cpu: number;
+  memory: number;
+  memoryAvailableBytes: number;
+  cpuFlags: string[];
+  /** Current lecture's end, if the node is in one now. */
+  inLectureUntil: Date | null;
+  /** Start of the next lecture (after now), if any is known. */
+  nextLectureAt: Date | null;
+  /** Generations of this container the node holds. */
+  generationsHeld: number;
+  hasBundle: boolean;
+}
+
+export interface PlacementRequest {
+  containerId: string;
+  /** Where the container runs now (never a candidate). */
+  sourceNode: string | null;
+  memoryNeededBytes: number;
+  /** All checkpoint generations the container has had (P's denominator). */
+  totalGenerations: number;
+  /** CPU features of the source's CPU: a restored process that meets a missing one dies with SIGILL. */
+  requiredCpuFlags: string[];
+  now: Date;
+}
+
+export interface Terms { C: number; M: number; P: number; B: number; L: number }
+
+export interface CandidateVerdict {
+  nodeId: string;
+  eligible: boolean;
+  /** Why the node cannot take the container (empty when eligible). */
+  excludedBecause: string[];
+  terms: Terms;
+  /** k(C+M) - l(P+B) - mL; null when excluded. */
+  cost: number | null;
+}
+
+export interface PlacementDecision {
+  containerId: string;
+  chosen: string | null;
+  policy: PlacementPolicy;
+  /** Eligible nodes by rising cost, then excluded ones. */
+  candidates: CandidateVerdict[];
+  explanation: string;
+}
+
+const DAY_MS = 24 * 3_600_000;
+const round = (x: number): number => Math.round(x * 10_000) / 10_000;
+
+/** L: 0 while in use, rising linearly to 1 when the next lecture is 24 h or more away (or unknown). */
+export function freeTimeTerm(f: Pick<NodeFacts, 'inLectureUntil' | 'nextLectureAt'>, now: Date): number {
+  if (f.inLectureUntil && f.inLectureUntil > now) return 0;
+  if (!f.nextLectureAt) return 1;
+  return round(Math.min(1, Math.max(0, (f.nextLectureAt.getTime() - now.getTime()) / DAY_MS)));
+}
+
+const minutes = (ms: number): string => `${Math.round(ms / 60_000)} min`;
+
+export function decidePlacement(req: PlacementRequest, nodes: NodeFacts[], policy: PlacementPolicy = DEFAULT_POLICY): PlacementDecision {
+  const { k, l, m } = policy.weights;
+  const now = req.now.getTime();
+  const verdicts = nodes.map((n): CandidateVerdict => {
+    const terms: Terms = {
+      C: round(n.cpu), M: round(n.memory),
+      P: req.totalGenerations > 0 ? round(Math.min(1, n.generationsHeld / req.totalGenerations)) : 0,
+      B: n.hasBundle ? 1 : 0,
+      L: freeTimeTerm(n, req.now),
+    };
+    const why: string[] = [];
+    if (n.nodeId === req.sourceNode) why.push('it is the source');
+    if (!n.lastReportAt) why.push('it never reported');
+    else if (now - n.lastReportAt.getTime() > policy.offlineAfterMs) why.push(`offline: last report ${Math.round((now - n.lastReportAt.getTime()) / 1000)} s ago`);
+    if (n.inLectureUntil && n.inLectureUntil.getTime() > now) why.push(`in a lecture until ${n.inLectureUntil.toISOString()}`);
+    else if (n.nextLectureAt && n.nextLectureAt.getTime() - now < policy.lectureMarginMs) {
+      why.push(`a lecture starts in ${minutes(n.nextLectureAt.getTime() - now)} (margin ${minutes(policy.lectureMarginMs)})`);
+    }
+    if (n.memoryAvailableBytes < req.memoryNeededBytes) {
+      why.push(`${(n.memoryAvailableBytes / 2 ** 20).toFixed(0)} MiB free, ${(req.memoryNeededBytes / 2 ** 20).toFixed(0)} MiB needed`);
+    }
+    const flags = new Set(n.cpuFlags);
+    const lacking = req.requiredCpuFlags.filter((f) => !flags.has(f));
+    if (lacking.length) why.push(`its CPU lacks ${lacking.slice(0, 8).join(', ')}${lacking.length > 8 ? ` and ${lacking.length - 8} more` : ''}`);
+    const cost = why.length ? null : round(k * (terms.C + terms.M) - l * (terms.P + terms.B) - m * terms.L);
+    return { nodeId: n.nodeId, eligible: why.length === 0, excludedBecause: why, terms, cost };
+  });
+  // Deterministic: lowest cost, then node id; excluded nodes after, by id.
+  verdicts.sort((a, b) => (a.eligible === b.eligible ? (a.cost ?? 0) - (b.cost ?? 0) || a.nodeId.localeCompare(b.nodeId) : a.eligible ? -1 : 1));
+  const chosen = verdicts[0]?.eligible ? verdicts[0].nodeId : null;
+  const explanation = chosen
+    ? `${chosen} has the lowest cost ${verdicts[0]!.cost} = ${k}(C+M) - ${l}(P+B) - ${m}L with ${JSON.stringify(verdicts[0]!.terms)}`
+    : `no node can take ${req.containerId}: ${verdicts.map((v) => `${v.nodeId} (${v.excludedBecause.join('; ')})`).join(', ') || 'no nodes known'}`;
+  return { containerId: req.containerId, chosen, policy, candidates: verdicts, explanation };
+}

@@ -1,0 +1,72 @@
+import { decidePlacement, DEFAULT_POLICY, freeTimeTerm, NodeFacts, PlacementRequest } from '../../domain/placement';
+
+const now = new Date('2026-11-26T10:00:00Z');
+const MiB = 2 ** 20;
+const node = (nodeId: string, over: Partial<NodeFacts> = {}): NodeFacts => ({
+  nodeId, lastReportAt: new Date(now.getTime() - 5_000), cpu: 0.2, memory: 0.3, memoryAvailableBytes: 4096 * MiB,
+  cpuFlags: ['avx2', 'sse4_2'], inLectureUntil: null, nextLectureAt: null, generationsHeld: 0, hasBundle: false, ...over,
+});
+const request: PlacementRequest = {
+  containerId: 'c1', sourceNode: 'pc1', memoryNeededBytes: 512 * MiB, totalGenerations: 2, requiredCpuFlags: ['avx2'], now,
+};
+
+describe('placement policy', () => {
+  it('prefers the remnant holder when loads are similar', () => {
+    const d = decidePlacement(request, [node('pc2'), node('pc3', { generationsHeld: 2, hasBundle: true, cpu: 0.25 })]);
+    expect(d.chosen).toBe('pc3');
+    expect(d.candidates.map((c) => [c.nodeId, c.cost])).toEqual([['pc3', -0.95], ['pc2', 0]]);
+    expect(d.candidates[0]!.terms).toEqual({ C: 0.25, M: 0.3, P: 1, B: 1, L: 1 });
+  });
+
+  it('lets an idle node beat a heavily loaded remnant holder when the weights say load matters more', () => {
+    const busyHolder = node('pc3', { cpu: 0.95, memory: 0.9, generationsHeld: 2, hasBundle: true });
+    const idle = node('pc2', { cpu: 0.05, memory: 0.1 });
+    expect(decidePlacement(request, [busyHolder, idle]).chosen).toBe('pc2'); // defaults: k=1, l=0.5
+    expect(decidePlacement(request, [busyHolder, idle], { ...DEFAULT_POLICY, weights: { k: 0.2, l: 2, m: 0.5 } }).chosen).toBe('pc3');
+  });
+
+  it('never chooses a PC whose lecture starts in 10 minutes, or that is in one', () => {
+    const d = decidePlacement(request, [
+      node('pc2', { nextLectureAt: new Date(now.getTime() + 10 * 60_000), generationsHeld: 2, hasBundle: true }),
+      node('pc3', { inLectureUntil: new Date(now.getTime() + 30 * 60_000) }),
+      node('pc4', { cpu: 0.9, memory: 0.9 }),
+    ]);
+    expect(d.chosen).toBe('pc4');
+    expect(d.candidates.find((c) => c.nodeId === 'pc2')!.excludedBecause).toEqual(['a lecture starts in 10 min (margin 15 min)']);
+    expect(d.candidates.find((c) => c.nodeId === 'pc3')!.excludedBecause[0]).toMatch(/^in a lecture until/);
+  });
+
+  it('excludes offline, never-reporting, out-of-memory and CPU-incompatible nodes and the source, saying why', () => {
+    const d = decidePlacement(request, [
+      node('pc1'),
+      node('pc2', { lastReportAt: new Date(now.getTime() - 120_000) }),
+      node('pc3', { lastReportAt: null }),
+      node('pc4', { memoryAvailableBytes: 100 * MiB }),
+      node('pc5', { cpuFlags: ['sse4_2'] }),
+    ]);
+    expect(d.chosen).toBeNull();
+    expect(Object.fromEntries(d.candidates.map((c) => [c.nodeId, c.excludedBecause]))).toEqual({
+      pc1: ['it is the source'],
+      pc2: ['offline: last report 120 s ago'],
+      pc3: ['it never reported'],
+      pc4: ['100 MiB free, 512 MiB needed'],
+      pc5: ['its CPU lacks avx2'],
+    });
+    expect(d.explanation).toMatch(/^no node can take c1: pc1 \(it is the source\), pc2 \(offline/);
+  });
+
+  it('lists every candidate with its terms, and breaks ties by node id', () => {
+    const d = decidePlacement(request, [node('pc9'), node('pc2'), node('pc1')]);
+    expect(d.candidates.map((c) => c.nodeId)).toEqual(['pc2', 'pc9', 'pc1']);
+    expect(d.chosen).toBe('pc2');
+    for (const c of d.candidates) expect(Object.keys(c.terms)).toEqual(['C', 'M', 'P', 'B', 'L']);
+    expect(d.explanation).toMatch(/^pc2 has the lowest cost 0 = 1\(C\+M\) - 0.5\(P\+B\) - 0.5L/);
+  });
+
+  it('scales L from 0 in a lecture to 1 a day or more before the next', () => {
+    expect(freeTimeTerm({ inLectureUntil: new Date(now.getTime() + 1), nextLectureAt: null }, now)).toBe(0);
+    expect(freeTimeTerm({ inLectureUntil: null, nextLectureAt: new Date(now.getTime() + 6 * 3_600_000) }, now)).toBe(0.25);
+    expect(freeTimeTerm({ inLectureUntil: null, nextLectureAt: new Date(now.getTime() + 48 * 3_600_000) }, now)).toBe(1);
+    expect(freeTimeTerm({ inLectureUntil: null, nextLectureAt: null }, now)).toBe(1);
+  });
+});
