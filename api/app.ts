@@ -1,7 +1,15 @@
+import swagger from '@fastify/swagger';
+import type { Client } from '@temporalio/client';
 import Fastify, { FastifyInstance } from 'fastify';
 import type { Pool } from 'pg';
+import { DEFAULT_POLICY, PlacementPolicy } from '../domain/placement';
 import { authenticate, Role, Tokens } from './auth';
+import { containerRoutes } from './routes/containers';
+import { lectureRoutes } from './routes/lectures';
+import { migrationRoutes } from './routes/migrations';
 import { nodeRoutes } from './routes/nodes';
+import { errorSchema } from './schemas';
+import { NAMES } from './http-errors';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -11,30 +19,28 @@ declare module 'fastify' {
 
 export interface ApiDeps extends Tokens {
   db: Pool;
+  /** Starts and follows workflows (container start, migrations). */
+  temporal: Client;
   /** Log requests (off in tests). @default false */
   logger?: boolean;
   /** Load samples kept for this long. @default 24 h */
   loadRetentionMs?: number;
+  /** Placement weights and margins. @default DEFAULT_POLICY */
+  policy?: PlacementPolicy;
+  /** Campus time zone for CSV timetables. @default Asia/Tokyo */
+  timezone?: string;
 }
 
-/** Body of every error reply: a short name and a message that says what to do. */
-const errorSchema = {
-  type: 'object',
-  required: ['error', 'message'],
-  properties: { error: { type: 'string' }, message: { type: 'string' } },
-} as const;
-
-/** Builds migration-api: every route needs a bearer token (admin or node). */
+/** Builds migration-api: every route needs a bearer token (admin or node); mutations need the admin's. */
 export function buildApi(deps: ApiDeps): FastifyInstance {
-  // allErrors off (the default) is deliberate: the first bad field is named, and validation stays cheap.
   // Unknown fields are refused, not silently dropped (Fastify's default), so a typo never goes unnoticed.
   const app = Fastify({ logger: deps.logger ?? false, ajv: { customOptions: { removeAdditional: false } } });
+  app.decorateRequest('role', 'node');
   app.setErrorHandler((err: { validation?: unknown; statusCode?: number; message: string }, _request, reply) => {
     if (err.validation) return reply.code(400).send({ error: 'Bad Request', message: err.message });
     const code = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
-    return reply.code(code).send({ error: code === 500 ? 'Internal Server Error' : 'Bad Request', message: err.message });
+    return reply.code(code).send({ error: NAMES[code] ?? 'Internal Server Error', message: err.message });
   });
-  app.decorateRequest('role', 'node');
 
   app.addHook('onRequest', async (request, reply) => {
     const result = authenticate(request.headers.authorization, deps);
@@ -44,37 +50,43 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     request.role = result.role;
   });
 
-  app.get(
-    '/health',
-    {
+  // Registered before the routes so that it sees all of them.
+  void app.register(swagger, {
+    openapi: {
+      info: { title: 'Zanshin migration-api', version: '1', description: 'Nodes, load, containers, remnants, lectures and migrations of a Zanshin cluster.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'the administrator token, or the node token for reports' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+
+  void app.register((api, _opts, done) => {
+    api.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
+
+    api.get('/health', {
       schema: {
         response: {
           200: {
-            type: 'object',
-            required: ['status', 'database'],
-            properties: {
-              status: { type: 'string' },
-              database: {
-                type: 'object',
-                properties: { serverVersion: { type: 'string' }, now: { type: 'string' } },
-              },
-            },
+            type: 'object', required: ['status', 'database'],
+            properties: { status: { type: 'string' }, database: { type: 'object', properties: { serverVersion: { type: 'string' }, now: { type: 'string' } } } },
           },
           503: errorSchema,
         },
       },
-    },
-    async (_request, reply) => {
+    }, async (_request, reply) => {
       try {
-        const { rows } = await deps.db.query<{ version: string; now: Date }>(
-          "SELECT current_setting('server_version') AS version, now() AS now",
-        );
+        const { rows } = await deps.db.query<{ version: string; now: Date }>("SELECT current_setting('server_version') AS version, now() AS now");
         return { status: 'ok', database: { serverVersion: rows[0]!.version, now: rows[0]!.now.toISOString() } };
       } catch (err) {
         return reply.code(503).send({ error: 'Service Unavailable', message: `database query failed: ${(err as Error).message}` });
       }
-    },
-  );
-  nodeRoutes(app, { db: deps.db, loadRetentionMs: deps.loadRetentionMs ?? 24 * 3_600_000 });
+    });
+
+    const policy = deps.policy ?? DEFAULT_POLICY;
+    nodeRoutes(api, { db: deps.db, loadRetentionMs: deps.loadRetentionMs ?? 24 * 3_600_000 });
+    containerRoutes(api, { db: deps.db, temporal: deps.temporal, policy });
+    lectureRoutes(api, { db: deps.db, timezone: deps.timezone ?? 'Asia/Tokyo' });
+    migrationRoutes(api, { db: deps.db, temporal: deps.temporal, policy });
+    done();
+  });
   return app;
 }

@@ -1,4 +1,5 @@
-// migration-api process: HTTP over PostgreSQL.
+// migration-api process: HTTP over PostgreSQL, starting workflows through Temporal.
+import { Client, Connection } from '@temporalio/client';
 import { Pool } from 'pg';
 import { apiConfig } from '../common/config';
 import { buildApi } from './app';
@@ -9,10 +10,14 @@ async function main(): Promise<void> {
   const db = new Pool({ connectionString: config.databaseUrl, max: 10 });
   const { applied } = await migrate(db);
   if (applied.length) console.log(`migration-api: applied database migrations ${applied.join(', ')}`);
-  const app = buildApi({ db, adminToken: config.adminToken, nodeToken: config.nodeToken, logger: true });
+  // Lazy: the API answers (and says why a workflow cannot start) even while Temporal is still coming up.
+  const connection = Connection.lazy({ address: config.temporal.address });
+  const temporal = new Client({ connection, namespace: config.temporal.namespace });
+  const app = buildApi({ db, temporal, adminToken: config.adminToken, nodeToken: config.nodeToken, logger: true, policy: config.policy, timezone: config.timezone });
   const shutdown = async (): Promise<void> => {
     await app.close();
     await db.end();
+    await connection.close();
     process.exit(0);
   };
   process.once('SIGTERM', () => void shutdown());

@@ -60,6 +60,31 @@ export function nodeWorkerConfig(env: Env = process.env): NodeWorkerConfig {
   };
 }
 
+export interface PolicyConfig {
+  /** ZANSHIN_WEIGHT_LOAD (k), ZANSHIN_WEIGHT_REMNANT (l), ZANSHIN_WEIGHT_FREE_TIME (m). @default 1, 0.5, 0.5 */
+  weights: { k: number; l: number; m: number };
+  /** ZANSHIN_OFFLINE_AFTER_SECONDS: no report for this long = offline. @default 30 */
+  offlineAfterMs: number;
+  /** ZANSHIN_LECTURE_MARGIN_MINUTES: never place on a PC whose lecture starts within this. @default 15 */
+  lectureMarginMs: number;
+}
+
+function envWeight(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const v = Number(raw);
+  if (!Number.isFinite(v) || v < 0 || v > 100) throw new ConfigError(`${name}=${JSON.stringify(raw)} must be a number from 0 to 100`);
+  return v;
+}
+
+export function policyConfig(env: Env = process.env): PolicyConfig {
+  return {
+    weights: { k: envWeight(env, 'ZANSHIN_WEIGHT_LOAD', 1), l: envWeight(env, 'ZANSHIN_WEIGHT_REMNANT', 0.5), m: envWeight(env, 'ZANSHIN_WEIGHT_FREE_TIME', 0.5) },
+    offlineAfterMs: envInt(env, 'ZANSHIN_OFFLINE_AFTER_SECONDS', 30, 1, 86_400) * 1000,
+    lectureMarginMs: envInt(env, 'ZANSHIN_LECTURE_MARGIN_MINUTES', 15, 0, 24 * 60) * 60_000,
+  };
+}
+
 export interface ApiConfig {
   /** ZANSHIN_API_HOST, the address migration-api listens on. @default 127.0.0.1 */
   host: string;
@@ -71,6 +96,10 @@ export interface ApiConfig {
   adminToken: string;
   /** ZANSHIN_NODE_TOKEN or ZANSHIN_NODE_TOKEN_FILE: bearer token of node workers. Required. */
   nodeToken: string;
+  /** ZANSHIN_TIMEZONE: the campus time zone, for CSV timetables. @default Asia/Tokyo */
+  timezone: string;
+  policy: PolicyConfig;
+  temporal: TemporalConfig;
 }
 
 export function apiConfig(env: Env = process.env): ApiConfig {
@@ -83,5 +112,8 @@ export function apiConfig(env: Env = process.env): ApiConfig {
     databaseUrl: envRequired(env, 'ZANSHIN_DATABASE_URL', 'e.g. postgres://zanshin:PASSWORD@127.0.0.1:5433/zanshin'),
     adminToken,
     nodeToken,
+    timezone: envString(env, 'ZANSHIN_TIMEZONE', 'Asia/Tokyo'),
+    policy: policyConfig(env),
+    temporal: temporalConfig(env),
   };
 }

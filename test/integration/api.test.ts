@@ -5,9 +5,14 @@ import { buildApi } from '../../api/app';
 import { migrate } from '../../api/db';
 import type { NodeReport } from '../../domain/node-report';
 import { startTestPostgres, TestPostgres } from '../helpers/postgres';
+import { startTestTemporal } from '../helpers/temporal';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 
 const tokens = { adminToken: 'admin-test-token', nodeToken: 'node-test-token' };
 let pg: TestPostgres;
+let temporal: TestWorkflowEnvironment;
 let pool: Pool;
 let api: FastifyInstance;
 let baseUrl: string;
@@ -18,19 +23,24 @@ async function get(base: string, url: string, headers: Record<string, string> = 
   return { statusCode: res.status, headers: res.headers, body: (await res.json()) as Record<string, unknown> };
 }
 
-async function put(url: string, body: unknown, token: string) {
-  const res = await fetch(`${baseUrl}${url}`, { method: 'PUT', body: JSON.stringify(body), headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` } });
+async function send(method: string, url: string, body: unknown, token: string) {
+  const res = await fetch(`${baseUrl}${url}`, {
+    method, body: body === undefined ? undefined : JSON.stringify(body),
+    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), authorization: `Bearer ${token}` },
+  });
   const text = await res.text();
   return { statusCode: res.status, body: (text ? JSON.parse(text) : {}) as Record<string, unknown> };
 }
+const put = (url: string, body: unknown, token: string) => send('PUT', url, body, token);
+const post = (url: string, body: unknown, token = tokens.adminToken) => send('POST', url, body, token);
 
 const admin = { authorization: `Bearer ${tokens.adminToken}` };
 
 beforeAll(async () => {
-  pg = await startTestPostgres();
+  [pg, temporal] = await Promise.all([startTestPostgres(), startTestTemporal()]);
   pool = new Pool({ connectionString: pg.url });
   await migrate(pool);
-  api = buildApi({ db: pool, ...tokens });
+  api = buildApi({ db: pool, temporal: temporal.client, ...tokens });
   baseUrl = await api.listen({ host: '127.0.0.1', port: 0 });
 });
 
@@ -38,6 +48,7 @@ afterAll(async () => {
   await api?.close();
   await pool?.end();
   await pg?.stop();
+  await temporal?.teardown();
 });
 
 describe('GET /health', () => {
@@ -64,7 +75,7 @@ describe('GET /health', () => {
 
   it('says 503 with the database error when PostgreSQL is unreachable', async () => {
     const deadPool = new Pool({ connectionString: pg.url.replace(`:${pg.instance.port}/`, ':1/'), connectionTimeoutMillis: 2_000 });
-    const deadApi = buildApi({ db: deadPool, ...tokens });
+    const deadApi = buildApi({ db: deadPool, temporal: temporal.client, ...tokens });
     try {
       const deadUrl = await deadApi.listen({ host: '127.0.0.1', port: 0 });
       const res = await get(deadUrl, '/health', { authorization: `Bearer ${tokens.adminToken}` });
@@ -136,5 +147,163 @@ describe('node load reports', () => {
 
   it('answers 404 for a node that never reported', async () => {
     expect(await get(baseUrl, '/v1/nodes/pc9', admin)).toMatchObject({ statusCode: 404, body: { message: 'no node pc9 has reported yet' } });
+  });
+});
+
+/** Every table's row count: bad input must leave all of them as they were. */
+async function snapshot() {
+  const { rows } = await pool.query<Record<string, string>>(`SELECT
+    (SELECT count(*) FROM nodes) n, (SELECT count(*) FROM load_samples) l, (SELECT count(*) FROM remnants) r,
+    (SELECT count(*) FROM containers) c, (SELECT count(*) FROM room_nodes) rn, (SELECT count(*) FROM lecture_imports) li,
+    (SELECT count(*) FROM lectures) le, (SELECT count(*) FROM migrations) m,
+    (SELECT string_agg(id || ':' || state || ':' || coalesce(node_id, '-'), ',' ORDER BY id) FROM containers) cs`);
+  return rows[0];
+}
+
+async function expectRefused(res: Promise<{ statusCode: number; body: Record<string, unknown> }>, code: number, message: RegExp) {
+  const before = await snapshot();
+  const r = await res;
+  expect([r.statusCode, r.body.message]).toEqual([code, expect.stringMatching(message)]);
+  expect(await snapshot()).toEqual(before);
+}
+
+const container = { id: 'web1', args: ['/bin/counter'], env: ['MIB=64'], memoryMiB: 96, rootfs: { dir: '/srv/rootfs' } };
+
+describe('containers', () => {
+  it('registers a container and shows it, with no node until started', async () => {
+    const res = await post('/v1/containers', container);
+    expect(res.statusCode).toBe(201);
+    expect(res.body).toMatchObject({ id: 'web1', state: 'created', nodeId: null, memoryMiB: 96 });
+    expect((await get(baseUrl, '/v1/containers/web1', admin)).body).toMatchObject({ id: 'web1', remnants: [] });
+    expect(((await get(baseUrl, '/v1/containers', admin)).body.containers as unknown[]).length).toBe(1);
+  });
+
+  it.each([
+    ['a duplicate id', container, 409, /already exists/],
+    ['an id with a slash', { ...container, id: 'a/b' }, 400, /body\/id must match pattern/],
+    ['no command', { ...container, id: 'x1', args: [] }, 400, /body\/args must NOT have fewer than 1 items/],
+    ['a relative rootfs', { ...container, id: 'x1', rootfs: { dir: 'rel/path' } }, 400, /body\/rootfs\/dir must match pattern/],
+    ['two rootfs sources', { ...container, id: 'x1', rootfs: { dir: '/a', tarball: '/b' } }, 400, /body\/rootfs must NOT have more than 1 properties/],
+    ['zero memory', { ...container, id: 'x1', memoryMiB: 0 }, 400, /body\/memoryMiB must be >= 1/],
+  ])('refuses %s, changing nothing', async (_what, body, code, message) => {
+    await expectRefused(post('/v1/containers', body), code, message);
+  });
+
+  it('refuses a node token for changes, and unknown ids with 404', async () => {
+    await expectRefused(post('/v1/containers', { ...container, id: 'x2' }, tokens.nodeToken), 403, /administrator token/);
+    await expectRefused(get(baseUrl, '/v1/containers/nope', admin), 404, /no container nope/);
+    await expectRefused(post('/v1/containers/nope/start', {}), 404, /no container nope/);
+    await expectRefused(send('DELETE', '/v1/containers/nope', undefined, tokens.adminToken), 404, /no container nope/);
+  });
+
+  it('previews placement with every candidate and its terms', async () => {
+    await put('/v1/nodes/pc1/report', report({ remnants: [] }), tokens.nodeToken);
+    await put('/v1/nodes/pc2/report', report({ address: '10.77.0.12:7070', taskQueue: 'node-pc2', remnants: [] }), tokens.nodeToken);
+    const res = await get(baseUrl, '/v1/containers/web1/placement', admin);
+    expect(res.statusCode).toBe(200);
+    expect(res.body.chosen).toBe('pc1');
+    expect((res.body.candidates as { nodeId: string; terms: object }[]).map((c) => c.nodeId)).toEqual(['pc1', 'pc2']);
+  });
+
+  it('deletes a container that is not running', async () => {
+    await post('/v1/containers', { ...container, id: 'gone1' });
+    expect((await send('DELETE', '/v1/containers/gone1', undefined, tokens.adminToken)).statusCode).toBe(204);
+    expect((await get(baseUrl, '/v1/containers/gone1', admin)).statusCode).toBe(404);
+  });
+});
+
+describe('rooms and lectures', () => {
+  const ics = readFileSync(path.join(__dirname, '..', 'fixtures', 'timetable-fall-2026.ics'), 'utf8');
+
+  it('maps rooms to PCs and imports a timetable, replacing an import of the same name', async () => {
+    expect((await put('/v1/rooms/R595', { nodes: ['pc2', 'pc1'] }, tokens.adminToken)).body).toEqual({ room: 'R595', nodes: ['pc1', 'pc2'] });
+    const first = await post('/v1/lectures/imports', { name: '2026-fall', format: 'ics', content: ics });
+    expect(first.statusCode).toBe(201);
+    expect(first.body).toEqual({ name: '2026-fall', format: 'ics', lectures: 29, rooms: ['R364', 'R595'], unmappedRooms: ['R364'] });
+    expect((await post('/v1/lectures/imports', { name: '2026-fall', format: 'ics', content: ics })).statusCode).toBe(201);
+    const { rows } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM lectures');
+    expect(rows[0]!.n).toBe(29);
+    const week = await get(baseUrl, '/v1/lectures?room=R595&from=2026-11-30T00:00:00Z&to=2026-12-07T00:00:00Z', admin);
+    expect((week.body.lectures as { startsAt: string }[]).map((l) => l.startsAt)).toEqual(['2026-12-01T05:40:00.000Z']);
+  });
+
+  it('imports CSV in the campus time zone and says when a PC is next needed', async () => {
+    const soon = new Date(Date.now() + 3 * 24 * 3_600_000);
+    const day = soon.toISOString().slice(0, 10);
+    const csv = `room,weekday,start,end,term_start,term_end,title\nLAB9,${((soon.getUTCDay() + 6) % 7) + 1},12:00,13:00,${day},${day},Night lab\n`;
+    await put('/v1/rooms/LAB9', { nodes: ['pc9'] }, tokens.adminToken);
+    expect((await post('/v1/lectures/imports', { name: 'extra', format: 'csv', content: csv, timezone: 'UTC' })).body).toMatchObject({ lectures: 1 });
+    const need = await get(baseUrl, '/v1/nodes/pc9/need', admin);
+    expect(need.body).toMatchObject({ nodeId: 'pc9', rooms: ['LAB9'], inLectureUntil: null, nextLectureAt: `${day}T12:00:00.000Z` });
+    expect(need.body.L).toBeGreaterThan(0);
+    expect(need.body.L).toBeLessThanOrEqual(1);
+  });
+
+  it.each([
+    ['a broken iCalendar file', { name: 'bad', format: 'ics', content: 'BEGIN:VCALENDAR\nnonsense' }, /ics timetable "bad": not a valid iCalendar file/],
+    ['a CSV line with a bad weekday', { name: 'bad', format: 'csv', content: 'room,weekday,start,end,term_start,term_end\nR1,Someday,10:00,11:00,2026-10-01,2026-10-30' }, /line 2: weekday "Someday"/],
+    ['an unknown format', { name: 'bad', format: 'xlsx', content: 'x' }, /body\/format must be equal to one of the allowed values/],
+    ['an import name with spaces', { name: 'fall 2026', format: 'ics', content: ics }, /body\/name must match pattern/],
+  ])('refuses %s with 400, changing nothing', async (_what, body, message) => {
+    await expectRefused(post('/v1/lectures/imports', body), 400, message);
+  });
+
+  it('refuses a room mapping with a bad node id, and a lecture query with to before from', async () => {
+    await expectRefused(put('/v1/rooms/R1', { nodes: ['PC 1'] }, tokens.adminToken), 400, /body\/nodes\/0 must match pattern/);
+    await expectRefused(get(baseUrl, '/v1/lectures?from=2026-12-02T00:00:00Z&to=2026-12-01T00:00:00Z', admin), 400, /must be after "from"/);
+    await expectRefused(put('/v1/rooms/R1', { nodes: ['pc1'] }, tokens.nodeToken), 403, /administrator token/);
+  });
+});
+
+describe('migrations', () => {
+  it('starts one moveContainer workflow per container, with the placement decision, and refuses a second', async () => {
+    await pool.query("UPDATE containers SET state = 'running', node_id = 'pc2' WHERE id = 'web1'");
+    const res = await post('/v1/migrations', { containerId: 'web1' });
+    expect(res.statusCode).toBe(202);
+    expect(res.body).toMatchObject({ containerId: 'web1', from: 'pc2', to: 'pc1', workflowId: 'migrate-web1' });
+    expect((res.body.decision as { chosen: string }).chosen).toBe('pc1');
+    const described = await temporal.client.workflow.getHandle('migrate-web1').describe();
+    expect([described.type, described.status.name]).toEqual(['moveContainer', 'RUNNING']);
+    await expectRefused(post('/v1/migrations', { containerId: 'web1', to: 'pc1' }), 409, /already migrating/);
+    const list = await get(baseUrl, '/v1/migrations?containerId=web1', admin);
+    expect((list.body.migrations as { id: string; status: string }[]).map((m) => m.status)).toEqual(['running']);
+    const detail = await get(baseUrl, `/v1/migrations/${res.body.id as string}`, admin);
+    expect(detail.body).toMatchObject({ id: res.body.id, status: 'running', from: 'pc2', to: 'pc1' });
+    await temporal.client.workflow.getHandle('migrate-web1').terminate('test over');
+    const ended = await get(baseUrl, `/v1/migrations/${res.body.id as string}`, admin);
+    expect([ended.body.status, ended.body.error]).toEqual(['failed', expect.stringMatching(/^TERMINATED/)]);
+    expect((await get(baseUrl, '/v1/containers/web1', admin)).body).toMatchObject({ state: 'running', nodeId: 'pc2' });
+  });
+
+  it.each([
+    ['an unknown container', { containerId: 'nope' }, 404, /no container nope/],
+    ['a container that is not running', { containerId: 'x9' }, 409, /not running anywhere/],
+    ['a move to where it already runs', { containerId: 'web1', to: 'pc2' }, 400, /already runs on pc2/],
+    ['a bad target id', { containerId: 'web1', to: 'PC2' }, 400, /body\/to must match pattern/],
+  ])('refuses %s, changing nothing', async (_what, body, code, message) => {
+    if (body.containerId === 'x9') await post('/v1/containers', { ...container, id: 'x9' });
+    await expectRefused(post('/v1/migrations', body), code, message);
+  });
+
+  it('says 422 with every candidate\'s reason when no PC can take the container', async () => {
+    await pool.query("UPDATE nodes SET last_report_at = now() - interval '1 hour'");
+    const res = await post('/v1/migrations', { containerId: 'web1' });
+    expect(res.statusCode).toBe(422);
+    expect(res.body.message).toMatch(/no node can take web1: pc1 \(offline/);
+    expect((await get(baseUrl, '/v1/containers/web1', admin)).body).toMatchObject({ state: 'running' });
+  });
+
+  it('answers 404 for an unknown migration', async () => {
+    expect((await get(baseUrl, '/v1/migrations/nope', admin)).statusCode).toBe(404);
+  });
+});
+
+describe('OpenAPI', () => {
+  it('describes every route, behind the same authentication', async () => {
+    const doc = await get(baseUrl, '/openapi.json', admin);
+    expect(doc.statusCode).toBe(200);
+    expect(Object.keys(doc.body.paths as object)).toEqual(expect.arrayContaining([
+      '/v1/nodes/{nodeId}/report', '/v1/containers', '/v1/containers/{containerId}/placement', '/v1/lectures/imports', '/v1/migrations/{migrationId}']));
+    expect((await get(baseUrl, '/openapi.json')).statusCode).toBe(401);
   });
 });

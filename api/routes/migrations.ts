@@ -1,0 +1,93 @@
+import { Client, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import type { FastifyInstance } from 'fastify';
+import type { Pool } from 'pg';
+import { CONTROL_TASK_QUEUE } from '../../common/names';
+import type { PlacementPolicy } from '../../domain/placement';
+import type { moveContainer } from '../../workflows';
+import { replyError, requireAdmin } from '../http-errors';
+import { MIGRATION_COLUMNS, MigrationRow, syncMigration } from '../migration-sync';
+import { findContainer, placementFor } from '../placement-facts';
+import { containerIdSchema, nodeIdSchema, params } from '../schemas';
+
+export interface MigrationRoutesOptions {
+  db: Pool;
+  temporal: Client;
+  policy: PlacementPolicy;
+}
+
+/** The workflow id of a container's migration: Temporal refuses a second while one runs. */
+export const migrationWorkflowId = (containerId: string): string => `migrate-${containerId}`;
+
+const QUERY_TIMEOUT_MS = 2_000;
+
+export function migrationRoutes(app: FastifyInstance, { db, temporal, policy }: MigrationRoutesOptions): void {
+  app.post<{ Body: { containerId: string; to?: string; reason?: string } }>('/v1/migrations', {
+    schema: {
+      body: {
+        type: 'object', additionalProperties: false, required: ['containerId'],
+        properties: { containerId: containerIdSchema, to: nodeIdSchema, reason: { type: 'string', maxLength: 200 } },
+      },
+    },
+  }, async (request, reply) => {
+    if (!requireAdmin(request.role, reply)) return reply;
+    const { containerId, to: given, reason = 'requested by an administrator' } = request.body;
+    const c = await findContainer(db, containerId);
+    if (!c) return replyError(reply, 404, `no container ${containerId}`);
+    if (c.state === 'migrating') return replyError(reply, 409, `container ${containerId} is already migrating (see GET /v1/migrations?containerId=${containerId})`);
+    if (c.state !== 'running' || !c.nodeId) return replyError(reply, 409, `container ${containerId} is ${c.state}, not running anywhere: start it first`);
+    if (given === c.nodeId) return replyError(reply, 400, `container ${containerId} already runs on ${given}`);
+    const decision = given ? null : await placementFor(db, c, policy);
+    const to = given ?? decision?.chosen;
+    if (!to) return reply.code(422).send({ error: 'Unprocessable Entity', message: decision!.explanation, decision });
+    // Claim the container first: a concurrent request sees "migrating" and is refused.
+    const claimed = await db.query("UPDATE containers SET state = 'migrating', updated_at = now() WHERE id = $1 AND state = 'running' AND node_id = $2", [c.id, c.nodeId]);
+    if (!claimed.rowCount) return replyError(reply, 409, `container ${containerId} changed meanwhile; try again`);
+    const now = new Date();
+    try {
+      const handle = await temporal.workflow.start<typeof moveContainer>('moveContainer', {
+        taskQueue: CONTROL_TASK_QUEUE, workflowId: migrationWorkflowId(c.id), workflowIdConflictPolicy: 'FAIL',
+        args: [{ containerId: c.id, from: c.nodeId, to }],
+      });
+      const id = `${c.id}-${now.getTime()}`;
+      await db.query(
+        `INSERT INTO migrations (id, workflow_id, run_id, container_id, from_node, to_node, reason, status, decision, started_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'running', $8, $9)`, [id, handle.workflowId, handle.firstExecutionRunId, c.id, c.nodeId, to, reason, decision, now]);
+      return reply.code(202).send({ id, workflowId: handle.workflowId, containerId: c.id, from: c.nodeId, to, decision });
+    } catch (err) {
+      await db.query("UPDATE containers SET state = 'running' WHERE id = $1 AND state = 'migrating'", [c.id]);
+      if (err instanceof WorkflowExecutionAlreadyStartedError) return replyError(reply, 409, `a migration of ${containerId} is already running`);
+      return replyError(reply, 503, `could not start the migration workflow (is Temporal up?): ${(err as Error).message}`);
+    }
+  });
+
+  app.get<{ Querystring: { containerId?: string; limit?: number } }>('/v1/migrations', {
+    schema: {
+      querystring: {
+        type: 'object', additionalProperties: false,
+        properties: { containerId: containerIdSchema, limit: { type: 'integer', minimum: 1, maximum: 1000, default: 50 } },
+      },
+    },
+  }, async (request) => {
+    const { rows } = await db.query<MigrationRow>(
+      `SELECT ${MIGRATION_COLUMNS} FROM migrations WHERE ($1::text IS NULL OR container_id = $1) ORDER BY started_at DESC LIMIT $2`,
+      [request.query.containerId ?? null, request.query.limit ?? 50]);
+    return { migrations: await Promise.all(rows.map((r) => syncMigration(db, temporal, r))) };
+  });
+
+  app.get<{ Params: { migrationId: string } }>('/v1/migrations/:migrationId', {
+    schema: { params: params({ migrationId: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,200}$' } }) },
+  }, async (request, reply) => {
+    const { rows } = await db.query<MigrationRow>(`SELECT ${MIGRATION_COLUMNS} FROM migrations WHERE id = $1`, [request.params.migrationId]);
+    if (!rows.length) return replyError(reply, 404, `no migration ${request.params.migrationId}`);
+    const row = await syncMigration(db, temporal, rows[0]!);
+    // While it runs, the workflow answers with the steps done so far; a query waits for a worker, so it is
+    // bounded: with the control worker down the API still answers at once (progress: null).
+    const progress = row.status === 'running'
+      ? await Promise.race([
+        temporal.workflow.getHandle(row.workflowId, row.runId).query<unknown[]>('progress').catch(() => null),
+        new Promise<null>((resolve) => setTimeout(() => resolve(null), QUERY_TIMEOUT_MS).unref()),
+      ])
+      : null;
+    return { ...row, progress };
+  });
+}
