@@ -8,7 +8,8 @@ import path from 'node:path';
 import { clusterConfig } from '../infra/cluster/config';
 import { startCluster, stopCluster } from '../infra/cluster/cluster';
 import { freePort } from '../infra/cluster/wait';
-import { formatMoves, runRoundTrip } from '../infra/demo/round-trip';
+import { runRoundTrip } from '../infra/demo/round-trip';
+import { formatMoves } from '../cli/format';
 
 async function main(): Promise<void> {
   const mib = Number(process.env.BENCH_MIB ?? 256);

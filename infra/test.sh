@@ -22,7 +22,9 @@ if [ -s "$results" ]; then
   node -e '
     const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
     const skipped = r.numPendingTests + r.numTodoTests;
-    console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed${skipped ? `, ${skipped} skipped` : ""}`);
+    // A suite that cannot even run has no failed test of its own: count it as a failure.
+    const failed = r.numFailedTests + r.numRuntimeErrorTestSuites;
+    console.log(`tests: ${r.numPassedTests} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
     if (r.numTotalTests === 0) { console.error("no test ran"); process.exit(1); }
   ' "$results" || status=1
 fi

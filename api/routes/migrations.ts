@@ -80,13 +80,11 @@ export function migrationRoutes(app: FastifyInstance, { db, temporal, policy }: 
     const { rows } = await db.query<MigrationRow>(`SELECT ${MIGRATION_COLUMNS} FROM migrations WHERE id = $1`, [request.params.migrationId]);
     if (!rows.length) return replyError(reply, 404, `no migration ${request.params.migrationId}`);
     const row = await syncMigration(db, temporal, rows[0]!);
-    // While it runs, the workflow answers with the steps done so far; a query waits for a worker, so it is
-    // bounded: with the control worker down the API still answers at once (progress: null).
+    // While it runs, the workflow answers with the steps done so far. A query waits for a worker, so it has a
+    // deadline (which also cancels its retries): with the control worker down the API answers at once (progress: null).
     const progress = row.status === 'running'
-      ? await Promise.race([
-        temporal.workflow.getHandle(row.workflowId, row.runId).query<unknown[]>('progress').catch(() => null),
-        new Promise<null>((resolve) => setTimeout(() => resolve(null), QUERY_TIMEOUT_MS).unref()),
-      ])
+      ? await temporal.withDeadline(Date.now() + QUERY_TIMEOUT_MS,
+        () => temporal.workflow.getHandle(row.workflowId, row.runId).query<unknown[]>('progress')).catch(() => null)
       : null;
     return { ...row, progress };
   });

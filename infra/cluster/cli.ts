@@ -1,12 +1,12 @@
 // The local cluster launcher: start, stop, status and probe of the simulated classroom.
 import { Command, Option } from 'commander';
-import Table from 'cli-table3';
 import { clusterConfig, ClusterConfig } from './config';
 import { clusterStatus, ClusterStatus, startCluster, stopCluster } from './cluster';
 import { probeNodes } from './probe';
 import { planCluster } from './plan';
 import { withTemporalClient } from './temporal-client';
-import { formatMoves, runRoundTrip } from '../demo/round-trip';
+import { runRoundTrip } from '../demo/round-trip';
+import { formatMoves, table } from '../../cli/format';
 
 interface CommonOptions {
   nodes?: string;
@@ -23,15 +23,8 @@ function configFrom(opts: CommonOptions): ClusterConfig {
   return clusterConfig(env);
 }
 
-/** A plain table: no colour codes, so logs and CI output stay readable. */
-function newTable(head: string[]): Table.Table {
-  return new Table({ head, style: { head: [], border: [], compact: true } });
-}
-
 function printStatus(status: ClusterStatus): void {
-  const table = newTable(['part', 'state', 'detail']);
-  for (const p of status.parts) table.push([p.part, p.up ? 'up' : 'DOWN', p.detail]);
-  console.log(table.toString());
+  console.log(table(['part', 'state', 'detail'], status.parts.map((p) => [p.part, p.up ? 'up' : 'DOWN', p.detail])));
   console.log(status.running ? `all up. Temporal Web UI: ${status.webUi}  migration-api: ${status.apiUrl}` : 'cluster is not (fully) running');
 }
 
@@ -71,15 +64,13 @@ shared(program.command('probe').argument('[nodes...]', 'PCs to probe (default: a
     if (opts.json) {
       console.log(JSON.stringify(results, null, 2));
     } else {
-      const table = newTable(['PC', 'workflow', 'namespace', 'address', 'CPU', 'mem', 'cpu model / error']);
-      for (const r of results) {
+      console.log(table(['PC', 'workflow', 'namespace', 'address', 'CPU', 'mem', 'cpu model / error'], results.map((r) => {
         const d = r.description;
-        table.push(d
+        return d
           ? [r.nodeId, r.workflowId, d.networkNamespace, d.addresses.join(' '), `${(d.load.cpu * 100).toFixed(1)}%`,
             `${(d.load.memory * 100).toFixed(1)}%`, `${d.cpuModel} (${d.cpuCores} cores)`]
-          : [r.nodeId, r.workflowId, '-', '-', '-', '-', `FAILED: ${r.error}`]);
-      }
-      console.log(table.toString());
+          : [r.nodeId, r.workflowId, '-', '-', '-', '-', `FAILED: ${r.error}`];
+      })));
       console.log(`See them in the Temporal Web UI: http://127.0.0.1:${config.temporalUiPort}/namespaces/default/workflows`);
     }
     process.exitCode = results.every((r) => r.description) ? 0 : 1;

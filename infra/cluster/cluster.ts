@@ -136,15 +136,15 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
     writeState(plan.paths.state, state);
     await runCommands(lanCommands(plan, config.linkRate));
 
+    const temporalEnv = { TEMPORAL_ADDRESS: `127.0.0.1:${config.temporalPort}`, TEMPORAL_NAMESPACE: 'default' };
     log(`migration-api on http://127.0.0.1:${config.apiPort}`);
     const api = launcher.launch('migration-api', [process.execPath, dist('api', 'main.js')], {
       ZANSHIN_API_HOST: '127.0.0.1', ZANSHIN_API_PORT: String(config.apiPort),
       ZANSHIN_DATABASE_URL: postgresUrl(pg, PG_DATABASE, false), PGPASSFILE: pgpass,
-      ZANSHIN_ADMIN_TOKEN_FILE: secrets.adminTokenFile, ZANSHIN_NODE_TOKEN_FILE: secrets.nodeTokenFile,
+      ZANSHIN_ADMIN_TOKEN_FILE: secrets.adminTokenFile, ZANSHIN_NODE_TOKEN_FILE: secrets.nodeTokenFile, ...temporalEnv,
     });
     await launcher.healthy(api, 'migration-api /health', () => apiHealthy(config, secrets.adminToken));
 
-    const temporalEnv = { TEMPORAL_ADDRESS: `127.0.0.1:${config.temporalPort}`, TEMPORAL_NAMESPACE: 'default' };
     log(`control worker on task queue ${CONTROL_TASK_QUEUE}`);
     launcher.launch('control-worker', [process.execPath, dist('workers', 'control-worker.js')], temporalEnv);
 

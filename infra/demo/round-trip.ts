@@ -1,5 +1,4 @@
 import type { Client } from '@temporalio/client';
-import Table from 'cli-table3';
 import { CONTROL_TASK_QUEUE } from '../../common/names';
 import type { createContainer, moveContainer } from '../../workflows';
 import type { MoveReport } from '../../workflows/move-container';
@@ -45,22 +44,4 @@ export async function runRoundTrip(client: Client, o: RoundTripOptions): Promise
   const there = await move(o.home, o.away);
   const back = await move(o.away, o.home);
   return { there, back };
-}
-
-const mb = (bytes: number): string => `${(bytes / 1e6).toFixed(2)} MB`;
-const pct = (a: number, b: number): string => `${((100 * a) / b).toFixed(2)} %`;
-
-/** A readable report of moves: route, strategy, downtime, bytes on the wire against the full image, per-step times. */
-export function formatMoves(moves: MoveReport[]): string {
-  const summary = new Table({ head: ['route', 'strategy', 'remnant on target', 'downtime', 'wire', 'full image + rootfs', 'wire / full', 'changed pages'], style: { head: [], border: [], compact: true } });
-  for (const m of moves) {
-    const cp = m.transfers.find((t) => t.kind === 'checkpoint');
-    summary.push([`${m.from} -> ${m.to}`, m.strategy, m.targetHadRemnant ? 'yes' : 'no', `${m.downtimeMs} ms`, mb(m.wireBytes), mb(m.fullBytes),
-      pct(m.wireBytes, m.fullBytes), cp ? `${cp.missingChunks} of ${m.checkpoint.image.chunks}` : '-']);
-  }
-  const steps = new Table({ head: ['route', 'step', 'node', 'time'], style: { head: [], border: [], compact: true } });
-  for (const m of moves) for (const s of m.steps) steps.push([`${m.from} -> ${m.to}`, s.step, s.node, `${s.ms} ms`]);
-  const inside = new Table({ head: ['route', 'dump', 'hash pages', 'write image on target', 'runc restore'], style: { head: [], border: [], compact: true } });
-  for (const m of moves) inside.push([`${m.from} -> ${m.to}`, `${m.checkpoint.dumpMs} ms`, `${m.checkpoint.hashMs} ms`, `${m.restore.writeImageMs} ms`, `${m.restore.restoreMs} ms`]);
-  return [summary.toString(), steps.toString(), inside.toString()].join('\n');
 }

@@ -14,6 +14,7 @@ import { inNamespace } from '../../infra/cluster/relays';
 import { ensureCounterRootfs } from '../../infra/images/counter';
 import { TransferRegistry } from '../../node/dataplane/transfers';
 import { RemnantStore } from '../../node/store';
+import type { MigrationRow } from '../../api/migration-sync';
 import { Connection, Client as TemporalClient } from '@temporalio/client';
 import type { createContainer, moveContainer } from '../../workflows';
 import type { MoveReport } from '../../workflows/move-container';
@@ -69,9 +70,11 @@ beforeAll(async () => {
   client = new TemporalClient({ connection, namespace: 'default' });
 }, 180_000);
 
+const API_CONTAINER = `${TEST_PREFIX}-api`;
+
 afterAll(async () => {
   for (const dir of Object.values(nodeDirs ?? {})) {
-    await execa('runc', ['--root', path.join(dir, 'runc'), 'delete', '--force', CONTAINER], { reject: false });
+    for (const id of [CONTAINER, API_CONTAINER]) await execa('runc', ['--root', path.join(dir, 'runc'), 'delete', '--force', id], { reject: false });
   }
   await connection?.close();
   if (config) {
@@ -211,3 +214,75 @@ describe('data plane of a live PC', () => {
     }
   });
 });
+
+describe('control plane on the live cluster, through the zanshin CLI', () => {
+  const zanshin = (...args: string[]) => execa(process.execPath, [dist('cli', 'zanshin.js'), ...args], {
+    reject: false,
+    env: { ...process.env, ZANSHIN_API_URL: `http://127.0.0.1:${config.apiPort}`, ZANSHIN_ADMIN_TOKEN_FILE: path.join(planCluster(config).paths.secrets, 'admin-token') },
+  });
+  /** A fixed-offset zone where it is about noon now, so "in 10 minutes" never crosses midnight. */
+  const noonZone = (): { zone: string; local: Date } => {
+    const offset = ((12 - new Date().getUTCHours() + 36) % 24) - 12;
+    return { zone: offset >= 0 ? `UTC+${offset}` : `UTC${offset}`, local: new Date(Date.now() + offset * 3_600_000) };
+  };
+  const timetable = (room: string, startsInMinutes: number): string => {
+    const { local } = noonZone();
+    const start = new Date(local.getTime() + startsInMinutes * 60_000);
+    const hhmm = (d: Date) => d.toISOString().slice(11, 16);
+    const day = start.toISOString().slice(0, 10);
+    const weekday = ((start.getUTCDay() + 6) % 7) + 1;
+    return `room,weekday,start,end,term_start,term_end,title\n${room},${weekday},${hhmm(start)},${hhmm(new Date(start.getTime() + 45 * 60_000))},${day},${day},Lab\n`;
+  };
+
+  it('keeps a PC with a lecture in 10 minutes out of every placement, then migrates there with progress once it is free', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'zanshin-tt-'));
+    try {
+      expect((await zanshin('rooms', 'set', 'R595', 'pc2')).exitCode).toBe(0);
+      writeFileSync(path.join(dir, 'term.csv'), timetable('R595', 10));
+      const imported = await zanshin('lectures', 'import', path.join(dir, 'term.csv'), '--name', 'test-term', '--timezone', noonZone().zone);
+      expect([imported.exitCode, imported.stdout]).toEqual([0, 'imported 1 lectures in 1 room(s)']);
+
+      const rootfs = await ensureCounterRootfs();
+      expect((await zanshin('container', 'create', API_CONTAINER, '--rootfs-dir', rootfs, '--memory', '96', '-e', 'MIB=32', '--', '/bin/counter')).exitCode).toBe(0);
+      const started = await zanshin('container', 'start', API_CONTAINER);
+      expect(started.stderr).toBe('');
+      expect(started.stdout).toMatch(new RegExp(`^${API_CONTAINER} runs on pc1`));
+      expect(started.stdout).toMatch(/pc2 .*a lecture starts in (9|10) min \(margin 15 min\)/);
+      expect(await runningOnFor(API_CONTAINER)).toEqual(['pc1']);
+
+      const refused = await zanshin('migrate', API_CONTAINER);
+      expect(refused.exitCode).toBe(1);
+      expect(refused.stderr).toMatch(/no node can take .*pc2 \(a lecture starts in/);
+
+      writeFileSync(path.join(dir, 'term.csv'), timetable('R101', 10)); // the lecture moved to another room
+      expect((await zanshin('lectures', 'import', path.join(dir, 'term.csv'), '--name', 'test-term', '--timezone', noonZone().zone)).exitCode).toBe(0);
+      const moved = await zanshin('migrate', API_CONTAINER, '--reason', 'test');
+      expect(moved.stderr).toBe('');
+      expect(moved.exitCode).toBe(0);
+      expect(moved.stdout).toMatch(/migrating .*: pc1 -> pc2/);
+      expect(moved.stdout).toMatch(/✓ checkpoint on pc1/);
+      expect(moved.stdout).toMatch(/✓ restore on pc2/);
+      expect(moved.stdout).toMatch(/completed/);
+      expect(await runningOnFor(API_CONTAINER)).toEqual(['pc2']);
+
+      const containers = JSON.parse((await zanshin('containers', '--json')).stdout) as { id: string; nodeId: string; state: string }[];
+      expect(containers.find((c) => c.id === API_CONTAINER)).toMatchObject({ nodeId: 'pc2', state: 'running' });
+      const history = JSON.parse((await zanshin('migrations', '--container', API_CONTAINER, '--json')).stdout) as MigrationRow[];
+      expect(history.map((m) => [m.from, m.to, m.status, m.reason])).toEqual([['pc1', 'pc2', 'completed', 'test']]);
+      expect(history[0]!.report!.steps.map((st) => st.step)).toContain('transfer checkpoint');
+      const decision = history[0]!.decision as { chosen: string; candidates: { nodeId: string }[] };
+      expect(decision.chosen).toBe('pc2');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+async function runningOnFor(id: string): Promise<string[]> {
+  const on: string[] = [];
+  for (const [node, dir] of Object.entries(nodeDirs)) {
+    const r = await execa('runc', ['--root', path.join(dir, 'runc'), 'state', id], { reject: false });
+    if (r.exitCode === 0 && (JSON.parse(r.stdout) as { status: string }).status === 'running') on.push(node);
+  }
+  return on;
+}

@@ -1,0 +1,50 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { REPO_ROOT } from '../common/paths';
+
+export class ApiError extends Error {
+  override name = 'ApiError';
+  constructor(message: string, readonly status: number, readonly body: unknown) { super(message); }
+}
+
+export interface ApiClientConfig {
+  /** ZANSHIN_API_URL. @default http://127.0.0.1:8787 */
+  url: string;
+  token: string;
+}
+
+/** ZANSHIN_ADMIN_TOKEN, ZANSHIN_ADMIN_TOKEN_FILE, or the local cluster's own token file. */
+export function apiClientConfig(env: NodeJS.ProcessEnv = process.env): ApiClientConfig {
+  const url = (env.ZANSHIN_API_URL || 'http://127.0.0.1:8787').replace(/\/$/, '');
+  const file = env.ZANSHIN_ADMIN_TOKEN_FILE || path.join(env.ZANSHIN_DATA_DIR || path.join(REPO_ROOT, '.zanshin'), 'secrets', 'admin-token');
+  const token = env.ZANSHIN_ADMIN_TOKEN || (existsSync(file) ? readFileSync(file, 'utf8').trim() : '');
+  if (!token) throw new Error(`no administrator token: set ZANSHIN_ADMIN_TOKEN or ZANSHIN_ADMIN_TOKEN_FILE (looked for ${file})`);
+  return { url, token };
+}
+
+/** A thin client of migration-api: every non-2xx answer becomes an ApiError carrying the API's own message. */
+export class ApiClient {
+  constructor(private readonly config: ApiClientConfig) {}
+
+  async call<T>(method: string, route: string, body?: unknown): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.config.url}${route}`, {
+        method,
+        headers: { authorization: `Bearer ${this.config.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (err) {
+      throw new Error(`migration-api at ${this.config.url} is unreachable (${(err as Error).cause ? String((err as Error).cause) : (err as Error).message}); is the cluster up? (npm run cluster -- status)`);
+    }
+    const text = await res.text();
+    const parsed: unknown = text ? JSON.parse(text) : null;
+    if (!res.ok) throw new ApiError(`${method} ${route}: ${(parsed as { message?: string })?.message ?? `HTTP ${res.status}`}`, res.status, parsed);
+    return parsed as T;
+  }
+
+  get<T>(route: string): Promise<T> { return this.call<T>('GET', route); }
+  post<T>(route: string, body: unknown = {}): Promise<T> { return this.call<T>('POST', route, body); }
+  put<T>(route: string, body: unknown): Promise<T> { return this.call<T>('PUT', route, body); }
+  delete(route: string): Promise<void> { return this.call<void>('DELETE', route); }
+}
