@@ -307,3 +307,37 @@ describe('OpenAPI', () => {
     expect((await get(baseUrl, '/openapi.json')).statusCode).toBe(401);
   });
 });
+
+describe('authentication on every route', () => {
+  const routes: [string, string, unknown][] = [
+    ['GET', '/health', undefined], ['GET', '/openapi.json', undefined], ['GET', '/v1/nodes', undefined], ['GET', '/v1/nodes/pc1', undefined],
+    ['PUT', '/v1/nodes/pc1/report', {}], ['GET', '/v1/nodes/pc1/need', undefined], ['GET', '/v1/containers', undefined],
+    ['POST', '/v1/containers', {}], ['GET', '/v1/containers/web1', undefined], ['GET', '/v1/containers/web1/placement', undefined],
+    ['POST', '/v1/containers/web1/start', {}], ['DELETE', '/v1/containers/web1', undefined], ['GET', '/v1/rooms', undefined],
+    ['PUT', '/v1/rooms/R1', { nodes: [] }], ['POST', '/v1/lectures/imports', {}], ['GET', '/v1/lectures', undefined],
+    ['POST', '/v1/migrations', {}], ['GET', '/v1/migrations', undefined], ['GET', '/v1/migrations/x', undefined],
+  ];
+
+  it.each(routes)('%s %s refuses a request without a valid token, changing nothing', async (method, url, body) => {
+    for (const token of ['', 'wrong-token']) {
+      const before = await snapshot();
+      const res = await send(method, url, body, token);
+      expect([res.statusCode, res.body.error]).toEqual([401, 'Unauthorized']);
+      expect(await snapshot()).toEqual(before);
+    }
+  });
+
+  const adminOnly: [string, string, unknown][] = [
+    ['POST', '/v1/containers', { ...container, id: 'y1' }], ['POST', '/v1/containers/web1/start', {}], ['DELETE', '/v1/containers/x9', undefined],
+    ['PUT', '/v1/rooms/R1', { nodes: ['pc1'] }], ['POST', '/v1/lectures/imports', { name: 'n', format: 'csv', content: 'room,weekday\n' }],
+    ['POST', '/v1/migrations', { containerId: 'web1' }],
+  ];
+
+  it.each(adminOnly)('%s %s needs the administrator token', async (method, url, body) => {
+    await expectRefused(send(method, url, body, tokens.nodeToken), 403, /administrator token/);
+  });
+
+  it.each([['/v1/containers/nope/placement'], ['/v1/nodes/nope'], ['/v1/migrations/nope']])('GET %s answers 404 for an unknown id', async (url) => {
+    await expectRefused(get(baseUrl, url, admin), 404, /no (container|node|migration) nope/);
+  });
+});
