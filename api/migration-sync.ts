@@ -1,25 +1,9 @@
 import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import type { MoveReport } from '../workflows/move-container';
+import { MIGRATION_COLUMNS, MigrationRow } from '../state/migrations';
 
-export interface MigrationRow {
-  id: string;
-  workflowId: string;
-  runId: string;
-  containerId: string;
-  from: string;
-  to: string;
-  reason: string;
-  status: 'running' | 'completed' | 'failed';
-  decision: unknown;
-  report: MoveReport | null;
-  error: string | null;
-  startedAt: Date;
-  endedAt: Date | null;
-}
-
-export const MIGRATION_COLUMNS = `id, workflow_id AS "workflowId", run_id AS "runId", container_id AS "containerId", from_node AS "from", to_node AS "to", reason, status,
-  decision, report, error, started_at AS "startedAt", ended_at AS "endedAt"`;
+export { MIGRATION_COLUMNS, MigrationRow };
 
 /**
  * Brings a running migration's row up to date with its workflow: on completion the report is stored and the

@@ -25,6 +25,7 @@ function placementTable(d: PlacementDecision): string {
 
 function migrationSummary(m: MigrationRow): string {
   const lines = [`migration ${m.id}: ${m.containerId} ${m.from} -> ${m.to}, ${m.status} (reason: ${m.reason})`];
+  if (m.attempts.length > 1) lines.push(`targets tried: ${m.attempts.map((a) => `${a.to} (${a.outcome})`).join(', ')}`);
   if (m.error) lines.push(`error: ${m.error}`);
   if (m.report) lines.push(formatMoves([m.report]));
   return lines.join('\n');
@@ -40,8 +41,8 @@ async function migrate(client: ApiClient, containerId: string, to: string | unde
   if (!wait) { if (json) console.log(JSON.stringify(started, null, 2)); return null; }
   let shown = 0;
   for (;;) {
-    const m = await client.get<MigrationRow & { progress: StepReport[] | null }>(`/v1/migrations/${started.id}`);
-    const steps = m.progress ?? m.report?.steps ?? [];
+    const m = await client.get<MigrationRow & { progress: { steps: StepReport[] } | null }>(`/v1/migrations/${started.id}`);
+    const steps = m.progress?.steps ?? m.report?.steps ?? [];
     if (!json) for (; shown < steps.length; shown++) console.log(`  ✓ ${steps[shown]!.step} on ${steps[shown]!.node} (${steps[shown]!.ms} ms)`);
     if (m.status !== 'running') {
       out(json, m, () => migrationSummary(m));

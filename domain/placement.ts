@@ -56,6 +56,8 @@ export interface PlacementRequest {
   /** CPU features of the source's CPU: a restored process that meets a missing one dies with SIGILL. */
   requiredCpuFlags: string[];
   now: Date;
+  /** Nodes ruled out by the caller, with the reason (e.g. they died during this migration). */
+  exclude?: { nodeId: string; reason: string }[];
 }
 
 export interface Terms { C: number; M: number; P: number; B: number; L: number }
@@ -103,6 +105,7 @@ export function decidePlacement(req: PlacementRequest, nodes: NodeFacts[], polic
     };
     const why: string[] = [];
     if (n.nodeId === req.sourceNode) why.push('it is the source');
+    for (const x of req.exclude ?? []) if (x.nodeId === n.nodeId) why.push(x.reason);
     if (!n.lastReportAt) why.push('it never reported');
     else if (now - n.lastReportAt.getTime() > policy.offlineAfterMs) why.push(`offline: last report ${Math.round((now - n.lastReportAt.getTime()) / 1000)} s ago`);
     if (n.inLectureUntil && n.inLectureUntil.getTime() > now) why.push(`in a lecture until ${n.inLectureUntil.toISOString()}`);

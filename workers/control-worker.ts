@@ -1,11 +1,15 @@
 // The control worker: runs every workflow and the control-plane activities on the control task queue.
 import { Runtime, Worker } from '@temporalio/worker';
-import { temporalConfig } from '../common/config';
+import { Pool } from 'pg';
+import { policyConfig, temporalConfig } from '../common/config';
+import { createControlActivities } from '../activities/control';
 import { connectWithRetry, runMain } from './connect';
 
 runMain('control-worker', async () => {
   const config = temporalConfig();
   Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'] });
+  // Control activities read and write the cluster's state; without a database only workflows that need none run.
+  const db = process.env.ZANSHIN_DATABASE_URL ? new Pool({ connectionString: process.env.ZANSHIN_DATABASE_URL, max: 5 }) : null;
   const connection = await connectWithRetry(config.address);
   try {
     const worker = await Worker.create({
@@ -13,11 +17,13 @@ runMain('control-worker', async () => {
       namespace: config.namespace,
       taskQueue: config.controlTaskQueue,
       workflowsPath: require.resolve('../workflows'),
+      activities: db ? createControlActivities({ db, policy: policyConfig() }) : {},
       shutdownGraceTime: '10s',
     });
-    console.log(`control-worker: polling ${config.controlTaskQueue} on ${config.address}`);
+    console.log(`control-worker: polling ${config.controlTaskQueue} on ${config.address}${db ? '' : ' (no ZANSHIN_DATABASE_URL: control activities off)'}`);
     await worker.run();
   } finally {
     await connection.close();
+    await db?.end();
   }
 });

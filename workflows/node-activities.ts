@@ -5,18 +5,26 @@ import { nodeTaskQueue } from '../common/names';
 /** Error types no retry can fix (the executor's precondition failures, bad manifests, bad input). */
 export const NON_RETRYABLE = ['ExecutorError', 'ManifestError', 'InvalidInput'];
 
+export interface NodeTimeouts {
+  /** How long a short call may wait for the PC (a switched-off PC never answers). @default 60 */
+  answerSeconds?: number;
+  /** A long call whose worker sends no heartbeat for this long is considered dead. @default 30 */
+  heartbeatSeconds?: number;
+}
+
 /**
  * Activities of one PC, routed to its own task queue. A powered-off PC's queue has no poller: only
  * scheduleToClose ends the wait, so every call has one; long calls heartbeat so a killed worker is noticed.
  */
-export function nodeActivities(nodeId: string) {
+export function nodeActivities(nodeId: string, timeouts: NodeTimeouts = {}) {
   const taskQueue = nodeTaskQueue(nodeId);
+  const answer = timeouts.answerSeconds ?? 60;
   const quick = proxyActivities<NodeActivities>({
-    taskQueue, scheduleToCloseTimeout: '60s', startToCloseTimeout: '30s',
+    taskQueue, scheduleToCloseTimeout: `${answer}s`, startToCloseTimeout: `${Math.max(5, Math.floor(answer / 2))}s`,
     retry: { initialInterval: '1s', maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE },
   });
   const long = proxyActivities<NodeActivities>({
-    taskQueue, scheduleToCloseTimeout: '15m', startToCloseTimeout: '10m', heartbeatTimeout: '30s',
+    taskQueue, scheduleToStartTimeout: `${answer}s`, startToCloseTimeout: '30m', heartbeatTimeout: `${timeouts.heartbeatSeconds ?? 30}s`,
     retry: { initialInterval: '1s', maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE },
   });
   return {

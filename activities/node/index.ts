@@ -21,6 +21,15 @@ export function createNodeActivities(deps: NodeActivityDeps) {
     return deps.executor;
   };
   const progress = (p: string): void => heartbeat(p);
+  /** Heartbeats every few seconds while long work runs, so only a dead worker misses its heartbeat timeout. */
+  const beating = async <T>(work: () => Promise<T>): Promise<T> => {
+    const timer = setInterval(() => heartbeat(), 3_000);
+    try {
+      return await work();
+    } finally {
+      clearInterval(timer);
+    }
+  };
   return {
     /** Reports this PC's identity, addresses and current load. */
     async describeNode(): Promise<NodeDescription> {
@@ -30,7 +39,7 @@ export function createNodeActivities(deps: NodeActivityDeps) {
       return Promise.resolve(executor().config.capabilities);
     },
     async createContainer(input: CreateContainerInput): Promise<ContainerState> {
-      return executor().createContainer(input);
+      return beating(() => executor().createContainer(input));
     },
     async containerState(input: { containerId: string }): Promise<ContainerState> {
       return executor().state(input.containerId);
@@ -45,19 +54,19 @@ export function createNodeActivities(deps: NodeActivityDeps) {
       return executor().prepareReceive(input.containerId);
     },
     async syncBundle(input: { containerId: string; target: TransferTarget; final: boolean }): Promise<TransferReport> {
-      return executor().syncBundle(input.containerId, input.target, input.final, progress);
+      return beating(() => executor().syncBundle(input.containerId, input.target, input.final, progress));
     },
     async checkpointContainer(input: { containerId: string; leaveRunning: boolean }): Promise<CheckpointReport> {
-      return executor().checkpoint(input.containerId, input.leaveRunning);
+      return beating(() => executor().checkpoint(input.containerId, input.leaveRunning));
     },
     async sendCheckpoint(input: { containerId: string; generation: number; target: TransferTarget }): Promise<TransferReport> {
-      return executor().sendCheckpoint(input.containerId, input.generation, input.target, progress);
+      return beating(() => executor().sendCheckpoint(input.containerId, input.generation, input.target, progress));
     },
     async restoreFromTransfer(input: { transferId: string; spec: ContainerSpec; meta: GenerationMeta }): Promise<RestoreReport> {
-      return executor().restoreFromTransfer(input.transferId, input.spec, input.meta);
+      return beating(() => executor().restoreFromTransfer(input.transferId, input.spec, input.meta));
     },
     async restoreLocal(input: { containerId: string; generation: number }) {
-      return executor().restoreLocal(input.containerId, input.generation);
+      return beating(() => executor().restoreLocal(input.containerId, input.generation));
     },
     async leaveRemnant(input: { containerId: string }): Promise<{ expiresAt: string }> {
       return executor().leaveRemnant(input.containerId);
@@ -66,10 +75,10 @@ export function createNodeActivities(deps: NodeActivityDeps) {
       return executor().abortReceive(input.transferId);
     },
     async collectGarbage() {
-      return executor().collectGarbage();
+      return beating(() => executor().collectGarbage());
     },
     async deleteContainer(input: { containerId: string }): Promise<void> {
-      return executor().deleteContainer(input.containerId);
+      return beating(() => executor().deleteContainer(input.containerId));
     },
   };
 }

@@ -5,7 +5,7 @@ import { CONTROL_TASK_QUEUE } from '../../common/names';
 import type { PlacementPolicy } from '../../domain/placement';
 import type { createContainer } from '../../workflows';
 import { replyError, requireAdmin } from '../http-errors';
-import { CONTAINER_COLUMNS, findContainer, placementFor } from '../placement-facts';
+import { CONTAINER_COLUMNS, findContainer, placementFor } from '../../state/placement';
 import { containerIdSchema, nodeIdSchema, params } from '../schemas';
 
 export interface ContainerRoutesOptions {

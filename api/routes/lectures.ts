@@ -3,7 +3,7 @@ import type { Pool } from 'pg';
 import { freeTimeTerm } from '../../domain/placement';
 import { LectureOccurrence, parseCsv, parseIcs, TimetableError } from '../../domain/timetable';
 import { replyError, requireAdmin } from '../http-errors';
-import { needOf } from '../placement-facts';
+import { needOf } from '../../state/placement';
 import { nodeIdSchema, params, roomSchema } from '../schemas';
 
 export interface LectureRoutesOptions {

@@ -3,10 +3,10 @@ import type { FastifyInstance } from 'fastify';
 import type { Pool } from 'pg';
 import { CONTROL_TASK_QUEUE } from '../../common/names';
 import type { PlacementPolicy } from '../../domain/placement';
-import type { moveContainer } from '../../workflows';
+import type { migrateContainer } from '../../workflows';
 import { replyError, requireAdmin } from '../http-errors';
 import { MIGRATION_COLUMNS, MigrationRow, syncMigration } from '../migration-sync';
-import { findContainer, placementFor } from '../placement-facts';
+import { findContainer, placementFor } from '../../state/placement';
 import { containerIdSchema, nodeIdSchema, params } from '../schemas';
 
 export interface MigrationRoutesOptions {
@@ -43,12 +43,12 @@ export function migrationRoutes(app: FastifyInstance, { db, temporal, policy }: 
     const claimed = await db.query("UPDATE containers SET state = 'migrating', updated_at = now() WHERE id = $1 AND state = 'running' AND node_id = $2", [c.id, c.nodeId]);
     if (!claimed.rowCount) return replyError(reply, 409, `container ${containerId} changed meanwhile; try again`);
     const now = new Date();
+    const id = `${c.id}-${now.getTime()}`;
     try {
-      const handle = await temporal.workflow.start<typeof moveContainer>('moveContainer', {
+      const handle = await temporal.workflow.start<typeof migrateContainer>('migrateContainer', {
         taskQueue: CONTROL_TASK_QUEUE, workflowId: migrationWorkflowId(c.id), workflowIdConflictPolicy: 'FAIL',
-        args: [{ containerId: c.id, from: c.nodeId, to }],
+        args: [{ containerId: c.id, to, reason, migrationId: id, ...(decision ? { decision } : {}) }],
       });
-      const id = `${c.id}-${now.getTime()}`;
       await db.query(
         `INSERT INTO migrations (id, workflow_id, run_id, container_id, from_node, to_node, reason, status, decision, started_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, 'running', $8, $9)`, [id, handle.workflowId, handle.firstExecutionRunId, c.id, c.nodeId, to, reason, decision, now]);
@@ -84,7 +84,7 @@ export function migrationRoutes(app: FastifyInstance, { db, temporal, policy }: 
     // deadline (which also cancels its retries): with the control worker down the API answers at once (progress: null).
     const progress = row.status === 'running'
       ? await temporal.withDeadline(Date.now() + QUERY_TIMEOUT_MS,
-        () => temporal.workflow.getHandle(row.workflowId, row.runId).query<unknown[]>('progress')).catch(() => null)
+        () => temporal.workflow.getHandle(row.workflowId, row.runId).query<unknown>('progress')).catch(() => null)
       : null;
     return { ...row, progress };
   });

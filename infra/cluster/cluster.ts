@@ -146,7 +146,9 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
     await launcher.healthy(api, 'migration-api /health', () => apiHealthy(config, secrets.adminToken));
 
     log(`control worker on task queue ${CONTROL_TASK_QUEUE}`);
-    launcher.launch('control-worker', [process.execPath, dist('workers', 'control-worker.js')], temporalEnv);
+    launcher.launch('control-worker', [process.execPath, dist('workers', 'control-worker.js')], {
+      ...temporalEnv, ZANSHIN_DATABASE_URL: postgresUrl(pg, PG_DATABASE, false), PGPASSFILE: pgpass,
+    });
 
     for (const node of plan.nodes) {
       launcher.launch(`${node.id}/relay-temporal`, namespaceRelayArgv(node.namespace, config.temporalPort, sock('temporal')));

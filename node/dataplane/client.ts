@@ -32,6 +32,11 @@ export class DataPlaneError extends Error {
   constructor(message: string, readonly status?: number) { super(message); }
 }
 
+/** The target's data plane does not answer at all (its PC or worker is down): the workflow may pick another target. */
+export class TargetUnreachableError extends DataPlaneError {
+  override name = 'TargetUnreachableError';
+}
+
 /** Source side of a transfer. */
 export class DataPlaneClient {
   readonly counters: WireCounters = { wireBytes: 0, manifestBytes: 0, chunkBytes: 0, chunks: 0, skipped: 0 };
@@ -50,7 +55,7 @@ export class DataPlaneClient {
         res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts) }));
         res.on('error', reject);
       });
-      req.on('error', (err) => reject(new DataPlaneError(`data plane of ${this.target.address} unreachable: ${err.message}`)));
+      req.on('error', (err) => reject(new TargetUnreachableError(`data plane of ${this.target.address} unreachable: ${err.message}`)));
       if (Buffer.isBuffer(body)) {
         req.end(body);
       } else {

@@ -263,7 +263,7 @@ describe('migrations', () => {
     expect(res.body).toMatchObject({ containerId: 'web1', from: 'pc2', to: 'pc1', workflowId: 'migrate-web1' });
     expect((res.body.decision as { chosen: string }).chosen).toBe('pc1');
     const described = await temporal.client.workflow.getHandle('migrate-web1').describe();
-    expect([described.type, described.status.name]).toEqual(['moveContainer', 'RUNNING']);
+    expect([described.type, described.status.name]).toEqual(['migrateContainer', 'RUNNING']);
     await expectRefused(post('/v1/migrations', { containerId: 'web1', to: 'pc1' }), 409, /already migrating/);
     const list = await get(baseUrl, '/v1/migrations?containerId=web1', admin);
     expect((list.body.migrations as { id: string; status: string }[]).map((m) => m.status)).toEqual(['running']);

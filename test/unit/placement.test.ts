@@ -55,6 +55,12 @@ describe('placement policy', () => {
     expect(d.explanation).toMatch(/^no node can take c1: pc1 \(it is the source\), pc2 \(offline/);
   });
 
+  it('excludes nodes the caller rules out, with the caller\'s reason', () => {
+    const d = decidePlacement({ ...request, exclude: [{ nodeId: 'pc2', reason: 'it died during this migration' }] }, [node('pc2'), node('pc3', { cpu: 0.9 })]);
+    expect(d.chosen).toBe('pc3');
+    expect(d.candidates.find((c) => c.nodeId === 'pc2')!.excludedBecause).toEqual(['it died during this migration']);
+  });
+
   it('lists every candidate with its terms, and breaks ties by node id', () => {
     const d = decidePlacement(request, [node('pc9'), node('pc2'), node('pc1')]);
     expect(d.candidates.map((c) => c.nodeId)).toEqual(['pc2', 'pc9', 'pc1']);

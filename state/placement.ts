@@ -31,7 +31,8 @@ export async function needOf(db: Pool, nodeId: string, now: Date, horizonDays = 
 }
 
 /** Gathers every term of the placement formula from the database and decides. */
-export async function placementFor(db: Pool, container: ContainerRow, policy: PlacementPolicy, now = new Date()): Promise<PlacementDecision> {
+export async function placementFor(db: Pool, container: ContainerRow, policy: PlacementPolicy, now = new Date(),
+  exclude: { nodeId: string; reason: string }[] = []): Promise<PlacementDecision> {
   const { rows: nodes } = await db.query<{
     id: string; lastReportAt: Date; cpuFlags: string[]; cpu: number | null; memory: number | null; memoryAvailableBytes: number | null;
     generationsHeld: number | null; hasBundle: boolean | null;
@@ -54,6 +55,6 @@ export async function placementFor(db: Pool, container: ContainerRow, policy: Pl
   }
   return decidePlacement({
     containerId: container.id, sourceNode: container.nodeId, memoryNeededBytes: container.memoryMiB * 2 ** 20,
-    totalGenerations: gen[0]?.total ?? 0, requiredCpuFlags: source?.cpuFlags ?? [], now,
+    totalGenerations: gen[0]?.total ?? 0, requiredCpuFlags: source?.cpuFlags ?? [], now, exclude,
   }, facts, policy);
 }
