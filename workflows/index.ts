@@ -4,3 +4,4 @@ export { probeNode } from './probe-node';
 export { createContainer } from './create-container';
 export { moveContainer } from './move-container';
 export { migrateContainer } from './migrate-container';
+export { nodeLifecycle } from './node-lifecycle';

@@ -32,6 +32,12 @@ export function createControlActivities({ db, policy }: ControlActivityDeps) {
       if (!c) throw ApplicationFailure.create({ type: 'InvalidInput', nonRetryable: true, message: `no container ${input.containerId}` });
       return placementFor(db, c, policy, new Date(), input.exclude);
     },
+    /** Containers running on a PC, most valuable first: the most memory (the most work lost if not moved), then id. */
+    async containersOn(input: { nodeId: string }): Promise<{ id: string; memoryMiB: number }[]> {
+      const { rows } = await db.query<{ id: string; memoryMiB: number }>(
+        `SELECT id, memory_mib AS "memoryMiB" FROM containers WHERE node_id = $1 AND state = 'running' ORDER BY memory_mib DESC, id`, [input.nodeId]);
+      return rows;
+    },
     async recordMigrationStart(input: MigrationStart): Promise<void> {
       await recordMigrationStart(db, input);
     },

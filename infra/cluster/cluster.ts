@@ -165,6 +165,12 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
         const worker = state.processes.find((p) => p.name === `${node.id}/node-worker`)!;
         await launcher.healthy(worker, `${node.id}'s worker polling ${node.taskQueue}`, async () => (await activityPollers(client, node.taskQueue)) > 0);
       }
+      // Each PC's lifecycle workflow waits for its shutdown or lecture signal (kept if it already runs).
+      for (const node of plan.nodes) {
+        await client.workflow.start('nodeLifecycle', {
+          taskQueue: CONTROL_TASK_QUEUE, workflowId: `node-${node.id}`, args: [{ nodeId: node.id }], workflowIdConflictPolicy: 'USE_EXISTING',
+        });
+      }
     });
   } catch (err) {
     log(`start failed: ${(err as Error).message}`);

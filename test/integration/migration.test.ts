@@ -10,6 +10,7 @@ import { ClusterConfig } from '../../infra/cluster/config';
 import { startCluster, stopCluster } from '../../infra/cluster/cluster';
 import { planCluster } from '../../infra/cluster/plan';
 import { dist } from '../../infra/cluster/cluster';
+import { REPO_ROOT as REPO_ROOT_FOR_TEST } from '../../common/paths';
 import { inNamespace } from '../../infra/cluster/relays';
 import { ensureCounterRootfs } from '../../infra/images/counter';
 import { TransferRegistry } from '../../node/dataplane/transfers';
@@ -286,3 +287,21 @@ async function runningOnFor(id: string): Promise<string[]> {
   }
   return on;
 }
+
+describe('shutdown evacuation', () => {
+  it('moves every container off a PC that powers off, through the systemd script and nodeLifecycle', async () => {
+    // After the CLI test, API_CONTAINER runs on pc2 (as the database says).
+    expect(await runningOnFor(API_CONTAINER)).toEqual(['pc2']);
+    const script = path.join(REPO_ROOT_FOR_TEST, 'infra', 'systemd', 'zanshin-evacuate.sh');
+    const run = await execa(script, [], {
+      reject: false, timeout: 120_000,
+      env: { ...process.env, ZANSHIN_NODE_ID: 'pc2', TEMPORAL_ADDRESS: `127.0.0.1:${config.temporalPort}`, ZANSHIN_EVACUATION_DEADLINE: '60',
+        PATH: `${path.dirname(config.temporalBin)}:${path.dirname(process.execPath)}:${process.env.PATH ?? ''}` },
+    });
+    expect([run.exitCode, run.stderr]).toEqual([0, '']);
+    expect(run.stdout).toMatch(/containers of pc2 evacuated/);
+    expect(await runningOnFor(API_CONTAINER)).toEqual(['pc1']);
+    const status = await client.workflow.getHandle('node-pc2').query<{ evacuations: { reason: string; containers: { containerId: string; outcome: string; to?: string }[] }[] }>('status');
+    expect(status.evacuations.at(-1)).toMatchObject({ reason: 'power-off', containers: [{ containerId: API_CONTAINER, outcome: 'moved', to: 'pc1' }] });
+  });
+});

@@ -1,0 +1,24 @@
+#!/bin/sh
+# Run at power-off on a classroom PC (zanshin-evacuate.service): asks Zanshin to move this PC's containers away and
+# waits until they are moved or the deadline passes. Needs ZANSHIN_NODE_ID and TEMPORAL_ADDRESS; the temporal CLI
+# and node on PATH. ZANSHIN_EVACUATION_DEADLINE (seconds, default 90) should stay below the unit's TimeoutStopSec.
+set -eu
+: "${ZANSHIN_NODE_ID:?set ZANSHIN_NODE_ID to this PC's id}"
+: "${TEMPORAL_ADDRESS:?set TEMPORAL_ADDRESS to the Temporal frontend, host:port}"
+deadline="${ZANSHIN_EVACUATION_DEADLINE:-90}"
+temporal workflow signal-with-start --address "$TEMPORAL_ADDRESS" \
+  --workflow-id "node-$ZANSHIN_NODE_ID" --type nodeLifecycle --task-queue zanshin-control \
+  --input "{\"nodeId\":\"$ZANSHIN_NODE_ID\"}" \
+  --signal-name shutdown --signal-input "{\"deadlineSeconds\":$deadline,\"reason\":\"power-off\"}"
+end=$(( $(date +%s) + deadline + 30 ))
+while [ "$(date +%s)" -lt "$end" ]; do
+  # Done when the newest evacuation has finished.
+  if temporal workflow query --address "$TEMPORAL_ADDRESS" --workflow-id "node-$ZANSHIN_NODE_ID" --name status -o json 2>/dev/null \
+    | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const r=JSON.parse(s);const q=r.queryResult?.[0]??r;const e=q.evacuations.at(-1);process.exit(e&&e.finishedAt?0:1)})'; then
+    echo "zanshin: containers of $ZANSHIN_NODE_ID evacuated"
+    exit 0
+  fi
+  sleep 2
+done
+echo "zanshin: evacuation of $ZANSHIN_NODE_ID not finished before the deadline" >&2
+exit 1

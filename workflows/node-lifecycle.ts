@@ -1,0 +1,104 @@
+import {
+  allHandlersFinished, ApplicationFailure, condition, continueAsNew, defineQuery, defineSignal, executeChild, ParentClosePolicy,
+  proxyActivities, setHandler, workflowInfo,
+} from '@temporalio/workflow';
+import type { ControlActivities } from '../activities/control';
+import { ErrorType } from '../common/errors';
+import { isValidNodeId, NODE_ID_RULE } from '../common/names';
+import { migrateContainer } from './migrate-container';
+import type { NodeTimeouts } from './node-activities';
+
+export interface NodeLifecycleInput {
+  nodeId: string;
+  /** Migrations run at the same time during an evacuation. @default 2 */
+  parallel?: number;
+  timeouts?: NodeTimeouts;
+}
+
+export interface EvacuationRequest {
+  /** Seconds until the PC goes away; no migration starts after that. @default 120 */
+  deadlineSeconds?: number;
+  reason?: string;
+}
+
+export interface EvacuationReport {
+  reason: string;
+  requestedAt: number;
+  deadline: number;
+  finishedAt: number | null;
+  containers: { containerId: string; outcome: 'moved' | 'failed' | 'already migrating' | 'not started (deadline passed)' | 'pending'; to?: string; error?: string }[];
+}
+
+/** A PC about to power off (a systemd unit sends it at shutdown). */
+export const shutdownSignal = defineSignal<[EvacuationRequest?]>('shutdown');
+/** The timetable says a lecture starts on this PC soon. */
+export const lectureStartingSignal = defineSignal<[EvacuationRequest?]>('lectureStarting');
+export const nodeStatusQuery = defineQuery<{ nodeId: string; evacuations: EvacuationReport[] }>('status');
+
+const control = proxyActivities<ControlActivities>({ startToCloseTimeout: '30s', retry: { maximumAttempts: 5 } });
+
+/** Keeps the last few evacuations in the query answer and in what continue-as-new carries. */
+const KEEP_REPORTS = 5;
+
+/**
+ * One long-lived workflow per PC (id node-<id>): it waits for a shutdown or lecture signal and then migrates every
+ * container off the PC. Start it, or signal it, with signal-with-start; it continues as new to keep its history short.
+ */
+export async function nodeLifecycle(input: NodeLifecycleInput, carried: EvacuationReport[] = []): Promise<void> {
+  if (!input || !isValidNodeId(input.nodeId)) {
+    throw ApplicationFailure.create({ type: ErrorType.InvalidInput, nonRetryable: true, message: `nodeLifecycle needs {"nodeId"} (${NODE_ID_RULE}); got ${JSON.stringify(input)}` });
+  }
+  const evacuations = [...carried];
+  const requests: { reason: string; deadline: number; requestedAt: number }[] = [];
+  const request = (fallbackReason: string) => (r: EvacuationRequest = {}) => {
+    const now = Date.now();
+    requests.push({ reason: r.reason ?? fallbackReason, requestedAt: now, deadline: now + (r.deadlineSeconds ?? 120) * 1000 });
+  };
+  setHandler(shutdownSignal, request('shutdown'));
+  setHandler(lectureStartingSignal, request('lecture starting'));
+  setHandler(nodeStatusQuery, () => ({ nodeId: input.nodeId, evacuations }));
+
+  for (;;) {
+    await condition(() => requests.length > 0 || workflowInfo().continueAsNewSuggested);
+    while (requests.length) {
+      const r = requests.shift()!;
+      const report: EvacuationReport = { ...r, finishedAt: null, containers: [] };
+      evacuations.push(report);
+      if (evacuations.length > KEEP_REPORTS) evacuations.shift();
+      await evacuate(input, report);
+      report.finishedAt = Date.now();
+    }
+    if (workflowInfo().continueAsNewSuggested) {
+      await condition(allHandlersFinished);
+      return continueAsNew<typeof nodeLifecycle>(input, evacuations);
+    }
+  }
+}
+
+/** Migrates every container off the PC, most valuable first, a few at a time, none started after the deadline. */
+async function evacuate(input: NodeLifecycleInput, report: EvacuationReport): Promise<void> {
+  const queue = await control.containersOn({ nodeId: input.nodeId });
+  for (const c of queue) report.containers.push({ containerId: c.id, outcome: 'pending' });
+  const next = async (): Promise<void> => {
+    for (let c = queue.shift(); c; c = queue.shift()) {
+      const entry = report.containers.find((x) => x.containerId === c.id)!;
+      // A migration already under way is never cut short; one not yet started is not started too late.
+      if (Date.now() >= report.deadline) { entry.outcome = 'not started (deadline passed)'; continue; }
+      try {
+        const result = await executeChild(migrateContainer, {
+          workflowId: `migrate-${c.id}`,
+          args: [{ containerId: c.id, reason: `${report.reason} of ${input.nodeId}`, timeouts: input.timeouts }],
+          // The PC's own workflow may be continued or cut; a migration under way must finish regardless.
+          parentClosePolicy: ParentClosePolicy.ABANDON,
+        });
+        entry.outcome = 'moved';
+        entry.to = result.to;
+      } catch (err) {
+        const message = (err as { cause?: { message?: string }; message: string }).cause?.message ?? (err as Error).message;
+        entry.outcome = /already started|AlreadyStarted/i.test(message) ? 'already migrating' : 'failed';
+        entry.error = message;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, input.parallel ?? 2) }, next));
+}
