@@ -5,3 +5,4 @@ export { createContainer } from './create-container';
 export { moveContainer } from './move-container';
 export { migrateContainer } from './migrate-container';
 export { nodeLifecycle } from './node-lifecycle';
+export { rebalance } from './rebalance';

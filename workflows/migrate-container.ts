@@ -15,7 +15,7 @@ export interface MigrateContainerInput {
   /** The policy's decision that chose `to` (the API passes the one it showed). */
   decision?: PlacementDecision;
   reason?: string;
-  /** Id of the migration record. @default <container>-<run id prefix> */
+  /** Id of the migration record. @default <container>-<run id> */
   migrationId?: string;
   /** Targets tried at most when targets die one after another. @default 3 */
   maxTargets?: number;
@@ -50,7 +50,8 @@ export async function migrateContainer(input: MigrateContainerInput): Promise<Mi
     });
   }
   const info = workflowInfo();
-  const migrationId = input.migrationId ?? `${containerId}-${info.runId.slice(0, 8)}`;
+  // The whole run id: run ids are time-ordered (UUIDv7), so a prefix repeats between runs minutes apart.
+  const migrationId = input.migrationId ?? `${containerId}-${info.runId}`;
   const attempts: MigrationAttempt[] = [];
   const steps: StepReport[] = [];
   let to: string | null = input.to ?? null;

@@ -1,7 +1,8 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Pool } from 'pg';
 import type { PlacementDecision, PlacementPolicy } from '../../domain/placement';
-import { findContainer, placementFor } from '../../state/placement';
+import { findContainer, needOf, placementFor } from '../../state/placement';
+import { planRebalance, RebalanceEntry, RebalancePlan } from '../../domain/rebalance';
 import { MigrationAttempt, MigrationStart, recordAttempt, recordMigrationEnd, recordMigrationStart } from '../../state/migrations';
 
 export interface ControlActivityDeps {
@@ -37,6 +38,23 @@ export function createControlActivities({ db, policy }: ControlActivityDeps) {
       const { rows } = await db.query<{ id: string; memoryMiB: number }>(
         `SELECT id, memory_mib AS "memoryMiB" FROM containers WHERE node_id = $1 AND state = 'running' ORDER BY memory_mib DESC, id`, [input.nodeId]);
       return rows;
+    },
+    /** Gathers each running container's PC load, lectures and placement decision, and plans this run's moves. */
+    async planRebalance(input: { maxMigrations: number; gainThreshold: number; overloadThreshold: number }): Promise<RebalancePlan> {
+      const now = new Date();
+      const { rows } = await db.query<{ id: string }>("SELECT id FROM containers WHERE state = 'running' AND node_id IS NOT NULL ORDER BY id");
+      const entries: RebalanceEntry[] = [];
+      for (const { id } of rows) {
+        const c = await findContainer(db, id);
+        if (!c?.nodeId) continue;
+        const load = await db.query<{ cpu: number; memory: number }>('SELECT cpu, memory FROM load_samples WHERE node_id = $1 ORDER BY at DESC LIMIT 1', [c.nodeId]);
+        entries.push({
+          containerId: c.id, nodeId: c.nodeId,
+          source: { cpu: load.rows[0]?.cpu ?? 0, memory: load.rows[0]?.memory ?? 0, ...(await needOf(db, c.nodeId, now)) },
+          decision: await placementFor(db, c, policy, now),
+        });
+      }
+      return planRebalance(entries, { weights: policy.weights, lectureMarginMs: policy.lectureMarginMs, now, ...input });
     },
     async recordMigrationStart(input: MigrationStart): Promise<void> {
       await recordMigrationStart(db, input);

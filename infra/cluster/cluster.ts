@@ -12,8 +12,26 @@ import { ClusterState, readState, removeState, writeState } from './state';
 import { activityPollers, withTemporalClient } from './temporal-client';
 import { tcpOpen, waitFor } from './wait';
 import execa from 'execa';
+import { Client, ScheduleAlreadyRunning, ScheduleOverlapPolicy } from '@temporalio/client';
 
 export type Log = (line: string) => void;
+
+export const REBALANCE_SCHEDULE_ID = 'zanshin-rebalance';
+
+/** Creates the rebalancing schedule, or leaves the existing one as it is. */
+export async function ensureRebalanceSchedule(client: Client, everyMinutes: number): Promise<void> {
+  try {
+    await client.schedule.create({
+      scheduleId: REBALANCE_SCHEDULE_ID,
+      spec: { intervals: [{ every: `${everyMinutes}m` }] },
+      action: { type: 'startWorkflow', workflowType: 'rebalance', taskQueue: CONTROL_TASK_QUEUE, args: [{}] },
+      // A run still going when the next is due is not doubled; a missed run is not made up after an outage.
+      policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1m' },
+    });
+  } catch (err) {
+    if (!(err instanceof ScheduleAlreadyRunning)) throw err;
+  }
+}
 
 /** A compiled entry point: the launched processes run the build, not the sources. */
 export const dist = (...parts: string[]): string => path.join(REPO_ROOT, 'dist', ...parts);
@@ -165,6 +183,7 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
         const worker = state.processes.find((p) => p.name === `${node.id}/node-worker`)!;
         await launcher.healthy(worker, `${node.id}'s worker polling ${node.taskQueue}`, async () => (await activityPollers(client, node.taskQueue)) > 0);
       }
+      await ensureRebalanceSchedule(client, config.rebalanceMinutes);
       // Each PC's lifecycle workflow waits for its shutdown or lecture signal (kept if it already runs).
       for (const node of plan.nodes) {
         await client.workflow.start('nodeLifecycle', {

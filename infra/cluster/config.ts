@@ -33,6 +33,8 @@ export interface ClusterConfig {
   criuBin: string;
   /** ZANSHIN_LOAD_REPORT_SECONDS: how often each PC reports its load to migration-api. @default 10 */
   loadReportSeconds: number;
+  /** ZANSHIN_REBALANCE_MINUTES: interval of the rebalancing schedule. @default 5 */
+  rebalanceMinutes: number;
 }
 
 export function clusterConfig(env: Env = process.env, overrides: Partial<ClusterConfig> = {}): ClusterConfig {
@@ -51,6 +53,7 @@ export function clusterConfig(env: Env = process.env, overrides: Partial<Cluster
     temporalBin: envString(env, 'ZANSHIN_TEMPORAL_BIN', path.join(cacheDir, 'bin', 'temporal')),
     criuBin: envString(env, 'ZANSHIN_CRIU', path.join(cacheDir, 'bin', 'criu')),
     loadReportSeconds: envInt(env, 'ZANSHIN_LOAD_REPORT_SECONDS', 10, 1, 3600),
+    rebalanceMinutes: envInt(env, 'ZANSHIN_REBALANCE_MINUTES', 5, 1, 24 * 60),
     ...overrides,
   };
   validateClusterConfig(config);

@@ -120,5 +120,9 @@ describe('migrateContainer when PCs die', () => {
     const after = counter('pc3');
     expect([after.bootId, after.count > before.count]).toEqual([before.bootId, true]);
     expect((await api('GET', `/v1/containers/${CONTAINER}`)).body).toMatchObject({ nodeId: 'pc3', state: 'running' });
+    // Each workflow run keeps its own record (run ids are time-ordered: a prefix would repeat).
+    const history = (await api('GET', `/v1/migrations?containerId=${CONTAINER}`)).body.migrations as { id: string; status: string }[];
+    expect(history.map((m) => m.status)).toEqual(['failed', 'completed']);
+    expect(new Set(history.map((m) => m.id)).size).toBe(2);
   });
 });
