@@ -195,8 +195,11 @@ export class NodeExecutor {
     };
   }
 
-  /** Target side: brings the bundle up to date, writes the image from held and received chunks, restores. */
-  async restoreFromTransfer(transferId: string, spec: ContainerSpec, meta: GenerationMeta): Promise<RestoreReport> {
+  /**
+   * Target side: brings the bundle up to date and writes the image from held and received chunks, verifying each.
+   * The container does not run here yet (restore it, or keep it as a safety copy).
+   */
+  private async receive(transferId: string, spec: ContainerSpec, meta: GenerationMeta): Promise<{ containerId: string; bundle: ApplyStats; applyBundleMs: number; writeImageMs: number }> {
     const transfer = await this.transfers.get(transferId);
     const { bundle, checkpoint } = transfer.manifests;
     const containerId = transfer.record.containerId;
@@ -221,17 +224,30 @@ export class NodeExecutor {
       await rm(genDir, { recursive: true, force: true });
       await rename(partial, genDir);
       await this.store.commitGeneration(containerId, checkpoint, meta);
-      const writeImageMs = since(t0);
-      const restored = await this.restoreLocal(containerId, meta.generation);
-      await this.transfers.finish(transferId);
-      return { containerId, generation: meta.generation, bundle: bundleStats, applyBundleMs, writeImageMs, restoreMs: restored.restoreMs, state: restored.state };
+      return { containerId, bundle: bundleStats, applyBundleMs, writeImageMs: since(t0) };
     } finally {
       await reader.close();
     }
   }
 
+  /** Target side of a migration: receive, then restore here. */
+  async restoreFromTransfer(transferId: string, spec: ContainerSpec, meta: GenerationMeta): Promise<RestoreReport> {
+    const received = await this.receive(transferId, spec, meta);
+    const restored = await this.restoreLocal(received.containerId, meta.generation);
+    await this.transfers.finish(transferId);
+    return { ...received, generation: meta.generation, restoreMs: restored.restoreMs, state: restored.state };
+  }
+
+  /** Keeps a safety checkpoint of a container running elsewhere, as a remnant, ready for a restore if its PC dies. */
+  async storeFromTransfer(transferId: string, spec: ContainerSpec, meta: GenerationMeta): Promise<{ containerId: string; generation: number; bundle: ApplyStats; writeImageMs: number }> {
+    const received = await this.receive(transferId, spec, meta);
+    await this.store.markRemnant(received.containerId, this.config.remnantRetentionMs);
+    await this.transfers.finish(transferId);
+    return { containerId: received.containerId, generation: meta.generation, bundle: received.bundle, writeImageMs: received.writeImageMs };
+  }
+
   /** Restores a container from a generation this node holds (a target after a transfer, or a source rolling back). */
-  async restoreLocal(containerId: string, generation: number): Promise<{ restoreMs: number; state: ContainerState }> {
+  async restoreLocal(containerId: string, generation: number): Promise<{ restoreMs: number; state: ContainerState; checkpointCreatedAt: string }> {
     const before = await this.runc.state(containerId);
     if (before.status === 'running') throw new ExecutorError(`container ${containerId} is already running on ${this.config.nodeId}`);
     await this.runc.remove(containerId);
@@ -241,7 +257,8 @@ export class NodeExecutor {
     const restoreMs = since(t0);
     await rm(work, { recursive: true, force: true });
     await this.store.clearRemnant(containerId);
-    return { restoreMs, state: await this.runc.state(containerId) };
+    const { meta } = await this.store.readGeneration(containerId, generation);
+    return { restoreMs, state: await this.runc.state(containerId), checkpointCreatedAt: meta.createdAt };
   }
 
   /** The container now runs elsewhere: keep its bundle and checkpoints here as a remnant. */

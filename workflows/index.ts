@@ -6,3 +6,4 @@ export { moveContainer } from './move-container';
 export { migrateContainer } from './migrate-container';
 export { nodeLifecycle } from './node-lifecycle';
 export { rebalance } from './rebalance';
+export { safetyCheckpoint, safetyCheckpoints, recoverCrashedNodes, collectRemnants } from './safety';

@@ -40,6 +40,7 @@ export function nodeActivities(nodeId: string, timeouts: NodeTimeouts = {}) {
     sendCheckpoint: long.sendCheckpoint,
     restoreFromTransfer: long.restoreFromTransfer,
     restoreLocal: long.restoreLocal,
+    storeFromTransfer: long.storeFromTransfer,
     deleteContainer: long.deleteContainer,
     collectGarbage: long.collectGarbage,
   };

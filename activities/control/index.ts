@@ -56,6 +56,48 @@ export function createControlActivities({ db, policy }: ControlActivityDeps) {
       }
       return planRebalance(entries, { weights: policy.weights, lectureMarginMs: policy.lectureMarginMs, now, ...input });
     },
+    /** Containers recorded as running, for safety checkpoints. */
+    async runningContainers(): Promise<{ id: string; nodeId: string }[]> {
+      const { rows } = await db.query<{ id: string; nodeId: string }>(
+        `SELECT id, node_id AS "nodeId" FROM containers WHERE state = 'running' AND node_id IS NOT NULL ORDER BY id`);
+      return rows;
+    },
+    /** PCs that report (so their GC can run). */
+    async liveNodes(input: { offlineAfterSeconds: number }): Promise<string[]> {
+      const { rows } = await db.query<{ id: string }>(
+        "SELECT id FROM nodes WHERE last_report_at > now() - ($1::int * interval '1 second') ORDER BY id", [input.offlineAfterSeconds]);
+      return rows.map((r) => r.id);
+    },
+    /**
+     * Containers recorded as running on a PC that stopped reporting, each with the live PC holding its newest
+     * checkpoint (null when no other PC holds one).
+     */
+    async crashedContainers(input: { offlineAfterSeconds: number }): Promise<{ containerId: string; deadNode: string; lastReportAt: string; holder: { nodeId: string; generation: number } | null }[]> {
+      const { rows } = await db.query<{ containerId: string; deadNode: string; lastReportAt: Date }>(
+        `SELECT c.id AS "containerId", c.node_id AS "deadNode", n.last_report_at AS "lastReportAt" FROM containers c JOIN nodes n ON n.id = c.node_id
+         WHERE c.state = 'running' AND n.last_report_at < now() - ($1::int * interval '1 second') ORDER BY c.id`, [input.offlineAfterSeconds]);
+      const out = [];
+      for (const r of rows) {
+        const h = await db.query<{ nodeId: string; generation: number }>(
+          `SELECT r.node_id AS "nodeId", max(g)::int AS generation FROM remnants r JOIN nodes n ON n.id = r.node_id, unnest(r.generations) g
+           WHERE r.container_id = $1 AND r.node_id <> $2 AND n.last_report_at > now() - ($3::int * interval '1 second')
+           GROUP BY r.node_id ORDER BY generation DESC, r.node_id LIMIT 1`, [r.containerId, r.deadNode, input.offlineAfterSeconds]);
+        out.push({ containerId: r.containerId, deadNode: r.deadNode, lastReportAt: r.lastReportAt.toISOString(), holder: h.rows[0] ?? null });
+      }
+      return out;
+    },
+    /** Records a crash recovery as a migration: where the container runs now, from how old a checkpoint. */
+    async recordRecovery(input: { id: string; workflowId: string; runId: string; containerId: string; from: string; to: string | null;
+      generation: number | null; checkpointAgeMs: number | null; error?: string }): Promise<void> {
+      const ok = !input.error && input.to !== null;
+      await recordMigrationStart(db, { id: input.id, workflowId: input.workflowId, runId: input.runId, containerId: input.containerId,
+        from: input.from, to: input.to ?? input.from, reason: `crash recovery: ${input.from} stopped reporting`, decision: null });
+      await recordMigrationEnd(db, {
+        id: input.id, containerId: input.containerId, status: ok ? 'completed' : 'failed',
+        report: { recovery: true, generation: input.generation, checkpointAgeMs: input.checkpointAgeMs },
+        ...(input.error ? { error: input.error } : {}), nodeId: input.to ?? input.from, containerState: ok ? 'running' : 'stopped',
+      });
+    },
     async recordMigrationStart(input: MigrationStart): Promise<void> {
       await recordMigrationStart(db, input);
     },

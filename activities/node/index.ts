@@ -65,6 +65,9 @@ export function createNodeActivities(deps: NodeActivityDeps) {
     async restoreFromTransfer(input: { transferId: string; spec: ContainerSpec; meta: GenerationMeta }): Promise<RestoreReport> {
       return beating(() => executor().restoreFromTransfer(input.transferId, input.spec, input.meta));
     },
+    async storeFromTransfer(input: { transferId: string; spec: ContainerSpec; meta: GenerationMeta }) {
+      return beating(() => executor().storeFromTransfer(input.transferId, input.spec, input.meta));
+    },
     async restoreLocal(input: { containerId: string; generation: number }) {
       return beating(() => executor().restoreLocal(input.containerId, input.generation));
     },

@@ -18,18 +18,31 @@ export type Log = (line: string) => void;
 
 export const REBALANCE_SCHEDULE_ID = 'zanshin-rebalance';
 
-/** Creates the rebalancing schedule, or leaves the existing one as it is. */
-export async function ensureRebalanceSchedule(client: Client, everyMinutes: number): Promise<void> {
-  try {
-    await client.schedule.create({
-      scheduleId: REBALANCE_SCHEDULE_ID,
-      spec: { intervals: [{ every: `${everyMinutes}m` }] },
-      action: { type: 'startWorkflow', workflowType: 'rebalance', taskQueue: CONTROL_TASK_QUEUE, args: [{}] },
-      // A run still going when the next is due is not doubled; a missed run is not made up after an outage.
-      policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1m' },
-    });
-  } catch (err) {
-    if (!(err instanceof ScheduleAlreadyRunning)) throw err;
+/** The cluster's recurring work, each a Temporal Schedule starting a workflow on the control queue. */
+export function clusterSchedules(config: ClusterConfig): { id: string; every: `${number}m`; workflowType: string; args: unknown[] }[] {
+  return [
+    { id: REBALANCE_SCHEDULE_ID, every: `${config.rebalanceMinutes}m`, workflowType: 'rebalance', args: [{}] },
+    { id: 'zanshin-safety-checkpoints', every: `${config.safetyCheckpointMinutes}m`, workflowType: 'safetyCheckpoints', args: [{}] },
+    { id: 'zanshin-crash-recovery', every: '1m' as const, workflowType: 'recoverCrashedNodes', args: [{ offlineAfterSeconds: config.recoveryAfterSeconds }] },
+    { id: 'zanshin-remnant-gc', every: '60m' as const, workflowType: 'collectRemnants', args: [{}] },
+  ];
+}
+
+/** Creates each schedule, or leaves an existing one as it is. */
+export async function ensureSchedules(client: Client, config: ClusterConfig): Promise<void> {
+  for (const s of clusterSchedules(config)) {
+    try {
+      await client.schedule.create({
+        scheduleId: s.id,
+        spec: { intervals: [{ every: s.every }] },
+        action: { type: 'startWorkflow', workflowType: s.workflowType, taskQueue: CONTROL_TASK_QUEUE, args: s.args },
+        // A run still going when the next is due is not doubled; missed runs are not made up after an outage.
+        policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1m' },
+        state: { paused: config.schedulesPaused, ...(config.schedulesPaused ? { note: 'created paused (ZANSHIN_SCHEDULES=paused)' } : {}) },
+      });
+    } catch (err) {
+      if (!(err instanceof ScheduleAlreadyRunning)) throw err;
+    }
   }
 }
 
@@ -183,7 +196,7 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
         const worker = state.processes.find((p) => p.name === `${node.id}/node-worker`)!;
         await launcher.healthy(worker, `${node.id}'s worker polling ${node.taskQueue}`, async () => (await activityPollers(client, node.taskQueue)) > 0);
       }
-      await ensureRebalanceSchedule(client, config.rebalanceMinutes);
+      await ensureSchedules(client, config);
       // Each PC's lifecycle workflow waits for its shutdown or lecture signal (kept if it already runs).
       for (const node of plan.nodes) {
         await client.workflow.start('nodeLifecycle', {

@@ -35,6 +35,12 @@ export interface ClusterConfig {
   loadReportSeconds: number;
   /** ZANSHIN_REBALANCE_MINUTES: interval of the rebalancing schedule. @default 5 */
   rebalanceMinutes: number;
+  /** ZANSHIN_SAFETY_CHECKPOINT_MINUTES: interval of safety checkpoints (the most work a power-off can lose). @default 10 */
+  safetyCheckpointMinutes: number;
+  /** ZANSHIN_RECOVERY_AFTER_SECONDS: a PC silent this long has its containers restored elsewhere. @default 60 */
+  recoveryAfterSeconds: number;
+  /** ZANSHIN_SCHEDULES=paused creates the schedules paused (tests, maintenance). @default running */
+  schedulesPaused: boolean;
 }
 
 export function clusterConfig(env: Env = process.env, overrides: Partial<ClusterConfig> = {}): ClusterConfig {
@@ -54,6 +60,9 @@ export function clusterConfig(env: Env = process.env, overrides: Partial<Cluster
     criuBin: envString(env, 'ZANSHIN_CRIU', path.join(cacheDir, 'bin', 'criu')),
     loadReportSeconds: envInt(env, 'ZANSHIN_LOAD_REPORT_SECONDS', 10, 1, 3600),
     rebalanceMinutes: envInt(env, 'ZANSHIN_REBALANCE_MINUTES', 5, 1, 24 * 60),
+    safetyCheckpointMinutes: envInt(env, 'ZANSHIN_SAFETY_CHECKPOINT_MINUTES', 10, 1, 24 * 60),
+    recoveryAfterSeconds: envInt(env, 'ZANSHIN_RECOVERY_AFTER_SECONDS', 60, 10, 24 * 3600),
+    schedulesPaused: envString(env, 'ZANSHIN_SCHEDULES', 'running') === 'paused',
     ...overrides,
   };
   validateClusterConfig(config);

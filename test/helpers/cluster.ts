@@ -13,5 +13,7 @@ export async function testClusterConfig(subnet: string, overrides: Partial<Clust
     ZANSHIN_DATA_DIR: dataDir, ZANSHIN_NODES: String(nodes), ZANSHIN_NS_PREFIX: TEST_PREFIX, ZANSHIN_LAN_SUBNET: subnet,
     ZANSHIN_LINK_RATE: '1gbit', ZANSHIN_TEMPORAL_PORT: String(await freePort()), ZANSHIN_TEMPORAL_UI_PORT: String(await freePort()),
     ZANSHIN_API_PORT: String(await freePort()), ZANSHIN_PG_PORT: String(await freePort()),
+    // Nothing moves containers behind a test's back; a test triggers what it tests. Reports come often.
+    ZANSHIN_SCHEDULES: 'paused', ZANSHIN_LOAD_REPORT_SECONDS: '2',
   }, overrides);
 }

@@ -69,6 +69,16 @@ describe('local cluster', () => {
     }
   });
 
+  it('creates its schedules (paused here) and one lifecycle workflow per PC', async () => {
+    await withTemporalClient({ address: `127.0.0.1:${config.temporalPort}`, namespace: 'default' }, async (client) => {
+      for (const id of ['zanshin-rebalance', 'zanshin-safety-checkpoints', 'zanshin-crash-recovery', 'zanshin-remnant-gc']) {
+        const d = await client.schedule.getHandle(id).describe();
+        expect([id, d.state.paused]).toEqual([id, true]);
+      }
+      for (const pc of ['pc1', 'pc2']) expect((await client.workflow.getHandle(`node-${pc}`).describe()).status.name).toBe('RUNNING');
+    });
+  });
+
   it('shapes each PC link with tbf at the configured rate', async () => {
     const { execa } = await import('execa').then((m) => ({ execa: m.default }));
     const { stdout } = await execa('tc', ['-n', `${TEST_PREFIX}-pc1`, 'qdisc', 'show', 'dev', 'eth0']);

@@ -17,7 +17,8 @@ import { TransferRegistry } from '../../node/dataplane/transfers';
 import { RemnantStore } from '../../node/store';
 import type { MigrationRow } from '../../api/migration-sync';
 import { Connection, Client as TemporalClient } from '@temporalio/client';
-import type { createContainer, moveContainer } from '../../workflows';
+import type { createContainer, moveContainer, recoverCrashedNodes, safetyCheckpoint } from '../../workflows';
+import { readState } from '../../infra/cluster/state';
 import type { MoveReport } from '../../workflows/move-container';
 import { testClusterConfig } from '../helpers/cluster';
 import { TEST_PREFIX } from '../helpers/names';
@@ -305,3 +306,56 @@ describe('shutdown evacuation', () => {
     expect(status.evacuations.at(-1)).toMatchObject({ reason: 'power-off', containers: [{ containerId: API_CONTAINER, outcome: 'moved', to: 'pc1' }] });
   });
 });
+
+describe('safety checkpoints and crash recovery', () => {
+  it('restores the containers of a PC switched off without warning from their safety checkpoint on another PC', async () => {
+    // After the evacuation test, API_CONTAINER runs on pc1.
+    expect(await runningOnFor(API_CONTAINER)).toEqual(['pc1']);
+    const safety = await client.workflow.execute<typeof safetyCheckpoint>('safetyCheckpoint', {
+      taskQueue: CONTROL_TASK_QUEUE, workflowId: `migrate-${API_CONTAINER}`, args: [{ containerId: API_CONTAINER }],
+    });
+    expect(safety).toMatchObject({ source: 'pc1', holder: 'pc2' });
+    expect(await runningOnFor(API_CONTAINER)).toEqual(['pc1']); // a safety checkpoint does not stop it
+    const atCheckpoint = counterOf('pc1', API_CONTAINER);
+
+    // pc2's next load report lists the new generation.
+    const token = readFileSync(path.join(planCluster(config).paths.secrets, 'admin-token'), 'utf8').trim();
+    const heldBy = async (node: string) => {
+      const res = await fetch(`http://127.0.0.1:${config.apiPort}/v1/nodes/${node}`, { headers: { authorization: `Bearer ${token}` } });
+      return ((await res.json()) as { remnants: { containerId: string; generations: number[] }[] }).remnants.find((r) => r.containerId === API_CONTAINER)?.generations ?? [];
+    };
+    for (let i = 0; i < 50 && !(await heldBy('pc2')).includes(safety.generation!); i++) await sleep(200);
+    expect(await heldBy('pc2')).toContain(safety.generation);
+
+    // pc1 is switched off: its worker and the container die together.
+    await sleep(1000);
+    const beforeCrash = counterOf('pc1', API_CONTAINER);
+    const worker = readState(planCluster(config).paths.state)!.processes.find((p) => p.name === 'pc1/node-worker')!;
+    process.kill(worker.pid, 'SIGKILL');
+    await execa('runc', ['--root', path.join(nodeDirs.pc1!, 'runc'), 'delete', '--force', API_CONTAINER]);
+    expect(await runningOnFor(API_CONTAINER)).toEqual([]);
+    await sleep(5000); // pc1's last report ages past the threshold below
+
+    const recovered = await client.workflow.execute<typeof recoverCrashedNodes>('recoverCrashedNodes', {
+      taskQueue: CONTROL_TASK_QUEUE, workflowId: `recover-${TEST_PREFIX}`, args: [{ offlineAfterSeconds: 4, timeouts: { answerSeconds: 3 } }],
+    });
+    expect(recovered.map((r) => [r.containerId, r.deadNode, r.restoredOn, r.generation])).toEqual([[API_CONTAINER, 'pc1', 'pc2', safety.generation]]);
+    expect(recovered[0]!.checkpointAgeMs).toBeGreaterThan(1000);
+    expect(await runningOnFor(API_CONTAINER)).toEqual(['pc2']);
+    await sleep(1000);
+    const after = counterOf('pc2', API_CONTAINER);
+    // The same process, back from its checkpoint: what it did after the checkpoint is lost, nothing before.
+    expect(after.bootId).toBe(atCheckpoint.bootId);
+    expect(after.count).toBeGreaterThanOrEqual(atCheckpoint.count);
+    expect(beforeCrash.count).toBeGreaterThan(atCheckpoint.count);
+    const res = await fetch(`http://127.0.0.1:${config.apiPort}/v1/migrations?containerId=${API_CONTAINER}`, { headers: { authorization: `Bearer ${token}` } });
+    const history = ((await res.json()) as { migrations: { reason: string; to: string; status: string; report: { checkpointAgeMs: number } }[] }).migrations;
+    expect(history[0]).toMatchObject({ reason: 'crash recovery: pc1 stopped reporting', to: 'pc2', status: 'completed' });
+    expect(history[0]!.report.checkpointAgeMs).toBeGreaterThan(1000);
+  });
+});
+
+function counterOf(node: string, id: string): { bootId: string; count: number } {
+  const [bootId, count] = readFileSync(path.join(nodeDirs[node]!, 'store', 'containers', id, 'bundle', 'rootfs', 'data', 'counter'), 'utf8').trim().split(' ');
+  return { bootId: bootId!, count: Number(count) };
+}
