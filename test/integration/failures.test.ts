@@ -1,7 +1,7 @@
 // Failure semantics of migrateContainer on the real cluster: node workers are killed with SIGKILL mid-migration.
 import { Client, Connection } from '@temporalio/client';
 import execa from 'execa';
-import { readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { CONTROL_TASK_QUEUE } from '../../common/names';
 import { ClusterConfig } from '../../infra/cluster/config';
@@ -72,11 +72,33 @@ afterAll(async () => {
 });
 
 describe('migrateContainer when PCs die', () => {
-  it('resends the checkpoint to another PC when the target dies after the checkpoint', async () => {
+  it('restores the container on its source when the restore fails on the target', async () => {
     const rootfs = await ensureCounterRootfs();
     expect((await api('POST', '/v1/containers', { id: CONTAINER, args: ['/bin/counter'], env: ['MIB=96', 'DIRTY_PAGES_PER_SEC=20'], memoryMiB: 128, rootfs: { dir: rootfs } })).status).toBe(201);
     expect((await api('POST', `/v1/containers/${CONTAINER}/start`, { nodeId: 'pc1' })).body).toMatchObject({ nodeId: 'pc1', state: 'running' });
     await sleep(1500);
+    const before = counter('pc1');
+    // pc2 can receive but not write the container's files: its restore step fails (not its PC).
+    const blocked = path.join(nodeDirs.pc2!, 'store', 'containers', CONTAINER);
+    mkdirSync(blocked, { recursive: true });
+    await execa('chattr', ['+i', blocked]);
+    try {
+      const err = await client.workflow.execute<typeof migrateContainer>('migrateContainer', {
+        taskQueue: CONTROL_TASK_QUEUE, workflowId: `migrate-${CONTAINER}`, args: [{ containerId: CONTAINER, to: 'pc2', reason: 'test', timeouts }],
+      }).catch((e: unknown) => e as { cause: { type: string; message: string } });
+      expect((err as { cause: { type: string } }).cause.type).toBe('MigrationFailed');
+      expect((err as { cause: { message: string } }).cause.message).toMatch(/\(pc2: failed\); it runs again on pc1 from generation \d+/);
+    } finally {
+      await execa('chattr', ['-i', blocked]);
+    }
+    expect(await runningOn()).toEqual(['pc1']);
+    await sleep(1000);
+    const after = counter('pc1');
+    expect([after.bootId, after.count > before.count]).toEqual([before.bootId, true]);
+    expect((await api('GET', `/v1/containers/${CONTAINER}`)).body).toMatchObject({ nodeId: 'pc1', state: 'running' });
+  });
+
+  it('resends the checkpoint to another PC when the target dies after the checkpoint', async () => {
     const before = counter('pc1');
 
     const handle = await client.workflow.start<typeof migrateContainer>('migrateContainer', {
@@ -122,7 +144,7 @@ describe('migrateContainer when PCs die', () => {
     expect((await api('GET', `/v1/containers/${CONTAINER}`)).body).toMatchObject({ nodeId: 'pc3', state: 'running' });
     // Each workflow run keeps its own record (run ids are time-ordered: a prefix would repeat).
     const history = (await api('GET', `/v1/migrations?containerId=${CONTAINER}`)).body.migrations as { id: string; status: string }[];
-    expect(history.map((m) => m.status)).toEqual(['failed', 'completed']);
-    expect(new Set(history.map((m) => m.id)).size).toBe(2);
+    expect(history.map((m) => m.status)).toEqual(['failed', 'completed', 'failed']);
+    expect(new Set(history.map((m) => m.id)).size).toBe(3);
   });
 });
