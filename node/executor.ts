@@ -199,7 +199,7 @@ export class NodeExecutor {
    * Target side: brings the bundle up to date and writes the image from held and received chunks, verifying each.
    * The container does not run here yet (restore it, or keep it as a safety copy).
    */
-  private async receive(transferId: string, spec: ContainerSpec, meta: GenerationMeta): Promise<{ containerId: string; bundle: ApplyStats; applyBundleMs: number; writeImageMs: number }> {
+  private async receive(transferId: string, spec: ContainerSpec, meta: GenerationMeta, partialBundle = false): Promise<{ containerId: string; bundle: ApplyStats; applyBundleMs: number; writeImageMs: number }> {
     const transfer = await this.transfers.get(transferId);
     const { bundle, checkpoint } = transfer.manifests;
     const containerId = transfer.record.containerId;
@@ -211,9 +211,9 @@ export class NodeExecutor {
     try {
       let t0 = process.hrtime.bigint();
       await this.store.writeSpec(spec);
-      const bundleStats = await applyBundle(bundle, this.store.rootfsDir(containerId), await this.store.readBundleManifest(containerId),
-        reader, path.join(this.store.bundleDir(containerId), '.incoming'));
-      await this.store.writeBundleManifest(containerId, bundle);
+      const { applied, ...bundleStats } = await applyBundle(bundle, this.store.rootfsDir(containerId), await this.store.readBundleManifest(containerId),
+        reader, path.join(this.store.bundleDir(containerId), '.incoming'), { partial: partialBundle });
+      await this.store.writeBundleManifest(containerId, applied);
       await this.writeConfig(spec);
       const applyBundleMs = since(t0);
       t0 = process.hrtime.bigint();
@@ -240,7 +240,8 @@ export class NodeExecutor {
 
   /** Keeps a safety checkpoint of a container running elsewhere, as a remnant, ready for a restore if its PC dies. */
   async storeFromTransfer(transferId: string, spec: ContainerSpec, meta: GenerationMeta): Promise<{ containerId: string; generation: number; bundle: ApplyStats; writeImageMs: number }> {
-    const received = await this.receive(transferId, spec, meta);
+    // Its rootfs was synced while the container ran: files changing at that instant keep their last copy here.
+    const received = await this.receive(transferId, spec, meta, true);
     await this.store.markRemnant(received.containerId, this.config.remnantRetentionMs);
     await this.transfers.finish(transferId);
     return { containerId: received.containerId, generation: meta.generation, bundle: received.bundle, writeImageMs: received.writeImageMs };

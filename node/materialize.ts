@@ -1,7 +1,7 @@
 import { chmod, lstat, mkdir, open, readdir, readlink, rename, rm, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { Manifest, ManifestEntry, ManifestError, resolveInside } from '../domain/manifest';
-import { ChunkReader } from './chunk-reader';
+import { ChunkReader, ChunkUnavailableError } from './chunk-reader';
 import { sha256 } from './scan';
 
 /** Longest read when consecutive chunks lie next to each other in one source file. */
@@ -78,15 +78,21 @@ export interface ApplyStats {
   written: number;
   unchanged: number;
   removed: number;
+  /** Partial applies only: files left as they were because their new content did not arrive. */
+  kept: number;
 }
 
 /**
  * Makes `rootfs` equal to `manifest`. `current` describes what `rootfs` holds now (its last synced manifest),
  * so unchanged files are not touched. New content is first written under `incoming` while every source is still
  * intact, then moved into place; entries the manifest lacks are removed.
+ * With `partial` (a safety copy synced from a running container), a file whose new content did not arrive keeps
+ * its previous version, or stays absent. Returns the manifest of what `rootfs` now holds.
  */
-export async function applyBundle(manifest: Manifest, rootfs: string, current: Manifest | null, reader: ChunkReader, incoming: string): Promise<ApplyStats> {
-  const stats: ApplyStats = { written: 0, unchanged: 0, removed: 0 };
+export async function applyBundle(manifest: Manifest, rootfs: string, current: Manifest | null, reader: ChunkReader, incoming: string,
+  { partial = false }: { partial?: boolean } = {}): Promise<ApplyStats & { applied: Manifest }> {
+  const stats: ApplyStats = { written: 0, unchanged: 0, removed: 0, kept: 0 };
+  const keptPaths = new Set<string>();
   const before = new Map((current?.entries ?? []).map((e) => [e.path, e]));
   await mkdir(rootfs, { recursive: true });
   await rm(incoming, { recursive: true, force: true });
@@ -98,11 +104,21 @@ export async function applyBundle(manifest: Manifest, rootfs: string, current: M
     const st = await lstat(full).catch(() => null);
     if (st?.isFile() && st.size === e.size && sameChunks(before.get(e.path), e)) { stats.unchanged++; continue; }
     const tmp = path.join(incoming, String(i));
-    await writeFileFromChunks(e, tmp, reader);
+    try {
+      await writeFileFromChunks(e, tmp, reader);
+    } catch (err) {
+      if (!(partial && err instanceof ChunkUnavailableError)) throw err;
+      keptPaths.add(e.path);
+      stats.kept++;
+      continue;
+    }
     staged.set(e.path, tmp);
   }
-  const wanted = new Set(manifest.entries.map((e) => e.path));
-  for (const e of manifest.entries) {
+  // A kept file stays as the previous manifest had it, or is left out if it had none.
+  const entries = manifest.entries.flatMap((e) => (keptPaths.has(e.path) ? (before.get(e.path)?.type === 'file' ? [before.get(e.path)!] : []) : [e]));
+  const applied: Manifest = { ...manifest, entries };
+  const wanted = new Set(entries.map((e) => e.path));
+  for (const e of entries) {
     const full = resolveInside(rootfs, e.path);
     await assertRealParents(rootfs, e.path);
     const st = await lstat(full).catch(() => null);
@@ -116,7 +132,7 @@ export async function applyBundle(manifest: Manifest, rootfs: string, current: M
       await symlink(e.target!, full);
     } else {
       const tmp = staged.get(e.path);
-      if (!tmp) continue;
+      if (!tmp) continue; // unchanged, or kept
       if (st?.isDirectory()) await rm(full, { recursive: true, force: true });
       await rename(tmp, full);
       stats.written++;
@@ -138,5 +154,5 @@ export async function applyBundle(manifest: Manifest, rootfs: string, current: M
     stats.removed++;
   }
   await rm(incoming, { recursive: true, force: true });
-  return stats;
+  return { ...stats, applied };
 }

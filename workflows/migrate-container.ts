@@ -100,19 +100,30 @@ export async function migrateContainer(input: MigrateContainerInput): Promise<Mi
     await control.recordAttempt({ id: migrationId, attempt: attempts[attempts.length - 1]!, nextTo: to, decision: next });
   }
 
-  // No target could take it: it runs again where it was, from the checkpoint if one was taken.
+  // No target could take it: it runs again where it was, from the checkpoint if one was taken. If the source is
+  // gone too, the newest checkpoint a live PC holds (a safety checkpoint, or an earlier move's) brings it back.
   let where = `it kept running on ${from}`;
   let state: 'running' | 'stopped' = 'running';
+  let nodeId = from;
   if (checkpoint) {
     try {
       await nodeActivities(from, input.timeouts).restoreLocal({ containerId, generation: checkpoint.generation });
       where = `it runs again on ${from} from generation ${checkpoint.generation}`;
     } catch (err) {
-      state = 'stopped';
-      where = `restoring it on ${from} failed too (${(err as Error).message}); its checkpoint generation ${checkpoint.generation} is kept on ${from}`;
+      const sourceError = (err as { cause?: { message?: string }; message: string }).cause?.message ?? (err as Error).message;
+      const holder = await control.newestCheckpointHolder({ containerId, exclude: [from] });
+      try {
+        if (!holder) throw new Error('no live PC holds a checkpoint of it');
+        const r = await nodeActivities(holder.nodeId, input.timeouts).restoreLocal({ containerId, generation: holder.generation });
+        nodeId = holder.nodeId;
+        where = `${from} could not restore it (${sourceError}); it runs on ${holder.nodeId} from generation ${holder.generation}, taken ${Math.round((Date.now() - Date.parse(r.checkpointCreatedAt)) / 1000)} s earlier`;
+      } catch (fallbackError) {
+        state = 'stopped';
+        where = `${from} could not restore it (${sourceError}), nor could another PC (${(fallbackError as Error).message}); its checkpoint generation ${checkpoint.generation} is kept on ${from}`;
+      }
     }
   }
   const message = `migration ${migrationId} of ${containerId} failed after ${attempts.length} target(s) (${attempts.map((a) => `${a.to}: ${a.outcome}`).join(', ')}); ${where}. Last error: ${lastError}`;
-  await control.recordMigrationEnd({ id: migrationId, containerId, status: 'failed', error: message, nodeId: from, containerState: state });
+  await control.recordMigrationEnd({ id: migrationId, containerId, status: 'failed', error: message, nodeId, containerState: state });
   throw ApplicationFailure.create({ type: 'MigrationFailed', nonRetryable: true, message });
 }

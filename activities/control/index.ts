@@ -10,6 +10,14 @@ export interface ControlActivityDeps {
   policy: PlacementPolicy;
 }
 
+async function newestCheckpointHolder(db: Pool, containerId: string, exclude: string[], offlineAfterSeconds: number) {
+  const { rows } = await db.query<{ nodeId: string; generation: number }>(
+    `SELECT r.node_id AS "nodeId", max(g)::int AS generation FROM remnants r JOIN nodes n ON n.id = r.node_id, unnest(r.generations) g
+     WHERE r.container_id = $1 AND NOT (r.node_id = ANY($2)) AND n.last_report_at > now() - ($3::int * interval '1 second')
+     GROUP BY r.node_id ORDER BY generation DESC, r.node_id LIMIT 1`, [containerId, exclude, offlineAfterSeconds]);
+  return rows[0] ?? null;
+}
+
 /** Control-plane activities (on the control task queue): the cluster's state in PostgreSQL and placement. */
 export function createControlActivities({ db, policy }: ControlActivityDeps) {
   return {
@@ -78,13 +86,14 @@ export function createControlActivities({ db, policy }: ControlActivityDeps) {
          WHERE c.state = 'running' AND n.last_report_at < now() - ($1::int * interval '1 second') ORDER BY c.id`, [input.offlineAfterSeconds]);
       const out = [];
       for (const r of rows) {
-        const h = await db.query<{ nodeId: string; generation: number }>(
-          `SELECT r.node_id AS "nodeId", max(g)::int AS generation FROM remnants r JOIN nodes n ON n.id = r.node_id, unnest(r.generations) g
-           WHERE r.container_id = $1 AND r.node_id <> $2 AND n.last_report_at > now() - ($3::int * interval '1 second')
-           GROUP BY r.node_id ORDER BY generation DESC, r.node_id LIMIT 1`, [r.containerId, r.deadNode, input.offlineAfterSeconds]);
-        out.push({ containerId: r.containerId, deadNode: r.deadNode, lastReportAt: r.lastReportAt.toISOString(), holder: h.rows[0] ?? null });
+        const holder = await newestCheckpointHolder(db, r.containerId, [r.deadNode], input.offlineAfterSeconds);
+        out.push({ containerId: r.containerId, deadNode: r.deadNode, lastReportAt: r.lastReportAt.toISOString(), holder });
       }
       return out;
+    },
+    /** The live PC (not excluded) holding the container's newest complete checkpoint, if any. */
+    async newestCheckpointHolder(input: { containerId: string; exclude: string[] }): Promise<{ nodeId: string; generation: number } | null> {
+      return newestCheckpointHolder(db, input.containerId, input.exclude, Math.round(policy.offlineAfterMs / 1000));
     },
     /** Records a crash recovery as a migration: where the container runs now, from how old a checkpoint. */
     async recordRecovery(input: { id: string; workflowId: string; runId: string; containerId: string; from: string; to: string | null;

@@ -311,12 +311,13 @@ describe('safety checkpoints and crash recovery', () => {
   it('restores the containers of a PC switched off without warning from their safety checkpoint on another PC', async () => {
     // After the evacuation test, API_CONTAINER runs on pc1.
     expect(await runningOnFor(API_CONTAINER)).toEqual(['pc1']);
+    // Read before the checkpoint: the container keeps counting while its safety copy travels.
+    const atCheckpoint = counterOf('pc1', API_CONTAINER);
     const safety = await client.workflow.execute<typeof safetyCheckpoint>('safetyCheckpoint', {
       taskQueue: CONTROL_TASK_QUEUE, workflowId: `migrate-${API_CONTAINER}`, args: [{ containerId: API_CONTAINER }],
     });
     expect(safety).toMatchObject({ source: 'pc1', holder: 'pc2' });
     expect(await runningOnFor(API_CONTAINER)).toEqual(['pc1']); // a safety checkpoint does not stop it
-    const atCheckpoint = counterOf('pc1', API_CONTAINER);
 
     // pc2's next load report lists the new generation.
     const token = readFileSync(path.join(planCluster(config).paths.secrets, 'admin-token'), 'utf8').trim();

@@ -31,7 +31,7 @@ describe('bundle sync', () => {
     const first = await scanDirectory(src, 'bundle', 'c1');
     const dst = path.join(tmp, 'dst');
     const reader = ChunkReader.fromLocations(first.locations);
-    expect(await applyBundle(first.manifest, dst, null, reader, path.join(tmp, 'incoming'))).toEqual({ written: 3, unchanged: 0, removed: 0 });
+    expect(await applyBundle(first.manifest, dst, null, reader, path.join(tmp, 'incoming'))).toMatchObject({ written: 3, unchanged: 0, removed: 0, kept: 0 });
     await reader.close();
     expect(withoutMtimes((await scanDirectory(dst, 'bundle', 'c1')).manifest)).toEqual(withoutMtimes(first.manifest));
 
@@ -42,10 +42,33 @@ describe('bundle sync', () => {
     const reader2 = ChunkReader.fromLocations(second.locations);
     const stats = await applyBundle(second.manifest, dst, first.manifest, reader2, path.join(tmp, 'incoming'));
     await reader2.close();
-    expect(stats).toEqual({ written: 2, unchanged: 1, removed: 1 });
+    expect(stats).toMatchObject({ written: 2, unchanged: 1, removed: 1, kept: 0 });
     expect(readFileSync(path.join(dst, 'data', 'counter'), 'utf8')).toBe('abc 2\n');
     expect(existsSync(path.join(dst, 'data', 'old'))).toBe(false);
     expect(withoutMtimes((await scanDirectory(dst, 'bundle', 'c1')).manifest)).toEqual(withoutMtimes(second.manifest));
+  });
+
+  it('in a partial apply, keeps the last copy of a file whose new content never arrived, and says so', async () => {
+    const src = path.join(tmp, 'src');
+    makeRootfs(src);
+    const first = await scanDirectory(src, 'bundle', 'c1');
+    const dst = path.join(tmp, 'dst');
+    const r1 = ChunkReader.fromLocations(first.locations);
+    await applyBundle(first.manifest, dst, null, r1, path.join(tmp, 'incoming'));
+    await r1.close();
+    writeFileSync(path.join(src, 'data', 'counter'), 'abc 9\n');
+    writeFileSync(path.join(src, 'data', 'fresh'), 'new file');
+    const second = await scanDirectory(src, 'bundle', 'c1');
+    // Only the chunks of the first sync are held: the changed and the new file's content never arrived.
+    const r2 = ChunkReader.fromLocations(first.locations);
+    await expect(applyBundle(second.manifest, dst, first.manifest, r2, path.join(tmp, 'incoming'))).rejects.toThrow(/not held intact/);
+    const result = await applyBundle(second.manifest, dst, first.manifest, r2, path.join(tmp, 'incoming'), { partial: true });
+    await r2.close();
+    expect(result.kept).toBe(2);
+    expect(readFileSync(path.join(dst, 'data', 'counter'), 'utf8')).toBe('abc 1\n');
+    expect(existsSync(path.join(dst, 'data', 'fresh'))).toBe(false);
+    // The manifest returned describes the disk exactly.
+    expect(withoutMtimes((await scanDirectory(dst, 'bundle', 'c1')).manifest)).toEqual(withoutMtimes(result.applied));
   });
 
   it('never writes through a symlink planted in the target rootfs', async () => {

@@ -1,0 +1,84 @@
+import { Client, Connection } from '@temporalio/client';
+import execa from 'execa';
+import { readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { ClusterConfig } from '../../infra/cluster/config';
+import { startCluster, stopCluster } from '../../infra/cluster/cluster';
+import { planCluster } from '../../infra/cluster/plan';
+import { isRunning } from '../../infra/cluster/processes';
+import { readState } from '../../infra/cluster/state';
+import { testClusterConfig } from './cluster';
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A real cluster for one test file, with the checks such tests need: where a container runs, its counter, PCs dying. */
+export class LiveCluster {
+  config!: ClusterConfig;
+  client!: Client;
+  private connection!: Connection;
+  nodeDirs: Record<string, string> = {};
+  private containers = new Set<string>();
+
+  async start(subnet: string, nodes: number, overrides: Partial<ClusterConfig> = {}): Promise<void> {
+    this.config = await testClusterConfig(subnet, overrides, nodes);
+    await startCluster(this.config, () => undefined);
+    this.nodeDirs = Object.fromEntries(planCluster(this.config).nodes.map((n) => [n.id, n.dataDir]));
+    this.connection = await Connection.connect({ address: `127.0.0.1:${this.config.temporalPort}` });
+    this.client = new Client({ connection: this.connection, namespace: 'default' });
+  }
+
+  /** Stops everything, after removing the containers the tests touched from every PC. */
+  async stop(): Promise<void> {
+    for (const dir of Object.values(this.nodeDirs)) {
+      for (const id of this.containers) await execa('runc', ['--root', path.join(dir, 'runc'), 'delete', '--force', id], { reject: false });
+    }
+    await this.connection?.close();
+    if (this.config) {
+      await stopCluster(this.config, () => undefined);
+      rmSync(this.config.dataDir, { recursive: true, force: true });
+    }
+  }
+
+  /** The PCs whose own runc says the container is running. */
+  async runningOn(id: string): Promise<string[]> {
+    this.containers.add(id);
+    const on: string[] = [];
+    for (const [node, dir] of Object.entries(this.nodeDirs)) {
+      const r = await execa('runc', ['--root', path.join(dir, 'runc'), 'state', id], { reject: false });
+      if (r.exitCode === 0 && (JSON.parse(r.stdout) as { status: string }).status === 'running') on.push(node);
+    }
+    return on;
+  }
+
+  /** What the counter workload last wrote into its rootfs on a PC. */
+  counter(node: string, id: string): { bootId: string; count: number } {
+    const [bootId, count] = readFileSync(path.join(this.nodeDirs[node]!, 'store', 'containers', id, 'bundle', 'rootfs', 'data', 'counter'), 'utf8').trim().split(' ');
+    return { bootId: bootId!, count: Number(count) };
+  }
+
+  /** SIGKILLs a PC's node worker, as a PC switched off would leave it. */
+  async killWorker(node: string): Promise<void> {
+    const worker = readState(planCluster(this.config).paths.state)!.processes.find((p) => p.name === `${node}/node-worker`)!;
+    process.kill(worker.pid, 'SIGKILL');
+    while (isRunning(worker)) await sleep(20);
+  }
+
+  /** migration-api as the administrator. */
+  async api(method: string, route: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+    const token = readFileSync(path.join(planCluster(this.config).paths.secrets, 'admin-token'), 'utf8').trim();
+    const res = await fetch(`http://127.0.0.1:${this.config.apiPort}${route}`, {
+      method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined,
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  }
+
+  /** Waits until a running workflow's progress query lists the step. */
+  async waitForStep(workflowId: string, step: string): Promise<void> {
+    const handle = this.client.workflow.getHandle(workflowId);
+    for (;;) {
+      const progress = await handle.query<{ steps: { step: string }[] }>('progress');
+      if (progress.steps.some((s) => s.step === step)) return;
+      await sleep(50);
+    }
+  }
+}
