@@ -2,6 +2,7 @@ import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import type { MoveReport } from '../workflows/move-container';
 import { MIGRATION_COLUMNS, MigrationRow } from '../state/migrations';
+import { inTransaction } from '../state/db';
 
 export { MIGRATION_COLUMNS, MigrationRow };
 
@@ -20,9 +21,7 @@ export async function syncMigration(db: Pool, temporal: Client, row: MigrationRo
     return row; // Temporal unreachable: report what the database knows
   }
   if (status === 'RUNNING' || status === 'CONTINUED_AS_NEW') return row;
-  const client = await db.connect();
-  try {
-    await client.query('BEGIN');
+  await inTransaction(db, async (client) => {
     if (status === 'COMPLETED') {
       const report = (await handle.result()) as MoveReport;
       await client.query("UPDATE migrations SET status = 'completed', report = $2, ended_at = now() WHERE id = $1", [row.id, report]);
@@ -32,13 +31,7 @@ export async function syncMigration(db: Pool, temporal: Client, row: MigrationRo
       await client.query("UPDATE migrations SET status = 'failed', error = $2, ended_at = now() WHERE id = $1", [row.id, `${status}: ${error}`]);
       await client.query("UPDATE containers SET state = 'running', updated_at = now() WHERE id = $1 AND state = 'migrating'", [row.containerId]);
     }
-    await client.query('COMMIT');
-  } catch (err) {
-    await client.query('ROLLBACK');
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
   const { rows } = await db.query<MigrationRow>(`SELECT ${MIGRATION_COLUMNS} FROM migrations WHERE id = $1`, [row.id]);
   return rows[0]!;
 }

@@ -1,4 +1,5 @@
 import type { Pool } from 'pg';
+import { inTransaction } from './db';
 import type { MoveReport } from '../workflows/move-container';
 
 export interface MigrationAttempt {
@@ -7,16 +8,9 @@ export interface MigrationAttempt {
   error?: string;
 }
 
-export interface MigrationRow {
-  id: string;
-  workflowId: string;
-  runId: string;
-  containerId: string;
-  from: string;
-  to: string;
-  reason: string;
+/** A migration as recorded: how it started, and how it is going or ended. */
+export interface MigrationRow extends MigrationStart {
   status: 'running' | 'completed' | 'failed';
-  decision: unknown;
   report: MoveReport | null;
   error: string | null;
   attempts: MigrationAttempt[];
@@ -27,6 +21,7 @@ export interface MigrationRow {
 export const MIGRATION_COLUMNS = `id, workflow_id AS "workflowId", run_id AS "runId", container_id AS "containerId", from_node AS "from", to_node AS "to",
   reason, status, decision, report, error, attempts, started_at AS "startedAt", ended_at AS "endedAt"`;
 
+/** What a migration is when it starts: which container, from where to where, why, and the placement decision. */
 export interface MigrationStart {
   id: string;
   workflowId: string;
@@ -38,32 +33,17 @@ export interface MigrationStart {
   decision: unknown;
 }
 
-async function inTransaction<T>(db: Pool, fn: (q: (sql: string, params: unknown[]) => Promise<{ rowCount: number | null; rows: unknown[] }>) => Promise<T>): Promise<T> {
-  const client = await db.connect();
-  try {
-    await client.query('BEGIN');
-    const result = await fn((sql, params) => client.query(sql, params));
-    await client.query('COMMIT');
-    return result;
-  } catch (err) {
-    await client.query('ROLLBACK');
-    throw err;
-  } finally {
-    client.release();
-  }
-}
-
 /**
  * Records a migration and claims its container (state migrating). Idempotent: the API may have recorded it
  * already, and a retried activity must not fail on its own earlier write.
  */
 export async function recordMigrationStart(db: Pool, m: MigrationStart): Promise<void> {
-  await inTransaction(db, async (q) => {
-    await q(`INSERT INTO migrations (id, workflow_id, run_id, container_id, from_node, to_node, reason, status, decision)
+  await inTransaction(db, async (c) => {
+    await c.query(`INSERT INTO migrations (id, workflow_id, run_id, container_id, from_node, to_node, reason, status, decision)
              VALUES ($1, $2, $3, $4, $5, $6, $7, 'running', $8)
              ON CONFLICT (id) DO UPDATE SET run_id = $3, to_node = $6, decision = COALESCE(migrations.decision, $8)`,
     [m.id, m.workflowId, m.runId, m.containerId, m.from, m.to, m.reason, m.decision]);
-    await q("UPDATE containers SET state = 'migrating', updated_at = now() WHERE id = $1", [m.containerId]);
+    await c.query("UPDATE containers SET state = 'migrating', updated_at = now() WHERE id = $1", [m.containerId]);
   });
 }
 
@@ -76,8 +56,8 @@ export async function recordAttempt(db: Pool, id: string, attempt: MigrationAtte
 
 /** Ends a migration and records where the container runs now (or that it stopped, if it could not be restored). */
 export async function recordMigrationEnd(db: Pool, e: { id: string; containerId: string; status: 'completed' | 'failed'; report?: unknown; error?: string; nodeId: string; containerState: 'running' | 'stopped' }): Promise<void> {
-  await inTransaction(db, async (q) => {
-    await q('UPDATE migrations SET status = $2, report = $3, error = $4, ended_at = now() WHERE id = $1', [e.id, e.status, e.report ?? null, e.error ?? null]);
-    await q('UPDATE containers SET node_id = $2, state = $3, updated_at = now() WHERE id = $1', [e.containerId, e.nodeId, e.containerState]);
+  await inTransaction(db, async (c) => {
+    await c.query('UPDATE migrations SET status = $2, report = $3, error = $4, ended_at = now() WHERE id = $1', [e.id, e.status, e.report ?? null, e.error ?? null]);
+    await c.query('UPDATE containers SET node_id = $2, state = $3, updated_at = now() WHERE id = $1', [e.containerId, e.nodeId, e.containerState]);
   });
 }

@@ -3,6 +3,7 @@ import type { Pool } from 'pg';
 import { freeTimeTerm } from '../../domain/placement';
 import { LectureOccurrence, parseCsv, parseIcs, TimetableError } from '../../domain/timetable';
 import { replyError, requireAdmin } from '../http-errors';
+import { inTransaction } from '../../state/db';
 import { needOf } from '../../state/placement';
 import { nodeIdSchema, params, roomSchema } from '../schemas';
 
@@ -21,18 +22,10 @@ export function lectureRoutes(app: FastifyInstance, { db, timezone }: LectureRou
     },
   }, async (request, reply) => {
     if (!requireAdmin(request.role, reply)) return reply;
-    const client = await db.connect();
-    try {
-      await client.query('BEGIN');
+    await inTransaction(db, async (client) => {
       await client.query('DELETE FROM room_nodes WHERE room = $1', [request.params.room]);
       for (const n of request.body.nodes) await client.query('INSERT INTO room_nodes (room, node_id) VALUES ($1, $2)', [request.params.room, n]);
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK');
-      throw err;
-    } finally {
-      client.release();
-    }
+    });
     return { room: request.params.room, nodes: [...request.body.nodes].sort() };
   });
 
@@ -65,10 +58,8 @@ export function lectureRoutes(app: FastifyInstance, { db, timezone }: LectureRou
       if (err instanceof TimetableError) return replyError(reply, 400, `${format} timetable "${name}": ${err.message}`);
       throw err;
     }
-    const client = await db.connect();
-    try {
-      // Importing a name again replaces its lectures, in one transaction.
-      await client.query('BEGIN');
+    // Importing a name again replaces its lectures, in one transaction.
+    await inTransaction(db, async (client) => {
       await client.query('DELETE FROM lecture_imports WHERE name = $1', [name]);
       await client.query('INSERT INTO lecture_imports (name, format, lectures) VALUES ($1, $2, $3)', [name, format, lectures.length]);
       for (let i = 0; i < lectures.length; i += 500) {
@@ -78,13 +69,7 @@ export function lectureRoutes(app: FastifyInstance, { db, timezone }: LectureRou
            SELECT $1, * FROM unnest($2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[])`,
           [name, batch.map((l) => l.room), batch.map((l) => l.title), batch.map((l) => l.startsAt), batch.map((l) => l.endsAt)]);
       }
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK');
-      throw err;
-    } finally {
-      client.release();
-    }
+    });
     const rooms = [...new Set(lectures.map((l) => l.room))].sort();
     const { rows } = await db.query<{ room: string }>('SELECT DISTINCT room FROM room_nodes WHERE room = ANY($1)', [rooms]);
     const mapped = new Set(rows.map((r) => r.room));

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Pool } from 'pg';
 import { NODE_ID_RULE } from '../../common/names';
 import { NodeReport, nodeReportSchema } from '../../domain/node-report';
+import { inTransaction } from '../../state/db';
 
 const nodeIdParam = {
   type: 'object', required: ['nodeId'],
@@ -22,10 +23,8 @@ export function nodeRoutes(app: FastifyInstance, { db, loadRetentionMs }: NodeRo
     if (request.role !== 'node') return reply.code(403).send({ error: 'Forbidden', message: 'only node workers report load (use the node token)' });
     const { nodeId } = request.params;
     const r = request.body;
-    const client = await db.connect();
-    try {
-      // Node, load sample and remnant inventory change together or not at all.
-      await client.query('BEGIN');
+    // Node, load sample and remnant inventory change together or not at all.
+    await inTransaction(db, async (client) => {
       await client.query(
         `INSERT INTO nodes (id, address, task_queue, cpu_model, cpu_cores, cpu_flags, memory_total_bytes, dirty_tracking, criu_version, last_report_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now())
@@ -42,13 +41,7 @@ export function nodeRoutes(app: FastifyInstance, { db, loadRetentionMs }: NodeRo
            VALUES ($1, $2, $3, $4, $5, $6, $7, now())`,
           [nodeId, rem.containerId, rem.hasBundle, rem.generations, rem.imageBytes, rem.leftAt, rem.expiresAt]);
       }
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK');
-      throw err;
-    } finally {
-      client.release();
-    }
+    });
     return reply.code(204).send();
   });
 
