@@ -1,13 +1,13 @@
 // migration-api process: HTTP over PostgreSQL, starting workflows through Temporal.
 import { Client, Connection } from '@temporalio/client';
-import { Pool } from 'pg';
+import { createPool } from '../state/db';
 import { apiConfig } from '../common/config';
 import { buildApi } from './app';
 import { migrate } from './db';
 
 async function main(): Promise<void> {
   const config = apiConfig();
-  const db = new Pool({ connectionString: config.databaseUrl, max: 10 });
+  const db = createPool(config.databaseUrl, 10);
   const { applied } = await migrate(db);
   if (applied.length) console.log(`migration-api: applied database migrations ${applied.join(', ')}`);
   // Lazy: the API answers (and says why a workflow cannot start) even while Temporal is still coming up.

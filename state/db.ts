@@ -1,3 +1,4 @@
+import { Pool as PgPool } from 'pg';
 import type { Pool, PoolClient } from 'pg';
 
 /** Runs `fn` in one transaction on one connection: everything it writes commits together, or nothing does. */
@@ -14,4 +15,14 @@ export async function inTransaction<T>(db: Pool, fn: (client: PoolClient) => Pro
   } finally {
     client.release();
   }
+}
+
+/**
+ * A connection pool that survives its server going away: node-postgres emits 'error' on the pool when an idle
+ * connection dies (a PostgreSQL restart), and an unhandled 'error' would end the whole process.
+ */
+export function createPool(connectionString: string, max: number, log: (line: string) => void = console.error): Pool {
+  const pool = new PgPool({ connectionString, max });
+  pool.on('error', (err) => log(`database connection lost (it will reconnect on next use): ${err.message}`));
+  return pool;
 }

@@ -1,6 +1,6 @@
 // The control worker: runs every workflow and the control-plane activities on the control task queue.
 import { Runtime, Worker } from '@temporalio/worker';
-import { Pool } from 'pg';
+import { createPool } from '../state/db';
 import { policyConfig, temporalConfig } from '../common/config';
 import { createControlActivities } from '../activities/control';
 import { connectWithRetry, runMain } from './connect';
@@ -9,7 +9,7 @@ runMain('control-worker', async () => {
   const config = temporalConfig();
   Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'] });
   // Control activities read and write the cluster's state; without a database only workflows that need none run.
-  const db = process.env.ZANSHIN_DATABASE_URL ? new Pool({ connectionString: process.env.ZANSHIN_DATABASE_URL, max: 5 }) : null;
+  const db = process.env.ZANSHIN_DATABASE_URL ? createPool(process.env.ZANSHIN_DATABASE_URL, 5) : null;
   const connection = await connectWithRetry(config.address);
   try {
     const worker = await Worker.create({

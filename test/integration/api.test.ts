@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { Pool } from 'pg';
 import { buildApi } from '../../api/app';
 import { migrate } from '../../api/db';
+import { createPool } from '../../state/db';
 import type { NodeReport } from '../../domain/node-report';
 import { startTestPostgres, TestPostgres } from '../helpers/postgres';
 import { startTestTemporal } from '../helpers/temporal';
@@ -38,7 +39,7 @@ const admin = { authorization: `Bearer ${tokens.adminToken}` };
 
 beforeAll(async () => {
   [pg, temporal] = await Promise.all([startTestPostgres(), startTestTemporal()]);
-  pool = new Pool({ connectionString: pg.url });
+  pool = createPool(pg.url, 10, () => undefined); // teardown stops PostgreSQL under idle connections
   await migrate(pool);
   api = buildApi({ db: pool, temporal: temporal.client, ...tokens });
   baseUrl = await api.listen({ host: '127.0.0.1', port: 0 });
@@ -74,7 +75,7 @@ describe('GET /health', () => {
   });
 
   it('says 503 with the database error when PostgreSQL is unreachable', async () => {
-    const deadPool = new Pool({ connectionString: pg.url.replace(`:${pg.instance.port}/`, ':1/'), connectionTimeoutMillis: 2_000 });
+    const deadPool = createPool(pg.url.replace(`:${pg.instance.port}/`, ':1/'), 1, () => undefined);
     const deadApi = buildApi({ db: deadPool, temporal: temporal.client, ...tokens });
     try {
       const deadUrl = await deadApi.listen({ host: '127.0.0.1', port: 0 });
