@@ -1,18 +1,28 @@
 /**
- * One error vocabulary for the whole system. Each type is used as an ApplicationFailure `type`,
- * so workflows and retry policies can match on it by name.
+ * One error vocabulary for the whole system. Each type is an ApplicationFailure `type` (an activity's Error
+ * subclass becomes one named after its class), so workflows, retry policies and tests match on it by name.
  */
 export enum ErrorType {
   /** Bad input from a user or caller: retrying cannot help. */
   InvalidInput = 'InvalidInput',
   /** A PC's worker did not pick up or finish work in time (powered off, worker down, network cut). */
   NodeUnreachable = 'NodeUnreachable',
-  /** Configuration missing or malformed; the message names the variable. */
-  Config = 'ConfigError',
+  /** No PC can take the container now; the message lists every candidate's reason. */
+  NoTarget = 'NoTarget',
+  /** moveContainer failed; the message says where the container runs now. */
+  MoveFailed = 'MoveFailed',
+  /** migrateContainer failed after every target it tried; the message says where the container runs now. */
+  MigrationFailed = 'MigrationFailed',
+  /** A node refused an operation's precondition (container absent, already running, ...). */
+  Executor = 'ExecutorError',
+  /** A manifest failed validation (bad path, hash, size). */
+  Manifest = 'ManifestError',
+  /** The target's data plane does not answer: another target may do. */
+  TargetUnreachable = 'TargetUnreachableError',
 }
 
-/** Error types that no retry can fix; activity retry policies list these as non-retryable. */
-export const NON_RETRYABLE_ERROR_TYPES: readonly string[] = [ErrorType.InvalidInput, ErrorType.Config];
+/** Error types no retry can fix; activity retry policies list these as non-retryable. */
+export const NON_RETRYABLE_ERROR_TYPES: string[] = [ErrorType.InvalidInput, ErrorType.Executor, ErrorType.Manifest];
 
 /** Thrown when the environment is missing or has a malformed setting. */
 export class ConfigError extends Error {

@@ -2,7 +2,6 @@
  * Manifests: what a checkpoint image or a bundle consists of, as content-addressed chunks. A node holding a
  * chunk anywhere (any older generation, any bundle) never receives it again. Pure: no I/O.
  */
-import { createHash } from 'node:crypto';
 import path from 'node:path';
 
 /** Memory pages are hashed one by one: CRIU's pages-*.img is a sequence of 4-KiB pages. */
@@ -105,11 +104,6 @@ export function validateManifest(m: Manifest): Manifest {
   return m;
 }
 
-/** Length of chunk `index` of a file entry. */
-export function chunkLength(e: ManifestEntry, index: number): number {
-  return Math.min(e.chunkSize!, e.size! - index * e.chunkSize!);
-}
-
 export interface ManifestStats {
   files: number;
   bytes: number;
@@ -135,11 +129,6 @@ export function missingChunks(m: Manifest, has: (hash: string) => boolean): stri
   const missing = new Set<string>();
   for (const e of m.entries) for (const h of e.chunks ?? []) if (!missing.has(h) && !has(h)) missing.add(h);
   return [...missing];
-}
-
-/** A stable digest naming a manifest's content. */
-export function manifestDigest(m: Manifest): string {
-  return createHash('sha256').update(encodeManifest(m)).digest('hex');
 }
 
 /*

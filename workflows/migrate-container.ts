@@ -68,7 +68,7 @@ export async function migrateContainer(input: MigrateContainerInput): Promise<Mi
   let decision: PlacementDecision | null = input.decision ?? null;
   if (!to) {
     decision = await control.selectTarget({ containerId, exclude: [] });
-    if (!decision.chosen) throw ApplicationFailure.create({ type: 'NoTarget', nonRetryable: true, message: decision.explanation });
+    if (!decision.chosen) throw ApplicationFailure.create({ type: ErrorType.NoTarget, nonRetryable: true, message: decision.explanation });
     to = decision.chosen;
   }
   await control.recordMigrationStart({ id: migrationId, workflowId: info.workflowId, runId: info.runId, containerId, from, to, reason: input.reason ?? 'requested', decision });
@@ -125,5 +125,5 @@ export async function migrateContainer(input: MigrateContainerInput): Promise<Mi
   }
   const message = `migration ${migrationId} of ${containerId} failed after ${attempts.length} target(s) (${attempts.map((a) => `${a.to}: ${a.outcome}`).join(', ')}); ${where}. Last error: ${lastError}`;
   await control.recordMigrationEnd({ id: migrationId, containerId, status: 'failed', error: message, nodeId, containerState: state });
-  throw ApplicationFailure.create({ type: 'MigrationFailed', nonRetryable: true, message });
+  throw ApplicationFailure.create({ type: ErrorType.MigrationFailed, nonRetryable: true, message });
 }

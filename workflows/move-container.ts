@@ -40,7 +40,7 @@ export async function moveContainer(input: MoveContainerInput): Promise<MoveRepo
     await nodeActivities(from, input.timeouts).restoreLocal({ containerId, generation: outcome.checkpoint.generation });
   }
   throw ApplicationFailure.create({
-    type: 'MoveFailed', nonRetryable: true,
+    type: ErrorType.MoveFailed, nonRetryable: true,
     message: `moving ${containerId} ${from} -> ${to} failed${outcome.checkpoint ? '; it runs again on ' + from : ' before the checkpoint; it kept running on ' + from}: ${outcome.error}`,
   });
 }

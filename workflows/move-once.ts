@@ -1,6 +1,7 @@
 import { ActivityFailure, ApplicationFailure, TimeoutFailure } from '@temporalio/workflow';
 import type { CheckpointReport, RestoreReport, TransferReport } from '../node/executor';
 import { nodeActivities, NodeTimeouts } from './node-activities';
+import { ErrorType } from '../common/errors';
 
 export interface StepReport {
   step: string;
@@ -49,7 +50,7 @@ export type MoveOutcome =
  */
 function targetIsDown(err: unknown, ranOn: 'source' | 'target'): boolean {
   if (!(err instanceof ActivityFailure)) return false;
-  if (err.cause instanceof ApplicationFailure && err.cause.type === 'TargetUnreachableError') return true;
+  if (err.cause instanceof ApplicationFailure && err.cause.type === ErrorType.TargetUnreachable) return true;
   return ranOn === 'target' && err.cause instanceof TimeoutFailure;
 }
 

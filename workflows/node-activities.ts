@@ -1,9 +1,8 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { NodeActivities } from '../activities/node';
 import { nodeTaskQueue } from '../common/names';
+import { NON_RETRYABLE_ERROR_TYPES } from '../common/errors';
 
-/** Error types no retry can fix (the executor's precondition failures, bad manifests, bad input). */
-export const NON_RETRYABLE = ['ExecutorError', 'ManifestError', 'InvalidInput'];
 
 export interface NodeTimeouts {
   /** How long a short call may wait for the PC (a switched-off PC never answers). @default 60 */
@@ -21,11 +20,11 @@ export function nodeActivities(nodeId: string, timeouts: NodeTimeouts = {}) {
   const answer = timeouts.answerSeconds ?? 60;
   const quick = proxyActivities<NodeActivities>({
     taskQueue, scheduleToCloseTimeout: `${answer}s`, startToCloseTimeout: `${Math.max(5, Math.floor(answer / 2))}s`,
-    retry: { initialInterval: '1s', maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE },
+    retry: { initialInterval: '1s', maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
   });
   const long = proxyActivities<NodeActivities>({
     taskQueue, scheduleToStartTimeout: `${answer}s`, startToCloseTimeout: '30m', heartbeatTimeout: `${timeouts.heartbeatSeconds ?? 30}s`,
-    retry: { initialInterval: '1s', maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE },
+    retry: { initialInterval: '1s', maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
   });
   return {
     prepareReceive: quick.prepareReceive,
