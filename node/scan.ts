@@ -2,6 +2,7 @@ import { hash } from 'node:crypto';
 import { lstat, open, readdir, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { chunkSizeFor, Manifest, ManifestEntry } from '../domain/manifest';
+import { hashPool, HashPool } from './hash-pool';
 
 /** Where a chunk's bytes are on this node. */
 export interface ChunkLocation {
@@ -24,10 +25,16 @@ export function sha256(data: Buffer): string {
 
 const READ_BLOCK = 8 << 20;
 
-/** Hashes a file chunk by chunk, reading large blocks (one native hash call per chunk). */
+/**
+ * Hashes a file chunk by chunk, reading large blocks (one native hash call per chunk). Large files are hashed by
+ * the worker pool, a few blocks in flight while the next ones are read; results keep the file's order.
+ */
 export async function hashFileChunks(file: string, size: number, chunkSize: number): Promise<string[]> {
+  const blockSize = Math.max(chunkSize, READ_BLOCK - (READ_BLOCK % chunkSize));
+  const pool = size > blockSize ? hashPool() : null;
+  if (pool) return hashWithPool(pool, file, size, chunkSize, blockSize);
   const handle = await open(file, 'r');
-  const block = Buffer.allocUnsafe(Math.max(chunkSize, READ_BLOCK - (READ_BLOCK % chunkSize)));
+  const block = Buffer.allocUnsafe(blockSize);
   const hashes: string[] = [];
   try {
     for (let offset = 0; offset < size;) {
@@ -41,6 +48,25 @@ export async function hashFileChunks(file: string, size: number, chunkSize: numb
     await handle.close();
   }
   return hashes;
+}
+
+async function hashWithPool(pool: HashPool, file: string, size: number, chunkSize: number, blockSize: number): Promise<string[]> {
+  const handle = await open(file, 'r');
+  const pending: Promise<string[]>[] = [];
+  try {
+    for (let offset = 0; offset < size;) {
+      const want = Math.min(blockSize, size - offset);
+      // Each block gets its own buffer: it is handed over to a worker, not copied.
+      const block = Buffer.alloc(want);
+      const { bytesRead } = await handle.read(block, 0, want, offset);
+      if (bytesRead !== want) throw new Error(`${file} shrank while being read (changed during a scan?)`);
+      pending.push(pool.hash(block, chunkSize));
+      offset += bytesRead;
+    }
+  } finally {
+    await handle.close();
+  }
+  return (await Promise.all(pending)).flat();
 }
 
 export interface ScanResult {
