@@ -6,6 +6,7 @@ import { createNodeActivities } from '../activities/node';
 import { detectCapabilities } from '../node/capabilities';
 import { buildDataPlane } from '../node/dataplane/server';
 import { NodeExecutor } from '../node/executor';
+import { hashPool } from '../node/hash-pool';
 import { LoadReporter } from '../node/load-reporter';
 import { envSecret } from '../common/env';
 import { connectWithRetry, runMain } from './connect';
@@ -14,6 +15,7 @@ runMain('node-worker', async () => {
   const config = nodeWorkerConfig();
   Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'] });
   const capabilities = await detectCapabilities(config.criu);
+  hashPool(); // start the hash workers now, not during a migration's downtime
   const executor = new NodeExecutor({
     nodeId: config.nodeId, dataDir: config.dataDir, dataPlaneAddress: `${config.address}:${config.dataPort}`, criu: config.criu,
     capabilities, remnantRetentionMs: config.remnantRetentionMs, keepGenerations: config.keepGenerations,
