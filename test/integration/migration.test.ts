@@ -7,7 +7,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { CONTROL_TASK_QUEUE } from '../../common/names';
 import { ClusterConfig } from '../../infra/cluster/config';
-import { startCluster, stopCluster } from '../../infra/cluster/cluster';
 import { planCluster } from '../../infra/cluster/plan';
 import { dist } from '../../infra/cluster/cluster';
 import { REPO_ROOT as REPO_ROOT_FOR_TEST } from '../../common/paths';
@@ -16,36 +15,23 @@ import { ensureCounterRootfs } from '../../infra/images/counter';
 import { TransferRegistry } from '../../node/dataplane/transfers';
 import { RemnantStore } from '../../node/store';
 import type { MigrationRow } from '../../api/migration-sync';
-import { Connection, Client as TemporalClient } from '@temporalio/client';
 import type { createContainer, moveContainer, recoverCrashedNodes, safetyCheckpoint } from '../../workflows';
-import { readState } from '../../infra/cluster/state';
 import type { MoveReport } from '../../workflows/move-container';
-import { testClusterConfig } from '../helpers/cluster';
+import { LiveCluster, sleep } from '../helpers/live-cluster';
 import { TEST_PREFIX } from '../helpers/names';
 
 const CONTAINER = `${TEST_PREFIX}-counter`;
+const API_CONTAINER = `${TEST_PREFIX}-api`;
+const cluster = new LiveCluster();
 let config: ClusterConfig;
-let connection: Connection;
 let client: Client;
 let nodeDirs: Record<string, string>;
 
-/** Which nodes run the container now, read from each node's own runc state. */
-async function runningOn(): Promise<string[]> {
-  const on: string[] = [];
-  for (const [node, dir] of Object.entries(nodeDirs)) {
-    const r = await execa('runc', ['--root', path.join(dir, 'runc'), 'state', CONTAINER], { reject: false });
-    if (r.exitCode === 0 && (JSON.parse(r.stdout) as { status: string }).status === 'running') on.push(node);
-  }
-  return on;
-}
-
-function counter(node: string): { bootId: string; count: number } {
-  const text = readFileSync(path.join(nodeDirs[node]!, 'store', 'containers', CONTAINER, 'bundle', 'rootfs', 'data', 'counter'), 'utf8');
-  const [bootId, count] = text.trim().split(' ');
-  return { bootId: bootId!, count: Number(count) };
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Which nodes run a container now, read from each node's own runc state. */
+const runningOn = () => cluster.runningOn(CONTAINER);
+const runningOnFor = (id: string) => cluster.runningOn(id);
+const counter = (node: string) => cluster.counter(node, CONTAINER);
+const counterOf = (node: string, id: string) => cluster.counter(node, id);
 
 /** Samples placement all along, each sample stamped with the time it was taken. */
 class PlacementSampler {
@@ -65,25 +51,12 @@ class PlacementSampler {
 }
 
 beforeAll(async () => {
-  config = await testClusterConfig('10.80.0');
-  await startCluster(config, () => undefined);
-  nodeDirs = Object.fromEntries(planCluster(config).nodes.map((n) => [n.id, n.dataDir]));
-  connection = await Connection.connect({ address: `127.0.0.1:${config.temporalPort}` });
-  client = new TemporalClient({ connection, namespace: 'default' });
+  await cluster.start('10.80.0', 2);
+  ({ config, client, nodeDirs } = cluster);
 }, 180_000);
 
-const API_CONTAINER = `${TEST_PREFIX}-api`;
-
-afterAll(async () => {
-  for (const dir of Object.values(nodeDirs ?? {})) {
-    for (const id of [CONTAINER, API_CONTAINER]) await execa('runc', ['--root', path.join(dir, 'runc'), 'delete', '--force', id], { reject: false });
-  }
-  await connection?.close();
-  if (config) {
-    await stopCluster(config, () => undefined);
-    rmSync(config.dataDir, { recursive: true, force: true });
-  }
-});
+// Stops the cluster after removing every container the tests looked for from every PC.
+afterAll(() => cluster.stop());
 
 const moveIds: string[] = [];
 /** When each move ran, as the test saw it: the only times the container may run nowhere. */
@@ -280,14 +253,6 @@ describe('control plane on the live cluster, through the zanshin CLI', () => {
   });
 });
 
-async function runningOnFor(id: string): Promise<string[]> {
-  const on: string[] = [];
-  for (const [node, dir] of Object.entries(nodeDirs)) {
-    const r = await execa('runc', ['--root', path.join(dir, 'runc'), 'state', id], { reject: false });
-    if (r.exitCode === 0 && (JSON.parse(r.stdout) as { status: string }).status === 'running') on.push(node);
-  }
-  return on;
-}
 
 describe('shutdown evacuation', () => {
   it('moves every container off a PC that powers off, through the systemd script and nodeLifecycle', async () => {
@@ -331,8 +296,7 @@ describe('safety checkpoints and crash recovery', () => {
     // pc1 is switched off: its worker and the container die together.
     await sleep(1000);
     const beforeCrash = counterOf('pc1', API_CONTAINER);
-    const worker = readState(planCluster(config).paths.state)!.processes.find((p) => p.name === 'pc1/node-worker')!;
-    process.kill(worker.pid, 'SIGKILL');
+    await cluster.killWorker('pc1');
     await execa('runc', ['--root', path.join(nodeDirs.pc1!, 'runc'), 'delete', '--force', API_CONTAINER]);
     expect(await runningOnFor(API_CONTAINER)).toEqual([]);
     await sleep(5000); // pc1's last report ages past the threshold below
@@ -356,7 +320,3 @@ describe('safety checkpoints and crash recovery', () => {
   });
 });
 
-function counterOf(node: string, id: string): { bootId: string; count: number } {
-  const [bootId, count] = readFileSync(path.join(nodeDirs[node]!, 'store', 'containers', id, 'bundle', 'rootfs', 'data', 'counter'), 'utf8').trim().split(' ');
-  return { bootId: bootId!, count: Number(count) };
-}
