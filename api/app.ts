@@ -2,6 +2,7 @@ import swagger from '@fastify/swagger';
 import type { Client } from '@temporalio/client';
 import Fastify, { FastifyInstance } from 'fastify';
 import type { Pool } from 'pg';
+import { CONTROL_TASK_QUEUE } from '../common/names';
 import { DEFAULT_POLICY, PlacementPolicy } from '../domain/placement';
 import { authenticate, Role, Tokens } from './auth';
 import { containerRoutes } from './routes/containers';
@@ -29,6 +30,8 @@ export interface ApiDeps extends Tokens {
   policy?: PlacementPolicy;
   /** Campus time zone for CSV timetables. @default Asia/Tokyo */
   timezone?: string;
+  /** Task queue of the control worker, where workflows start. @default zanshin-control */
+  controlTaskQueue?: string;
 }
 
 /** Builds migration-api: every route needs a bearer token (admin or node); mutations need the admin's. */
@@ -83,9 +86,10 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
 
     const policy = deps.policy ?? DEFAULT_POLICY;
     nodeRoutes(api, { db: deps.db, loadRetentionMs: deps.loadRetentionMs ?? 24 * 3_600_000 });
-    containerRoutes(api, { db: deps.db, temporal: deps.temporal, policy });
+    const controlTaskQueue = deps.controlTaskQueue ?? CONTROL_TASK_QUEUE;
+    containerRoutes(api, { db: deps.db, temporal: deps.temporal, policy, controlTaskQueue });
     lectureRoutes(api, { db: deps.db, timezone: deps.timezone ?? 'Asia/Tokyo' });
-    migrationRoutes(api, { db: deps.db, temporal: deps.temporal, policy });
+    migrationRoutes(api, { db: deps.db, temporal: deps.temporal, policy, controlTaskQueue });
     done();
   });
   return app;

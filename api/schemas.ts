@@ -1,7 +1,8 @@
-/** JSON schemas shared by routes. Ids follow the same rules everywhere. */
+/** JSON schemas shared by routes. Ids follow the same rules everywhere (common/names). */
+import { CONTAINER_ID_PATTERN, NODE_ID_PATTERN } from '../common/names';
 
-export const nodeIdSchema = { type: 'string', pattern: '^[a-z][a-z0-9-]{0,30}$' } as const;
-export const containerIdSchema = { type: 'string', pattern: '^[a-z0-9][a-z0-9_.-]{0,63}$' } as const;
+export const nodeIdSchema = { type: 'string', pattern: NODE_ID_PATTERN.source } as const;
+export const containerIdSchema = { type: 'string', pattern: CONTAINER_ID_PATTERN.source } as const;
 export const roomSchema = { type: 'string', minLength: 1, maxLength: 64, pattern: '^[^\\u0000-\\u001f]+$' } as const;
 
 export const errorSchema = {

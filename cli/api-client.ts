@@ -1,26 +1,15 @@
-import { existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
-import { REPO_ROOT } from '../common/paths';
+import { AdminClientConfig, adminClientConfig } from '../common/config';
+import type { Env } from '../common/env';
 
 export class ApiError extends Error {
   override name = 'ApiError';
   constructor(message: string, readonly status: number, readonly body: unknown) { super(message); }
 }
 
-export interface ApiClientConfig {
-  /** ZANSHIN_API_URL. @default http://127.0.0.1:8787 */
-  url: string;
-  token: string;
-}
+export type ApiClientConfig = AdminClientConfig;
 
-/** ZANSHIN_ADMIN_TOKEN, ZANSHIN_ADMIN_TOKEN_FILE, or the local cluster's own token file. */
-export function apiClientConfig(env: NodeJS.ProcessEnv = process.env): ApiClientConfig {
-  const url = (env.ZANSHIN_API_URL || 'http://127.0.0.1:8787').replace(/\/$/, '');
-  const file = env.ZANSHIN_ADMIN_TOKEN_FILE || path.join(env.ZANSHIN_DATA_DIR || path.join(REPO_ROOT, '.zanshin'), 'secrets', 'admin-token');
-  const token = env.ZANSHIN_ADMIN_TOKEN || (existsSync(file) ? readFileSync(file, 'utf8').trim() : '');
-  if (!token) throw new Error(`no administrator token: set ZANSHIN_ADMIN_TOKEN or ZANSHIN_ADMIN_TOKEN_FILE (looked for ${file})`);
-  return { url, token };
-}
+/** ZANSHIN_API_URL and the administrator token (see common/config). */
+export const apiClientConfig = (env: Env = process.env): ApiClientConfig => adminClientConfig(env);
 
 /** A thin client of migration-api: every non-2xx answer becomes an ApiError carrying the API's own message. */
 export class ApiClient {

@@ -1,5 +1,5 @@
 import Table from 'cli-table3';
-import type { MoveReport } from '../workflows/move-container';
+import type { MoveReport } from '../domain/reports';
 
 /** A plain table: no colour codes, so logs and CI output stay readable. */
 export function table(head: string[], rows: (string | number)[][]): string {

@@ -4,8 +4,8 @@ import { Command, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { PlacementDecision } from '../domain/placement';
-import type { MigrationRow } from '../api/migration-sync';
-import type { StepReport } from '../workflows/move-container';
+import type { MigrationRow } from '../state/migrations';
+import { moveReportOf, MoveReport, StepReport } from '../domain/reports';
 import { ApiClient, apiClientConfig } from './api-client';
 import { formatMoves, mb, table } from './format';
 
@@ -23,11 +23,15 @@ function placementTable(d: PlacementDecision): string {
     c.nodeId + (c.nodeId === d.chosen ? ' (chosen)' : ''), c.terms.C, c.terms.M, c.terms.P, c.terms.B, c.terms.L, c.cost ?? '-', c.excludedBecause.join('; ') || '-']))}\n${d.explanation}`;
 }
 
+/** Downtime and bytes of a move; a recovery has neither. */
+const moveColumns = (r: MoveReport | null): string[] => (r ? [`${r.downtimeMs} ms`, mb(r.wireBytes)] : ['-', '-']);
+
 function migrationSummary(m: MigrationRow): string {
   const lines = [`migration ${m.id}: ${m.containerId} ${m.from} -> ${m.to}, ${m.status} (reason: ${m.reason})`];
   if (m.attempts.length > 1) lines.push(`targets tried: ${m.attempts.map((a) => `${a.to} (${a.outcome})`).join(', ')}`);
   if (m.error) lines.push(`error: ${m.error}`);
-  if (m.report) lines.push(formatMoves([m.report]));
+  const move = moveReportOf(m.report);
+  if (move) lines.push(formatMoves([move]));
   return lines.join('\n');
 }
 
@@ -42,7 +46,7 @@ async function migrate(client: ApiClient, containerId: string, to: string | unde
   let shown = 0;
   for (;;) {
     const m = await client.get<MigrationRow & { progress: { steps: StepReport[] } | null }>(`/v1/migrations/${started.id}`);
-    const steps = m.progress?.steps ?? m.report?.steps ?? [];
+    const steps = m.progress?.steps ?? moveReportOf(m.report)?.steps ?? [];
     if (!json) for (; shown < steps.length; shown++) console.log(`  ✓ ${steps[shown]!.step} on ${steps[shown]!.node} (${steps[shown]!.ms} ms)`);
     if (m.status !== 'running') {
       out(json, m, () => migrationSummary(m));
@@ -160,7 +164,7 @@ program.command('migrations').description('migration history').option('--contain
   .action(async (o: { container?: string; json?: boolean }) => {
     const { migrations } = await api().get<{ migrations: MigrationRow[] }>(`/v1/migrations${o.container ? `?containerId=${o.container}` : ''}`);
     out(o.json, migrations, () => table(['migration', 'container', 'route', 'status', 'started', 'downtime', 'wire'], migrations.map((m) => [
-      m.id, m.containerId, `${m.from} -> ${m.to}`, m.status, when(m.startedAt as unknown as string), m.report ? `${m.report.downtimeMs} ms` : '-', m.report ? mb(m.report.wireBytes) : '-'])));
+      m.id, m.containerId, `${m.from} -> ${m.to}`, m.status, when(m.startedAt as unknown as string), ...moveColumns(moveReportOf(m.report))])));
   });
 program.command('migration <id>').description('one migration with per-step timings').addOption(json).action(async (id: string, o: { json?: boolean }) => {
   const m = await api().get<MigrationRow>(`/v1/migrations/${id}`);

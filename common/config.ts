@@ -1,8 +1,10 @@
-import { envInt, envRequired, envSecret, envString } from './env';
-import { isValidNodeId, NODE_ID_RULE, nodeTaskQueue, CONTROL_TASK_QUEUE } from './names';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { Env, envInt, envRequired, envSecret, envString } from './env';
+import { REPO_ROOT } from './paths';
+import { CONTROL_TASK_QUEUE, DEFAULT_OFFLINE_AFTER_SECONDS, isValidNodeId, NODE_ID_RULE, nodeTaskQueue } from './names';
 import { ConfigError } from './errors';
 
-type Env = Record<string, string | undefined>;
 
 export interface TemporalConfig {
   /** TEMPORAL_ADDRESS, host:port of the Temporal frontend. @default 127.0.0.1:7233 */
@@ -13,11 +15,16 @@ export interface TemporalConfig {
   controlTaskQueue: string;
 }
 
+/** The control task queue every part uses: workers poll it, the API, the CLI and the launcher start workflows on it. */
+export function controlTaskQueue(env: Env = process.env): string {
+  return envString(env, 'ZANSHIN_CONTROL_TASK_QUEUE', CONTROL_TASK_QUEUE);
+}
+
 export function temporalConfig(env: Env = process.env): TemporalConfig {
   return {
     address: envString(env, 'TEMPORAL_ADDRESS', '127.0.0.1:7233'),
     namespace: envString(env, 'TEMPORAL_NAMESPACE', 'default'),
-    controlTaskQueue: envString(env, 'ZANSHIN_CONTROL_TASK_QUEUE', CONTROL_TASK_QUEUE),
+    controlTaskQueue: controlTaskQueue(env),
   };
 }
 
@@ -42,6 +49,8 @@ export interface NodeWorkerConfig {
   apiUrl: string | null;
   /** ZANSHIN_LOAD_REPORT_SECONDS: interval of load reports. @default 10 */
   loadReportMs: number;
+  /** ZANSHIN_NODE_TOKEN or ZANSHIN_NODE_TOKEN_FILE: bearer token for load reports. Required with ZANSHIN_API_URL. */
+  nodeToken: string | null;
 }
 
 export function nodeWorkerConfig(env: Env = process.env): NodeWorkerConfig {
@@ -57,13 +66,14 @@ export function nodeWorkerConfig(env: Env = process.env): NodeWorkerConfig {
     keepGenerations: envInt(env, 'ZANSHIN_KEEP_GENERATIONS', 2, 1, 100),
     apiUrl: env.ZANSHIN_API_URL || null,
     loadReportMs: envInt(env, 'ZANSHIN_LOAD_REPORT_SECONDS', 10, 1, 3600) * 1000,
+    nodeToken: env.ZANSHIN_API_URL ? envSecret(env, 'ZANSHIN_NODE_TOKEN') : null,
   };
 }
 
 export interface PolicyConfig {
   /** ZANSHIN_WEIGHT_LOAD (k), ZANSHIN_WEIGHT_REMNANT (l), ZANSHIN_WEIGHT_FREE_TIME (m). @default 1, 0.5, 0.5 */
   weights: { k: number; l: number; m: number };
-  /** ZANSHIN_OFFLINE_AFTER_SECONDS: no report for this long = offline. @default 30 */
+  /** ZANSHIN_OFFLINE_AFTER_SECONDS: no report for this long = offline. @default DEFAULT_OFFLINE_AFTER_SECONDS (30) */
   offlineAfterMs: number;
   /** ZANSHIN_LECTURE_MARGIN_MINUTES: never place on a PC whose lecture starts within this. @default 15 */
   lectureMarginMs: number;
@@ -80,7 +90,7 @@ function envWeight(env: Env, name: string, fallback: number): number {
 export function policyConfig(env: Env = process.env): PolicyConfig {
   return {
     weights: { k: envWeight(env, 'ZANSHIN_WEIGHT_LOAD', 1), l: envWeight(env, 'ZANSHIN_WEIGHT_REMNANT', 0.5), m: envWeight(env, 'ZANSHIN_WEIGHT_FREE_TIME', 0.5) },
-    offlineAfterMs: envInt(env, 'ZANSHIN_OFFLINE_AFTER_SECONDS', 30, 1, 86_400) * 1000,
+    offlineAfterMs: envInt(env, 'ZANSHIN_OFFLINE_AFTER_SECONDS', DEFAULT_OFFLINE_AFTER_SECONDS, 1, 86_400) * 1000,
     lectureMarginMs: envInt(env, 'ZANSHIN_LECTURE_MARGIN_MINUTES', 15, 0, 24 * 60) * 60_000,
   };
 }
@@ -116,4 +126,33 @@ export function apiConfig(env: Env = process.env): ApiConfig {
     policy: policyConfig(env),
     temporal: temporalConfig(env),
   };
+}
+
+export interface ControlWorkerConfig {
+  temporal: TemporalConfig;
+  /** ZANSHIN_DATABASE_URL: without it only workflows that need no database run. */
+  databaseUrl: string | null;
+  policy: PolicyConfig;
+}
+
+export function controlWorkerConfig(env: Env = process.env): ControlWorkerConfig {
+  return { temporal: temporalConfig(env), databaseUrl: env.ZANSHIN_DATABASE_URL || null, policy: policyConfig(env) };
+}
+
+export interface AdminClientConfig {
+  /** ZANSHIN_API_URL. @default http://127.0.0.1:8787 */
+  url: string;
+  /** ZANSHIN_ADMIN_TOKEN, ZANSHIN_ADMIN_TOKEN_FILE, or the local cluster's own token file (<ZANSHIN_DATA_DIR>/secrets/admin-token). */
+  token: string;
+}
+
+/** How the administrator CLI reaches migration-api. */
+export function adminClientConfig(env: Env = process.env): AdminClientConfig {
+  const url = envString(env, 'ZANSHIN_API_URL', 'http://127.0.0.1:8787').replace(/\/$/, '');
+  if (!env.ZANSHIN_ADMIN_TOKEN && !env.ZANSHIN_ADMIN_TOKEN_FILE) {
+    const file = path.join(envString(env, 'ZANSHIN_DATA_DIR', path.join(REPO_ROOT, '.zanshin')), 'secrets', 'admin-token');
+    if (!existsSync(file)) throw new ConfigError(`no administrator token: set ZANSHIN_ADMIN_TOKEN or ZANSHIN_ADMIN_TOKEN_FILE (looked for ${file})`);
+    return { url, token: envSecret({ ZANSHIN_ADMIN_TOKEN_FILE: file }, 'ZANSHIN_ADMIN_TOKEN') };
+  }
+  return { url, token: envSecret(env, 'ZANSHIN_ADMIN_TOKEN') };
 }

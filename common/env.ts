@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError } from './errors';
 
-type Env = Record<string, string | undefined>;
+/** The environment settings are read from (process.env, or a test's own). */
+export type Env = Record<string, string | undefined>;
 
 /** A string setting, or its default when unset or empty. */
 export function envString(env: Env, name: string, fallback: string): string {

@@ -11,6 +11,8 @@ export enum ErrorType {
   NoTarget = 'NoTarget',
   /** moveContainer failed; the message says where the container runs now. */
   MoveFailed = 'MoveFailed',
+  /** A safety checkpoint could not be taken or kept; the container runs on, unchanged. */
+  CheckpointFailed = 'CheckpointFailed',
   /** migrateContainer failed after every target it tried; the message says where the container runs now. */
   MigrationFailed = 'MigrationFailed',
   /** A node refused an operation's precondition (container absent, already running, ...). */

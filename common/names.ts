@@ -1,19 +1,32 @@
 /**
- * Deterministic names shared by workflows, workers and the launcher. Pure: safe inside workflow code.
+ * Ids, their rules, and the deterministic names derived from them, defined once for workflows, workers, the API,
+ * the store and the launcher. Pure: safe inside workflow code.
  */
 
-/** Task queue for workflows and control-plane activities. */
+/** Task queue for workflows and control-plane activities (ZANSHIN_CONTROL_TASK_QUEUE overrides it, see config). */
 export const CONTROL_TASK_QUEUE = 'zanshin-control';
 
-const NODE_ID_PATTERN = /^[a-z][a-z0-9-]{0,30}$/;
+/** A PC's id: lower-case letters, digits and dashes, starting with a letter, at most 31 characters. */
+export const NODE_ID_PATTERN = /^[a-z][a-z0-9-]{0,30}$/;
+/** Explains what a valid node id looks like, for error messages. */
+export const NODE_ID_RULE = 'a node id is 1-31 characters of a-z, 0-9 and "-", starting with a letter (e.g. "pc1")';
 
-/** True when `id` can name a PC: lower-case letters, digits and dashes, starting with a letter, at most 31 chars. */
+/** A container's id: lower-case letters, digits, "_", "." and "-", starting with a letter or digit, at most 64. */
+export const CONTAINER_ID_PATTERN = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
+export const CONTAINER_ID_RULE = 'a container id is 1-64 characters of a-z, 0-9, "_", "." and "-", starting with a letter or digit';
+
+/** A PC is taken for offline (not a candidate, its containers recovered) after this long without a report. */
+export const DEFAULT_OFFLINE_AFTER_SECONDS = 30;
+
+/** True when `id` can name a PC. */
 export function isValidNodeId(id: unknown): id is string {
   return typeof id === 'string' && NODE_ID_PATTERN.test(id);
 }
 
-/** Explains what a valid node id looks like, for error messages. */
-export const NODE_ID_RULE = 'a node id is 1-31 characters of a-z, 0-9 and "-", starting with a letter (e.g. "pc1")';
+/** True when `id` can name a container. */
+export function isValidContainerId(id: unknown): id is string {
+  return typeof id === 'string' && CONTAINER_ID_PATTERN.test(id);
+}
 
 /** Each PC polls its own task queue, so work sent there runs on that PC and nowhere else. */
 export function nodeTaskQueue(nodeId: string): string {
@@ -23,4 +36,22 @@ export function nodeTaskQueue(nodeId: string): string {
 /** Workflow id of a probe of one PC (one probe per PC at a time is enough). */
 export function probeWorkflowId(nodeId: string): string {
   return `probe-${nodeId}`;
+}
+
+/**
+ * Workflow id of anything that moves or checkpoints a container (migrations, safety checkpoints): Temporal refuses
+ * a second one while one runs, so at most one of them touches a container at a time.
+ */
+export function migrationWorkflowId(containerId: string): string {
+  return `migrate-${containerId}`;
+}
+
+/** Workflow id of a container's start on a PC; `stamp` keeps starts apart. */
+export function createWorkflowId(containerId: string, stamp: number): string {
+  return `create-${containerId}-${stamp}`;
+}
+
+/** Workflow id of a PC's lifecycle workflow (shutdown and lecture signals go there). */
+export function nodeLifecycleWorkflowId(nodeId: string): string {
+  return `node-${nodeId}`;
 }

@@ -3,6 +3,8 @@
  * chunk anywhere (any older generation, any bundle) never receives it again. Pure: no I/O.
  */
 import path from 'node:path';
+import { isValidContainerId } from '../common/names';
+import { ErrorType } from '../common/errors';
 
 /** Memory pages are hashed one by one: CRIU's pages-*.img is a sequence of 4-KiB pages. */
 export const PAGE_SIZE = 4096;
@@ -36,7 +38,7 @@ export interface Manifest {
 }
 
 export class ManifestError extends Error {
-  override name = 'ManifestError';
+  override name = ErrorType.Manifest;
 }
 
 /** CRIU names memory page files pages-<n>.img; they are chunked per page. */
@@ -76,7 +78,7 @@ const HEX64 = /^[0-9a-f]{64}$/;
 /** Validates a manifest received from elsewhere: paths, types, chunk counts and hash formats. */
 export function validateManifest(m: Manifest): Manifest {
   if (m.kind !== 'checkpoint' && m.kind !== 'bundle') throw new ManifestError(`unknown manifest kind ${JSON.stringify(m.kind)}`);
-  if (typeof m.containerId !== 'string' || !/^[a-z0-9][a-z0-9_.-]{0,63}$/.test(m.containerId)) {
+  if (typeof m.containerId !== 'string' || !isValidContainerId(m.containerId)) {
     throw new ManifestError(`invalid container id ${JSON.stringify(m.containerId)}`);
   }
   const seen = new Set<string>();

@@ -1,3 +1,5 @@
+import { CONTAINER_ID_PATTERN } from '../common/names';
+
 /** What a node worker reports to migration-api at a fixed interval: load, capabilities, remnant inventory. */
 
 export interface RemnantReport {
@@ -25,7 +27,7 @@ export interface NodeReport {
   remnants: RemnantReport[];
 }
 
-const containerId = { type: 'string', pattern: '^[a-z0-9][a-z0-9_.-]{0,63}$' } as const;
+const containerId = { type: 'string', pattern: CONTAINER_ID_PATTERN.source } as const;
 const timestamp = { type: ['string', 'null'], format: 'date-time' } as const;
 
 /** JSON schema of a report: every field required, nothing extra, numbers in range. */

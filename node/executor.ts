@@ -1,15 +1,19 @@
 import execa from 'execa';
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { manifestStats, ManifestStats } from '../domain/manifest';
+import { manifestStats } from '../domain/manifest';
+import type {
+  ApplyStats, CheckpointReport, ContainerSpec, ContainerState, CreateContainerInput, GenerationMeta, RestoreReport, TransferReport, TransferTarget,
+} from '../domain/reports';
 import { NodeCapabilities } from './capabilities';
 import { ChunkReader } from './chunk-reader';
-import { DataPlaneClient, TransferTarget, WireCounters } from './dataplane/client';
+import { DataPlaneClient } from './dataplane/client';
 import { TransferRegistry } from './dataplane/transfers';
-import { applyBundle, ApplyStats, writeImage } from './materialize';
-import { Runc, ContainerState } from './runc';
+import { applyBundle, writeImage } from './materialize';
+import { Runc } from './runc';
 import { locationsOf, scanDirectory } from './scan';
-import { ContainerSpec, GenerationMeta, RemnantStore } from './store';
+import { RemnantStore } from './store';
+import { ErrorType } from '../common/errors';
 
 export interface ExecutorConfig {
   nodeId: string;
@@ -24,47 +28,8 @@ export interface ExecutorConfig {
   keepGenerations: number;
 }
 
-export interface RootfsSource {
-  /** A directory on this node to copy the rootfs from. */
-  dir?: string;
-  /** A tar archive (optionally compressed) on this node to unpack the rootfs from. */
-  tarball?: string;
-}
-
-export interface CreateContainerInput extends ContainerSpec {
-  rootfs: RootfsSource;
-}
-
-export interface TransferReport extends WireCounters {
-  kind: 'bundle' | 'checkpoint';
-  manifest: ManifestStats;
-  missingChunks: number;
-  ms: number;
-}
-
-export interface CheckpointReport {
-  containerId: string;
-  generation: number;
-  strategy: string;
-  dumpMs: number;
-  hashMs: number;
-  image: ManifestStats;
-  spec: ContainerSpec;
-  meta: GenerationMeta;
-}
-
-export interface RestoreReport {
-  containerId: string;
-  generation: number;
-  bundle: ApplyStats;
-  applyBundleMs: number;
-  writeImageMs: number;
-  restoreMs: number;
-  state: ContainerState;
-}
-
 export class ExecutorError extends Error {
-  override name = 'ExecutorError';
+  override name = ErrorType.Executor;
 }
 
 const since = (t0: bigint): number => Number((process.hrtime.bigint() - t0) / 1_000_000n);

@@ -1,7 +1,8 @@
 import si from 'systeminformation';
-import { readNodeDescription } from '../activities/node/describe-node';
+import { readNodeDescription } from './node-description';
 import type { NodeReport } from '../domain/node-report';
 import type { NodeExecutor } from './executor';
+import { nodeTaskQueue } from '../common/names';
 
 export interface LoadReporterOptions {
   /** migration-api base URL. */
@@ -20,7 +21,7 @@ export async function buildNodeReport(executor: NodeExecutor): Promise<NodeRepor
   const [description, flags, inventory] = await Promise.all([readNodeDescription(nodeId), si.cpuFlags(), executor.store.inventory()]);
   return {
     address: dataPlaneAddress,
-    taskQueue: `node-${nodeId}`,
+    taskQueue: nodeTaskQueue(nodeId),
     cpu: description.load.cpu,
     memory: description.load.memory,
     memoryTotalBytes: description.load.memoryTotalBytes,

@@ -1,6 +1,7 @@
 import { chmod, lstat, mkdir, open, readdir, readlink, rename, rm, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { Manifest, ManifestEntry, ManifestError, resolveInside } from '../domain/manifest';
+import type { ApplyStats } from '../domain/reports';
 import { ChunkReader, ChunkUnavailableError } from './chunk-reader';
 import { sha256 } from './scan';
 
@@ -73,14 +74,6 @@ async function assertRealParents(root: string, rel: string): Promise<void> {
 
 const sameChunks = (a: ManifestEntry | undefined, b: ManifestEntry): boolean =>
   !!a && a.type === 'file' && a.size === b.size && a.chunks!.length === b.chunks!.length && a.chunks!.every((h, i) => h === b.chunks![i]);
-
-export interface ApplyStats {
-  written: number;
-  unchanged: number;
-  removed: number;
-  /** Partial applies only: files left as they were because their new content did not arrive. */
-  kept: number;
-}
 
 /**
  * Makes `rootfs` equal to `manifest`. `current` describes what `rootfs` holds now (its last synced manifest),

@@ -3,15 +3,10 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { checkpointArgs, DirtyStrategy, restoreArgs, RuncGlobal, runArgs } from '../domain/runc-args';
 import { OciSpec, patchSpec, SpecOptions } from '../domain/oci-spec';
+import type { ContainerState } from '../domain/reports';
 
 export class RuncError extends Error {
   override name = 'RuncError';
-}
-
-export interface ContainerState {
-  containerId: string;
-  status: 'running' | 'paused' | 'stopped' | 'created' | 'absent';
-  pid: number;
 }
 
 /** CRIU prints this as an error on some VMs; it is harmless and would hide the real cause. */

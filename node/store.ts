@@ -1,25 +1,11 @@
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { decodeManifest, encodeManifest, Manifest, manifestStats } from '../domain/manifest';
+import type { ContainerSpec, GenerationMeta } from '../domain/reports';
 import { ChunkLocations, locationsOf } from './scan';
+import { CONTAINER_ID_PATTERN } from '../common/names';
 
 /** How a container is run; kept with its bundle so config.json can be regenerated on any node. */
-export interface ContainerSpec {
-  containerId: string;
-  args: string[];
-  env: string[];
-  /** Memory the container needs, for placement. */
-  memoryMiB: number;
-}
-
-export interface GenerationMeta {
-  generation: number;
-  createdAt: string;
-  strategy: 'content' | 'kernel';
-  /** Where the checkpoint was taken. */
-  sourceNode: string;
-}
-
 export interface RemnantMark {
   /** The container left this node at this time; its bundle and checkpoints stay until `expiresAt`. */
   leftAt: string;
@@ -34,7 +20,7 @@ export interface ContainerInventory {
   remnant: RemnantMark | null;
 }
 
-const CONTAINER_ID = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
+const CONTAINER_ID = CONTAINER_ID_PATTERN;
 
 export function checkContainerId(id: string): string {
   if (!CONTAINER_ID.test(id)) throw new Error(`invalid container id ${JSON.stringify(id)}: use 1-64 of a-z 0-9 _ . - starting with a letter or digit`);

@@ -1,6 +1,9 @@
 import { Pool as PgPool } from 'pg';
 import type { Pool, PoolClient } from 'pg';
 
+/** A pool or one transaction's connection: repository functions that may run inside a transaction take either. */
+export type Queryable = Pool | PoolClient;
+
 /** Runs `fn` in one transaction on one connection: everything it writes commits together, or nothing does. */
 export async function inTransaction<T>(db: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
   const client = await db.connect();

@@ -1,25 +1,8 @@
+// The only writer of the `migrations` table: every migration and crash recovery, how it started and ended.
 import type { Pool } from 'pg';
-import { inTransaction } from './db';
-import type { MoveReport } from '../workflows/move-container';
-
-export interface MigrationAttempt {
-  to: string;
-  outcome: 'completed' | 'target failed' | 'failed';
-  error?: string;
-}
-
-/** A migration as recorded: how it started, and how it is going or ended. */
-export interface MigrationRow extends MigrationStart {
-  status: 'running' | 'completed' | 'failed';
-  report: MoveReport | null;
-  error: string | null;
-  attempts: MigrationAttempt[];
-  startedAt: Date;
-  endedAt: Date | null;
-}
-
-export const MIGRATION_COLUMNS = `id, workflow_id AS "workflowId", run_id AS "runId", container_id AS "containerId", from_node AS "from", to_node AS "to",
-  reason, status, decision, report, error, attempts, started_at AS "startedAt", ended_at AS "endedAt"`;
+import type { MigrationAttempt, MoveReport, RecoveryReport } from '../domain/reports';
+import { markMigrating, releaseClaim, setLocation } from './containers';
+import { inTransaction, Queryable } from './db';
 
 /** What a migration is when it starts: which container, from where to where, why, and the placement decision. */
 export interface MigrationStart {
@@ -33,31 +16,105 @@ export interface MigrationStart {
   decision: unknown;
 }
 
+/** A migration as recorded: how it started, and how it is going or ended. */
+export interface MigrationRow extends MigrationStart {
+  status: 'running' | 'completed' | 'failed';
+  /** The workflow's report (a move's, or a recovery's summary). */
+  report: MoveReport | RecoveryReport | null;
+  error: string | null;
+  attempts: MigrationAttempt[];
+  startedAt: Date;
+  endedAt: Date | null;
+}
+
+const COLUMNS = `id, workflow_id AS "workflowId", run_id AS "runId", container_id AS "containerId", from_node AS "from", to_node AS "to",
+  reason, status, decision, report, error, attempts, started_at AS "startedAt", ended_at AS "endedAt"`;
+
 /**
  * Records a migration and claims its container (state migrating). Idempotent: the API may have recorded it
  * already, and a retried activity must not fail on its own earlier write.
  */
 export async function recordMigrationStart(db: Pool, m: MigrationStart): Promise<void> {
   await inTransaction(db, async (c) => {
-    await c.query(`INSERT INTO migrations (id, workflow_id, run_id, container_id, from_node, to_node, reason, status, decision)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'running', $8)
-             ON CONFLICT (id) DO UPDATE SET run_id = $3, to_node = $6, decision = COALESCE(migrations.decision, $8)`,
-    [m.id, m.workflowId, m.runId, m.containerId, m.from, m.to, m.reason, m.decision]);
-    await c.query("UPDATE containers SET state = 'migrating', updated_at = now() WHERE id = $1", [m.containerId]);
+    await insertMigration(c, m);
+    await markMigrating(c, m.containerId);
   });
 }
 
+/**
+ * Records a migration whose container the caller has already claimed (the API, right after starting the workflow).
+ * Idempotent with recordMigrationStart: whichever comes first writes the row.
+ */
+export async function insertMigration(db: Queryable, m: MigrationStart, startedAt?: Date): Promise<void> {
+  await db.query(
+    `INSERT INTO migrations (id, workflow_id, run_id, container_id, from_node, to_node, reason, status, decision, started_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, 'running', $8, COALESCE($9, now()))
+     ON CONFLICT (id) DO UPDATE SET run_id = $3, to_node = $6, decision = COALESCE(migrations.decision, $8)`,
+    [m.id, m.workflowId, m.runId, m.containerId, m.from, m.to, m.reason, m.decision, startedAt ?? null]);
+}
+
 /** A target was tried: its outcome is appended, and the next target (if any) becomes the migration's target. */
-export async function recordAttempt(db: Pool, id: string, attempt: MigrationAttempt, nextTo: string | null, decision: unknown): Promise<void> {
+export async function recordAttempt(db: Queryable, id: string, attempt: MigrationAttempt, nextTo: string | null, decision: unknown): Promise<void> {
   await db.query(
     `UPDATE migrations SET attempts = attempts || $2::jsonb, to_node = COALESCE($3, to_node), decision = COALESCE($4, decision) WHERE id = $1`,
     [id, JSON.stringify([attempt]), nextTo, decision]);
 }
 
+export interface MigrationEnd {
+  id: string;
+  containerId: string;
+  status: 'completed' | 'failed';
+  report?: unknown;
+  error?: string;
+  /** Where the container is now. */
+  nodeId: string;
+  containerState: 'running' | 'stopped';
+}
+
 /** Ends a migration and records where the container runs now (or that it stopped, if it could not be restored). */
-export async function recordMigrationEnd(db: Pool, e: { id: string; containerId: string; status: 'completed' | 'failed'; report?: unknown; error?: string; nodeId: string; containerState: 'running' | 'stopped' }): Promise<void> {
+export async function recordMigrationEnd(db: Pool, e: MigrationEnd): Promise<void> {
   await inTransaction(db, async (c) => {
     await c.query('UPDATE migrations SET status = $2, report = $3, error = $4, ended_at = now() WHERE id = $1', [e.id, e.status, e.report ?? null, e.error ?? null]);
-    await c.query('UPDATE containers SET node_id = $2, state = $3, updated_at = now() WHERE id = $1', [e.containerId, e.nodeId, e.containerState]);
+    await setLocation(c, e.containerId, e.nodeId, e.containerState);
   });
+}
+
+/**
+ * Ends a migration whose workflow closed without recording its own end (it was terminated, or failed before
+ * reaching its last step): a completed one puts the container on its target, any other gives the claim back.
+ */
+export async function settleMigration(db: Pool, row: MigrationRow, outcome: { completed: true; report: MoveReport } | { completed: false; error: string }): Promise<void> {
+  await inTransaction(db, async (c) => {
+    if (outcome.completed) {
+      await c.query("UPDATE migrations SET status = 'completed', report = $2, ended_at = now() WHERE id = $1", [row.id, outcome.report]);
+      await setLocation(c, row.containerId, row.to, 'running');
+    } else {
+      await c.query("UPDATE migrations SET status = 'failed', error = $2, ended_at = now() WHERE id = $1", [row.id, outcome.error]);
+      await releaseClaim(c, row.containerId);
+    }
+  });
+}
+
+export async function findMigration(db: Queryable, id: string): Promise<MigrationRow | null> {
+  const { rows } = await db.query<MigrationRow>(`SELECT ${COLUMNS} FROM migrations WHERE id = $1`, [id]);
+  return rows[0] ?? null;
+}
+
+/** Newest first, optionally of one container. */
+export async function listMigrations(db: Queryable, q: { containerId?: string; limit: number }): Promise<MigrationRow[]> {
+  const { rows } = await db.query<MigrationRow>(
+    `SELECT ${COLUMNS} FROM migrations WHERE ($1::text IS NULL OR container_id = $1) ORDER BY started_at DESC LIMIT $2`,
+    [q.containerId ?? null, q.limit]);
+  return rows;
+}
+
+/** Whether `id` is a running migration of this container (the one that claimed it). */
+export async function isRunningMigrationOf(db: Queryable, id: string, containerId: string): Promise<boolean> {
+  const { rowCount } = await db.query("SELECT 1 FROM migrations WHERE id = $1 AND container_id = $2 AND status = 'running'", [id, containerId]);
+  return !!rowCount;
+}
+
+/** Removes a container's history (only with the container itself: see deleteContainer). */
+export async function deleteMigrationsOf(db: Queryable, containerId: string): Promise<void> {
+  await db.query('DELETE FROM migrations WHERE container_id = $1', [containerId]);
 }

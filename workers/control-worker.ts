@@ -1,15 +1,15 @@
 // The control worker: runs every workflow and the control-plane activities on the control task queue.
 import { Runtime, Worker } from '@temporalio/worker';
 import { createPool } from '../state/db';
-import { policyConfig, temporalConfig } from '../common/config';
+import { controlWorkerConfig } from '../common/config';
 import { createControlActivities } from '../activities/control';
 import { connectWithRetry, runMain } from './connect';
 
 runMain('control-worker', async () => {
-  const config = temporalConfig();
+  const { temporal: config, databaseUrl, policy } = controlWorkerConfig();
   Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'] });
   // Control activities read and write the cluster's state; without a database only workflows that need none run.
-  const db = process.env.ZANSHIN_DATABASE_URL ? createPool(process.env.ZANSHIN_DATABASE_URL, 5) : null;
+  const db = databaseUrl ? createPool(databaseUrl, 5) : null;
   const connection = await connectWithRetry(config.address);
   try {
     const worker = await Worker.create({
@@ -17,7 +17,7 @@ runMain('control-worker', async () => {
       namespace: config.namespace,
       taskQueue: config.controlTaskQueue,
       workflowsPath: require.resolve('../workflows'),
-      activities: db ? createControlActivities({ db, policy: policyConfig() }) : {},
+      activities: db ? createControlActivities({ db, policy }) : {},
       shutdownGraceTime: '10s',
     });
     console.log(`control-worker: polling ${config.controlTaskQueue} on ${config.address}${db ? '' : ' (no ZANSHIN_DATABASE_URL: control activities off)'}`);

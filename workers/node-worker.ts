@@ -8,7 +8,6 @@ import { buildDataPlane } from '../node/dataplane/server';
 import { NodeExecutor } from '../node/executor';
 import { hashPool } from '../node/hash-pool';
 import { LoadReporter } from '../node/load-reporter';
-import { envSecret } from '../common/env';
 import { connectWithRetry, runMain } from './connect';
 
 runMain('node-worker', async () => {
@@ -22,8 +21,8 @@ runMain('node-worker', async () => {
   });
   const dataPlane = buildDataPlane(executor.transfers);
   await dataPlane.listen({ host: config.address, port: config.dataPort });
-  const reporter = config.apiUrl
-    ? new LoadReporter({ apiUrl: config.apiUrl, token: envSecret(process.env, 'ZANSHIN_NODE_TOKEN'), executor, intervalMs: config.loadReportMs })
+  const reporter = config.apiUrl && config.nodeToken
+    ? new LoadReporter({ apiUrl: config.apiUrl, token: config.nodeToken, executor, intervalMs: config.loadReportMs })
     : null;
   reporter?.start();
   const connection = await connectWithRetry(config.temporal.address);

@@ -6,4 +6,6 @@ export { moveContainer } from './move-container';
 export { migrateContainer } from './migrate-container';
 export { nodeLifecycle } from './node-lifecycle';
 export { rebalance } from './rebalance';
-export { safetyCheckpoint, safetyCheckpoints, recoverCrashedNodes, collectRemnants } from './safety';
+export { safetyCheckpoint, safetyCheckpoints } from './safety-checkpoints';
+export { recoverCrashedNodes } from './crash-recovery';
+export { collectRemnants } from './remnant-gc';

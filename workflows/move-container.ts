@@ -1,10 +1,12 @@
-import { ApplicationFailure, defineQuery, log, setHandler } from '@temporalio/workflow';
+import { defineQuery, log, setHandler } from '@temporalio/workflow';
 import { ErrorType } from '../common/errors';
-import { isValidNodeId, NODE_ID_RULE } from '../common/names';
-import { MoveReport, moveOnce, StepReport } from './move-once';
-import { nodeActivities, NodeTimeouts } from './node-activities';
+import { isValidContainerId, isValidNodeId, NODE_ID_RULE } from '../common/names';
+import type { MoveReport, StepReport } from '../domain/reports';
+import { nodeActivities, NodeTimeouts } from './activity-proxies';
+import { moveOnce } from './migration-steps';
+import { finalFailure, invalidInput } from './workflow-helpers';
 
-export type { MoveReport, StepReport } from './move-once';
+export type { MoveReport, StepReport } from '../domain/reports';
 
 export interface MoveContainerInput {
   containerId: string;
@@ -18,18 +20,15 @@ export interface MoveContainerInput {
 export const moveProgressQuery = defineQuery<StepReport[]>('progress');
 
 /**
- * Moves a running container between two given PCs. If anything fails after the checkpoint, the container is
- * restored where it was: it never runs on two nodes, and never on none. (migrateContainer also picks the target
- * and tries another one when a target dies.)
+ * Moves a running container between two given PCs: steps 2-7 of migration-steps.ts. If anything fails after the
+ * checkpoint, the container is restored where it was: it never runs on two nodes, and never on none.
+ * (migrateContainer also picks the target, records the migration and tries another target when one dies.)
  */
 export async function moveContainer(input: MoveContainerInput): Promise<MoveReport> {
-  const { containerId, from, to } = input ?? ({} as MoveContainerInput);
-  if (!containerId || !isValidNodeId(from) || !isValidNodeId(to) || from === to) {
-    throw ApplicationFailure.create({
-      type: ErrorType.InvalidInput, nonRetryable: true,
-      message: `moveContainer needs {"containerId", "from", "to"} with two different PCs (${NODE_ID_RULE}); got ${JSON.stringify(input)}`,
-    });
+  if (!isValidContainerId(input?.containerId) || !isValidNodeId(input.from) || !isValidNodeId(input.to) || input.from === input.to) {
+    throw invalidInput(`moveContainer needs {"containerId", "from", "to"} with two different PCs (${NODE_ID_RULE})`, input);
   }
+  const { containerId, from, to } = input;
   const steps: StepReport[] = [];
   setHandler(moveProgressQuery, () => steps);
   const outcome = await moveOnce({ containerId, from, to, timeouts: input.timeouts, onStep: (s) => steps.push(s) });
@@ -39,8 +38,6 @@ export async function moveContainer(input: MoveContainerInput): Promise<MoveRepo
     log.warn('move failed after the checkpoint; restoring on the source', { containerId, from, to, error: outcome.error });
     await nodeActivities(from, input.timeouts).restoreLocal({ containerId, generation: outcome.checkpoint.generation });
   }
-  throw ApplicationFailure.create({
-    type: ErrorType.MoveFailed, nonRetryable: true,
-    message: `moving ${containerId} ${from} -> ${to} failed${outcome.checkpoint ? '; it runs again on ' + from : ' before the checkpoint; it kept running on ' + from}: ${outcome.error}`,
-  });
+  throw finalFailure(ErrorType.MoveFailed,
+    `moving ${containerId} ${from} -> ${to} failed${outcome.checkpoint ? '; it runs again on ' + from : ' before the checkpoint; it kept running on ' + from}: ${outcome.error}`);
 }

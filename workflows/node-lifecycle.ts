@@ -1,12 +1,10 @@
 import {
-  allHandlersFinished, ApplicationFailure, condition, continueAsNew, defineQuery, defineSignal, executeChild, ParentClosePolicy,
-  proxyActivities, setHandler, workflowInfo,
+  allHandlersFinished, condition, continueAsNew, defineQuery, defineSignal, executeChild, ParentClosePolicy, setHandler, workflowInfo,
 } from '@temporalio/workflow';
-import type { ControlActivities } from '../activities/control';
-import { ErrorType } from '../common/errors';
-import { isValidNodeId, NODE_ID_RULE } from '../common/names';
+import { isValidNodeId, migrationWorkflowId, NODE_ID_RULE } from '../common/names';
+import { controlActivities, NodeTimeouts } from './activity-proxies';
 import { migrateContainer } from './migrate-container';
-import type { NodeTimeouts } from './node-activities';
+import { failureMessage, forEachBounded, invalidInput } from './workflow-helpers';
 
 export interface NodeLifecycleInput {
   nodeId: string;
@@ -35,7 +33,7 @@ export const shutdownSignal = defineSignal<[EvacuationRequest?]>('shutdown');
 export const lectureStartingSignal = defineSignal<[EvacuationRequest?]>('lectureStarting');
 export const nodeStatusQuery = defineQuery<{ nodeId: string; evacuations: EvacuationReport[] }>('status');
 
-const control = proxyActivities<ControlActivities>({ startToCloseTimeout: '30s', retry: { maximumAttempts: 5 } });
+const control = controlActivities('30s');
 
 /** Keeps the last few evacuations in the query answer and in what continue-as-new carries. */
 const KEEP_REPORTS = 5;
@@ -45,9 +43,7 @@ const KEEP_REPORTS = 5;
  * container off the PC. Start it, or signal it, with signal-with-start; it continues as new to keep its history short.
  */
 export async function nodeLifecycle(input: NodeLifecycleInput, carried: EvacuationReport[] = []): Promise<void> {
-  if (!input || !isValidNodeId(input.nodeId)) {
-    throw ApplicationFailure.create({ type: ErrorType.InvalidInput, nonRetryable: true, message: `nodeLifecycle needs {"nodeId"} (${NODE_ID_RULE}); got ${JSON.stringify(input)}` });
-  }
+  if (!isValidNodeId(input?.nodeId)) throw invalidInput(`nodeLifecycle needs {"nodeId"} (${NODE_ID_RULE})`, input);
   const evacuations = [...carried];
   const requests: { reason: string; deadline: number; requestedAt: number }[] = [];
   const request = (fallbackReason: string) => (r: EvacuationRequest = {}) => {
@@ -79,26 +75,23 @@ export async function nodeLifecycle(input: NodeLifecycleInput, carried: Evacuati
 async function evacuate(input: NodeLifecycleInput, report: EvacuationReport): Promise<void> {
   const queue = await control.containersOn({ nodeId: input.nodeId });
   for (const c of queue) report.containers.push({ containerId: c.id, outcome: 'pending' });
-  const next = async (): Promise<void> => {
-    for (let c = queue.shift(); c; c = queue.shift()) {
-      const entry = report.containers.find((x) => x.containerId === c.id)!;
-      // A migration already under way is never cut short; one not yet started is not started too late.
-      if (Date.now() >= report.deadline) { entry.outcome = 'not started (deadline passed)'; continue; }
-      try {
-        const result = await executeChild(migrateContainer, {
-          workflowId: `migrate-${c.id}`,
-          args: [{ containerId: c.id, reason: `${report.reason} of ${input.nodeId}`, timeouts: input.timeouts }],
-          // The PC's own workflow may be continued or cut; a migration under way must finish regardless.
-          parentClosePolicy: ParentClosePolicy.ABANDON,
-        });
-        entry.outcome = 'moved';
-        entry.to = result.to;
-      } catch (err) {
-        const message = (err as { cause?: { message?: string }; message: string }).cause?.message ?? (err as Error).message;
-        entry.outcome = /already started|AlreadyStarted/i.test(message) ? 'already migrating' : 'failed';
-        entry.error = message;
-      }
+  await forEachBounded(queue, input.parallel ?? 2, async (c) => {
+    const entry = report.containers.find((x) => x.containerId === c.id)!;
+    // A migration already under way is never cut short; one not yet started is not started too late.
+    if (Date.now() >= report.deadline) { entry.outcome = 'not started (deadline passed)'; return; }
+    try {
+      const result = await executeChild(migrateContainer, {
+        workflowId: migrationWorkflowId(c.id),
+        args: [{ containerId: c.id, reason: `${report.reason} of ${input.nodeId}`, timeouts: input.timeouts }],
+        // The PC's own workflow may be continued or cut; a migration under way must finish regardless.
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+      });
+      entry.outcome = 'moved';
+      entry.to = result.to;
+    } catch (err) {
+      const message = failureMessage(err);
+      entry.outcome = /already started|AlreadyStarted/i.test(message) ? 'already migrating' : 'failed';
+      entry.error = message;
     }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, input.parallel ?? 2) }, next));
+  });
 }

@@ -1,7 +1,9 @@
-import { executeChild, proxyActivities } from '@temporalio/workflow';
-import type { ControlActivities } from '../activities/control';
+import { executeChild } from '@temporalio/workflow';
+import { migrationWorkflowId } from '../common/names';
 import type { RebalancePlan } from '../domain/rebalance';
+import { controlActivities } from './activity-proxies';
 import { migrateContainer } from './migrate-container';
+import { failureMessage, forEachBounded } from './workflow-helpers';
 
 export interface RebalanceInput {
   /** Migrations at most per run. @default 3 */
@@ -19,7 +21,7 @@ export interface RebalanceResult {
   results: { containerId: string; outcome: 'moved' | 'failed'; to?: string; error?: string }[];
 }
 
-const control = proxyActivities<ControlActivities>({ startToCloseTimeout: '60s', retry: { maximumAttempts: 3 } });
+const control = controlActivities();
 
 /**
  * One rebalancing run (a Temporal Schedule starts it every few minutes): evacuates PCs whose lecture is about to
@@ -29,18 +31,14 @@ export async function rebalance(input: RebalanceInput = {}): Promise<RebalanceRe
   const plan = await control.planRebalance({
     maxMigrations: input.maxMigrations ?? 3, gainThreshold: input.gainThreshold ?? 0.3, overloadThreshold: input.overloadThreshold ?? 1.5,
   });
-  const queue = [...plan.moves];
   const results: RebalanceResult['results'] = [];
-  const next = async (): Promise<void> => {
-    for (let m = queue.shift(); m; m = queue.shift()) {
-      try {
-        const r = await executeChild(migrateContainer, { workflowId: `migrate-${m.containerId}`, args: [{ containerId: m.containerId, to: m.to, reason: `rebalance: ${m.reason}` }] });
-        results.push({ containerId: m.containerId, outcome: 'moved', to: r.to });
-      } catch (err) {
-        results.push({ containerId: m.containerId, outcome: 'failed', error: (err as { cause?: { message?: string } }).cause?.message ?? (err as Error).message });
-      }
+  await forEachBounded(plan.moves, input.parallel ?? 2, async (m) => {
+    try {
+      const r = await executeChild(migrateContainer, { workflowId: migrationWorkflowId(m.containerId), args: [{ containerId: m.containerId, to: m.to, reason: `rebalance: ${m.reason}` }] });
+      results.push({ containerId: m.containerId, outcome: 'moved', to: r.to });
+    } catch (err) {
+      results.push({ containerId: m.containerId, outcome: 'failed', error: failureMessage(err) });
     }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, input.parallel ?? 2) }, next));
+  });
   return { plan, results };
 }

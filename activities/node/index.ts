@@ -1,10 +1,10 @@
 import { heartbeat } from '@temporalio/activity';
-import { readNodeDescription } from './describe-node';
+import { readNodeDescription } from '../../node/node-description';
 import type { NodeDescription } from '../../domain/node-description';
-import type { CheckpointReport, CreateContainerInput, NodeExecutor, RestoreReport, TransferReport } from '../../node/executor';
-import type { TransferTarget } from '../../node/dataplane/client';
-import type { ContainerState } from '../../node/runc';
-import type { ContainerSpec, GenerationMeta } from '../../node/store';
+import type {
+  CheckpointReport, ContainerSpec, ContainerState, CreateContainerInput, GenerationMeta, RestoreReport, TransferReport, TransferTarget,
+} from '../../domain/reports';
+import type { NodeExecutor } from '../../node/executor';
 import type { NodeCapabilities } from '../../node/capabilities';
 
 export interface NodeActivityDeps {

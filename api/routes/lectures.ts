@@ -3,7 +3,7 @@ import type { Pool } from 'pg';
 import { freeTimeTerm } from '../../domain/placement';
 import { LectureOccurrence, parseCsv, parseIcs, TimetableError } from '../../domain/timetable';
 import { replyError, requireAdmin } from '../http-errors';
-import { inTransaction } from '../../state/db';
+import { listLectures, listRooms, mappedRooms, replaceImport, roomsOfNode, setRoomNodes } from '../../state/lectures';
 import { needOf } from '../../state/placement';
 import { nodeIdSchema, params, roomSchema } from '../schemas';
 
@@ -22,16 +22,12 @@ export function lectureRoutes(app: FastifyInstance, { db, timezone }: LectureRou
     },
   }, async (request, reply) => {
     if (!requireAdmin(request.role, reply)) return reply;
-    await inTransaction(db, async (client) => {
-      await client.query('DELETE FROM room_nodes WHERE room = $1', [request.params.room]);
-      for (const n of request.body.nodes) await client.query('INSERT INTO room_nodes (room, node_id) VALUES ($1, $2)', [request.params.room, n]);
-    });
+    await setRoomNodes(db, request.params.room, request.body.nodes);
     return { room: request.params.room, nodes: [...request.body.nodes].sort() };
   });
 
   app.get('/v1/rooms', async () => {
-    const { rows } = await db.query('SELECT room, array_agg(node_id ORDER BY node_id) AS nodes FROM room_nodes GROUP BY room ORDER BY room');
-    return { rooms: rows };
+    return { rooms: await listRooms(db) };
   });
 
   app.post<{ Body: { name: string; format: 'ics' | 'csv'; content: string; timezone?: string } }>('/v1/lectures/imports', {
@@ -58,21 +54,9 @@ export function lectureRoutes(app: FastifyInstance, { db, timezone }: LectureRou
       if (err instanceof TimetableError) return replyError(reply, 400, `${format} timetable "${name}": ${err.message}`);
       throw err;
     }
-    // Importing a name again replaces its lectures, in one transaction.
-    await inTransaction(db, async (client) => {
-      await client.query('DELETE FROM lecture_imports WHERE name = $1', [name]);
-      await client.query('INSERT INTO lecture_imports (name, format, lectures) VALUES ($1, $2, $3)', [name, format, lectures.length]);
-      for (let i = 0; i < lectures.length; i += 500) {
-        const batch = lectures.slice(i, i + 500);
-        await client.query(
-          `INSERT INTO lectures (import_name, room, title, starts_at, ends_at)
-           SELECT $1, * FROM unnest($2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[])`,
-          [name, batch.map((l) => l.room), batch.map((l) => l.title), batch.map((l) => l.startsAt), batch.map((l) => l.endsAt)]);
-      }
-    });
+    await replaceImport(db, name, format, lectures);
     const rooms = [...new Set(lectures.map((l) => l.room))].sort();
-    const { rows } = await db.query<{ room: string }>('SELECT DISTINCT room FROM room_nodes WHERE room = ANY($1)', [rooms]);
-    const mapped = new Set(rows.map((r) => r.room));
+    const mapped = await mappedRooms(db, rooms);
     return reply.code(201).send({ name, format, lectures: lectures.length, rooms, unmappedRooms: rooms.filter((r) => !mapped.has(r)) });
   });
 
@@ -87,17 +71,12 @@ export function lectureRoutes(app: FastifyInstance, { db, timezone }: LectureRou
     const from = request.query.from ? new Date(request.query.from) : new Date();
     const to = request.query.to ? new Date(request.query.to) : new Date(from.getTime() + 7 * 24 * 3_600_000);
     if (to <= from) return replyError(reply, 400, `"to" (${to.toISOString()}) must be after "from" (${from.toISOString()})`);
-    const { rows } = await db.query(
-      `SELECT room, title, starts_at AS "startsAt", ends_at AS "endsAt", import_name AS "import" FROM lectures
-       WHERE ends_at > $1 AND starts_at < $2 AND ($3::text IS NULL OR room = $3) ORDER BY starts_at, room LIMIT 5000`,
-      [from, to, request.query.room ?? null]);
-    return { from, to, lectures: rows };
+    return { from, to, lectures: await listLectures(db, { from, to, ...(request.query.room ? { room: request.query.room } : {}) }) };
   });
 
   app.get<{ Params: { nodeId: string } }>('/v1/nodes/:nodeId/need', { schema: { params: params({ nodeId: nodeIdSchema }) } }, async (request) => {
     const now = new Date();
-    const { rows } = await db.query<{ room: string }>('SELECT room FROM room_nodes WHERE node_id = $1 ORDER BY room', [request.params.nodeId]);
     const need = await needOf(db, request.params.nodeId, now, 400);
-    return { nodeId: request.params.nodeId, rooms: rows.map((r) => r.room), ...need, L: freeTimeTerm(need, now) };
+    return { nodeId: request.params.nodeId, rooms: await roomsOfNode(db, request.params.nodeId), ...need, L: freeTimeTerm(need, now) };
   });
 }

@@ -1,26 +1,26 @@
 import { Client, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
 import type { Pool } from 'pg';
-import { CONTROL_TASK_QUEUE } from '../../common/names';
+import { migrationWorkflowId } from '../../common/names';
 import type { PlacementPolicy } from '../../domain/placement';
 import type { migrateContainer } from '../../workflows';
 import { replyError, requireAdmin } from '../http-errors';
-import { MIGRATION_COLUMNS, MigrationRow, syncMigration } from '../migration-sync';
-import { findContainer, placementFor } from '../../state/placement';
+import { syncMigration } from '../migration-sync';
+import { claimForMigration, findContainer, releaseClaim } from '../../state/containers';
+import { findMigration, insertMigration, listMigrations } from '../../state/migrations';
+import { placementFor } from '../../state/placement';
 import { containerIdSchema, nodeIdSchema, params } from '../schemas';
 
 export interface MigrationRoutesOptions {
   db: Pool;
+  controlTaskQueue: string;
   temporal: Client;
   policy: PlacementPolicy;
 }
 
-/** The workflow id of a container's migration: Temporal refuses a second while one runs. */
-export const migrationWorkflowId = (containerId: string): string => `migrate-${containerId}`;
-
 const QUERY_TIMEOUT_MS = 2_000;
 
-export function migrationRoutes(app: FastifyInstance, { db, temporal, policy }: MigrationRoutesOptions): void {
+export function migrationRoutes(app: FastifyInstance, { db, temporal, policy, controlTaskQueue }: MigrationRoutesOptions): void {
   app.post<{ Body: { containerId: string; to?: string; reason?: string } }>('/v1/migrations', {
     schema: {
       body: {
@@ -40,21 +40,18 @@ export function migrationRoutes(app: FastifyInstance, { db, temporal, policy }: 
     const to = given ?? decision?.chosen;
     if (!to) return reply.code(422).send({ error: 'Unprocessable Entity', message: decision!.explanation, decision });
     // Claim the container first: a concurrent request sees "migrating" and is refused.
-    const claimed = await db.query("UPDATE containers SET state = 'migrating', updated_at = now() WHERE id = $1 AND state = 'running' AND node_id = $2", [c.id, c.nodeId]);
-    if (!claimed.rowCount) return replyError(reply, 409, `container ${containerId} changed meanwhile; try again`);
+    if (!(await claimForMigration(db, c.id, c.nodeId))) return replyError(reply, 409, `container ${containerId} changed meanwhile; try again`);
     const now = new Date();
     const id = `${c.id}-${now.getTime()}`;
     try {
       const handle = await temporal.workflow.start<typeof migrateContainer>('migrateContainer', {
-        taskQueue: CONTROL_TASK_QUEUE, workflowId: migrationWorkflowId(c.id), workflowIdConflictPolicy: 'FAIL',
+        taskQueue: controlTaskQueue, workflowId: migrationWorkflowId(c.id), workflowIdConflictPolicy: 'FAIL',
         args: [{ containerId: c.id, to, reason, migrationId: id, ...(decision ? { decision } : {}) }],
       });
-      await db.query(
-        `INSERT INTO migrations (id, workflow_id, run_id, container_id, from_node, to_node, reason, status, decision, started_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'running', $8, $9)`, [id, handle.workflowId, handle.firstExecutionRunId, c.id, c.nodeId, to, reason, decision, now]);
+      await insertMigration(db, { id, workflowId: handle.workflowId, runId: handle.firstExecutionRunId, containerId: c.id, from: c.nodeId, to, reason, decision }, now);
       return reply.code(202).send({ id, workflowId: handle.workflowId, containerId: c.id, from: c.nodeId, to, decision });
     } catch (err) {
-      await db.query("UPDATE containers SET state = 'running' WHERE id = $1 AND state = 'migrating'", [c.id]);
+      await releaseClaim(db, c.id);
       if (err instanceof WorkflowExecutionAlreadyStartedError) return replyError(reply, 409, `a migration of ${containerId} is already running`);
       return replyError(reply, 503, `could not start the migration workflow (is Temporal up?): ${(err as Error).message}`);
     }
@@ -68,18 +65,16 @@ export function migrationRoutes(app: FastifyInstance, { db, temporal, policy }: 
       },
     },
   }, async (request) => {
-    const { rows } = await db.query<MigrationRow>(
-      `SELECT ${MIGRATION_COLUMNS} FROM migrations WHERE ($1::text IS NULL OR container_id = $1) ORDER BY started_at DESC LIMIT $2`,
-      [request.query.containerId ?? null, request.query.limit ?? 50]);
+    const rows = await listMigrations(db, { limit: request.query.limit ?? 50, ...(request.query.containerId ? { containerId: request.query.containerId } : {}) });
     return { migrations: await Promise.all(rows.map((r) => syncMigration(db, temporal, r))) };
   });
 
   app.get<{ Params: { migrationId: string } }>('/v1/migrations/:migrationId', {
     schema: { params: params({ migrationId: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,200}$' } }) },
   }, async (request, reply) => {
-    const { rows } = await db.query<MigrationRow>(`SELECT ${MIGRATION_COLUMNS} FROM migrations WHERE id = $1`, [request.params.migrationId]);
-    if (!rows.length) return replyError(reply, 404, `no migration ${request.params.migrationId}`);
-    const row = await syncMigration(db, temporal, rows[0]!);
+    const found = await findMigration(db, request.params.migrationId);
+    if (!found) return replyError(reply, 404, `no migration ${request.params.migrationId}`);
+    const row = await syncMigration(db, temporal, found);
     // While it runs, the workflow answers with the steps done so far. A query waits for a worker, so it has a
     // deadline (which also cancels its retries): with the control worker down the API answers at once (progress: null).
     const progress = row.status === 'running'

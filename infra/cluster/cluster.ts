@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { CONTROL_TASK_QUEUE } from '../../common/names';
+import { nodeLifecycleWorkflowId } from '../../common/names';
+import { controlTaskQueue } from '../../common/config';
 import { ClusterConfig, REPO_ROOT } from './config';
 import { deleteNamespaces, listNamespaces, runCommands } from './netns';
 import { ClusterPlan, lanCommands, planCluster, plannedNamespaces } from './plan';
@@ -35,7 +36,7 @@ export async function ensureSchedules(client: Client, config: ClusterConfig): Pr
       await client.schedule.create({
         scheduleId: s.id,
         spec: { intervals: [{ every: s.every }] },
-        action: { type: 'startWorkflow', workflowType: s.workflowType, taskQueue: CONTROL_TASK_QUEUE, args: s.args },
+        action: { type: 'startWorkflow', workflowType: s.workflowType, taskQueue: controlTaskQueue(), args: s.args },
         // A run still going when the next is due is not doubled; missed runs are not made up after an outage.
         policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1m' },
         state: { paused: config.schedulesPaused, ...(config.schedulesPaused ? { note: 'created paused (ZANSHIN_SCHEDULES=paused)' } : {}) },
@@ -176,7 +177,7 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
     });
     await launcher.healthy(api, 'migration-api /health', () => apiHealthy(config, secrets.adminToken));
 
-    log(`control worker on task queue ${CONTROL_TASK_QUEUE}`);
+    log(`control worker on task queue ${controlTaskQueue()}`);
     launcher.launch('control-worker', [process.execPath, dist('workers', 'control-worker.js')], {
       ...temporalEnv, ZANSHIN_DATABASE_URL: postgresUrl(pg, PG_DATABASE, false), PGPASSFILE: pgpass,
     });
@@ -200,7 +201,7 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
       // Each PC's lifecycle workflow waits for its shutdown or lecture signal (kept if it already runs).
       for (const node of plan.nodes) {
         await client.workflow.start('nodeLifecycle', {
-          taskQueue: CONTROL_TASK_QUEUE, workflowId: `node-${node.id}`, args: [{ nodeId: node.id }], workflowIdConflictPolicy: 'USE_EXISTING',
+          taskQueue: controlTaskQueue(), workflowId: nodeLifecycleWorkflowId(node.id), args: [{ nodeId: node.id }], workflowIdConflictPolicy: 'USE_EXISTING',
         });
       }
     });

@@ -1,9 +1,7 @@
 import { REPO_ROOT } from '../../common/paths';
 import path from 'node:path';
-import { envInt, envString } from '../../common/env';
+import { Env, envInt, envString } from '../../common/env';
 import { ConfigError } from '../../common/errors';
-
-type Env = Record<string, string | undefined>;
 
 export { REPO_ROOT };
 

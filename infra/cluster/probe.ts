@@ -1,5 +1,6 @@
 import type { Client } from '@temporalio/client';
-import { CONTROL_TASK_QUEUE, probeWorkflowId } from '../../common/names';
+import { probeWorkflowId } from '../../common/names';
+import { controlTaskQueue } from '../../common/config';
 import type { NodeDescription } from '../../domain/node-description';
 import type { probeNode } from '../../workflows';
 
@@ -15,7 +16,7 @@ export interface ProbeResult {
 export async function probeNodes(client: Client, nodeIds: string[]): Promise<ProbeResult[]> {
   return Promise.all(nodeIds.map(async (nodeId): Promise<ProbeResult> => {
     const handle = await client.workflow.start<typeof probeNode>('probeNode', {
-      taskQueue: CONTROL_TASK_QUEUE,
+      taskQueue: controlTaskQueue(),
       workflowId: probeWorkflowId(nodeId),
       args: [{ nodeId }],
       workflowIdConflictPolicy: 'FAIL',

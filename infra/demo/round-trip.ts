@@ -1,7 +1,8 @@
 import type { Client } from '@temporalio/client';
-import { CONTROL_TASK_QUEUE } from '../../common/names';
+import { createWorkflowId } from '../../common/names';
+import { controlTaskQueue } from '../../common/config';
 import type { createContainer, moveContainer } from '../../workflows';
-import type { MoveReport } from '../../workflows/move-container';
+import type { MoveReport } from '../../domain/reports';
 import { ensureCounterRootfs } from '../images/counter';
 
 export interface RoundTripOptions {
@@ -30,7 +31,7 @@ export async function runRoundTrip(client: Client, o: RoundTripOptions): Promise
   const stamp = Date.now();
   o.log(`creating ${o.containerId} on ${o.home} (counter holding ${o.mib} MiB, ${o.dirtyPagesPerSecond} dirty pages/s)`);
   await client.workflow.execute<typeof createContainer>('createContainer', {
-    taskQueue: CONTROL_TASK_QUEUE, workflowId: `create-${o.containerId}-${stamp}`,
+    taskQueue: controlTaskQueue(), workflowId: createWorkflowId(o.containerId, stamp),
     args: [{ nodeId: o.home, containerId: o.containerId, rootfs: { dir: rootfs }, args: ['/bin/counter'],
       env: [`MIB=${o.mib}`, `DIRTY_PAGES_PER_SEC=${o.dirtyPagesPerSecond}`], memoryMiB: o.mib + 32 }],
   });
@@ -38,7 +39,7 @@ export async function runRoundTrip(client: Client, o: RoundTripOptions): Promise
     await sleep(o.dwellMs);
     o.log(`moving ${o.containerId} ${from} -> ${to}`);
     return client.workflow.execute<typeof moveContainer>('moveContainer', {
-      taskQueue: CONTROL_TASK_QUEUE, workflowId: `move-${o.containerId}-${from}-${to}-${stamp}`, args: [{ containerId: o.containerId, from, to }],
+      taskQueue: controlTaskQueue(), workflowId: `move-${o.containerId}-${from}-${to}-${stamp}`, args: [{ containerId: o.containerId, from, to }],
     });
   };
   const there = await move(o.home, o.away);

@@ -1,6 +1,8 @@
 import type { Client } from '@temporalio/client';
 import { ApiClient } from '../../cli/api-client';
-import { CONTROL_TASK_QUEUE } from '../../common/names';
+import { nodeLifecycleWorkflowId } from '../../common/names';
+import { controlTaskQueue } from '../../common/config';
+import { moveReportOf } from '../../domain/reports';
 import type { MigrationRow } from '../../state/migrations';
 import { REBALANCE_SCHEDULE_ID } from '../cluster/cluster';
 import { ensureCounterRootfs } from '../images/counter';
@@ -68,10 +70,10 @@ export async function runScenario(api: ApiClient, temporal: Client, o: ScenarioO
   o.log(`4. ${away.to} is switched off: its power-off unit signals node-${away.to}`);
   const t2 = new Date();
   await temporal.workflow.signalWithStart('nodeLifecycle', {
-    taskQueue: CONTROL_TASK_QUEUE, workflowId: `node-${away.to}`, args: [{ nodeId: away.to }],
+    taskQueue: controlTaskQueue(), workflowId: nodeLifecycleWorkflowId(away.to), args: [{ nodeId: away.to }],
     signal: 'shutdown', signalArgs: [{ deadlineSeconds: 60, reason: 'power-off' }],
   });
   const back = await nextMigration(api, id, t2, 'the evacuation');
-  o.log(`   evacuation moved it ${back.from} -> ${back.to}${back.report?.targetHadRemnant ? `, reusing the remnant ${back.to} kept` : ''}`);
+  o.log(`   evacuation moved it ${back.from} -> ${back.to}${moveReportOf(back.report)?.targetHadRemnant ? `, reusing the remnant ${back.to} kept` : ''}`);
   return [away, back];
 }

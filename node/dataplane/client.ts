@@ -4,28 +4,12 @@ import { pipeline } from 'node:stream/promises';
 import { CompressStream } from 'zstd-napi';
 import { encodeFrame } from '../../domain/chunk-frames';
 import { encodeManifest, HASH_BYTES, Manifest } from '../../domain/manifest';
+import type { TransferTarget, WireCounters } from '../../domain/reports';
 import { ChunkReader, ChunkUnavailableError } from '../chunk-reader';
+import { ErrorType } from '../../common/errors';
 
 /** Raw chunk bytes per request: a broken connection costs at most this much again. */
 const REQUEST_BATCH_BYTES = 64 << 20;
-
-export interface TransferTarget {
-  /** host:port of the target's data plane. */
-  address: string;
-  transferId: string;
-  token: string;
-}
-
-export interface WireCounters {
-  /** Request and response bodies that crossed the network (compressed chunks, manifests, missing lists). */
-  wireBytes: number;
-  manifestBytes: number;
-  /** Chunk bytes before compression. */
-  chunkBytes: number;
-  chunks: number;
-  /** Chunks left out because their file changed since it was described (live syncs only). */
-  skipped: number;
-}
 
 export class DataPlaneError extends Error {
   override name = 'DataPlaneError';
@@ -34,7 +18,7 @@ export class DataPlaneError extends Error {
 
 /** The target's data plane does not answer at all (its PC or worker is down): the workflow may pick another target. */
 export class TargetUnreachableError extends DataPlaneError {
-  override name = 'TargetUnreachableError';
+  override name = ErrorType.TargetUnreachable;
 }
 
 /** Source side of a transfer. */

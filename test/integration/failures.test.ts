@@ -8,6 +8,7 @@ import type { migrateContainer } from '../../workflows';
 import type { MigrateContainerInput, MigrationResult } from '../../workflows/migrate-container';
 import { LiveCluster, sleep } from '../helpers/live-cluster';
 import { TEST_PREFIX } from '../helpers/names';
+import { ErrorType } from '../../common/errors';
 
 const CONTAINER = `${TEST_PREFIX}-fail`;
 const cluster = new LiveCluster();
@@ -31,7 +32,7 @@ describe('migrateContainer when PCs die', () => {
     await execa('chattr', ['+i', blocked]);
     try {
       const err = await cluster.client.workflow.execute<typeof migrateContainer>('migrateContainer', migrate('pc2')).catch((e: unknown) => e as { cause: { type: string; message: string } });
-      expect((err as { cause: { type: string } }).cause.type).toBe('MigrationFailed');
+      expect((err as { cause: { type: string } }).cause.type).toBe(ErrorType.MigrationFailed);
       expect((err as { cause: { message: string } }).cause.message).toMatch(/\(pc2: failed\); it runs again on pc1 from generation \d+/);
     } finally {
       await execa('chattr', ['-i', blocked]);
@@ -69,7 +70,7 @@ describe('migrateContainer when PCs die', () => {
     const before = cluster.counter('pc3', CONTAINER);
     const err = await cluster.client.workflow.execute<typeof migrateContainer>('migrateContainer', migrate('pc1'))
       .catch((e: unknown) => e as { cause?: { message: string; type?: string } });
-    expect((err as { cause: { type: string } }).cause.type).toBe('MigrationFailed');
+    expect((err as { cause: { type: string } }).cause.type).toBe(ErrorType.MigrationFailed);
     // pc2 may still look alive (its last load report younger than the offline threshold): then it is tried too.
     expect((err as { cause: { message: string } }).cause.message)
       .toMatch(/failed after [12] target\(s\) \(pc1: target failed(, pc2: target failed)?\); it kept running on pc3/);

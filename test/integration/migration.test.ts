@@ -14,9 +14,9 @@ import { inNamespace } from '../../infra/cluster/relays';
 import { ensureCounterRootfs } from '../../infra/images/counter';
 import { TransferRegistry } from '../../node/dataplane/transfers';
 import { RemnantStore } from '../../node/store';
-import type { MigrationRow } from '../../api/migration-sync';
+import type { MigrationRow } from '../../state/migrations';
 import type { createContainer, moveContainer, recoverCrashedNodes, safetyCheckpoint } from '../../workflows';
-import type { MoveReport } from '../../workflows/move-container';
+import { moveReportOf, MoveReport } from '../../domain/reports';
 import { LiveCluster, sleep } from '../helpers/live-cluster';
 import { TEST_PREFIX } from '../helpers/names';
 
@@ -244,7 +244,7 @@ describe('control plane on the live cluster, through the zanshin CLI', () => {
       expect(containers.find((c) => c.id === API_CONTAINER)).toMatchObject({ nodeId: 'pc2', state: 'running' });
       const history = JSON.parse((await zanshin('migrations', '--container', API_CONTAINER, '--json')).stdout) as MigrationRow[];
       expect(history.map((m) => [m.from, m.to, m.status, m.reason])).toEqual([['pc1', 'pc2', 'completed', 'test']]);
-      expect(history[0]!.report!.steps.map((st) => st.step)).toContain('transfer checkpoint');
+      expect(moveReportOf(history[0]!.report)!.steps.map((st) => st.step)).toContain('transfer checkpoint');
       const decision = history[0]!.decision as { chosen: string; candidates: { nodeId: string }[] };
       expect(decision.chosen).toBe('pc2');
     } finally {

@@ -16,6 +16,7 @@ import { waitFor } from '../../infra/cluster/wait';
 import type { probeNode } from '../../workflows';
 import { TEST_PREFIX } from '../helpers/names';
 import { bundleWorkflows, startTestTemporal } from '../helpers/temporal';
+import { ErrorType } from '../../common/errors';
 
 const NODE_ID = 'pc1';
 const NAMESPACE = `${TEST_PREFIX}-${NODE_ID}`;
@@ -87,7 +88,7 @@ describe('probeNode', () => {
     })).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(WorkflowFailedError);
     const cause = (err as WorkflowFailedError).cause as ApplicationFailure;
-    expect(cause.type).toBe('NodeUnreachable');
+    expect(cause.type).toBe(ErrorType.NodeUnreachable);
     expect(cause.message).toMatch(/PC pc9 did not answer on task queue node-pc9 within 2s/);
   });
 
@@ -96,7 +97,7 @@ describe('probeNode', () => {
       taskQueue: `${CONTROL_TASK_QUEUE}-bad`, workflowId: `${TEST_PREFIX}-probe-bad`, args: [{ nodeId: '../etc' }],
     })).catch((e: unknown) => e);
     const cause = (err as WorkflowFailedError).cause as ApplicationFailure;
-    expect(cause.type).toBe('InvalidInput');
+    expect(cause.type).toBe(ErrorType.InvalidInput);
     expect(cause.message).toMatch(/probeNode needs input \{"nodeId": "<id>"\}/);
   });
 });

@@ -1,8 +1,10 @@
-import { proxyActivities } from '@temporalio/workflow';
+// The one place where workflows get their activities: a PC's on its own task queue, the control plane's on the
+// workflow's own queue (the control worker's).
+import { proxyActivities, RetryPolicy } from '@temporalio/workflow';
+import type { ControlActivities } from '../activities/control';
 import type { NodeActivities } from '../activities/node';
 import { nodeTaskQueue } from '../common/names';
-import { NON_RETRYABLE_ERROR_TYPES } from '../common/errors';
-
+import { ErrorType, NON_RETRYABLE_ERROR_TYPES } from '../common/errors';
 
 export interface NodeTimeouts {
   /** How long a short call may wait for the PC (a switched-off PC never answers). @default 60 */
@@ -18,13 +20,12 @@ export interface NodeTimeouts {
 export function nodeActivities(nodeId: string, timeouts: NodeTimeouts = {}) {
   const taskQueue = nodeTaskQueue(nodeId);
   const answer = timeouts.answerSeconds ?? 60;
+  const retry: RetryPolicy = { initialInterval: '1s', maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES };
   const quick = proxyActivities<NodeActivities>({
-    taskQueue, scheduleToCloseTimeout: `${answer}s`, startToCloseTimeout: `${Math.max(5, Math.floor(answer / 2))}s`,
-    retry: { initialInterval: '1s', maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
+    taskQueue, scheduleToCloseTimeout: `${answer}s`, startToCloseTimeout: `${Math.max(5, Math.floor(answer / 2))}s`, retry,
   });
   const long = proxyActivities<NodeActivities>({
-    taskQueue, scheduleToStartTimeout: `${answer}s`, startToCloseTimeout: '30m', heartbeatTimeout: `${timeouts.heartbeatSeconds ?? 30}s`,
-    retry: { initialInterval: '1s', maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
+    taskQueue, scheduleToStartTimeout: `${answer}s`, startToCloseTimeout: '30m', heartbeatTimeout: `${timeouts.heartbeatSeconds ?? 30}s`, retry,
   });
   return {
     prepareReceive: quick.prepareReceive,
@@ -43,4 +44,12 @@ export function nodeActivities(nodeId: string, timeouts: NodeTimeouts = {}) {
     deleteContainer: long.deleteContainer,
     collectGarbage: long.collectGarbage,
   };
+}
+
+/** Control-plane activities (PostgreSQL, placement): short calls, retried a few times unless the input is bad. */
+export function controlActivities(startToCloseTimeout: '30s' | '60s' = '60s') {
+  return proxyActivities<ControlActivities>({
+    startToCloseTimeout,
+    retry: { initialInterval: '1s', maximumAttempts: 5, nonRetryableErrorTypes: [ErrorType.InvalidInput] },
+  });
 }

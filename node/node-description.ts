@@ -1,7 +1,8 @@
+// Reads what this PC is and how loaded it is, from the OS (used by the probe activity and the load reporter).
 import os from 'node:os';
 import execa from 'execa';
 import si from 'systeminformation';
-import { lanAddresses, NodeDescription, toNodeLoad } from '../../domain/node-description';
+import { lanAddresses, NodeDescription, toNodeLoad } from '../domain/node-description';
 
 /** Name of the network namespace this process runs in, as `ip netns identify` tells it ("" on the host). */
 async function currentNetworkNamespace(): Promise<string> {

@@ -1,0 +1,155 @@
+/**
+ * The shared vocabulary of a migration: what a PC is asked to do and what it reports back, and what the control
+ * plane records. Node code produces these, workflows pass them along, the API and the CLI show them. Pure types.
+ */
+import type { ManifestStats } from './manifest';
+import type { PlacementDecision } from './placement';
+
+/** What a container is, independent of where it runs. */
+export interface ContainerSpec {
+  containerId: string;
+  args: string[];
+  env: string[];
+  /** Memory the container needs, for placement. */
+  memoryMiB: number;
+}
+
+/** Where a checkpoint generation came from. */
+export interface GenerationMeta {
+  generation: number;
+  createdAt: string;
+  strategy: 'content' | 'kernel';
+  /** Where the checkpoint was taken. */
+  sourceNode: string;
+}
+
+export interface ContainerState {
+  containerId: string;
+  status: 'running' | 'paused' | 'stopped' | 'created' | 'absent';
+  pid: number;
+}
+
+export interface RootfsSource {
+  /** A directory on the PC to copy the rootfs from. */
+  dir?: string;
+  /** A tar archive (optionally compressed) on the PC to unpack the rootfs from. */
+  tarball?: string;
+}
+
+export interface CreateContainerInput extends ContainerSpec {
+  rootfs: RootfsSource;
+}
+
+/** Where a source sends data: the target's data plane and the transfer it opened. */
+export interface TransferTarget {
+  /** host:port of the target's data plane. */
+  address: string;
+  transferId: string;
+  token: string;
+}
+
+export interface WireCounters {
+  /** Request and response bodies that crossed the network (compressed chunks, manifests, missing lists). */
+  wireBytes: number;
+  manifestBytes: number;
+  /** Chunk bytes before compression. */
+  chunkBytes: number;
+  chunks: number;
+  /** Chunks left out because their file changed since it was described (live syncs only). */
+  skipped: number;
+}
+
+export interface TransferReport extends WireCounters {
+  kind: 'bundle' | 'checkpoint';
+  manifest: ManifestStats;
+  missingChunks: number;
+  ms: number;
+}
+
+export interface CheckpointReport {
+  containerId: string;
+  generation: number;
+  strategy: string;
+  dumpMs: number;
+  hashMs: number;
+  image: ManifestStats;
+  spec: ContainerSpec;
+  meta: GenerationMeta;
+}
+
+/** What bringing a rootfs up to a manifest did. */
+export interface ApplyStats {
+  written: number;
+  unchanged: number;
+  removed: number;
+  /** Partial applies only: files left as they were because their new content did not arrive. */
+  kept: number;
+}
+
+export interface RestoreReport {
+  containerId: string;
+  generation: number;
+  bundle: ApplyStats;
+  applyBundleMs: number;
+  writeImageMs: number;
+  restoreMs: number;
+  state: ContainerState;
+}
+
+/** One step of a migration as the workflow saw it. */
+export interface StepReport {
+  step: string;
+  node: string;
+  startedAt: number;
+  ms: number;
+}
+
+/** One move of a container from one PC to another, as reported to users and stored with the migration. */
+export interface MoveReport {
+  containerId: string;
+  from: string;
+  to: string;
+  generation: number;
+  strategy: string;
+  /** From the checkpoint's start to the restored container running, as the workflow saw it. */
+  downtimeMs: number;
+  /** Bytes that crossed the data plane (bundle syncs, checkpoint, manifests). */
+  wireBytes: number;
+  /** Size of the full image plus the rootfs: what a move without remnants would send. */
+  fullBytes: number;
+  /** Whether the target already held remnants of this container. */
+  targetHadRemnant: boolean;
+  /** Set when the source could not be marked as holding a remnant (the move itself succeeded). */
+  remnantError?: string;
+  steps: StepReport[];
+  transfers: TransferReport[];
+  checkpoint: CheckpointReport;
+  restore: RestoreReport;
+}
+
+/** One target tried by a migration, and how it went. */
+export interface MigrationAttempt {
+  to: string;
+  outcome: 'completed' | 'target failed' | 'failed';
+  error?: string;
+}
+
+/** A migration's result: the move that succeeded, every target tried, and the policy's decision. */
+export interface MigrationResult extends MoveReport {
+  migrationId: string;
+  attempts: MigrationAttempt[];
+  /** The placement decision that chose the target (null when the caller named it). */
+  decision: PlacementDecision | null;
+}
+
+/** What a crash recovery records in place of a move's report: from which generation, and the work lost. */
+export interface RecoveryReport {
+  recovery: true;
+  generation: number | null;
+  checkpointAgeMs: number | null;
+}
+
+/** The move report of a migration record, or null for a crash recovery (or a migration without one yet). */
+export function moveReportOf(report: MoveReport | RecoveryReport | null | undefined): MoveReport | null {
+  return report && !('recovery' in report) ? report : null;
+}

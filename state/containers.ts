@@ -1,0 +1,101 @@
+// The only writer of the `containers` table: registered containers, where each runs and in which state.
+import type { Pool } from 'pg';
+import type { RootfsSource } from '../domain/reports';
+import { deleteMigrationsOf } from './migrations';
+import { inTransaction, Queryable } from './db';
+
+export type ContainerStateName = 'created' | 'running' | 'migrating' | 'stopped';
+
+export interface ContainerRow {
+  id: string;
+  args: string[];
+  env: string[];
+  memoryMiB: number;
+  rootfs: RootfsSource;
+  nodeId: string | null;
+  state: ContainerStateName;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface NewContainer {
+  id: string;
+  args: string[];
+  env: string[];
+  memoryMiB: number;
+  rootfs: RootfsSource;
+}
+
+const COLUMNS = `id, args, env, memory_mib AS "memoryMiB", rootfs, node_id AS "nodeId", state,
+  created_at AS "createdAt", updated_at AS "updatedAt"`;
+
+export async function findContainer(db: Queryable, id: string): Promise<ContainerRow | null> {
+  const { rows } = await db.query<ContainerRow>(`SELECT ${COLUMNS} FROM containers WHERE id = $1`, [id]);
+  return rows[0] ?? null;
+}
+
+export async function listContainers(db: Queryable): Promise<ContainerRow[]> {
+  return (await db.query<ContainerRow>(`SELECT ${COLUMNS} FROM containers ORDER BY id`)).rows;
+}
+
+/** Registers a container (state created); null when the id is taken. */
+export async function insertContainer(db: Queryable, c: NewContainer): Promise<ContainerRow | null> {
+  const { rows } = await db.query<ContainerRow>(
+    `INSERT INTO containers (id, args, env, memory_mib, rootfs, state) VALUES ($1, $2, $3, $4, $5, 'created')
+     ON CONFLICT (id) DO NOTHING RETURNING ${COLUMNS}`, [c.id, c.args, c.env, c.memoryMiB, c.rootfs]);
+  return rows[0] ?? null;
+}
+
+/**
+ * Claims a running container for a migration (running -> migrating), only if it still runs on `nodeId`: of two
+ * concurrent claims one wins. True when this call won.
+ */
+export async function claimForMigration(db: Queryable, id: string, nodeId: string): Promise<boolean> {
+  const r = await db.query("UPDATE containers SET state = 'migrating', updated_at = now() WHERE id = $1 AND state = 'running' AND node_id = $2", [id, nodeId]);
+  return !!r.rowCount;
+}
+
+/** Marks a container as being moved by a migration that has just been recorded. */
+export async function markMigrating(db: Queryable, id: string): Promise<void> {
+  await db.query("UPDATE containers SET state = 'migrating', updated_at = now() WHERE id = $1", [id]);
+}
+
+/** Gives back a claim whose migration never started or ended without moving it (migrating -> running). */
+export async function releaseClaim(db: Queryable, id: string): Promise<void> {
+  await db.query("UPDATE containers SET state = 'running', updated_at = now() WHERE id = $1 AND state = 'migrating'", [id]);
+}
+
+/** Records where a container is now and in which state. */
+export async function setLocation(db: Queryable, id: string, nodeId: string, state: 'running' | 'stopped'): Promise<void> {
+  await db.query('UPDATE containers SET node_id = $2, state = $3, updated_at = now() WHERE id = $1', [id, nodeId, state]);
+}
+
+/** Removes a container and its migration history together. */
+export async function deleteContainer(db: Pool, id: string): Promise<void> {
+  await inTransaction(db, async (c) => {
+    await deleteMigrationsOf(c, id);
+    await c.query('DELETE FROM containers WHERE id = $1', [id]);
+  });
+}
+
+/** Containers running on a PC, most valuable first: the most memory (the most work lost if not moved), then id. */
+export async function containersOn(db: Queryable, nodeId: string): Promise<{ id: string; memoryMiB: number }[]> {
+  const { rows } = await db.query<{ id: string; memoryMiB: number }>(
+    `SELECT id, memory_mib AS "memoryMiB" FROM containers WHERE node_id = $1 AND state = 'running' ORDER BY memory_mib DESC, id`, [nodeId]);
+  return rows;
+}
+
+/** Containers recorded as running on some PC. */
+export async function runningContainers(db: Queryable): Promise<{ id: string; nodeId: string }[]> {
+  const { rows } = await db.query<{ id: string; nodeId: string }>(
+    `SELECT id, node_id AS "nodeId" FROM containers WHERE state = 'running' AND node_id IS NOT NULL ORDER BY id`);
+  return rows;
+}
+
+/** Containers recorded as running on a PC that has not reported for `offlineAfterSeconds`. */
+export async function containersOnSilentNodes(db: Queryable, offlineAfterSeconds: number): Promise<{ containerId: string; deadNode: string; lastReportAt: Date }[]> {
+  const { rows } = await db.query<{ containerId: string; deadNode: string; lastReportAt: Date }>(
+    `SELECT c.id AS "containerId", c.node_id AS "deadNode", n.last_report_at AS "lastReportAt" FROM containers c JOIN nodes n ON n.id = c.node_id
+     WHERE c.state = 'running' AND n.last_report_at < now() - ($1::int * interval '1 second') ORDER BY c.id`, [offlineAfterSeconds]);
+  return rows;
+}

@@ -1,0 +1,115 @@
+// The only writer of the tables a node report fills: `nodes`, `load_samples` and `remnants`.
+import type { Pool } from 'pg';
+import type { NodeReport } from '../domain/node-report';
+import { inTransaction, Queryable } from './db';
+
+const NODE_COLUMNS = `n.id, n.address, n.task_queue AS "taskQueue", n.cpu_model AS "cpuModel", n.cpu_cores AS "cpuCores",
+  n.cpu_flags AS "cpuFlags", n.memory_total_bytes::float8 AS "memoryTotalBytes", n.dirty_tracking AS "dirtyTracking",
+  n.criu_version AS "criuVersion", n.last_report_at AS "lastReportAt",
+  l.cpu, l.memory, l.memory_available_bytes::float8 AS "memoryAvailableBytes"`;
+const LATEST_LOAD = `LEFT JOIN LATERAL (SELECT cpu, memory, memory_available_bytes FROM load_samples s
+  WHERE s.node_id = n.id ORDER BY at DESC LIMIT 1) l ON true`;
+const REMNANT_COLUMNS = `has_bundle AS "hasBundle", generations, image_bytes::float8 AS "imageBytes", left_at AS "leftAt", expires_at AS "expiresAt"`;
+
+export interface NodeRow {
+  id: string;
+  address: string;
+  taskQueue: string;
+  cpuModel: string;
+  cpuCores: number;
+  cpuFlags: string[];
+  memoryTotalBytes: number;
+  dirtyTracking: boolean;
+  criuVersion: string;
+  lastReportAt: Date;
+  cpu: number | null;
+  memory: number | null;
+  memoryAvailableBytes: number | null;
+}
+
+export interface RemnantRow {
+  hasBundle: boolean;
+  generations: number[];
+  imageBytes: number;
+  leftAt: Date | null;
+  expiresAt: Date | null;
+}
+
+/**
+ * Stores one report: the node's facts, a load sample and its whole remnant inventory, together or not at all.
+ * Load samples older than `loadRetentionMs` are dropped as new ones arrive.
+ */
+export async function recordNodeReport(db: Pool, nodeId: string, r: NodeReport, loadRetentionMs: number): Promise<void> {
+  await inTransaction(db, async (client) => {
+    await client.query(
+      `INSERT INTO nodes (id, address, task_queue, cpu_model, cpu_cores, cpu_flags, memory_total_bytes, dirty_tracking, criu_version, last_report_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now())
+       ON CONFLICT (id) DO UPDATE SET address = $2, task_queue = $3, cpu_model = $4, cpu_cores = $5, cpu_flags = $6,
+         memory_total_bytes = $7, dirty_tracking = $8, criu_version = $9, last_report_at = now()`,
+      [nodeId, r.address, r.taskQueue, r.cpuModel, r.cpuCores, r.cpuFlags, r.memoryTotalBytes, r.dirtyTracking, r.criuVersion]);
+    await client.query('INSERT INTO load_samples (node_id, at, cpu, memory, memory_available_bytes) VALUES ($1, clock_timestamp(), $2, $3, $4)',
+      [nodeId, r.cpu, r.memory, r.memoryAvailableBytes]);
+    await client.query("DELETE FROM load_samples WHERE at < now() - ($1::bigint * interval '1 millisecond')", [loadRetentionMs]);
+    await client.query('DELETE FROM remnants WHERE node_id = $1', [nodeId]);
+    for (const rem of r.remnants) {
+      await client.query(
+        `INSERT INTO remnants (node_id, container_id, has_bundle, generations, image_bytes, left_at, expires_at, reported_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, now())`,
+        [nodeId, rem.containerId, rem.hasBundle, rem.generations, rem.imageBytes, rem.leftAt, rem.expiresAt]);
+    }
+  });
+}
+
+/** Every PC that has reported, with its latest load sample. */
+export async function listNodes(db: Queryable): Promise<NodeRow[]> {
+  return (await db.query<NodeRow>(`SELECT ${NODE_COLUMNS} FROM nodes n ${LATEST_LOAD} ORDER BY n.id`)).rows;
+}
+
+export async function findNode(db: Queryable, id: string): Promise<NodeRow | null> {
+  const { rows } = await db.query<NodeRow>(`SELECT ${NODE_COLUMNS} FROM nodes n ${LATEST_LOAD} WHERE n.id = $1`, [id]);
+  return rows[0] ?? null;
+}
+
+/** What one PC holds of every container. */
+export async function remnantsOnNode(db: Queryable, nodeId: string): Promise<(RemnantRow & { containerId: string })[]> {
+  const { rows } = await db.query<RemnantRow & { containerId: string }>(
+    `SELECT container_id AS "containerId", ${REMNANT_COLUMNS} FROM remnants WHERE node_id = $1 ORDER BY container_id`, [nodeId]);
+  return rows;
+}
+
+/** What every PC holds of one container. */
+export async function remnantsOfContainer(db: Queryable, containerId: string): Promise<(RemnantRow & { nodeId: string })[]> {
+  const { rows } = await db.query<RemnantRow & { nodeId: string }>(
+    `SELECT node_id AS "nodeId", ${REMNANT_COLUMNS} FROM remnants WHERE container_id = $1 ORDER BY node_id`, [containerId]);
+  return rows;
+}
+
+/** The newest checkpoint generation of a container that any PC reports (0: none). */
+export async function newestGeneration(db: Queryable, containerId: string): Promise<number> {
+  const { rows } = await db.query<{ total: number | null }>('SELECT max(g)::int AS total FROM remnants, unnest(generations) g WHERE container_id = $1', [containerId]);
+  return rows[0]?.total ?? 0;
+}
+
+/** Ids of the PCs that reported within `offlineAfterSeconds`. */
+export async function liveNodeIds(db: Queryable, offlineAfterSeconds: number): Promise<string[]> {
+  const { rows } = await db.query<{ id: string }>(
+    "SELECT id FROM nodes WHERE last_report_at > now() - ($1::int * interval '1 second') ORDER BY id", [offlineAfterSeconds]);
+  return rows.map((r) => r.id);
+}
+
+/** The live PC (not excluded) holding the container's newest checkpoint, if any. */
+export async function newestCheckpointHolder(db: Queryable, containerId: string, exclude: string[], offlineAfterSeconds: number): Promise<{ nodeId: string; generation: number } | null> {
+  const { rows } = await db.query<{ nodeId: string; generation: number }>(
+    `SELECT r.node_id AS "nodeId", max(g)::int AS generation FROM remnants r JOIN nodes n ON n.id = r.node_id, unnest(r.generations) g
+     WHERE r.container_id = $1 AND NOT (r.node_id = ANY($2)) AND n.last_report_at > now() - ($3::int * interval '1 second')
+     GROUP BY r.node_id ORDER BY generation DESC, r.node_id LIMIT 1`, [containerId, exclude, offlineAfterSeconds]);
+  return rows[0] ?? null;
+}
+
+/** Every PC with its latest load and what it holds of `containerId`: the placement formula's inputs. */
+export async function placementCandidates(db: Queryable, containerId: string): Promise<(NodeRow & { generationsHeld: number; hasBundle: boolean })[]> {
+  const { rows } = await db.query<NodeRow & { generationsHeld: number | null; hasBundle: boolean | null }>(
+    `SELECT ${NODE_COLUMNS}, cardinality(r.generations) AS "generationsHeld", r.has_bundle AS "hasBundle"
+     FROM nodes n ${LATEST_LOAD} LEFT JOIN remnants r ON r.node_id = n.id AND r.container_id = $1 ORDER BY n.id`, [containerId]);
+  return rows.map((r) => ({ ...r, generationsHeld: r.generationsHeld ?? 0, hasBundle: r.hasBundle ?? false }));
+}

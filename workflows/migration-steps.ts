@@ -1,0 +1,189 @@
+// The paper's migration steps (Fig. 3), in the order they run, numbered as in the README's table:
+//   1. select the target                        (migrateContainer; or given)
+//   2. prepare the target: reuse its remnant     target opens a transfer and says what it holds
+//   3. sync the bundle while the container runs  source -> target, only what the target lacks
+//   4. checkpoint (dump)                         source; the container stops here: downtime starts
+//   5. transfer the difference                   rootfs once more (frozen), then only pages the target holds nowhere
+//   6. restore on the target                     (a safety checkpoint stores instead: 6'. keep on the holder)
+//   7. leave a remnant on the source
+// Steps 2-5 are shared by moves and safety checkpoints. Every step reports how long it took; a failed step says
+// on which side it failed and whether that side is gone, so the caller can pick another target or roll back.
+import { ActivityFailure, ApplicationFailure, TimeoutFailure } from '@temporalio/workflow';
+import { ErrorType } from '../common/errors';
+import type { CheckpointReport, MoveReport, RestoreReport, StepReport, TransferReport, TransferTarget } from '../domain/reports';
+import { nodeActivities, NodeTimeouts } from './activity-proxies';
+import { failureMessage, finalFailure } from './workflow-helpers';
+
+export type MoveOutcome =
+  | { ok: true; report: MoveReport }
+  | {
+    ok: false;
+    /** Set once the source took its checkpoint: the container is stopped there and this image is the way back. */
+    checkpoint: CheckpointReport | null;
+    /** The target stopped answering (PC off, worker or data plane down): another target may do. */
+    targetFailed: boolean;
+    error: string;
+  };
+
+/** A step that failed, classified where it failed. */
+class StepFailed extends Error {
+  constructor(readonly step: string, readonly targetDown: boolean, message: string) {
+    super(message);
+  }
+}
+
+/**
+ * True when a failure means the target is gone (not that it refused): a target-side step that timed out (its worker
+ * does not answer), or a source-side step that could not reach the target's data plane. A source-side timeout
+ * means the source itself is gone, which another target cannot fix.
+ */
+function targetIsDown(err: unknown, side: 'source' | 'target'): boolean {
+  if (!(err instanceof ActivityFailure)) return false;
+  if (err.cause instanceof ApplicationFailure && err.cause.type === ErrorType.TargetUnreachable) return true;
+  return side === 'target' && err.cause instanceof TimeoutFailure;
+}
+
+interface Route {
+  containerId: string;
+  from: string;
+  to: string;
+  timeouts?: NodeTimeouts;
+  /** Receives each step as it completes (for progress queries). */
+  onStep?: (s: StepReport) => void;
+}
+
+/** Runs steps, timing each; a failure comes out as StepFailed, already classified. */
+function stepRunner(route: Route) {
+  const steps: StepReport[] = [];
+  const step = async <T>(name: string, node: string, run: () => Promise<T>): Promise<T> => {
+    const startedAt = Date.now();
+    let result: T;
+    try {
+      result = await run();
+    } catch (err) {
+      throw new StepFailed(name, targetIsDown(err, node === route.to ? 'target' : 'source'), `${name} on ${node}: ${failureMessage(err)}`);
+    }
+    const s = { step: name, node, startedAt, ms: Date.now() - startedAt };
+    steps.push(s);
+    route.onStep?.(s);
+    return result;
+  };
+  return { steps, step };
+}
+
+interface Shipped {
+  dest: TransferTarget;
+  /** Whether the target held a bundle or checkpoints of this container before. */
+  targetHadRemnant: boolean;
+  checkpoint: CheckpointReport;
+  transfers: TransferReport[];
+  /** When the container stopped (the checkpoint's start, or now when resending an earlier checkpoint). */
+  frozenAt: number;
+}
+
+/**
+ * Steps 2-5: the target opens a transfer, the source sends its rootfs, checkpoints (unless `checkpoint` is given:
+ * the container already stopped on the source and that image is resent), then sends what changed.
+ * `onCheckpoint` learns of the checkpoint as soon as it exists, so a later failure can roll back to it.
+ */
+async function shipCheckpoint(run: ReturnType<typeof stepRunner>, route: Route, o: {
+  checkpoint?: CheckpointReport; leaveRunning: boolean; onCheckpoint: (cp: CheckpointReport) => void; onTransfer: (dest: TransferTarget) => void;
+}): Promise<Shipped> {
+  const { containerId, from, to } = route;
+  const source = nodeActivities(from, route.timeouts);
+  const target = nodeActivities(to, route.timeouts);
+  // 2. Prepare the target: whatever it holds of this container (its remnant) is reused.
+  const receive = await run.step('prepare target', to, () => target.prepareReceive({ containerId }));
+  const dest = { address: receive.address, transferId: receive.transferId, token: receive.token };
+  o.onTransfer(dest);
+  const transfers: TransferReport[] = [];
+  let checkpoint = o.checkpoint;
+  let frozenAt = Date.now();
+  if (!checkpoint) {
+    // 3. Sync the rootfs while the container still runs, so the downtime carries only the last delta.
+    transfers.push(await run.step('sync bundle (running)', from, () => source.syncBundle({ containerId, target: dest, final: false })));
+    // 4. Checkpoint: unless it is left running, the container stops here and the downtime starts.
+    frozenAt = Date.now();
+    checkpoint = await run.step('checkpoint', from, () => source.checkpointContainer({ containerId, leaveRunning: o.leaveRunning }));
+    o.onCheckpoint(checkpoint);
+  }
+  const cp = checkpoint;
+  // 5. Only the difference: the rootfs after the freeze (a running container's was synced in step 3), then the
+  // pages the target holds nowhere.
+  if (!o.leaveRunning) transfers.push(await run.step('sync bundle (frozen)', from, () => source.syncBundle({ containerId, target: dest, final: true })));
+  transfers.push(await run.step('transfer checkpoint', from, () => source.sendCheckpoint({ containerId, generation: cp.generation, target: dest })));
+  return { dest, targetHadRemnant: receive.hasBundle || receive.heldGenerations.length > 0, checkpoint: cp, transfers, frozenAt };
+}
+
+export interface MoveOnceInput extends Route {
+  /** Resend this checkpoint instead of taking one (the container is already stopped on the source). */
+  checkpoint?: CheckpointReport;
+}
+
+/**
+ * One attempt to move a container to one target: steps 2-7. It never throws for a failed step: it says how far it
+ * got, so the caller can choose another target or restore on the source.
+ */
+export async function moveOnce(input: MoveOnceInput): Promise<MoveOutcome> {
+  const { containerId, from, to } = input;
+  const run = stepRunner(input);
+  let checkpoint: CheckpointReport | null = input.checkpoint ?? null;
+  let dest: TransferTarget | null = null;
+  try {
+    const shipped = await shipCheckpoint(run, input, {
+      ...(input.checkpoint ? { checkpoint: input.checkpoint } : {}), leaveRunning: false,
+      onCheckpoint: (cp) => { checkpoint = cp; }, onTransfer: (d) => { dest = d; },
+    });
+    const cp = shipped.checkpoint;
+    // 6. Restore on the target.
+    const target = nodeActivities(to, input.timeouts);
+    const restore: RestoreReport = await run.step('restore', to,
+      () => target.restoreFromTransfer({ transferId: shipped.dest.transferId, spec: cp.spec, meta: cp.meta }));
+    const downtimeMs = Date.now() - shipped.frozenAt;
+    // 7. The source keeps the bundle and checkpoints as a remnant for the next move back. The container runs on
+    // the target now: whatever happens here must not undo the move (that could leave it on two PCs).
+    const remnantError = await run.step('leave remnant', from, () => nodeActivities(from, input.timeouts).leaveRemnant({ containerId }))
+      .then(() => undefined, (err: unknown) => failureMessage(err));
+    const bundleBytes = shipped.transfers.find((t) => t.kind === 'bundle')?.manifest.bytes ?? 0;
+    return {
+      ok: true,
+      report: {
+        containerId, from, to, generation: cp.generation, strategy: cp.strategy, downtimeMs,
+        wireBytes: shipped.transfers.reduce((n, t) => n + t.wireBytes, 0), fullBytes: cp.image.bytes + bundleBytes,
+        targetHadRemnant: shipped.targetHadRemnant, steps: run.steps, transfers: shipped.transfers, checkpoint: cp, restore,
+        ...(remnantError ? { remnantError } : {}),
+      },
+    };
+  } catch (err) {
+    const opened = dest as TransferTarget | null;
+    if (opened) await nodeActivities(to, input.timeouts).abortReceive({ transferId: opened.transferId }).catch(() => undefined);
+    if (err instanceof StepFailed) return { ok: false, checkpoint, targetFailed: err.targetDown, error: err.message };
+    return { ok: false, checkpoint, targetFailed: false, error: failureMessage(err) };
+  }
+}
+
+export interface KeptCheckpoint {
+  generation: number;
+  wireBytes: number;
+  steps: StepReport[];
+}
+
+/**
+ * A safety checkpoint: steps 2-5 with the container left running, then 6'. the holder keeps the checkpoint
+ * (stored, not restored). On failure the holder drops what it received and the error is rethrown.
+ */
+export async function keepCheckpointOn(route: Route): Promise<KeptCheckpoint> {
+  const run = stepRunner(route);
+  let dest: TransferTarget | null = null;
+  try {
+    const shipped = await shipCheckpoint(run, route, { leaveRunning: true, onCheckpoint: () => undefined, onTransfer: (d) => { dest = d; } });
+    const cp = shipped.checkpoint;
+    await run.step('keep checkpoint', route.to,
+      () => nodeActivities(route.to, route.timeouts).storeFromTransfer({ transferId: shipped.dest.transferId, spec: cp.spec, meta: cp.meta }));
+    return { generation: cp.generation, wireBytes: shipped.transfers.reduce((n, t) => n + t.wireBytes, 0), steps: run.steps };
+  } catch (err) {
+    const opened = dest as TransferTarget | null;
+    if (opened) await nodeActivities(route.to, route.timeouts).abortReceive({ transferId: opened.transferId }).catch(() => undefined);
+    throw finalFailure(ErrorType.CheckpointFailed, `safety checkpoint of ${route.containerId} ${route.from} -> ${route.to} failed: ${failureMessage(err)}`);
+  }
+}
