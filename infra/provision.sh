@@ -11,7 +11,7 @@ node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(
 
 t0=$SECONDS
 step "Debian packages (runc, iptables, socat, PostgreSQL)" provision_apt
-step "CRIU >= 4" provision_criu
+step "CRIU >= 4.2" provision_criu
 step "Temporal CLI $TEMPORAL_CLI_VERSION" provision_temporal_cli
 step "npm dependencies" provision_node_modules
 step "TypeScript build" build_typescript
