@@ -48,7 +48,10 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   app.addHook('onRequest', async (request, reply) => {
     const result = authenticate(request.headers.authorization, deps);
     if ('error' in result) {
-      return reply.code(401).header('WWW-Authenticate', 'Bearer').send({ error: 'Unauthorized', message: result.error });
+      return reply
+        .code(401)
+        .header('WWW-Authenticate', 'Bearer')
+        .send({ error: 'Unauthorized', message: result.error });
     }
     request.role = result.role;
   });
@@ -56,8 +59,20 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   // Registered before the routes so that it sees all of them.
   void app.register(swagger, {
     openapi: {
-      info: { title: 'Zanshin migration-api', version: '1', description: 'Nodes, load, containers, remnants, lectures and migrations of a Zanshin cluster.' },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'the administrator token, or the node token for reports' } } },
+      info: {
+        title: 'Zanshin migration-api',
+        version: '1',
+        description: 'Nodes, load, containers, remnants, lectures and migrations of a Zanshin cluster.',
+      },
+      components: {
+        securitySchemes: {
+          bearer: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'the administrator token, or the node token for reports',
+          },
+        },
+      },
       security: [{ bearer: [] }],
     },
   });
@@ -65,24 +80,39 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   void app.register((api, _opts, done) => {
     api.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
 
-    api.get('/health', {
-      schema: {
-        response: {
-          200: {
-            type: 'object', required: ['status', 'database'],
-            properties: { status: { type: 'string' }, database: { type: 'object', properties: { serverVersion: { type: 'string' }, now: { type: 'string' } } } },
+    api.get(
+      '/health',
+      {
+        schema: {
+          response: {
+            200: {
+              type: 'object',
+              required: ['status', 'database'],
+              properties: {
+                status: { type: 'string' },
+                database: {
+                  type: 'object',
+                  properties: { serverVersion: { type: 'string' }, now: { type: 'string' } },
+                },
+              },
+            },
+            503: errorSchema,
           },
-          503: errorSchema,
         },
       },
-    }, async (_request, reply) => {
-      try {
-        const { rows } = await deps.db.query<{ version: string; now: Date }>("SELECT current_setting('server_version') AS version, now() AS now");
-        return { status: 'ok', database: { serverVersion: rows[0]!.version, now: rows[0]!.now.toISOString() } };
-      } catch (err) {
-        return reply.code(503).send({ error: 'Service Unavailable', message: `database query failed: ${(err as Error).message}` });
-      }
-    });
+      async (_request, reply) => {
+        try {
+          const { rows } = await deps.db.query<{ version: string; now: Date }>(
+            "SELECT current_setting('server_version') AS version, now() AS now",
+          );
+          return { status: 'ok', database: { serverVersion: rows[0]!.version, now: rows[0]!.now.toISOString() } };
+        } catch (err) {
+          return reply
+            .code(503)
+            .send({ error: 'Service Unavailable', message: `database query failed: ${(err as Error).message}` });
+        }
+      },
+    );
 
     const policy = deps.policy ?? DEFAULT_POLICY;
     nodeRoutes(api, { db: deps.db, loadRetentionMs: deps.loadRetentionMs ?? 24 * 3_600_000 });

@@ -13,8 +13,16 @@ async function main(): Promise<void> {
   // Lazy: the API answers (and says why a workflow cannot start) even while Temporal is still coming up.
   const connection = Connection.lazy({ address: config.temporal.address });
   const temporal = new Client({ connection, namespace: config.temporal.namespace });
-  const app = buildApi({ db, temporal, adminToken: config.adminToken, nodeToken: config.nodeToken, logger: true, policy: config.policy, timezone: config.timezone,
-    controlTaskQueue: config.temporal.controlTaskQueue });
+  const app = buildApi({
+    db,
+    temporal,
+    adminToken: config.adminToken,
+    nodeToken: config.nodeToken,
+    logger: true,
+    policy: config.policy,
+    timezone: config.timezone,
+    controlTaskQueue: config.temporal.controlTaskQueue,
+  });
   const shutdown = async (): Promise<void> => {
     await app.close();
     await db.end();

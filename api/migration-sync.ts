@@ -22,7 +22,10 @@ export async function syncMigration(db: Pool, temporal: Client, row: MigrationRo
   if (status === 'COMPLETED') {
     await settleMigration(db, row, { completed: true, report: (await handle.result()) as MoveReport });
   } else {
-    const error = await handle.result().then(() => status, (err: unknown) => failureMessage(err));
+    const error = await handle.result().then(
+      () => status,
+      (err: unknown) => failureMessage(err),
+    );
     await settleMigration(db, row, { completed: false, error: `${status}: ${error}` });
   }
   return (await findMigration(db, row.id)) ?? row;

@@ -17,9 +17,15 @@ async function main(): Promise<void> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'zanshin-bench-'));
   chmodSync(dataDir, 0o755);
   const config = clusterConfig({
-    ...process.env, ZANSHIN_DATA_DIR: dataDir, ZANSHIN_NODES: '2', ZANSHIN_NS_PREFIX: 'zb', ZANSHIN_LAN_SUBNET: '10.81.0',
-    ZANSHIN_TEMPORAL_PORT: String(await freePort()), ZANSHIN_TEMPORAL_UI_PORT: String(await freePort()),
-    ZANSHIN_API_PORT: String(await freePort()), ZANSHIN_PG_PORT: String(await freePort()),
+    ...process.env,
+    ZANSHIN_DATA_DIR: dataDir,
+    ZANSHIN_NODES: '2',
+    ZANSHIN_NS_PREFIX: 'zb',
+    ZANSHIN_LAN_SUBNET: '10.81.0',
+    ZANSHIN_TEMPORAL_PORT: String(await freePort()),
+    ZANSHIN_TEMPORAL_UI_PORT: String(await freePort()),
+    ZANSHIN_API_PORT: String(await freePort()),
+    ZANSHIN_PG_PORT: String(await freePort()),
   });
   const log = (l: string) => console.log(`[bench] ${l}`);
   try {
@@ -28,8 +34,18 @@ async function main(): Promise<void> {
     const connection = await Connection.connect({ address: `127.0.0.1:${config.temporalPort}` });
     try {
       const client = new Client({ connection, namespace: 'default' });
-      const { there, back } = await runRoundTrip(client, { containerId: 'bench', mib, dirtyPagesPerSecond: dirty, dwellMs: 5_000, home: 'pc1', away: 'pc2', log });
-      console.log(`\n${mib} MiB counter, ${dirty} dirty pages/s, 5 s on each PC, link ${config.linkRate ?? 'unshaped'}:`);
+      const { there, back } = await runRoundTrip(client, {
+        containerId: 'bench',
+        mib,
+        dirtyPagesPerSecond: dirty,
+        dwellMs: 5_000,
+        home: 'pc1',
+        away: 'pc2',
+        log,
+      });
+      console.log(
+        `\n${mib} MiB counter, ${dirty} dirty pages/s, 5 s on each PC, link ${config.linkRate ?? 'unshaped'}:`,
+      );
       console.log(formatMoves([there, back]));
       console.log(`return move / full move bytes on the wire: ${(back.wireBytes / there.wireBytes).toFixed(4)}`);
     } finally {
@@ -41,4 +57,7 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => { console.error(err); process.exit(1); });
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

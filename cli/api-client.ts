@@ -3,7 +3,13 @@ import type { Env } from '../common/env';
 
 export class ApiError extends Error {
   override name = 'ApiError';
-  constructor(message: string, readonly status: number, readonly body: unknown) { super(message); }
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly body: unknown,
+  ) {
+    super(message);
+  }
 }
 
 export type ApiClientConfig = AdminClientConfig;
@@ -20,20 +26,38 @@ export class ApiClient {
     try {
       res = await fetch(`${this.config.url}${route}`, {
         method,
-        headers: { authorization: `Bearer ${this.config.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        headers: {
+          authorization: `Bearer ${this.config.token}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
     } catch (err) {
-      throw new Error(`migration-api at ${this.config.url} is unreachable (${(err as Error).cause ? String((err as Error).cause) : (err as Error).message}); is the cluster up? (npm run cluster -- status)`);
+      throw new Error(
+        `migration-api at ${this.config.url} is unreachable (${(err as Error).cause ? String((err as Error).cause) : (err as Error).message}); is the cluster up? (npm run cluster -- status)`,
+      );
     }
     const text = await res.text();
     const parsed: unknown = text ? JSON.parse(text) : null;
-    if (!res.ok) throw new ApiError(`${method} ${route}: ${(parsed as { message?: string })?.message ?? `HTTP ${res.status}`}`, res.status, parsed);
+    if (!res.ok)
+      throw new ApiError(
+        `${method} ${route}: ${(parsed as { message?: string })?.message ?? `HTTP ${res.status}`}`,
+        res.status,
+        parsed,
+      );
     return parsed as T;
   }
 
-  get<T>(route: string): Promise<T> { return this.call<T>('GET', route); }
-  post<T>(route: string, body: unknown = {}): Promise<T> { return this.call<T>('POST', route, body); }
-  put<T>(route: string, body: unknown): Promise<T> { return this.call<T>('PUT', route, body); }
-  delete(route: string): Promise<void> { return this.call<void>('DELETE', route); }
+  get<T>(route: string): Promise<T> {
+    return this.call<T>('GET', route);
+  }
+  post<T>(route: string, body: unknown = {}): Promise<T> {
+    return this.call<T>('POST', route, body);
+  }
+  put<T>(route: string, body: unknown): Promise<T> {
+    return this.call<T>('PUT', route, body);
+  }
+  delete(route: string): Promise<void> {
+    return this.call<void>('DELETE', route);
+  }
 }

@@ -10,17 +10,48 @@ import { ApiClient, apiClientConfig } from './api-client';
 import { formatMoves, mb, table } from './format';
 
 const api = (): ApiClient => new ApiClient(apiClientConfig());
-const percent = (x: number | null | undefined): string => (x === null || x === undefined ? '-' : `${(x * 100).toFixed(1)}%`);
-const when = (d: string | null | undefined): string => (d ? new Date(d).toISOString().replace('T', ' ').slice(0, 16) + 'Z' : '-');
-const out = (json: boolean | undefined, data: unknown, human: () => string): void => console.log(json ? JSON.stringify(data, null, 2) : human());
+const percent = (x: number | null | undefined): string =>
+  x === null || x === undefined ? '-' : `${(x * 100).toFixed(1)}%`;
+const when = (d: string | null | undefined): string =>
+  d ? new Date(d).toISOString().replace('T', ' ').slice(0, 16) + 'Z' : '-';
+const out = (json: boolean | undefined, data: unknown, human: () => string): void =>
+  console.log(json ? JSON.stringify(data, null, 2) : human());
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-interface NodeRow { id: string; address: string; cpu: number | null; memory: number | null; memoryAvailableBytes: number | null; lastReportAt: string; dirtyTracking: boolean; cpuModel: string; criuVersion: string }
-interface ContainerRow { id: string; state: string; nodeId: string | null; memoryMiB: number; args: string[]; remnants?: { nodeId: string; generations: number[]; hasBundle: boolean; expiresAt: string | null }[] }
+interface NodeRow {
+  id: string;
+  address: string;
+  cpu: number | null;
+  memory: number | null;
+  memoryAvailableBytes: number | null;
+  lastReportAt: string;
+  dirtyTracking: boolean;
+  cpuModel: string;
+  criuVersion: string;
+}
+interface ContainerRow {
+  id: string;
+  state: string;
+  nodeId: string | null;
+  memoryMiB: number;
+  args: string[];
+  remnants?: { nodeId: string; generations: number[]; hasBundle: boolean; expiresAt: string | null }[];
+}
 
 function placementTable(d: PlacementDecision): string {
-  return `${table(['node', 'C', 'M', 'P', 'B', 'L', 'cost', 'excluded because'], d.candidates.map((c) => [
-    c.nodeId + (c.nodeId === d.chosen ? ' (chosen)' : ''), c.terms.C, c.terms.M, c.terms.P, c.terms.B, c.terms.L, c.cost ?? '-', c.excludedBecause.join('; ') || '-']))}\n${d.explanation}`;
+  return `${table(
+    ['node', 'C', 'M', 'P', 'B', 'L', 'cost', 'excluded because'],
+    d.candidates.map((c) => [
+      c.nodeId + (c.nodeId === d.chosen ? ' (chosen)' : ''),
+      c.terms.C,
+      c.terms.M,
+      c.terms.P,
+      c.terms.B,
+      c.terms.L,
+      c.cost ?? '-',
+      c.excludedBecause.join('; ') || '-',
+    ]),
+  )}\n${d.explanation}`;
 }
 
 /** Downtime and bytes of a move; a recovery has neither. */
@@ -36,18 +67,35 @@ function migrationSummary(m: MigrationRow): string {
 }
 
 /** Starts a migration and prints each step as it completes, then the report. */
-async function migrate(client: ApiClient, containerId: string, to: string | undefined, reason: string | undefined, wait: boolean, json?: boolean): Promise<MigrationRow | null> {
-  const started = await client.post<{ id: string; from: string; to: string; decision: PlacementDecision | null }>('/v1/migrations', { containerId, ...(to ? { to } : {}), ...(reason ? { reason } : {}) });
+async function migrate(
+  client: ApiClient,
+  containerId: string,
+  to: string | undefined,
+  reason: string | undefined,
+  wait: boolean,
+  json?: boolean,
+): Promise<MigrationRow | null> {
+  const started = await client.post<{ id: string; from: string; to: string; decision: PlacementDecision | null }>(
+    '/v1/migrations',
+    { containerId, ...(to ? { to } : {}), ...(reason ? { reason } : {}) },
+  );
   if (!json) {
     console.log(`migrating ${containerId}: ${started.from} -> ${started.to} (migration ${started.id})`);
     if (started.decision) console.log(placementTable(started.decision));
   }
-  if (!wait) { if (json) console.log(JSON.stringify(started, null, 2)); return null; }
+  if (!wait) {
+    if (json) console.log(JSON.stringify(started, null, 2));
+    return null;
+  }
   let shown = 0;
   for (;;) {
-    const m = await client.get<MigrationRow & { progress: { steps: StepReport[] } | null }>(`/v1/migrations/${started.id}`);
+    const m = await client.get<MigrationRow & { progress: { steps: StepReport[] } | null }>(
+      `/v1/migrations/${started.id}`,
+    );
     const steps = m.progress?.steps ?? moveReportOf(m.report)?.steps ?? [];
-    if (!json) for (; shown < steps.length; shown++) console.log(`  ✓ ${steps[shown]!.step} on ${steps[shown]!.node} (${steps[shown]!.ms} ms)`);
+    if (!json)
+      for (; shown < steps.length; shown++)
+        console.log(`  ✓ ${steps[shown]!.step} on ${steps[shown]!.node} (${steps[shown]!.ms} ms)`);
     if (m.status !== 'running') {
       out(json, m, () => migrationSummary(m));
       if (m.status === 'failed') process.exitCode = 1;
@@ -57,119 +105,293 @@ async function migrate(client: ApiClient, containerId: string, to: string | unde
   }
 }
 
-const program = new Command('zanshin').description('Administer a Zanshin cluster through migration-api (ZANSHIN_API_URL, ZANSHIN_ADMIN_TOKEN[_FILE])').showHelpAfterError();
+const program = new Command('zanshin')
+  .description('Administer a Zanshin cluster through migration-api (ZANSHIN_API_URL, ZANSHIN_ADMIN_TOKEN[_FILE])')
+  .showHelpAfterError();
 const json = new Option('--json', 'print JSON for scripts');
 
-program.command('nodes').description('PCs with their latest load').addOption(json).action(async (o: { json?: boolean }) => {
-  const { nodes } = await api().get<{ nodes: NodeRow[] }>('/v1/nodes');
-  out(o.json, nodes, () => table(['node', 'address', 'CPU', 'memory', 'free memory', 'last report', 'dirty tracking', 'CRIU'],
-    nodes.map((n) => [n.id, n.address, percent(n.cpu), percent(n.memory), n.memoryAvailableBytes === null ? '-' : mb(n.memoryAvailableBytes), when(n.lastReportAt), n.dirtyTracking ? 'kernel' : 'content', n.criuVersion])));
-});
+program
+  .command('nodes')
+  .description('PCs with their latest load')
+  .addOption(json)
+  .action(async (o: { json?: boolean }) => {
+    const { nodes } = await api().get<{ nodes: NodeRow[] }>('/v1/nodes');
+    out(o.json, nodes, () =>
+      table(
+        ['node', 'address', 'CPU', 'memory', 'free memory', 'last report', 'dirty tracking', 'CRIU'],
+        nodes.map((n) => [
+          n.id,
+          n.address,
+          percent(n.cpu),
+          percent(n.memory),
+          n.memoryAvailableBytes === null ? '-' : mb(n.memoryAvailableBytes),
+          when(n.lastReportAt),
+          n.dirtyTracking ? 'kernel' : 'content',
+          n.criuVersion,
+        ]),
+      ),
+    );
+  });
 
-program.command('node <nodeId>').description('one PC: load, remnants, and when it is next needed for a lecture').addOption(json)
+program
+  .command('node <nodeId>')
+  .description('one PC: load, remnants, and when it is next needed for a lecture')
+  .addOption(json)
   .action(async (nodeId: string, o: { json?: boolean }) => {
     const client = api();
     const [node, need] = await Promise.all([
-      client.get<NodeRow & { remnants: { containerId: string; generations: number[]; hasBundle: boolean; imageBytes: number; expiresAt: string | null }[] }>(`/v1/nodes/${nodeId}`),
-      client.get<{ rooms: string[]; inLectureUntil: string | null; nextLectureAt: string | null; L: number }>(`/v1/nodes/${nodeId}/need`),
+      client.get<
+        NodeRow & {
+          remnants: {
+            containerId: string;
+            generations: number[];
+            hasBundle: boolean;
+            imageBytes: number;
+            expiresAt: string | null;
+          }[];
+        }
+      >(`/v1/nodes/${nodeId}`),
+      client.get<{ rooms: string[]; inLectureUntil: string | null; nextLectureAt: string | null; L: number }>(
+        `/v1/nodes/${nodeId}/need`,
+      ),
     ]);
-    out(o.json, { ...node, need }, () => [
-      `${node.id} at ${node.address}: CPU ${percent(node.cpu)}, memory ${percent(node.memory)}, ${node.cpuModel}, last report ${when(node.lastReportAt)}`,
-      `rooms: ${need.rooms.join(', ') || '-'}; ${need.inLectureUntil ? `in a lecture until ${when(need.inLectureUntil)}` : 'free now'}; next lecture ${when(need.nextLectureAt)} (L = ${need.L})`,
-      table(['remnant of', 'generations', 'bundle', 'image', 'expires'], node.remnants.map((r) => [r.containerId, r.generations.join(',') || '-', r.hasBundle ? 'yes' : 'no', mb(r.imageBytes), when(r.expiresAt)])),
-    ].join('\n'));
+    out(o.json, { ...node, need }, () =>
+      [
+        `${node.id} at ${node.address}: CPU ${percent(node.cpu)}, memory ${percent(node.memory)}, ${node.cpuModel}, last report ${when(node.lastReportAt)}`,
+        `rooms: ${need.rooms.join(', ') || '-'}; ${need.inLectureUntil ? `in a lecture until ${when(need.inLectureUntil)}` : 'free now'}; next lecture ${when(need.nextLectureAt)} (L = ${need.L})`,
+        table(
+          ['remnant of', 'generations', 'bundle', 'image', 'expires'],
+          node.remnants.map((r) => [
+            r.containerId,
+            r.generations.join(',') || '-',
+            r.hasBundle ? 'yes' : 'no',
+            mb(r.imageBytes),
+            when(r.expiresAt),
+          ]),
+        ),
+      ].join('\n'),
+    );
   });
 
-program.command('containers').description('containers and where they run').addOption(json).action(async (o: { json?: boolean }) => {
-  const { containers } = await api().get<{ containers: ContainerRow[] }>('/v1/containers');
-  out(o.json, containers, () => table(['container', 'state', 'node', 'memory', 'command'], containers.map((c) => [c.id, c.state, c.nodeId ?? '-', `${c.memoryMiB} MiB`, c.args.join(' ')])));
-});
+program
+  .command('containers')
+  .description('containers and where they run')
+  .addOption(json)
+  .action(async (o: { json?: boolean }) => {
+    const { containers } = await api().get<{ containers: ContainerRow[] }>('/v1/containers');
+    out(o.json, containers, () =>
+      table(
+        ['container', 'state', 'node', 'memory', 'command'],
+        containers.map((c) => [c.id, c.state, c.nodeId ?? '-', `${c.memoryMiB} MiB`, c.args.join(' ')]),
+      ),
+    );
+  });
 
-const container = program.command('container').description('create, show, start, place, migrate or delete one container');
-container.command('create <id> <command...>').description('register a container (then: zanshin container start <id>)')
+const container = program
+  .command('container')
+  .description('create, show, start, place, migrate or delete one container');
+container
+  .command('create <id> <command...>')
+  .description('register a container (then: zanshin container start <id>)')
   .addOption(new Option('--rootfs-dir <dir>', 'rootfs directory on the PC').conflicts('rootfsTar'))
   .option('--rootfs-tar <file>', 'rootfs tarball on the PC')
   .option('--memory <MiB>', 'memory it needs', '64')
   .option('-e, --env <KEY=VALUE...>', 'environment', [])
   .addOption(json)
-  .action(async (id: string, command: string[], o: { rootfsDir?: string; rootfsTar?: string; memory: string; env: string[]; json?: boolean }) => {
-    if (!o.rootfsDir && !o.rootfsTar) throw new Error('give --rootfs-dir or --rootfs-tar');
-    const rootfs = o.rootfsDir ? { dir: path.resolve(o.rootfsDir) } : { tarball: path.resolve(o.rootfsTar!) };
-    const c = await api().post<ContainerRow>('/v1/containers', { id, args: command, env: o.env, memoryMiB: Number(o.memory), rootfs });
-    out(o.json, c, () => `registered ${c.id} (${c.memoryMiB} MiB): zanshin container start ${c.id}`);
+  .action(
+    async (
+      id: string,
+      command: string[],
+      o: { rootfsDir?: string; rootfsTar?: string; memory: string; env: string[]; json?: boolean },
+    ) => {
+      if (!o.rootfsDir && !o.rootfsTar) throw new Error('give --rootfs-dir or --rootfs-tar');
+      const rootfs = o.rootfsDir ? { dir: path.resolve(o.rootfsDir) } : { tarball: path.resolve(o.rootfsTar!) };
+      const c = await api().post<ContainerRow>('/v1/containers', {
+        id,
+        args: command,
+        env: o.env,
+        memoryMiB: Number(o.memory),
+        rootfs,
+      });
+      out(o.json, c, () => `registered ${c.id} (${c.memoryMiB} MiB): zanshin container start ${c.id}`);
+    },
+  );
+container
+  .command('show <id>')
+  .addOption(json)
+  .action(async (id: string, o: { json?: boolean }) => {
+    const c = await api().get<ContainerRow>(`/v1/containers/${id}`);
+    out(
+      o.json,
+      c,
+      () =>
+        `${c.id}: ${c.state}${c.nodeId ? ` on ${c.nodeId}` : ''}, ${c.memoryMiB} MiB, ${c.args.join(' ')}\n` +
+        table(
+          ['remnant on', 'generations', 'bundle', 'expires'],
+          (c.remnants ?? []).map((r) => [
+            r.nodeId,
+            r.generations.join(',') || '-',
+            r.hasBundle ? 'yes' : 'no',
+            when(r.expiresAt),
+          ]),
+        ),
+    );
   });
-container.command('show <id>').addOption(json).action(async (id: string, o: { json?: boolean }) => {
-  const c = await api().get<ContainerRow>(`/v1/containers/${id}`);
-  out(o.json, c, () => `${c.id}: ${c.state}${c.nodeId ? ` on ${c.nodeId}` : ''}, ${c.memoryMiB} MiB, ${c.args.join(' ')}\n` +
-    table(['remnant on', 'generations', 'bundle', 'expires'], (c.remnants ?? []).map((r) => [r.nodeId, r.generations.join(',') || '-', r.hasBundle ? 'yes' : 'no', when(r.expiresAt)])));
-});
-container.command('start <id>').description('start it on a PC (chosen by the placement policy unless --node)').option('--node <nodeId>').addOption(json)
+container
+  .command('start <id>')
+  .description('start it on a PC (chosen by the placement policy unless --node)')
+  .option('--node <nodeId>')
+  .addOption(json)
   .action(async (id: string, o: { node?: string; json?: boolean }) => {
-    const c = await api().post<ContainerRow & { decision: PlacementDecision | null }>(`/v1/containers/${id}/start`, o.node ? { nodeId: o.node } : {});
+    const c = await api().post<ContainerRow & { decision: PlacementDecision | null }>(
+      `/v1/containers/${id}/start`,
+      o.node ? { nodeId: o.node } : {},
+    );
     out(o.json, c, () => `${c.id} runs on ${c.nodeId}${c.decision ? `\n${placementTable(c.decision)}` : ''}`);
   });
-container.command('placement <id>').description('where the container would go now, and why').addOption(json).action(async (id: string, o: { json?: boolean }) => {
-  const d = await api().get<PlacementDecision>(`/v1/containers/${id}/placement`);
-  out(o.json, d, () => placementTable(d));
-});
-container.command('delete <id>').description('forget a container that does not run').action(async (id: string) => {
-  await api().delete(`/v1/containers/${id}`);
-  console.log(`deleted ${id}`);
-});
+container
+  .command('placement <id>')
+  .description('where the container would go now, and why')
+  .addOption(json)
+  .action(async (id: string, o: { json?: boolean }) => {
+    const d = await api().get<PlacementDecision>(`/v1/containers/${id}/placement`);
+    out(o.json, d, () => placementTable(d));
+  });
+container
+  .command('delete <id>')
+  .description('forget a container that does not run')
+  .action(async (id: string) => {
+    await api().delete(`/v1/containers/${id}`);
+    console.log(`deleted ${id}`);
+  });
 
-program.command('migrate <containerId>').description('move a container (to the best PC unless --to), showing each step as it completes')
-  .option('--to <nodeId>').option('--reason <text>').option('--no-wait', 'return once started').addOption(json)
+program
+  .command('migrate <containerId>')
+  .description('move a container (to the best PC unless --to), showing each step as it completes')
+  .option('--to <nodeId>')
+  .option('--reason <text>')
+  .option('--no-wait', 'return once started')
+  .addOption(json)
   .action(async (containerId: string, o: { to?: string; reason?: string; wait: boolean; json?: boolean }) => {
     await migrate(api(), containerId, o.to, o.reason, o.wait, o.json);
   });
 
-program.command('evacuate <nodeId>').description('move every container off a PC, one after another').option('--reason <text>', 'why', 'evacuation').addOption(json)
+program
+  .command('evacuate <nodeId>')
+  .description('move every container off a PC, one after another')
+  .option('--reason <text>', 'why', 'evacuation')
+  .addOption(json)
   .action(async (nodeId: string, o: { reason: string; json?: boolean }) => {
     const client = api();
     const { containers } = await client.get<{ containers: ContainerRow[] }>('/v1/containers');
     const here = containers.filter((c) => c.nodeId === nodeId && c.state === 'running');
-    if (!here.length) { console.log(`no running container on ${nodeId}`); return; }
+    if (!here.length) {
+      console.log(`no running container on ${nodeId}`);
+      return;
+    }
     const results = [];
     for (const c of here) results.push(await migrate(client, c.id, undefined, o.reason, true, o.json));
-    if (!o.json) console.log(`evacuated ${results.filter((r) => r?.status === 'completed').length} of ${here.length} container(s) from ${nodeId}`);
+    if (!o.json)
+      console.log(
+        `evacuated ${results.filter((r) => r?.status === 'completed').length} of ${here.length} container(s) from ${nodeId}`,
+      );
   });
 
 const lectures = program.command('lectures').description('the lecture timetable');
-lectures.command('import <file>').description('import an iCalendar (.ics) or CSV timetable; the same --name replaces an earlier import')
-  .requiredOption('--name <name>', 'e.g. 2026-fall').addOption(new Option('--format <format>').choices(['ics', 'csv']))
-  .option('--timezone <tz>', 'time zone of CSV times (default: the API\'s ZANSHIN_TIMEZONE)').addOption(json)
+lectures
+  .command('import <file>')
+  .description('import an iCalendar (.ics) or CSV timetable; the same --name replaces an earlier import')
+  .requiredOption('--name <name>', 'e.g. 2026-fall')
+  .addOption(new Option('--format <format>').choices(['ics', 'csv']))
+  .option('--timezone <tz>', "time zone of CSV times (default: the API's ZANSHIN_TIMEZONE)")
+  .addOption(json)
   .action(async (file: string, o: { name: string; format?: 'ics' | 'csv'; timezone?: string; json?: boolean }) => {
     const format = o.format ?? (file.toLowerCase().endsWith('.csv') ? 'csv' : 'ics');
-    const r = await api().post<{ lectures: number; rooms: string[]; unmappedRooms: string[] }>('/v1/lectures/imports',
-      { name: o.name, format, content: readFileSync(file, 'utf8'), ...(o.timezone ? { timezone: o.timezone } : {}) });
-    out(o.json, r, () => `imported ${r.lectures} lectures in ${r.rooms.length} room(s)` +
-      (r.unmappedRooms.length ? `\nrooms without PCs (map them: zanshin rooms set <room> <pc...>): ${r.unmappedRooms.join(', ')}` : ''));
+    const r = await api().post<{ lectures: number; rooms: string[]; unmappedRooms: string[] }>('/v1/lectures/imports', {
+      name: o.name,
+      format,
+      content: readFileSync(file, 'utf8'),
+      ...(o.timezone ? { timezone: o.timezone } : {}),
+    });
+    out(
+      o.json,
+      r,
+      () =>
+        `imported ${r.lectures} lectures in ${r.rooms.length} room(s)` +
+        (r.unmappedRooms.length
+          ? `\nrooms without PCs (map them: zanshin rooms set <room> <pc...>): ${r.unmappedRooms.join(', ')}`
+          : ''),
+    );
   });
-lectures.command('week').description('lectures of the next 7 days, per room').option('--room <room>').addOption(json)
+lectures
+  .command('week')
+  .description('lectures of the next 7 days, per room')
+  .option('--room <room>')
+  .addOption(json)
   .action(async (o: { room?: string; json?: boolean }) => {
-    const { lectures: list } = await api().get<{ lectures: { room: string; title: string; startsAt: string; endsAt: string }[] }>(`/v1/lectures${o.room ? `?room=${encodeURIComponent(o.room)}` : ''}`);
-    out(o.json, list, () => table(['room', 'from', 'to', 'title'], list.map((l) => [l.room, when(l.startsAt), when(l.endsAt).slice(11), l.title])));
+    const { lectures: list } = await api().get<{
+      lectures: { room: string; title: string; startsAt: string; endsAt: string }[];
+    }>(`/v1/lectures${o.room ? `?room=${encodeURIComponent(o.room)}` : ''}`);
+    out(o.json, list, () =>
+      table(
+        ['room', 'from', 'to', 'title'],
+        list.map((l) => [l.room, when(l.startsAt), when(l.endsAt).slice(11), l.title]),
+      ),
+    );
   });
 
-const rooms = program.command('rooms').description('which PCs stand in which room').addOption(json).action(async (o: { json?: boolean }) => {
-  const { rooms: list } = await api().get<{ rooms: { room: string; nodes: string[] }[] }>('/v1/rooms');
-  out(o.json, list, () => table(['room', 'PCs'], list.map((r) => [r.room, r.nodes.join(' ')])));
-});
-rooms.command('set <room> <nodes...>').description('the PCs of a room (replaces its list)').action(async (room: string, nodes: string[]) => {
-  const r = await api().put<{ room: string; nodes: string[] }>(`/v1/rooms/${encodeURIComponent(room)}`, { nodes });
-  console.log(`${r.room}: ${r.nodes.join(' ')}`);
-});
+const rooms = program
+  .command('rooms')
+  .description('which PCs stand in which room')
+  .addOption(json)
+  .action(async (o: { json?: boolean }) => {
+    const { rooms: list } = await api().get<{ rooms: { room: string; nodes: string[] }[] }>('/v1/rooms');
+    out(o.json, list, () =>
+      table(
+        ['room', 'PCs'],
+        list.map((r) => [r.room, r.nodes.join(' ')]),
+      ),
+    );
+  });
+rooms
+  .command('set <room> <nodes...>')
+  .description('the PCs of a room (replaces its list)')
+  .action(async (room: string, nodes: string[]) => {
+    const r = await api().put<{ room: string; nodes: string[] }>(`/v1/rooms/${encodeURIComponent(room)}`, { nodes });
+    console.log(`${r.room}: ${r.nodes.join(' ')}`);
+  });
 
-program.command('migrations').description('migration history').option('--container <id>').addOption(json)
+program
+  .command('migrations')
+  .description('migration history')
+  .option('--container <id>')
+  .addOption(json)
   .action(async (o: { container?: string; json?: boolean }) => {
-    const { migrations } = await api().get<{ migrations: MigrationRow[] }>(`/v1/migrations${o.container ? `?containerId=${o.container}` : ''}`);
-    out(o.json, migrations, () => table(['migration', 'container', 'route', 'status', 'started', 'downtime', 'wire'], migrations.map((m) => [
-      m.id, m.containerId, `${m.from} -> ${m.to}`, m.status, when(m.startedAt as unknown as string), ...moveColumns(moveReportOf(m.report))])));
+    const { migrations } = await api().get<{ migrations: MigrationRow[] }>(
+      `/v1/migrations${o.container ? `?containerId=${o.container}` : ''}`,
+    );
+    out(o.json, migrations, () =>
+      table(
+        ['migration', 'container', 'route', 'status', 'started', 'downtime', 'wire'],
+        migrations.map((m) => [
+          m.id,
+          m.containerId,
+          `${m.from} -> ${m.to}`,
+          m.status,
+          when(m.startedAt as unknown as string),
+          ...moveColumns(moveReportOf(m.report)),
+        ]),
+      ),
+    );
   });
-program.command('migration <id>').description('one migration with per-step timings').addOption(json).action(async (id: string, o: { json?: boolean }) => {
-  const m = await api().get<MigrationRow>(`/v1/migrations/${id}`);
-  out(o.json, m, () => migrationSummary(m));
-});
+program
+  .command('migration <id>')
+  .description('one migration with per-step timings')
+  .addOption(json)
+  .action(async (id: string, o: { json?: boolean }) => {
+    const m = await api().get<MigrationRow>(`/v1/migrations/${id}`);
+    out(o.json, m, () => migrationSummary(m));
+  });
 
 program.parseAsync().catch((err: unknown) => {
   console.error(`zanshin: ${err instanceof Error ? err.message : String(err)}`);

@@ -5,7 +5,6 @@ import { REPO_ROOT } from './paths';
 import { CONTROL_TASK_QUEUE, DEFAULT_OFFLINE_AFTER_SECONDS, isValidNodeId, NODE_ID_RULE, nodeTaskQueue } from './names';
 import { ConfigError } from './errors';
 
-
 export interface TemporalConfig {
   /** TEMPORAL_ADDRESS, host:port of the Temporal frontend. @default 127.0.0.1:7233 */
   address: string;
@@ -54,10 +53,13 @@ export interface NodeWorkerConfig {
 }
 
 export function nodeWorkerConfig(env: Env = process.env): NodeWorkerConfig {
-  const nodeId = envRequired(env, 'ZANSHIN_NODE_ID', 'set it to this PC\'s id, e.g. ZANSHIN_NODE_ID=pc1');
-  if (!isValidNodeId(nodeId)) throw new ConfigError(`ZANSHIN_NODE_ID=${JSON.stringify(nodeId)} is invalid: ${NODE_ID_RULE}`);
+  const nodeId = envRequired(env, 'ZANSHIN_NODE_ID', "set it to this PC's id, e.g. ZANSHIN_NODE_ID=pc1");
+  if (!isValidNodeId(nodeId))
+    throw new ConfigError(`ZANSHIN_NODE_ID=${JSON.stringify(nodeId)} is invalid: ${NODE_ID_RULE}`);
   return {
-    temporal: temporalConfig(env), nodeId, taskQueue: nodeTaskQueue(nodeId),
+    temporal: temporalConfig(env),
+    nodeId,
+    taskQueue: nodeTaskQueue(nodeId),
     dataDir: envString(env, 'ZANSHIN_NODE_DATA_DIR', `/var/lib/zanshin/${nodeId}`),
     address: envString(env, 'ZANSHIN_NODE_ADDRESS', '127.0.0.1'),
     dataPort: envInt(env, 'ZANSHIN_DATA_PORT', 7070, 1, 65535),
@@ -83,13 +85,18 @@ function envWeight(env: Env, name: string, fallback: number): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const v = Number(raw);
-  if (!Number.isFinite(v) || v < 0 || v > 100) throw new ConfigError(`${name}=${JSON.stringify(raw)} must be a number from 0 to 100`);
+  if (!Number.isFinite(v) || v < 0 || v > 100)
+    throw new ConfigError(`${name}=${JSON.stringify(raw)} must be a number from 0 to 100`);
   return v;
 }
 
 export function policyConfig(env: Env = process.env): PolicyConfig {
   return {
-    weights: { k: envWeight(env, 'ZANSHIN_WEIGHT_LOAD', 1), l: envWeight(env, 'ZANSHIN_WEIGHT_REMNANT', 0.5), m: envWeight(env, 'ZANSHIN_WEIGHT_FREE_TIME', 0.5) },
+    weights: {
+      k: envWeight(env, 'ZANSHIN_WEIGHT_LOAD', 1),
+      l: envWeight(env, 'ZANSHIN_WEIGHT_REMNANT', 0.5),
+      m: envWeight(env, 'ZANSHIN_WEIGHT_FREE_TIME', 0.5),
+    },
     offlineAfterMs: envInt(env, 'ZANSHIN_OFFLINE_AFTER_SECONDS', DEFAULT_OFFLINE_AFTER_SECONDS, 1, 86_400) * 1000,
     lectureMarginMs: envInt(env, 'ZANSHIN_LECTURE_MARGIN_MINUTES', 15, 0, 24 * 60) * 60_000,
   };
@@ -150,8 +157,15 @@ export interface AdminClientConfig {
 export function adminClientConfig(env: Env = process.env): AdminClientConfig {
   const url = envString(env, 'ZANSHIN_API_URL', 'http://127.0.0.1:8787').replace(/\/$/, '');
   if (!env.ZANSHIN_ADMIN_TOKEN && !env.ZANSHIN_ADMIN_TOKEN_FILE) {
-    const file = path.join(envString(env, 'ZANSHIN_DATA_DIR', path.join(REPO_ROOT, '.zanshin')), 'secrets', 'admin-token');
-    if (!existsSync(file)) throw new ConfigError(`no administrator token: set ZANSHIN_ADMIN_TOKEN or ZANSHIN_ADMIN_TOKEN_FILE (looked for ${file})`);
+    const file = path.join(
+      envString(env, 'ZANSHIN_DATA_DIR', path.join(REPO_ROOT, '.zanshin')),
+      'secrets',
+      'admin-token',
+    );
+    if (!existsSync(file))
+      throw new ConfigError(
+        `no administrator token: set ZANSHIN_ADMIN_TOKEN or ZANSHIN_ADMIN_TOKEN_FILE (looked for ${file})`,
+      );
     return { url, token: envSecret({ ZANSHIN_ADMIN_TOKEN_FILE: file }, 'ZANSHIN_ADMIN_TOKEN') };
   }
   return { url, token: envSecret(env, 'ZANSHIN_ADMIN_TOKEN') };

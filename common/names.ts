@@ -13,7 +13,8 @@ export const NODE_ID_RULE = 'a node id is 1-31 characters of a-z, 0-9 and "-", s
 
 /** A container's id: lower-case letters, digits, "_", "." and "-", starting with a letter or digit, at most 64. */
 export const CONTAINER_ID_PATTERN = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
-export const CONTAINER_ID_RULE = 'a container id is 1-64 characters of a-z, 0-9, "_", "." and "-", starting with a letter or digit';
+export const CONTAINER_ID_RULE =
+  'a container id is 1-64 characters of a-z, 0-9, "_", "." and "-", starting with a letter or digit';
 
 /** A PC is taken for offline (not a candidate, its containers recovered) after this long without a report. */
 export const DEFAULT_OFFLINE_AFTER_SECONDS = 30;

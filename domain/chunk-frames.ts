@@ -34,7 +34,8 @@ export class FrameParser {
     while (this.pendingBytes >= HEADER) {
       const head = this.peek(HEADER);
       const length = head.readUInt32BE(HASH_BYTES);
-      if (length === 0 || length > FILE_CHUNK_SIZE) throw new FrameError(`chunk frame of ${length} bytes is out of bounds`);
+      if (length === 0 || length > FILE_CHUNK_SIZE)
+        throw new FrameError(`chunk frame of ${length} bytes is out of bounds`);
       if (this.pendingBytes < HEADER + length) break;
       const all = this.take(HEADER + length);
       frames.push({ hash: all.toString('hex', 0, HASH_BYTES), data: all.subarray(HEADER) });
@@ -44,7 +45,8 @@ export class FrameParser {
 
   /** Call at the end of the stream: a partial frame left means the stream was cut. */
   end(): void {
-    if (this.pendingBytes !== 0) throw new FrameError(`chunk stream ended inside a frame (${this.pendingBytes} bytes left)`);
+    if (this.pendingBytes !== 0)
+      throw new FrameError(`chunk stream ended inside a frame (${this.pendingBytes} bytes left)`);
   }
 
   private peek(n: number): Buffer {

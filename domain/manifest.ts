@@ -60,7 +60,9 @@ export function checkRelativePath(p: string): string {
   }
   for (const seg of p.split('/')) {
     if (seg === '' || seg === '.' || seg === '..') {
-      throw new ManifestError(`manifest path ${JSON.stringify(p)} has a "${seg}" segment: paths must stay inside their directory`);
+      throw new ManifestError(
+        `manifest path ${JSON.stringify(p)} has a "${seg}" segment: paths must stay inside their directory`,
+      );
     }
   }
   return p;
@@ -69,7 +71,8 @@ export function checkRelativePath(p: string): string {
 /** Joins a manifest path to its root, re-checking that the result stays inside the root. */
 export function resolveInside(root: string, rel: string): string {
   const full = path.resolve(root, checkRelativePath(rel));
-  if (!full.startsWith(path.resolve(root) + path.sep)) throw new ManifestError(`manifest path ${JSON.stringify(rel)} escapes ${root}`);
+  if (!full.startsWith(path.resolve(root) + path.sep))
+    throw new ManifestError(`manifest path ${JSON.stringify(rel)} escapes ${root}`);
   return full;
 }
 
@@ -77,7 +80,8 @@ const HEX64 = /^[0-9a-f]{64}$/;
 
 /** Validates a manifest received from elsewhere: paths, types, chunk counts and hash formats. */
 export function validateManifest(m: Manifest): Manifest {
-  if (m.kind !== 'checkpoint' && m.kind !== 'bundle') throw new ManifestError(`unknown manifest kind ${JSON.stringify(m.kind)}`);
+  if (m.kind !== 'checkpoint' && m.kind !== 'bundle')
+    throw new ManifestError(`unknown manifest kind ${JSON.stringify(m.kind)}`);
   if (typeof m.containerId !== 'string' || !isValidContainerId(m.containerId)) {
     throw new ManifestError(`invalid container id ${JSON.stringify(m.containerId)}`);
   }
@@ -89,16 +93,26 @@ export function validateManifest(m: Manifest): Manifest {
     if (m.kind === 'checkpoint' && (e.type !== 'file' || e.path.includes('/'))) {
       throw new ManifestError(`checkpoint entry ${e.path} must be a plain file at the top of the image directory`);
     }
-    if (!Number.isInteger(e.mode) || e.mode < 0 || e.mode > 0o7777) throw new ManifestError(`entry ${e.path} has invalid mode ${e.mode}`);
+    if (!Number.isInteger(e.mode) || e.mode < 0 || e.mode > 0o7777)
+      throw new ManifestError(`entry ${e.path} has invalid mode ${e.mode}`);
     if (e.type === 'file') {
       const { size, chunkSize, chunks } = e;
-      if (!Number.isSafeInteger(size) || size! < 0 || !chunkSize || chunkSize !== chunkSizeFor(m.kind, e.path) || !Array.isArray(chunks)) {
+      if (
+        !Number.isSafeInteger(size) ||
+        size! < 0 ||
+        !chunkSize ||
+        chunkSize !== chunkSizeFor(m.kind, e.path) ||
+        !Array.isArray(chunks)
+      ) {
         throw new ManifestError(`file entry ${e.path} has an invalid size, chunk size or chunk list`);
       }
-      if (chunks.length !== Math.ceil(size! / chunkSize)) throw new ManifestError(`file entry ${e.path}: ${chunks.length} chunks for ${size} bytes`);
-      for (const h of chunks) if (!HEX64.test(h)) throw new ManifestError(`file entry ${e.path} has a malformed chunk hash`);
+      if (chunks.length !== Math.ceil(size! / chunkSize))
+        throw new ManifestError(`file entry ${e.path}: ${chunks.length} chunks for ${size} bytes`);
+      for (const h of chunks)
+        if (!HEX64.test(h)) throw new ManifestError(`file entry ${e.path} has a malformed chunk hash`);
     } else if (e.type === 'symlink') {
-      if (typeof e.target !== 'string' || e.target === '' || e.target.includes('\0')) throw new ManifestError(`symlink ${e.path} has no valid target`);
+      if (typeof e.target !== 'string' || e.target === '' || e.target.includes('\0'))
+        throw new ManifestError(`symlink ${e.path} has no valid target`);
     } else if (e.type !== 'dir') {
       throw new ManifestError(`entry ${e.path} has unknown type ${JSON.stringify(e.type)}`);
     }
@@ -114,7 +128,9 @@ export interface ManifestStats {
 }
 
 export function manifestStats(m: Manifest): ManifestStats {
-  let files = 0, bytes = 0, chunks = 0;
+  let files = 0,
+    bytes = 0,
+    chunks = 0;
   const unique = new Set<string>();
   for (const e of m.entries) {
     if (e.type !== 'file') continue;
@@ -138,7 +154,10 @@ export function missingChunks(m: Manifest, has: (hash: string) => boolean): stri
  * Raw hashes keep a manifest at 32 bytes per 4-KiB page (0.8 % of an image); hex JSON would double that.
  */
 export function encodeManifest(m: Manifest): Buffer {
-  const header = { ...m, entries: m.entries.map(({ chunks, ...rest }) => ({ ...rest, chunkCount: chunks?.length ?? 0 })) };
+  const header = {
+    ...m,
+    entries: m.entries.map(({ chunks, ...rest }) => ({ ...rest, chunkCount: chunks?.length ?? 0 })),
+  };
   const json = Buffer.from(JSON.stringify(header));
   const total = m.entries.reduce((n, e) => n + (e.chunks?.length ?? 0), 0);
   const out = Buffer.allocUnsafe(4 + json.length + total * HASH_BYTES);
@@ -169,7 +188,8 @@ export function decodeManifest(buf: Buffer): Manifest {
     const entry: ManifestEntry = { ...e };
     if (e.type === 'file') {
       entry.chunks = [];
-      for (let i = 0; i < chunkCount; i++, at += HASH_BYTES) entry.chunks.push(buf.toString('hex', at, at + HASH_BYTES));
+      for (let i = 0; i < chunkCount; i++, at += HASH_BYTES)
+        entry.chunks.push(buf.toString('hex', at, at + HASH_BYTES));
     }
     return entry;
   });

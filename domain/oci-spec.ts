@@ -26,13 +26,20 @@ export function patchSpec(base: OciSpec, o: SpecOptions): OciSpec {
   const spec: OciSpec = {
     ...base,
     // No terminal: a container's stdio must be /dev/null for CRIU to dump it (a host file or pipe cannot be).
-    process: { ...base.process, terminal: false, args: [...o.args], env: [...base.process.env.filter((e) => !names.has(e.split('=')[0])), ...o.env] },
+    process: {
+      ...base.process,
+      terminal: false,
+      args: [...o.args],
+      env: [...base.process.env.filter((e) => !names.has(e.split('=')[0])), ...o.env],
+    },
     // The rootfs is written by the container and carried by migrations, so it is writable.
     root: { path: 'rootfs', readonly: false },
     hostname: o.hostname,
   };
   const annotations = { ...(base.annotations ?? {}) };
-  if (o.criuConfig) annotations['org.criu.config'] = o.criuConfig; else delete annotations['org.criu.config'];
-  if (Object.keys(annotations).length) spec.annotations = annotations; else delete spec.annotations;
+  if (o.criuConfig) annotations['org.criu.config'] = o.criuConfig;
+  else delete annotations['org.criu.config'];
+  if (Object.keys(annotations).length) spec.annotations = annotations;
+  else delete spec.annotations;
   return spec;
 }

@@ -28,7 +28,11 @@ export interface PlacementPolicy {
  * Defaults: a remnant (P + B up to 2) is worth as much as one unit of load at l = 0.5, so a remnant holder wins
  * when loads are similar, and a node near saturation (C + M close to 2) loses to an idle one.
  */
-export const DEFAULT_POLICY: PlacementPolicy = { weights: { k: 1, l: 0.5, m: 0.5 }, offlineAfterMs: 30_000, lectureMarginMs: 15 * 60_000 };
+export const DEFAULT_POLICY: PlacementPolicy = {
+  weights: { k: 1, l: 0.5, m: 0.5 },
+  offlineAfterMs: 30_000,
+  lectureMarginMs: 15 * 60_000,
+};
 
 export interface NodeFacts {
   nodeId: string;
@@ -60,7 +64,13 @@ export interface PlacementRequest {
   exclude?: { nodeId: string; reason: string }[];
 }
 
-export interface Terms { C: number; M: number; P: number; B: number; L: number }
+export interface Terms {
+  C: number;
+  M: number;
+  P: number;
+  B: number;
+  L: number;
+}
 
 export interface CandidateVerdict {
   nodeId: string;
@@ -93,12 +103,17 @@ export function freeTimeTerm(f: Pick<NodeFacts, 'inLectureUntil' | 'nextLectureA
 
 const minutes = (ms: number): string => `${Math.round(ms / 60_000)} min`;
 
-export function decidePlacement(req: PlacementRequest, nodes: NodeFacts[], policy: PlacementPolicy = DEFAULT_POLICY): PlacementDecision {
+export function decidePlacement(
+  req: PlacementRequest,
+  nodes: NodeFacts[],
+  policy: PlacementPolicy = DEFAULT_POLICY,
+): PlacementDecision {
   const { k, l, m } = policy.weights;
   const now = req.now.getTime();
   const verdicts = nodes.map((n): CandidateVerdict => {
     const terms: Terms = {
-      C: round(n.cpu), M: round(n.memory),
+      C: round(n.cpu),
+      M: round(n.memory),
       P: req.totalGenerations > 0 ? round(Math.min(1, n.generationsHeld / req.totalGenerations)) : 0,
       B: n.hasBundle ? 1 : 0,
       L: freeTimeTerm(n, req.now),
@@ -107,22 +122,33 @@ export function decidePlacement(req: PlacementRequest, nodes: NodeFacts[], polic
     if (n.nodeId === req.sourceNode) why.push('it is the source');
     for (const x of req.exclude ?? []) if (x.nodeId === n.nodeId) why.push(x.reason);
     if (!n.lastReportAt) why.push('it never reported');
-    else if (now - n.lastReportAt.getTime() > policy.offlineAfterMs) why.push(`offline: last report ${Math.round((now - n.lastReportAt.getTime()) / 1000)} s ago`);
-    if (n.inLectureUntil && n.inLectureUntil.getTime() > now) why.push(`in a lecture until ${n.inLectureUntil.toISOString()}`);
+    else if (now - n.lastReportAt.getTime() > policy.offlineAfterMs)
+      why.push(`offline: last report ${Math.round((now - n.lastReportAt.getTime()) / 1000)} s ago`);
+    if (n.inLectureUntil && n.inLectureUntil.getTime() > now)
+      why.push(`in a lecture until ${n.inLectureUntil.toISOString()}`);
     else if (n.nextLectureAt && n.nextLectureAt.getTime() - now < policy.lectureMarginMs) {
-      why.push(`a lecture starts in ${minutes(n.nextLectureAt.getTime() - now)} (margin ${minutes(policy.lectureMarginMs)})`);
+      why.push(
+        `a lecture starts in ${minutes(n.nextLectureAt.getTime() - now)} (margin ${minutes(policy.lectureMarginMs)})`,
+      );
     }
     if (n.memoryAvailableBytes < req.memoryNeededBytes) {
-      why.push(`${(n.memoryAvailableBytes / 2 ** 20).toFixed(0)} MiB free, ${(req.memoryNeededBytes / 2 ** 20).toFixed(0)} MiB needed`);
+      why.push(
+        `${(n.memoryAvailableBytes / 2 ** 20).toFixed(0)} MiB free, ${(req.memoryNeededBytes / 2 ** 20).toFixed(0)} MiB needed`,
+      );
     }
     const flags = new Set(n.cpuFlags);
     const lacking = req.requiredCpuFlags.filter((f) => !flags.has(f));
-    if (lacking.length) why.push(`its CPU lacks ${lacking.slice(0, 8).join(', ')}${lacking.length > 8 ? ` and ${lacking.length - 8} more` : ''}`);
+    if (lacking.length)
+      why.push(
+        `its CPU lacks ${lacking.slice(0, 8).join(', ')}${lacking.length > 8 ? ` and ${lacking.length - 8} more` : ''}`,
+      );
     const cost = why.length ? null : round(k * (terms.C + terms.M) - l * (terms.P + terms.B) - m * terms.L);
     return { nodeId: n.nodeId, eligible: why.length === 0, excludedBecause: why, terms, cost };
   });
   // Deterministic: lowest cost, then node id; excluded nodes after, by id.
-  verdicts.sort((a, b) => (a.eligible === b.eligible ? (a.cost ?? 0) - (b.cost ?? 0) || a.nodeId.localeCompare(b.nodeId) : a.eligible ? -1 : 1));
+  verdicts.sort((a, b) =>
+    a.eligible === b.eligible ? (a.cost ?? 0) - (b.cost ?? 0) || a.nodeId.localeCompare(b.nodeId) : a.eligible ? -1 : 1,
+  );
   const chosen = verdicts[0]?.eligible ? verdicts[0].nodeId : null;
   const explanation = chosen
     ? `${chosen} has the lowest cost ${verdicts[0]!.cost} = ${k}(C+M) - ${l}(P+B) - ${m}L with ${JSON.stringify(verdicts[0]!.terms)}`

@@ -50,10 +50,13 @@ export function planRebalance(entries: RebalanceEntry[], o: RebalanceOptions): R
   for (const e of entries) {
     const s = e.source;
     const inLecture = s.inLectureUntil !== null && s.inLectureUntil > o.now;
-    const lectureSoon = !inLecture && s.nextLectureAt !== null && s.nextLectureAt.getTime() - o.now.getTime() < o.lectureMarginMs;
+    const lectureSoon =
+      !inLecture && s.nextLectureAt !== null && s.nextLectureAt.getTime() - o.now.getTime() < o.lectureMarginMs;
     const to = e.decision.chosen;
     if (inLecture || lectureSoon) {
-      const why = inLecture ? `${e.nodeId} is in a lecture` : `a lecture starts on ${e.nodeId} at ${s.nextLectureAt!.toISOString()}`;
+      const why = inLecture
+        ? `${e.nodeId} is in a lecture`
+        : `a lecture starts on ${e.nodeId} at ${s.nextLectureAt!.toISOString()}`;
       if (to) lecture.push({ containerId: e.containerId, from: e.nodeId, to, reason: why, gain: null });
       else skipped.push({ containerId: e.containerId, reason: `${why}, but ${e.decision.explanation}` });
       continue;
@@ -63,10 +66,21 @@ export function planRebalance(entries: RebalanceEntry[], o: RebalanceOptions): R
     const stay = k * (s.cpu + s.memory) - l * 2 - m * freeTimeTerm(s, o.now);
     const best = e.decision.candidates.find((c) => c.nodeId === to)!.cost!;
     const gain = Math.round((stay - best) * 10_000) / 10_000;
-    if (gain > o.gainThreshold) load.push({ containerId: e.containerId, from: e.nodeId, to, reason: `${e.nodeId} is overloaded (C+M = ${(s.cpu + s.memory).toFixed(2)})`, gain });
+    if (gain > o.gainThreshold)
+      load.push({
+        containerId: e.containerId,
+        from: e.nodeId,
+        to,
+        reason: `${e.nodeId} is overloaded (C+M = ${(s.cpu + s.memory).toFixed(2)})`,
+        gain,
+      });
   }
   load.sort((a, b) => b.gain! - a.gain! || a.containerId.localeCompare(b.containerId));
   const all = [...lecture.sort((a, b) => a.containerId.localeCompare(b.containerId)), ...load];
-  for (const p of all.slice(o.maxMigrations)) skipped.push({ containerId: p.containerId, reason: `over this run's limit of ${o.maxMigrations} migrations (${p.reason})` });
+  for (const p of all.slice(o.maxMigrations))
+    skipped.push({
+      containerId: p.containerId,
+      reason: `over this run's limit of ${o.maxMigrations} migrations (${p.reason})`,
+    });
   return { moves: all.slice(0, o.maxMigrations), skipped };
 }

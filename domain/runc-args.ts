@@ -18,7 +18,16 @@ export interface RuncGlobal {
   log: string;
 }
 
-const global = (g: RuncGlobal): string[] => ['--root', g.root, '--criu', g.criu, '--log', g.log, '--log-format', 'json'];
+const global = (g: RuncGlobal): string[] => [
+  '--root',
+  g.root,
+  '--criu',
+  g.criu,
+  '--log',
+  g.log,
+  '--log-format',
+  'json',
+];
 
 export interface CheckpointOptions {
   containerId: string;
@@ -30,7 +39,16 @@ export interface CheckpointOptions {
 }
 
 export function preDumpArgs(g: RuncGlobal, o: { containerId: string; imagePath: string; workPath: string }): string[] {
-  return [...global(g), 'checkpoint', '--pre-dump', '--image-path', o.imagePath, '--work-path', o.workPath, o.containerId];
+  return [
+    ...global(g),
+    'checkpoint',
+    '--pre-dump',
+    '--image-path',
+    o.imagePath,
+    '--work-path',
+    o.workPath,
+    o.containerId,
+  ];
 }
 
 export function checkpointArgs(g: RuncGlobal, strategy: DirtyStrategy, o: CheckpointOptions): string[] {
@@ -43,8 +61,22 @@ export function checkpointArgs(g: RuncGlobal, strategy: DirtyStrategy, o: Checkp
   return [...args, o.containerId];
 }
 
-export function restoreArgs(g: RuncGlobal, o: { containerId: string; imagePath: string; workPath: string; bundle: string }): string[] {
-  return [...global(g), 'restore', '--detach', '--image-path', o.imagePath, '--work-path', o.workPath, '--bundle', o.bundle, o.containerId];
+export function restoreArgs(
+  g: RuncGlobal,
+  o: { containerId: string; imagePath: string; workPath: string; bundle: string },
+): string[] {
+  return [
+    ...global(g),
+    'restore',
+    '--detach',
+    '--image-path',
+    o.imagePath,
+    '--work-path',
+    o.workPath,
+    '--bundle',
+    o.bundle,
+    o.containerId,
+  ];
 }
 
 export function runArgs(g: RuncGlobal, o: { containerId: string; bundle: string }): string[] {
@@ -80,7 +112,9 @@ export function needsMerge(chainLength: number, threshold: number): boolean {
 export function chooseStrategy(memDirtyTrack: boolean, preferred: DirtyStrategy | 'auto' = 'auto'): DirtyStrategy {
   if (preferred === 'content') return 'content';
   if (preferred === 'kernel' && !memDirtyTrack) {
-    throw new Error('the kernel dirty-tracking strategy was requested but this kernel lacks soft-dirty tracking (criu check --feature mem_dirty_track failed)');
+    throw new Error(
+      'the kernel dirty-tracking strategy was requested but this kernel lacks soft-dirty tracking (criu check --feature mem_dirty_track failed)',
+    );
   }
   return memDirtyTrack ? 'kernel' : 'content';
 }

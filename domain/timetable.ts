@@ -47,7 +47,10 @@ export function parseIcs(text: string, o: ExpandOptions): LectureOccurrence[] {
   const out: LectureOccurrence[] = [];
   const push = (room: string, title: string, start: ICAL.Time, end: ICAL.Time, uid: string): void => {
     if (!room) throw new TimetableError(`event ${uid} (${title}) has no LOCATION: the room decides which PCs it takes`);
-    if (out.length >= max) throw new TimetableError(`the timetable expands to more than ${max} lectures; is a rule missing its end (UNTIL/COUNT)?`);
+    if (out.length >= max)
+      throw new TimetableError(
+        `the timetable expands to more than ${max} lectures; is a rule missing its end (UNTIL/COUNT)?`,
+      );
     out.push({ room: room.trim(), title, startsAt: start.toJSDate(), endsAt: end.toJSDate() });
   };
   for (const v of vevents) {
@@ -77,10 +80,15 @@ const WEEKDAYS: Record<string, number> = { mon: 1, tue: 2, wed: 3, thu: 4, fri: 
  * (YYYY-MM-DD), and optionally title and exceptions (dates without a lecture, separated by ';').
  */
 export function parseCsv(text: string, timezone: string): LectureOccurrence[] {
-  if (!DateTime.local().setZone(timezone).isValid) throw new TimetableError(`unknown time zone ${JSON.stringify(timezone)}`);
+  if (!DateTime.local().setZone(timezone).isValid)
+    throw new TimetableError(`unknown time zone ${JSON.stringify(timezone)}`);
   let rows: Record<string, string>[];
   try {
-    rows = parseCsvText<Record<string, string>>(text, { columns: (h: string[]) => h.map((c) => c.trim().toLowerCase()), skip_empty_lines: true, trim: true });
+    rows = parseCsvText<Record<string, string>>(text, {
+      columns: (h: string[]) => h.map((c) => c.trim().toLowerCase()),
+      skip_empty_lines: true,
+      trim: true,
+    });
   } catch (err) {
     throw new TimetableError(`not valid CSV: ${(err as Error).message}`);
   }
@@ -103,18 +111,33 @@ export function parseCsv(text: string, timezone: string): LectureOccurrence[] {
     };
     const date = (col: string, value = need(col)): DateTime => {
       const d = DateTime.fromISO(value, { zone: timezone });
-      if (!/^\d{4}-\d{2}-\d{2}$/.test(value) || !d.isValid) throw new TimetableError(`line ${line}: ${col} "${value}" is not a date YYYY-MM-DD`);
+      if (!/^\d{4}-\d{2}-\d{2}$/.test(value) || !d.isValid)
+        throw new TimetableError(`line ${line}: ${col} "${value}" is not a date YYYY-MM-DD`);
       return d;
     };
-    const start = time('start'), end = time('end');
-    if (end.hour * 60 + end.minute <= start.hour * 60 + start.minute) throw new TimetableError(`line ${line}: end ${row.end} is not after start ${row.start}`);
-    const termStart = date('term_start'), termEnd = date('term_end');
-    if (termEnd < termStart) throw new TimetableError(`line ${line}: term_end ${row.term_end} is before term_start ${row.term_start}`);
-    const skip = new Set((row.exceptions ?? '').split(/[;\s]+/).filter(Boolean).map((v) => date('exceptions', v).toISODate()));
+    const start = time('start'),
+      end = time('end');
+    if (end.hour * 60 + end.minute <= start.hour * 60 + start.minute)
+      throw new TimetableError(`line ${line}: end ${row.end} is not after start ${row.start}`);
+    const termStart = date('term_start'),
+      termEnd = date('term_end');
+    if (termEnd < termStart)
+      throw new TimetableError(`line ${line}: term_end ${row.term_end} is before term_start ${row.term_start}`);
+    const skip = new Set(
+      (row.exceptions ?? '')
+        .split(/[;\s]+/)
+        .filter(Boolean)
+        .map((v) => date('exceptions', v).toISODate()),
+    );
     let day = termStart.plus({ days: (weekday - termStart.weekday + 7) % 7 });
     for (; day <= termEnd; day = day.plus({ weeks: 1 })) {
       if (skip.has(day.toISODate())) continue;
-      out.push({ room, title: row.title ?? '', startsAt: day.set({ ...start, second: 0 }).toJSDate(), endsAt: day.set({ ...end, second: 0 }).toJSDate() });
+      out.push({
+        room,
+        title: row.title ?? '',
+        startsAt: day.set({ ...start, second: 0 }).toJSDate(),
+        endsAt: day.set({ ...end, second: 0 }).toJSDate(),
+      });
     }
   });
   return out.sort((a, b) => a.startsAt.getTime() - b.startsAt.getTime());
@@ -132,7 +155,8 @@ export function nodeNeed(lectures: Pick<LectureOccurrence, 'startsAt' | 'endsAt'
   let inLectureUntil: Date | null = null;
   let nextLectureAt: Date | null = null;
   for (const l of lectures) {
-    if (l.startsAt <= now && l.endsAt > now && (!inLectureUntil || l.endsAt > inLectureUntil)) inLectureUntil = l.endsAt;
+    if (l.startsAt <= now && l.endsAt > now && (!inLectureUntil || l.endsAt > inLectureUntil))
+      inLectureUntil = l.endsAt;
     if (l.startsAt > now && (!nextLectureAt || l.startsAt < nextLectureAt)) nextLectureAt = l.startsAt;
   }
   return { inLectureUntil, nextLectureAt };

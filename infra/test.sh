@@ -8,7 +8,8 @@ source "$here/lib/common.sh"
 
 bash "$here/provision.sh"
 cd "$ZANSHIN_ROOT"
-step "lint (eslint)" npx --no-install eslint .
+step "format (prettier --check)" npx --no-install prettier --check --log-level warn "**/*.{ts,js}"
+step "lint (eslint, layers included)" npx --no-install eslint .
 step "type check (tsc --noEmit)" npx --no-install tsc -p tsconfig.json --noEmit
 
 results="$(mktemp --suffix=.json)"

@@ -10,9 +10,15 @@ export interface NodeCapabilities {
 }
 
 /** Detected once per worker; every other module asks this by name. */
-export async function detectCapabilities(criu: string, preferred: DirtyStrategy | 'auto' = 'auto'): Promise<NodeCapabilities> {
+export async function detectCapabilities(
+  criu: string,
+  preferred: DirtyStrategy | 'auto' = 'auto',
+): Promise<NodeCapabilities> {
   const version = await execa(criu, ['--version'], { reject: false });
-  if (version.exitCode !== 0) throw new Error(`CRIU at ${criu} does not run (${version.stderr.trim() || version.exitCode}): run infra/provision.sh or set ZANSHIN_CRIU`);
+  if (version.exitCode !== 0)
+    throw new Error(
+      `CRIU at ${criu} does not run (${version.stderr.trim() || version.exitCode}): run infra/provision.sh or set ZANSHIN_CRIU`,
+    );
   const criuVersion = /Version:\s*(\S+)/.exec(version.stdout)?.[1] ?? 'unknown';
   if (!/^([4-9]|\d\d)\./.test(criuVersion)) throw new Error(`CRIU >= 4.0 required; ${criu} is ${criuVersion}`);
   const runc = await execa('runc', ['--version'], { reject: false });

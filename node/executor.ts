@@ -3,7 +3,15 @@ import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { manifestStats } from '../domain/manifest';
 import type {
-  ApplyStats, CheckpointReport, ContainerSpec, ContainerState, CreateContainerInput, GenerationMeta, RestoreReport, TransferReport, TransferTarget,
+  ApplyStats,
+  CheckpointReport,
+  ContainerSpec,
+  ContainerState,
+  CreateContainerInput,
+  GenerationMeta,
+  RestoreReport,
+  TransferReport,
+  TransferTarget,
 } from '../domain/reports';
 import { NodeCapabilities } from './capabilities';
 import { ChunkReader } from './chunk-reader';
@@ -57,29 +65,38 @@ export class NodeExecutor {
 
   /** Stops a container but keeps its bundle and checkpoints (it can be checkpoint-restored or re-created later). */
   async stopContainer(containerId: string): Promise<ContainerState> {
-    if ((await this.runc.state(containerId)).status === 'absent') throw new ExecutorError(`no container ${containerId} on ${this.config.nodeId}`);
+    if ((await this.runc.state(containerId)).status === 'absent')
+      throw new ExecutorError(`no container ${containerId} on ${this.config.nodeId}`);
     await this.runc.remove(containerId);
     return this.runc.state(containerId);
   }
 
   private async writeConfig(spec: ContainerSpec): Promise<void> {
-    await this.runc.writeSpec(this.store.bundleDir(spec.containerId), { args: spec.args, env: spec.env, hostname: spec.containerId });
+    await this.runc.writeSpec(this.store.bundleDir(spec.containerId), {
+      args: spec.args,
+      env: spec.env,
+      hostname: spec.containerId,
+    });
   }
 
   /** Builds a bundle from a rootfs and starts the container. */
   async createContainer(input: CreateContainerInput): Promise<ContainerState> {
     const { containerId } = input;
     const current = await this.runc.state(containerId);
-    if (current.status !== 'absent') throw new ExecutorError(`container ${containerId} already exists on ${this.config.nodeId} (${current.status})`);
-    if (await this.store.readSpec(containerId) && !(await this.store.remnant(containerId))) {
-      throw new ExecutorError(`container ${containerId} already has a bundle on ${this.config.nodeId}; delete it first`);
+    if (current.status !== 'absent')
+      throw new ExecutorError(`container ${containerId} already exists on ${this.config.nodeId} (${current.status})`);
+    if ((await this.store.readSpec(containerId)) && !(await this.store.remnant(containerId))) {
+      throw new ExecutorError(
+        `container ${containerId} already has a bundle on ${this.config.nodeId}; delete it first`,
+      );
     }
     await rm(this.store.containerDir(containerId), { recursive: true, force: true });
     const rootfs = this.store.rootfsDir(containerId);
     await mkdir(rootfs, { recursive: true });
     if (input.rootfs.dir) {
       const st = await stat(input.rootfs.dir).catch(() => null);
-      if (!st?.isDirectory()) throw new ExecutorError(`rootfs directory ${input.rootfs.dir} does not exist on ${this.config.nodeId}`);
+      if (!st?.isDirectory())
+        throw new ExecutorError(`rootfs directory ${input.rootfs.dir} does not exist on ${this.config.nodeId}`);
       await execa('cp', ['-a', `${input.rootfs.dir}/.`, rootfs]);
     } else if (input.rootfs.tarball) {
       const r = await execa('tar', ['-xf', input.rootfs.tarball, '-C', rootfs, '--no-same-owner'], { reject: false });
@@ -95,10 +112,21 @@ export class NodeExecutor {
   }
 
   /** Describes the rootfs and sends what the target lacks; `final` (after the freeze) records it as this node's bundle. */
-  async syncBundle(containerId: string, target: TransferTarget, final: boolean, onProgress: (p: string) => void = () => undefined): Promise<TransferReport> {
+  async syncBundle(
+    containerId: string,
+    target: TransferTarget,
+    final: boolean,
+    onProgress: (p: string) => void = () => undefined,
+  ): Promise<TransferReport> {
     const t0 = process.hrtime.bigint();
     // Before the freeze the rootfs changes under the scan: what changes meanwhile goes with the frozen sync.
-    const { manifest, locations } = await scanDirectory(this.store.rootfsDir(containerId), 'bundle', containerId, undefined, { live: !final });
+    const { manifest, locations } = await scanDirectory(
+      this.store.rootfsDir(containerId),
+      'bundle',
+      containerId,
+      undefined,
+      { live: !final },
+    );
     const report = await this.send(manifest, ChunkReader.fromLocations(locations), target, onProgress, !final);
     if (final) await this.store.writeBundleManifest(containerId, manifest);
     return { ...report, ms: since(t0) };
@@ -109,7 +137,8 @@ export class NodeExecutor {
     const spec = await this.store.readSpec(containerId);
     if (!spec) throw new ExecutorError(`no container ${containerId} on ${this.config.nodeId}`);
     const state = await this.runc.state(containerId);
-    if (state.status !== 'running') throw new ExecutorError(`container ${containerId} is ${state.status} on ${this.config.nodeId}, not running`);
+    if (state.status !== 'running')
+      throw new ExecutorError(`container ${containerId} is ${state.status} on ${this.config.nodeId}, not running`);
     const generation = ((await this.store.latestGeneration(containerId)) ?? 0) + 1;
     const dir = this.store.generationDir(containerId, generation);
     await rm(dir, { recursive: true, force: true });
@@ -121,40 +150,68 @@ export class NodeExecutor {
     t0 = process.hrtime.bigint();
     const { manifest } = await scanDirectory(path.join(dir, 'image'), 'checkpoint', containerId, generation);
     const hashMs = since(t0);
-    const meta: GenerationMeta = { generation, createdAt: new Date().toISOString(), strategy, sourceNode: this.config.nodeId };
+    const meta: GenerationMeta = {
+      generation,
+      createdAt: new Date().toISOString(),
+      strategy,
+      sourceNode: this.config.nodeId,
+    };
     await this.store.commitGeneration(containerId, manifest, meta);
     return { containerId, generation, strategy, dumpMs, hashMs, image: manifestStats(manifest), spec, meta };
   }
 
-  async sendCheckpoint(containerId: string, generation: number, target: TransferTarget, onProgress: (p: string) => void = () => undefined): Promise<TransferReport> {
+  async sendCheckpoint(
+    containerId: string,
+    generation: number,
+    target: TransferTarget,
+    onProgress: (p: string) => void = () => undefined,
+  ): Promise<TransferReport> {
     const t0 = process.hrtime.bigint();
     const { manifest } = await this.store.readGeneration(containerId, generation);
     const reader = ChunkReader.fromLocations(locationsOf(manifest, this.store.imageDir(containerId, generation)));
     return { ...(await this.send(manifest, reader, target, onProgress)), ms: since(t0) };
   }
 
-  private async send(manifest: Parameters<DataPlaneClient['offer']>[0], reader: ChunkReader, target: TransferTarget,
-    onProgress: (p: string) => void, live = false): Promise<Omit<TransferReport, 'ms'>> {
+  private async send(
+    manifest: Parameters<DataPlaneClient['offer']>[0],
+    reader: ChunkReader,
+    target: TransferTarget,
+    onProgress: (p: string) => void,
+    live = false,
+  ): Promise<Omit<TransferReport, 'ms'>> {
     const client = new DataPlaneClient(target);
     try {
       const missing = await client.offer(manifest);
-      await client.send(missing, reader, (n) => onProgress(`${manifest.kind}: ${n}/${missing.length} chunks`), { skipChanged: live });
+      await client.send(missing, reader, (n) => onProgress(`${manifest.kind}: ${n}/${missing.length} chunks`), {
+        skipChanged: live,
+      });
       // A live sync may leave changed chunks out; anything else must have arrived whole.
       const left = live ? [] : await client.offer(manifest);
-      if (left.length) throw new ExecutorError(`target ${target.address} still lacks ${left.length} chunks after the transfer`);
-      return { kind: manifest.kind, manifest: manifestStats(manifest), missingChunks: missing.length, ...client.counters };
+      if (left.length)
+        throw new ExecutorError(`target ${target.address} still lacks ${left.length} chunks after the transfer`);
+      return {
+        kind: manifest.kind,
+        manifest: manifestStats(manifest),
+        missingChunks: missing.length,
+        ...client.counters,
+      };
     } finally {
       await reader.close();
     }
   }
 
   /** Target side: opens a transfer for a container and says what this node holds of it already. */
-  async prepareReceive(containerId: string): Promise<{ transferId: string; token: string; address: string; heldGenerations: number[]; hasBundle: boolean }> {
+  async prepareReceive(
+    containerId: string,
+  ): Promise<{ transferId: string; token: string; address: string; heldGenerations: number[]; hasBundle: boolean }> {
     const running = await this.runc.state(containerId);
-    if (running.status !== 'absent') throw new ExecutorError(`container ${containerId} already exists on ${this.config.nodeId} (${running.status})`);
+    if (running.status !== 'absent')
+      throw new ExecutorError(`container ${containerId} already exists on ${this.config.nodeId} (${running.status})`);
     const { transferId, token } = await this.transfers.register(containerId);
     return {
-      transferId, token, address: this.config.dataPlaneAddress,
+      transferId,
+      token,
+      address: this.config.dataPlaneAddress,
       heldGenerations: await this.store.generations(containerId),
       hasBundle: (await this.store.readBundleManifest(containerId)) !== null,
     };
@@ -164,20 +221,36 @@ export class NodeExecutor {
    * Target side: brings the bundle up to date and writes the image from held and received chunks, verifying each.
    * The container does not run here yet (restore it, or keep it as a safety copy).
    */
-  private async receive(transferId: string, spec: ContainerSpec, meta: GenerationMeta, partialBundle = false): Promise<{ containerId: string; bundle: ApplyStats; applyBundleMs: number; writeImageMs: number }> {
+  private async receive(
+    transferId: string,
+    spec: ContainerSpec,
+    meta: GenerationMeta,
+    partialBundle = false,
+  ): Promise<{ containerId: string; bundle: ApplyStats; applyBundleMs: number; writeImageMs: number }> {
     const transfer = await this.transfers.get(transferId);
     const { bundle, checkpoint } = transfer.manifests;
     const containerId = transfer.record.containerId;
-    if (!bundle || !checkpoint) throw new ExecutorError(`transfer ${transferId} lacks its ${bundle ? 'checkpoint' : 'bundle'} manifest: send it first`);
+    if (!bundle || !checkpoint)
+      throw new ExecutorError(
+        `transfer ${transferId} lacks its ${bundle ? 'checkpoint' : 'bundle'} manifest: send it first`,
+      );
     if (spec.containerId !== containerId || checkpoint.generation !== meta.generation) {
-      throw new ExecutorError(`transfer ${transferId} carries ${containerId} generation ${checkpoint.generation}, not ${spec.containerId} generation ${meta.generation}`);
+      throw new ExecutorError(
+        `transfer ${transferId} carries ${containerId} generation ${checkpoint.generation}, not ${spec.containerId} generation ${meta.generation}`,
+      );
     }
     const reader = transfer.reader();
     try {
       let t0 = process.hrtime.bigint();
       await this.store.writeSpec(spec);
-      const { applied, ...bundleStats } = await applyBundle(bundle, this.store.rootfsDir(containerId), await this.store.readBundleManifest(containerId),
-        reader, path.join(this.store.bundleDir(containerId), '.incoming'), { partial: partialBundle });
+      const { applied, ...bundleStats } = await applyBundle(
+        bundle,
+        this.store.rootfsDir(containerId),
+        await this.store.readBundleManifest(containerId),
+        reader,
+        path.join(this.store.bundleDir(containerId), '.incoming'),
+        { partial: partialBundle },
+      );
       await this.store.writeBundleManifest(containerId, applied);
       await this.writeConfig(spec);
       const applyBundleMs = since(t0);
@@ -204,22 +277,40 @@ export class NodeExecutor {
   }
 
   /** Keeps a safety checkpoint of a container running elsewhere, as a remnant, ready for a restore if its PC dies. */
-  async storeFromTransfer(transferId: string, spec: ContainerSpec, meta: GenerationMeta): Promise<{ containerId: string; generation: number; bundle: ApplyStats; writeImageMs: number }> {
+  async storeFromTransfer(
+    transferId: string,
+    spec: ContainerSpec,
+    meta: GenerationMeta,
+  ): Promise<{ containerId: string; generation: number; bundle: ApplyStats; writeImageMs: number }> {
     // Its rootfs was synced while the container ran: files changing at that instant keep their last copy here.
     const received = await this.receive(transferId, spec, meta, true);
     await this.store.markRemnant(received.containerId, this.config.remnantRetentionMs);
     await this.transfers.finish(transferId);
-    return { containerId: received.containerId, generation: meta.generation, bundle: received.bundle, writeImageMs: received.writeImageMs };
+    return {
+      containerId: received.containerId,
+      generation: meta.generation,
+      bundle: received.bundle,
+      writeImageMs: received.writeImageMs,
+    };
   }
 
   /** Restores a container from a generation this node holds (a target after a transfer, or a source rolling back). */
-  async restoreLocal(containerId: string, generation: number): Promise<{ restoreMs: number; state: ContainerState; checkpointCreatedAt: string }> {
+  async restoreLocal(
+    containerId: string,
+    generation: number,
+  ): Promise<{ restoreMs: number; state: ContainerState; checkpointCreatedAt: string }> {
     const before = await this.runc.state(containerId);
-    if (before.status === 'running') throw new ExecutorError(`container ${containerId} is already running on ${this.config.nodeId}`);
+    if (before.status === 'running')
+      throw new ExecutorError(`container ${containerId} is already running on ${this.config.nodeId}`);
     await this.runc.remove(containerId);
     const t0 = process.hrtime.bigint();
     const work = path.join(this.store.generationDir(containerId, generation), `restore-work-${Date.now()}`);
-    await this.runc.restore(containerId, this.store.imageDir(containerId, generation), work, this.store.bundleDir(containerId));
+    await this.runc.restore(
+      containerId,
+      this.store.imageDir(containerId, generation),
+      work,
+      this.store.bundleDir(containerId),
+    );
     const restoreMs = since(t0);
     await rm(work, { recursive: true, force: true });
     await this.store.clearRemnant(containerId);
@@ -244,8 +335,11 @@ export class NodeExecutor {
    * keepGenerations, and staging left by transfers abandoned longer than `stagingMaxAgeMs` ago.
    */
   async collectGarbage(stagingMaxAgeMs = 24 * 3_600_000, now = new Date()) {
-    const removed = await this.store.collectGarbage(this.config.keepGenerations, now,
-      async (id) => (await this.runc.state(id)).status !== 'absent');
+    const removed = await this.store.collectGarbage(
+      this.config.keepGenerations,
+      now,
+      async (id) => (await this.runc.state(id)).status !== 'absent',
+    );
     const staging: string[] = [];
     for (const id of await readdir(this.store.stagingRoot()).catch(() => [] as string[])) {
       const st = await stat(path.join(this.store.stagingRoot(), id)).catch(() => null);

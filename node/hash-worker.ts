@@ -2,11 +2,17 @@
 import { hash } from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
 
-interface Job { id: number; buf: ArrayBuffer; length: number; chunkSize: number }
+interface Job {
+  id: number;
+  buf: ArrayBuffer;
+  length: number;
+  chunkSize: number;
+}
 
 parentPort!.on('message', ({ id, buf, length, chunkSize }: Job) => {
   const block = Buffer.from(buf, 0, length);
   const hashes: string[] = [];
-  for (let at = 0; at < length; at += chunkSize) hashes.push(hash('sha256', block.subarray(at, Math.min(at + chunkSize, length)), 'hex'));
+  for (let at = 0; at < length; at += chunkSize)
+    hashes.push(hash('sha256', block.subarray(at, Math.min(at + chunkSize, length)), 'hex'));
   parentPort!.postMessage({ id, hashes });
 });

@@ -18,7 +18,11 @@ export interface LoadReporterOptions {
 /** Everything the control plane needs to place containers: load, CPU features, dirty tracking, remnants. */
 export async function buildNodeReport(executor: NodeExecutor): Promise<NodeReport> {
   const { nodeId, capabilities, dataPlaneAddress } = executor.config;
-  const [description, flags, inventory] = await Promise.all([readNodeDescription(nodeId), si.cpuFlags(), executor.store.inventory()]);
+  const [description, flags, inventory] = await Promise.all([
+    readNodeDescription(nodeId),
+    si.cpuFlags(),
+    executor.store.inventory(),
+  ]);
   return {
     address: dataPlaneAddress,
     taskQueue: nodeTaskQueue(nodeId),
@@ -28,12 +32,19 @@ export async function buildNodeReport(executor: NodeExecutor): Promise<NodeRepor
     memoryAvailableBytes: description.load.memoryAvailableBytes,
     cpuModel: description.cpuModel,
     cpuCores: description.cpuCores,
-    cpuFlags: flags.split(/\s+/).filter((f) => /^[a-z0-9_.]{1,64}$/.test(f)).sort(),
+    cpuFlags: flags
+      .split(/\s+/)
+      .filter((f) => /^[a-z0-9_.]{1,64}$/.test(f))
+      .sort(),
     dirtyTracking: capabilities.memDirtyTrack,
     criuVersion: capabilities.criuVersion,
     remnants: inventory.map((c) => ({
-      containerId: c.containerId, hasBundle: c.hasBundle, generations: c.generations, imageBytes: c.imageBytes,
-      leftAt: c.remnant?.leftAt ?? null, expiresAt: c.remnant?.expiresAt ?? null,
+      containerId: c.containerId,
+      hasBundle: c.hasBundle,
+      generations: c.generations,
+      imageBytes: c.imageBytes,
+      leftAt: c.remnant?.leftAt ?? null,
+      expiresAt: c.remnant?.expiresAt ?? null,
     })),
   };
 }
@@ -49,7 +60,8 @@ export class LoadReporter {
     const report = await buildNodeReport(this.o.executor);
     const url = `${this.o.apiUrl}/v1/nodes/${this.o.executor.config.nodeId}/report`;
     const res = await fetch(url, {
-      method: 'PUT', body: JSON.stringify(report),
+      method: 'PUT',
+      body: JSON.stringify(report),
       headers: { 'content-type': 'application/json', authorization: `Bearer ${this.o.token}` },
       signal: AbortSignal.timeout(10_000),
     });
@@ -58,7 +70,9 @@ export class LoadReporter {
 
   start(): void {
     const tick = (): void => {
-      this.running = this.reportOnce().catch((err: Error) => (this.o.log ?? console.error)(`load report to ${this.o.apiUrl} failed: ${err.message}`));
+      this.running = this.reportOnce().catch((err: Error) =>
+        (this.o.log ?? console.error)(`load report to ${this.o.apiUrl} failed: ${err.message}`),
+      );
     };
     tick();
     this.timer = setInterval(tick, this.o.intervalMs);

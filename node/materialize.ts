@@ -34,7 +34,8 @@ export async function writeFileFromChunks(entry: ManifestEntry, dest: string, re
       let data: Buffer;
       if (first && j - i > 1) {
         data = await reader.readAt({ file: first.file, offset: first.offset, length: runBytes });
-        if (data.length !== runBytes) data = Buffer.concat(await Promise.all(chunks.slice(i, j).map((h) => reader.read(h))));
+        if (data.length !== runBytes)
+          data = Buffer.concat(await Promise.all(chunks.slice(i, j).map((h) => reader.read(h))));
         // Verify page by page; a mismatching one is fetched from another location.
         for (let k = i, at = 0; k < j; k++) {
           const len = Math.min(entry.chunkSize!, entry.size! - k * entry.chunkSize!);
@@ -68,12 +69,19 @@ async function assertRealParents(root: string, rel: string): Promise<void> {
   for (const part of parts) {
     at = path.join(at, part);
     const st = await lstat(at).catch(() => null);
-    if (st && !st.isDirectory()) throw new ManifestError(`${rel}: ${path.relative(root, at)} is not a directory on this node (symlink or file in the way)`);
+    if (st && !st.isDirectory())
+      throw new ManifestError(
+        `${rel}: ${path.relative(root, at)} is not a directory on this node (symlink or file in the way)`,
+      );
   }
 }
 
 const sameChunks = (a: ManifestEntry | undefined, b: ManifestEntry): boolean =>
-  !!a && a.type === 'file' && a.size === b.size && a.chunks!.length === b.chunks!.length && a.chunks!.every((h, i) => h === b.chunks![i]);
+  !!a &&
+  a.type === 'file' &&
+  a.size === b.size &&
+  a.chunks!.length === b.chunks!.length &&
+  a.chunks!.every((h, i) => h === b.chunks![i]);
 
 /**
  * Makes `rootfs` equal to `manifest`. `current` describes what `rootfs` holds now (its last synced manifest),
@@ -82,8 +90,14 @@ const sameChunks = (a: ManifestEntry | undefined, b: ManifestEntry): boolean =>
  * With `partial` (a safety copy synced from a running container), a file whose new content did not arrive keeps
  * its previous version, or stays absent. Returns the manifest of what `rootfs` now holds.
  */
-export async function applyBundle(manifest: Manifest, rootfs: string, current: Manifest | null, reader: ChunkReader, incoming: string,
-  { partial = false }: { partial?: boolean } = {}): Promise<ApplyStats & { applied: Manifest }> {
+export async function applyBundle(
+  manifest: Manifest,
+  rootfs: string,
+  current: Manifest | null,
+  reader: ChunkReader,
+  incoming: string,
+  { partial = false }: { partial?: boolean } = {},
+): Promise<ApplyStats & { applied: Manifest }> {
   const stats: ApplyStats = { written: 0, unchanged: 0, removed: 0, kept: 0 };
   const keptPaths = new Set<string>();
   const before = new Map((current?.entries ?? []).map((e) => [e.path, e]));
@@ -95,7 +109,10 @@ export async function applyBundle(manifest: Manifest, rootfs: string, current: M
     if (e.type !== 'file') continue;
     const full = resolveInside(rootfs, e.path);
     const st = await lstat(full).catch(() => null);
-    if (st?.isFile() && st.size === e.size && sameChunks(before.get(e.path), e)) { stats.unchanged++; continue; }
+    if (st?.isFile() && st.size === e.size && sameChunks(before.get(e.path), e)) {
+      stats.unchanged++;
+      continue;
+    }
     const tmp = path.join(incoming, String(i));
     try {
       await writeFileFromChunks(e, tmp, reader);
@@ -108,7 +125,9 @@ export async function applyBundle(manifest: Manifest, rootfs: string, current: M
     staged.set(e.path, tmp);
   }
   // A kept file stays as the previous manifest had it, or is left out if it had none.
-  const entries = manifest.entries.flatMap((e) => (keptPaths.has(e.path) ? (before.get(e.path)?.type === 'file' ? [before.get(e.path)!] : []) : [e]));
+  const entries = manifest.entries.flatMap((e) =>
+    keptPaths.has(e.path) ? (before.get(e.path)?.type === 'file' ? [before.get(e.path)!] : []) : [e],
+  );
   const applied: Manifest = { ...manifest, entries };
   const wanted = new Set(entries.map((e) => e.path));
   for (const e of entries) {

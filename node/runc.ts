@@ -15,16 +15,29 @@ const HARMLESS_CRIU_ERRORS = [/Can't setup RLIMIT_NOFILE for self/];
 /** The lines of a CRIU log that say what went wrong. */
 export async function criuErrors(logFile: string): Promise<string> {
   const text = await readFile(logFile, 'utf8').catch(() => '');
-  const errors = text.split('\n').filter((l) => /Error \(|Error:/.test(l) && !HARMLESS_CRIU_ERRORS.some((re) => re.test(l)));
+  const errors = text
+    .split('\n')
+    .filter((l) => /Error \(|Error:/.test(l) && !HARMLESS_CRIU_ERRORS.some((re) => re.test(l)));
   return errors.slice(-8).join('\n');
 }
 
 /** The last error runc wrote to its JSON log. */
 async function runcLogError(logFile: string): Promise<string> {
   const text = await readFile(logFile, 'utf8').catch(() => '');
-  const lines = text.trim().split('\n').filter(Boolean).slice(-5).map((l) => {
-    try { const j = JSON.parse(l) as { level?: string; msg?: string }; return j.level === 'error' ? j.msg ?? '' : ''; } catch { return l; }
-  }).filter(Boolean);
+  const lines = text
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .slice(-5)
+    .map((l) => {
+      try {
+        const j = JSON.parse(l) as { level?: string; msg?: string };
+        return j.level === 'error' ? (j.msg ?? '') : '';
+      } catch {
+        return l;
+      }
+    })
+    .filter(Boolean);
   return lines.join('; ');
 }
 
@@ -46,7 +59,9 @@ export class Runc {
     if (result.exitCode !== 0) {
       const runcSays = await runcLogError(this.global.log);
       const criuSays = criuLog ? await criuErrors(criuLog) : '';
-      throw new RuncError(`${what} failed: ${runcSays || `runc exited ${result.exitCode}`}${criuSays ? `\nCRIU log (${criuLog}):\n${criuSays}` : ''}`);
+      throw new RuncError(
+        `${what} failed: ${runcSays || `runc exited ${result.exitCode}`}${criuSays ? `\nCRIU log (${criuLog}):\n${criuSays}` : ''}`,
+      );
     }
   }
 
@@ -60,8 +75,11 @@ export class Runc {
   async list(): Promise<ContainerState[]> {
     const result = await execa('runc', ['--root', this.global.root, 'list', '--format', 'json'], { reject: false });
     if (result.exitCode !== 0 || !result.stdout.trim() || result.stdout.trim() === 'null') return [];
-    return (JSON.parse(result.stdout) as { id: string; status: ContainerState['status']; pid: number }[])
-      .map((c) => ({ containerId: c.id, status: c.status, pid: c.pid }));
+    return (JSON.parse(result.stdout) as { id: string; status: ContainerState['status']; pid: number }[]).map((c) => ({
+      containerId: c.id,
+      status: c.status,
+      pid: c.pid,
+    }));
   }
 
   /** Writes config.json: this runc's default spec with the container's settings. */
@@ -78,17 +96,29 @@ export class Runc {
     await this.exec(runArgs(this.global, { containerId, bundle }), `starting container ${containerId}`);
   }
 
-  async checkpoint(containerId: string, strategy: DirtyStrategy, imagePath: string, workPath: string, leaveRunning: boolean): Promise<void> {
+  async checkpoint(
+    containerId: string,
+    strategy: DirtyStrategy,
+    imagePath: string,
+    workPath: string,
+    leaveRunning: boolean,
+  ): Promise<void> {
     await mkdir(imagePath, { recursive: true });
     await mkdir(workPath, { recursive: true });
-    await this.exec(checkpointArgs(this.global, strategy, { containerId, imagePath, workPath, leaveRunning }),
-      `checkpoint of ${containerId}`, path.join(workPath, 'dump.log'));
+    await this.exec(
+      checkpointArgs(this.global, strategy, { containerId, imagePath, workPath, leaveRunning }),
+      `checkpoint of ${containerId}`,
+      path.join(workPath, 'dump.log'),
+    );
   }
 
   async restore(containerId: string, imagePath: string, workPath: string, bundle: string): Promise<void> {
     await mkdir(workPath, { recursive: true });
-    await this.exec(restoreArgs(this.global, { containerId, imagePath, workPath, bundle }),
-      `restore of ${containerId}`, path.join(workPath, 'restore.log'));
+    await this.exec(
+      restoreArgs(this.global, { containerId, imagePath, workPath, bundle }),
+      `restore of ${containerId}`,
+      path.join(workPath, 'restore.log'),
+    );
   }
 
   /** Stops and removes a container (no-op when absent). */
@@ -97,6 +127,7 @@ export class Runc {
     if (state.status === 'absent') return;
     await execa('runc', ['--root', this.global.root, 'delete', '--force', containerId], { reject: false });
     const after = await this.state(containerId);
-    if (after.status !== 'absent') throw new RuncError(`could not remove container ${containerId} (still ${after.status})`);
+    if (after.status !== 'absent')
+      throw new RuncError(`could not remove container ${containerId} (still ${after.status})`);
   }
 }

@@ -19,7 +19,11 @@ export class StagingPack {
   private binSize = 0;
   private idxSize = 0;
 
-  private constructor(readonly dir: string, private readonly bin: FileHandle, private readonly idx: FileHandle) {}
+  private constructor(
+    readonly dir: string,
+    private readonly bin: FileHandle,
+    private readonly idx: FileHandle,
+  ) {}
 
   static async open(dir: string): Promise<StagingPack> {
     await mkdir(dir, { recursive: true });
@@ -41,16 +45,24 @@ export class StagingPack {
     return pack;
   }
 
-  has(hash: string): boolean { return this.index.has(hash); }
-  location(hash: string): ChunkLocation | undefined { return this.index.get(hash); }
-  get chunkCount(): number { return this.index.size; }
+  has(hash: string): boolean {
+    return this.index.has(hash);
+  }
+  location(hash: string): ChunkLocation | undefined {
+    return this.index.get(hash);
+  }
+  get chunkCount(): number {
+    return this.index.size;
+  }
 
   /** Verifies then appends frames; the first mismatch throws and nothing of the batch stays. */
   async append(frames: ChunkFrame[], wanted: (hash: string) => boolean): Promise<number> {
     const fresh: ChunkFrame[] = [];
     for (const f of frames) {
-      if (!wanted(f.hash)) throw new ChunkRejectedError(`chunk ${f.hash} was not asked for by any manifest of this transfer`);
-      if (sha256(f.data) !== f.hash) throw new ChunkRejectedError(`chunk ${f.hash} does not match its content (corrupted or tampered)`);
+      if (!wanted(f.hash))
+        throw new ChunkRejectedError(`chunk ${f.hash} was not asked for by any manifest of this transfer`);
+      if (sha256(f.data) !== f.hash)
+        throw new ChunkRejectedError(`chunk ${f.hash} does not match its content (corrupted or tampered)`);
       if (!this.index.has(f.hash)) fresh.push(f);
     }
     if (!fresh.length) return 0;
@@ -63,7 +75,10 @@ export class StagingPack {
       offset += f.data.length;
     });
     // Data first, then the index: a crash between the two leaves index records that the next open drops.
-    await this.bin.writev(fresh.map((f) => f.data), this.binSize);
+    await this.bin.writev(
+      fresh.map((f) => f.data),
+      this.binSize,
+    );
     await this.bin.datasync();
     await this.idx.write(records, 0, records.length, this.idxSize);
     const binPath = path.join(this.dir, 'chunks.bin');

@@ -23,11 +23,18 @@ export interface ContainerInventory {
 const CONTAINER_ID = CONTAINER_ID_PATTERN;
 
 export function checkContainerId(id: string): string {
-  if (!CONTAINER_ID.test(id)) throw new Error(`invalid container id ${JSON.stringify(id)}: use 1-64 of a-z 0-9 _ . - starting with a letter or digit`);
+  if (!CONTAINER_ID.test(id))
+    throw new Error(
+      `invalid container id ${JSON.stringify(id)}: use 1-64 of a-z 0-9 _ . - starting with a letter or digit`,
+    );
   return id;
 }
 
-const exists = (p: string): Promise<boolean> => stat(p).then(() => true, () => false);
+const exists = (p: string): Promise<boolean> =>
+  stat(p).then(
+    () => true,
+    () => false,
+  );
 
 async function writeAtomic(file: string, data: Buffer | string): Promise<void> {
   await writeFile(`${file}.tmp`, data);
@@ -47,15 +54,29 @@ async function writeAtomic(file: string, data: Buffer | string): Promise<void> {
 export class RemnantStore {
   constructor(readonly root: string) {}
 
-  containerDir(id: string): string { return path.join(this.root, 'containers', checkContainerId(id)); }
-  bundleDir(id: string): string { return path.join(this.containerDir(id), 'bundle'); }
-  rootfsDir(id: string): string { return path.join(this.bundleDir(id), 'rootfs'); }
-  generationDir(id: string, n: number): string { return path.join(this.containerDir(id), 'gens', String(n)); }
-  imageDir(id: string, n: number): string { return path.join(this.generationDir(id, n), 'image'); }
-  stagingRoot(): string { return path.join(this.root, 'staging'); }
+  containerDir(id: string): string {
+    return path.join(this.root, 'containers', checkContainerId(id));
+  }
+  bundleDir(id: string): string {
+    return path.join(this.containerDir(id), 'bundle');
+  }
+  rootfsDir(id: string): string {
+    return path.join(this.bundleDir(id), 'rootfs');
+  }
+  generationDir(id: string, n: number): string {
+    return path.join(this.containerDir(id), 'gens', String(n));
+  }
+  imageDir(id: string, n: number): string {
+    return path.join(this.generationDir(id, n), 'image');
+  }
+  stagingRoot(): string {
+    return path.join(this.root, 'staging');
+  }
 
   async containers(): Promise<string[]> {
-    return (await readdir(path.join(this.root, 'containers')).catch(() => [] as string[])).filter((n) => CONTAINER_ID.test(n)).sort();
+    return (await readdir(path.join(this.root, 'containers')).catch(() => [] as string[]))
+      .filter((n) => CONTAINER_ID.test(n))
+      .sort();
   }
 
   /** Complete generations only (a generation is complete once its manifest is written). */
@@ -128,7 +149,8 @@ export class RemnantStore {
   async heldChunks(): Promise<ChunkLocations> {
     const held: ChunkLocations = new Map();
     for (const id of await this.containers()) {
-      for (const n of await this.generations(id)) locationsOf((await this.readGeneration(id, n)).manifest, this.imageDir(id, n), held);
+      for (const n of await this.generations(id))
+        locationsOf((await this.readGeneration(id, n)).manifest, this.imageDir(id, n), held);
       if (await this.remnant(id)) {
         const bundle = await this.readBundleManifest(id);
         if (bundle) locationsOf(bundle, this.rootfsDir(id), held);
@@ -138,19 +160,31 @@ export class RemnantStore {
   }
 
   async inventory(): Promise<ContainerInventory[]> {
-    return Promise.all((await this.containers()).map(async (id) => {
-      const generations = await this.generations(id);
-      let imageBytes = 0;
-      for (const n of generations) imageBytes += manifestStats((await this.readGeneration(id, n)).manifest).bytes;
-      return { containerId: id, hasBundle: await exists(path.join(this.bundleDir(id), 'config.json')), generations, imageBytes, remnant: await this.remnant(id) };
-    }));
+    return Promise.all(
+      (await this.containers()).map(async (id) => {
+        const generations = await this.generations(id);
+        let imageBytes = 0;
+        for (const n of generations) imageBytes += manifestStats((await this.readGeneration(id, n)).manifest).bytes;
+        return {
+          containerId: id,
+          hasBundle: await exists(path.join(this.bundleDir(id), 'config.json')),
+          generations,
+          imageBytes,
+          remnant: await this.remnant(id),
+        };
+      }),
+    );
   }
 
   /**
    * Retention: removes remnants past their expiry, all but the newest `keepGenerations` checkpoints of every
    * container, and unfinished generations; their chunks go with them (images are the chunk packs).
    */
-  async collectGarbage(keepGenerations: number, now = new Date(), isRunning: (id: string) => Promise<boolean> = () => Promise.resolve(false)) {
+  async collectGarbage(
+    keepGenerations: number,
+    now = new Date(),
+    isRunning: (id: string) => Promise<boolean> = () => Promise.resolve(false),
+  ) {
     const removed = { remnants: [] as string[], generations: [] as string[] };
     for (const id of await this.containers()) {
       const mark = await this.remnant(id);
@@ -161,7 +195,9 @@ export class RemnantStore {
       }
       const complete = await this.generations(id);
       const keep = new Set(complete.slice(-Math.max(1, keepGenerations)));
-      const all = (await readdir(path.join(this.containerDir(id), 'gens')).catch(() => [] as string[])).filter((n) => /^\d+$/.test(n)).map(Number);
+      const all = (await readdir(path.join(this.containerDir(id), 'gens')).catch(() => [] as string[]))
+        .filter((n) => /^\d+$/.test(n))
+        .map(Number);
       const newest = complete.length ? complete[complete.length - 1]! : 0;
       for (const n of all) {
         // An unfinished generation newer than every complete one may be a checkpoint in progress: leave it.

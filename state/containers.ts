@@ -42,7 +42,9 @@ export async function listContainers(db: Queryable): Promise<ContainerRow[]> {
 export async function insertContainer(db: Queryable, c: NewContainer): Promise<ContainerRow | null> {
   const { rows } = await db.query<ContainerRow>(
     `INSERT INTO containers (id, args, env, memory_mib, rootfs, state) VALUES ($1, $2, $3, $4, $5, 'created')
-     ON CONFLICT (id) DO NOTHING RETURNING ${COLUMNS}`, [c.id, c.args, c.env, c.memoryMiB, c.rootfs]);
+     ON CONFLICT (id) DO NOTHING RETURNING ${COLUMNS}`,
+    [c.id, c.args, c.env, c.memoryMiB, c.rootfs],
+  );
   return rows[0] ?? null;
 }
 
@@ -51,7 +53,10 @@ export async function insertContainer(db: Queryable, c: NewContainer): Promise<C
  * concurrent claims one wins. True when this call won.
  */
 export async function claimForMigration(db: Queryable, id: string, nodeId: string): Promise<boolean> {
-  const r = await db.query("UPDATE containers SET state = 'migrating', updated_at = now() WHERE id = $1 AND state = 'running' AND node_id = $2", [id, nodeId]);
+  const r = await db.query(
+    "UPDATE containers SET state = 'migrating', updated_at = now() WHERE id = $1 AND state = 'running' AND node_id = $2",
+    [id, nodeId],
+  );
   return !!r.rowCount;
 }
 
@@ -62,12 +67,23 @@ export async function markMigrating(db: Queryable, id: string): Promise<void> {
 
 /** Gives back a claim whose migration never started or ended without moving it (migrating -> running). */
 export async function releaseClaim(db: Queryable, id: string): Promise<void> {
-  await db.query("UPDATE containers SET state = 'running', updated_at = now() WHERE id = $1 AND state = 'migrating'", [id]);
+  await db.query("UPDATE containers SET state = 'running', updated_at = now() WHERE id = $1 AND state = 'migrating'", [
+    id,
+  ]);
 }
 
 /** Records where a container is now and in which state. */
-export async function setLocation(db: Queryable, id: string, nodeId: string, state: 'running' | 'stopped'): Promise<void> {
-  await db.query('UPDATE containers SET node_id = $2, state = $3, updated_at = now() WHERE id = $1', [id, nodeId, state]);
+export async function setLocation(
+  db: Queryable,
+  id: string,
+  nodeId: string,
+  state: 'running' | 'stopped',
+): Promise<void> {
+  await db.query('UPDATE containers SET node_id = $2, state = $3, updated_at = now() WHERE id = $1', [
+    id,
+    nodeId,
+    state,
+  ]);
 }
 
 /** Removes a container and its migration history together. */
@@ -81,21 +97,29 @@ export async function deleteContainer(db: Pool, id: string): Promise<void> {
 /** Containers running on a PC, most valuable first: the most memory (the most work lost if not moved), then id. */
 export async function containersOn(db: Queryable, nodeId: string): Promise<{ id: string; memoryMiB: number }[]> {
   const { rows } = await db.query<{ id: string; memoryMiB: number }>(
-    `SELECT id, memory_mib AS "memoryMiB" FROM containers WHERE node_id = $1 AND state = 'running' ORDER BY memory_mib DESC, id`, [nodeId]);
+    `SELECT id, memory_mib AS "memoryMiB" FROM containers WHERE node_id = $1 AND state = 'running' ORDER BY memory_mib DESC, id`,
+    [nodeId],
+  );
   return rows;
 }
 
 /** Containers recorded as running on some PC. */
 export async function runningContainers(db: Queryable): Promise<{ id: string; nodeId: string }[]> {
   const { rows } = await db.query<{ id: string; nodeId: string }>(
-    `SELECT id, node_id AS "nodeId" FROM containers WHERE state = 'running' AND node_id IS NOT NULL ORDER BY id`);
+    `SELECT id, node_id AS "nodeId" FROM containers WHERE state = 'running' AND node_id IS NOT NULL ORDER BY id`,
+  );
   return rows;
 }
 
 /** Containers recorded as running on a PC that has not reported for `offlineAfterSeconds`. */
-export async function containersOnSilentNodes(db: Queryable, offlineAfterSeconds: number): Promise<{ containerId: string; deadNode: string; lastReportAt: Date }[]> {
+export async function containersOnSilentNodes(
+  db: Queryable,
+  offlineAfterSeconds: number,
+): Promise<{ containerId: string; deadNode: string; lastReportAt: Date }[]> {
   const { rows } = await db.query<{ containerId: string; deadNode: string; lastReportAt: Date }>(
     `SELECT c.id AS "containerId", c.node_id AS "deadNode", n.last_report_at AS "lastReportAt" FROM containers c JOIN nodes n ON n.id = c.node_id
-     WHERE c.state = 'running' AND n.last_report_at < now() - ($1::int * interval '1 second') ORDER BY c.id`, [offlineAfterSeconds]);
+     WHERE c.state = 'running' AND n.last_report_at < now() - ($1::int * interval '1 second') ORDER BY c.id`,
+    [offlineAfterSeconds],
+  );
   return rows;
 }

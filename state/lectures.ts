@@ -13,31 +13,55 @@ export async function setRoomNodes(db: Pool, room: string, nodes: string[]): Pro
 }
 
 export async function listRooms(db: Queryable): Promise<{ room: string; nodes: string[] }[]> {
-  return (await db.query<{ room: string; nodes: string[] }>('SELECT room, array_agg(node_id ORDER BY node_id) AS nodes FROM room_nodes GROUP BY room ORDER BY room')).rows;
+  return (
+    await db.query<{ room: string; nodes: string[] }>(
+      'SELECT room, array_agg(node_id ORDER BY node_id) AS nodes FROM room_nodes GROUP BY room ORDER BY room',
+    )
+  ).rows;
 }
 
 export async function roomsOfNode(db: Queryable, nodeId: string): Promise<string[]> {
-  const { rows } = await db.query<{ room: string }>('SELECT room FROM room_nodes WHERE node_id = $1 ORDER BY room', [nodeId]);
+  const { rows } = await db.query<{ room: string }>('SELECT room FROM room_nodes WHERE node_id = $1 ORDER BY room', [
+    nodeId,
+  ]);
   return rows.map((r) => r.room);
 }
 
 /** Of `rooms`, those that have PCs mapped. */
 export async function mappedRooms(db: Queryable, rooms: string[]): Promise<Set<string>> {
-  const { rows } = await db.query<{ room: string }>('SELECT DISTINCT room FROM room_nodes WHERE room = ANY($1)', [rooms]);
+  const { rows } = await db.query<{ room: string }>('SELECT DISTINCT room FROM room_nodes WHERE room = ANY($1)', [
+    rooms,
+  ]);
   return new Set(rows.map((r) => r.room));
 }
 
 /** Stores an import; importing a name again replaces its lectures, in one transaction. */
-export async function replaceImport(db: Pool, name: string, format: 'ics' | 'csv', lectures: LectureOccurrence[]): Promise<void> {
+export async function replaceImport(
+  db: Pool,
+  name: string,
+  format: 'ics' | 'csv',
+  lectures: LectureOccurrence[],
+): Promise<void> {
   await inTransaction(db, async (client) => {
     await client.query('DELETE FROM lecture_imports WHERE name = $1', [name]);
-    await client.query('INSERT INTO lecture_imports (name, format, lectures) VALUES ($1, $2, $3)', [name, format, lectures.length]);
+    await client.query('INSERT INTO lecture_imports (name, format, lectures) VALUES ($1, $2, $3)', [
+      name,
+      format,
+      lectures.length,
+    ]);
     for (let i = 0; i < lectures.length; i += 500) {
       const batch = lectures.slice(i, i + 500);
       await client.query(
         `INSERT INTO lectures (import_name, room, title, starts_at, ends_at)
          SELECT $1, * FROM unnest($2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[])`,
-        [name, batch.map((l) => l.room), batch.map((l) => l.title), batch.map((l) => l.startsAt), batch.map((l) => l.endsAt)]);
+        [
+          name,
+          batch.map((l) => l.room),
+          batch.map((l) => l.title),
+          batch.map((l) => l.startsAt),
+          batch.map((l) => l.endsAt),
+        ],
+      );
     }
   });
 }
@@ -47,14 +71,22 @@ export async function listLectures(db: Queryable, q: { from: Date; to: Date; roo
   const { rows } = await db.query<{ room: string; title: string; startsAt: Date; endsAt: Date; import: string }>(
     `SELECT room, title, starts_at AS "startsAt", ends_at AS "endsAt", import_name AS "import" FROM lectures
      WHERE ends_at > $1 AND starts_at < $2 AND ($3::text IS NULL OR room = $3) ORDER BY starts_at, room LIMIT 5000`,
-    [q.from, q.to, q.room ?? null]);
+    [q.from, q.to, q.room ?? null],
+  );
   return rows;
 }
 
 /** Lectures in any room of a PC that have not ended by `now` and start within `horizonDays`. */
-export async function lecturesOfNode(db: Queryable, nodeId: string, now: Date, horizonDays: number): Promise<{ startsAt: Date; endsAt: Date }[]> {
+export async function lecturesOfNode(
+  db: Queryable,
+  nodeId: string,
+  now: Date,
+  horizonDays: number,
+): Promise<{ startsAt: Date; endsAt: Date }[]> {
   const { rows } = await db.query<{ startsAt: Date; endsAt: Date }>(
     `SELECT l.starts_at AS "startsAt", l.ends_at AS "endsAt" FROM lectures l JOIN room_nodes r ON r.room = l.room
-     WHERE r.node_id = $1 AND l.ends_at > $2 AND l.starts_at < $2::timestamptz + ($3::int * interval '1 day')`, [nodeId, now, horizonDays]);
+     WHERE r.node_id = $1 AND l.ends_at > $2 AND l.starts_at < $2::timestamptz + ($3::int * interval '1 day')`,
+    [nodeId, now, horizonDays],
+  );
   return rows;
 }

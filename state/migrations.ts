@@ -50,14 +50,22 @@ export async function insertMigration(db: Queryable, m: MigrationStart, startedA
     `INSERT INTO migrations (id, workflow_id, run_id, container_id, from_node, to_node, reason, status, decision, started_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, 'running', $8, COALESCE($9, now()))
      ON CONFLICT (id) DO UPDATE SET run_id = $3, to_node = $6, decision = COALESCE(migrations.decision, $8)`,
-    [m.id, m.workflowId, m.runId, m.containerId, m.from, m.to, m.reason, m.decision, startedAt ?? null]);
+    [m.id, m.workflowId, m.runId, m.containerId, m.from, m.to, m.reason, m.decision, startedAt ?? null],
+  );
 }
 
 /** A target was tried: its outcome is appended, and the next target (if any) becomes the migration's target. */
-export async function recordAttempt(db: Queryable, id: string, attempt: MigrationAttempt, nextTo: string | null, decision: unknown): Promise<void> {
+export async function recordAttempt(
+  db: Queryable,
+  id: string,
+  attempt: MigrationAttempt,
+  nextTo: string | null,
+  decision: unknown,
+): Promise<void> {
   await db.query(
     `UPDATE migrations SET attempts = attempts || $2::jsonb, to_node = COALESCE($3, to_node), decision = COALESCE($4, decision) WHERE id = $1`,
-    [id, JSON.stringify([attempt]), nextTo, decision]);
+    [id, JSON.stringify([attempt]), nextTo, decision],
+  );
 }
 
 export interface MigrationEnd {
@@ -74,7 +82,12 @@ export interface MigrationEnd {
 /** Ends a migration and records where the container runs now (or that it stopped, if it could not be restored). */
 export async function recordMigrationEnd(db: Pool, e: MigrationEnd): Promise<void> {
   await inTransaction(db, async (c) => {
-    await c.query('UPDATE migrations SET status = $2, report = $3, error = $4, ended_at = now() WHERE id = $1', [e.id, e.status, e.report ?? null, e.error ?? null]);
+    await c.query('UPDATE migrations SET status = $2, report = $3, error = $4, ended_at = now() WHERE id = $1', [
+      e.id,
+      e.status,
+      e.report ?? null,
+      e.error ?? null,
+    ]);
     await setLocation(c, e.containerId, e.nodeId, e.containerState);
   });
 }
@@ -83,13 +96,23 @@ export async function recordMigrationEnd(db: Pool, e: MigrationEnd): Promise<voi
  * Ends a migration whose workflow closed without recording its own end (it was terminated, or failed before
  * reaching its last step): a completed one puts the container on its target, any other gives the claim back.
  */
-export async function settleMigration(db: Pool, row: MigrationRow, outcome: { completed: true; report: MoveReport } | { completed: false; error: string }): Promise<void> {
+export async function settleMigration(
+  db: Pool,
+  row: MigrationRow,
+  outcome: { completed: true; report: MoveReport } | { completed: false; error: string },
+): Promise<void> {
   await inTransaction(db, async (c) => {
     if (outcome.completed) {
-      await c.query("UPDATE migrations SET status = 'completed', report = $2, ended_at = now() WHERE id = $1", [row.id, outcome.report]);
+      await c.query("UPDATE migrations SET status = 'completed', report = $2, ended_at = now() WHERE id = $1", [
+        row.id,
+        outcome.report,
+      ]);
       await setLocation(c, row.containerId, row.to, 'running');
     } else {
-      await c.query("UPDATE migrations SET status = 'failed', error = $2, ended_at = now() WHERE id = $1", [row.id, outcome.error]);
+      await c.query("UPDATE migrations SET status = 'failed', error = $2, ended_at = now() WHERE id = $1", [
+        row.id,
+        outcome.error,
+      ]);
       await releaseClaim(c, row.containerId);
     }
   });
@@ -101,16 +124,23 @@ export async function findMigration(db: Queryable, id: string): Promise<Migratio
 }
 
 /** Newest first, optionally of one container. */
-export async function listMigrations(db: Queryable, q: { containerId?: string; limit: number }): Promise<MigrationRow[]> {
+export async function listMigrations(
+  db: Queryable,
+  q: { containerId?: string; limit: number },
+): Promise<MigrationRow[]> {
   const { rows } = await db.query<MigrationRow>(
     `SELECT ${COLUMNS} FROM migrations WHERE ($1::text IS NULL OR container_id = $1) ORDER BY started_at DESC LIMIT $2`,
-    [q.containerId ?? null, q.limit]);
+    [q.containerId ?? null, q.limit],
+  );
   return rows;
 }
 
 /** Whether `id` is a running migration of this container (the one that claimed it). */
 export async function isRunningMigrationOf(db: Queryable, id: string, containerId: string): Promise<boolean> {
-  const { rowCount } = await db.query("SELECT 1 FROM migrations WHERE id = $1 AND container_id = $2 AND status = 'running'", [id, containerId]);
+  const { rowCount } = await db.query(
+    "SELECT 1 FROM migrations WHERE id = $1 AND container_id = $2 AND status = 'running'",
+    [id, containerId],
+  );
   return !!rowCount;
 }
 

@@ -39,23 +39,44 @@ export interface RemnantRow {
  * Stores one report: the node's facts, a load sample and its whole remnant inventory, together or not at all.
  * Load samples older than `loadRetentionMs` are dropped as new ones arrive.
  */
-export async function recordNodeReport(db: Pool, nodeId: string, r: NodeReport, loadRetentionMs: number): Promise<void> {
+export async function recordNodeReport(
+  db: Pool,
+  nodeId: string,
+  r: NodeReport,
+  loadRetentionMs: number,
+): Promise<void> {
   await inTransaction(db, async (client) => {
     await client.query(
       `INSERT INTO nodes (id, address, task_queue, cpu_model, cpu_cores, cpu_flags, memory_total_bytes, dirty_tracking, criu_version, last_report_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now())
        ON CONFLICT (id) DO UPDATE SET address = $2, task_queue = $3, cpu_model = $4, cpu_cores = $5, cpu_flags = $6,
          memory_total_bytes = $7, dirty_tracking = $8, criu_version = $9, last_report_at = now()`,
-      [nodeId, r.address, r.taskQueue, r.cpuModel, r.cpuCores, r.cpuFlags, r.memoryTotalBytes, r.dirtyTracking, r.criuVersion]);
-    await client.query('INSERT INTO load_samples (node_id, at, cpu, memory, memory_available_bytes) VALUES ($1, clock_timestamp(), $2, $3, $4)',
-      [nodeId, r.cpu, r.memory, r.memoryAvailableBytes]);
-    await client.query("DELETE FROM load_samples WHERE at < now() - ($1::bigint * interval '1 millisecond')", [loadRetentionMs]);
+      [
+        nodeId,
+        r.address,
+        r.taskQueue,
+        r.cpuModel,
+        r.cpuCores,
+        r.cpuFlags,
+        r.memoryTotalBytes,
+        r.dirtyTracking,
+        r.criuVersion,
+      ],
+    );
+    await client.query(
+      'INSERT INTO load_samples (node_id, at, cpu, memory, memory_available_bytes) VALUES ($1, clock_timestamp(), $2, $3, $4)',
+      [nodeId, r.cpu, r.memory, r.memoryAvailableBytes],
+    );
+    await client.query("DELETE FROM load_samples WHERE at < now() - ($1::bigint * interval '1 millisecond')", [
+      loadRetentionMs,
+    ]);
     await client.query('DELETE FROM remnants WHERE node_id = $1', [nodeId]);
     for (const rem of r.remnants) {
       await client.query(
         `INSERT INTO remnants (node_id, container_id, has_bundle, generations, image_bytes, left_at, expires_at, reported_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, now())`,
-        [nodeId, rem.containerId, rem.hasBundle, rem.generations, rem.imageBytes, rem.leftAt, rem.expiresAt]);
+        [nodeId, rem.containerId, rem.hasBundle, rem.generations, rem.imageBytes, rem.leftAt, rem.expiresAt],
+      );
     }
   });
 }
@@ -73,43 +94,67 @@ export async function findNode(db: Queryable, id: string): Promise<NodeRow | nul
 /** What one PC holds of every container. */
 export async function remnantsOnNode(db: Queryable, nodeId: string): Promise<(RemnantRow & { containerId: string })[]> {
   const { rows } = await db.query<RemnantRow & { containerId: string }>(
-    `SELECT container_id AS "containerId", ${REMNANT_COLUMNS} FROM remnants WHERE node_id = $1 ORDER BY container_id`, [nodeId]);
+    `SELECT container_id AS "containerId", ${REMNANT_COLUMNS} FROM remnants WHERE node_id = $1 ORDER BY container_id`,
+    [nodeId],
+  );
   return rows;
 }
 
 /** What every PC holds of one container. */
-export async function remnantsOfContainer(db: Queryable, containerId: string): Promise<(RemnantRow & { nodeId: string })[]> {
+export async function remnantsOfContainer(
+  db: Queryable,
+  containerId: string,
+): Promise<(RemnantRow & { nodeId: string })[]> {
   const { rows } = await db.query<RemnantRow & { nodeId: string }>(
-    `SELECT node_id AS "nodeId", ${REMNANT_COLUMNS} FROM remnants WHERE container_id = $1 ORDER BY node_id`, [containerId]);
+    `SELECT node_id AS "nodeId", ${REMNANT_COLUMNS} FROM remnants WHERE container_id = $1 ORDER BY node_id`,
+    [containerId],
+  );
   return rows;
 }
 
 /** The newest checkpoint generation of a container that any PC reports (0: none). */
 export async function newestGeneration(db: Queryable, containerId: string): Promise<number> {
-  const { rows } = await db.query<{ total: number | null }>('SELECT max(g)::int AS total FROM remnants, unnest(generations) g WHERE container_id = $1', [containerId]);
+  const { rows } = await db.query<{ total: number | null }>(
+    'SELECT max(g)::int AS total FROM remnants, unnest(generations) g WHERE container_id = $1',
+    [containerId],
+  );
   return rows[0]?.total ?? 0;
 }
 
 /** Ids of the PCs that reported within `offlineAfterSeconds`. */
 export async function liveNodeIds(db: Queryable, offlineAfterSeconds: number): Promise<string[]> {
   const { rows } = await db.query<{ id: string }>(
-    "SELECT id FROM nodes WHERE last_report_at > now() - ($1::int * interval '1 second') ORDER BY id", [offlineAfterSeconds]);
+    "SELECT id FROM nodes WHERE last_report_at > now() - ($1::int * interval '1 second') ORDER BY id",
+    [offlineAfterSeconds],
+  );
   return rows.map((r) => r.id);
 }
 
 /** The live PC (not excluded) holding the container's newest checkpoint, if any. */
-export async function newestCheckpointHolder(db: Queryable, containerId: string, exclude: string[], offlineAfterSeconds: number): Promise<{ nodeId: string; generation: number } | null> {
+export async function newestCheckpointHolder(
+  db: Queryable,
+  containerId: string,
+  exclude: string[],
+  offlineAfterSeconds: number,
+): Promise<{ nodeId: string; generation: number } | null> {
   const { rows } = await db.query<{ nodeId: string; generation: number }>(
     `SELECT r.node_id AS "nodeId", max(g)::int AS generation FROM remnants r JOIN nodes n ON n.id = r.node_id, unnest(r.generations) g
      WHERE r.container_id = $1 AND NOT (r.node_id = ANY($2)) AND n.last_report_at > now() - ($3::int * interval '1 second')
-     GROUP BY r.node_id ORDER BY generation DESC, r.node_id LIMIT 1`, [containerId, exclude, offlineAfterSeconds]);
+     GROUP BY r.node_id ORDER BY generation DESC, r.node_id LIMIT 1`,
+    [containerId, exclude, offlineAfterSeconds],
+  );
   return rows[0] ?? null;
 }
 
 /** Every PC with its latest load and what it holds of `containerId`: the placement formula's inputs. */
-export async function placementCandidates(db: Queryable, containerId: string): Promise<(NodeRow & { generationsHeld: number; hasBundle: boolean })[]> {
+export async function placementCandidates(
+  db: Queryable,
+  containerId: string,
+): Promise<(NodeRow & { generationsHeld: number; hasBundle: boolean })[]> {
   const { rows } = await db.query<NodeRow & { generationsHeld: number | null; hasBundle: boolean | null }>(
     `SELECT ${NODE_COLUMNS}, cardinality(r.generations) AS "generationsHeld", r.has_bundle AS "hasBundle"
-     FROM nodes n ${LATEST_LOAD} LEFT JOIN remnants r ON r.node_id = n.id AND r.container_id = $1 ORDER BY n.id`, [containerId]);
+     FROM nodes n ${LATEST_LOAD} LEFT JOIN remnants r ON r.node_id = n.id AND r.container_id = $1 ORDER BY n.id`,
+    [containerId],
+  );
   return rows.map((r) => ({ ...r, generationsHeld: r.generationsHeld ?? 0, hasBundle: r.hasBundle ?? false }));
 }

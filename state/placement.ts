@@ -12,19 +12,40 @@ export async function needOf(db: Queryable, nodeId: string, now: Date, horizonDa
 }
 
 /** Gathers every term of the placement formula and decides; `exclude` rules out PCs with a reason. */
-export async function placementFor(db: Queryable, container: ContainerRow, policy: PlacementPolicy, now = new Date(),
-  exclude: { nodeId: string; reason: string }[] = []): Promise<PlacementDecision> {
+export async function placementFor(
+  db: Queryable,
+  container: ContainerRow,
+  policy: PlacementPolicy,
+  now = new Date(),
+  exclude: { nodeId: string; reason: string }[] = [],
+): Promise<PlacementDecision> {
   const nodes = await placementCandidates(db, container.id);
   const source = nodes.find((n) => n.id === container.nodeId);
   const facts: NodeFacts[] = [];
   for (const n of nodes) {
     facts.push({
-      nodeId: n.id, lastReportAt: n.lastReportAt, cpu: n.cpu ?? 1, memory: n.memory ?? 1, memoryAvailableBytes: n.memoryAvailableBytes ?? 0,
-      cpuFlags: n.cpuFlags, ...(await needOf(db, n.id, now)), generationsHeld: n.generationsHeld, hasBundle: n.hasBundle,
+      nodeId: n.id,
+      lastReportAt: n.lastReportAt,
+      cpu: n.cpu ?? 1,
+      memory: n.memory ?? 1,
+      memoryAvailableBytes: n.memoryAvailableBytes ?? 0,
+      cpuFlags: n.cpuFlags,
+      ...(await needOf(db, n.id, now)),
+      generationsHeld: n.generationsHeld,
+      hasBundle: n.hasBundle,
     });
   }
-  return decidePlacement({
-    containerId: container.id, sourceNode: container.nodeId, memoryNeededBytes: container.memoryMiB * 2 ** 20,
-    totalGenerations: await newestGeneration(db, container.id), requiredCpuFlags: source?.cpuFlags ?? [], now, exclude,
-  }, facts, policy);
+  return decidePlacement(
+    {
+      containerId: container.id,
+      sourceNode: container.nodeId,
+      memoryNeededBytes: container.memoryMiB * 2 ** 20,
+      totalGenerations: await newestGeneration(db, container.id),
+      requiredCpuFlags: source?.cpuFlags ?? [],
+      now,
+      exclude,
+    },
+    facts,
+    policy,
+  );
 }

@@ -20,7 +20,9 @@ runMain('control-worker', async () => {
       activities: db ? createControlActivities({ db, policy }) : {},
       shutdownGraceTime: '10s',
     });
-    console.log(`control-worker: polling ${config.controlTaskQueue} on ${config.address}${db ? '' : ' (no ZANSHIN_DATABASE_URL: control activities off)'}`);
+    console.log(
+      `control-worker: polling ${config.controlTaskQueue} on ${config.address}${db ? '' : ' (no ZANSHIN_DATABASE_URL: control activities off)'}`,
+    );
     await worker.run();
   } finally {
     await connection.close();

@@ -16,14 +16,20 @@ runMain('node-worker', async () => {
   const capabilities = await detectCapabilities(config.criu);
   hashPool(); // start the hash workers now, not during a migration's downtime
   const executor = new NodeExecutor({
-    nodeId: config.nodeId, dataDir: config.dataDir, dataPlaneAddress: `${config.address}:${config.dataPort}`, criu: config.criu,
-    capabilities, remnantRetentionMs: config.remnantRetentionMs, keepGenerations: config.keepGenerations,
+    nodeId: config.nodeId,
+    dataDir: config.dataDir,
+    dataPlaneAddress: `${config.address}:${config.dataPort}`,
+    criu: config.criu,
+    capabilities,
+    remnantRetentionMs: config.remnantRetentionMs,
+    keepGenerations: config.keepGenerations,
   });
   const dataPlane = buildDataPlane(executor.transfers);
   await dataPlane.listen({ host: config.address, port: config.dataPort });
-  const reporter = config.apiUrl && config.nodeToken
-    ? new LoadReporter({ apiUrl: config.apiUrl, token: config.nodeToken, executor, intervalMs: config.loadReportMs })
-    : null;
+  const reporter =
+    config.apiUrl && config.nodeToken
+      ? new LoadReporter({ apiUrl: config.apiUrl, token: config.nodeToken, executor, intervalMs: config.loadReportMs })
+      : null;
   reporter?.start();
   const connection = await connectWithRetry(config.temporal.address);
   try {
@@ -34,8 +40,10 @@ runMain('node-worker', async () => {
       activities: createNodeActivities({ nodeId: config.nodeId, executor }),
       shutdownGraceTime: '10s',
     });
-    console.log(`node-worker ${config.nodeId}: polling ${config.taskQueue} on ${config.temporal.address}; data plane on ${config.address}:${config.dataPort}; ` +
-      `CRIU ${capabilities.criuVersion}, dirty tracking ${capabilities.memDirtyTrack ? 'kernel' : 'none (content hashing)'}`);
+    console.log(
+      `node-worker ${config.nodeId}: polling ${config.taskQueue} on ${config.temporal.address}; data plane on ${config.address}:${config.dataPort}; ` +
+        `CRIU ${capabilities.criuVersion}, dirty tracking ${capabilities.memDirtyTrack ? 'kernel' : 'none (content hashing)'}`,
+    );
     await worker.run();
   } finally {
     await reporter?.stop();

@@ -20,12 +20,23 @@ export interface NodeTimeouts {
 export function nodeActivities(nodeId: string, timeouts: NodeTimeouts = {}) {
   const taskQueue = nodeTaskQueue(nodeId);
   const answer = timeouts.answerSeconds ?? 60;
-  const retry: RetryPolicy = { initialInterval: '1s', maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES };
+  const retry: RetryPolicy = {
+    initialInterval: '1s',
+    maximumAttempts: 3,
+    nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
+  };
   const quick = proxyActivities<NodeActivities>({
-    taskQueue, scheduleToCloseTimeout: `${answer}s`, startToCloseTimeout: `${Math.max(5, Math.floor(answer / 2))}s`, retry,
+    taskQueue,
+    scheduleToCloseTimeout: `${answer}s`,
+    startToCloseTimeout: `${Math.max(5, Math.floor(answer / 2))}s`,
+    retry,
   });
   const long = proxyActivities<NodeActivities>({
-    taskQueue, scheduleToStartTimeout: `${answer}s`, startToCloseTimeout: '30m', heartbeatTimeout: `${timeouts.heartbeatSeconds ?? 30}s`, retry,
+    taskQueue,
+    scheduleToStartTimeout: `${answer}s`,
+    startToCloseTimeout: '30m',
+    heartbeatTimeout: `${timeouts.heartbeatSeconds ?? 30}s`,
+    retry,
   });
   return {
     prepareReceive: quick.prepareReceive,

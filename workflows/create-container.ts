@@ -10,9 +10,21 @@ export interface CreateContainerWorkflowInput extends CreateContainerInput {
 
 /** Builds a bundle on a PC from a rootfs and starts the container there. */
 export async function createContainer(input: CreateContainerWorkflowInput): Promise<ContainerState> {
-  if (!isValidNodeId(input?.nodeId) || !isValidContainerId(input.containerId) || !Array.isArray(input.args) || !input.rootfs) {
-    throw invalidInput(`createContainer needs {"nodeId", "containerId", "rootfs": {"dir"|"tarball"}, "args": [...], "env": [...], "memoryMiB"} (${NODE_ID_RULE})`, input);
+  if (
+    !isValidNodeId(input?.nodeId) ||
+    !isValidContainerId(input.containerId) ||
+    !Array.isArray(input.args) ||
+    !input.rootfs
+  ) {
+    throw invalidInput(
+      `createContainer needs {"nodeId", "containerId", "rootfs": {"dir"|"tarball"}, "args": [...], "env": [...], "memoryMiB"} (${NODE_ID_RULE})`,
+      input,
+    );
   }
   const { nodeId, ...container } = input;
-  return nodeActivities(nodeId).createContainer({ ...container, env: container.env ?? [], memoryMiB: container.memoryMiB ?? 64 });
+  return nodeActivities(nodeId).createContainer({
+    ...container,
+    env: container.env ?? [],
+    memoryMiB: container.memoryMiB ?? 64,
+  });
 }

@@ -23,7 +23,11 @@ export interface MigrateContainerInput {
   timeouts?: NodeTimeouts;
 }
 
-export const migrationProgressQuery = defineQuery<{ to: string | null; attempts: MigrationAttempt[]; steps: StepReport[] }>('progress');
+export const migrationProgressQuery = defineQuery<{
+  to: string | null;
+  attempts: MigrationAttempt[];
+  steps: StepReport[];
+}>('progress');
 
 const control = controlActivities('30s');
 
@@ -48,7 +52,10 @@ export async function migrateContainer(input: MigrateContainerInput): Promise<Mi
 
   const container = await control.loadContainer({ containerId, migrationId });
   if (!container.movable || !container.nodeId) {
-    throw finalFailure(ErrorType.InvalidInput, `container ${containerId} is ${container.state}${container.state === 'migrating' ? ' (another migration holds it)' : ', not running on any PC'}`);
+    throw finalFailure(
+      ErrorType.InvalidInput,
+      `container ${containerId} is ${container.state}${container.state === 'migrating' ? ' (another migration holds it)' : ', not running on any PC'}`,
+    );
   }
   const from = container.nodeId;
   if (to === from) throw finalFailure(ErrorType.InvalidInput, `container ${containerId} already runs on ${from}`);
@@ -60,25 +67,52 @@ export async function migrateContainer(input: MigrateContainerInput): Promise<Mi
     if (!decision.chosen) throw finalFailure(ErrorType.NoTarget, decision.explanation);
     to = decision.chosen;
   }
-  await control.recordMigrationStart({ id: migrationId, workflowId: info.workflowId, runId: info.runId, containerId, from, to, reason: input.reason ?? 'requested', decision });
+  await control.recordMigrationStart({
+    id: migrationId,
+    workflowId: info.workflowId,
+    runId: info.runId,
+    containerId,
+    from,
+    to,
+    reason: input.reason ?? 'requested',
+    decision,
+  });
 
   // 2-7. Move, replacing a target that dies; the checkpoint, once taken, is resent to the next target.
   let checkpoint: CheckpointReport | undefined;
   const failed: { nodeId: string; reason: string }[] = [];
   let lastError = '';
   while (to) {
-    const outcome = await moveOnce({ containerId, from, to, checkpoint, timeouts: input.timeouts, onStep: (s) => steps.push(s) });
+    const outcome = await moveOnce({
+      containerId,
+      from,
+      to,
+      checkpoint,
+      timeouts: input.timeouts,
+      onStep: (s) => steps.push(s),
+    });
     if (outcome.ok) {
       const attempt: MigrationAttempt = { to, outcome: 'completed' };
       attempts.push(attempt);
       await control.recordAttempt({ id: migrationId, attempt, nextTo: null, decision: null });
       const result: MigrationResult = { ...outcome.report, migrationId, attempts, decision };
-      await control.recordMigrationEnd({ id: migrationId, containerId, status: 'completed', report: result, nodeId: to, containerState: 'running' });
+      await control.recordMigrationEnd({
+        id: migrationId,
+        containerId,
+        status: 'completed',
+        report: result,
+        nodeId: to,
+        containerState: 'running',
+      });
       return result;
     }
     checkpoint = outcome.checkpoint ?? checkpoint;
     lastError = outcome.error;
-    const attempt: MigrationAttempt = { to, outcome: outcome.targetFailed ? 'target failed' : 'failed', error: outcome.error };
+    const attempt: MigrationAttempt = {
+      to,
+      outcome: outcome.targetFailed ? 'target failed' : 'failed',
+      error: outcome.error,
+    };
     attempts.push(attempt);
     let next: PlacementDecision | null = null;
     if (outcome.targetFailed && attempts.length < (input.maxTargets ?? 3)) {
@@ -92,9 +126,18 @@ export async function migrateContainer(input: MigrateContainerInput): Promise<Mi
   }
 
   // Compensation: no target could take it, so it runs again where it was.
-  const back = checkpoint ? await restoreWhereItWas(containerId, from, checkpoint, input.timeouts) : { nodeId: from, state: 'running' as const, where: `it kept running on ${from}` };
+  const back = checkpoint
+    ? await restoreWhereItWas(containerId, from, checkpoint, input.timeouts)
+    : { nodeId: from, state: 'running' as const, where: `it kept running on ${from}` };
   const message = `migration ${migrationId} of ${containerId} failed after ${attempts.length} target(s) (${attempts.map((a) => `${a.to}: ${a.outcome}`).join(', ')}); ${back.where}. Last error: ${lastError}`;
-  await control.recordMigrationEnd({ id: migrationId, containerId, status: 'failed', error: message, nodeId: back.nodeId, containerState: back.state });
+  await control.recordMigrationEnd({
+    id: migrationId,
+    containerId,
+    status: 'failed',
+    error: message,
+    nodeId: back.nodeId,
+    containerState: back.state,
+  });
   throw finalFailure(ErrorType.MigrationFailed, message);
 }
 
@@ -102,20 +145,40 @@ export async function migrateContainer(input: MigrateContainerInput): Promise<Mi
  * The container stopped on `from` at its checkpoint: restore it there; if the source is gone too, the newest
  * checkpoint a live PC holds (a safety checkpoint, or an earlier move's) brings it back.
  */
-async function restoreWhereItWas(containerId: string, from: string, checkpoint: CheckpointReport, timeouts?: NodeTimeouts): Promise<{ nodeId: string; state: 'running' | 'stopped'; where: string }> {
+async function restoreWhereItWas(
+  containerId: string,
+  from: string,
+  checkpoint: CheckpointReport,
+  timeouts?: NodeTimeouts,
+): Promise<{ nodeId: string; state: 'running' | 'stopped'; where: string }> {
   try {
     await nodeActivities(from, timeouts).restoreLocal({ containerId, generation: checkpoint.generation });
-    return { nodeId: from, state: 'running', where: `it runs again on ${from} from generation ${checkpoint.generation}` };
+    return {
+      nodeId: from,
+      state: 'running',
+      where: `it runs again on ${from} from generation ${checkpoint.generation}`,
+    };
   } catch (err) {
     const sourceError = failureMessage(err);
     const holder = await control.newestCheckpointHolder({ containerId, exclude: [from] });
     try {
       if (!holder) throw new Error('no live PC holds a checkpoint of it');
-      const r = await nodeActivities(holder.nodeId, timeouts).restoreLocal({ containerId, generation: holder.generation });
+      const r = await nodeActivities(holder.nodeId, timeouts).restoreLocal({
+        containerId,
+        generation: holder.generation,
+      });
       const ageSeconds = Math.round((Date.now() - Date.parse(r.checkpointCreatedAt)) / 1000);
-      return { nodeId: holder.nodeId, state: 'running', where: `${from} could not restore it (${sourceError}); it runs on ${holder.nodeId} from generation ${holder.generation}, taken ${ageSeconds} s earlier` };
+      return {
+        nodeId: holder.nodeId,
+        state: 'running',
+        where: `${from} could not restore it (${sourceError}); it runs on ${holder.nodeId} from generation ${holder.generation}, taken ${ageSeconds} s earlier`,
+      };
     } catch (fallbackError) {
-      return { nodeId: from, state: 'stopped', where: `${from} could not restore it (${sourceError}), nor could another PC (${failureMessage(fallbackError)}); its checkpoint generation ${checkpoint.generation} is kept on ${from}` };
+      return {
+        nodeId: from,
+        state: 'stopped',
+        where: `${from} could not restore it (${sourceError}), nor could another PC (${failureMessage(fallbackError)}); its checkpoint generation ${checkpoint.generation} is kept on ${from}`,
+      };
     }
   }
 }

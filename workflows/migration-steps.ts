@@ -10,24 +10,35 @@
 // on which side it failed and whether that side is gone, so the caller can pick another target or roll back.
 import { ActivityFailure, ApplicationFailure, TimeoutFailure } from '@temporalio/workflow';
 import { ErrorType } from '../common/errors';
-import type { CheckpointReport, MoveReport, RestoreReport, StepReport, TransferReport, TransferTarget } from '../domain/reports';
+import type {
+  CheckpointReport,
+  MoveReport,
+  RestoreReport,
+  StepReport,
+  TransferReport,
+  TransferTarget,
+} from '../domain/reports';
 import { nodeActivities, NodeTimeouts } from './activity-proxies';
 import { failureMessage, finalFailure } from './workflow-helpers';
 
 export type MoveOutcome =
   | { ok: true; report: MoveReport }
   | {
-    ok: false;
-    /** Set once the source took its checkpoint: the container is stopped there and this image is the way back. */
-    checkpoint: CheckpointReport | null;
-    /** The target stopped answering (PC off, worker or data plane down): another target may do. */
-    targetFailed: boolean;
-    error: string;
-  };
+      ok: false;
+      /** Set once the source took its checkpoint: the container is stopped there and this image is the way back. */
+      checkpoint: CheckpointReport | null;
+      /** The target stopped answering (PC off, worker or data plane down): another target may do. */
+      targetFailed: boolean;
+      error: string;
+    };
 
 /** A step that failed, classified where it failed. */
 class StepFailed extends Error {
-  constructor(readonly step: string, readonly targetDown: boolean, message: string) {
+  constructor(
+    readonly step: string,
+    readonly targetDown: boolean,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -61,7 +72,11 @@ function stepRunner(route: Route) {
     try {
       result = await run();
     } catch (err) {
-      throw new StepFailed(name, targetIsDown(err, node === route.to ? 'target' : 'source'), `${name} on ${node}: ${failureMessage(err)}`);
+      throw new StepFailed(
+        name,
+        targetIsDown(err, node === route.to ? 'target' : 'source'),
+        `${name} on ${node}: ${failureMessage(err)}`,
+      );
     }
     const s = { step: name, node, startedAt, ms: Date.now() - startedAt };
     steps.push(s);
@@ -86,9 +101,16 @@ interface Shipped {
  * the container already stopped on the source and that image is resent), then sends what changed.
  * `onCheckpoint` learns of the checkpoint as soon as it exists, so a later failure can roll back to it.
  */
-async function shipCheckpoint(run: ReturnType<typeof stepRunner>, route: Route, o: {
-  checkpoint?: CheckpointReport; leaveRunning: boolean; onCheckpoint: (cp: CheckpointReport) => void; onTransfer: (dest: TransferTarget) => void;
-}): Promise<Shipped> {
+async function shipCheckpoint(
+  run: ReturnType<typeof stepRunner>,
+  route: Route,
+  o: {
+    checkpoint?: CheckpointReport;
+    leaveRunning: boolean;
+    onCheckpoint: (cp: CheckpointReport) => void;
+    onTransfer: (dest: TransferTarget) => void;
+  },
+): Promise<Shipped> {
   const { containerId, from, to } = route;
   const source = nodeActivities(from, route.timeouts);
   const target = nodeActivities(to, route.timeouts);
@@ -101,18 +123,37 @@ async function shipCheckpoint(run: ReturnType<typeof stepRunner>, route: Route, 
   let frozenAt = Date.now();
   if (!checkpoint) {
     // 3. Sync the rootfs while the container still runs, so the downtime carries only the last delta.
-    transfers.push(await run.step('sync bundle (running)', from, () => source.syncBundle({ containerId, target: dest, final: false })));
+    transfers.push(
+      await run.step('sync bundle (running)', from, () =>
+        source.syncBundle({ containerId, target: dest, final: false }),
+      ),
+    );
     // 4. Checkpoint: unless it is left running, the container stops here and the downtime starts.
     frozenAt = Date.now();
-    checkpoint = await run.step('checkpoint', from, () => source.checkpointContainer({ containerId, leaveRunning: o.leaveRunning }));
+    checkpoint = await run.step('checkpoint', from, () =>
+      source.checkpointContainer({ containerId, leaveRunning: o.leaveRunning }),
+    );
     o.onCheckpoint(checkpoint);
   }
   const cp = checkpoint;
   // 5. Only the difference: the rootfs after the freeze (a running container's was synced in step 3), then the
   // pages the target holds nowhere.
-  if (!o.leaveRunning) transfers.push(await run.step('sync bundle (frozen)', from, () => source.syncBundle({ containerId, target: dest, final: true })));
-  transfers.push(await run.step('transfer checkpoint', from, () => source.sendCheckpoint({ containerId, generation: cp.generation, target: dest })));
-  return { dest, targetHadRemnant: receive.hasBundle || receive.heldGenerations.length > 0, checkpoint: cp, transfers, frozenAt };
+  if (!o.leaveRunning)
+    transfers.push(
+      await run.step('sync bundle (frozen)', from, () => source.syncBundle({ containerId, target: dest, final: true })),
+    );
+  transfers.push(
+    await run.step('transfer checkpoint', from, () =>
+      source.sendCheckpoint({ containerId, generation: cp.generation, target: dest }),
+    ),
+  );
+  return {
+    dest,
+    targetHadRemnant: receive.hasBundle || receive.heldGenerations.length > 0,
+    checkpoint: cp,
+    transfers,
+    frozenAt,
+  };
 }
 
 export interface MoveOnceInput extends Route {
@@ -131,32 +172,56 @@ export async function moveOnce(input: MoveOnceInput): Promise<MoveOutcome> {
   let dest: TransferTarget | null = null;
   try {
     const shipped = await shipCheckpoint(run, input, {
-      ...(input.checkpoint ? { checkpoint: input.checkpoint } : {}), leaveRunning: false,
-      onCheckpoint: (cp) => { checkpoint = cp; }, onTransfer: (d) => { dest = d; },
+      ...(input.checkpoint ? { checkpoint: input.checkpoint } : {}),
+      leaveRunning: false,
+      onCheckpoint: (cp) => {
+        checkpoint = cp;
+      },
+      onTransfer: (d) => {
+        dest = d;
+      },
     });
     const cp = shipped.checkpoint;
     // 6. Restore on the target.
     const target = nodeActivities(to, input.timeouts);
-    const restore: RestoreReport = await run.step('restore', to,
-      () => target.restoreFromTransfer({ transferId: shipped.dest.transferId, spec: cp.spec, meta: cp.meta }));
+    const restore: RestoreReport = await run.step('restore', to, () =>
+      target.restoreFromTransfer({ transferId: shipped.dest.transferId, spec: cp.spec, meta: cp.meta }),
+    );
     const downtimeMs = Date.now() - shipped.frozenAt;
     // 7. The source keeps the bundle and checkpoints as a remnant for the next move back. The container runs on
     // the target now: whatever happens here must not undo the move (that could leave it on two PCs).
-    const remnantError = await run.step('leave remnant', from, () => nodeActivities(from, input.timeouts).leaveRemnant({ containerId }))
-      .then(() => undefined, (err: unknown) => failureMessage(err));
+    const remnantError = await run
+      .step('leave remnant', from, () => nodeActivities(from, input.timeouts).leaveRemnant({ containerId }))
+      .then(
+        () => undefined,
+        (err: unknown) => failureMessage(err),
+      );
     const bundleBytes = shipped.transfers.find((t) => t.kind === 'bundle')?.manifest.bytes ?? 0;
     return {
       ok: true,
       report: {
-        containerId, from, to, generation: cp.generation, strategy: cp.strategy, downtimeMs,
-        wireBytes: shipped.transfers.reduce((n, t) => n + t.wireBytes, 0), fullBytes: cp.image.bytes + bundleBytes,
-        targetHadRemnant: shipped.targetHadRemnant, steps: run.steps, transfers: shipped.transfers, checkpoint: cp, restore,
+        containerId,
+        from,
+        to,
+        generation: cp.generation,
+        strategy: cp.strategy,
+        downtimeMs,
+        wireBytes: shipped.transfers.reduce((n, t) => n + t.wireBytes, 0),
+        fullBytes: cp.image.bytes + bundleBytes,
+        targetHadRemnant: shipped.targetHadRemnant,
+        steps: run.steps,
+        transfers: shipped.transfers,
+        checkpoint: cp,
+        restore,
         ...(remnantError ? { remnantError } : {}),
       },
     };
   } catch (err) {
     const opened = dest as TransferTarget | null;
-    if (opened) await nodeActivities(to, input.timeouts).abortReceive({ transferId: opened.transferId }).catch(() => undefined);
+    if (opened)
+      await nodeActivities(to, input.timeouts)
+        .abortReceive({ transferId: opened.transferId })
+        .catch(() => undefined);
     if (err instanceof StepFailed) return { ok: false, checkpoint, targetFailed: err.targetDown, error: err.message };
     return { ok: false, checkpoint, targetFailed: false, error: failureMessage(err) };
   }
@@ -176,14 +241,35 @@ export async function keepCheckpointOn(route: Route): Promise<KeptCheckpoint> {
   const run = stepRunner(route);
   let dest: TransferTarget | null = null;
   try {
-    const shipped = await shipCheckpoint(run, route, { leaveRunning: true, onCheckpoint: () => undefined, onTransfer: (d) => { dest = d; } });
+    const shipped = await shipCheckpoint(run, route, {
+      leaveRunning: true,
+      onCheckpoint: () => undefined,
+      onTransfer: (d) => {
+        dest = d;
+      },
+    });
     const cp = shipped.checkpoint;
-    await run.step('keep checkpoint', route.to,
-      () => nodeActivities(route.to, route.timeouts).storeFromTransfer({ transferId: shipped.dest.transferId, spec: cp.spec, meta: cp.meta }));
-    return { generation: cp.generation, wireBytes: shipped.transfers.reduce((n, t) => n + t.wireBytes, 0), steps: run.steps };
+    await run.step('keep checkpoint', route.to, () =>
+      nodeActivities(route.to, route.timeouts).storeFromTransfer({
+        transferId: shipped.dest.transferId,
+        spec: cp.spec,
+        meta: cp.meta,
+      }),
+    );
+    return {
+      generation: cp.generation,
+      wireBytes: shipped.transfers.reduce((n, t) => n + t.wireBytes, 0),
+      steps: run.steps,
+    };
   } catch (err) {
     const opened = dest as TransferTarget | null;
-    if (opened) await nodeActivities(route.to, route.timeouts).abortReceive({ transferId: opened.transferId }).catch(() => undefined);
-    throw finalFailure(ErrorType.CheckpointFailed, `safety checkpoint of ${route.containerId} ${route.from} -> ${route.to} failed: ${failureMessage(err)}`);
+    if (opened)
+      await nodeActivities(route.to, route.timeouts)
+        .abortReceive({ transferId: opened.transferId })
+        .catch(() => undefined);
+    throw finalFailure(
+      ErrorType.CheckpointFailed,
+      `safety checkpoint of ${route.containerId} ${route.from} -> ${route.to} failed: ${failureMessage(err)}`,
+    );
   }
 }

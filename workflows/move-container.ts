@@ -25,8 +25,16 @@ export const moveProgressQuery = defineQuery<StepReport[]>('progress');
  * (migrateContainer also picks the target, records the migration and tries another target when one dies.)
  */
 export async function moveContainer(input: MoveContainerInput): Promise<MoveReport> {
-  if (!isValidContainerId(input?.containerId) || !isValidNodeId(input.from) || !isValidNodeId(input.to) || input.from === input.to) {
-    throw invalidInput(`moveContainer needs {"containerId", "from", "to"} with two different PCs (${NODE_ID_RULE})`, input);
+  if (
+    !isValidContainerId(input?.containerId) ||
+    !isValidNodeId(input.from) ||
+    !isValidNodeId(input.to) ||
+    input.from === input.to
+  ) {
+    throw invalidInput(
+      `moveContainer needs {"containerId", "from", "to"} with two different PCs (${NODE_ID_RULE})`,
+      input,
+    );
   }
   const { containerId, from, to } = input;
   const steps: StepReport[] = [];
@@ -35,9 +43,16 @@ export async function moveContainer(input: MoveContainerInput): Promise<MoveRepo
   if (outcome.ok) return outcome.report;
   if (outcome.checkpoint) {
     // Compensation: the container runs again where it was, from the checkpoint just taken.
-    log.warn('move failed after the checkpoint; restoring on the source', { containerId, from, to, error: outcome.error });
+    log.warn('move failed after the checkpoint; restoring on the source', {
+      containerId,
+      from,
+      to,
+      error: outcome.error,
+    });
     await nodeActivities(from, input.timeouts).restoreLocal({ containerId, generation: outcome.checkpoint.generation });
   }
-  throw finalFailure(ErrorType.MoveFailed,
-    `moving ${containerId} ${from} -> ${to} failed${outcome.checkpoint ? '; it runs again on ' + from : ' before the checkpoint; it kept running on ' + from}: ${outcome.error}`);
+  throw finalFailure(
+    ErrorType.MoveFailed,
+    `moving ${containerId} ${from} -> ${to} failed${outcome.checkpoint ? '; it runs again on ' + from : ' before the checkpoint; it kept running on ' + from}: ${outcome.error}`,
+  );
 }

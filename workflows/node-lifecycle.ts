@@ -1,5 +1,13 @@
 import {
-  allHandlersFinished, condition, continueAsNew, defineQuery, defineSignal, executeChild, ParentClosePolicy, setHandler, workflowInfo,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  defineQuery,
+  defineSignal,
+  executeChild,
+  ParentClosePolicy,
+  setHandler,
+  workflowInfo,
 } from '@temporalio/workflow';
 import { isValidNodeId, migrationWorkflowId, NODE_ID_RULE } from '../common/names';
 import { controlActivities, NodeTimeouts } from './activity-proxies';
@@ -24,7 +32,12 @@ export interface EvacuationReport {
   requestedAt: number;
   deadline: number;
   finishedAt: number | null;
-  containers: { containerId: string; outcome: 'moved' | 'failed' | 'already migrating' | 'not started (deadline passed)' | 'pending'; to?: string; error?: string }[];
+  containers: {
+    containerId: string;
+    outcome: 'moved' | 'failed' | 'already migrating' | 'not started (deadline passed)' | 'pending';
+    to?: string;
+    error?: string;
+  }[];
 }
 
 /** A PC about to power off (a systemd unit sends it at shutdown). */
@@ -46,10 +59,16 @@ export async function nodeLifecycle(input: NodeLifecycleInput, carried: Evacuati
   if (!isValidNodeId(input?.nodeId)) throw invalidInput(`nodeLifecycle needs {"nodeId"} (${NODE_ID_RULE})`, input);
   const evacuations = [...carried];
   const requests: { reason: string; deadline: number; requestedAt: number }[] = [];
-  const request = (fallbackReason: string) => (r: EvacuationRequest = {}) => {
-    const now = Date.now();
-    requests.push({ reason: r.reason ?? fallbackReason, requestedAt: now, deadline: now + (r.deadlineSeconds ?? 120) * 1000 });
-  };
+  const request =
+    (fallbackReason: string) =>
+    (r: EvacuationRequest = {}) => {
+      const now = Date.now();
+      requests.push({
+        reason: r.reason ?? fallbackReason,
+        requestedAt: now,
+        deadline: now + (r.deadlineSeconds ?? 120) * 1000,
+      });
+    };
   setHandler(shutdownSignal, request('shutdown'));
   setHandler(lectureStartingSignal, request('lecture starting'));
   setHandler(nodeStatusQuery, () => ({ nodeId: input.nodeId, evacuations }));
@@ -78,7 +97,10 @@ async function evacuate(input: NodeLifecycleInput, report: EvacuationReport): Pr
   await forEachBounded(queue, input.parallel ?? 2, async (c) => {
     const entry = report.containers.find((x) => x.containerId === c.id)!;
     // A migration already under way is never cut short; one not yet started is not started too late.
-    if (Date.now() >= report.deadline) { entry.outcome = 'not started (deadline passed)'; return; }
+    if (Date.now() >= report.deadline) {
+      entry.outcome = 'not started (deadline passed)';
+      return;
+    }
     try {
       const result = await executeChild(migrateContainer, {
         workflowId: migrationWorkflowId(c.id),

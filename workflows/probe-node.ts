@@ -14,7 +14,8 @@ export interface ProbeNodeInput {
 
 /** Asks one PC, on its own task queue, who it is and how loaded it is. */
 export async function probeNode(input: ProbeNodeInput): Promise<NodeDescription> {
-  if (!isValidNodeId(input?.nodeId)) throw invalidInput(`probeNode needs input {"nodeId": "<id>"} (${NODE_ID_RULE})`, input);
+  if (!isValidNodeId(input?.nodeId))
+    throw invalidInput(`probeNode needs input {"nodeId": "<id>"} (${NODE_ID_RULE})`, input);
   const timeoutSeconds = input.timeoutSeconds ?? 30;
   const taskQueue = nodeTaskQueue(input.nodeId);
   // A powered-off PC's queue has no poller: only scheduleToClose ends the wait, so it bounds every attempt.
@@ -28,9 +29,11 @@ export async function probeNode(input: ProbeNodeInput): Promise<NodeDescription>
     return await node.describeNode();
   } catch (err) {
     if (err instanceof ActivityFailure && err.cause instanceof TimeoutFailure) {
-      throw finalFailure(ErrorType.NodeUnreachable,
+      throw finalFailure(
+        ErrorType.NodeUnreachable,
         `PC ${input.nodeId} did not answer on task queue ${taskQueue} within ${timeoutSeconds}s: ` +
-          'is its node worker running? (check with: npm run cluster -- status)');
+          'is its node worker running? (check with: npm run cluster -- status)',
+      );
     }
     throw err;
   }

@@ -29,12 +29,17 @@ const control = controlActivities();
  */
 export async function rebalance(input: RebalanceInput = {}): Promise<RebalanceResult> {
   const plan = await control.planRebalance({
-    maxMigrations: input.maxMigrations ?? 3, gainThreshold: input.gainThreshold ?? 0.3, overloadThreshold: input.overloadThreshold ?? 1.5,
+    maxMigrations: input.maxMigrations ?? 3,
+    gainThreshold: input.gainThreshold ?? 0.3,
+    overloadThreshold: input.overloadThreshold ?? 1.5,
   });
   const results: RebalanceResult['results'] = [];
   await forEachBounded(plan.moves, input.parallel ?? 2, async (m) => {
     try {
-      const r = await executeChild(migrateContainer, { workflowId: migrationWorkflowId(m.containerId), args: [{ containerId: m.containerId, to: m.to, reason: `rebalance: ${m.reason}` }] });
+      const r = await executeChild(migrateContainer, {
+        workflowId: migrationWorkflowId(m.containerId),
+        args: [{ containerId: m.containerId, to: m.to, reason: `rebalance: ${m.reason}` }],
+      });
       results.push({ containerId: m.containerId, outcome: 'moved', to: r.to });
     } catch (err) {
       results.push({ containerId: m.containerId, outcome: 'failed', error: failureMessage(err) });

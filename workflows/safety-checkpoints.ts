@@ -21,26 +21,56 @@ export interface SafetyCheckpointResult {
  * so that a PC switched off without warning loses at most one interval of work: the migration steps 1-5 and 6'
  * (migration-steps.ts). Runs as migrate-<container> so that it never overlaps a migration of the same container.
  */
-export async function safetyCheckpoint(input: { containerId: string; timeouts?: NodeTimeouts }): Promise<SafetyCheckpointResult> {
+export async function safetyCheckpoint(input: {
+  containerId: string;
+  timeouts?: NodeTimeouts;
+}): Promise<SafetyCheckpointResult> {
   if (!isValidContainerId(input?.containerId)) throw invalidInput('safetyCheckpoint needs {"containerId"}', input);
   const { containerId } = input;
   const c = await control.loadContainer({ containerId, migrationId: `${containerId}-${workflowInfo().runId}` });
-  if (c.state !== 'running' || !c.nodeId) return { containerId, source: c.nodeId ?? '-', holder: null, generation: null, wireBytes: 0, note: `not running (${c.state})` };
+  if (c.state !== 'running' || !c.nodeId)
+    return {
+      containerId,
+      source: c.nodeId ?? '-',
+      holder: null,
+      generation: null,
+      wireBytes: 0,
+      note: `not running (${c.state})`,
+    };
   // 1. Select the holder.
   const decision = await control.selectTarget({ containerId, exclude: [] });
-  if (!decision.chosen) return { containerId, source: c.nodeId, holder: null, generation: null, wireBytes: 0, note: decision.explanation };
+  if (!decision.chosen)
+    return { containerId, source: c.nodeId, holder: null, generation: null, wireBytes: 0, note: decision.explanation };
   // 2-5, 6'.
-  const kept = await keepCheckpointOn({ containerId, from: c.nodeId, to: decision.chosen, ...(input.timeouts ? { timeouts: input.timeouts } : {}) });
-  return { containerId, source: c.nodeId, holder: decision.chosen, generation: kept.generation, wireBytes: kept.wireBytes };
+  const kept = await keepCheckpointOn({
+    containerId,
+    from: c.nodeId,
+    to: decision.chosen,
+    ...(input.timeouts ? { timeouts: input.timeouts } : {}),
+  });
+  return {
+    containerId,
+    source: c.nodeId,
+    holder: decision.chosen,
+    generation: kept.generation,
+    wireBytes: kept.wireBytes,
+  };
 }
 
 /** Safety checkpoints of every running container, one after another (a Temporal Schedule runs this). */
-export async function safetyCheckpoints(input: { timeouts?: NodeTimeouts } = {}): Promise<{ results: SafetyCheckpointResult[]; errors: { containerId: string; error: string }[] }> {
+export async function safetyCheckpoints(
+  input: { timeouts?: NodeTimeouts } = {},
+): Promise<{ results: SafetyCheckpointResult[]; errors: { containerId: string; error: string }[] }> {
   const results: SafetyCheckpointResult[] = [];
   const errors: { containerId: string; error: string }[] = [];
   for (const c of await control.runningContainers()) {
     try {
-      results.push(await executeChild(safetyCheckpoint, { workflowId: migrationWorkflowId(c.id), args: [{ containerId: c.id, timeouts: input.timeouts }] }));
+      results.push(
+        await executeChild(safetyCheckpoint, {
+          workflowId: migrationWorkflowId(c.id),
+          args: [{ containerId: c.id, timeouts: input.timeouts }],
+        }),
+      );
     } catch (err) {
       errors.push({ containerId: c.id, error: failureMessage(err) });
     }

@@ -6,7 +6,11 @@ export { failureMessage } from '../common/failures';
 
 /** The failure a workflow raises for input it cannot use: not retried, and the message says what was expected. */
 export function invalidInput(expected: string, got: unknown): ApplicationFailure {
-  return ApplicationFailure.create({ type: ErrorType.InvalidInput, nonRetryable: true, message: `${expected}; got ${JSON.stringify(got)}` });
+  return ApplicationFailure.create({
+    type: ErrorType.InvalidInput,
+    nonRetryable: true,
+    message: `${expected}; got ${JSON.stringify(got)}`,
+  });
 }
 
 /** A failure the workflow ends with, of one of the ErrorType kinds, never retried. */
@@ -18,7 +22,11 @@ export function finalFailure(type: ErrorType, message: string): ApplicationFailu
  * Runs `work` over `items` with at most `parallel` running at once, in order of the list (a later item never
  * starts before an earlier one). Used for child migrations, so that a PC is not asked to send many at once.
  */
-export async function forEachBounded<T>(items: readonly T[], parallel: number, work: (item: T) => Promise<void>): Promise<void> {
+export async function forEachBounded<T>(
+  items: readonly T[],
+  parallel: number,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
   const queue = [...items];
   const lane = async (): Promise<void> => {
     for (let item = queue.shift(); item !== undefined; item = queue.shift()) await work(item);

@@ -6,8 +6,21 @@ import { ErrorType } from '../../common/errors';
 import type { PlacementDecision, PlacementPolicy } from '../../domain/placement';
 import { planRebalance, RebalanceEntry, RebalancePlan } from '../../domain/rebalance';
 import type { MigrationAttempt, RecoveryReport } from '../../domain/reports';
-import { ContainerRow, containersOn, containersOnSilentNodes, findContainer, runningContainers } from '../../state/containers';
-import { isRunningMigrationOf, MigrationEnd, MigrationStart, recordAttempt, recordMigrationEnd, recordMigrationStart } from '../../state/migrations';
+import {
+  ContainerRow,
+  containersOn,
+  containersOnSilentNodes,
+  findContainer,
+  runningContainers,
+} from '../../state/containers';
+import {
+  isRunningMigrationOf,
+  MigrationEnd,
+  MigrationStart,
+  recordAttempt,
+  recordMigrationEnd,
+  recordMigrationStart,
+} from '../../state/migrations';
 import { findNode, liveNodeIds, newestCheckpointHolder } from '../../state/nodes';
 import { needOf, placementFor } from '../../state/placement';
 
@@ -34,7 +47,12 @@ export function createControlActivities({ db, policy }: ControlActivityDeps) {
   const offlineSeconds = (given?: number): number => given ?? Math.round(policy.offlineAfterMs / 1000);
   const requireContainer = async (containerId: string): Promise<ContainerRow> => {
     const c = await findContainer(db, containerId);
-    if (!c) throw ApplicationFailure.create({ type: ErrorType.InvalidInput, nonRetryable: true, message: `no container ${containerId} is registered (zanshin containers)` });
+    if (!c)
+      throw ApplicationFailure.create({
+        type: ErrorType.InvalidInput,
+        nonRetryable: true,
+        message: `no container ${containerId} is registered (zanshin containers)`,
+      });
     return c;
   };
   return {
@@ -42,14 +60,22 @@ export function createControlActivities({ db, policy }: ControlActivityDeps) {
      * The container, with `movable` true when it runs, or when it is already claimed ("migrating") by the migration
      * record `migrationId` (the API claims it before it starts the workflow).
      */
-    async loadContainer(input: { containerId: string; migrationId: string }): Promise<{ id: string; nodeId: string | null; state: string; movable: boolean }> {
+    async loadContainer(input: {
+      containerId: string;
+      migrationId: string;
+    }): Promise<{ id: string; nodeId: string | null; state: string; movable: boolean }> {
       const c = await requireContainer(input.containerId);
-      const movable = c.nodeId !== null &&
-        (c.state === 'running' || (c.state === 'migrating' && await isRunningMigrationOf(db, input.migrationId, c.id)));
+      const movable =
+        c.nodeId !== null &&
+        (c.state === 'running' ||
+          (c.state === 'migrating' && (await isRunningMigrationOf(db, input.migrationId, c.id))));
       return { id: c.id, nodeId: c.nodeId, state: c.state, movable };
     },
     /** The placement policy's choice, with every candidate explained; `exclude` rules out targets that failed. */
-    async selectTarget(input: { containerId: string; exclude: { nodeId: string; reason: string }[] }): Promise<PlacementDecision> {
+    async selectTarget(input: {
+      containerId: string;
+      exclude: { nodeId: string; reason: string }[];
+    }): Promise<PlacementDecision> {
       return placementFor(db, await requireContainer(input.containerId), policy, new Date(), input.exclude);
     },
     /** Containers running on a PC, most valuable first: the most memory (the most work lost if not moved), then id. */
@@ -57,7 +83,11 @@ export function createControlActivities({ db, policy }: ControlActivityDeps) {
       return containersOn(db, input.nodeId);
     },
     /** Gathers each running container's PC load, lectures and placement decision, and plans this run's moves. */
-    async planRebalance(input: { maxMigrations: number; gainThreshold: number; overloadThreshold: number }): Promise<RebalancePlan> {
+    async planRebalance(input: {
+      maxMigrations: number;
+      gainThreshold: number;
+      overloadThreshold: number;
+    }): Promise<RebalancePlan> {
       const now = new Date();
       const entries: RebalanceEntry[] = [];
       for (const { id } of await runningContainers(db)) {
@@ -65,12 +95,18 @@ export function createControlActivities({ db, policy }: ControlActivityDeps) {
         if (!c?.nodeId) continue;
         const node = await findNode(db, c.nodeId);
         entries.push({
-          containerId: c.id, nodeId: c.nodeId,
+          containerId: c.id,
+          nodeId: c.nodeId,
           source: { cpu: node?.cpu ?? 0, memory: node?.memory ?? 0, ...(await needOf(db, c.nodeId, now)) },
           decision: await placementFor(db, c, policy, now),
         });
       }
-      return planRebalance(entries, { weights: policy.weights, lectureMarginMs: policy.lectureMarginMs, now, ...input });
+      return planRebalance(entries, {
+        weights: policy.weights,
+        lectureMarginMs: policy.lectureMarginMs,
+        now,
+        ...input,
+      });
     },
     /** Containers recorded as running, for safety checkpoints. */
     async runningContainers(): Promise<{ id: string; nodeId: string }[]> {
@@ -84,34 +120,72 @@ export function createControlActivities({ db, policy }: ControlActivityDeps) {
      * Containers recorded as running on a PC that stopped reporting, each with the live PC holding its newest
      * checkpoint (null when no other PC holds one).
      */
-    async crashedContainers(input: { offlineAfterSeconds?: number } = {}): Promise<{ containerId: string; deadNode: string; lastReportAt: string; holder: { nodeId: string; generation: number } | null }[]> {
+    async crashedContainers(
+      input: { offlineAfterSeconds?: number } = {},
+    ): Promise<
+      {
+        containerId: string;
+        deadNode: string;
+        lastReportAt: string;
+        holder: { nodeId: string; generation: number } | null;
+      }[]
+    > {
       const seconds = offlineSeconds(input.offlineAfterSeconds);
       const out = [];
       for (const r of await containersOnSilentNodes(db, seconds)) {
         const holder = await newestCheckpointHolder(db, r.containerId, [r.deadNode], seconds);
-        out.push({ containerId: r.containerId, deadNode: r.deadNode, lastReportAt: r.lastReportAt.toISOString(), holder });
+        out.push({
+          containerId: r.containerId,
+          deadNode: r.deadNode,
+          lastReportAt: r.lastReportAt.toISOString(),
+          holder,
+        });
       }
       return out;
     },
     /** The live PC (not excluded) holding the container's newest checkpoint, if any. */
-    async newestCheckpointHolder(input: { containerId: string; exclude: string[] }): Promise<{ nodeId: string; generation: number } | null> {
+    async newestCheckpointHolder(input: {
+      containerId: string;
+      exclude: string[];
+    }): Promise<{ nodeId: string; generation: number } | null> {
       return newestCheckpointHolder(db, input.containerId, input.exclude, offlineSeconds());
     },
     /** Records a crash recovery as a migration: where the container runs now, from how old a checkpoint. */
     async recordRecovery(input: RecoveryRecord): Promise<void> {
       const ok = !input.error && input.to !== null;
-      await recordMigrationStart(db, { id: input.id, workflowId: input.workflowId, runId: input.runId, containerId: input.containerId,
-        from: input.from, to: input.to ?? input.from, reason: `crash recovery: ${input.from} stopped reporting`, decision: null });
+      await recordMigrationStart(db, {
+        id: input.id,
+        workflowId: input.workflowId,
+        runId: input.runId,
+        containerId: input.containerId,
+        from: input.from,
+        to: input.to ?? input.from,
+        reason: `crash recovery: ${input.from} stopped reporting`,
+        decision: null,
+      });
       await recordMigrationEnd(db, {
-        id: input.id, containerId: input.containerId, status: ok ? 'completed' : 'failed',
-        report: { recovery: true, generation: input.generation, checkpointAgeMs: input.checkpointAgeMs } satisfies RecoveryReport,
-        ...(input.error ? { error: input.error } : {}), nodeId: input.to ?? input.from, containerState: ok ? 'running' : 'stopped',
+        id: input.id,
+        containerId: input.containerId,
+        status: ok ? 'completed' : 'failed',
+        report: {
+          recovery: true,
+          generation: input.generation,
+          checkpointAgeMs: input.checkpointAgeMs,
+        } satisfies RecoveryReport,
+        ...(input.error ? { error: input.error } : {}),
+        nodeId: input.to ?? input.from,
+        containerState: ok ? 'running' : 'stopped',
       });
     },
     async recordMigrationStart(input: MigrationStart): Promise<void> {
       await recordMigrationStart(db, input);
     },
-    async recordAttempt(input: { id: string; attempt: MigrationAttempt; nextTo: string | null; decision: PlacementDecision | null }): Promise<void> {
+    async recordAttempt(input: {
+      id: string;
+      attempt: MigrationAttempt;
+      nextTo: string | null;
+      decision: PlacementDecision | null;
+    }): Promise<void> {
       await recordAttempt(db, input.id, input.attempt, input.nextTo, input.decision);
     },
     async recordMigrationEnd(input: MigrationEnd): Promise<void> {

@@ -2,7 +2,14 @@ import { heartbeat } from '@temporalio/activity';
 import { readNodeDescription } from '../../node/node-description';
 import type { NodeDescription } from '../../domain/node-description';
 import type {
-  CheckpointReport, ContainerSpec, ContainerState, CreateContainerInput, GenerationMeta, RestoreReport, TransferReport, TransferTarget,
+  CheckpointReport,
+  ContainerSpec,
+  ContainerState,
+  CreateContainerInput,
+  GenerationMeta,
+  RestoreReport,
+  TransferReport,
+  TransferTarget,
 } from '../../domain/reports';
 import type { NodeExecutor } from '../../node/executor';
 import type { NodeCapabilities } from '../../node/capabilities';
@@ -59,10 +66,18 @@ export function createNodeActivities(deps: NodeActivityDeps) {
     async checkpointContainer(input: { containerId: string; leaveRunning: boolean }): Promise<CheckpointReport> {
       return beating(() => executor().checkpoint(input.containerId, input.leaveRunning));
     },
-    async sendCheckpoint(input: { containerId: string; generation: number; target: TransferTarget }): Promise<TransferReport> {
+    async sendCheckpoint(input: {
+      containerId: string;
+      generation: number;
+      target: TransferTarget;
+    }): Promise<TransferReport> {
       return beating(() => executor().sendCheckpoint(input.containerId, input.generation, input.target, progress));
     },
-    async restoreFromTransfer(input: { transferId: string; spec: ContainerSpec; meta: GenerationMeta }): Promise<RestoreReport> {
+    async restoreFromTransfer(input: {
+      transferId: string;
+      spec: ContainerSpec;
+      meta: GenerationMeta;
+    }): Promise<RestoreReport> {
       return beating(() => executor().restoreFromTransfer(input.transferId, input.spec, input.meta));
     },
     async storeFromTransfer(input: { transferId: string; spec: ContainerSpec; meta: GenerationMeta }) {

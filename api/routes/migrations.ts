@@ -20,67 +20,124 @@ export interface MigrationRoutesOptions {
 
 const QUERY_TIMEOUT_MS = 2_000;
 
-export function migrationRoutes(app: FastifyInstance, { db, temporal, policy, controlTaskQueue }: MigrationRoutesOptions): void {
-  app.post<{ Body: { containerId: string; to?: string; reason?: string } }>('/v1/migrations', {
-    schema: {
-      body: {
-        type: 'object', additionalProperties: false, required: ['containerId'],
-        properties: { containerId: containerIdSchema, to: nodeIdSchema, reason: { type: 'string', maxLength: 200 } },
+export function migrationRoutes(
+  app: FastifyInstance,
+  { db, temporal, policy, controlTaskQueue }: MigrationRoutesOptions,
+): void {
+  app.post<{ Body: { containerId: string; to?: string; reason?: string } }>(
+    '/v1/migrations',
+    {
+      schema: {
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['containerId'],
+          properties: { containerId: containerIdSchema, to: nodeIdSchema, reason: { type: 'string', maxLength: 200 } },
+        },
       },
     },
-  }, async (request, reply) => {
-    if (!requireAdmin(request.role, reply)) return reply;
-    const { containerId, to: given, reason = 'requested by an administrator' } = request.body;
-    const c = await findContainer(db, containerId);
-    if (!c) return replyError(reply, 404, `no container ${containerId}`);
-    if (c.state === 'migrating') return replyError(reply, 409, `container ${containerId} is already migrating (see GET /v1/migrations?containerId=${containerId})`);
-    if (c.state !== 'running' || !c.nodeId) return replyError(reply, 409, `container ${containerId} is ${c.state}, not running anywhere: start it first`);
-    if (given === c.nodeId) return replyError(reply, 400, `container ${containerId} already runs on ${given}`);
-    const decision = given ? null : await placementFor(db, c, policy);
-    const to = given ?? decision?.chosen;
-    if (!to) return reply.code(422).send({ error: 'Unprocessable Entity', message: decision!.explanation, decision });
-    // Claim the container first: a concurrent request sees "migrating" and is refused.
-    if (!(await claimForMigration(db, c.id, c.nodeId))) return replyError(reply, 409, `container ${containerId} changed meanwhile; try again`);
-    const now = new Date();
-    const id = `${c.id}-${now.getTime()}`;
-    try {
-      const handle = await temporal.workflow.start<typeof migrateContainer>('migrateContainer', {
-        taskQueue: controlTaskQueue, workflowId: migrationWorkflowId(c.id), workflowIdConflictPolicy: 'FAIL',
-        args: [{ containerId: c.id, to, reason, migrationId: id, ...(decision ? { decision } : {}) }],
+    async (request, reply) => {
+      if (!requireAdmin(request.role, reply)) return reply;
+      const { containerId, to: given, reason = 'requested by an administrator' } = request.body;
+      const c = await findContainer(db, containerId);
+      if (!c) return replyError(reply, 404, `no container ${containerId}`);
+      if (c.state === 'migrating')
+        return replyError(
+          reply,
+          409,
+          `container ${containerId} is already migrating (see GET /v1/migrations?containerId=${containerId})`,
+        );
+      if (c.state !== 'running' || !c.nodeId)
+        return replyError(reply, 409, `container ${containerId} is ${c.state}, not running anywhere: start it first`);
+      if (given === c.nodeId) return replyError(reply, 400, `container ${containerId} already runs on ${given}`);
+      const decision = given ? null : await placementFor(db, c, policy);
+      const to = given ?? decision?.chosen;
+      if (!to) return reply.code(422).send({ error: 'Unprocessable Entity', message: decision!.explanation, decision });
+      // Claim the container first: a concurrent request sees "migrating" and is refused.
+      if (!(await claimForMigration(db, c.id, c.nodeId)))
+        return replyError(reply, 409, `container ${containerId} changed meanwhile; try again`);
+      const now = new Date();
+      const id = `${c.id}-${now.getTime()}`;
+      try {
+        const handle = await temporal.workflow.start<typeof migrateContainer>('migrateContainer', {
+          taskQueue: controlTaskQueue,
+          workflowId: migrationWorkflowId(c.id),
+          workflowIdConflictPolicy: 'FAIL',
+          args: [{ containerId: c.id, to, reason, migrationId: id, ...(decision ? { decision } : {}) }],
+        });
+        await insertMigration(
+          db,
+          {
+            id,
+            workflowId: handle.workflowId,
+            runId: handle.firstExecutionRunId,
+            containerId: c.id,
+            from: c.nodeId,
+            to,
+            reason,
+            decision,
+          },
+          now,
+        );
+        return reply
+          .code(202)
+          .send({ id, workflowId: handle.workflowId, containerId: c.id, from: c.nodeId, to, decision });
+      } catch (err) {
+        await releaseClaim(db, c.id);
+        if (err instanceof WorkflowExecutionAlreadyStartedError)
+          return replyError(reply, 409, `a migration of ${containerId} is already running`);
+        return replyError(
+          reply,
+          503,
+          `could not start the migration workflow (is Temporal up?): ${(err as Error).message}`,
+        );
+      }
+    },
+  );
+
+  app.get<{ Querystring: { containerId?: string; limit?: number } }>(
+    '/v1/migrations',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            containerId: containerIdSchema,
+            limit: { type: 'integer', minimum: 1, maximum: 1000, default: 50 },
+          },
+        },
+      },
+    },
+    async (request) => {
+      const rows = await listMigrations(db, {
+        limit: request.query.limit ?? 50,
+        ...(request.query.containerId ? { containerId: request.query.containerId } : {}),
       });
-      await insertMigration(db, { id, workflowId: handle.workflowId, runId: handle.firstExecutionRunId, containerId: c.id, from: c.nodeId, to, reason, decision }, now);
-      return reply.code(202).send({ id, workflowId: handle.workflowId, containerId: c.id, from: c.nodeId, to, decision });
-    } catch (err) {
-      await releaseClaim(db, c.id);
-      if (err instanceof WorkflowExecutionAlreadyStartedError) return replyError(reply, 409, `a migration of ${containerId} is already running`);
-      return replyError(reply, 503, `could not start the migration workflow (is Temporal up?): ${(err as Error).message}`);
-    }
-  });
-
-  app.get<{ Querystring: { containerId?: string; limit?: number } }>('/v1/migrations', {
-    schema: {
-      querystring: {
-        type: 'object', additionalProperties: false,
-        properties: { containerId: containerIdSchema, limit: { type: 'integer', minimum: 1, maximum: 1000, default: 50 } },
-      },
+      return { migrations: await Promise.all(rows.map((r) => syncMigration(db, temporal, r))) };
     },
-  }, async (request) => {
-    const rows = await listMigrations(db, { limit: request.query.limit ?? 50, ...(request.query.containerId ? { containerId: request.query.containerId } : {}) });
-    return { migrations: await Promise.all(rows.map((r) => syncMigration(db, temporal, r))) };
-  });
+  );
 
-  app.get<{ Params: { migrationId: string } }>('/v1/migrations/:migrationId', {
-    schema: { params: params({ migrationId: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,200}$' } }) },
-  }, async (request, reply) => {
-    const found = await findMigration(db, request.params.migrationId);
-    if (!found) return replyError(reply, 404, `no migration ${request.params.migrationId}`);
-    const row = await syncMigration(db, temporal, found);
-    // While it runs, the workflow answers with the steps done so far. A query waits for a worker, so it has a
-    // deadline (which also cancels its retries): with the control worker down the API answers at once (progress: null).
-    const progress = row.status === 'running'
-      ? await temporal.withDeadline(Date.now() + QUERY_TIMEOUT_MS,
-        () => temporal.workflow.getHandle(row.workflowId, row.runId).query<unknown>('progress')).catch(() => null)
-      : null;
-    return { ...row, progress };
-  });
+  app.get<{ Params: { migrationId: string } }>(
+    '/v1/migrations/:migrationId',
+    {
+      schema: { params: params({ migrationId: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,200}$' } }) },
+    },
+    async (request, reply) => {
+      const found = await findMigration(db, request.params.migrationId);
+      if (!found) return replyError(reply, 404, `no migration ${request.params.migrationId}`);
+      const row = await syncMigration(db, temporal, found);
+      // While it runs, the workflow answers with the steps done so far. A query waits for a worker, so it has a
+      // deadline (which also cancels its retries): with the control worker down the API answers at once (progress: null).
+      const progress =
+        row.status === 'running'
+          ? await temporal
+              .withDeadline(Date.now() + QUERY_TIMEOUT_MS, () =>
+                temporal.workflow.getHandle(row.workflowId, row.runId).query<unknown>('progress'),
+              )
+              .catch(() => null)
+          : null;
+      return { ...row, progress };
+    },
+  );
 }

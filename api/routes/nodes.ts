@@ -16,21 +16,29 @@ export interface NodeRoutesOptions {
 
 /** Node registration, load reports and remnant inventories (from node workers); listings (for everyone). */
 export function nodeRoutes(app: FastifyInstance, { db, loadRetentionMs }: NodeRoutesOptions): void {
-  app.put<{ Params: { nodeId: string }; Body: NodeReport }>('/v1/nodes/:nodeId/report', {
-    schema: { params: nodeIdParam, body: nodeReportSchema },
-  }, async (request, reply) => {
-    if (request.role !== 'node') return replyError(reply, 403, 'only node workers report load (use the node token)');
-    await recordNodeReport(db, request.params.nodeId, request.body, loadRetentionMs);
-    return reply.code(204).send();
-  });
+  app.put<{ Params: { nodeId: string }; Body: NodeReport }>(
+    '/v1/nodes/:nodeId/report',
+    {
+      schema: { params: nodeIdParam, body: nodeReportSchema },
+    },
+    async (request, reply) => {
+      if (request.role !== 'node') return replyError(reply, 403, 'only node workers report load (use the node token)');
+      await recordNodeReport(db, request.params.nodeId, request.body, loadRetentionMs);
+      return reply.code(204).send();
+    },
+  );
 
   app.get('/v1/nodes', async () => {
     return { nodes: await listNodes(db) };
   });
 
-  app.get<{ Params: { nodeId: string } }>('/v1/nodes/:nodeId', { schema: { params: nodeIdParam } }, async (request, reply) => {
-    const node = await findNode(db, request.params.nodeId);
-    if (!node) return replyError(reply, 404, `no node ${request.params.nodeId} has reported yet`);
-    return { ...node, remnants: await remnantsOnNode(db, node.id) };
-  });
+  app.get<{ Params: { nodeId: string } }>(
+    '/v1/nodes/:nodeId',
+    { schema: { params: nodeIdParam } },
+    async (request, reply) => {
+      const node = await findNode(db, request.params.nodeId);
+      if (!node) return replyError(reply, 404, `no node ${request.params.nodeId} has reported yet`);
+      return { ...node, remnants: await remnantsOnNode(db, node.id) };
+    },
+  );
 }

@@ -24,57 +24,98 @@ function configFrom(opts: CommonOptions): ClusterConfig {
 }
 
 function printStatus(status: ClusterStatus): void {
-  console.log(table(['part', 'state', 'detail'], status.parts.map((p) => [p.part, p.up ? 'up' : 'DOWN', p.detail])));
-  console.log(status.running ? `all up. Temporal Web UI: ${status.webUi}  migration-api: ${status.apiUrl}` : 'cluster is not (fully) running');
+  console.log(
+    table(
+      ['part', 'state', 'detail'],
+      status.parts.map((p) => [p.part, p.up ? 'up' : 'DOWN', p.detail]),
+    ),
+  );
+  console.log(
+    status.running
+      ? `all up. Temporal Web UI: ${status.webUi}  migration-api: ${status.apiUrl}`
+      : 'cluster is not (fully) running',
+  );
 }
 
 const program = new Command('cluster')
-  .description('Zanshin local cluster: PostgreSQL, Temporal dev server, migration-api, control worker and N simulated PCs')
+  .description(
+    'Zanshin local cluster: PostgreSQL, Temporal dev server, migration-api, control worker and N simulated PCs',
+  )
   .showHelpAfterError();
 
-const shared = (cmd: Command): Command => cmd
-  .addOption(new Option('--nodes <n>', 'number of simulated PCs (env ZANSHIN_NODES, default 3)'))
-  .addOption(new Option('--link-rate <rate>', 'tc tbf rate of each PC link, or "off" (env ZANSHIN_LINK_RATE, default 1gbit)'))
-  .addOption(new Option('--data-dir <dir>', 'data directory (env ZANSHIN_DATA_DIR, default <repo>/.zanshin)'))
-  .option('--json', 'print machine-readable JSON');
+const shared = (cmd: Command): Command =>
+  cmd
+    .addOption(new Option('--nodes <n>', 'number of simulated PCs (env ZANSHIN_NODES, default 3)'))
+    .addOption(
+      new Option('--link-rate <rate>', 'tc tbf rate of each PC link, or "off" (env ZANSHIN_LINK_RATE, default 1gbit)'),
+    )
+    .addOption(new Option('--data-dir <dir>', 'data directory (env ZANSHIN_DATA_DIR, default <repo>/.zanshin)'))
+    .option('--json', 'print machine-readable JSON');
 
-shared(program.command('start').description('start every part (a running cluster is left as it is)'))
-  .action(async (opts: CommonOptions) => {
-    const status = await startCluster(configFrom(opts), opts.json ? () => undefined : (l) => console.log(`[cluster] ${l}`));
-    if (opts.json) console.log(JSON.stringify(status, null, 2)); else printStatus(status);
-  });
+shared(program.command('start').description('start every part (a running cluster is left as it is)')).action(
+  async (opts: CommonOptions) => {
+    const status = await startCluster(
+      configFrom(opts),
+      opts.json ? () => undefined : (l) => console.log(`[cluster] ${l}`),
+    );
+    if (opts.json) console.log(JSON.stringify(status, null, 2));
+    else printStatus(status);
+  },
+);
 
-shared(program.command('stop').description('stop exactly what start started and remove its namespaces'))
-  .action(async (opts: CommonOptions) => stopCluster(configFrom(opts), (l) => console.log(`[cluster] ${l}`)));
+shared(program.command('stop').description('stop exactly what start started and remove its namespaces')).action(
+  async (opts: CommonOptions) => stopCluster(configFrom(opts), (l) => console.log(`[cluster] ${l}`)),
+);
 
-shared(program.command('status').description('show each part up or down (exit 1 unless all are up)'))
-  .action(async (opts: CommonOptions) => {
+shared(program.command('status').description('show each part up or down (exit 1 unless all are up)')).action(
+  async (opts: CommonOptions) => {
     const status = await clusterStatus(configFrom(opts));
-    if (opts.json) console.log(JSON.stringify(status, null, 2)); else printStatus(status);
+    if (opts.json) console.log(JSON.stringify(status, null, 2));
+    else printStatus(status);
     process.exitCode = status.running ? 0 : 1;
-  });
+  },
+);
 
-shared(program.command('probe').argument('[nodes...]', 'PCs to probe (default: all)')
-  .description('run the probeNode workflow on each PC through Temporal and show what each PC reports'))
-  .action(async (nodes: string[], opts: CommonOptions) => {
-    const config = configFrom(opts);
-    const ids = nodes.length ? nodes : planCluster(config).nodes.map((n) => n.id);
-    const results = await withTemporalClient({ address: `127.0.0.1:${config.temporalPort}`, namespace: 'default' },
-      (client) => probeNodes(client, ids));
-    if (opts.json) {
-      console.log(JSON.stringify(results, null, 2));
-    } else {
-      console.log(table(['PC', 'workflow', 'namespace', 'address', 'CPU', 'mem', 'cpu model / error'], results.map((r) => {
-        const d = r.description;
-        return d
-          ? [r.nodeId, r.workflowId, d.networkNamespace, d.addresses.join(' '), `${(d.load.cpu * 100).toFixed(1)}%`,
-            `${(d.load.memory * 100).toFixed(1)}%`, `${d.cpuModel} (${d.cpuCores} cores)`]
-          : [r.nodeId, r.workflowId, '-', '-', '-', '-', `FAILED: ${r.error}`];
-      })));
-      console.log(`See them in the Temporal Web UI: http://127.0.0.1:${config.temporalUiPort}/namespaces/default/workflows`);
-    }
-    process.exitCode = results.every((r) => r.description) ? 0 : 1;
-  });
+shared(
+  program
+    .command('probe')
+    .argument('[nodes...]', 'PCs to probe (default: all)')
+    .description('run the probeNode workflow on each PC through Temporal and show what each PC reports'),
+).action(async (nodes: string[], opts: CommonOptions) => {
+  const config = configFrom(opts);
+  const ids = nodes.length ? nodes : planCluster(config).nodes.map((n) => n.id);
+  const results = await withTemporalClient(
+    { address: `127.0.0.1:${config.temporalPort}`, namespace: 'default' },
+    (client) => probeNodes(client, ids),
+  );
+  if (opts.json) {
+    console.log(JSON.stringify(results, null, 2));
+  } else {
+    console.log(
+      table(
+        ['PC', 'workflow', 'namespace', 'address', 'CPU', 'mem', 'cpu model / error'],
+        results.map((r) => {
+          const d = r.description;
+          return d
+            ? [
+                r.nodeId,
+                r.workflowId,
+                d.networkNamespace,
+                d.addresses.join(' '),
+                `${(d.load.cpu * 100).toFixed(1)}%`,
+                `${(d.load.memory * 100).toFixed(1)}%`,
+                `${d.cpuModel} (${d.cpuCores} cores)`,
+              ]
+            : [r.nodeId, r.workflowId, '-', '-', '-', '-', `FAILED: ${r.error}`];
+        }),
+      ),
+    );
+    console.log(
+      `See them in the Temporal Web UI: http://127.0.0.1:${config.temporalUiPort}/namespaces/default/workflows`,
+    );
+  }
+  process.exitCode = results.every((r) => r.description) ? 0 : 1;
+});
 
 registerDemoCommands(program, (cmd) => shared(cmd), configFrom);
 

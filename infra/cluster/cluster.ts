@@ -5,7 +5,16 @@ import { controlTaskQueue } from '../../common/config';
 import { ClusterConfig, REPO_ROOT } from './config';
 import { deleteNamespaces, listNamespaces, runCommands } from './netns';
 import { ClusterPlan, lanCommands, planCluster, plannedNamespaces } from './plan';
-import { ensureDatabase, initPostgres, PostgresInstance, postgresBinDir, postgresUrl, startPostgres, writePgpass, PG_DATABASE } from './postgres';
+import {
+  ensureDatabase,
+  initPostgres,
+  PostgresInstance,
+  postgresBinDir,
+  postgresUrl,
+  startPostgres,
+  writePgpass,
+  PG_DATABASE,
+} from './postgres';
 import { hostRelayArgv, inNamespace, namespaceRelayArgv } from './relays';
 import { isRunning, logTail, ProcessRecord, spawnDetached, stopProcess } from './processes';
 import { ClusterSecrets, ensureClusterSecrets } from './secrets';
@@ -20,11 +29,23 @@ export type Log = (line: string) => void;
 export const REBALANCE_SCHEDULE_ID = 'zanshin-rebalance';
 
 /** The cluster's recurring work, each a Temporal Schedule starting a workflow on the control queue. */
-export function clusterSchedules(config: ClusterConfig): { id: string; every: `${number}m`; workflowType: string; args: unknown[] }[] {
+export function clusterSchedules(
+  config: ClusterConfig,
+): { id: string; every: `${number}m`; workflowType: string; args: unknown[] }[] {
   return [
     { id: REBALANCE_SCHEDULE_ID, every: `${config.rebalanceMinutes}m`, workflowType: 'rebalance', args: [{}] },
-    { id: 'zanshin-safety-checkpoints', every: `${config.safetyCheckpointMinutes}m`, workflowType: 'safetyCheckpoints', args: [{}] },
-    { id: 'zanshin-crash-recovery', every: '1m' as const, workflowType: 'recoverCrashedNodes', args: [{ offlineAfterSeconds: config.recoveryAfterSeconds }] },
+    {
+      id: 'zanshin-safety-checkpoints',
+      every: `${config.safetyCheckpointMinutes}m`,
+      workflowType: 'safetyCheckpoints',
+      args: [{}],
+    },
+    {
+      id: 'zanshin-crash-recovery',
+      every: '1m' as const,
+      workflowType: 'recoverCrashedNodes',
+      args: [{ offlineAfterSeconds: config.recoveryAfterSeconds }],
+    },
     { id: 'zanshin-remnant-gc', every: '60m' as const, workflowType: 'collectRemnants', args: [{}] },
   ];
 }
@@ -39,7 +60,10 @@ export async function ensureSchedules(client: Client, config: ClusterConfig): Pr
         action: { type: 'startWorkflow', workflowType: s.workflowType, taskQueue: controlTaskQueue(), args: s.args },
         // A run still going when the next is due is not doubled; missed runs are not made up after an outage.
         policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1m' },
-        state: { paused: config.schedulesPaused, ...(config.schedulesPaused ? { note: 'created paused (ZANSHIN_SCHEDULES=paused)' } : {}) },
+        state: {
+          paused: config.schedulesPaused,
+          ...(config.schedulesPaused ? { note: 'created paused (ZANSHIN_SCHEDULES=paused)' } : {}),
+        },
       });
     } catch (err) {
       if (!(err instanceof ScheduleAlreadyRunning)) throw err;
@@ -64,16 +88,25 @@ export interface ClusterStatus {
 }
 
 function postgresInstance(config: ClusterConfig, plan: ClusterPlan, secrets: ClusterSecrets): PostgresInstance {
-  return { dataDir: plan.paths.postgres, socketDir: plan.paths.postgresSocket, port: config.postgresPort, password: secrets.postgresPassword };
+  return {
+    dataDir: plan.paths.postgres,
+    socketDir: plan.paths.postgresSocket,
+    port: config.postgresPort,
+    password: secrets.postgresPassword,
+  };
 }
 
 /** Fails early, naming what is missing and how to get it. */
 async function preflight(config: ClusterConfig): Promise<void> {
-  if (process.getuid?.() !== 0) throw new Error('the cluster launcher must run as root (it creates network namespaces)');
+  if (process.getuid?.() !== 0)
+    throw new Error('the cluster launcher must run as root (it creates network namespaces)');
   if (!existsSync(config.temporalBin)) {
-    throw new Error(`Temporal CLI not found at ${config.temporalBin}: run infra/provision.sh, or set ZANSHIN_TEMPORAL_BIN`);
+    throw new Error(
+      `Temporal CLI not found at ${config.temporalBin}: run infra/provision.sh, or set ZANSHIN_TEMPORAL_BIN`,
+    );
   }
-  if (!existsSync(config.criuBin)) throw new Error(`CRIU not found at ${config.criuBin}: run infra/provision.sh, or set ZANSHIN_CRIU`);
+  if (!existsSync(config.criuBin))
+    throw new Error(`CRIU not found at ${config.criuBin}: run infra/provision.sh, or set ZANSHIN_CRIU`);
   for (const tool of ['socat', 'ip', 'tc', 'setpriv', 'nsenter', 'runc']) {
     const found = await execa('sh', ['-c', `command -v ${tool}`], { reject: false });
     if (found.exitCode !== 0) throw new Error(`${tool} is not installed: run infra/provision.sh`);
@@ -81,20 +114,38 @@ async function preflight(config: ClusterConfig): Promise<void> {
   for (const entry of ['workers/node-worker.js', 'workers/control-worker.js', 'api/main.js']) {
     if (!existsSync(dist(entry))) throw new Error(`dist/${entry} is missing: build first (npm run build)`);
   }
-  const taken = await Promise.all([config.temporalPort, config.temporalUiPort, config.apiPort, config.postgresPort]
-    .map(async (port) => ((await tcpOpen('127.0.0.1', port)) ? port : null)));
+  const taken = await Promise.all(
+    [config.temporalPort, config.temporalUiPort, config.apiPort, config.postgresPort].map(async (port) =>
+      (await tcpOpen('127.0.0.1', port)) ? port : null,
+    ),
+  );
   const busy = taken.filter((p) => p !== null);
-  if (busy.length) throw new Error(`port(s) ${busy.join(', ')} on 127.0.0.1 already in use: stop what uses them or choose other ports (see README, Configuration)`);
+  if (busy.length)
+    throw new Error(
+      `port(s) ${busy.join(', ')} on 127.0.0.1 already in use: stop what uses them or choose other ports (see README, Configuration)`,
+    );
   const present = new Set(await listNamespaces());
   const clash = plannedNamespaces(planCluster(config)).filter((ns) => present.has(ns));
-  if (clash.length) throw new Error(`network namespace(s) ${clash.join(', ')} already exist: run "npm run cluster -- stop" or set ZANSHIN_NS_PREFIX`);
+  if (clash.length)
+    throw new Error(
+      `network namespace(s) ${clash.join(', ')} already exist: run "npm run cluster -- stop" or set ZANSHIN_NS_PREFIX`,
+    );
 }
 
 /** Starts one process and records it before anything else can fail. */
 class Launcher {
-  constructor(private readonly state: ClusterState, private readonly stateFile: string, private readonly logs: string) {}
+  constructor(
+    private readonly state: ClusterState,
+    private readonly stateFile: string,
+    private readonly logs: string,
+  ) {}
 
-  launch(name: string, argv: string[], env: NodeJS.ProcessEnv = {}, stopSignal: NodeJS.Signals = 'SIGTERM'): ProcessRecord {
+  launch(
+    name: string,
+    argv: string[],
+    env: NodeJS.ProcessEnv = {},
+    stopSignal: NodeJS.Signals = 'SIGTERM',
+  ): ProcessRecord {
     const log = path.join(this.logs, `${name.replace('/', '-')}.log`);
     const rec = spawnDetached(name, argv, { log, env: { ...process.env, ...env }, stopSignal });
     this.state.processes.push(rec);
@@ -110,13 +161,16 @@ class Launcher {
 
   /** Waits for a health check, failing fast (with its log) if the process dies meanwhile. */
   async healthy(rec: ProcessRecord, what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-    await waitFor(what, check, timeoutMs,
-      () => (isRunning(rec) ? null : `${rec.name} exited during start; last lines of ${rec.log}:\n${logTail(rec.log)}`));
+    await waitFor(what, check, timeoutMs, () =>
+      isRunning(rec) ? null : `${rec.name} exited during start; last lines of ${rec.log}:\n${logTail(rec.log)}`,
+    );
   }
 }
 
 async function apiHealthy(config: ClusterConfig, token: string): Promise<boolean> {
-  const res = await fetch(`http://127.0.0.1:${config.apiPort}/health`, { headers: { authorization: `Bearer ${token}` } });
+  const res = await fetch(`http://127.0.0.1:${config.apiPort}/health`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
   return res.status === 200;
 }
 
@@ -142,7 +196,13 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
   }
   const secrets = ensureClusterSecrets(plan.paths.secrets);
   const pgpass = path.join(plan.paths.secrets, 'pgpass');
-  const state: ClusterState = { version: 1, startedAt: new Date().toISOString(), config, processes: [], namespaces: [] };
+  const state: ClusterState = {
+    version: 1,
+    startedAt: new Date().toISOString(),
+    config,
+    processes: [],
+    namespaces: [],
+  };
   writeState(plan.paths.state, state);
   const launcher = new Launcher(state, plan.paths.state, plan.paths.logs);
   const sock = (name: string): string => path.join(plan.paths.sockets, `${name}.sock`);
@@ -152,18 +212,41 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
     const binDir = postgresBinDir();
     await initPostgres(pg, binDir);
     const postgres = launcher.adopt(startPostgres(pg, binDir, path.join(plan.paths.logs, 'postgres.log')));
-    await launcher.healthy(postgres, 'PostgreSQL', async () => { await ensureDatabase(pg, 2_000); return true; }, 30_000);
+    await launcher.healthy(
+      postgres,
+      'PostgreSQL',
+      async () => {
+        await ensureDatabase(pg, 2_000);
+        return true;
+      },
+      30_000,
+    );
     writePgpass(pgpass, pg);
 
     log(`Temporal dev server on 127.0.0.1:${config.temporalPort}, Web UI on http://127.0.0.1:${config.temporalUiPort}`);
-    const temporal = launcher.launch('temporal', [config.temporalBin, 'server', 'start-dev', '--db-filename', plan.paths.temporalDb,
-      '--ip', '127.0.0.1', '--port', String(config.temporalPort), '--ui-port', String(config.temporalUiPort), '--log-level', 'warn']);
+    const temporal = launcher.launch('temporal', [
+      config.temporalBin,
+      'server',
+      'start-dev',
+      '--db-filename',
+      plan.paths.temporalDb,
+      '--ip',
+      '127.0.0.1',
+      '--port',
+      String(config.temporalPort),
+      '--ui-port',
+      String(config.temporalUiPort),
+      '--log-level',
+      'warn',
+    ]);
     await launcher.healthy(temporal, 'the Temporal server', () => tcpOpen('127.0.0.1', config.temporalPort));
 
     launcher.launch('relay-temporal', hostRelayArgv(sock('temporal'), config.temporalPort));
     launcher.launch('relay-api', hostRelayArgv(sock('api'), config.apiPort));
 
-    log(`LAN: ${plan.nodes.map((n) => `${n.id}=${n.address}`).join(' ')}${config.linkRate ? `, links shaped to ${config.linkRate}` : ''}`);
+    log(
+      `LAN: ${plan.nodes.map((n) => `${n.id}=${n.address}`).join(' ')}${config.linkRate ? `, links shaped to ${config.linkRate}` : ''}`,
+    );
     state.namespaces = plannedNamespaces(plan);
     writeState(plan.paths.state, state);
     await runCommands(lanCommands(plan, config.linkRate));
@@ -171,37 +254,62 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
     const temporalEnv = { TEMPORAL_ADDRESS: `127.0.0.1:${config.temporalPort}`, TEMPORAL_NAMESPACE: 'default' };
     log(`migration-api on http://127.0.0.1:${config.apiPort}`);
     const api = launcher.launch('migration-api', [process.execPath, dist('api', 'main.js')], {
-      ZANSHIN_API_HOST: '127.0.0.1', ZANSHIN_API_PORT: String(config.apiPort),
-      ZANSHIN_DATABASE_URL: postgresUrl(pg, PG_DATABASE, false), PGPASSFILE: pgpass,
-      ZANSHIN_ADMIN_TOKEN_FILE: secrets.adminTokenFile, ZANSHIN_NODE_TOKEN_FILE: secrets.nodeTokenFile, ...temporalEnv,
+      ZANSHIN_API_HOST: '127.0.0.1',
+      ZANSHIN_API_PORT: String(config.apiPort),
+      ZANSHIN_DATABASE_URL: postgresUrl(pg, PG_DATABASE, false),
+      PGPASSFILE: pgpass,
+      ZANSHIN_ADMIN_TOKEN_FILE: secrets.adminTokenFile,
+      ZANSHIN_NODE_TOKEN_FILE: secrets.nodeTokenFile,
+      ...temporalEnv,
     });
     await launcher.healthy(api, 'migration-api /health', () => apiHealthy(config, secrets.adminToken));
 
     log(`control worker on task queue ${controlTaskQueue()}`);
     launcher.launch('control-worker', [process.execPath, dist('workers', 'control-worker.js')], {
-      ...temporalEnv, ZANSHIN_DATABASE_URL: postgresUrl(pg, PG_DATABASE, false), PGPASSFILE: pgpass,
+      ...temporalEnv,
+      ZANSHIN_DATABASE_URL: postgresUrl(pg, PG_DATABASE, false),
+      PGPASSFILE: pgpass,
     });
 
     for (const node of plan.nodes) {
-      launcher.launch(`${node.id}/relay-temporal`, namespaceRelayArgv(node.namespace, config.temporalPort, sock('temporal')));
+      launcher.launch(
+        `${node.id}/relay-temporal`,
+        namespaceRelayArgv(node.namespace, config.temporalPort, sock('temporal')),
+      );
       launcher.launch(`${node.id}/relay-api`, namespaceRelayArgv(node.namespace, config.apiPort, sock('api')));
-      launcher.launch(`${node.id}/node-worker`, inNamespace(node.namespace, [process.execPath, dist('workers', 'node-worker.js')]), {
-        ...temporalEnv, ZANSHIN_NODE_ID: node.id, ZANSHIN_NODE_DATA_DIR: node.dataDir, ZANSHIN_NODE_ADDRESS: node.address,
-        ZANSHIN_CRIU: config.criuBin, ZANSHIN_LOAD_REPORT_SECONDS: String(config.loadReportSeconds),
-        ZANSHIN_API_URL: `http://127.0.0.1:${config.apiPort}`, ZANSHIN_NODE_TOKEN_FILE: secrets.nodeTokenFile,
-      });
+      launcher.launch(
+        `${node.id}/node-worker`,
+        inNamespace(node.namespace, [process.execPath, dist('workers', 'node-worker.js')]),
+        {
+          ...temporalEnv,
+          ZANSHIN_NODE_ID: node.id,
+          ZANSHIN_NODE_DATA_DIR: node.dataDir,
+          ZANSHIN_NODE_ADDRESS: node.address,
+          ZANSHIN_CRIU: config.criuBin,
+          ZANSHIN_LOAD_REPORT_SECONDS: String(config.loadReportSeconds),
+          ZANSHIN_API_URL: `http://127.0.0.1:${config.apiPort}`,
+          ZANSHIN_NODE_TOKEN_FILE: secrets.nodeTokenFile,
+        },
+      );
     }
     log(`waiting for ${plan.nodes.length} node worker(s) to poll their task queues`);
     await withTemporalClient({ address: `127.0.0.1:${config.temporalPort}`, namespace: 'default' }, async (client) => {
       for (const node of plan.nodes) {
         const worker = state.processes.find((p) => p.name === `${node.id}/node-worker`)!;
-        await launcher.healthy(worker, `${node.id}'s worker polling ${node.taskQueue}`, async () => (await activityPollers(client, node.taskQueue)) > 0);
+        await launcher.healthy(
+          worker,
+          `${node.id}'s worker polling ${node.taskQueue}`,
+          async () => (await activityPollers(client, node.taskQueue)) > 0,
+        );
       }
       await ensureSchedules(client, config);
       // Each PC's lifecycle workflow waits for its shutdown or lecture signal (kept if it already runs).
       for (const node of plan.nodes) {
         await client.workflow.start('nodeLifecycle', {
-          taskQueue: controlTaskQueue(), workflowId: nodeLifecycleWorkflowId(node.id), args: [{ nodeId: node.id }], workflowIdConflictPolicy: 'USE_EXISTING',
+          taskQueue: controlTaskQueue(),
+          workflowId: nodeLifecycleWorkflowId(node.id),
+          args: [{ nodeId: node.id }],
+          workflowIdConflictPolicy: 'USE_EXISTING',
         });
       }
     });
@@ -240,18 +348,27 @@ export async function clusterStatus(config: ClusterConfig): Promise<ClusterStatu
   const apiUrl = `http://127.0.0.1:${config.apiPort}`;
   if (!state) return { running: false, parts: [{ part: 'cluster', up: false, detail: 'not started' }], webUi, apiUrl };
   const parts: PartStatus[] = state.processes.map((rec) => ({
-    part: rec.name, up: isRunning(rec), detail: isRunning(rec) ? `pid ${rec.pid}` : `exited (log: ${rec.log})`,
+    part: rec.name,
+    up: isRunning(rec),
+    detail: isRunning(rec) ? `pid ${rec.pid}` : `exited (log: ${rec.log})`,
   }));
   const present = new Set(await listNamespaces());
-  for (const ns of state.namespaces) parts.push({ part: `netns ${ns}`, up: present.has(ns), detail: present.has(ns) ? 'present' : 'missing' });
+  for (const ns of state.namespaces)
+    parts.push({ part: `netns ${ns}`, up: present.has(ns), detail: present.has(ns) ? 'present' : 'missing' });
   const secrets = ensureClusterSecrets(plan.paths.secrets);
   const apiUp = await apiHealthy(config, secrets.adminToken).catch(() => false);
   parts.push({ part: 'migration-api /health', up: apiUp, detail: apiUp ? 'ok (database answered)' : 'no answer' });
-  const pollers = await withTemporalClient({ address: `127.0.0.1:${config.temporalPort}`, namespace: 'default' },
-    async (client) => Promise.all(plan.nodes.map((n) => activityPollers(client, n.taskQueue)))).catch(() => null);
+  const pollers = await withTemporalClient(
+    { address: `127.0.0.1:${config.temporalPort}`, namespace: 'default' },
+    async (client) => Promise.all(plan.nodes.map((n) => activityPollers(client, n.taskQueue))),
+  ).catch(() => null);
   plan.nodes.forEach((node, i) => {
     const count = pollers?.[i] ?? 0;
-    parts.push({ part: `${node.id} task queue ${node.taskQueue}`, up: count > 0, detail: pollers ? `${count} live poller(s)` : 'Temporal unreachable' });
+    parts.push({
+      part: `${node.id} task queue ${node.taskQueue}`,
+      up: count > 0,
+      detail: pollers ? `${count} live poller(s)` : 'Temporal unreachable',
+    });
   });
   return { running: parts.every((p) => p.up), parts, webUi, apiUrl };
 }

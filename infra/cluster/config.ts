@@ -69,7 +69,9 @@ export function clusterConfig(env: Env = process.env, overrides: Partial<Cluster
 
 export function validateClusterConfig(c: ClusterConfig): void {
   if (!/^[a-z][a-z0-9]{0,5}$/.test(c.namePrefix)) {
-    throw new ConfigError(`ZANSHIN_NS_PREFIX=${JSON.stringify(c.namePrefix)} must be 1-6 characters of a-z and 0-9, starting with a letter`);
+    throw new ConfigError(
+      `ZANSHIN_NS_PREFIX=${JSON.stringify(c.namePrefix)} must be 1-6 characters of a-z and 0-9, starting with a letter`,
+    );
   }
   const octets = c.lanSubnet.split('.');
   if (octets.length !== 3 || !octets.every((o) => /^\d{1,3}$/.test(o) && Number(o) <= 255)) {
@@ -78,7 +80,8 @@ export function validateClusterConfig(c: ClusterConfig): void {
   if (c.nodes < 1 || c.nodes > 50) throw new ConfigError(`ZANSHIN_NODES=${c.nodes} must be between 1 and 50`);
   if (c.linkRate !== null) parseRate(c.linkRate);
   const ports = [c.temporalPort, c.temporalUiPort, c.apiPort, c.postgresPort];
-  if (new Set(ports).size !== ports.length) throw new ConfigError(`the cluster's ports must differ; got ${ports.join(', ')}`);
+  if (new Set(ports).size !== ports.length)
+    throw new ConfigError(`the cluster's ports must differ; got ${ports.join(', ')}`);
 }
 
 const RATE_UNITS: Record<string, number> = { bit: 1, kbit: 1e3, mbit: 1e6, gbit: 1e9 };
@@ -87,7 +90,9 @@ const RATE_UNITS: Record<string, number> = { bit: 1, kbit: 1e3, mbit: 1e6, gbit:
 export function parseRate(rate: string): number {
   const m = /^(\d+(?:\.\d+)?)(bit|kbit|mbit|gbit)$/.exec(rate.trim().toLowerCase());
   if (!m || Number(m[1]) <= 0) {
-    throw new ConfigError(`ZANSHIN_LINK_RATE=${JSON.stringify(rate)} is not a rate like 1gbit, 100mbit or 500kbit (or "off")`);
+    throw new ConfigError(
+      `ZANSHIN_LINK_RATE=${JSON.stringify(rate)} is not a rate like 1gbit, 100mbit or 500kbit (or "off")`,
+    );
   }
   return Number(m[1]) * RATE_UNITS[m[2]!]!;
 }

@@ -3,7 +3,10 @@ import execa from 'execa';
 /** Names of the network namespaces that exist now. */
 export async function listNamespaces(): Promise<string[]> {
   const { stdout } = await execa('ip', ['netns', 'list']);
-  return stdout.split('\n').map((line) => line.split(' ')[0]!).filter(Boolean);
+  return stdout
+    .split('\n')
+    .map((line) => line.split(' ')[0]!)
+    .filter(Boolean);
 }
 
 /** Runs ip/tc commands in order, failing with the command and its error output. */

@@ -15,10 +15,14 @@ export const PG_DATABASE = 'zanshin';
 export function postgresBinDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env.ZANSHIN_PG_BINDIR) return env.ZANSHIN_PG_BINDIR;
   const root = '/usr/lib/postgresql';
-  const versions = existsSync(root) ? readdirSync(root).filter((v) => existsSync(path.join(root, v, 'bin', 'postgres'))) : [];
+  const versions = existsSync(root)
+    ? readdirSync(root).filter((v) => existsSync(path.join(root, v, 'bin', 'postgres')))
+    : [];
   versions.sort((a, b) => Number(b) - Number(a));
   if (versions.length === 0) {
-    throw new Error('no PostgreSQL server found under /usr/lib/postgresql: run infra/provision.sh (installs Debian\'s postgresql) or set ZANSHIN_PG_BINDIR');
+    throw new Error(
+      "no PostgreSQL server found under /usr/lib/postgresql: run infra/provision.sh (installs Debian's postgresql) or set ZANSHIN_PG_BINDIR",
+    );
   }
   return path.join(root, versions[0]!, 'bin');
 }
@@ -26,11 +30,18 @@ export function postgresBinDir(env: NodeJS.ProcessEnv = process.env): string {
 async function pgUserIds(): Promise<{ uid: number; gid: number }> {
   const uid = await execa('id', ['-u', PG_OS_USER], { reject: false });
   const gid = await execa('id', ['-g', PG_OS_USER], { reject: false });
-  if (uid.exitCode !== 0) throw new Error(`the OS user "${PG_OS_USER}" is missing: install Debian's postgresql package (infra/provision.sh)`);
+  if (uid.exitCode !== 0)
+    throw new Error(`the OS user "${PG_OS_USER}" is missing: install Debian's postgresql package (infra/provision.sh)`);
   return { uid: Number(uid.stdout), gid: Number(gid.stdout) };
 }
 
-const asPostgres = (argv: string[]): string[] => ['setpriv', `--reuid=${PG_OS_USER}`, `--regid=${PG_OS_USER}`, '--init-groups', ...argv];
+const asPostgres = (argv: string[]): string[] => [
+  'setpriv',
+  `--reuid=${PG_OS_USER}`,
+  `--regid=${PG_OS_USER}`,
+  '--init-groups',
+  ...argv,
+];
 
 export interface PostgresInstance {
   dataDir: string;
@@ -51,11 +62,23 @@ export async function initPostgres(pg: PostgresInstance, binDir: string): Promis
   writeFileSync(pwfile, pg.password + '\n', { mode: 0o600 });
   chownSync(pwfile, uid, gid);
   try {
-    const [cmd, ...args] = asPostgres([path.join(binDir, 'initdb'), '-D', pg.dataDir, '-U', PG_USER, `--pwfile=${pwfile}`,
-      '--auth=scram-sha-256', '-E', 'UTF8', '--locale=C']);
+    const [cmd, ...args] = asPostgres([
+      path.join(binDir, 'initdb'),
+      '-D',
+      pg.dataDir,
+      '-U',
+      PG_USER,
+      `--pwfile=${pwfile}`,
+      '--auth=scram-sha-256',
+      '-E',
+      'UTF8',
+      '--locale=C',
+    ]);
     const result = await execa(cmd!, args, { reject: false, all: true });
     if (result.exitCode !== 0) {
-      throw new Error(`initdb failed (is ${path.dirname(pg.dataDir)} reachable by the "${PG_OS_USER}" user?): ${result.all ?? ''}`);
+      throw new Error(
+        `initdb failed (is ${path.dirname(pg.dataDir)} reachable by the "${PG_OS_USER}" user?): ${result.all ?? ''}`,
+      );
     }
   } finally {
     rmSync(pwfile, { force: true });
@@ -65,8 +88,21 @@ export async function initPostgres(pg: PostgresInstance, binDir: string): Promis
 
 /** Starts the postmaster as the postgres user, listening on 127.0.0.1 only. */
 export function startPostgres(pg: PostgresInstance, binDir: string, log: string): ProcessRecord {
-  return spawnDetached('postgres', asPostgres([path.join(binDir, 'postgres'), '-D', pg.dataDir, '-p', String(pg.port),
-    '-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${pg.socketDir}`]), { log, stopSignal: 'SIGINT' });
+  return spawnDetached(
+    'postgres',
+    asPostgres([
+      path.join(binDir, 'postgres'),
+      '-D',
+      pg.dataDir,
+      '-p',
+      String(pg.port),
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      `unix_socket_directories=${pg.socketDir}`,
+    ]),
+    { log, stopSignal: 'SIGINT' },
+  );
 }
 
 export function postgresUrl(pg: PostgresInstance, database = PG_DATABASE, withPassword = true): string {
@@ -77,15 +113,19 @@ export function postgresUrl(pg: PostgresInstance, database = PG_DATABASE, withPa
 /** Waits until PostgreSQL accepts logins, then creates the application database if it is missing. */
 export async function ensureDatabase(pg: PostgresInstance, timeoutMs = 30_000): Promise<void> {
   const admin = (): Client => new Client({ connectionString: postgresUrl(pg, 'postgres') });
-  await waitFor(`PostgreSQL on 127.0.0.1:${pg.port}`, async () => {
-    const client = admin();
-    try {
-      await client.connect();
-      return true;
-    } finally {
-      await client.end().catch(() => undefined);
-    }
-  }, timeoutMs);
+  await waitFor(
+    `PostgreSQL on 127.0.0.1:${pg.port}`,
+    async () => {
+      const client = admin();
+      try {
+        await client.connect();
+        return true;
+      } finally {
+        await client.end().catch(() => undefined);
+      }
+    },
+    timeoutMs,
+  );
   const client = admin();
   await client.connect();
   try {
@@ -98,5 +138,7 @@ export async function ensureDatabase(pg: PostgresInstance, timeoutMs = 30_000): 
 
 /** A libpq password file, so processes get the password without it appearing in their environment. */
 export function writePgpass(file: string, pg: PostgresInstance): void {
-  writeFileSync(file, `127.0.0.1:${pg.port}:*:${PG_USER}:${pg.password.replace(/([:\\])/g, '\\$1')}\n`, { mode: 0o600 });
+  writeFileSync(file, `127.0.0.1:${pg.port}:*:${PG_USER}:${pg.password.replace(/([:\\])/g, '\\$1')}\n`, {
+    mode: 0o600,
+  });
 }

@@ -37,11 +37,14 @@ function statFields(pid: number): string[] | null {
  * leader left behind. A process that merely reuses the leader's PID is never among them.
  */
 function leftoverGroupMembers(pgid: number, notBefore: string): number[] {
-  return readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number).filter((pid) => {
-    if (pid === pgid) return false;
-    const f = statFields(pid);
-    return f !== null && f[0] !== 'Z' && Number(f[2]) === pgid && Number(f[19]) >= Number(notBefore);
-  });
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .map(Number)
+    .filter((pid) => {
+      if (pid === pgid) return false;
+      const f = statFields(pid);
+      return f !== null && f[0] !== 'Z' && Number(f[2]) === pgid && Number(f[19]) >= Number(notBefore);
+    });
 }
 
 export function isRunning(rec: ProcessRecord): boolean {

@@ -11,7 +11,11 @@ export function hostRelayArgv(socket: string, port: number): string[] {
 
 /** PC side, inside `namespace`: 127.0.0.1:port -> unix socket. */
 export function namespaceRelayArgv(namespace: string, port: number, socket: string): string[] {
-  return inNamespace(namespace, ['socat', `TCP-LISTEN:${port},bind=127.0.0.1,fork,reuseaddr`, `UNIX-CONNECT:${socket}`]);
+  return inNamespace(namespace, [
+    'socat',
+    `TCP-LISTEN:${port},bind=127.0.0.1,fork,reuseaddr`,
+    `UNIX-CONNECT:${socket}`,
+  ]);
 }
 
 /**

@@ -15,7 +15,8 @@ export interface ClusterState {
 export function readState(file: string): ClusterState | null {
   if (!existsSync(file)) return null;
   const state = JSON.parse(readFileSync(file, 'utf8')) as ClusterState;
-  if (state.version !== 1) throw new Error(`${file} has unknown version ${String(state.version)}: stop the cluster by hand`);
+  if (state.version !== 1)
+    throw new Error(`${file} has unknown version ${String(state.version)}: stop the cluster by hand`);
   return state;
 }
 

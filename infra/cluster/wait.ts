@@ -5,8 +5,12 @@ import { setTimeout as delay } from 'node:timers/promises';
  * Polls `check` until it returns true, failing with `what` and the last error after `timeoutMs`, or at once
  * when `giveUp` returns a reason (e.g. the process being waited for has died).
  */
-export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number,
-  giveUp: () => string | null = () => null): Promise<void> {
+export async function waitFor(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  giveUp: () => string | null = () => null,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
@@ -27,8 +31,14 @@ export function tcpOpen(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect({ host, port });
     socket.setTimeout(1_000);
-    socket.once('connect', () => { socket.destroy(); resolve(true); });
-    socket.once('timeout', () => { socket.destroy(); resolve(false); });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve(false);
+    });
     socket.once('error', () => resolve(false));
   });
 }

@@ -15,16 +15,28 @@ interface CommonOptions {
 }
 
 function counterOptions(opts: { mib: string; dirty: string }): { mib: number; dirty: number } {
-  const mib = Number(opts.mib), dirty = Number(opts.dirty);
-  if (!Number.isInteger(mib) || mib < 1 || mib > 65536) throw new Error(`--mib ${opts.mib}: give a whole number of MiB from 1 to 65536`);
-  if (!Number.isInteger(dirty) || dirty < 0) throw new Error(`--dirty ${opts.dirty}: give a whole number of pages per second`);
+  const mib = Number(opts.mib),
+    dirty = Number(opts.dirty);
+  if (!Number.isInteger(mib) || mib < 1 || mib > 65536)
+    throw new Error(`--mib ${opts.mib}: give a whole number of MiB from 1 to 65536`);
+  if (!Number.isInteger(dirty) || dirty < 0)
+    throw new Error(`--dirty ${opts.dirty}: give a whole number of pages per second`);
   return { mib, dirty };
 }
 
 /** Adds `demo` and `roundtrip` to the launcher; `shared` adds its common options, `configFrom` reads them. */
-export function registerDemoCommands(program: Command, shared: (cmd: Command) => Command, configFrom: (opts: object) => ClusterConfig): void {
-  shared(program.command('demo')
-    .description('the main job: a lecture on pc1 makes rebalancing move a real container away; its new PC powers off and evacuation brings it back to pc1\'s remnant'))
+export function registerDemoCommands(
+  program: Command,
+  shared: (cmd: Command) => Command,
+  configFrom: (opts: object) => ClusterConfig,
+): void {
+  shared(
+    program
+      .command('demo')
+      .description(
+        "the main job: a lecture on pc1 makes rebalancing move a real container away; its new PC powers off and evacuation brings it back to pc1's remnant",
+      ),
+  )
     .option('--mib <n>', 'memory the counter holds, MiB', '64')
     .option('--dirty <n>', 'pages it rewrites per second', '20')
     .action(async (opts: CommonOptions & { mib: string; dirty: string }) => {
@@ -32,17 +44,51 @@ export function registerDemoCommands(program: Command, shared: (cmd: Command) =>
       const { mib, dirty } = counterOptions(opts);
       const [home, second] = planCluster(config).nodes.map((n) => n.id);
       if (!second) throw new Error('the demo needs at least 2 PCs (--nodes 2)');
-      const api = new ApiClient(apiClientConfig({ ...process.env, ZANSHIN_API_URL: `http://127.0.0.1:${config.apiPort}`, ZANSHIN_DATA_DIR: config.dataDir }));
-      const moves = await withTemporalClient({ address: `127.0.0.1:${config.temporalPort}`, namespace: 'default' },
-        (client) => runScenario(api, client, { home: home!, mib, dirtyPagesPerSecond: dirty, log: (l) => console.log(`[demo] ${l}`) }));
-      if (opts.json) { console.log(JSON.stringify(moves, null, 2)); return; }
-      console.log(table(['migration', 'why', 'route', 'targets tried'], moves.map((m) => [m.id, m.reason, `${m.from} -> ${m.to}`, m.attempts.map((a) => `${a.to}: ${a.outcome}`).join(', ')])));
+      const api = new ApiClient(
+        apiClientConfig({
+          ...process.env,
+          ZANSHIN_API_URL: `http://127.0.0.1:${config.apiPort}`,
+          ZANSHIN_DATA_DIR: config.dataDir,
+        }),
+      );
+      const moves = await withTemporalClient(
+        { address: `127.0.0.1:${config.temporalPort}`, namespace: 'default' },
+        (client) =>
+          runScenario(api, client, {
+            home: home!,
+            mib,
+            dirtyPagesPerSecond: dirty,
+            log: (l) => console.log(`[demo] ${l}`),
+          }),
+      );
+      if (opts.json) {
+        console.log(JSON.stringify(moves, null, 2));
+        return;
+      }
+      console.log(
+        table(
+          ['migration', 'why', 'route', 'targets tried'],
+          moves.map((m) => [
+            m.id,
+            m.reason,
+            `${m.from} -> ${m.to}`,
+            m.attempts.map((a) => `${a.to}: ${a.outcome}`).join(', '),
+          ]),
+        ),
+      );
       console.log(formatMoves(moves.map((m) => moveReportOf(m.report)).filter((r) => r !== null)));
-      console.log(`The container ${moves[0]!.containerId} keeps running on ${moves[1]!.to}. Workflows: http://127.0.0.1:${config.temporalUiPort}/namespaces/default/workflows`);
+      console.log(
+        `The container ${moves[0]!.containerId} keeps running on ${moves[1]!.to}. Workflows: http://127.0.0.1:${config.temporalUiPort}/namespaces/default/workflows`,
+      );
     });
 
-  shared(program.command('roundtrip')
-    .description('a real counter container moves pc1 -> pc2 (full move) and back to pc1 (reusing its remnant); prints a report'))
+  shared(
+    program
+      .command('roundtrip')
+      .description(
+        'a real counter container moves pc1 -> pc2 (full move) and back to pc1 (reusing its remnant); prints a report',
+      ),
+  )
     .option('--mib <n>', 'memory the counter holds, MiB', '64')
     .option('--dirty <n>', 'pages it rewrites per second', '20')
     .action(async (opts: CommonOptions & { mib: string; dirty: string }) => {
@@ -50,13 +96,31 @@ export function registerDemoCommands(program: Command, shared: (cmd: Command) =>
       const [home, away] = planCluster(config).nodes.map((n) => n.id);
       if (!away) throw new Error('the round trip needs at least 2 PCs (--nodes 2)');
       const { mib, dirty } = counterOptions(opts);
-      const { there, back } = await withTemporalClient({ address: `127.0.0.1:${config.temporalPort}`, namespace: 'default' }, async (client) => {
-        const containerId = `demo-${Date.now().toString(36)}`;
-        return runRoundTrip(client, { containerId, mib, dirtyPagesPerSecond: dirty, dwellMs: 3_000, home: home!, away, log: (l) => console.log(`[demo] ${l}`) });
-      });
-      if (opts.json) { console.log(JSON.stringify({ there, back }, null, 2)); return; }
+      const { there, back } = await withTemporalClient(
+        { address: `127.0.0.1:${config.temporalPort}`, namespace: 'default' },
+        async (client) => {
+          const containerId = `demo-${Date.now().toString(36)}`;
+          return runRoundTrip(client, {
+            containerId,
+            mib,
+            dirtyPagesPerSecond: dirty,
+            dwellMs: 3_000,
+            home: home!,
+            away,
+            log: (l) => console.log(`[demo] ${l}`),
+          });
+        },
+      );
+      if (opts.json) {
+        console.log(JSON.stringify({ there, back }, null, 2));
+        return;
+      }
       console.log(formatMoves([there, back]));
-      console.log(`The move back to ${home} reused its remnant: ${(back.wireBytes / 1e6).toFixed(2)} MB on the wire instead of ${(there.wireBytes / 1e6).toFixed(2)} MB.`);
-      console.log(`Workflows: http://127.0.0.1:${config.temporalUiPort}/namespaces/default/workflows (the container ${back.containerId} keeps running on ${home})`);
+      console.log(
+        `The move back to ${home} reused its remnant: ${(back.wireBytes / 1e6).toFixed(2)} MB on the wire instead of ${(there.wireBytes / 1e6).toFixed(2)} MB.`,
+      );
+      console.log(
+        `Workflows: http://127.0.0.1:${config.temporalUiPort}/namespaces/default/workflows (the container ${back.containerId} keeps running on ${home})`,
+      );
     });
 }

@@ -29,17 +29,30 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function runRoundTrip(client: Client, o: RoundTripOptions): Promise<RoundTrip> {
   const rootfs = await ensureCounterRootfs();
   const stamp = Date.now();
-  o.log(`creating ${o.containerId} on ${o.home} (counter holding ${o.mib} MiB, ${o.dirtyPagesPerSecond} dirty pages/s)`);
+  o.log(
+    `creating ${o.containerId} on ${o.home} (counter holding ${o.mib} MiB, ${o.dirtyPagesPerSecond} dirty pages/s)`,
+  );
   await client.workflow.execute<typeof createContainer>('createContainer', {
-    taskQueue: controlTaskQueue(), workflowId: createWorkflowId(o.containerId, stamp),
-    args: [{ nodeId: o.home, containerId: o.containerId, rootfs: { dir: rootfs }, args: ['/bin/counter'],
-      env: [`MIB=${o.mib}`, `DIRTY_PAGES_PER_SEC=${o.dirtyPagesPerSecond}`], memoryMiB: o.mib + 32 }],
+    taskQueue: controlTaskQueue(),
+    workflowId: createWorkflowId(o.containerId, stamp),
+    args: [
+      {
+        nodeId: o.home,
+        containerId: o.containerId,
+        rootfs: { dir: rootfs },
+        args: ['/bin/counter'],
+        env: [`MIB=${o.mib}`, `DIRTY_PAGES_PER_SEC=${o.dirtyPagesPerSecond}`],
+        memoryMiB: o.mib + 32,
+      },
+    ],
   });
   const move = async (from: string, to: string): Promise<MoveReport> => {
     await sleep(o.dwellMs);
     o.log(`moving ${o.containerId} ${from} -> ${to}`);
     return client.workflow.execute<typeof moveContainer>('moveContainer', {
-      taskQueue: controlTaskQueue(), workflowId: `move-${o.containerId}-${from}-${to}-${stamp}`, args: [{ containerId: o.containerId, from, to }],
+      taskQueue: controlTaskQueue(),
+      workflowId: `move-${o.containerId}-${from}-${to}-${stamp}`,
+      args: [{ containerId: o.containerId, from, to }],
     });
   };
   const there = await move(o.home, o.away);

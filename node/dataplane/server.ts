@@ -30,7 +30,11 @@ export function buildDataPlane(registry: TransferRegistry): FastifyInstance {
   const app = Fastify({ logger: false, bodyLimit: MAX_MANIFEST_BYTES });
   app.decorateRequest('transfer', null as unknown as Transfer);
   app.addHook('onClose', () => registry.closeAll());
-  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: MAX_MANIFEST_BYTES }, (_req, body, done) => done(null, body));
+  app.addContentTypeParser(
+    'application/octet-stream',
+    { parseAs: 'buffer', bodyLimit: MAX_MANIFEST_BYTES },
+    (_req, body, done) => done(null, body),
+  );
   // Chunk streams are consumed as they arrive, never buffered whole.
   app.addContentTypeParser('application/zstd', (_req, payload, done) => done(null, payload));
 
@@ -48,62 +52,77 @@ export function buildDataPlane(registry: TransferRegistry): FastifyInstance {
     if (!request.transfer.checkToken(match[1]!)) return fail(reply, 403, 'Forbidden', `wrong token for transfer ${id}`);
   });
 
-  app.post<{ Params: { transferId: string; kind: string }; Body: Buffer }>('/v1/transfers/:transferId/manifests/:kind', async (request, reply) => {
-    const { transfer } = request;
-    let manifest;
-    try {
-      manifest = decodeManifest(request.body);
-    } catch (err) {
-      if (err instanceof ManifestError) return fail(reply, 400, 'Bad Manifest', err.message);
-      throw err;
-    }
-    if (manifest.kind !== request.params.kind) return fail(reply, 400, 'Bad Manifest', `manifest kind ${manifest.kind} sent to /${request.params.kind}`);
-    if (manifest.containerId !== transfer.record.containerId) {
-      return fail(reply, 400, 'Bad Manifest', `manifest of container ${manifest.containerId} offered to a transfer of ${transfer.record.containerId}`);
-    }
-    if (manifest.kind === 'checkpoint' && !(Number.isInteger(manifest.generation) && manifest.generation! > 0)) {
-      return fail(reply, 400, 'Bad Manifest', 'a checkpoint manifest needs a positive generation number');
-    }
-    await transfer.offer(manifest);
-    const missing = missingChunks(manifest, (h) => transfer.has(h));
-    const body = Buffer.allocUnsafe(missing.length * HASH_BYTES);
-    missing.forEach((h, i) => body.write(h, i * HASH_BYTES, 'hex'));
-    return reply.type('application/octet-stream').send(body);
-  });
+  app.post<{ Params: { transferId: string; kind: string }; Body: Buffer }>(
+    '/v1/transfers/:transferId/manifests/:kind',
+    async (request, reply) => {
+      const { transfer } = request;
+      let manifest;
+      try {
+        manifest = decodeManifest(request.body);
+      } catch (err) {
+        if (err instanceof ManifestError) return fail(reply, 400, 'Bad Manifest', err.message);
+        throw err;
+      }
+      if (manifest.kind !== request.params.kind)
+        return fail(reply, 400, 'Bad Manifest', `manifest kind ${manifest.kind} sent to /${request.params.kind}`);
+      if (manifest.containerId !== transfer.record.containerId) {
+        return fail(
+          reply,
+          400,
+          'Bad Manifest',
+          `manifest of container ${manifest.containerId} offered to a transfer of ${transfer.record.containerId}`,
+        );
+      }
+      if (manifest.kind === 'checkpoint' && !(Number.isInteger(manifest.generation) && manifest.generation! > 0)) {
+        return fail(reply, 400, 'Bad Manifest', 'a checkpoint manifest needs a positive generation number');
+      }
+      await transfer.offer(manifest);
+      const missing = missingChunks(manifest, (h) => transfer.has(h));
+      const body = Buffer.allocUnsafe(missing.length * HASH_BYTES);
+      missing.forEach((h, i) => body.write(h, i * HASH_BYTES, 'hex'));
+      return reply.type('application/octet-stream').send(body);
+    },
+  );
 
-  app.post<{ Params: { transferId: string }; Body: Readable }>('/v1/transfers/:transferId/chunks', async (request, reply) => {
-    const { transfer } = request;
-    if (!(request.body instanceof Readable)) return fail(reply, 415, 'Unsupported Media Type', 'send chunks as application/zstd');
-    const parser = new FrameParser();
-    let batch: ChunkFrame[] = [];
-    let batchBytes = 0;
-    let stored = 0;
-    const flush = async (): Promise<void> => {
-      const frames = batch;
-      batch = [];
-      batchBytes = 0;
-      stored += await transfer.pack.append(frames, (h) => transfer.isWanted(h));
-    };
-    try {
-      await pipeline(request.body, new DecompressStream(), async function* (source: AsyncIterable<Buffer>) {
-        for await (const buf of source) {
-          for (const frame of parser.push(buf)) {
-            batch.push(frame);
-            batchBytes += frame.data.length;
-            if (batchBytes >= APPEND_BATCH_BYTES) await flush();
+  app.post<{ Params: { transferId: string }; Body: Readable }>(
+    '/v1/transfers/:transferId/chunks',
+    async (request, reply) => {
+      const { transfer } = request;
+      if (!(request.body instanceof Readable))
+        return fail(reply, 415, 'Unsupported Media Type', 'send chunks as application/zstd');
+      const parser = new FrameParser();
+      let batch: ChunkFrame[] = [];
+      let batchBytes = 0;
+      let stored = 0;
+      const flush = async (): Promise<void> => {
+        const frames = batch;
+        batch = [];
+        batchBytes = 0;
+        stored += await transfer.pack.append(frames, (h) => transfer.isWanted(h));
+      };
+      try {
+        await pipeline(request.body, new DecompressStream(), async function* (source: AsyncIterable<Buffer>) {
+          for await (const buf of source) {
+            for (const frame of parser.push(buf)) {
+              batch.push(frame);
+              batchBytes += frame.data.length;
+              if (batchBytes >= APPEND_BATCH_BYTES) await flush();
+            }
           }
-        }
-        parser.end();
-        await flush();
-        yield* [];
-      });
-    } catch (err) {
-      if (err instanceof ChunkRejectedError || err instanceof FrameError) return fail(reply, 422, 'Chunk Rejected', err.message);
-      if ((err as Error).message?.includes('zstd')) return fail(reply, 400, 'Bad Stream', `chunk stream is not valid zstd: ${(err as Error).message}`);
-      throw err;
-    }
-    return { stored, staged: transfer.pack.chunkCount };
-  });
+          parser.end();
+          await flush();
+          yield* [];
+        });
+      } catch (err) {
+        if (err instanceof ChunkRejectedError || err instanceof FrameError)
+          return fail(reply, 422, 'Chunk Rejected', err.message);
+        if ((err as Error).message?.includes('zstd'))
+          return fail(reply, 400, 'Bad Stream', `chunk stream is not valid zstd: ${(err as Error).message}`);
+        throw err;
+      }
+      return { stored, staged: transfer.pack.chunkCount };
+    },
+  );
 
   return app;
 }

@@ -21,8 +21,13 @@ export class Transfer {
   /** Hashes named by the offered manifests: the only chunks this transfer accepts. */
   private readonly wanted = new Set<string>();
 
-  constructor(readonly record: TransferRecord, readonly dir: string, readonly pack: StagingPack,
-    readonly manifests: Partial<Record<ManifestKind, Manifest>>, readonly held: ChunkReader) {
+  constructor(
+    readonly record: TransferRecord,
+    readonly dir: string,
+    readonly pack: StagingPack,
+    readonly manifests: Partial<Record<ManifestKind, Manifest>>,
+    readonly held: ChunkReader,
+  ) {
     for (const m of Object.values(manifests)) this.want(m);
   }
 
@@ -35,10 +40,14 @@ export class Transfer {
     for (const e of m.entries) for (const h of e.chunks ?? []) this.wanted.add(h);
   }
 
-  isWanted(hash: string): boolean { return this.wanted.has(hash); }
+  isWanted(hash: string): boolean {
+    return this.wanted.has(hash);
+  }
 
   /** Present here already: staged for this transfer, or held by the node's store. */
-  has(hash: string): boolean { return this.pack.has(hash) || this.held.has(hash); }
+  has(hash: string): boolean {
+    return this.pack.has(hash) || this.held.has(hash);
+  }
 
   async offer(m: Manifest): Promise<void> {
     await writeFile(path.join(this.dir, `${m.kind}.manifest`), encodeManifest(m));
@@ -48,7 +57,13 @@ export class Transfer {
 
   /** Reads chunks from the staging pack first, then from the node's store. */
   reader(): ChunkReader {
-    return new ChunkReader([(h) => { const l = this.pack.location(h); return l ? [l] : undefined; }, (h) => this.held.candidates(h)]);
+    return new ChunkReader([
+      (h) => {
+        const l = this.pack.location(h);
+        return l ? [l] : undefined;
+      },
+      (h) => this.held.candidates(h),
+    ]);
   }
 }
 
@@ -65,16 +80,25 @@ export class TransferRegistry {
   constructor(private readonly store: RemnantStore) {}
 
   private dir(transferId: string): string {
-    if (!TRANSFER_ID.test(transferId)) throw new UnknownTransferError(`malformed transfer id ${JSON.stringify(transferId)}`);
+    if (!TRANSFER_ID.test(transferId))
+      throw new UnknownTransferError(`malformed transfer id ${JSON.stringify(transferId)}`);
     return path.join(this.store.stagingRoot(), transferId);
   }
 
   /** Opens a transfer for a container and returns its token (handed to the source by the workflow only). */
-  async register(containerId: string, transferId: string = randomUUID()): Promise<{ transferId: string; token: string }> {
+  async register(
+    containerId: string,
+    transferId: string = randomUUID(),
+  ): Promise<{ transferId: string; token: string }> {
     const dir = this.dir(transferId);
     const token = randomBytes(32).toString('base64url');
     await mkdir(dir, { recursive: true });
-    const record: TransferRecord = { transferId, containerId, tokenSha256: createHash('sha256').update(token).digest('hex'), createdAt: new Date().toISOString() };
+    const record: TransferRecord = {
+      transferId,
+      containerId,
+      tokenSha256: createHash('sha256').update(token).digest('hex'),
+      createdAt: new Date().toISOString(),
+    };
     await writeFile(path.join(dir, 'transfer.json'), JSON.stringify(record, null, 2), { mode: 0o600 });
     this.open.delete(transferId);
     return { transferId, token };
@@ -93,12 +117,19 @@ export class TransferRegistry {
   private async load(transferId: string): Promise<Transfer> {
     const dir = this.dir(transferId);
     const raw = await readFile(path.join(dir, 'transfer.json'), 'utf8').catch(() => null);
-    if (!raw) throw new UnknownTransferError(`no transfer ${transferId} on this node (never prepared, or already finished)`);
+    if (!raw)
+      throw new UnknownTransferError(`no transfer ${transferId} on this node (never prepared, or already finished)`);
     const record = JSON.parse(raw) as TransferRecord;
     const manifests: Partial<Record<ManifestKind, Manifest>> = {};
     for (const kind of ['bundle', 'checkpoint'] as const) {
       const file = path.join(dir, `${kind}.manifest`);
-      if (await stat(file).then(() => true, () => false)) manifests[kind] = decodeManifest(await readFile(file));
+      if (
+        await stat(file).then(
+          () => true,
+          () => false,
+        )
+      )
+        manifests[kind] = decodeManifest(await readFile(file));
     }
     const held = ChunkReader.fromLocations(await this.store.heldChunks());
     return new Transfer(record, dir, await StagingPack.open(path.join(dir, 'chunks')), manifests, held);

@@ -6,14 +6,28 @@ import { freePort } from '../../infra/cluster/wait';
 import { TEST_PREFIX } from './names';
 
 /** A cluster configuration of its own: temporary data dir, free ports, the test's namespace prefix and subnet. */
-export async function testClusterConfig(subnet: string, overrides: Partial<ClusterConfig> = {}, nodes = 2): Promise<ClusterConfig> {
+export async function testClusterConfig(
+  subnet: string,
+  overrides: Partial<ClusterConfig> = {},
+  nodes = 2,
+): Promise<ClusterConfig> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'zanshin-cluster-'));
   chmodSync(dataDir, 0o755); // PostgreSQL runs as its own user and must reach its data dir
-  return clusterConfig({
-    ZANSHIN_DATA_DIR: dataDir, ZANSHIN_NODES: String(nodes), ZANSHIN_NS_PREFIX: TEST_PREFIX, ZANSHIN_LAN_SUBNET: subnet,
-    ZANSHIN_LINK_RATE: '1gbit', ZANSHIN_TEMPORAL_PORT: String(await freePort()), ZANSHIN_TEMPORAL_UI_PORT: String(await freePort()),
-    ZANSHIN_API_PORT: String(await freePort()), ZANSHIN_PG_PORT: String(await freePort()),
-    // Nothing moves containers behind a test's back; a test triggers what it tests. Reports come often.
-    ZANSHIN_SCHEDULES: 'paused', ZANSHIN_LOAD_REPORT_SECONDS: '2',
-  }, overrides);
+  return clusterConfig(
+    {
+      ZANSHIN_DATA_DIR: dataDir,
+      ZANSHIN_NODES: String(nodes),
+      ZANSHIN_NS_PREFIX: TEST_PREFIX,
+      ZANSHIN_LAN_SUBNET: subnet,
+      ZANSHIN_LINK_RATE: '1gbit',
+      ZANSHIN_TEMPORAL_PORT: String(await freePort()),
+      ZANSHIN_TEMPORAL_UI_PORT: String(await freePort()),
+      ZANSHIN_API_PORT: String(await freePort()),
+      ZANSHIN_PG_PORT: String(await freePort()),
+      // Nothing moves containers behind a test's back; a test triggers what it tests. Reports come often.
+      ZANSHIN_SCHEDULES: 'paused',
+      ZANSHIN_LOAD_REPORT_SECONDS: '2',
+    },
+    overrides,
+  );
 }

@@ -30,7 +30,8 @@ export class LiveCluster {
   /** Stops everything, after removing the containers the tests touched from every PC. */
   async stop(): Promise<void> {
     for (const dir of Object.values(this.nodeDirs)) {
-      for (const id of this.containers) await execa('runc', ['--root', path.join(dir, 'runc'), 'delete', '--force', id], { reject: false });
+      for (const id of this.containers)
+        await execa('runc', ['--root', path.join(dir, 'runc'), 'delete', '--force', id], { reject: false });
     }
     await this.connection?.close();
     if (this.config) {
@@ -52,13 +53,20 @@ export class LiveCluster {
 
   /** What the counter workload last wrote into its rootfs on a PC. */
   counter(node: string, id: string): { bootId: string; count: number } {
-    const [bootId, count] = readFileSync(path.join(this.nodeDirs[node]!, 'store', 'containers', id, 'bundle', 'rootfs', 'data', 'counter'), 'utf8').trim().split(' ');
+    const [bootId, count] = readFileSync(
+      path.join(this.nodeDirs[node]!, 'store', 'containers', id, 'bundle', 'rootfs', 'data', 'counter'),
+      'utf8',
+    )
+      .trim()
+      .split(' ');
     return { bootId: bootId!, count: Number(count) };
   }
 
   /** SIGKILLs a PC's node worker, as a PC switched off would leave it. */
   async killWorker(node: string): Promise<void> {
-    const worker = readState(planCluster(this.config).paths.state)!.processes.find((p) => p.name === `${node}/node-worker`)!;
+    const worker = readState(planCluster(this.config).paths.state)!.processes.find(
+      (p) => p.name === `${node}/node-worker`,
+    )!;
     process.kill(worker.pid, 'SIGKILL');
     while (isRunning(worker)) await sleep(20);
   }
@@ -67,7 +75,9 @@ export class LiveCluster {
   async api(method: string, route: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
     const token = readFileSync(path.join(planCluster(this.config).paths.secrets, 'admin-token'), 'utf8').trim();
     const res = await fetch(`http://127.0.0.1:${this.config.apiPort}${route}`, {
-      method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined,
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
     });
     return { status: res.status, body: (await res.json()) as Record<string, unknown> };
   }

@@ -1,7 +1,14 @@
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ensureDatabase, initPostgres, PostgresInstance, postgresBinDir, postgresUrl, startPostgres } from '../../infra/cluster/postgres';
+import {
+  ensureDatabase,
+  initPostgres,
+  PostgresInstance,
+  postgresBinDir,
+  postgresUrl,
+  startPostgres,
+} from '../../infra/cluster/postgres';
 import { ProcessRecord, stopProcess } from '../../infra/cluster/processes';
 import { freePort } from '../../infra/cluster/wait';
 
@@ -17,7 +24,10 @@ export async function startTestPostgres(): Promise<TestPostgres> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'zanshin-pg-'));
   chmodSync(dir, 0o755); // the postgres OS user must reach its data dir
   const instance: PostgresInstance = {
-    dataDir: path.join(dir, 'data'), socketDir: path.join(dir, 'socket'), port: await freePort(), password: 'test-only-password',
+    dataDir: path.join(dir, 'data'),
+    socketDir: path.join(dir, 'socket'),
+    port: await freePort(),
+    password: 'test-only-password',
   };
   const binDir = postgresBinDir();
   await initPostgres(instance, binDir);

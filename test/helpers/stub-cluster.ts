@@ -10,7 +10,13 @@ import { ErrorType } from '../../common/errors';
 import { nodeTaskQueue } from '../../common/names';
 import type { PlacementDecision } from '../../domain/placement';
 import type { RebalancePlan } from '../../domain/rebalance';
-import type { CheckpointReport, ContainerState, MigrationAttempt, RestoreReport, TransferReport } from '../../domain/reports';
+import type {
+  CheckpointReport,
+  ContainerState,
+  MigrationAttempt,
+  RestoreReport,
+  TransferReport,
+} from '../../domain/reports';
 import type { MigrationEnd } from '../../state/migrations';
 
 type Activity = keyof NodeActivities;
@@ -19,7 +25,9 @@ export interface StubNode {
   /** No worker polls its queue: it behaves like a switched-off PC. */
   dead?: boolean;
   /** Activities that fail on this PC: given the activity's input, the failure to raise (undefined: succeed). */
-  fails?: Partial<Record<Activity, (input: { containerId?: string; target?: { address: string } }) => Error | undefined>>;
+  fails?: Partial<
+    Record<Activity, (input: { containerId?: string; target?: { address: string } }) => Error | undefined>
+  >;
   /** Milliseconds the checkpoint takes (to hold a migration open). @default 0 */
   checkpointMs?: number;
 }
@@ -30,8 +38,10 @@ export interface StubContainer {
   memoryMiB: number;
 }
 
-const refused = (message: string) => (): Error => ApplicationFailure.create({ type: ErrorType.Executor, nonRetryable: true, message });
-const unreachable = (message: string) => (): Error => ApplicationFailure.create({ type: ErrorType.TargetUnreachable, nonRetryable: true, message });
+const refused = (message: string) => (): Error =>
+  ApplicationFailure.create({ type: ErrorType.Executor, nonRetryable: true, message });
+const unreachable = (message: string) => (): Error =>
+  ApplicationFailure.create({ type: ErrorType.TargetUnreachable, nonRetryable: true, message });
 export const failures = { refused, unreachable };
 
 const manifest = { entries: 1, files: 1, chunks: 1, bytes: 4096, uniqueChunks: 1 };
@@ -54,7 +64,10 @@ export class StubCluster {
   rebalancePlan: RebalancePlan = { moves: [], skipped: [] };
   rebalanceInput: unknown = null;
 
-  constructor(readonly nodes: Record<string, StubNode>, readonly containers: Record<string, StubContainer>) {
+  constructor(
+    readonly nodes: Record<string, StubNode>,
+    readonly containers: Record<string, StubContainer>,
+  ) {
     this.preference = Object.keys(nodes);
   }
 
@@ -67,23 +80,43 @@ export class StubCluster {
     const decide = (containerId: string, exclude: { nodeId: string }[]): PlacementDecision => {
       const c = this.containers[containerId]!;
       const chosen = this.preference.find((n) => n !== c.nodeId && !exclude.some((e) => e.nodeId === n)) ?? null;
-      return { containerId, chosen, policy: { weights: { k: 1, l: 0.5, m: 0.5 }, offlineAfterMs: 30_000, lectureMarginMs: 0 }, candidates: [], explanation: chosen ? `stub chose ${chosen}` : 'no PC can take it (stub)' };
+      return {
+        containerId,
+        chosen,
+        policy: { weights: { k: 1, l: 0.5, m: 0.5 }, offlineAfterMs: 30_000, lectureMarginMs: 0 },
+        candidates: [],
+        explanation: chosen ? `stub chose ${chosen}` : 'no PC can take it (stub)',
+      };
     };
     return {
       loadContainer: async ({ containerId }) => {
         const c = this.containers[containerId];
-        if (!c) throw ApplicationFailure.create({ type: ErrorType.InvalidInput, nonRetryable: true, message: `no container ${containerId}` });
+        if (!c)
+          throw ApplicationFailure.create({
+            type: ErrorType.InvalidInput,
+            nonRetryable: true,
+            message: `no container ${containerId}`,
+          });
         return { id: containerId, nodeId: c.nodeId, state: c.state, movable: c.state === 'running' };
       },
       selectTarget: async ({ containerId, exclude }) => decide(containerId, exclude),
-      containersOn: async ({ nodeId }) => Object.entries(this.containers)
-        .filter(([, c]) => c.nodeId === nodeId && c.state === 'running')
-        .map(([id, c]) => ({ id, memoryMiB: c.memoryMiB }))
-        .sort((a, b) => b.memoryMiB - a.memoryMiB || a.id.localeCompare(b.id)),
-      planRebalance: async (input) => { this.rebalanceInput = input; return { ...this.rebalancePlan, moves: this.rebalancePlan.moves.slice(0, input.maxMigrations) }; },
-      newestCheckpointHolder: async ({ exclude }) => (this.holder && !exclude.includes(this.holder.nodeId) ? this.holder : null),
-      recordMigrationStart: async ({ containerId }) => { this.containers[containerId]!.state = 'migrating'; },
-      recordAttempt: async ({ attempt }) => { this.attempts.push(attempt); },
+      containersOn: async ({ nodeId }) =>
+        Object.entries(this.containers)
+          .filter(([, c]) => c.nodeId === nodeId && c.state === 'running')
+          .map(([id, c]) => ({ id, memoryMiB: c.memoryMiB }))
+          .sort((a, b) => b.memoryMiB - a.memoryMiB || a.id.localeCompare(b.id)),
+      planRebalance: async (input) => {
+        this.rebalanceInput = input;
+        return { ...this.rebalancePlan, moves: this.rebalancePlan.moves.slice(0, input.maxMigrations) };
+      },
+      newestCheckpointHolder: async ({ exclude }) =>
+        this.holder && !exclude.includes(this.holder.nodeId) ? this.holder : null,
+      recordMigrationStart: async ({ containerId }) => {
+        this.containers[containerId]!.state = 'migrating';
+      },
+      recordAttempt: async ({ attempt }) => {
+        this.attempts.push(attempt);
+      },
       recordMigrationEnd: async (e) => {
         this.ended.push(e);
         Object.assign(this.containers[e.containerId]!, { nodeId: e.nodeId, state: e.containerState });
@@ -93,41 +126,88 @@ export class StubCluster {
 
   node(nodeId: string): Partial<NodeActivities> {
     const behaviour = this.nodes[nodeId]!;
-    const act = async <T>(name: Activity, result: () => T | Promise<T>, input: { containerId?: string; target?: { address: string } } = {}): Promise<T> => {
+    const act = async <T>(
+      name: Activity,
+      result: () => T | Promise<T>,
+      input: { containerId?: string; target?: { address: string } } = {},
+    ): Promise<T> => {
       this.calls.push(`${nodeId}:${name}`);
       const failure = behaviour.fails?.[name]?.(input);
       if (failure) throw failure;
       return result();
     };
-    const transfer = (kind: 'bundle' | 'checkpoint'): TransferReport =>
-      ({ kind, manifest, missingChunks: 0, ms: 1, wireBytes: 100, manifestBytes: 10, chunkBytes: 90, chunks: 1, skipped: 0 });
-    const state = (containerId: string, status: ContainerState['status']): ContainerState => ({ containerId, status, pid: 1 });
+    const transfer = (kind: 'bundle' | 'checkpoint'): TransferReport => ({
+      kind,
+      manifest,
+      missingChunks: 0,
+      ms: 1,
+      wireBytes: 100,
+      manifestBytes: 10,
+      chunkBytes: 90,
+      chunks: 1,
+      skipped: 0,
+    });
+    const state = (containerId: string, status: ContainerState['status']): ContainerState => ({
+      containerId,
+      status,
+      pid: 1,
+    });
     return {
-      prepareReceive: ({ containerId }) => act('prepareReceive', () => ({ transferId: `t-${containerId}-${nodeId}`, token: 'x', address: `${nodeId}:7070`, heldGenerations: [], hasBundle: false })),
+      prepareReceive: ({ containerId }) =>
+        act('prepareReceive', () => ({
+          transferId: `t-${containerId}-${nodeId}`,
+          token: 'x',
+          address: `${nodeId}:7070`,
+          heldGenerations: [],
+          hasBundle: false,
+        })),
       syncBundle: () => act('syncBundle', () => transfer('bundle')),
-      checkpointContainer: ({ containerId }) => act('checkpointContainer', async (): Promise<CheckpointReport> => {
-        this.checkpointed.push(containerId);
-        this.running++;
-        this.maxConcurrentCheckpoints = Math.max(this.maxConcurrentCheckpoints, this.running);
-        try {
-          await new Promise((r) => setTimeout(r, behaviour.checkpointMs ?? 0));
-        } finally {
-          this.running--;
-        }
-        const generation = ++this.generation;
-        return {
-          containerId, generation, strategy: 'content', dumpMs: 1, hashMs: 1, image: manifest,
-          spec: { containerId, args: ['/bin/true'], env: [], memoryMiB: 64 },
-          meta: { generation, createdAt: new Date().toISOString(), strategy: 'content', sourceNode: nodeId },
-        };
-      }),
+      checkpointContainer: ({ containerId }) =>
+        act('checkpointContainer', async (): Promise<CheckpointReport> => {
+          this.checkpointed.push(containerId);
+          this.running++;
+          this.maxConcurrentCheckpoints = Math.max(this.maxConcurrentCheckpoints, this.running);
+          try {
+            await new Promise((r) => setTimeout(r, behaviour.checkpointMs ?? 0));
+          } finally {
+            this.running--;
+          }
+          const generation = ++this.generation;
+          return {
+            containerId,
+            generation,
+            strategy: 'content',
+            dumpMs: 1,
+            hashMs: 1,
+            image: manifest,
+            spec: { containerId, args: ['/bin/true'], env: [], memoryMiB: 64 },
+            meta: { generation, createdAt: new Date().toISOString(), strategy: 'content', sourceNode: nodeId },
+          };
+        }),
       sendCheckpoint: (input) => act('sendCheckpoint', () => transfer('checkpoint'), input),
-      restoreFromTransfer: ({ spec, meta }) => act('restoreFromTransfer', (): RestoreReport => ({
-        containerId: spec.containerId, generation: meta.generation, bundle: { written: 0, unchanged: 0, removed: 0, kept: 0 },
-        applyBundleMs: 1, writeImageMs: 1, restoreMs: 1, state: state(spec.containerId, 'running'),
-      })),
-      storeFromTransfer: ({ spec, meta }) => act('storeFromTransfer', () => ({ containerId: spec.containerId, generation: meta.generation, bundle: { written: 0, unchanged: 0, removed: 0, kept: 0 }, writeImageMs: 1 })),
-      restoreLocal: ({ containerId }) => act('restoreLocal', () => ({ restoreMs: 1, state: state(containerId, 'running'), checkpointCreatedAt: new Date(Date.now() - 5_000).toISOString() })),
+      restoreFromTransfer: ({ spec, meta }) =>
+        act('restoreFromTransfer', (): RestoreReport => ({
+          containerId: spec.containerId,
+          generation: meta.generation,
+          bundle: { written: 0, unchanged: 0, removed: 0, kept: 0 },
+          applyBundleMs: 1,
+          writeImageMs: 1,
+          restoreMs: 1,
+          state: state(spec.containerId, 'running'),
+        })),
+      storeFromTransfer: ({ spec, meta }) =>
+        act('storeFromTransfer', () => ({
+          containerId: spec.containerId,
+          generation: meta.generation,
+          bundle: { written: 0, unchanged: 0, removed: 0, kept: 0 },
+          writeImageMs: 1,
+        })),
+      restoreLocal: ({ containerId }) =>
+        act('restoreLocal', () => ({
+          restoreMs: 1,
+          state: state(containerId, 'running'),
+          checkpointCreatedAt: new Date(Date.now() - 5_000).toISOString(),
+        })),
       leaveRemnant: () => act('leaveRemnant', () => ({ expiresAt: new Date(Date.now() + 3_600_000).toISOString() })),
       abortReceive: () => act('abortReceive', () => undefined),
       containerState: ({ containerId }) => act('containerState', () => state(containerId, 'absent')),
@@ -138,11 +218,19 @@ export class StubCluster {
    * Runs `fn` while a control worker (task queue `controlQueue`, the real workflow bundle, stub control activities)
    * and one worker per live PC poll; all of them are shut down afterwards, even when `fn` fails.
    */
-  async run<T>(env: TestWorkflowEnvironment, bundle: WorkflowBundleWithSourceMap, controlQueue: string, fn: () => Promise<T>): Promise<T> {
+  async run<T>(
+    env: TestWorkflowEnvironment,
+    bundle: WorkflowBundleWithSourceMap,
+    controlQueue: string,
+    fn: () => Promise<T>,
+  ): Promise<T> {
     const base = { connection: env.nativeConnection, namespace: env.namespace };
-    const workers = [await Worker.create({ ...base, taskQueue: controlQueue, workflowBundle: bundle, activities: this.control() })];
+    const workers = [
+      await Worker.create({ ...base, taskQueue: controlQueue, workflowBundle: bundle, activities: this.control() }),
+    ];
     for (const id of Object.keys(this.nodes)) {
-      if (!this.nodes[id]!.dead) workers.push(await Worker.create({ ...base, taskQueue: nodeTaskQueue(id), activities: this.node(id) }));
+      if (!this.nodes[id]!.dead)
+        workers.push(await Worker.create({ ...base, taskQueue: nodeTaskQueue(id), activities: this.node(id) }));
     }
     const runs = workers.map((w) => w.run());
     try {

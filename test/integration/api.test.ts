@@ -26,8 +26,12 @@ async function get(base: string, url: string, headers: Record<string, string> = 
 
 async function send(method: string, url: string, body: unknown, token: string) {
   const res = await fetch(`${baseUrl}${url}`, {
-    method, body: body === undefined ? undefined : JSON.stringify(body),
-    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), authorization: `Bearer ${token}` },
+    method,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    headers: {
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      authorization: `Bearer ${token}`,
+    },
   });
   const text = await res.text();
   return { statusCode: res.status, body: (text ? JSON.parse(text) : {}) as Record<string, unknown> };
@@ -53,7 +57,10 @@ afterAll(async () => {
 });
 
 describe('GET /health', () => {
-  it.each([['admin', tokens.adminToken], ['node', tokens.nodeToken]])('answers a %s with the database\'s own version and clock', async (_role, token) => {
+  it.each([
+    ['admin', tokens.adminToken],
+    ['node', tokens.nodeToken],
+  ])("answers a %s with the database's own version and clock", async (_role, token) => {
     const res = await get(baseUrl, '/health', { authorization: `Bearer ${token}` });
     expect(res.statusCode).toBe(200);
     const body = res.body as { status: string; database: { serverVersion: string; now: string } };
@@ -92,42 +99,87 @@ describe('GET /health', () => {
 describe('database migrations', () => {
   it('apply once: a second run applies nothing and keeps the data', async () => {
     expect(await migrate(pool)).toEqual({ applied: [] });
-    const { rows } = await pool.query<{ version: string }>('SELECT version::text FROM schema_migrations ORDER BY version');
+    const { rows } = await pool.query<{ version: string }>(
+      'SELECT version::text FROM schema_migrations ORDER BY version',
+    );
     expect(rows.map((r) => r.version)).toContain('1');
   });
 });
 
 const report = (over: Partial<NodeReport> = {}): NodeReport => ({
-  address: '10.77.0.11:7070', taskQueue: 'node-pc1', cpu: 0.25, memory: 0.5, memoryTotalBytes: 8 * 2 ** 30, memoryAvailableBytes: 4 * 2 ** 30,
-  cpuModel: 'Test CPU', cpuCores: 4, cpuFlags: ['avx2', 'sse4_2'], dirtyTracking: false, criuVersion: '4.1.1',
-  remnants: [{ containerId: 'c1', hasBundle: true, generations: [1, 2], imageBytes: 1000, leftAt: '2026-11-26T06:00:00.000Z', expiresAt: '2026-11-27T06:00:00.000Z' }],
+  address: '10.77.0.11:7070',
+  taskQueue: 'node-pc1',
+  cpu: 0.25,
+  memory: 0.5,
+  memoryTotalBytes: 8 * 2 ** 30,
+  memoryAvailableBytes: 4 * 2 ** 30,
+  cpuModel: 'Test CPU',
+  cpuCores: 4,
+  cpuFlags: ['avx2', 'sse4_2'],
+  dirtyTracking: false,
+  criuVersion: '4.1.1',
+  remnants: [
+    {
+      containerId: 'c1',
+      hasBundle: true,
+      generations: [1, 2],
+      imageBytes: 1000,
+      leftAt: '2026-11-26T06:00:00.000Z',
+      expiresAt: '2026-11-27T06:00:00.000Z',
+    },
+  ],
   ...over,
 });
 
 async function tableCounts() {
   const { rows } = await pool.query<{ n: string; l: string; r: string }>(
-    'SELECT (SELECT count(*) FROM nodes) AS n, (SELECT count(*) FROM load_samples) AS l, (SELECT count(*) FROM remnants) AS r');
+    'SELECT (SELECT count(*) FROM nodes) AS n, (SELECT count(*) FROM load_samples) AS l, (SELECT count(*) FROM remnants) AS r',
+  );
   return rows[0];
 }
 
 describe('node load reports', () => {
   it('stores a node, its load and its remnants, and lists them with the latest load', async () => {
     expect((await put('/v1/nodes/pc1/report', report(), tokens.nodeToken)).statusCode).toBe(204);
-    expect((await put('/v1/nodes/pc1/report', report({ cpu: 0.75, remnants: [] }), tokens.nodeToken)).statusCode).toBe(204);
+    expect((await put('/v1/nodes/pc1/report', report({ cpu: 0.75, remnants: [] }), tokens.nodeToken)).statusCode).toBe(
+      204,
+    );
     const list = await get(baseUrl, '/v1/nodes', admin);
-    expect(list.body.nodes).toEqual([expect.objectContaining({ id: 'pc1', cpu: 0.75, memory: 0.5, cpuFlags: ['avx2', 'sse4_2'], dirtyTracking: false })]);
+    expect(list.body.nodes).toEqual([
+      expect.objectContaining({
+        id: 'pc1',
+        cpu: 0.75,
+        memory: 0.5,
+        cpuFlags: ['avx2', 'sse4_2'],
+        dirtyTracking: false,
+      }),
+    ]);
     expect((await put('/v1/nodes/pc1/report', report(), tokens.nodeToken)).statusCode).toBe(204);
     const one = await get(baseUrl, '/v1/nodes/pc1', admin);
-    expect(one.body.remnants).toEqual([expect.objectContaining({ containerId: 'c1', generations: [1, 2], hasBundle: true })]);
+    expect(one.body.remnants).toEqual([
+      expect.objectContaining({ containerId: 'c1', generations: [1, 2], hasBundle: true }),
+    ]);
     const { rows } = await pool.query('SELECT count(*)::int AS n FROM load_samples WHERE node_id = $1', ['pc1']);
     expect(rows[0]).toEqual({ n: 3 });
   });
 
   it.each([
-    ['a missing field', (() => { const r: Partial<NodeReport> = report(); delete r.cpu; return r; })(), /must have required property 'cpu'/],
+    [
+      'a missing field',
+      (() => {
+        const r: Partial<NodeReport> = report();
+        delete r.cpu;
+        return r;
+      })(),
+      /must have required property 'cpu'/,
+    ],
     ['a utilisation above 1', report({ memory: 1.5 }), /body\/memory must be <= 1/],
     ['an unknown field', { ...report(), extra: 1 }, /must NOT have additional properties/],
-    ['a bad container id', report({ remnants: [{ ...report().remnants[0]!, containerId: '../x' }] }), /body\/remnants\/0\/containerId must match pattern/],
+    [
+      'a bad container id',
+      report({ remnants: [{ ...report().remnants[0]!, containerId: '../x' }] }),
+      /body\/remnants\/0\/containerId must match pattern/,
+    ],
   ])('refuses %s with 400 naming the field, changing nothing', async (_what, body, message) => {
     const before = await tableCounts();
     const res = await put('/v1/nodes/pc2/report', body, tokens.nodeToken);
@@ -139,7 +191,10 @@ describe('node load reports', () => {
   it('refuses a bad node id, an admin token and no token, changing nothing', async () => {
     const before = await tableCounts();
     const badId = await put('/v1/nodes/PC_1/report', report(), tokens.nodeToken);
-    expect([badId.statusCode, badId.body.message]).toEqual([400, expect.stringMatching(/params\/nodeId must match pattern/)]);
+    expect([badId.statusCode, badId.body.message]).toEqual([
+      400,
+      expect.stringMatching(/params\/nodeId must match pattern/),
+    ]);
     const asAdmin = await put('/v1/nodes/pc2/report', report(), tokens.adminToken);
     expect([asAdmin.statusCode, asAdmin.body.message]).toEqual([403, expect.stringMatching(/only node workers/)]);
     expect((await put('/v1/nodes/pc2/report', report(), 'nope')).statusCode).toBe(401);
@@ -147,7 +202,10 @@ describe('node load reports', () => {
   });
 
   it('answers 404 for a node that never reported', async () => {
-    expect(await get(baseUrl, '/v1/nodes/pc9', admin)).toMatchObject({ statusCode: 404, body: { message: 'no node pc9 has reported yet' } });
+    expect(await get(baseUrl, '/v1/nodes/pc9', admin)).toMatchObject({
+      statusCode: 404,
+      body: { message: 'no node pc9 has reported yet' },
+    });
   });
 });
 
@@ -161,14 +219,24 @@ async function snapshot() {
   return rows[0];
 }
 
-async function expectRefused(res: Promise<{ statusCode: number; body: Record<string, unknown> }>, code: number, message: RegExp) {
+async function expectRefused(
+  res: Promise<{ statusCode: number; body: Record<string, unknown> }>,
+  code: number,
+  message: RegExp,
+) {
   const before = await snapshot();
   const r = await res;
   expect([r.statusCode, r.body.message]).toEqual([code, expect.stringMatching(message)]);
   expect(await snapshot()).toEqual(before);
 }
 
-const container = { id: 'web1', args: ['/bin/counter'], env: ['MIB=64'], memoryMiB: 96, rootfs: { dir: '/srv/rootfs' } };
+const container = {
+  id: 'web1',
+  args: ['/bin/counter'],
+  env: ['MIB=64'],
+  memoryMiB: 96,
+  rootfs: { dir: '/srv/rootfs' },
+};
 
 describe('containers', () => {
   it('registers a container and shows it, with no node until started', async () => {
@@ -183,15 +251,29 @@ describe('containers', () => {
     ['a duplicate id', container, 409, /already exists/],
     ['an id with a slash', { ...container, id: 'a/b' }, 400, /body\/id must match pattern/],
     ['no command', { ...container, id: 'x1', args: [] }, 400, /body\/args must NOT have fewer than 1 items/],
-    ['a relative rootfs', { ...container, id: 'x1', rootfs: { dir: 'rel/path' } }, 400, /body\/rootfs\/dir must match pattern/],
-    ['two rootfs sources', { ...container, id: 'x1', rootfs: { dir: '/a', tarball: '/b' } }, 400, /body\/rootfs must NOT have more than 1 properties/],
+    [
+      'a relative rootfs',
+      { ...container, id: 'x1', rootfs: { dir: 'rel/path' } },
+      400,
+      /body\/rootfs\/dir must match pattern/,
+    ],
+    [
+      'two rootfs sources',
+      { ...container, id: 'x1', rootfs: { dir: '/a', tarball: '/b' } },
+      400,
+      /body\/rootfs must NOT have more than 1 properties/,
+    ],
     ['zero memory', { ...container, id: 'x1', memoryMiB: 0 }, 400, /body\/memoryMiB must be >= 1/],
   ])('refuses %s, changing nothing', async (_what, body, code, message) => {
     await expectRefused(post('/v1/containers', body), code, message);
   });
 
   it('refuses a node token for changes, and unknown ids with 404', async () => {
-    await expectRefused(post('/v1/containers', { ...container, id: 'x2' }, tokens.nodeToken), 403, /administrator token/);
+    await expectRefused(
+      post('/v1/containers', { ...container, id: 'x2' }, tokens.nodeToken),
+      403,
+      /administrator token/,
+    );
     await expectRefused(get(baseUrl, '/v1/containers/nope', admin), 404, /no container nope/);
     await expectRefused(post('/v1/containers/nope/start', {}), 404, /no container nope/);
     await expectRefused(send('DELETE', '/v1/containers/nope', undefined, tokens.adminToken), 404, /no container nope/);
@@ -199,7 +281,11 @@ describe('containers', () => {
 
   it('previews placement with every candidate and its terms', async () => {
     await put('/v1/nodes/pc1/report', report({ remnants: [] }), tokens.nodeToken);
-    await put('/v1/nodes/pc2/report', report({ address: '10.77.0.12:7070', taskQueue: 'node-pc2', remnants: [] }), tokens.nodeToken);
+    await put(
+      '/v1/nodes/pc2/report',
+      report({ address: '10.77.0.12:7070', taskQueue: 'node-pc2', remnants: [] }),
+      tokens.nodeToken,
+    );
     const res = await get(baseUrl, '/v1/containers/web1/placement', admin);
     expect(res.statusCode).toBe(200);
     expect(res.body.chosen).toBe('pc1');
@@ -217,11 +303,22 @@ describe('rooms and lectures', () => {
   const ics = readFileSync(path.join(__dirname, '..', 'fixtures', 'timetable-fall-2026.ics'), 'utf8');
 
   it('maps rooms to PCs and imports a timetable, replacing an import of the same name', async () => {
-    expect((await put('/v1/rooms/R595', { nodes: ['pc2', 'pc1'] }, tokens.adminToken)).body).toEqual({ room: 'R595', nodes: ['pc1', 'pc2'] });
+    expect((await put('/v1/rooms/R595', { nodes: ['pc2', 'pc1'] }, tokens.adminToken)).body).toEqual({
+      room: 'R595',
+      nodes: ['pc1', 'pc2'],
+    });
     const first = await post('/v1/lectures/imports', { name: '2026-fall', format: 'ics', content: ics });
     expect(first.statusCode).toBe(201);
-    expect(first.body).toEqual({ name: '2026-fall', format: 'ics', lectures: 29, rooms: ['R364', 'R595'], unmappedRooms: ['R364'] });
-    expect((await post('/v1/lectures/imports', { name: '2026-fall', format: 'ics', content: ics })).statusCode).toBe(201);
+    expect(first.body).toEqual({
+      name: '2026-fall',
+      format: 'ics',
+      lectures: 29,
+      rooms: ['R364', 'R595'],
+      unmappedRooms: ['R364'],
+    });
+    expect((await post('/v1/lectures/imports', { name: '2026-fall', format: 'ics', content: ics })).statusCode).toBe(
+      201,
+    );
     const { rows } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM lectures');
     expect(rows[0]!.n).toBe(29);
     const week = await get(baseUrl, '/v1/lectures?room=R595&from=2026-11-30T00:00:00Z&to=2026-12-07T00:00:00Z', admin);
@@ -233,25 +330,56 @@ describe('rooms and lectures', () => {
     const day = soon.toISOString().slice(0, 10);
     const csv = `room,weekday,start,end,term_start,term_end,title\nLAB9,${((soon.getUTCDay() + 6) % 7) + 1},12:00,13:00,${day},${day},Night lab\n`;
     await put('/v1/rooms/LAB9', { nodes: ['pc9'] }, tokens.adminToken);
-    expect((await post('/v1/lectures/imports', { name: 'extra', format: 'csv', content: csv, timezone: 'UTC' })).body).toMatchObject({ lectures: 1 });
+    expect(
+      (await post('/v1/lectures/imports', { name: 'extra', format: 'csv', content: csv, timezone: 'UTC' })).body,
+    ).toMatchObject({ lectures: 1 });
     const need = await get(baseUrl, '/v1/nodes/pc9/need', admin);
-    expect(need.body).toMatchObject({ nodeId: 'pc9', rooms: ['LAB9'], inLectureUntil: null, nextLectureAt: `${day}T12:00:00.000Z` });
+    expect(need.body).toMatchObject({
+      nodeId: 'pc9',
+      rooms: ['LAB9'],
+      inLectureUntil: null,
+      nextLectureAt: `${day}T12:00:00.000Z`,
+    });
     expect(need.body.L).toBeGreaterThan(0);
     expect(need.body.L).toBeLessThanOrEqual(1);
   });
 
   it.each([
-    ['a broken iCalendar file', { name: 'bad', format: 'ics', content: 'BEGIN:VCALENDAR\nnonsense' }, /ics timetable "bad": not a valid iCalendar file/],
-    ['a CSV line with a bad weekday', { name: 'bad', format: 'csv', content: 'room,weekday,start,end,term_start,term_end\nR1,Someday,10:00,11:00,2026-10-01,2026-10-30' }, /line 2: weekday "Someday"/],
-    ['an unknown format', { name: 'bad', format: 'xlsx', content: 'x' }, /body\/format must be equal to one of the allowed values/],
+    [
+      'a broken iCalendar file',
+      { name: 'bad', format: 'ics', content: 'BEGIN:VCALENDAR\nnonsense' },
+      /ics timetable "bad": not a valid iCalendar file/,
+    ],
+    [
+      'a CSV line with a bad weekday',
+      {
+        name: 'bad',
+        format: 'csv',
+        content: 'room,weekday,start,end,term_start,term_end\nR1,Someday,10:00,11:00,2026-10-01,2026-10-30',
+      },
+      /line 2: weekday "Someday"/,
+    ],
+    [
+      'an unknown format',
+      { name: 'bad', format: 'xlsx', content: 'x' },
+      /body\/format must be equal to one of the allowed values/,
+    ],
     ['an import name with spaces', { name: 'fall 2026', format: 'ics', content: ics }, /body\/name must match pattern/],
   ])('refuses %s with 400, changing nothing', async (_what, body, message) => {
     await expectRefused(post('/v1/lectures/imports', body), 400, message);
   });
 
   it('refuses a room mapping with a bad node id, and a lecture query with to before from', async () => {
-    await expectRefused(put('/v1/rooms/R1', { nodes: ['PC 1'] }, tokens.adminToken), 400, /body\/nodes\/0 must match pattern/);
-    await expectRefused(get(baseUrl, '/v1/lectures?from=2026-12-02T00:00:00Z&to=2026-12-01T00:00:00Z', admin), 400, /must be after "from"/);
+    await expectRefused(
+      put('/v1/rooms/R1', { nodes: ['PC 1'] }, tokens.adminToken),
+      400,
+      /body\/nodes\/0 must match pattern/,
+    );
+    await expectRefused(
+      get(baseUrl, '/v1/lectures?from=2026-12-02T00:00:00Z&to=2026-12-01T00:00:00Z', admin),
+      400,
+      /must be after "from"/,
+    );
     await expectRefused(put('/v1/rooms/R1', { nodes: ['pc1'] }, tokens.nodeToken), 403, /administrator token/);
   });
 });
@@ -286,7 +414,7 @@ describe('migrations', () => {
     await expectRefused(post('/v1/migrations', body), code, message);
   });
 
-  it('says 422 with every candidate\'s reason when no PC can take the container', async () => {
+  it("says 422 with every candidate's reason when no PC can take the container", async () => {
     await pool.query("UPDATE nodes SET last_report_at = now() - interval '1 hour'");
     const res = await post('/v1/migrations', { containerId: 'web1' });
     expect(res.statusCode).toBe(422);
@@ -303,20 +431,40 @@ describe('OpenAPI', () => {
   it('describes every route, behind the same authentication', async () => {
     const doc = await get(baseUrl, '/openapi.json', admin);
     expect(doc.statusCode).toBe(200);
-    expect(Object.keys(doc.body.paths as object)).toEqual(expect.arrayContaining([
-      '/v1/nodes/{nodeId}/report', '/v1/containers', '/v1/containers/{containerId}/placement', '/v1/lectures/imports', '/v1/migrations/{migrationId}']));
+    expect(Object.keys(doc.body.paths as object)).toEqual(
+      expect.arrayContaining([
+        '/v1/nodes/{nodeId}/report',
+        '/v1/containers',
+        '/v1/containers/{containerId}/placement',
+        '/v1/lectures/imports',
+        '/v1/migrations/{migrationId}',
+      ]),
+    );
     expect((await get(baseUrl, '/openapi.json')).statusCode).toBe(401);
   });
 });
 
 describe('authentication on every route', () => {
   const routes: [string, string, unknown][] = [
-    ['GET', '/health', undefined], ['GET', '/openapi.json', undefined], ['GET', '/v1/nodes', undefined], ['GET', '/v1/nodes/pc1', undefined],
-    ['PUT', '/v1/nodes/pc1/report', {}], ['GET', '/v1/nodes/pc1/need', undefined], ['GET', '/v1/containers', undefined],
-    ['POST', '/v1/containers', {}], ['GET', '/v1/containers/web1', undefined], ['GET', '/v1/containers/web1/placement', undefined],
-    ['POST', '/v1/containers/web1/start', {}], ['DELETE', '/v1/containers/web1', undefined], ['GET', '/v1/rooms', undefined],
-    ['PUT', '/v1/rooms/R1', { nodes: [] }], ['POST', '/v1/lectures/imports', {}], ['GET', '/v1/lectures', undefined],
-    ['POST', '/v1/migrations', {}], ['GET', '/v1/migrations', undefined], ['GET', '/v1/migrations/x', undefined],
+    ['GET', '/health', undefined],
+    ['GET', '/openapi.json', undefined],
+    ['GET', '/v1/nodes', undefined],
+    ['GET', '/v1/nodes/pc1', undefined],
+    ['PUT', '/v1/nodes/pc1/report', {}],
+    ['GET', '/v1/nodes/pc1/need', undefined],
+    ['GET', '/v1/containers', undefined],
+    ['POST', '/v1/containers', {}],
+    ['GET', '/v1/containers/web1', undefined],
+    ['GET', '/v1/containers/web1/placement', undefined],
+    ['POST', '/v1/containers/web1/start', {}],
+    ['DELETE', '/v1/containers/web1', undefined],
+    ['GET', '/v1/rooms', undefined],
+    ['PUT', '/v1/rooms/R1', { nodes: [] }],
+    ['POST', '/v1/lectures/imports', {}],
+    ['GET', '/v1/lectures', undefined],
+    ['POST', '/v1/migrations', {}],
+    ['GET', '/v1/migrations', undefined],
+    ['GET', '/v1/migrations/x', undefined],
   ];
 
   it.each(routes)('%s %s refuses a request without a valid token, changing nothing', async (method, url, body) => {
@@ -329,8 +477,11 @@ describe('authentication on every route', () => {
   });
 
   const adminOnly: [string, string, unknown][] = [
-    ['POST', '/v1/containers', { ...container, id: 'y1' }], ['POST', '/v1/containers/web1/start', {}], ['DELETE', '/v1/containers/x9', undefined],
-    ['PUT', '/v1/rooms/R1', { nodes: ['pc1'] }], ['POST', '/v1/lectures/imports', { name: 'n', format: 'csv', content: 'room,weekday\n' }],
+    ['POST', '/v1/containers', { ...container, id: 'y1' }],
+    ['POST', '/v1/containers/web1/start', {}],
+    ['DELETE', '/v1/containers/x9', undefined],
+    ['PUT', '/v1/rooms/R1', { nodes: ['pc1'] }],
+    ['POST', '/v1/lectures/imports', { name: 'n', format: 'csv', content: 'room,weekday\n' }],
     ['POST', '/v1/migrations', { containerId: 'web1' }],
   ];
 
@@ -338,7 +489,10 @@ describe('authentication on every route', () => {
     await expectRefused(send(method, url, body, tokens.nodeToken), 403, /administrator token/);
   });
 
-  it.each([['/v1/containers/nope/placement'], ['/v1/nodes/nope'], ['/v1/migrations/nope']])('GET %s answers 404 for an unknown id', async (url) => {
-    await expectRefused(get(baseUrl, url, admin), 404, /no (container|node|migration) nope/);
-  });
+  it.each([['/v1/containers/nope/placement'], ['/v1/nodes/nope'], ['/v1/migrations/nope']])(
+    'GET %s answers 404 for an unknown id',
+    async (url) => {
+      await expectRefused(get(baseUrl, url, admin), 404, /no (container|node|migration) nope/);
+    },
+  );
 });

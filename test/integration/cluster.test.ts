@@ -13,16 +13,20 @@ import { TEST_PREFIX } from '../helpers/names';
 
 /** PIDs of live processes whose command line mentions `needle` (e.g. the cluster's data dir). */
 function processesMentioning(needle: string): number[] {
-  return readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((pid) => {
-    try {
-      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(needle);
-    } catch {
-      return false;
-    }
-  }).map(Number);
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(needle);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
 }
 
-const testConfig = (overrides: Partial<ClusterConfig> = {}) => testClusterConfig('10.79.0', { linkRate: '100mbit', ...overrides });
+const testConfig = (overrides: Partial<ClusterConfig> = {}) =>
+  testClusterConfig('10.79.0', { linkRate: '100mbit', ...overrides });
 
 const quiet = () => undefined;
 
@@ -45,12 +49,23 @@ describe('local cluster', () => {
     const status = await clusterStatus(config);
     expect(status.parts.filter((p) => !p.up)).toEqual([]);
     expect(status.running).toBe(true);
-    expect(started.map((p) => p.name)).toEqual(expect.arrayContaining(['postgres', 'temporal', 'migration-api', 'control-worker', 'pc1/node-worker', 'pc2/node-worker']));
+    expect(started.map((p) => p.name)).toEqual(
+      expect.arrayContaining([
+        'postgres',
+        'temporal',
+        'migration-api',
+        'control-worker',
+        'pc1/node-worker',
+        'pc2/node-worker',
+      ]),
+    );
   });
 
   it('runs probeNode through Temporal on each PC, inside its own namespace with its own address', async () => {
-    const results = await withTemporalClient({ address: `127.0.0.1:${config.temporalPort}`, namespace: 'default' },
-      (client) => probeNodes(client, ['pc1', 'pc2']));
+    const results = await withTemporalClient(
+      { address: `127.0.0.1:${config.temporalPort}`, namespace: 'default' },
+      (client) => probeNodes(client, ['pc1', 'pc2']),
+    );
     expect(results.map((r) => [r.nodeId, r.error, r.description?.networkNamespace, r.description?.addresses])).toEqual([
       ['pc1', undefined, `${TEST_PREFIX}-pc1`, ['10.79.0.11']],
       ['pc2', undefined, `${TEST_PREFIX}-pc2`, ['10.79.0.12']],
@@ -59,9 +74,23 @@ describe('local cluster', () => {
 
   it('has every PC report its load, CPU features and capabilities to migration-api', async () => {
     const token = readFileSync(`${planCluster(config).paths.secrets}/admin-token`, 'utf8').trim();
-    const res = await fetch(`http://127.0.0.1:${config.apiPort}/v1/nodes`, { headers: { authorization: `Bearer ${token}` } });
-    const { nodes } = (await res.json()) as { nodes: { id: string; address: string; cpuFlags: string[]; dirtyTracking: boolean; criuVersion: string; cpu: number }[] };
-    expect(nodes.map((n) => [n.id, n.address])).toEqual([['pc1', '10.79.0.11:7070'], ['pc2', '10.79.0.12:7070']]);
+    const res = await fetch(`http://127.0.0.1:${config.apiPort}/v1/nodes`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    const { nodes } = (await res.json()) as {
+      nodes: {
+        id: string;
+        address: string;
+        cpuFlags: string[];
+        dirtyTracking: boolean;
+        criuVersion: string;
+        cpu: number;
+      }[];
+    };
+    expect(nodes.map((n) => [n.id, n.address])).toEqual([
+      ['pc1', '10.79.0.11:7070'],
+      ['pc2', '10.79.0.12:7070'],
+    ]);
     for (const n of nodes) {
       expect(n.cpuFlags.length).toBeGreaterThan(5);
       expect(n.criuVersion).toMatch(/^4\./);
@@ -71,11 +100,17 @@ describe('local cluster', () => {
 
   it('creates its schedules (paused here) and one lifecycle workflow per PC', async () => {
     await withTemporalClient({ address: `127.0.0.1:${config.temporalPort}`, namespace: 'default' }, async (client) => {
-      for (const id of ['zanshin-rebalance', 'zanshin-safety-checkpoints', 'zanshin-crash-recovery', 'zanshin-remnant-gc']) {
+      for (const id of [
+        'zanshin-rebalance',
+        'zanshin-safety-checkpoints',
+        'zanshin-crash-recovery',
+        'zanshin-remnant-gc',
+      ]) {
         const d = await client.schedule.getHandle(id).describe();
         expect([id, d.state.paused]).toEqual([id, true]);
       }
-      for (const pc of ['pc1', 'pc2']) expect((await client.workflow.getHandle(`node-${pc}`).describe()).status.name).toBe('RUNNING');
+      for (const pc of ['pc1', 'pc2'])
+        expect((await client.workflow.getHandle(`node-${pc}`).describe()).status.name).toBe('RUNNING');
     });
   });
 

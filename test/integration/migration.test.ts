@@ -47,7 +47,10 @@ class PlacementSampler {
       }
     })();
   }
-  async stop(): Promise<void> { this.stopped = true; await this.loop; }
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.loop;
+  }
 }
 
 beforeAll(async () => {
@@ -68,7 +71,9 @@ async function move(from: string, to: string): Promise<MoveReport> {
   const start = Date.now();
   try {
     return await client.workflow.execute<typeof moveContainer>('moveContainer', {
-      taskQueue: CONTROL_TASK_QUEUE, workflowId, args: [{ containerId: CONTAINER, from, to }],
+      taskQueue: CONTROL_TASK_QUEUE,
+      workflowId,
+      args: [{ containerId: CONTAINER, from, to }],
     });
   } finally {
     moveWindows.push({ start, end: Date.now() });
@@ -78,7 +83,8 @@ async function move(from: string, to: string): Promise<MoveReport> {
 /** Activity attempts beyond the first, per workflow: a healthy move needs none. */
 async function retries(workflowId: string): Promise<string[]> {
   const history = await client.workflow.getHandle(workflowId).fetchHistory();
-  return (history.events ?? []).filter((e) => (e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1)
+  return (history.events ?? [])
+    .filter((e) => (e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1)
     .map((e) => e.activityTaskStartedEventAttributes?.lastFailure?.message ?? 'retry');
 }
 
@@ -86,8 +92,18 @@ describe('container migration with remnants', () => {
   it('moves a running counter pc1 -> pc2 -> pc1: it keeps counting, runs on one node at a time, and the way back ships little', async () => {
     const rootfs = await ensureCounterRootfs();
     const created = await client.workflow.execute<typeof createContainer>('createContainer', {
-      taskQueue: CONTROL_TASK_QUEUE, workflowId: `${CONTAINER}-create`,
-      args: [{ nodeId: 'pc1', containerId: CONTAINER, rootfs: { dir: rootfs }, args: ['/bin/counter'], env: ['MIB=64', 'DIRTY_PAGES_PER_SEC=20'], memoryMiB: 96 }],
+      taskQueue: CONTROL_TASK_QUEUE,
+      workflowId: `${CONTAINER}-create`,
+      args: [
+        {
+          nodeId: 'pc1',
+          containerId: CONTAINER,
+          rootfs: { dir: rootfs },
+          args: ['/bin/counter'],
+          env: ['MIB=64', 'DIRTY_PAGES_PER_SEC=20'],
+          memoryMiB: 96,
+        },
+      ],
     });
     expect(created.status).toBe('running');
     await sleep(1500);
@@ -131,10 +147,25 @@ describe('container migration with remnants', () => {
     expect(back.wireBytes / back.checkpoint.image.bytes).toBeLessThan(0.05);
     // The first move had nothing to reuse: it carried about the whole image.
     expect(there.wireBytes / there.checkpoint.image.bytes).toBeGreaterThan(0.9);
-    console.log(JSON.stringify({
-      there: { wireBytes: there.wireBytes, image: there.checkpoint.image.bytes, downtimeMs: there.downtimeMs, dumpMs: there.checkpoint.dumpMs, hashMs: there.checkpoint.hashMs, restoreMs: there.restore.restoreMs },
-      back: { wireBytes: back.wireBytes, image: back.checkpoint.image.bytes, changedPages: cp.missingChunks, pages, downtimeMs: back.downtimeMs },
-    }));
+    console.log(
+      JSON.stringify({
+        there: {
+          wireBytes: there.wireBytes,
+          image: there.checkpoint.image.bytes,
+          downtimeMs: there.downtimeMs,
+          dumpMs: there.checkpoint.dumpMs,
+          hashMs: there.checkpoint.hashMs,
+          restoreMs: there.restore.restoreMs,
+        },
+        back: {
+          wireBytes: back.wireBytes,
+          image: back.checkpoint.image.bytes,
+          changedPages: cp.missingChunks,
+          pages,
+          downtimeMs: back.downtimeMs,
+        },
+      }),
+    );
   });
 });
 
@@ -167,7 +198,11 @@ describe('data plane of a live PC', () => {
   it('refuses a wrong token, a path with .., and a tampered chunk, and its remnant store stays as it was', async () => {
     const [pc1, pc2] = planCluster(config).nodes;
     const store = new RemnantStore(path.join(nodeDirs.pc1!, 'store'));
-    const storeFiles = () => readdirSync(store.root, { recursive: true }).map(String).filter((f) => !f.startsWith('staging')).sort();
+    const storeFiles = () =>
+      readdirSync(store.root, { recursive: true })
+        .map(String)
+        .filter((f) => !f.startsWith('staging'))
+        .sort();
     const before = storeFiles();
     const { transferId, token } = await new TransferRegistry(store).register(CONTAINER);
     const dir = mkdtempSync(path.join(os.tmpdir(), 'zanshin-hostile-'));
@@ -175,7 +210,17 @@ describe('data plane of a live PC', () => {
     writeFileSync(path.join(dir, 'pages-1.img'), randomBytes(16 * 4096));
     writeFileSync(path.join(dir, 'core-1.img'), randomBytes(100));
     try {
-      const [cmd, ...args] = inNamespace(pc2!.namespace, [process.execPath, '-e', HOSTILE_SOURCE, `${pc1!.address}:7070`, transferId, token, dir, CONTAINER, dist()]);
+      const [cmd, ...args] = inNamespace(pc2!.namespace, [
+        process.execPath,
+        '-e',
+        HOSTILE_SOURCE,
+        `${pc1!.address}:7070`,
+        transferId,
+        token,
+        dir,
+        CONTAINER,
+        dist(),
+      ]);
       const { stdout } = await execa(cmd!, args);
       const out = JSON.parse(stdout) as Record<string, { status: number; message: string }>;
       const refusal = (name: string) => [out[name]?.status, out[name]?.message];
@@ -191,10 +236,15 @@ describe('data plane of a live PC', () => {
 });
 
 describe('control plane on the live cluster, through the zanshin CLI', () => {
-  const zanshin = (...args: string[]) => execa(process.execPath, [dist('cli', 'zanshin.js'), ...args], {
-    reject: false,
-    env: { ...process.env, ZANSHIN_API_URL: `http://127.0.0.1:${config.apiPort}`, ZANSHIN_ADMIN_TOKEN_FILE: path.join(planCluster(config).paths.secrets, 'admin-token') },
-  });
+  const zanshin = (...args: string[]) =>
+    execa(process.execPath, [dist('cli', 'zanshin.js'), ...args], {
+      reject: false,
+      env: {
+        ...process.env,
+        ZANSHIN_API_URL: `http://127.0.0.1:${config.apiPort}`,
+        ZANSHIN_ADMIN_TOKEN_FILE: path.join(planCluster(config).paths.secrets, 'admin-token'),
+      },
+    });
   /** A fixed-offset zone where it is about noon now, so "in 10 minutes" never crosses midnight. */
   const noonZone = (): { zone: string; local: Date } => {
     const offset = ((12 - new Date().getUTCHours() + 36) % 24) - 12;
@@ -214,11 +264,35 @@ describe('control plane on the live cluster, through the zanshin CLI', () => {
     try {
       expect((await zanshin('rooms', 'set', 'R595', 'pc2')).exitCode).toBe(0);
       writeFileSync(path.join(dir, 'term.csv'), timetable('R595', 10));
-      const imported = await zanshin('lectures', 'import', path.join(dir, 'term.csv'), '--name', 'test-term', '--timezone', noonZone().zone);
+      const imported = await zanshin(
+        'lectures',
+        'import',
+        path.join(dir, 'term.csv'),
+        '--name',
+        'test-term',
+        '--timezone',
+        noonZone().zone,
+      );
       expect([imported.exitCode, imported.stdout]).toEqual([0, 'imported 1 lectures in 1 room(s)']);
 
       const rootfs = await ensureCounterRootfs();
-      expect((await zanshin('container', 'create', API_CONTAINER, '--rootfs-dir', rootfs, '--memory', '96', '-e', 'MIB=32', '--', '/bin/counter')).exitCode).toBe(0);
+      expect(
+        (
+          await zanshin(
+            'container',
+            'create',
+            API_CONTAINER,
+            '--rootfs-dir',
+            rootfs,
+            '--memory',
+            '96',
+            '-e',
+            'MIB=32',
+            '--',
+            '/bin/counter',
+          )
+        ).exitCode,
+      ).toBe(0);
       const started = await zanshin('container', 'start', API_CONTAINER);
       expect(started.stderr).toBe('');
       expect(started.stdout).toMatch(new RegExp(`^${API_CONTAINER} runs on pc1`));
@@ -230,7 +304,19 @@ describe('control plane on the live cluster, through the zanshin CLI', () => {
       expect(refused.stderr).toMatch(/no node can take .*pc2 \(a lecture starts in/);
 
       writeFileSync(path.join(dir, 'term.csv'), timetable('R101', 10)); // the lecture moved to another room
-      expect((await zanshin('lectures', 'import', path.join(dir, 'term.csv'), '--name', 'test-term', '--timezone', noonZone().zone)).exitCode).toBe(0);
+      expect(
+        (
+          await zanshin(
+            'lectures',
+            'import',
+            path.join(dir, 'term.csv'),
+            '--name',
+            'test-term',
+            '--timezone',
+            noonZone().zone,
+          )
+        ).exitCode,
+      ).toBe(0);
       const moved = await zanshin('migrate', API_CONTAINER, '--reason', 'test');
       expect([moved.exitCode, moved.stderr]).toEqual([0, '']);
       expect(moved.stdout).not.toMatch(/failed/);
@@ -240,9 +326,15 @@ describe('control plane on the live cluster, through the zanshin CLI', () => {
       expect(moved.stdout).toMatch(/completed/);
       expect(await runningOnFor(API_CONTAINER)).toEqual(['pc2']);
 
-      const containers = JSON.parse((await zanshin('containers', '--json')).stdout) as { id: string; nodeId: string; state: string }[];
+      const containers = JSON.parse((await zanshin('containers', '--json')).stdout) as {
+        id: string;
+        nodeId: string;
+        state: string;
+      }[];
       expect(containers.find((c) => c.id === API_CONTAINER)).toMatchObject({ nodeId: 'pc2', state: 'running' });
-      const history = JSON.parse((await zanshin('migrations', '--container', API_CONTAINER, '--json')).stdout) as MigrationRow[];
+      const history = JSON.parse(
+        (await zanshin('migrations', '--container', API_CONTAINER, '--json')).stdout,
+      ) as MigrationRow[];
       expect(history.map((m) => [m.from, m.to, m.status, m.reason])).toEqual([['pc1', 'pc2', 'completed', 'test']]);
       expect(moveReportOf(history[0]!.report)!.steps.map((st) => st.step)).toContain('transfer checkpoint');
       const decision = history[0]!.decision as { chosen: string; candidates: { nodeId: string }[] };
@@ -253,22 +345,34 @@ describe('control plane on the live cluster, through the zanshin CLI', () => {
   });
 });
 
-
 describe('shutdown evacuation', () => {
   it('moves every container off a PC that powers off, through the systemd script and nodeLifecycle', async () => {
     // After the CLI test, API_CONTAINER runs on pc2 (as the database says).
     expect(await runningOnFor(API_CONTAINER)).toEqual(['pc2']);
     const script = path.join(REPO_ROOT_FOR_TEST, 'infra', 'systemd', 'zanshin-evacuate.sh');
     const run = await execa(script, [], {
-      reject: false, timeout: 120_000,
-      env: { ...process.env, ZANSHIN_NODE_ID: 'pc2', TEMPORAL_ADDRESS: `127.0.0.1:${config.temporalPort}`, ZANSHIN_EVACUATION_DEADLINE: '60',
-        PATH: `${path.dirname(config.temporalBin)}:${path.dirname(process.execPath)}:${process.env.PATH ?? ''}` },
+      reject: false,
+      timeout: 120_000,
+      env: {
+        ...process.env,
+        ZANSHIN_NODE_ID: 'pc2',
+        TEMPORAL_ADDRESS: `127.0.0.1:${config.temporalPort}`,
+        ZANSHIN_EVACUATION_DEADLINE: '60',
+        PATH: `${path.dirname(config.temporalBin)}:${path.dirname(process.execPath)}:${process.env.PATH ?? ''}`,
+      },
     });
     expect([run.exitCode, run.stderr]).toEqual([0, '']);
     expect(run.stdout).toMatch(/containers of pc2 evacuated/);
     expect(await runningOnFor(API_CONTAINER)).toEqual(['pc1']);
-    const status = await client.workflow.getHandle('node-pc2').query<{ evacuations: { reason: string; containers: { containerId: string; outcome: string; to?: string }[] }[] }>('status');
-    expect(status.evacuations.at(-1)).toMatchObject({ reason: 'power-off', containers: [{ containerId: API_CONTAINER, outcome: 'moved', to: 'pc1' }] });
+    const status = await client.workflow
+      .getHandle('node-pc2')
+      .query<{
+        evacuations: { reason: string; containers: { containerId: string; outcome: string; to?: string }[] }[];
+      }>('status');
+    expect(status.evacuations.at(-1)).toMatchObject({
+      reason: 'power-off',
+      containers: [{ containerId: API_CONTAINER, outcome: 'moved', to: 'pc1' }],
+    });
   });
 });
 
@@ -279,7 +383,9 @@ describe('safety checkpoints and crash recovery', () => {
     // Read before the checkpoint: the container keeps counting while its safety copy travels.
     const atCheckpoint = counterOf('pc1', API_CONTAINER);
     const safety = await client.workflow.execute<typeof safetyCheckpoint>('safetyCheckpoint', {
-      taskQueue: CONTROL_TASK_QUEUE, workflowId: `migrate-${API_CONTAINER}`, args: [{ containerId: API_CONTAINER }],
+      taskQueue: CONTROL_TASK_QUEUE,
+      workflowId: `migrate-${API_CONTAINER}`,
+      args: [{ containerId: API_CONTAINER }],
     });
     expect(safety).toMatchObject({ source: 'pc1', holder: 'pc2' });
     expect(await runningOnFor(API_CONTAINER)).toEqual(['pc1']); // a safety checkpoint does not stop it
@@ -287,8 +393,14 @@ describe('safety checkpoints and crash recovery', () => {
     // pc2's next load report lists the new generation.
     const token = readFileSync(path.join(planCluster(config).paths.secrets, 'admin-token'), 'utf8').trim();
     const heldBy = async (node: string) => {
-      const res = await fetch(`http://127.0.0.1:${config.apiPort}/v1/nodes/${node}`, { headers: { authorization: `Bearer ${token}` } });
-      return ((await res.json()) as { remnants: { containerId: string; generations: number[] }[] }).remnants.find((r) => r.containerId === API_CONTAINER)?.generations ?? [];
+      const res = await fetch(`http://127.0.0.1:${config.apiPort}/v1/nodes/${node}`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      return (
+        ((await res.json()) as { remnants: { containerId: string; generations: number[] }[] }).remnants.find(
+          (r) => r.containerId === API_CONTAINER,
+        )?.generations ?? []
+      );
     };
     for (let i = 0; i < 50 && !(await heldBy('pc2')).includes(safety.generation!); i++) await sleep(200);
     expect(await heldBy('pc2')).toContain(safety.generation);
@@ -302,9 +414,13 @@ describe('safety checkpoints and crash recovery', () => {
     await sleep(5000); // pc1's last report ages past the threshold below
 
     const recovered = await client.workflow.execute<typeof recoverCrashedNodes>('recoverCrashedNodes', {
-      taskQueue: CONTROL_TASK_QUEUE, workflowId: `recover-${TEST_PREFIX}`, args: [{ offlineAfterSeconds: 4, timeouts: { answerSeconds: 3 } }],
+      taskQueue: CONTROL_TASK_QUEUE,
+      workflowId: `recover-${TEST_PREFIX}`,
+      args: [{ offlineAfterSeconds: 4, timeouts: { answerSeconds: 3 } }],
     });
-    expect(recovered.map((r) => [r.containerId, r.deadNode, r.restoredOn, r.generation])).toEqual([[API_CONTAINER, 'pc1', 'pc2', safety.generation]]);
+    expect(recovered.map((r) => [r.containerId, r.deadNode, r.restoredOn, r.generation])).toEqual([
+      [API_CONTAINER, 'pc1', 'pc2', safety.generation],
+    ]);
     expect(recovered[0]!.checkpointAgeMs).toBeGreaterThan(1000);
     expect(await runningOnFor(API_CONTAINER)).toEqual(['pc2']);
     await sleep(1000);
@@ -313,10 +429,19 @@ describe('safety checkpoints and crash recovery', () => {
     expect(after.bootId).toBe(atCheckpoint.bootId);
     expect(after.count).toBeGreaterThanOrEqual(atCheckpoint.count);
     expect(beforeCrash.count).toBeGreaterThan(atCheckpoint.count);
-    const res = await fetch(`http://127.0.0.1:${config.apiPort}/v1/migrations?containerId=${API_CONTAINER}`, { headers: { authorization: `Bearer ${token}` } });
-    const history = ((await res.json()) as { migrations: { reason: string; to: string; status: string; report: { checkpointAgeMs: number } }[] }).migrations;
-    expect(history[0]).toMatchObject({ reason: 'crash recovery: pc1 stopped reporting', to: 'pc2', status: 'completed' });
+    const res = await fetch(`http://127.0.0.1:${config.apiPort}/v1/migrations?containerId=${API_CONTAINER}`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    const history = (
+      (await res.json()) as {
+        migrations: { reason: string; to: string; status: string; report: { checkpointAgeMs: number } }[];
+      }
+    ).migrations;
+    expect(history[0]).toMatchObject({
+      reason: 'crash recovery: pc1 stopped reporting',
+      to: 'pc2',
+      status: 'completed',
+    });
     expect(history[0]!.report.checkpointAgeMs).toBeGreaterThan(1000);
   });
 });
-

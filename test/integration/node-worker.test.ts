@@ -44,13 +44,27 @@ beforeAll(async () => {
   const log = (name: string) => path.join(dir, `${name}.log`);
   processes.push(spawnDetached('host-relay', hostRelayArgv(socket, port), { log: log('host-relay') }));
   processes.push(spawnDetached('ns-relay', namespaceRelayArgv(NAMESPACE, port, socket), { log: log('ns-relay') }));
-  const worker = spawnDetached('node-worker', inNamespace(NAMESPACE, [process.execPath, dist('workers', 'node-worker.js')]), {
-    log: log('node-worker'),
-    env: { ...process.env, ZANSHIN_NODE_ID: NODE_ID, ZANSHIN_NODE_DATA_DIR: path.join(dir, 'node'), TEMPORAL_ADDRESS: `127.0.0.1:${port}`, TEMPORAL_NAMESPACE: 'default' },
-  });
+  const worker = spawnDetached(
+    'node-worker',
+    inNamespace(NAMESPACE, [process.execPath, dist('workers', 'node-worker.js')]),
+    {
+      log: log('node-worker'),
+      env: {
+        ...process.env,
+        ZANSHIN_NODE_ID: NODE_ID,
+        ZANSHIN_NODE_DATA_DIR: path.join(dir, 'node'),
+        TEMPORAL_ADDRESS: `127.0.0.1:${port}`,
+        TEMPORAL_NAMESPACE: 'default',
+      },
+    },
+  );
   processes.push(worker);
-  await waitFor('the node worker to poll node-pc1', async () => (await activityPollers(env.client, 'node-pc1')) > 0, 60_000,
-    () => (isRunning(worker) ? null : `node worker exited:\n${logTail(worker.log)}`));
+  await waitFor(
+    'the node worker to poll node-pc1',
+    async () => (await activityPollers(env.client, 'node-pc1')) > 0,
+    60_000,
+    () => (isRunning(worker) ? null : `node worker exited:\n${logTail(worker.log)}`),
+  );
 });
 
 afterAll(async () => {
@@ -62,16 +76,23 @@ afterAll(async () => {
 
 async function withControlWorker<T>(name: string, fn: () => Promise<T>): Promise<T> {
   const worker = await Worker.create({
-    connection: env.nativeConnection, namespace: 'default', taskQueue: `${CONTROL_TASK_QUEUE}-${name}`, workflowBundle: bundle,
+    connection: env.nativeConnection,
+    namespace: 'default',
+    taskQueue: `${CONTROL_TASK_QUEUE}-${name}`,
+    workflowBundle: bundle,
   });
   return worker.runUntil(fn());
 }
 
 describe('probeNode', () => {
   it('runs its activity on the PC inside its network namespace and returns its identity and load', async () => {
-    const result = await withControlWorker('ok', () => env.client.workflow.execute<typeof probeNode>('probeNode', {
-      taskQueue: `${CONTROL_TASK_QUEUE}-ok`, workflowId: `${TEST_PREFIX}-probe-ok`, args: [{ nodeId: NODE_ID }],
-    }));
+    const result = await withControlWorker('ok', () =>
+      env.client.workflow.execute<typeof probeNode>('probeNode', {
+        taskQueue: `${CONTROL_TASK_QUEUE}-ok`,
+        workflowId: `${TEST_PREFIX}-probe-ok`,
+        args: [{ nodeId: NODE_ID }],
+      }),
+    );
     expect(result.nodeId).toBe(NODE_ID);
     expect(result.networkNamespace).toBe(NAMESPACE);
     expect(result.addresses).toEqual([ADDRESS]);
@@ -82,10 +103,14 @@ describe('probeNode', () => {
     expect(result.cpuCores).toBeGreaterThan(0);
   });
 
-  it('fails as NodeUnreachable, naming the queue, when no worker polls the PC\'s queue', async () => {
-    const err = await withControlWorker('dead', () => env.client.workflow.execute<typeof probeNode>('probeNode', {
-      taskQueue: `${CONTROL_TASK_QUEUE}-dead`, workflowId: `${TEST_PREFIX}-probe-dead`, args: [{ nodeId: 'pc9', timeoutSeconds: 2 }],
-    })).catch((e: unknown) => e);
+  it("fails as NodeUnreachable, naming the queue, when no worker polls the PC's queue", async () => {
+    const err = await withControlWorker('dead', () =>
+      env.client.workflow.execute<typeof probeNode>('probeNode', {
+        taskQueue: `${CONTROL_TASK_QUEUE}-dead`,
+        workflowId: `${TEST_PREFIX}-probe-dead`,
+        args: [{ nodeId: 'pc9', timeoutSeconds: 2 }],
+      }),
+    ).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(WorkflowFailedError);
     const cause = (err as WorkflowFailedError).cause as ApplicationFailure;
     expect(cause.type).toBe(ErrorType.NodeUnreachable);
@@ -93,9 +118,13 @@ describe('probeNode', () => {
   });
 
   it('refuses a malformed node id as InvalidInput without retrying', async () => {
-    const err = await withControlWorker('bad', () => env.client.workflow.execute<typeof probeNode>('probeNode', {
-      taskQueue: `${CONTROL_TASK_QUEUE}-bad`, workflowId: `${TEST_PREFIX}-probe-bad`, args: [{ nodeId: '../etc' }],
-    })).catch((e: unknown) => e);
+    const err = await withControlWorker('bad', () =>
+      env.client.workflow.execute<typeof probeNode>('probeNode', {
+        taskQueue: `${CONTROL_TASK_QUEUE}-bad`,
+        workflowId: `${TEST_PREFIX}-probe-bad`,
+        args: [{ nodeId: '../etc' }],
+      }),
+    ).catch((e: unknown) => e);
     const cause = (err as WorkflowFailedError).cause as ApplicationFailure;
     expect(cause.type).toBe(ErrorType.InvalidInput);
     expect(cause.message).toMatch(/probeNode needs input \{"nodeId": "<id>"\}/);

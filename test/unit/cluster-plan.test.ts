@@ -5,7 +5,13 @@ const config = (env: Record<string, string> = {}) => clusterConfig({ ZANSHIN_DAT
 
 describe('cluster configuration', () => {
   it('defaults to three PCs on a 1 Gbit/s LAN', () => {
-    expect(config()).toMatchObject({ nodes: 3, namePrefix: 'zs', lanSubnet: '10.77.0', linkRate: '1gbit', temporalPort: 7233 });
+    expect(config()).toMatchObject({
+      nodes: 3,
+      namePrefix: 'zs',
+      lanSubnet: '10.77.0',
+      linkRate: '1gbit',
+      temporalPort: 7233,
+    });
     expect(config({ ZANSHIN_LINK_RATE: 'off' }).linkRate).toBeNull();
   });
 

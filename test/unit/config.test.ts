@@ -7,7 +7,11 @@ import { ConfigError } from '../../common/errors';
 
 describe('environment settings', () => {
   it('uses documented defaults when unset', () => {
-    expect(temporalConfig({})).toEqual({ address: '127.0.0.1:7233', namespace: 'default', controlTaskQueue: 'zanshin-control' });
+    expect(temporalConfig({})).toEqual({
+      address: '127.0.0.1:7233',
+      namespace: 'default',
+      controlTaskQueue: 'zanshin-control',
+    });
   });
 
   it('names the variable when a number is malformed or out of range', () => {

@@ -44,7 +44,10 @@ afterEach(async () => {
 });
 
 const sourceReader = () => ChunkReader.fromLocations(image.locations);
-const storeFiles = () => readdirSync(store.root, { recursive: true }).filter((f) => !String(f).startsWith('staging')).sort();
+const storeFiles = () =>
+  readdirSync(store.root, { recursive: true })
+    .filter((f) => !String(f).startsWith('staging'))
+    .sort();
 
 describe('data plane', () => {
   it('sends only missing chunks, compressed, and the target rebuilds the exact image', async () => {
@@ -58,14 +61,18 @@ describe('data plane', () => {
     expect(await client.offer(image.manifest)).toEqual([]);
     // Random pages do not compress, zero pages do: the wire carries about the random part plus the manifest.
     expect(client.counters.chunkBytes).toBe(201 * 4096 + 3000);
-    expect(client.counters.wireBytes).toBeLessThan(client.counters.chunkBytes + client.counters.manifestBytes * 2 + 4096);
+    expect(client.counters.wireBytes).toBeLessThan(
+      client.counters.chunkBytes + client.counters.manifestBytes * 2 + 4096,
+    );
 
     const transfer = await registry.get(transferId);
     const out = path.join(tmp, 'out');
     const targetReader = transfer.reader();
     await writeImage(transfer.manifests.checkpoint!, out, targetReader);
     await targetReader.close();
-    expect(readFileSync(path.join(out, 'pages-1.img')).equals(readFileSync(path.join(tmp, 'src-image', 'pages-1.img')))).toBe(true);
+    expect(
+      readFileSync(path.join(out, 'pages-1.img')).equals(readFileSync(path.join(tmp, 'src-image', 'pages-1.img'))),
+    ).toBe(true);
   });
 
   it('resumes after a broken transfer without re-sending what arrived, even across a worker restart', async () => {
@@ -100,10 +107,20 @@ describe('data plane', () => {
 
   it('refuses a missing or wrong token and an unknown transfer, naming why', async () => {
     const { transferId } = await registry.register('c1');
-    await expect(new DataPlaneClient({ address, transferId, token: 'guess' }).offer(image.manifest)).rejects.toThrow(/HTTP 403\): wrong token/);
-    await expect(new DataPlaneClient({ address, transferId, token: '' }).offer(image.manifest)).rejects.toThrow(/HTTP 401/);
-    await expect(new DataPlaneClient({ address, transferId: 'nope', token: 'x' }).offer(image.manifest)).rejects.toThrow(/HTTP 404\): no transfer nope/);
-    const res = await fetch(`http://${address}/v1/transfers/${transferId}/manifests/checkpoint`, { method: 'POST', body: encodeManifest(image.manifest), headers: { 'content-type': 'application/octet-stream' } });
+    await expect(new DataPlaneClient({ address, transferId, token: 'guess' }).offer(image.manifest)).rejects.toThrow(
+      /HTTP 403\): wrong token/,
+    );
+    await expect(new DataPlaneClient({ address, transferId, token: '' }).offer(image.manifest)).rejects.toThrow(
+      /HTTP 401/,
+    );
+    await expect(
+      new DataPlaneClient({ address, transferId: 'nope', token: 'x' }).offer(image.manifest),
+    ).rejects.toThrow(/HTTP 404\): no transfer nope/);
+    const res = await fetch(`http://${address}/v1/transfers/${transferId}/manifests/checkpoint`, {
+      method: 'POST',
+      body: encodeManifest(image.manifest),
+      headers: { 'content-type': 'application/octet-stream' },
+    });
     expect(res.status).toBe(401);
   });
 
@@ -114,7 +131,11 @@ describe('data plane', () => {
     const before = storeFiles();
     const honest = sourceReader();
     const tampering = new ChunkReader([(h) => honest.candidates(h)]);
-    tampering.read = async (h: string) => { const d = Buffer.from(await honest.read(h)); d.writeUInt8(d.readUInt8(0) ^ 1, 0); return d; };
+    tampering.read = async (h: string) => {
+      const d = Buffer.from(await honest.read(h));
+      d.writeUInt8(d.readUInt8(0) ^ 1, 0);
+      return d;
+    };
     const err = await client.send(missing.slice(0, 5), tampering).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DataPlaneError);
     expect((err as DataPlaneError).status).toBe(422);
@@ -126,15 +147,20 @@ describe('data plane', () => {
 
   it('refuses a manifest whose path leaves the image directory', async () => {
     const { transferId, token } = await registry.register('c1');
-    const evil: Manifest = { ...image.manifest, entries: [{ ...image.manifest.entries[0]!, path: '../../etc/cron.d/x' }] };
+    const evil: Manifest = {
+      ...image.manifest,
+      entries: [{ ...image.manifest.entries[0]!, path: '../../etc/cron.d/x' }],
+    };
     const err = await new DataPlaneClient({ address, transferId, token }).offer(evil).catch((e: unknown) => e);
     expect((err as DataPlaneError).status).toBe(400);
     expect((err as Error).message).toMatch(/has a "\.\." segment/);
     expect((await registry.get(transferId)).manifests.checkpoint).toBeUndefined();
   });
 
-  it('refuses a manifest of another container than the transfer\'s', async () => {
+  it("refuses a manifest of another container than the transfer's", async () => {
     const { transferId, token } = await registry.register('c2');
-    await expect(new DataPlaneClient({ address, transferId, token }).offer(image.manifest)).rejects.toThrow(/container c1 offered to a transfer of c2/);
+    await expect(new DataPlaneClient({ address, transferId, token }).offer(image.manifest)).rejects.toThrow(
+      /container c1 offered to a transfer of c2/,
+    );
   });
 });

@@ -8,18 +8,24 @@ import { dist } from '../../infra/cluster/cluster';
 import { sha256 } from '../../node/scan';
 
 let dir: string;
-beforeAll(() => { dir = mkdtempSync(path.join(os.tmpdir(), 'zanshin-hash-')); });
+beforeAll(() => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'zanshin-hash-'));
+});
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-it.each([[4096], [1 << 20]])('hashes %i-byte chunks of a large file on the worker pool exactly as in-thread, and lets its process exit', async (chunkSize) => {
-  const data = randomBytes((20 << 20) + 100); // several blocks, and a last chunk that is short
-  const file = path.join(dir, `f-${chunkSize}`);
-  writeFileSync(file, data);
-  const expected: string[] = [];
-  for (let at = 0; at < data.length; at += chunkSize) expected.push(sha256(data.subarray(at, Math.min(at + chunkSize, data.length))));
-  const script = `const s = require(${JSON.stringify(dist('node', 'scan.js'))}); const p = require(${JSON.stringify(dist('node', 'hash-pool.js'))});
+it.each([[4096], [1 << 20]])(
+  'hashes %i-byte chunks of a large file on the worker pool exactly as in-thread, and lets its process exit',
+  async (chunkSize) => {
+    const data = randomBytes((20 << 20) + 100); // several blocks, and a last chunk that is short
+    const file = path.join(dir, `f-${chunkSize}`);
+    writeFileSync(file, data);
+    const expected: string[] = [];
+    for (let at = 0; at < data.length; at += chunkSize)
+      expected.push(sha256(data.subarray(at, Math.min(at + chunkSize, data.length))));
+    const script = `const s = require(${JSON.stringify(dist('node', 'scan.js'))}); const p = require(${JSON.stringify(dist('node', 'hash-pool.js'))});
     if (!p.hashPool()) { console.error('no hash pool in the build'); process.exit(2); }
     s.hashFileChunks(process.argv[1], ${data.length}, ${chunkSize}).then((h) => console.log(JSON.stringify(h)));`;
-  const { stdout } = await execa(process.execPath, ['-e', script, file], { timeout: 30_000 });
-  expect(JSON.parse(stdout)).toEqual(expected);
-});
+    const { stdout } = await execa(process.execPath, ['-e', script, file], { timeout: 30_000 });
+    expect(JSON.parse(stdout)).toEqual(expected);
+  },
+);

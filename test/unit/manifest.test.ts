@@ -1,15 +1,31 @@
 import { createHash } from 'node:crypto';
 import {
-  checkRelativePath, decodeManifest, encodeManifest, Manifest, manifestStats, missingChunks, resolveInside, validateManifest,
+  checkRelativePath,
+  decodeManifest,
+  encodeManifest,
+  Manifest,
+  manifestStats,
+  missingChunks,
+  resolveInside,
+  validateManifest,
 } from '../../domain/manifest';
 import { encodeFrame, FrameParser } from '../../domain/chunk-frames';
 
 const h = (s: string) => createHash('sha256').update(s).digest('hex');
 
 const checkpoint: Manifest = {
-  kind: 'checkpoint', containerId: 'c1', generation: 2,
+  kind: 'checkpoint',
+  containerId: 'c1',
+  generation: 2,
   entries: [
-    { path: 'pages-1.img', type: 'file', mode: 0o644, size: 3 * 4096, chunkSize: 4096, chunks: [h('a'), h('b'), h('a')] },
+    {
+      path: 'pages-1.img',
+      type: 'file',
+      mode: 0o644,
+      size: 3 * 4096,
+      chunkSize: 4096,
+      chunks: [h('a'), h('b'), h('a')],
+    },
     { path: 'core-1.img', type: 'file', mode: 0o644, size: 10, chunkSize: 1 << 20, chunks: [h('core')] },
   ],
 };
@@ -31,18 +47,44 @@ describe('manifest validation', () => {
   });
 
   it.each([
-    ['a path with ..', { path: '../x', type: 'file', mode: 0o644, size: 1, chunkSize: 1 << 20, chunks: [h('x')] }, /segment/],
-    ['a nested path in a checkpoint', { path: 'a/b.img', type: 'file', mode: 0o644, size: 1, chunkSize: 1 << 20, chunks: [h('x')] }, /top of the image/],
-    ['a wrong chunk count', { path: 'x.img', type: 'file', mode: 0o644, size: 5 << 20, chunkSize: 1 << 20, chunks: [h('x')] }, /1 chunks for/],
-    ['a wrong page size', { path: 'pages-2.img', type: 'file', mode: 0o644, size: 4096, chunkSize: 1 << 20, chunks: [h('x')] }, /chunk size/],
-    ['a malformed hash', { path: 'x.img', type: 'file', mode: 0o644, size: 1, chunkSize: 1 << 20, chunks: ['zz'] }, /malformed chunk hash/],
-    ['a bad mode', { path: 'x.img', type: 'file', mode: 0o17777, size: 1, chunkSize: 1 << 20, chunks: [h('x')] }, /invalid mode/],
+    [
+      'a path with ..',
+      { path: '../x', type: 'file', mode: 0o644, size: 1, chunkSize: 1 << 20, chunks: [h('x')] },
+      /segment/,
+    ],
+    [
+      'a nested path in a checkpoint',
+      { path: 'a/b.img', type: 'file', mode: 0o644, size: 1, chunkSize: 1 << 20, chunks: [h('x')] },
+      /top of the image/,
+    ],
+    [
+      'a wrong chunk count',
+      { path: 'x.img', type: 'file', mode: 0o644, size: 5 << 20, chunkSize: 1 << 20, chunks: [h('x')] },
+      /1 chunks for/,
+    ],
+    [
+      'a wrong page size',
+      { path: 'pages-2.img', type: 'file', mode: 0o644, size: 4096, chunkSize: 1 << 20, chunks: [h('x')] },
+      /chunk size/,
+    ],
+    [
+      'a malformed hash',
+      { path: 'x.img', type: 'file', mode: 0o644, size: 1, chunkSize: 1 << 20, chunks: ['zz'] },
+      /malformed chunk hash/,
+    ],
+    [
+      'a bad mode',
+      { path: 'x.img', type: 'file', mode: 0o17777, size: 1, chunkSize: 1 << 20, chunks: [h('x')] },
+      /invalid mode/,
+    ],
   ])('refuses %s', (_what, entry, message) => {
     expect(() => validateManifest({ ...checkpoint, entries: [entry as Manifest['entries'][0]] })).toThrow(message);
   });
 
   it('refuses a duplicate path and an invalid container id', () => {
-    expect(() => validateManifest({ ...checkpoint, entries: [checkpoint.entries[1]!, checkpoint.entries[1]!] })).toThrow(/twice/);
+    expect(() =>
+      validateManifest({ ...checkpoint, entries: [checkpoint.entries[1]!, checkpoint.entries[1]!] }),
+    ).toThrow(/twice/);
     expect(() => validateManifest({ ...checkpoint, containerId: '../c' })).toThrow(/invalid container id/);
   });
 });
@@ -72,13 +114,19 @@ describe('missing chunks', () => {
 
 describe('chunk frames', () => {
   it('reassembles frames from a stream split at any byte', () => {
-    const bytes = Buffer.concat([...encodeFrame(h('a'), Buffer.from('hello')), ...encodeFrame(h('b'), Buffer.alloc(5000, 1))]);
+    const bytes = Buffer.concat([
+      ...encodeFrame(h('a'), Buffer.from('hello')),
+      ...encodeFrame(h('b'), Buffer.alloc(5000, 1)),
+    ]);
     for (const step of [1, 7, 36, 41, bytes.length]) {
       const parser = new FrameParser();
       const frames = [];
       for (let i = 0; i < bytes.length; i += step) frames.push(...parser.push(bytes.subarray(i, i + step)));
       parser.end();
-      expect(frames.map((f) => [f.hash, f.data.length])).toEqual([[h('a'), 5], [h('b'), 5000]]);
+      expect(frames.map((f) => [f.hash, f.data.length])).toEqual([
+        [h('a'), 5],
+        [h('b'), 5000],
+      ]);
     }
   });
 

@@ -14,11 +14,16 @@ describe('toNodeLoad', () => {
 
 describe('lanAddresses', () => {
   it('keeps non-internal IPv4 addresses only, sorted', () => {
-    expect(lanAddresses({
-      lo: [{ address: '127.0.0.1', family: 'IPv4', internal: true }],
-      eth1: [{ address: '10.0.0.9', family: 'IPv4', internal: false }, { address: 'fe80::1', family: 'IPv6', internal: false }],
-      eth0: [{ address: '10.0.0.2', family: 4, internal: false }],
-      down: undefined,
-    })).toEqual(['10.0.0.2', '10.0.0.9']);
+    expect(
+      lanAddresses({
+        lo: [{ address: '127.0.0.1', family: 'IPv4', internal: true }],
+        eth1: [
+          { address: '10.0.0.9', family: 'IPv4', internal: false },
+          { address: 'fe80::1', family: 'IPv6', internal: false },
+        ],
+        eth0: [{ address: '10.0.0.2', family: 4, internal: false }],
+        down: undefined,
+      }),
+    ).toEqual(['10.0.0.2', '10.0.0.9']);
   });
 });

@@ -3,18 +3,35 @@ import { decidePlacement, DEFAULT_POLICY, freeTimeTerm, NodeFacts, PlacementRequ
 const now = new Date('2026-11-26T10:00:00Z');
 const MiB = 2 ** 20;
 const node = (nodeId: string, over: Partial<NodeFacts> = {}): NodeFacts => ({
-  nodeId, lastReportAt: new Date(now.getTime() - 5_000), cpu: 0.2, memory: 0.3, memoryAvailableBytes: 4096 * MiB,
-  cpuFlags: ['avx2', 'sse4_2'], inLectureUntil: null, nextLectureAt: null, generationsHeld: 0, hasBundle: false, ...over,
+  nodeId,
+  lastReportAt: new Date(now.getTime() - 5_000),
+  cpu: 0.2,
+  memory: 0.3,
+  memoryAvailableBytes: 4096 * MiB,
+  cpuFlags: ['avx2', 'sse4_2'],
+  inLectureUntil: null,
+  nextLectureAt: null,
+  generationsHeld: 0,
+  hasBundle: false,
+  ...over,
 });
 const request: PlacementRequest = {
-  containerId: 'c1', sourceNode: 'pc1', memoryNeededBytes: 512 * MiB, totalGenerations: 2, requiredCpuFlags: ['avx2'], now,
+  containerId: 'c1',
+  sourceNode: 'pc1',
+  memoryNeededBytes: 512 * MiB,
+  totalGenerations: 2,
+  requiredCpuFlags: ['avx2'],
+  now,
 };
 
 describe('placement policy', () => {
   it('prefers the remnant holder when loads are similar', () => {
     const d = decidePlacement(request, [node('pc2'), node('pc3', { generationsHeld: 2, hasBundle: true, cpu: 0.25 })]);
     expect(d.chosen).toBe('pc3');
-    expect(d.candidates.map((c) => [c.nodeId, c.cost])).toEqual([['pc3', -0.95], ['pc2', 0]]);
+    expect(d.candidates.map((c) => [c.nodeId, c.cost])).toEqual([
+      ['pc3', -0.95],
+      ['pc2', 0],
+    ]);
     expect(d.candidates[0]!.terms).toEqual({ C: 0.25, M: 0.3, P: 1, B: 1, L: 1 });
   });
 
@@ -22,7 +39,9 @@ describe('placement policy', () => {
     const busyHolder = node('pc3', { cpu: 0.95, memory: 0.9, generationsHeld: 2, hasBundle: true });
     const idle = node('pc2', { cpu: 0.05, memory: 0.1 });
     expect(decidePlacement(request, [busyHolder, idle]).chosen).toBe('pc2'); // defaults: k=1, l=0.5
-    expect(decidePlacement(request, [busyHolder, idle], { ...DEFAULT_POLICY, weights: { k: 0.2, l: 2, m: 0.5 } }).chosen).toBe('pc3');
+    expect(
+      decidePlacement(request, [busyHolder, idle], { ...DEFAULT_POLICY, weights: { k: 0.2, l: 2, m: 0.5 } }).chosen,
+    ).toBe('pc3');
   });
 
   it('never chooses a PC whose lecture starts in 10 minutes, or that is in one', () => {
@@ -32,7 +51,9 @@ describe('placement policy', () => {
       node('pc4', { cpu: 0.9, memory: 0.9 }),
     ]);
     expect(d.chosen).toBe('pc4');
-    expect(d.candidates.find((c) => c.nodeId === 'pc2')!.excludedBecause).toEqual(['a lecture starts in 10 min (margin 15 min)']);
+    expect(d.candidates.find((c) => c.nodeId === 'pc2')!.excludedBecause).toEqual([
+      'a lecture starts in 10 min (margin 15 min)',
+    ]);
     expect(d.candidates.find((c) => c.nodeId === 'pc3')!.excludedBecause[0]).toMatch(/^in a lecture until/);
   });
 
@@ -55,8 +76,11 @@ describe('placement policy', () => {
     expect(d.explanation).toMatch(/^no node can take c1: pc1 \(it is the source\), pc2 \(offline/);
   });
 
-  it('excludes nodes the caller rules out, with the caller\'s reason', () => {
-    const d = decidePlacement({ ...request, exclude: [{ nodeId: 'pc2', reason: 'it died during this migration' }] }, [node('pc2'), node('pc3', { cpu: 0.9 })]);
+  it("excludes nodes the caller rules out, with the caller's reason", () => {
+    const d = decidePlacement({ ...request, exclude: [{ nodeId: 'pc2', reason: 'it died during this migration' }] }, [
+      node('pc2'),
+      node('pc3', { cpu: 0.9 }),
+    ]);
     expect(d.chosen).toBe('pc3');
     expect(d.candidates.find((c) => c.nodeId === 'pc2')!.excludedBecause).toEqual(['it died during this migration']);
   });
@@ -71,8 +95,12 @@ describe('placement policy', () => {
 
   it('scales L from 0 in a lecture to 1 a day or more before the next', () => {
     expect(freeTimeTerm({ inLectureUntil: new Date(now.getTime() + 1), nextLectureAt: null }, now)).toBe(0);
-    expect(freeTimeTerm({ inLectureUntil: null, nextLectureAt: new Date(now.getTime() + 6 * 3_600_000) }, now)).toBe(0.25);
-    expect(freeTimeTerm({ inLectureUntil: null, nextLectureAt: new Date(now.getTime() + 48 * 3_600_000) }, now)).toBe(1);
+    expect(freeTimeTerm({ inLectureUntil: null, nextLectureAt: new Date(now.getTime() + 6 * 3_600_000) }, now)).toBe(
+      0.25,
+    );
+    expect(freeTimeTerm({ inLectureUntil: null, nextLectureAt: new Date(now.getTime() + 48 * 3_600_000) }, now)).toBe(
+      1,
+    );
     expect(freeTimeTerm({ inLectureUntil: null, nextLectureAt: null }, now)).toBe(1);
   });
 });

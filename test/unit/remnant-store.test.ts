@@ -1,4 +1,14 @@
-import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, existsSync, rmSync, symlinkSync, writeFileSync, readdirSync } from 'node:fs';
+import {
+  appendFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  existsSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+  readdirSync,
+} from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,7 +20,9 @@ import { StagingPack } from '../../node/staging';
 import { RemnantStore } from '../../node/store';
 
 let tmp: string;
-beforeEach(() => { tmp = mkdtempSync(path.join(os.tmpdir(), 'zanshin-store-')); });
+beforeEach(() => {
+  tmp = mkdtempSync(path.join(os.tmpdir(), 'zanshin-store-'));
+});
 afterEach(() => rmSync(tmp, { recursive: true, force: true }));
 
 function makeRootfs(dir: string): void {
@@ -31,7 +43,12 @@ describe('bundle sync', () => {
     const first = await scanDirectory(src, 'bundle', 'c1');
     const dst = path.join(tmp, 'dst');
     const reader = ChunkReader.fromLocations(first.locations);
-    expect(await applyBundle(first.manifest, dst, null, reader, path.join(tmp, 'incoming'))).toMatchObject({ written: 3, unchanged: 0, removed: 0, kept: 0 });
+    expect(await applyBundle(first.manifest, dst, null, reader, path.join(tmp, 'incoming'))).toMatchObject({
+      written: 3,
+      unchanged: 0,
+      removed: 0,
+      kept: 0,
+    });
     await reader.close();
     expect(withoutMtimes((await scanDirectory(dst, 'bundle', 'c1')).manifest)).toEqual(withoutMtimes(first.manifest));
 
@@ -61,8 +78,12 @@ describe('bundle sync', () => {
     const second = await scanDirectory(src, 'bundle', 'c1');
     // Only the chunks of the first sync are held: the changed and the new file's content never arrived.
     const r2 = ChunkReader.fromLocations(first.locations);
-    await expect(applyBundle(second.manifest, dst, first.manifest, r2, path.join(tmp, 'incoming'))).rejects.toThrow(/not held intact/);
-    const result = await applyBundle(second.manifest, dst, first.manifest, r2, path.join(tmp, 'incoming'), { partial: true });
+    await expect(applyBundle(second.manifest, dst, first.manifest, r2, path.join(tmp, 'incoming'))).rejects.toThrow(
+      /not held intact/,
+    );
+    const result = await applyBundle(second.manifest, dst, first.manifest, r2, path.join(tmp, 'incoming'), {
+      partial: true,
+    });
     await r2.close();
     expect(result.kept).toBe(2);
     expect(readFileSync(path.join(dst, 'data', 'counter'), 'utf8')).toBe('abc 1\n');
@@ -84,7 +105,9 @@ describe('bundle sync', () => {
     const reader = ChunkReader.fromLocations(locations);
     // A manifest naming etc/passwd without the etc directory: the symlink in the way is refused.
     const fileOnly = { ...manifest, entries: manifest.entries.filter((e) => e.type === 'file') };
-    await expect(applyBundle(fileOnly, dst, null, reader, path.join(tmp, 'incoming'))).rejects.toThrow(/etc is not a directory on this node/);
+    await expect(applyBundle(fileOnly, dst, null, reader, path.join(tmp, 'incoming'))).rejects.toThrow(
+      /etc is not a directory on this node/,
+    );
     expect(readdirSync(outside)).toEqual([]);
     // With the directory entry, the symlink is replaced by a real directory before anything is written below it.
     await applyBundle(manifest, dst, null, reader, path.join(tmp, 'incoming'));
@@ -117,7 +140,13 @@ describe('image materialization', () => {
     expect(missing).toHaveLength(1);
     await staging.append([{ hash: missing[0]!, data: changed.subarray(10 * 4096, 11 * 4096) }], () => true);
 
-    const reader = new ChunkReader([(h) => oldScan.locations.get(h), (h) => { const l = staging.location(h); return l ? [l] : undefined; }]);
+    const reader = new ChunkReader([
+      (h) => oldScan.locations.get(h),
+      (h) => {
+        const l = staging.location(h);
+        return l ? [l] : undefined;
+      },
+    ]);
     const out = path.join(tmp, 'out');
     await writeImage(newScan.manifest, out, reader);
     expect(readFileSync(path.join(out, 'pages-1.img')).equals(changed)).toBe(true);
@@ -137,14 +166,28 @@ describe('image materialization', () => {
 describe('staging pack', () => {
   it('keeps verified chunks across a reopen and drops a torn index record', async () => {
     const dir = path.join(tmp, 'st');
-    const a = randomBytes(4096), b = randomBytes(100);
+    const a = randomBytes(4096),
+      b = randomBytes(100);
     const pack = await StagingPack.open(dir);
-    expect(await pack.append([{ hash: sha256(a), data: a }, { hash: sha256(b), data: b }], () => true)).toBe(2);
+    expect(
+      await pack.append(
+        [
+          { hash: sha256(a), data: a },
+          { hash: sha256(b), data: b },
+        ],
+        () => true,
+      ),
+    ).toBe(2);
     await pack.close();
     appendFileSync(path.join(dir, 'chunks.idx'), Buffer.alloc(20)); // a crash mid-record
     const again = await StagingPack.open(dir);
     expect(again.has(sha256(a)) && again.has(sha256(b))).toBe(true);
-    const reader = new ChunkReader([(h) => { const l = again.location(h); return l ? [l] : undefined; }]);
+    const reader = new ChunkReader([
+      (h) => {
+        const l = again.location(h);
+        return l ? [l] : undefined;
+      },
+    ]);
     expect((await reader.read(sha256(b))).equals(b)).toBe(true);
     await reader.close();
     await again.close();
@@ -152,9 +195,17 @@ describe('staging pack', () => {
 
   it('refuses a tampered or unrequested chunk and keeps nothing of that batch', async () => {
     const pack = await StagingPack.open(path.join(tmp, 'st'));
-    const good = randomBytes(64), bad = randomBytes(64);
-    await expect(pack.append([{ hash: sha256(good), data: good }, { hash: sha256(good).replace(/^./, '0'), data: bad }], () => true))
-      .rejects.toThrow(/does not match its content/);
+    const good = randomBytes(64),
+      bad = randomBytes(64);
+    await expect(
+      pack.append(
+        [
+          { hash: sha256(good), data: good },
+          { hash: sha256(good).replace(/^./, '0'), data: bad },
+        ],
+        () => true,
+      ),
+    ).rejects.toThrow(/does not match its content/);
     await expect(pack.append([{ hash: sha256(good), data: good }], () => false)).rejects.toThrow(/not asked for/);
     expect(pack.chunkCount).toBe(0);
     await pack.close();
@@ -170,7 +221,12 @@ describe('remnant store retention', () => {
         mkdirSync(store.imageDir(id, n), { recursive: true });
         writeFileSync(path.join(store.imageDir(id, n), 'core-1.img'), `${id}-${n}`);
         const { manifest } = await scanDirectory(store.imageDir(id, n), 'checkpoint', id, n);
-        await store.commitGeneration(id, manifest, { generation: n, createdAt: '', strategy: 'content', sourceNode: 'pc1' });
+        await store.commitGeneration(id, manifest, {
+          generation: n,
+          createdAt: '',
+          strategy: 'content',
+          sourceNode: 'pc1',
+        });
       }
     }
     mkdirSync(store.imageDir('c1', 4), { recursive: true }); // a checkpoint in progress

@@ -1,4 +1,12 @@
-import { checkpointArgs, chooseStrategy, CLEAR_SOFT_DIRTY_SCRIPT, criuRestoreConfig, needsMerge, preDumpArgs, restoreArgs } from '../../domain/runc-args';
+import {
+  checkpointArgs,
+  chooseStrategy,
+  CLEAR_SOFT_DIRTY_SCRIPT,
+  criuRestoreConfig,
+  needsMerge,
+  preDumpArgs,
+  restoreArgs,
+} from '../../domain/runc-args';
 import { patchSpec, OciSpec } from '../../domain/oci-spec';
 
 const g = { root: '/n/runc', criu: '/c/criu', log: '/n/runc.log' };
@@ -6,21 +14,60 @@ const G = ['--root', '/n/runc', '--criu', '/c/criu', '--log', '/n/runc.log', '--
 
 describe('runc checkpoint/restore arguments', () => {
   it('content strategy: one full dump', () => {
-    expect(checkpointArgs(g, 'content', { containerId: 'c1', imagePath: '/i', workPath: '/w', leaveRunning: false }))
-      .toEqual([...G, 'checkpoint', '--image-path', '/i', '--work-path', '/w', 'c1']);
+    expect(
+      checkpointArgs(g, 'content', { containerId: 'c1', imagePath: '/i', workPath: '/w', leaveRunning: false }),
+    ).toEqual([...G, 'checkpoint', '--image-path', '/i', '--work-path', '/w', 'c1']);
   });
 
   it('kernel strategy: pre-dump, then a dump on the pre-dump as parent (runc adds track-mem for both)', () => {
-    expect(preDumpArgs(g, { containerId: 'c1', imagePath: '/g/pre', workPath: '/w' }))
-      .toEqual([...G, 'checkpoint', '--pre-dump', '--image-path', '/g/pre', '--work-path', '/w', 'c1']);
-    expect(checkpointArgs(g, 'kernel', { containerId: 'c1', imagePath: '/g/image', workPath: '/w', leaveRunning: true, parentPath: '../pre' }))
-      .toEqual([...G, 'checkpoint', '--image-path', '/g/image', '--work-path', '/w', '--parent-path', '../pre', '--leave-running', 'c1']);
-    expect(() => checkpointArgs(g, 'kernel', { containerId: 'c1', imagePath: '/i', workPath: '/w', leaveRunning: false })).toThrow(/parent path/);
+    expect(preDumpArgs(g, { containerId: 'c1', imagePath: '/g/pre', workPath: '/w' })).toEqual([
+      ...G,
+      'checkpoint',
+      '--pre-dump',
+      '--image-path',
+      '/g/pre',
+      '--work-path',
+      '/w',
+      'c1',
+    ]);
+    expect(
+      checkpointArgs(g, 'kernel', {
+        containerId: 'c1',
+        imagePath: '/g/image',
+        workPath: '/w',
+        leaveRunning: true,
+        parentPath: '../pre',
+      }),
+    ).toEqual([
+      ...G,
+      'checkpoint',
+      '--image-path',
+      '/g/image',
+      '--work-path',
+      '/w',
+      '--parent-path',
+      '../pre',
+      '--leave-running',
+      'c1',
+    ]);
+    expect(() =>
+      checkpointArgs(g, 'kernel', { containerId: 'c1', imagePath: '/i', workPath: '/w', leaveRunning: false }),
+    ).toThrow(/parent path/);
   });
 
   it('restores detached from an image into a bundle', () => {
-    expect(restoreArgs(g, { containerId: 'c1', imagePath: '/i', workPath: '/w', bundle: '/b' }))
-      .toEqual([...G, 'restore', '--detach', '--image-path', '/i', '--work-path', '/w', '--bundle', '/b', 'c1']);
+    expect(restoreArgs(g, { containerId: 'c1', imagePath: '/i', workPath: '/w', bundle: '/b' })).toEqual([
+      ...G,
+      'restore',
+      '--detach',
+      '--image-path',
+      '/i',
+      '--work-path',
+      '/w',
+      '--bundle',
+      '/b',
+      'c1',
+    ]);
   });
 
   it('restarts dirty tracking after restore through a CRIU action script at pre-resume', () => {
@@ -40,13 +87,20 @@ describe('runc checkpoint/restore arguments', () => {
 
 describe('OCI spec', () => {
   const base: OciSpec = {
-    ociVersion: '1.0.2-dev', process: { terminal: true, args: ['sh'], env: ['PATH=/bin', 'TERM=xterm'], cwd: '/' },
-    root: { path: 'rootfs', readonly: true }, hostname: 'runc', annotations: { 'org.criu.config': '/old' },
+    ociVersion: '1.0.2-dev',
+    process: { terminal: true, args: ['sh'], env: ['PATH=/bin', 'TERM=xterm'], cwd: '/' },
+    root: { path: 'rootfs', readonly: true },
+    hostname: 'runc',
+    annotations: { 'org.criu.config': '/old' },
   };
 
-  it('applies the container\'s command without a terminal, on a writable rootfs', () => {
+  it("applies the container's command without a terminal, on a writable rootfs", () => {
     const spec = patchSpec(base, { args: ['/bin/counter'], env: ['MIB=64', 'PATH=/usr/bin'], hostname: 'c1' });
-    expect(spec.process).toMatchObject({ terminal: false, args: ['/bin/counter'], env: ['TERM=xterm', 'MIB=64', 'PATH=/usr/bin'] });
+    expect(spec.process).toMatchObject({
+      terminal: false,
+      args: ['/bin/counter'],
+      env: ['TERM=xterm', 'MIB=64', 'PATH=/usr/bin'],
+    });
     expect(spec.root).toEqual({ path: 'rootfs', readonly: false });
     expect(spec.hostname).toBe('c1');
     expect(spec.annotations).toBeUndefined();
@@ -54,7 +108,9 @@ describe('OCI spec', () => {
   });
 
   it('points runc at a CRIU config for the kernel strategy', () => {
-    expect(patchSpec(base, { args: ['x'], env: [], hostname: 'h', criuConfig: '/n/criu.conf' }).annotations).toEqual({ 'org.criu.config': '/n/criu.conf' });
+    expect(patchSpec(base, { args: ['x'], env: [], hostname: 'h', criuConfig: '/n/criu.conf' }).annotations).toEqual({
+      'org.criu.config': '/n/criu.conf',
+    });
     expect(() => patchSpec(base, { args: [], env: [], hostname: 'h' })).toThrow(/needs a command/);
   });
 });

@@ -10,7 +10,7 @@ describe('iCalendar import', () => {
   const lectures = parseIcs(ics, { horizon });
   const lab = lectures.filter((l) => l.room === 'R595');
 
-  it('expands a weekly rule until its UNTIL, in the calendar\'s time zone', () => {
+  it("expands a weekly rule until its UNTIL, in the calendar's time zone", () => {
     // Mondays 5 Oct 2026 .. 25 Jan 2027 = 17 Mondays, 3 excluded (EXDATE), 1 moved (still one lecture).
     expect(lab).toHaveLength(14);
     expect(iso(lab[0]!.startsAt)).toBe('2026-10-05T01:40:00.000Z'); // 10:40 JST
@@ -20,7 +20,12 @@ describe('iCalendar import', () => {
 
   it('drops the EXDATE holidays and moves the RECURRENCE-ID instance', () => {
     const starts = lab.map((l) => iso(l.startsAt));
-    for (const holiday of ['2026-11-23T01:40:00.000Z', '2026-12-28T01:40:00.000Z', '2027-01-04T01:40:00.000Z', '2026-11-30T01:40:00.000Z']) {
+    for (const holiday of [
+      '2026-11-23T01:40:00.000Z',
+      '2026-12-28T01:40:00.000Z',
+      '2027-01-04T01:40:00.000Z',
+      '2026-11-30T01:40:00.000Z',
+    ]) {
       expect(starts).not.toContain(holiday);
     }
     const moved = lab.find((l) => iso(l.startsAt) === '2026-12-01T05:40:00.000Z');
@@ -37,7 +42,9 @@ describe('iCalendar import', () => {
     expect(() => parseIcs('hello', { horizon })).toThrow(/not a valid iCalendar file/);
     expect(() => parseIcs(ics.replace('LOCATION:R364\n', ''), { horizon })).toThrow(/has no LOCATION/);
     const endless = ics.replace('RRULE:FREQ=WEEKLY;COUNT=15;BYDAY=TH', 'RRULE:FREQ=DAILY');
-    expect(() => parseIcs(endless, { horizon: new Date('2100-01-01'), maxOccurrences: 500 })).toThrow(/more than 500 lectures/);
+    expect(() => parseIcs(endless, { horizon: new Date('2100-01-01'), maxOccurrences: 500 })).toThrow(
+      /more than 500 lectures/,
+    );
   });
 });
 
@@ -50,17 +57,42 @@ R364,4,13:00,14:30,2026-10-01,2026-10-15,Networking,
   it('expands weekly lectures over the term in the given zone, skipping exceptions', () => {
     const l = parseCsv(csv, 'Asia/Tokyo');
     expect(l.filter((x) => x.room === 'R595').map((x) => iso(x.startsAt))).toEqual([
-      '2026-10-05T01:40:00.000Z', '2026-10-19T01:40:00.000Z', '2026-10-26T01:40:00.000Z']);
-    expect(l.filter((x) => x.room === 'R364').map((x) => iso(x.startsAt))).toEqual(['2026-10-01T04:00:00.000Z', '2026-10-08T04:00:00.000Z', '2026-10-15T04:00:00.000Z']);
+      '2026-10-05T01:40:00.000Z',
+      '2026-10-19T01:40:00.000Z',
+      '2026-10-26T01:40:00.000Z',
+    ]);
+    expect(l.filter((x) => x.room === 'R364').map((x) => iso(x.startsAt))).toEqual([
+      '2026-10-01T04:00:00.000Z',
+      '2026-10-08T04:00:00.000Z',
+      '2026-10-15T04:00:00.000Z',
+    ]);
   });
 
   it.each([
-    ['room,weekday,start,end,term_start,term_end\n,Mon,10:00,11:00,2026-10-01,2026-10-30', /line 2: column "room" is missing/],
-    ['room,weekday,start,end,term_start,term_end\nR1,Funday,10:00,11:00,2026-10-01,2026-10-30', /line 2: weekday "Funday"/],
-    ['room,weekday,start,end,term_start,term_end\nR1,Mon,25:00,11:00,2026-10-01,2026-10-30', /start "25:00" is not a time/],
-    ['room,weekday,start,end,term_start,term_end\nR1,Mon,12:00,11:00,2026-10-01,2026-10-30', /end 11:00 is not after start 12:00/],
-    ['room,weekday,start,end,term_start,term_end\nR1,Mon,10:00,11:00,2026-10-31,2026-10-01', /term_end 2026-10-01 is before/],
-    ['room,weekday,start,end,term_start,term_end\nR1,Mon,10:00,11:00,01/10/2026,2026-10-30', /term_start "01\/10\/2026" is not a date/],
+    [
+      'room,weekday,start,end,term_start,term_end\n,Mon,10:00,11:00,2026-10-01,2026-10-30',
+      /line 2: column "room" is missing/,
+    ],
+    [
+      'room,weekday,start,end,term_start,term_end\nR1,Funday,10:00,11:00,2026-10-01,2026-10-30',
+      /line 2: weekday "Funday"/,
+    ],
+    [
+      'room,weekday,start,end,term_start,term_end\nR1,Mon,25:00,11:00,2026-10-01,2026-10-30',
+      /start "25:00" is not a time/,
+    ],
+    [
+      'room,weekday,start,end,term_start,term_end\nR1,Mon,12:00,11:00,2026-10-01,2026-10-30',
+      /end 11:00 is not after start 12:00/,
+    ],
+    [
+      'room,weekday,start,end,term_start,term_end\nR1,Mon,10:00,11:00,2026-10-31,2026-10-01',
+      /term_end 2026-10-01 is before/,
+    ],
+    [
+      'room,weekday,start,end,term_start,term_end\nR1,Mon,10:00,11:00,01/10/2026,2026-10-30',
+      /term_start "01\/10\/2026" is not a date/,
+    ],
   ])('refuses bad input, naming line and column (%#)', (text, message) => {
     expect(() => parseCsv(text, 'Asia/Tokyo')).toThrow(message);
   });
@@ -76,7 +108,10 @@ describe('when a PC is needed', () => {
     { startsAt: new Date('2026-11-26T05:00:00Z'), endsAt: new Date('2026-11-26T06:30:00Z') },
   ];
   it('says in use until the end of the current lecture, and when the next one starts', () => {
-    expect(nodeNeed(lectures, new Date('2026-11-26T02:00:00Z'))).toEqual({ inLectureUntil: lectures[0]!.endsAt, nextLectureAt: lectures[1]!.startsAt });
+    expect(nodeNeed(lectures, new Date('2026-11-26T02:00:00Z'))).toEqual({
+      inLectureUntil: lectures[0]!.endsAt,
+      nextLectureAt: lectures[1]!.startsAt,
+    });
     expect(nodeNeed(lectures, new Date('2026-11-26T07:00:00Z'))).toEqual({ inLectureUntil: null, nextLectureAt: null });
   });
 });

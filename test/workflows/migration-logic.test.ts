@@ -16,45 +16,79 @@ let bundle: WorkflowBundleWithSourceMap;
 beforeAll(async () => {
   [env, bundle] = await Promise.all([startTestTemporal(), bundleWorkflows()]);
 }, 60_000);
-afterAll(async () => { await env?.teardown(); });
+afterAll(async () => {
+  await env?.teardown();
+});
 
 const timeouts = { answerSeconds: 2, heartbeatSeconds: 5 };
 let testNo = 0;
 /** A control task queue and PC ids of this test's own. */
 function ids(n: number): { queue: string; pcs: string[] } {
   testNo++;
-  return { queue: `wf-test-${testNo}-${Date.now()}`, pcs: Array.from({ length: n }, (_, i) => `t${testNo}x${Date.now().toString(36)}-pc${i + 1}`) };
+  return {
+    queue: `wf-test-${testNo}-${Date.now()}`,
+    pcs: Array.from({ length: n }, (_, i) => `t${testNo}x${Date.now().toString(36)}-pc${i + 1}`),
+  };
 }
 
 async function migrate(stub: StubCluster, queue: string, containerId: string, to?: string) {
-  return stub.run(env, bundle, queue, () => env.client.workflow.execute<typeof migrateContainer>('migrateContainer', {
-    taskQueue: queue, workflowId: `${migrationWorkflowId(containerId)}-${queue}`,
-    args: [{ containerId, ...(to ? { to } : {}), reason: 'test', timeouts }],
-  }));
+  return stub.run(env, bundle, queue, () =>
+    env.client.workflow.execute<typeof migrateContainer>('migrateContainer', {
+      taskQueue: queue,
+      workflowId: `${migrationWorkflowId(containerId)}-${queue}`,
+      args: [{ containerId, ...(to ? { to } : {}), reason: 'test', timeouts }],
+    }),
+  );
 }
 const failureOf = (err: unknown) => (err as { cause: { type: string; message: string } }).cause;
 
 describe('migrateContainer (stub activities)', () => {
   it('replaces a target that is dead before the checkpoint, and checkpoints once', async () => {
-    const { queue, pcs: [src, dead, next] } = ids(3);
-    const stub = new StubCluster({ [src!]: {}, [dead!]: { dead: true }, [next!]: {} }, { c1: { nodeId: src!, state: 'running', memoryMiB: 64 } });
+    const {
+      queue,
+      pcs: [src, dead, next],
+    } = ids(3);
+    const stub = new StubCluster(
+      { [src!]: {}, [dead!]: { dead: true }, [next!]: {} },
+      { c1: { nodeId: src!, state: 'running', memoryMiB: 64 } },
+    );
     stub.preference = [dead!, next!];
     const result = await migrate(stub, queue, 'c1');
-    expect(result.attempts.map((a) => [a.to, a.outcome])).toEqual([[dead, 'target failed'], [next, 'completed']]);
+    expect(result.attempts.map((a) => [a.to, a.outcome])).toEqual([
+      [dead, 'target failed'],
+      [next, 'completed'],
+    ]);
     expect(stub.on(src!).filter((a) => a === 'checkpointContainer')).toHaveLength(1);
     expect(stub.on(next!)).toEqual(['prepareReceive', 'restoreFromTransfer']);
     expect(stub.containers.c1).toMatchObject({ nodeId: next, state: 'running' });
   });
 
   it('resends the same checkpoint to another target when the target dies after the checkpoint', async () => {
-    const { queue, pcs: [src, dying, next] } = ids(3);
-    const stub = new StubCluster({
-      [src!]: { fails: { sendCheckpoint: (i) => (i.target?.address.startsWith(`${dying}:`) ? failures.unreachable(`${dying} data plane does not answer`)() : undefined) } },
-      [dying!]: {}, [next!]: {},
-    }, { c1: { nodeId: src!, state: 'running', memoryMiB: 64 } });
+    const {
+      queue,
+      pcs: [src, dying, next],
+    } = ids(3);
+    const stub = new StubCluster(
+      {
+        [src!]: {
+          fails: {
+            sendCheckpoint: (i) =>
+              i.target?.address.startsWith(`${dying}:`)
+                ? failures.unreachable(`${dying} data plane does not answer`)()
+                : undefined,
+          },
+        },
+        [dying!]: {},
+        [next!]: {},
+      },
+      { c1: { nodeId: src!, state: 'running', memoryMiB: 64 } },
+    );
     stub.preference = [dying!, next!];
     const result = await migrate(stub, queue, 'c1');
-    expect(result.attempts.map((a) => [a.to, a.outcome])).toEqual([[dying, 'target failed'], [next, 'completed']]);
+    expect(result.attempts.map((a) => [a.to, a.outcome])).toEqual([
+      [dying, 'target failed'],
+      [next, 'completed'],
+    ]);
     expect(stub.checkpointed).toEqual(['c1']); // taken once, sent twice
     expect(stub.on(src!).filter((a) => a === 'sendCheckpoint')).toHaveLength(2);
     expect(stub.on(dying!)).toContain('abortReceive');
@@ -63,32 +97,52 @@ describe('migrateContainer (stub activities)', () => {
   });
 
   it('puts the container back on its source when the target refuses the restore', async () => {
-    const { queue, pcs: [src, tgt] } = ids(2);
-    const stub = new StubCluster({ [src!]: {}, [tgt!]: { fails: { restoreFromTransfer: failures.refused('runc restore failed') } } },
-      { c1: { nodeId: src!, state: 'running', memoryMiB: 64 } });
+    const {
+      queue,
+      pcs: [src, tgt],
+    } = ids(2);
+    const stub = new StubCluster(
+      { [src!]: {}, [tgt!]: { fails: { restoreFromTransfer: failures.refused('runc restore failed') } } },
+      { c1: { nodeId: src!, state: 'running', memoryMiB: 64 } },
+    );
     const err = await migrate(stub, queue, 'c1', tgt).catch((e: unknown) => e);
     expect(failureOf(err).type).toBe(ErrorType.MigrationFailed);
-    expect(failureOf(err).message).toMatch(new RegExp(`\\(${tgt}: failed\\); it runs again on ${src} from generation 1\\. Last error: restore on ${tgt}: runc restore failed`));
+    expect(failureOf(err).message).toMatch(
+      new RegExp(
+        `\\(${tgt}: failed\\); it runs again on ${src} from generation 1\\. Last error: restore on ${tgt}: runc restore failed`,
+      ),
+    );
     expect(stub.on(src!)).toContain('restoreLocal');
     expect(stub.ended).toEqual([expect.objectContaining({ status: 'failed', nodeId: src, containerState: 'running' })]);
   });
 
   it('restores from the newest checkpoint a live PC holds when the source is gone too', async () => {
-    const { queue, pcs: [src, tgt, holder] } = ids(3);
-    const stub = new StubCluster({
-      [src!]: { fails: { restoreLocal: failures.refused('source lost its disk') } },
-      [tgt!]: { fails: { restoreFromTransfer: failures.refused('runc restore failed') } },
-      [holder!]: {},
-    }, { c1: { nodeId: src!, state: 'running', memoryMiB: 64 } });
+    const {
+      queue,
+      pcs: [src, tgt, holder],
+    } = ids(3);
+    const stub = new StubCluster(
+      {
+        [src!]: { fails: { restoreLocal: failures.refused('source lost its disk') } },
+        [tgt!]: { fails: { restoreFromTransfer: failures.refused('runc restore failed') } },
+        [holder!]: {},
+      },
+      { c1: { nodeId: src!, state: 'running', memoryMiB: 64 } },
+    );
     stub.holder = { nodeId: holder!, generation: 7 };
     const err = await migrate(stub, queue, 'c1', tgt).catch((e: unknown) => e);
-    expect(failureOf(err).message).toMatch(`${src} could not restore it (source lost its disk); it runs on ${holder} from generation 7`);
+    expect(failureOf(err).message).toMatch(
+      `${src} could not restore it (source lost its disk); it runs on ${holder} from generation 7`,
+    );
     expect(stub.on(holder!)).toEqual(['restoreLocal']);
     expect(stub.containers.c1).toMatchObject({ nodeId: holder, state: 'running' });
   });
 
   it('says NoTarget and changes nothing when no PC can take the container', async () => {
-    const { queue, pcs: [src] } = ids(1);
+    const {
+      queue,
+      pcs: [src],
+    } = ids(1);
     const stub = new StubCluster({ [src!]: {} }, { c1: { nodeId: src!, state: 'running', memoryMiB: 64 } });
     const err = await migrate(stub, queue, 'c1').catch((e: unknown) => e);
     expect(failureOf(err)).toMatchObject({ type: ErrorType.NoTarget, message: 'no PC can take it (stub)' });
@@ -97,8 +151,14 @@ describe('migrateContainer (stub activities)', () => {
   });
 
   it('keeps the container running on its source when its only target dies before the checkpoint', async () => {
-    const { queue, pcs: [src, dead] } = ids(2);
-    const stub = new StubCluster({ [src!]: {}, [dead!]: { dead: true } }, { c1: { nodeId: src!, state: 'running', memoryMiB: 64 } });
+    const {
+      queue,
+      pcs: [src, dead],
+    } = ids(2);
+    const stub = new StubCluster(
+      { [src!]: {}, [dead!]: { dead: true } },
+      { c1: { nodeId: src!, state: 'running', memoryMiB: 64 } },
+    );
     const err = await migrate(stub, queue, 'c1', dead).catch((e: unknown) => e);
     expect(failureOf(err).message).toMatch(`(${dead}: target failed); it kept running on ${src}`);
     expect(stub.checkpointed).toEqual([]);
@@ -106,7 +166,10 @@ describe('migrateContainer (stub activities)', () => {
   });
 
   it('refuses invalid input without retrying', async () => {
-    const { queue, pcs: [src] } = ids(1);
+    const {
+      queue,
+      pcs: [src],
+    } = ids(1);
     const stub = new StubCluster({ [src!]: {} }, {});
     const err = await migrate(stub, queue, 'Not An Id').catch((e: unknown) => e);
     expect(failureOf(err).type).toBe(ErrorType.InvalidInput);
@@ -115,11 +178,23 @@ describe('migrateContainer (stub activities)', () => {
 });
 
 describe('nodeLifecycle evacuation (stub activities)', () => {
-  async function evacuate(stub: StubCluster, queue: string, nodeId: string, deadlineSeconds: number, parallel: number): Promise<EvacuationReport> {
+  async function evacuate(
+    stub: StubCluster,
+    queue: string,
+    nodeId: string,
+    deadlineSeconds: number,
+    parallel: number,
+  ): Promise<EvacuationReport> {
     return stub.run(env, bundle, queue, async () => {
-      const handle = await env.client.workflow.signalWithStart<typeof nodeLifecycle, [{ deadlineSeconds: number; reason: string }]>('nodeLifecycle', {
-        taskQueue: queue, workflowId: `${nodeLifecycleWorkflowId(nodeId)}-${queue}`, args: [{ nodeId, parallel, timeouts }],
-        signal: 'shutdown', signalArgs: [{ deadlineSeconds, reason: 'power-off' }],
+      const handle = await env.client.workflow.signalWithStart<
+        typeof nodeLifecycle,
+        [{ deadlineSeconds: number; reason: string }]
+      >('nodeLifecycle', {
+        taskQueue: queue,
+        workflowId: `${nodeLifecycleWorkflowId(nodeId)}-${queue}`,
+        args: [{ nodeId, parallel, timeouts }],
+        signal: 'shutdown',
+        signalArgs: [{ deadlineSeconds, reason: 'power-off' }],
       });
       try {
         for (;;) {
@@ -135,38 +210,77 @@ describe('nodeLifecycle evacuation (stub activities)', () => {
   }
 
   it('moves the containers holding the most memory first, all of them before the deadline', async () => {
-    const { queue, pcs: [pc, other] } = ids(2);
-    const stub = new StubCluster({ [pc!]: {}, [other!]: {} }, {
-      small: { nodeId: pc!, state: 'running', memoryMiB: 100 }, big: { nodeId: pc!, state: 'running', memoryMiB: 300 },
-      mid: { nodeId: pc!, state: 'running', memoryMiB: 200 },
-    });
+    const {
+      queue,
+      pcs: [pc, other],
+    } = ids(2);
+    const stub = new StubCluster(
+      { [pc!]: {}, [other!]: {} },
+      {
+        small: { nodeId: pc!, state: 'running', memoryMiB: 100 },
+        big: { nodeId: pc!, state: 'running', memoryMiB: 300 },
+        mid: { nodeId: pc!, state: 'running', memoryMiB: 200 },
+      },
+    );
     const report = await evacuate(stub, queue, pc!, 60, 1);
     expect(stub.checkpointed).toEqual(['big', 'mid', 'small']);
-    expect(report.containers.map((c) => [c.containerId, c.outcome, c.to])).toEqual([['big', 'moved', other], ['mid', 'moved', other], ['small', 'moved', other]]);
+    expect(report.containers.map((c) => [c.containerId, c.outcome, c.to])).toEqual([
+      ['big', 'moved', other],
+      ['mid', 'moved', other],
+      ['small', 'moved', other],
+    ]);
   });
 
   it('starts no migration after the deadline, and never cuts one short', async () => {
-    const { queue, pcs: [pc, other] } = ids(2);
-    const stub = new StubCluster({ [pc!]: { checkpointMs: 1_500 }, [other!]: {} }, {
-      big2: { nodeId: pc!, state: 'running', memoryMiB: 300 }, mid2: { nodeId: pc!, state: 'running', memoryMiB: 200 },
-      small2: { nodeId: pc!, state: 'running', memoryMiB: 100 },
-    });
+    const {
+      queue,
+      pcs: [pc, other],
+    } = ids(2);
+    const stub = new StubCluster(
+      { [pc!]: { checkpointMs: 1_500 }, [other!]: {} },
+      {
+        big2: { nodeId: pc!, state: 'running', memoryMiB: 300 },
+        mid2: { nodeId: pc!, state: 'running', memoryMiB: 200 },
+        small2: { nodeId: pc!, state: 'running', memoryMiB: 100 },
+      },
+    );
     const report = await evacuate(stub, queue, pc!, 1, 1);
     expect(report.containers.map((c) => [c.containerId, c.outcome])).toEqual([
-      ['big2', 'moved'], ['mid2', 'not started (deadline passed)'], ['small2', 'not started (deadline passed)']]);
+      ['big2', 'moved'],
+      ['mid2', 'not started (deadline passed)'],
+      ['small2', 'not started (deadline passed)'],
+    ]);
     expect(stub.containers.mid2).toMatchObject({ nodeId: pc, state: 'running' });
   });
 });
 
 describe('rebalance (stub activities)', () => {
   it('asks for at most 3 moves by default and runs at most 2 at once', async () => {
-    const { queue, pcs: [from, to] } = ids(2);
-    const containers = Object.fromEntries(['r1', 'r2', 'r3', 'r4', 'r5'].map((id) => [id, { nodeId: from!, state: 'running' as const, memoryMiB: 64 }]));
+    const {
+      queue,
+      pcs: [from, to],
+    } = ids(2);
+    const containers = Object.fromEntries(
+      ['r1', 'r2', 'r3', 'r4', 'r5'].map((id) => [id, { nodeId: from!, state: 'running' as const, memoryMiB: 64 }]),
+    );
     const stub = new StubCluster({ [from!]: { checkpointMs: 500 }, [to!]: {} }, containers);
-    stub.rebalancePlan = { moves: Object.keys(containers).map((containerId) => ({ containerId, from: from!, to: to!, reason: 'lecture soon', gain: null })), skipped: [] };
-    const result = await stub.run(env, bundle, queue, () => env.client.workflow.execute<typeof rebalance>('rebalance', {
-      taskQueue: queue, workflowId: `rebalance-${queue}`, args: [{}],
-    }));
+    stub.rebalancePlan = {
+      moves: Object.keys(containers).map((containerId) => ({
+        containerId,
+        from: from!,
+        to: to!,
+        reason: 'lecture soon',
+        gain: null,
+      })),
+      skipped: [],
+    };
+    const result = await stub.run(env, bundle, queue, () =>
+      env.client.workflow.execute<typeof rebalance>('rebalance', {
+        taskQueue: queue,
+        workflowId: `rebalance-${queue}`,
+        args: [{}],
+      }),
+    );
     expect(stub.rebalanceInput).toEqual({ maxMigrations: 3, gainThreshold: 0.3, overloadThreshold: 1.5 });
     expect(result.results.map((r) => r.outcome)).toEqual(['moved', 'moved', 'moved']);
     expect(stub.maxConcurrentCheckpoints).toBe(2);
