@@ -44,6 +44,17 @@ const unreachable = (message: string) => (): Error =>
   ApplicationFailure.create({ type: ErrorType.TargetUnreachable, nonRetryable: true, message });
 export const failures = { refused, unreachable };
 
+/** Synchronous stubs of some activities, made asynchronous as activities are. */
+type SyncStubs<T> = { [K in keyof T]?: T[K] extends (...a: infer A) => Promise<infer R> ? (...a: A) => R : never };
+function promised<T>(stubs: SyncStubs<T>): Partial<T> {
+  return Object.fromEntries(
+    Object.entries(stubs).map(([name, f]) => [
+      name,
+      (...a: unknown[]) => Promise.resolve().then(() => (f as (...x: unknown[]) => unknown)(...a)),
+    ]),
+  ) as Partial<T>;
+}
+
 const manifest = { entries: 1, files: 1, chunks: 1, bytes: 4096, uniqueChunks: 1 };
 
 export class StubCluster {
@@ -88,8 +99,8 @@ export class StubCluster {
         explanation: chosen ? `stub chose ${chosen}` : 'no PC can take it (stub)',
       };
     };
-    return {
-      loadContainer: async ({ containerId }) => {
+    return promised<ControlActivities>({
+      loadContainer: ({ containerId }) => {
         const c = this.containers[containerId];
         if (!c)
           throw ApplicationFailure.create({
@@ -99,29 +110,29 @@ export class StubCluster {
           });
         return { id: containerId, nodeId: c.nodeId, state: c.state, movable: c.state === 'running' };
       },
-      selectTarget: async ({ containerId, exclude }) => decide(containerId, exclude),
-      containersOn: async ({ nodeId }) =>
+      selectTarget: ({ containerId, exclude }) => decide(containerId, exclude),
+      containersOn: ({ nodeId }) =>
         Object.entries(this.containers)
           .filter(([, c]) => c.nodeId === nodeId && c.state === 'running')
           .map(([id, c]) => ({ id, memoryMiB: c.memoryMiB }))
           .sort((a, b) => b.memoryMiB - a.memoryMiB || a.id.localeCompare(b.id)),
-      planRebalance: async (input) => {
+      planRebalance: (input) => {
         this.rebalanceInput = input;
         return { ...this.rebalancePlan, moves: this.rebalancePlan.moves.slice(0, input.maxMigrations) };
       },
-      newestCheckpointHolder: async ({ exclude }) =>
+      newestCheckpointHolder: ({ exclude }) =>
         this.holder && !exclude.includes(this.holder.nodeId) ? this.holder : null,
-      recordMigrationStart: async ({ containerId }) => {
+      recordMigrationStart: ({ containerId }) => {
         this.containers[containerId]!.state = 'migrating';
       },
-      recordAttempt: async ({ attempt }) => {
+      recordAttempt: ({ attempt }) => {
         this.attempts.push(attempt);
       },
-      recordMigrationEnd: async (e) => {
+      recordMigrationEnd: (e) => {
         this.ended.push(e);
         Object.assign(this.containers[e.containerId]!, { nodeId: e.nodeId, state: e.containerState });
       },
-    };
+    });
   }
 
   node(nodeId: string): Partial<NodeActivities> {
