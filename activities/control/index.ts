@@ -120,9 +120,7 @@ export function createControlActivities({ db, policy }: ControlActivityDeps) {
      * Containers recorded as running on a PC that stopped reporting, each with the live PC holding its newest
      * checkpoint (null when no other PC holds one).
      */
-    async crashedContainers(
-      input: { offlineAfterSeconds?: number } = {},
-    ): Promise<
+    async crashedContainers(input: { offlineAfterSeconds?: number } = {}): Promise<
       {
         containerId: string;
         deadNode: string;

@@ -364,11 +364,9 @@ describe('shutdown evacuation', () => {
     expect([run.exitCode, run.stderr]).toEqual([0, '']);
     expect(run.stdout).toMatch(/containers of pc2 evacuated/);
     expect(await runningOnFor(API_CONTAINER)).toEqual(['pc1']);
-    const status = await client.workflow
-      .getHandle('node-pc2')
-      .query<{
-        evacuations: { reason: string; containers: { containerId: string; outcome: string; to?: string }[] }[];
-      }>('status');
+    const status = await client.workflow.getHandle('node-pc2').query<{
+      evacuations: { reason: string; containers: { containerId: string; outcome: string; to?: string }[] }[];
+    }>('status');
     expect(status.evacuations.at(-1)).toMatchObject({
       reason: 'power-off',
       containers: [{ containerId: API_CONTAINER, outcome: 'moved', to: 'pc1' }],
