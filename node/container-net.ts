@@ -1,0 +1,117 @@
+// The PC side of container networking. Each container runs in a network namespace of its own that the node creates
+// before the container starts or is restored (runc and CRIU treat it as external: they neither save nor rebuild it):
+// a macvlan interface on the PC's LAN interface, with the container's own address and MAC, loopback up, and a
+// default route when the LAN has a gateway. Moving a container moves its address: the source deletes its namespace
+// after the checkpoint, the target creates one with the same address and MAC, and announces it (gratuitous ARP).
+// Traffic is held (dropped, so that the peer retransmits instead of being reset) from just before the checkpoint
+// until the restore has finished, which keeps established TCP connections through a move.
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import execa from 'execa';
+import type { ContainerNetwork } from '../domain/container-network';
+
+export class ContainerNetError extends Error {
+  override name = 'ContainerNetError';
+}
+
+const NETNS_DIR = '/run/netns';
+/** The rule that holds a container's traffic; removed by exact match. */
+const HOLD_RULE = ['INPUT', '-i', 'eth0', '-j', 'DROP'];
+
+async function run(file: string, args: string[], what: string): Promise<string> {
+  const r = await execa(file, args, { reject: false });
+  if (r.exitCode !== 0) throw new ContainerNetError(`${what}: \`${file} ${args.join(' ')}\` failed: ${r.stderr.trim() || `exit ${r.exitCode}`}`);
+  return r.stdout;
+}
+
+/** Network namespaces of the containers of one PC. */
+export class ContainerNet {
+  private lanInterface: string | null = null;
+
+  /** `lanAddress`: this PC's own LAN address; container interfaces hang off the interface that holds it. */
+  constructor(
+    readonly nodeId: string,
+    private readonly lanAddress: string,
+  ) {}
+
+  /** The namespace's name: per PC and container, since PCs simulated on one host share /run/netns. */
+  namespace(containerId: string): string {
+    return `zc-${this.nodeId}-${containerId}`;
+  }
+
+  path(containerId: string): string {
+    return `${NETNS_DIR}/${this.namespace(containerId)}`;
+  }
+
+  exists(containerId: string): boolean {
+    return existsSync(this.path(containerId));
+  }
+
+  private async lan(): Promise<string> {
+    if (this.lanInterface) return this.lanInterface;
+    const out = await run('ip', ['-o', '-4', 'addr', 'show'], 'finding the LAN interface');
+    const line = out.split('\n').find((l) => l.includes(` inet ${this.lanAddress}/`));
+    if (!line) throw new ContainerNetError(`no interface of ${this.nodeId} holds its LAN address ${this.lanAddress} (ZANSHIN_NODE_ADDRESS)`);
+    this.lanInterface = line.split(/\s+/)[1]!.replace(/@.*$/, '');
+    return this.lanInterface;
+  }
+
+  /** Runs a command inside the container's namespace (nsenter, not `ip netns exec`, which remounts /sys). */
+  private inside(containerId: string, args: string[], what: string): Promise<string> {
+    return run('nsenter', [`--net=${this.path(containerId)}`, ...args], what);
+  }
+
+  /**
+   * Creates the namespace with the container's interface, address and routes. With `held`, traffic arriving there is
+   * dropped until release() (a restore that keeps TCP connections needs the address present but silent).
+   */
+  async create(containerId: string, net: ContainerNetwork, o: { held: boolean }): Promise<void> {
+    if (this.exists(containerId)) await this.destroy(containerId);
+    const ns = this.namespace(containerId);
+    const tmp = `zm${createHash('sha1').update(ns).digest('hex').slice(0, 10)}`;
+    const lan = await this.lan();
+    await run('ip', ['netns', 'add', ns], `creating the network namespace of ${containerId}`);
+    try {
+      await run('ip', ['link', 'add', 'link', lan, 'name', tmp, 'address', net.mac, 'type', 'macvlan', 'mode', 'bridge'], `giving ${containerId} an interface on ${lan}`);
+      await run('ip', ['link', 'set', tmp, 'netns', ns], `moving ${containerId}'s interface into its namespace`);
+      if (o.held) await this.inside(containerId, ['iptables', '-w', '-A', ...HOLD_RULE], `holding ${containerId}'s traffic`);
+      const ip = (args: string[]): Promise<string> => run('ip', ['-n', ns, ...args], `configuring ${containerId}'s network`);
+      await ip(['link', 'set', tmp, 'name', 'eth0']);
+      await ip(['addr', 'add', `${net.address}/${net.prefixLength}`, 'dev', 'eth0']);
+      await ip(['link', 'set', 'lo', 'up']);
+      await ip(['link', 'set', 'eth0', 'up']);
+      if (net.gateway) await ip(['route', 'add', 'default', 'via', net.gateway]);
+    } catch (err) {
+      await this.destroy(containerId).catch(() => undefined);
+      await run('ip', ['link', 'delete', tmp], 'cleanup').catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Drops traffic arriving at the container (before a checkpoint that keeps its connections). */
+  async hold(containerId: string): Promise<void> {
+    const present = await execa('nsenter', [`--net=${this.path(containerId)}`, 'iptables', '-w', '-C', ...HOLD_RULE], { reject: false });
+    if (present.exitCode !== 0) await this.inside(containerId, ['iptables', '-w', '-A', ...HOLD_RULE], `holding ${containerId}'s traffic`);
+  }
+
+  /** Lets traffic in again. */
+  async release(containerId: string): Promise<void> {
+    for (;;) {
+      const r = await execa('nsenter', [`--net=${this.path(containerId)}`, 'iptables', '-w', '-D', ...HOLD_RULE], { reject: false });
+      if (r.exitCode !== 0) return; // no (more) hold rule
+    }
+  }
+
+  /** Tells the LAN where the address is now (gratuitous ARP), so peers and switches learn it at once. */
+  async announce(containerId: string, net: ContainerNetwork): Promise<void> {
+    await this.inside(containerId, ['busybox', 'arping', '-U', '-c', '2', '-w', '1', '-I', 'eth0', net.address], `announcing ${net.address}`).catch(
+      () => undefined, // busybox arping exits 1 when nobody answers, which is what a gratuitous ARP expects
+    );
+  }
+
+  /** Removes the namespace and with it the interface: this PC no longer answers for the address. */
+  async destroy(containerId: string): Promise<void> {
+    if (!this.exists(containerId)) return;
+    await run('ip', ['netns', 'delete', this.namespace(containerId)], `removing ${containerId}'s network namespace`);
+  }
+}
