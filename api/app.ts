@@ -3,6 +3,7 @@ import type { Client } from '@temporalio/client';
 import Fastify, { FastifyInstance } from 'fastify';
 import type { Pool } from 'pg';
 import { CONTROL_TASK_QUEUE } from '../common/names';
+import type { AddressPool } from '../domain/container-network';
 import { DEFAULT_POLICY, PlacementPolicy } from '../domain/placement';
 import { authenticate, Role, Tokens } from './auth';
 import { containerRoutes } from './routes/containers';
@@ -32,6 +33,8 @@ export interface ApiDeps extends Tokens {
   timezone?: string;
   /** Task queue of the control worker, where workflows start. @default zanshin-control */
   controlTaskQueue?: string;
+  /** Where containers' LAN addresses come from. @default null (containers get loopback only) */
+  addressPool?: AddressPool | null;
 }
 
 /** Builds migration-api: every route needs a bearer token (admin or node); mutations need the admin's. */
@@ -117,7 +120,13 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     const policy = deps.policy ?? DEFAULT_POLICY;
     nodeRoutes(api, { db: deps.db, loadRetentionMs: deps.loadRetentionMs ?? 24 * 3_600_000 });
     const controlTaskQueue = deps.controlTaskQueue ?? CONTROL_TASK_QUEUE;
-    containerRoutes(api, { db: deps.db, temporal: deps.temporal, policy, controlTaskQueue });
+    containerRoutes(api, {
+      db: deps.db,
+      temporal: deps.temporal,
+      policy,
+      controlTaskQueue,
+      addressPool: deps.addressPool ?? null,
+    });
     lectureRoutes(api, { db: deps.db, timezone: deps.timezone ?? 'Asia/Tokyo' });
     migrationRoutes(api, { db: deps.db, temporal: deps.temporal, policy, controlTaskQueue });
     done();

@@ -22,6 +22,7 @@ async function main(): Promise<void> {
     policy: config.policy,
     timezone: config.timezone,
     controlTaskQueue: config.temporal.controlTaskQueue,
+    addressPool: config.addressPool,
   });
   const shutdown = async (): Promise<void> => {
     await app.close();

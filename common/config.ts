@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Env, envInt, envRequired, envSecret, envString } from './env';
 import { REPO_ROOT } from './paths';
+import { AddressPool, parseAddressPool } from '../domain/container-network';
 import { CONTROL_TASK_QUEUE, DEFAULT_OFFLINE_AFTER_SECONDS, isValidNodeId, NODE_ID_RULE, nodeTaskQueue } from './names';
 import { ConfigError } from './errors';
 
@@ -48,6 +49,8 @@ export interface NodeWorkerConfig {
   apiUrl: string | null;
   /** ZANSHIN_LOAD_REPORT_SECONDS: interval of load reports. @default 10 */
   loadReportMs: number;
+  /** ZANSHIN_NETNS_PREFIX: containers' network namespaces are /run/netns/<prefix>-<node>-<container>. @default zc */
+  netnsPrefix: string;
   /** ZANSHIN_NODE_TOKEN or ZANSHIN_NODE_TOKEN_FILE: bearer token for load reports. Required with ZANSHIN_API_URL. */
   nodeToken: string | null;
 }
@@ -68,6 +71,7 @@ export function nodeWorkerConfig(env: Env = process.env): NodeWorkerConfig {
     keepGenerations: envInt(env, 'ZANSHIN_KEEP_GENERATIONS', 2, 1, 100),
     apiUrl: env.ZANSHIN_API_URL || null,
     loadReportMs: envInt(env, 'ZANSHIN_LOAD_REPORT_SECONDS', 10, 1, 3600) * 1000,
+    netnsPrefix: envString(env, 'ZANSHIN_NETNS_PREFIX', 'zc'),
     nodeToken: env.ZANSHIN_API_URL ? envSecret(env, 'ZANSHIN_NODE_TOKEN') : null,
   };
 }
@@ -102,6 +106,16 @@ export function policyConfig(env: Env = process.env): PolicyConfig {
   };
 }
 
+function addressPoolConfig(env: Env): AddressPool | null {
+  const cidr = env.ZANSHIN_CONTAINER_POOL;
+  if (!cidr) return null;
+  try {
+    return parseAddressPool(cidr, envInt(env, 'ZANSHIN_LAN_PREFIX', 24, 8, 30), env.ZANSHIN_LAN_GATEWAY || undefined);
+  } catch (err) {
+    throw new ConfigError(`ZANSHIN_CONTAINER_POOL=${JSON.stringify(cidr)}: ${(err as Error).message}`);
+  }
+}
+
 export interface ApiConfig {
   /** ZANSHIN_API_HOST, the address migration-api listens on. @default 127.0.0.1 */
   host: string;
@@ -115,6 +129,11 @@ export interface ApiConfig {
   nodeToken: string;
   /** ZANSHIN_TIMEZONE: the campus time zone, for CSV timetables. @default Asia/Tokyo */
   timezone: string;
+  /**
+   * ZANSHIN_CONTAINER_POOL (e.g. 10.77.0.128/25), ZANSHIN_LAN_PREFIX (default 24), ZANSHIN_LAN_GATEWAY (optional):
+   * containers' own LAN addresses. @default none: containers get loopback only
+   */
+  addressPool: AddressPool | null;
   policy: PolicyConfig;
   temporal: TemporalConfig;
 }
@@ -130,6 +149,7 @@ export function apiConfig(env: Env = process.env): ApiConfig {
     adminToken,
     nodeToken,
     timezone: envString(env, 'ZANSHIN_TIMEZONE', 'Asia/Tokyo'),
+    addressPool: addressPoolConfig(env),
     policy: policyConfig(env),
     temporal: temporalConfig(env),
   };

@@ -51,7 +51,8 @@ export function parseAddressPool(cidr: string, lanPrefixLength: number, gateway?
   if (!m) throw new AddressPoolError(`address pool ${JSON.stringify(cidr)} must look like 10.77.0.128/25`);
   const len = Number(m[2]);
   if (len < 16 || len > 30) throw new AddressPoolError(`address pool ${cidr}: prefix length must be 16-30`);
-  if (len < lanPrefixLength) throw new AddressPoolError(`address pool ${cidr} is larger than its LAN (/${lanPrefixLength})`);
+  if (len < lanPrefixLength)
+    throw new AddressPoolError(`address pool ${cidr} is larger than its LAN (/${lanPrefixLength})`);
   const size = 2 ** (32 - len);
   const base = ipToNumber(m[1]!) - (ipToNumber(m[1]!) % size);
   const lanSize = 2 ** (32 - lanPrefixLength);
@@ -65,7 +66,9 @@ export function parseAddressPool(cidr: string, lanPrefixLength: number, gateway?
 /** The MAC of an address: 02:5a (locally administered, "Z") followed by the address's four octets. */
 export function macFor(address: string): string {
   const n = ipToNumber(address);
-  return ['02', '5a', ...[24, 16, 8, 0].map((s) => (Math.floor(n / 2 ** s) % 256).toString(16).padStart(2, '0'))].join(':');
+  return ['02', '5a', ...[24, 16, 8, 0].map((s) => (Math.floor(n / 2 ** s) % 256).toString(16).padStart(2, '0'))].join(
+    ':',
+  );
 }
 
 /** The lowest address of the pool that is not taken (the gateway is never given), or null when the pool is full. */

@@ -18,6 +18,11 @@ export interface SpecOptions {
   hostname: string;
   /** Kernel strategy: a CRIU config file runc passes to CRIU (restore action script). */
   criuConfig?: string;
+  /**
+   * A network namespace the node made for the container (/run/netns/...): runc joins it instead of creating one, so
+   * CRIU treats it as external and the node keeps it up (loopback and addresses) across checkpoint and restore.
+   */
+  netnsPath?: string;
 }
 
 export function patchSpec(base: OciSpec, o: SpecOptions): OciSpec {
@@ -36,6 +41,11 @@ export function patchSpec(base: OciSpec, o: SpecOptions): OciSpec {
     root: { path: 'rootfs', readonly: false },
     hostname: o.hostname,
   };
+  if (o.netnsPath) {
+    const linux = (base.linux ?? {}) as { namespaces?: { type: string; path?: string }[] };
+    const namespaces = (linux.namespaces ?? []).filter((n) => n.type !== 'network');
+    spec.linux = { ...linux, namespaces: [...namespaces, { type: 'network', path: o.netnsPath }] };
+  }
   const annotations = { ...(base.annotations ?? {}) };
   if (o.criuConfig) annotations['org.criu.config'] = o.criuConfig;
   else delete annotations['org.criu.config'];

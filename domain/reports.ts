@@ -3,6 +3,7 @@
  * plane records. Node code produces these, workflows pass them along, the API and the CLI show them. Pure types.
  */
 import type { ManifestStats } from './manifest';
+import type { ContainerNetwork } from './container-network';
 import type { PlacementDecision } from './placement';
 
 /** What a container is, independent of where it runs. */
@@ -12,6 +13,8 @@ export interface ContainerSpec {
   env: string[];
   /** Memory the container needs, for placement. */
   memoryMiB: number;
+  /** Its own LAN address, kept across moves (absent: loopback only). */
+  network?: ContainerNetwork;
 }
 
 /** Where a checkpoint generation came from. */

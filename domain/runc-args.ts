@@ -51,8 +51,14 @@ export function preDumpArgs(g: RuncGlobal, o: { containerId: string; imagePath: 
   ];
 }
 
+/**
+ * Established TCP connections are dumped and restored (CRIU's TCP repair): the container's address moves with it
+ * and the node holds its traffic meanwhile, so a connected client sees a pause, not a reset.
+ */
+const TCP = '--tcp-established';
+
 export function checkpointArgs(g: RuncGlobal, strategy: DirtyStrategy, o: CheckpointOptions): string[] {
-  const args = [...global(g), 'checkpoint', '--image-path', o.imagePath, '--work-path', o.workPath];
+  const args = [...global(g), 'checkpoint', TCP, '--image-path', o.imagePath, '--work-path', o.workPath];
   if (strategy === 'kernel') {
     if (!o.parentPath) throw new Error('the kernel strategy needs the pre-dump as parent path');
     args.push('--parent-path', o.parentPath);
@@ -69,6 +75,7 @@ export function restoreArgs(
     ...global(g),
     'restore',
     '--detach',
+    TCP,
     '--image-path',
     o.imagePath,
     '--work-path',

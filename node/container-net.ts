@@ -20,7 +20,10 @@ const HOLD_RULE = ['INPUT', '-i', 'eth0', '-j', 'DROP'];
 
 async function run(file: string, args: string[], what: string): Promise<string> {
   const r = await execa(file, args, { reject: false });
-  if (r.exitCode !== 0) throw new ContainerNetError(`${what}: \`${file} ${args.join(' ')}\` failed: ${r.stderr.trim() || `exit ${r.exitCode}`}`);
+  if (r.exitCode !== 0)
+    throw new ContainerNetError(
+      `${what}: \`${file} ${args.join(' ')}\` failed: ${r.stderr.trim() || `exit ${r.exitCode}`}`,
+    );
   return r.stdout;
 }
 
@@ -28,15 +31,18 @@ async function run(file: string, args: string[], what: string): Promise<string> 
 export class ContainerNet {
   private lanInterface: string | null = null;
 
-  /** `lanAddress`: this PC's own LAN address; container interfaces hang off the interface that holds it. */
+  /**
+   * `lanAddress`: this PC's own LAN address; container interfaces hang off the interface that holds it.
+   * `prefix`: start of the namespaces' names, which are per PC and container (simulated PCs share /run/netns).
+   */
   constructor(
     readonly nodeId: string,
     private readonly lanAddress: string,
+    private readonly prefix = 'zc',
   ) {}
 
-  /** The namespace's name: per PC and container, since PCs simulated on one host share /run/netns. */
   namespace(containerId: string): string {
-    return `zc-${this.nodeId}-${containerId}`;
+    return `${this.prefix}-${this.nodeId}-${containerId}`;
   }
 
   path(containerId: string): string {
@@ -51,7 +57,10 @@ export class ContainerNet {
     if (this.lanInterface) return this.lanInterface;
     const out = await run('ip', ['-o', '-4', 'addr', 'show'], 'finding the LAN interface');
     const line = out.split('\n').find((l) => l.includes(` inet ${this.lanAddress}/`));
-    if (!line) throw new ContainerNetError(`no interface of ${this.nodeId} holds its LAN address ${this.lanAddress} (ZANSHIN_NODE_ADDRESS)`);
+    if (!line)
+      throw new ContainerNetError(
+        `no interface of ${this.nodeId} holds its LAN address ${this.lanAddress} (ZANSHIN_NODE_ADDRESS)`,
+      );
     this.lanInterface = line.split(/\s+/)[1]!.replace(/@.*$/, '');
     return this.lanInterface;
   }
@@ -65,20 +74,27 @@ export class ContainerNet {
    * Creates the namespace with the container's interface, address and routes. With `held`, traffic arriving there is
    * dropped until release() (a restore that keeps TCP connections needs the address present but silent).
    */
-  async create(containerId: string, net: ContainerNetwork, o: { held: boolean }): Promise<void> {
+  async create(containerId: string, net: ContainerNetwork | undefined, o: { held: boolean }): Promise<void> {
     if (this.exists(containerId)) await this.destroy(containerId);
     const ns = this.namespace(containerId);
     const tmp = `zm${createHash('sha1').update(ns).digest('hex').slice(0, 10)}`;
-    const lan = await this.lan();
     await run('ip', ['netns', 'add', ns], `creating the network namespace of ${containerId}`);
     try {
-      await run('ip', ['link', 'add', 'link', lan, 'name', tmp, 'address', net.mac, 'type', 'macvlan', 'mode', 'bridge'], `giving ${containerId} an interface on ${lan}`);
+      await run('ip', ['-n', ns, 'link', 'set', 'lo', 'up'], `bringing up ${containerId}'s loopback`);
+      if (!net) return; // loopback only
+      const lan = await this.lan();
+      await run(
+        'ip',
+        ['link', 'add', 'link', lan, 'name', tmp, 'address', net.mac, 'type', 'macvlan', 'mode', 'bridge'],
+        `giving ${containerId} an interface on ${lan}`,
+      );
       await run('ip', ['link', 'set', tmp, 'netns', ns], `moving ${containerId}'s interface into its namespace`);
-      if (o.held) await this.inside(containerId, ['iptables', '-w', '-A', ...HOLD_RULE], `holding ${containerId}'s traffic`);
-      const ip = (args: string[]): Promise<string> => run('ip', ['-n', ns, ...args], `configuring ${containerId}'s network`);
+      if (o.held)
+        await this.inside(containerId, ['iptables', '-w', '-A', ...HOLD_RULE], `holding ${containerId}'s traffic`);
+      const ip = (args: string[]): Promise<string> =>
+        run('ip', ['-n', ns, ...args], `configuring ${containerId}'s network`);
       await ip(['link', 'set', tmp, 'name', 'eth0']);
       await ip(['addr', 'add', `${net.address}/${net.prefixLength}`, 'dev', 'eth0']);
-      await ip(['link', 'set', 'lo', 'up']);
       await ip(['link', 'set', 'eth0', 'up']);
       if (net.gateway) await ip(['route', 'add', 'default', 'via', net.gateway]);
     } catch (err) {
@@ -90,21 +106,30 @@ export class ContainerNet {
 
   /** Drops traffic arriving at the container (before a checkpoint that keeps its connections). */
   async hold(containerId: string): Promise<void> {
-    const present = await execa('nsenter', [`--net=${this.path(containerId)}`, 'iptables', '-w', '-C', ...HOLD_RULE], { reject: false });
-    if (present.exitCode !== 0) await this.inside(containerId, ['iptables', '-w', '-A', ...HOLD_RULE], `holding ${containerId}'s traffic`);
+    const present = await execa('nsenter', [`--net=${this.path(containerId)}`, 'iptables', '-w', '-C', ...HOLD_RULE], {
+      reject: false,
+    });
+    if (present.exitCode !== 0)
+      await this.inside(containerId, ['iptables', '-w', '-A', ...HOLD_RULE], `holding ${containerId}'s traffic`);
   }
 
   /** Lets traffic in again. */
   async release(containerId: string): Promise<void> {
     for (;;) {
-      const r = await execa('nsenter', [`--net=${this.path(containerId)}`, 'iptables', '-w', '-D', ...HOLD_RULE], { reject: false });
+      const r = await execa('nsenter', [`--net=${this.path(containerId)}`, 'iptables', '-w', '-D', ...HOLD_RULE], {
+        reject: false,
+      });
       if (r.exitCode !== 0) return; // no (more) hold rule
     }
   }
 
   /** Tells the LAN where the address is now (gratuitous ARP), so peers and switches learn it at once. */
   async announce(containerId: string, net: ContainerNetwork): Promise<void> {
-    await this.inside(containerId, ['busybox', 'arping', '-U', '-c', '2', '-w', '1', '-I', 'eth0', net.address], `announcing ${net.address}`).catch(
+    await this.inside(
+      containerId,
+      ['busybox', 'arping', '-U', '-c', '2', '-w', '1', '-I', 'eth0', net.address],
+      `announcing ${net.address}`,
+    ).catch(
       () => undefined, // busybox arping exits 1 when nobody answers, which is what a gratuitous ARP expects
     );
   }

@@ -15,6 +15,7 @@ import type {
 } from '../domain/reports';
 import { NodeCapabilities } from './capabilities';
 import { ChunkReader } from './chunk-reader';
+import { ContainerNet } from './container-net';
 import { DataPlaneClient } from './dataplane/client';
 import { TransferRegistry } from './dataplane/transfers';
 import { applyBundle, writeImage } from './materialize';
@@ -34,6 +35,8 @@ export interface ExecutorConfig {
   /** How long a remnant is kept after its container left. */
   remnantRetentionMs: number;
   keepGenerations: number;
+  /** Start of the names of containers' network namespaces. @default zc */
+  netnsPrefix?: string;
 }
 
 export class ExecutorError extends Error {
@@ -47,8 +50,11 @@ export class NodeExecutor {
   readonly store: RemnantStore;
   readonly runc: Runc;
   readonly transfers: TransferRegistry;
+  /** Each container's network namespace on this PC. */
+  readonly net: ContainerNet;
 
   constructor(readonly config: ExecutorConfig) {
+    this.net = new ContainerNet(config.nodeId, config.dataPlaneAddress.replace(/:\d+$/, ''), config.netnsPrefix);
     this.store = new RemnantStore(path.join(config.dataDir, 'store'));
     this.runc = new Runc(path.join(config.dataDir, 'runc'), config.criu);
     this.transfers = new TransferRegistry(this.store);
@@ -68,6 +74,7 @@ export class NodeExecutor {
     if ((await this.runc.state(containerId)).status === 'absent')
       throw new ExecutorError(`no container ${containerId} on ${this.config.nodeId}`);
     await this.runc.remove(containerId);
+    await this.net.destroy(containerId);
     return this.runc.state(containerId);
   }
 
@@ -76,6 +83,7 @@ export class NodeExecutor {
       args: spec.args,
       env: spec.env,
       hostname: spec.containerId,
+      netnsPath: this.net.path(spec.containerId),
     });
   }
 
@@ -104,10 +112,22 @@ export class NodeExecutor {
     } else {
       throw new ExecutorError('createContainer needs rootfs.dir or rootfs.tarball');
     }
-    const spec: ContainerSpec = { containerId, args: input.args, env: input.env, memoryMiB: input.memoryMiB };
+    const spec: ContainerSpec = {
+      containerId,
+      args: input.args,
+      env: input.env,
+      memoryMiB: input.memoryMiB,
+      ...(input.network ? { network: input.network } : {}),
+    };
     await this.store.writeSpec(spec);
     await this.writeConfig(spec);
-    await this.runc.run(containerId, this.store.bundleDir(containerId));
+    await this.net.create(containerId, spec.network, { held: false });
+    try {
+      await this.runc.run(containerId, this.store.bundleDir(containerId));
+    } catch (err) {
+      await this.net.destroy(containerId).catch(() => undefined);
+      throw err;
+    }
     return this.runc.state(containerId);
   }
 
@@ -145,8 +165,18 @@ export class NodeExecutor {
     // Only the content strategy runs here: the kernel one needs a pre-dump chain (see README, dirty tracking).
     const strategy = 'content';
     let t0 = process.hrtime.bigint();
-    await this.runc.checkpoint(containerId, strategy, path.join(dir, 'image'), path.join(dir, 'work'), leaveRunning);
+    // A container that stops here must not have its peers reset meanwhile: hold its traffic until it is restored.
+    if (!leaveRunning) await this.net.hold(containerId);
+    try {
+      await this.runc.checkpoint(containerId, strategy, path.join(dir, 'image'), path.join(dir, 'work'), leaveRunning);
+    } catch (err) {
+      if (!leaveRunning && (await this.runc.state(containerId)).status === 'running')
+        await this.net.release(containerId);
+      throw err;
+    }
     const dumpMs = since(t0);
+    // Its address leaves this PC with it: whoever restores it (a target, or this PC rolling back) creates it anew.
+    if (!leaveRunning) await this.net.destroy(containerId);
     t0 = process.hrtime.bigint();
     const { manifest } = await scanDirectory(path.join(dir, 'image'), 'checkpoint', containerId, generation);
     const hashMs = since(t0);
@@ -303,14 +333,26 @@ export class NodeExecutor {
     if (before.status === 'running')
       throw new ExecutorError(`container ${containerId} is already running on ${this.config.nodeId}`);
     await this.runc.remove(containerId);
+    const spec = await this.store.readSpec(containerId);
+    if (!spec) throw new ExecutorError(`no bundle of ${containerId} on ${this.config.nodeId}`);
     const t0 = process.hrtime.bigint();
     const work = path.join(this.store.generationDir(containerId, generation), `restore-work-${Date.now()}`);
-    await this.runc.restore(
-      containerId,
-      this.store.imageDir(containerId, generation),
-      work,
-      this.store.bundleDir(containerId),
-    );
+    // The address is present but silent while CRIU rebuilds the connections; then the LAN learns where it is.
+    await this.writeConfig(spec);
+    await this.net.create(containerId, spec.network, { held: true });
+    try {
+      await this.runc.restore(
+        containerId,
+        this.store.imageDir(containerId, generation),
+        work,
+        this.store.bundleDir(containerId),
+      );
+    } catch (err) {
+      await this.net.destroy(containerId).catch(() => undefined);
+      throw err;
+    }
+    await this.net.release(containerId);
+    if (spec.network) await this.net.announce(containerId, spec.network);
     const restoreMs = since(t0);
     await rm(work, { recursive: true, force: true });
     await this.store.clearRemnant(containerId);
@@ -321,6 +363,7 @@ export class NodeExecutor {
   /** The container now runs elsewhere: keep its bundle and checkpoints here as a remnant. */
   async leaveRemnant(containerId: string): Promise<{ expiresAt: string }> {
     await this.runc.remove(containerId);
+    await this.net.destroy(containerId);
     const mark = await this.store.markRemnant(containerId, this.config.remnantRetentionMs);
     return { expiresAt: mark.expiresAt };
   }
@@ -354,6 +397,7 @@ export class NodeExecutor {
   /** Stops and removes a container and everything this node holds of it. */
   async deleteContainer(containerId: string): Promise<void> {
     await this.runc.remove(containerId);
+    await this.net.destroy(containerId);
     await rm(this.store.containerDir(containerId), { recursive: true, force: true });
   }
 }

@@ -1,5 +1,6 @@
 // The only writer of the `containers` table: registered containers, where each runs and in which state.
 import type { Pool } from 'pg';
+import { AddressPool, ContainerNetwork, firstFreeAddress, networkFor } from '../domain/container-network';
 import type { RootfsSource } from '../domain/reports';
 import { deleteMigrationsOf } from './migrations';
 import { inTransaction, Queryable } from './db';
@@ -14,6 +15,8 @@ export interface ContainerRow {
   rootfs: RootfsSource;
   nodeId: string | null;
   state: ContainerStateName;
+  /** Its own LAN address (null: loopback only). */
+  network: ContainerNetwork | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -26,7 +29,7 @@ export interface NewContainer {
   rootfs: RootfsSource;
 }
 
-const COLUMNS = `id, args, env, memory_mib AS "memoryMiB", rootfs, node_id AS "nodeId", state,
+const COLUMNS = `id, args, env, memory_mib AS "memoryMiB", rootfs, node_id AS "nodeId", state, network,
   created_at AS "createdAt", updated_at AS "updatedAt"`;
 
 export async function findContainer(db: Queryable, id: string): Promise<ContainerRow | null> {
@@ -38,14 +41,43 @@ export async function listContainers(db: Queryable): Promise<ContainerRow[]> {
   return (await db.query<ContainerRow>(`SELECT ${COLUMNS} FROM containers ORDER BY id`)).rows;
 }
 
-/** Registers a container (state created); null when the id is taken. */
-export async function insertContainer(db: Queryable, c: NewContainer): Promise<ContainerRow | null> {
-  const { rows } = await db.query<ContainerRow>(
-    `INSERT INTO containers (id, args, env, memory_mib, rootfs, state) VALUES ($1, $2, $3, $4, $5, 'created')
-     ON CONFLICT (id) DO NOTHING RETURNING ${COLUMNS}`,
-    [c.id, c.args, c.env, c.memoryMiB, c.rootfs],
-  );
-  return rows[0] ?? null;
+export class AddressPoolFullError extends Error {
+  override name = 'AddressPoolFullError';
+}
+
+/**
+ * Registers a container (state created) with the next free address of `pool` (none without a pool); null when the
+ * id is taken. The table is locked against other registrations meanwhile, so no address is given twice.
+ */
+export async function insertContainer(
+  db: Pool,
+  c: NewContainer,
+  pool: AddressPool | null,
+): Promise<ContainerRow | null> {
+  return inTransaction(db, async (client) => {
+    await client.query('LOCK TABLE containers IN SHARE ROW EXCLUSIVE MODE');
+    let network: ContainerNetwork | null = null;
+    if (pool) {
+      const { rows: taken } = await client.query<{ address: string }>(
+        'SELECT address FROM containers WHERE address IS NOT NULL',
+      );
+      const address = firstFreeAddress(
+        pool,
+        taken.map((r) => r.address),
+      );
+      if (!address)
+        throw new AddressPoolFullError(
+          `every address of the container pool ${pool.cidr} is taken: delete containers or widen ZANSHIN_CONTAINER_POOL`,
+        );
+      network = networkFor(pool, address);
+    }
+    const { rows } = await client.query<ContainerRow>(
+      `INSERT INTO containers (id, args, env, memory_mib, rootfs, state, network, address) VALUES ($1, $2, $3, $4, $5, 'created', $6, $7)
+       ON CONFLICT (id) DO NOTHING RETURNING ${COLUMNS}`,
+      [c.id, c.args, c.env, c.memoryMiB, c.rootfs, network, network?.address ?? null],
+    );
+    return rows[0] ?? null;
+  });
 }
 
 /**

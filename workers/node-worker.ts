@@ -23,6 +23,7 @@ runMain('node-worker', async () => {
     capabilities,
     remnantRetentionMs: config.remnantRetentionMs,
     keepGenerations: config.keepGenerations,
+    netnsPrefix: config.netnsPrefix,
   });
   const dataPlane = buildDataPlane(executor.transfers);
   await dataPlane.listen({ host: config.address, port: config.dataPort });

@@ -5,7 +5,15 @@ import { createWorkflowId } from '../../common/names';
 import type { PlacementPolicy } from '../../domain/placement';
 import type { createContainer } from '../../workflows';
 import { replyError, requireAdmin } from '../http-errors';
-import { deleteContainer, findContainer, insertContainer, listContainers, setLocation } from '../../state/containers';
+import type { AddressPool } from '../../domain/container-network';
+import {
+  AddressPoolFullError,
+  deleteContainer,
+  findContainer,
+  insertContainer,
+  listContainers,
+  setLocation,
+} from '../../state/containers';
 import { remnantsOfContainer } from '../../state/nodes';
 import { placementFor } from '../../state/placement';
 import { containerIdSchema, nodeIdSchema, params } from '../schemas';
@@ -15,6 +23,8 @@ export interface ContainerRoutesOptions {
   controlTaskQueue: string;
   temporal: Client;
   policy: PlacementPolicy;
+  /** Where containers' LAN addresses come from (null: loopback only). */
+  addressPool: AddressPool | null;
 }
 
 const idParams = params({ containerId: containerIdSchema });
@@ -22,7 +32,7 @@ const idParams = params({ containerId: containerIdSchema });
 /** Containers: registered here, started on a PC through the createContainer workflow, placed by the policy. */
 export function containerRoutes(
   app: FastifyInstance,
-  { db, temporal, policy, controlTaskQueue }: ContainerRoutesOptions,
+  { db, temporal, policy, controlTaskQueue, addressPool }: ContainerRoutesOptions,
 ): void {
   app.post<{
     Body: { id: string; args: string[]; env?: string[]; memoryMiB: number; rootfs: { dir?: string; tarball?: string } };
@@ -40,7 +50,8 @@ export function containerRoutes(
               type: 'array',
               minItems: 1,
               maxItems: 256,
-              items: { type: 'string', minLength: 1, maxLength: 4096 },
+              // An empty argument is a normal argument (redis-server --save ""); only the program must be named.
+              items: { type: 'string', maxLength: 4096 },
             },
             env: { type: 'array', maxItems: 256, items: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*=' } },
             memoryMiB: { type: 'integer', minimum: 1, maximum: 1_048_576 },
@@ -58,13 +69,25 @@ export function containerRoutes(
     async (request, reply) => {
       if (!requireAdmin(request.role, reply)) return reply;
       const b = request.body;
-      const created = await insertContainer(db, {
-        id: b.id,
-        args: b.args,
-        env: b.env ?? [],
-        memoryMiB: b.memoryMiB,
-        rootfs: b.rootfs,
-      });
+      if (!b.args[0])
+        return replyError(reply, 400, 'args[0] must name the program to run (an absolute path inside the rootfs)');
+      let created;
+      try {
+        created = await insertContainer(
+          db,
+          {
+            id: b.id,
+            args: b.args,
+            env: b.env ?? [],
+            memoryMiB: b.memoryMiB,
+            rootfs: b.rootfs,
+          },
+          addressPool,
+        );
+      } catch (err) {
+        if (err instanceof AddressPoolFullError) return replyError(reply, 409, err.message);
+        throw err;
+      }
       if (!created) return replyError(reply, 409, `container ${b.id} already exists`);
       return reply.code(201).send(created);
     },
@@ -121,7 +144,17 @@ export function containerRoutes(
           taskQueue: controlTaskQueue,
           workflowId: createWorkflowId(c.id, Date.now()),
           workflowExecutionTimeout: '5m',
-          args: [{ nodeId, containerId: c.id, rootfs: c.rootfs, args: c.args, env: c.env, memoryMiB: c.memoryMiB }],
+          args: [
+            {
+              nodeId,
+              containerId: c.id,
+              rootfs: c.rootfs,
+              args: c.args,
+              env: c.env,
+              memoryMiB: c.memoryMiB,
+              ...(c.network ? { network: c.network } : {}),
+            },
+          ],
         });
         await setLocation(db, c.id, nodeId, 'running');
         return { ...(await findContainer(db, c.id)), pid: state.pid, decision };

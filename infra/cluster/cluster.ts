@@ -26,6 +26,9 @@ import { Client, ScheduleAlreadyRunning, ScheduleOverlapPolicy } from '@temporal
 
 export type Log = (line: string) => void;
 
+/** Containers' network namespaces are named <this>-<pc>-<container>, so a cluster's own are told apart. */
+export const containerNetnsPrefix = (config: ClusterConfig): string => `${config.namePrefix}c`;
+
 export const REBALANCE_SCHEDULE_ID = 'zanshin-rebalance';
 
 /** The cluster's recurring work, each a Temporal Schedule starting a workflow on the control queue. */
@@ -260,6 +263,8 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
       PGPASSFILE: pgpass,
       ZANSHIN_ADMIN_TOKEN_FILE: secrets.adminTokenFile,
       ZANSHIN_NODE_TOKEN_FILE: secrets.nodeTokenFile,
+      // Containers get addresses of the upper half of the LAN; PCs have .11 and up.
+      ZANSHIN_CONTAINER_POOL: process.env.ZANSHIN_CONTAINER_POOL ?? `${config.lanSubnet}.128/25`,
       ...temporalEnv,
     });
     await launcher.healthy(api, 'migration-api /health', () => apiHealthy(config, secrets.adminToken));
@@ -285,6 +290,7 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
           ZANSHIN_NODE_ID: node.id,
           ZANSHIN_NODE_DATA_DIR: node.dataDir,
           ZANSHIN_NODE_ADDRESS: node.address,
+          ZANSHIN_NETNS_PREFIX: containerNetnsPrefix(config),
           ZANSHIN_CRIU: config.criuBin,
           ZANSHIN_LOAD_REPORT_SECONDS: String(config.loadReportSeconds),
           ZANSHIN_API_URL: `http://127.0.0.1:${config.apiPort}`,
@@ -333,7 +339,19 @@ export async function stopCluster(config: ClusterConfig, log: Log = console.log)
     const how = await stopProcess(rec);
     log(`${rec.name} (pid ${rec.pid}): ${how}`);
   }
-  const deleted = await deleteNamespaces([...new Set([...(state?.namespaces ?? []), ...plannedNamespaces(plan)])]);
+  // Containers still running on the PCs, and their network namespaces, go with the cluster.
+  for (const node of plan.nodes) {
+    const root = path.join(node.dataDir, 'runc');
+    const listed = await execa('runc', ['--root', root, 'list', '-q'], { reject: false });
+    for (const id of listed.exitCode === 0 ? listed.stdout.split('\n').filter(Boolean) : []) {
+      await execa('runc', ['--root', root, 'delete', '--force', id], { reject: false });
+      log(`container ${id} on ${node.id} removed`);
+    }
+  }
+  const containerNamespaces = (await listNamespaces()).filter((n) => n.startsWith(`${containerNetnsPrefix(config)}-`));
+  const deleted = await deleteNamespaces([
+    ...new Set([...(state?.namespaces ?? []), ...plannedNamespaces(plan), ...containerNamespaces]),
+  ]);
   if (deleted.length) log(`namespaces removed: ${deleted.join(', ')}`);
   rmSync(plan.paths.sockets, { recursive: true, force: true });
   removeState(plan.paths.state);

@@ -3,7 +3,16 @@
 // glibc) and unpacked with dpkg-deb, plus static busybox for a shell. Cached per package list.
 import execa from 'execa';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 
 export interface DebianRootfsSpec {
@@ -20,19 +29,38 @@ const LEFT_OUT = /^(libelogind0|libpam.*|libsemanage.*|libdebian-installer.*|lib
 
 /** The packages to unpack: the named ones and every library in their dependency closure. */
 async function closure(packages: string[]): Promise<string[]> {
-  const r = await execa('apt-cache', ['depends', '--recurse', '--no-recommends', '--no-suggests', '--no-conflicts', '--no-breaks', '--no-replaces', '--no-enhances', ...packages], { reject: false });
-  if (r.exitCode !== 0) throw new Error(`apt-cache cannot resolve ${packages.join(' ')} (run apt-get update?): ${r.stderr.trim()}`);
+  const r = await execa(
+    'apt-cache',
+    [
+      'depends',
+      '--recurse',
+      '--no-recommends',
+      '--no-suggests',
+      '--no-conflicts',
+      '--no-breaks',
+      '--no-replaces',
+      '--no-enhances',
+      ...packages,
+    ],
+    { reject: false },
+  );
+  if (r.exitCode !== 0)
+    throw new Error(`apt-cache cannot resolve ${packages.join(' ')} (run apt-get update?): ${r.stderr.trim()}`);
   const all = r.stdout.split('\n').filter((l) => l && !/^[ <]/.test(l));
   return [...new Set(all)].filter((p) => packages.includes(p) || (/^lib/.test(p) && !LEFT_OUT.test(p))).sort();
 }
 
 /** Builds (once) and returns the rootfs directory for `spec`. */
-export async function ensureDebianRootfs(spec: DebianRootfsSpec, cacheDir = process.env.ZANSHIN_CACHE_DIR ?? '/var/cache/zanshin'): Promise<string> {
+export async function ensureDebianRootfs(
+  spec: DebianRootfsSpec,
+  cacheDir = process.env.ZANSHIN_CACHE_DIR ?? '/var/cache/zanshin',
+): Promise<string> {
   const key = createHash('sha256').update(JSON.stringify(spec)).digest('hex').slice(0, 12);
   const dir = path.join(cacheDir, 'images', `${spec.name}-${key}`);
   const rootfs = path.join(dir, 'rootfs');
   if (existsSync(rootfs)) return rootfs;
-  if (!existsSync('/bin/busybox')) throw new Error('/bin/busybox is missing: install busybox-static (infra/provision.sh does)');
+  if (!existsSync('/bin/busybox'))
+    throw new Error('/bin/busybox is missing: install busybox-static (infra/provision.sh does)');
   let pkgs: string[] = [];
   if (spec.packages.length) {
     try {
@@ -46,10 +74,13 @@ export async function ensureDebianRootfs(spec: DebianRootfsSpec, cacheDir = proc
   rmSync(tmp, { recursive: true, force: true });
   const debs = path.join(tmp, 'debs');
   mkdirSync(debs, { recursive: true });
-  const dl = pkgs.length ? await execa('apt-get', ['download', '-qq', ...pkgs], { cwd: debs, reject: false }) : { exitCode: 0, stderr: '' };
+  const dl = pkgs.length
+    ? await execa('apt-get', ['download', '-qq', ...pkgs], { cwd: debs, reject: false })
+    : { exitCode: 0, stderr: '' };
   if (dl.exitCode !== 0) throw new Error(`downloading ${pkgs.join(' ')} failed: ${dl.stderr.trim()}`);
   const root = path.join(tmp, 'rootfs');
-  for (const d of ['bin', 'usr/bin', 'proc', 'dev', 'sys', 'tmp', 'etc', 'data', 'run', 'var/lib']) mkdirSync(path.join(root, d), { recursive: true });
+  for (const d of ['bin', 'usr/bin', 'proc', 'dev', 'sys', 'tmp', 'etc', 'data', 'run', 'var/lib'])
+    mkdirSync(path.join(root, d), { recursive: true });
   for (const deb of readdirSync(debs)) await execa('dpkg-deb', ['-x', path.join(debs, deb), root]);
   rmSync(debs, { recursive: true, force: true });
   // bookworm's packages install into /usr with /lib -> usr/lib links made by base-files, which is not unpacked.
@@ -67,7 +98,10 @@ export async function ensureDebianRootfs(spec: DebianRootfsSpec, cacheDir = proc
   for (const tool of ['sh', 'cat', 'ls', 'sleep', 'echo', 'wc', 'sha256sum', 'httpd', 'nc']) {
     if (!existsSync(path.join(root, 'bin', tool))) symlinkSync('busybox', path.join(root, 'bin', tool));
   }
-  writeFileSync(path.join(root, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/sh\n');
+  writeFileSync(
+    path.join(root, 'etc', 'passwd'),
+    'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/sh\n',
+  );
   writeFileSync(path.join(root, 'etc', 'group'), 'root:x:0:\nnogroup:x:65534:\n');
   for (const [file, content] of Object.entries(spec.files ?? {})) {
     const p = path.join(root, file);
@@ -84,7 +118,10 @@ export async function ensureDebianRootfs(spec: DebianRootfsSpec, cacheDir = proc
 export const REDIS_ROOTFS: DebianRootfsSpec = {
   name: 'redis',
   packages: ['redis-tools', 'redis-server'],
-  files: { 'etc/redis.conf': 'bind 0.0.0.0\nprotected-mode no\nport 6379\nsave ""\nappendonly no\ndir /data\n' },
+  files: {
+    'etc/redis.conf':
+      'bind 0.0.0.0\nprotected-mode no\nport 6379\nappendonly no\ndir /data\nenable-debug-command yes\n',
+  },
 };
 
 /** busybox httpd serving a page (static busybox from Debian's busybox-static, which the provisioning installs). */

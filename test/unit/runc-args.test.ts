@@ -16,7 +16,7 @@ describe('runc checkpoint/restore arguments', () => {
   it('content strategy: one full dump', () => {
     expect(
       checkpointArgs(g, 'content', { containerId: 'c1', imagePath: '/i', workPath: '/w', leaveRunning: false }),
-    ).toEqual([...G, 'checkpoint', '--image-path', '/i', '--work-path', '/w', 'c1']);
+    ).toEqual([...G, 'checkpoint', '--tcp-established', '--image-path', '/i', '--work-path', '/w', 'c1']);
   });
 
   it('kernel strategy: pre-dump, then a dump on the pre-dump as parent (runc adds track-mem for both)', () => {
@@ -41,6 +41,7 @@ describe('runc checkpoint/restore arguments', () => {
     ).toEqual([
       ...G,
       'checkpoint',
+      '--tcp-established',
       '--image-path',
       '/g/image',
       '--work-path',
@@ -55,11 +56,28 @@ describe('runc checkpoint/restore arguments', () => {
     ).toThrow(/parent path/);
   });
 
+  it('joins a network namespace the node made instead of creating one', () => {
+    const base = {
+      ociVersion: '1',
+      process: { args: ['sh'], env: [], cwd: '/' },
+      root: { path: 'rootfs' },
+      linux: { namespaces: [{ type: 'pid' }, { type: 'network' }, { type: 'mount' }] },
+    };
+    const spec = patchSpec(base, { args: ['x'], env: [], hostname: 'h', netnsPath: '/run/netns/zc-pc1-c1' });
+    expect((spec.linux as { namespaces: unknown[] }).namespaces).toEqual([
+      { type: 'pid' },
+      { type: 'mount' },
+      { type: 'network', path: '/run/netns/zc-pc1-c1' },
+    ]);
+    expect(patchSpec(base, { args: ['x'], env: [], hostname: 'h' }).linux).toEqual(base.linux);
+  });
+
   it('restores detached from an image into a bundle', () => {
     expect(restoreArgs(g, { containerId: 'c1', imagePath: '/i', workPath: '/w', bundle: '/b' })).toEqual([
       ...G,
       'restore',
       '--detach',
+      '--tcp-established',
       '--image-path',
       '/i',
       '--work-path',

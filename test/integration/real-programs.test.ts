@@ -1,0 +1,131 @@
+// Real programs that nobody here wrote move with their network: redis-server (Debian) and busybox httpd run in
+// containers with their own LAN addresses, and clients on another PC keep talking to them through moves
+// pc1 -> pc2 -> pc1. Each program's own check decides: redis' DEBUG DIGEST over a connection that never closes
+// (same CLIENT ID before and after), the web page answering before, during (a pause) and after each move.
+import { CONTROL_TASK_QUEUE, migrationWorkflowId } from '../../common/names';
+import type { ContainerNetwork } from '../../domain/container-network';
+import { ensureDebianRootfs, HTTPD_ROOTFS, REDIS_ROOTFS } from '../../infra/images/debian-rootfs';
+import { listNamespaces } from '../../infra/cluster/netns';
+import type { migrateContainer } from '../../workflows';
+import type { MigrationResult } from '../../workflows/migrate-container';
+import { HttpLanProbe, httpGetFrom, RedisLanClient } from '../helpers/lan-client';
+import { LiveCluster } from '../helpers/live-cluster';
+import { TEST_PREFIX } from '../helpers/names';
+
+const cluster = new LiveCluster();
+const REDIS = `${TEST_PREFIX}-redis`;
+const HTTPD = `${TEST_PREFIX}-httpd`;
+const pc3 = (): string => `${TEST_PREFIX}-pc3`;
+
+beforeAll(async () => {
+  await Promise.all([cluster.start('10.84.0', 3), ensureDebianRootfs(REDIS_ROOTFS), ensureDebianRootfs(HTTPD_ROOTFS)]);
+}, 240_000);
+afterAll(() => cluster.stop(), 120_000);
+
+async function createAndStart(
+  id: string,
+  args: string[],
+  rootfs: string,
+  memoryMiB: number,
+): Promise<ContainerNetwork> {
+  const created = await cluster.api('POST', '/v1/containers', { id, args, memoryMiB, rootfs: { dir: rootfs } });
+  expect(created.status).toBe(201);
+  const started = await cluster.api('POST', `/v1/containers/${id}/start`, { nodeId: 'pc1' });
+  expect(started.body).toMatchObject({ nodeId: 'pc1', state: 'running' });
+  return created.body.network as ContainerNetwork;
+}
+
+const migrate = (containerId: string, to: string): Promise<MigrationResult> =>
+  cluster.client.workflow.execute<typeof migrateContainer>('migrateContainer', {
+    taskQueue: CONTROL_TASK_QUEUE,
+    workflowId: migrationWorkflowId(containerId),
+    args: [{ containerId, to, reason: 'test' }],
+  });
+
+/** Which PCs hold a network namespace for the container (only the one it runs on may). */
+const namespacesOf = async (id: string): Promise<string[]> =>
+  (await listNamespaces())
+    .filter((n) => n.startsWith(`${TEST_PREFIX}c-`) && n.endsWith(`-${id}`))
+    .map((n) => n.split('-')[1]!);
+
+describe('real programs keep their state, their address and their connections through moves', () => {
+  it('redis-server: same DEBUG DIGEST and the same connection (CLIENT ID) on pc1 -> pc2 -> pc1', async () => {
+    const rootfs = await ensureDebianRootfs(REDIS_ROOTFS);
+    // An empty argument is a normal argument: `--save ""` turns persistence off.
+    const net = await createAndStart(REDIS, ['/usr/bin/redis-server', '/etc/redis.conf', '--save', ''], rootfs, 512);
+    expect(net.address).toMatch(/^10\.84\.0\.(1[2-9]\d|2[0-4]\d|25[0-4])$/);
+    const client = new RedisLanClient(pc3(), net.address);
+    try {
+      await client.connected();
+      expect(await client.command('DEBUG', 'POPULATE', '200000', 'key', '64')).toBe('OK');
+      const clientId = await client.command('CLIENT', 'ID');
+      const digest = await client.command('DEBUG', 'DIGEST');
+      expect(digest).toMatch(/^[0-9a-f]{40}$/);
+      const figures: string[] = [];
+      for (const [to, from] of [
+        ['pc2', 'pc1'],
+        ['pc1', 'pc2'],
+      ] as const) {
+        client.startProbe();
+        const result = await migrate(REDIS, to);
+        const pauseMs = await client.stopProbe();
+        expect(await cluster.runningOn(REDIS)).toEqual([to]);
+        expect(await namespacesOf(REDIS)).toEqual([to]); // the source no longer answers for the address
+        expect(await client.command('CLIENT', 'ID')).toBe(clientId);
+        expect(await client.command('DEBUG', 'DIGEST')).toBe(digest);
+        expect(await client.command('DBSIZE')).toBe(200000);
+        figures.push(
+          `${from} -> ${to}: downtime ${result.downtimeMs} ms, wire ${(result.wireBytes / 1e6).toFixed(2)} MB of ${(result.fullBytes / 1e6).toFixed(2)} MB, client's longest wait ${pauseMs} ms`,
+        );
+      }
+      console.log(`redis round trip (200,000 keys):\n  ${figures.join('\n  ')}`);
+    } finally {
+      client.close();
+    }
+  }, 240_000);
+
+  it('busybox httpd answers a client on another PC before, during and after each move', async () => {
+    const rootfs = await ensureDebianRootfs(HTTPD_ROOTFS);
+    const net = await createAndStart(HTTPD, ['/bin/httpd', '-f', '-p', '80', '-h', '/www'], rootfs, 64);
+    const url = `http://${net.address}/index.html`;
+    expect(await httpGetFrom(pc3(), url, 10_000)).toContain('zanshin httpd test page'); // once it has started
+    for (const to of ['pc2', 'pc1']) {
+      const probe = new HttpLanProbe(pc3(), url);
+      await migrate(HTTPD, to);
+      const seen = await probe.stop();
+      expect(seen.errors).toEqual([]); // a pause, never a reset or an unreachable host
+      expect(seen.ok).toBeGreaterThan(0);
+      expect(await httpGetFrom(pc3(), url)).toContain('zanshin httpd test page');
+      expect(await namespacesOf(HTTPD)).toEqual([to]);
+      console.log(`httpd -> ${to}: ${seen.ok} answers, longest gap ${seen.maxGapMs} ms`);
+    }
+  }, 180_000);
+
+  it('gives every container its own address, never one twice, and frees it with the container', async () => {
+    const a = await cluster.api('POST', '/v1/containers', {
+      id: `${TEST_PREFIX}-a`,
+      args: ['/bin/sh'],
+      memoryMiB: 8,
+      rootfs: { dir: '/tmp' },
+    });
+    const b = await cluster.api('POST', '/v1/containers', {
+      id: `${TEST_PREFIX}-b`,
+      args: ['/bin/sh'],
+      memoryMiB: 8,
+      rootfs: { dir: '/tmp' },
+    });
+    const addresses = [a, b].map((r) => (r.body.network as ContainerNetwork).address);
+    const { body } = await cluster.api('GET', '/v1/containers');
+    const all = (body.containers as { network: ContainerNetwork | null }[]).map((c) => c.network?.address);
+    expect(new Set(all).size).toBe(all.length);
+    expect(all).toEqual(expect.arrayContaining(addresses));
+    expect((await cluster.api('DELETE', `/v1/containers/${TEST_PREFIX}-a`)).status).toBe(204);
+    const c = await cluster.api('POST', '/v1/containers', {
+      id: `${TEST_PREFIX}-c`,
+      args: ['/bin/sh'],
+      memoryMiB: 8,
+      rootfs: { dir: '/tmp' },
+    });
+    expect((c.body.network as ContainerNetwork).address).toBe(addresses[0]); // the freed address is given again
+  });
+});
