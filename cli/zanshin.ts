@@ -35,6 +35,8 @@ interface ContainerRow {
   nodeId: string | null;
   memoryMiB: number;
   args: string[];
+  network: { address: string; mac: string } | null;
+  exitStatus: string | null;
   remnants?: { nodeId: string; generations: number[]; hasBundle: boolean; expiresAt: string | null }[];
 }
 
@@ -181,8 +183,15 @@ program
     const { containers } = await api().get<{ containers: ContainerRow[] }>('/v1/containers');
     out(o.json, containers, () =>
       table(
-        ['container', 'state', 'node', 'memory', 'command'],
-        containers.map((c) => [c.id, c.state, c.nodeId ?? '-', `${c.memoryMiB} MiB`, c.args.join(' ')]),
+        ['container', 'state', 'node', 'address', 'memory', 'command'],
+        containers.map((c) => [
+          c.id,
+          c.exitStatus ? `${c.state} (${c.exitStatus})` : c.state,
+          c.nodeId ?? '-',
+          c.network?.address ?? '-',
+          `${c.memoryMiB} MiB`,
+          c.args.map((a) => JSON.stringify(a)).join(' '),
+        ]),
       ),
     );
   });
@@ -225,7 +234,8 @@ container
       o.json,
       c,
       () =>
-        `${c.id}: ${c.state}${c.nodeId ? ` on ${c.nodeId}` : ''}, ${c.memoryMiB} MiB, ${c.args.join(' ')}\n` +
+        `${c.id}: ${c.state}${c.exitStatus ? ` (${c.exitStatus})` : ''}${c.nodeId ? ` on ${c.nodeId}` : ''}, ${c.memoryMiB} MiB, ${c.args.map((a) => JSON.stringify(a)).join(' ')}\n` +
+        `address: ${c.network ? `${c.network.address} (MAC ${c.network.mac}); it keeps this address when it moves` : 'none (loopback only)'}\n` +
         table(
           ['remnant on', 'generations', 'bundle', 'expires'],
           (c.remnants ?? []).map((r) => [
@@ -248,6 +258,42 @@ container
       o.node ? { nodeId: o.node } : {},
     );
     out(o.json, c, () => `${c.id} runs on ${c.nodeId}${c.decision ? `\n${placementTable(c.decision)}` : ''}`);
+  });
+container
+  .command('stop <id>')
+  .description('stop it with a final checkpoint (kept on its PC; start continues where it left off)')
+  .addOption(json)
+  .action(async (id: string, o: { json?: boolean }) => {
+    const c = await api().post<ContainerRow & { generation: number }>(`/v1/containers/${id}/stop`, {});
+    out(o.json, c, () => `${c.id} stopped on ${c.nodeId}; its final checkpoint is generation ${c.generation}`);
+  });
+container
+  .command('exec <id> <command...>')
+  .description('run a command in the running container; prints its output and exits with its exit code')
+  .option('--timeout <seconds>', 'give up after this long', '60')
+  .addOption(json)
+  .action(async (id: string, command: string[], o: { timeout: string; json?: boolean }) => {
+    const r = await api().post<{ exitCode: number; stdout: string; stderr: string }>(`/v1/containers/${id}/exec`, {
+      args: command,
+      timeoutSeconds: Number(o.timeout),
+    });
+    if (o.json) console.log(JSON.stringify(r, null, 2));
+    else {
+      process.stdout.write(r.stdout);
+      process.stderr.write(r.stderr);
+    }
+    process.exitCode = r.exitCode;
+  });
+container
+  .command('logs <id>')
+  .description("the end of its program's output (kept in its rootfs: it moves with the container)")
+  .option('--stderr', 'standard error instead of standard output')
+  .option('--tail <bytes>', 'how much of the end', '65536')
+  .action(async (id: string, o: { stderr?: boolean; tail: string }) => {
+    const r = await api().get<{ text: string }>(
+      `/v1/containers/${id}/logs?stream=${o.stderr ? 'stderr' : 'stdout'}&tailBytes=${Number(o.tail)}`,
+    );
+    process.stdout.write(r.text);
   });
 container
   .command('placement <id>')

@@ -25,6 +25,17 @@ export interface NodeReport {
   dirtyTracking: boolean;
   criuVersion: string;
   remnants: RemnantReport[];
+  /** What runc on the PC knows of each container it runs or ran, and how a program that ended ended. */
+  containers?: RunningReport[];
+  /** When `containers` was read (a container that moved here after that is not missing). */
+  listedAt?: string;
+}
+
+export interface RunningReport {
+  containerId: string;
+  status: 'running' | 'paused' | 'stopped' | 'created';
+  /** zanshin-init's record once the program ended ("exit 0", "signal 9"); null while it runs or when unknown. */
+  exit: string | null;
 }
 
 const containerId = { type: 'string', pattern: CONTAINER_ID_PATTERN.source } as const;
@@ -60,6 +71,21 @@ export const nodeReportSchema = {
     cpuFlags: { type: 'array', maxItems: 1024, items: { type: 'string', pattern: '^[a-z0-9_.]{1,64}$' } },
     dirtyTracking: { type: 'boolean' },
     criuVersion: { type: 'string', maxLength: 64 },
+    listedAt: { type: 'string', format: 'date-time' },
+    containers: {
+      type: 'array',
+      maxItems: 10_000,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['containerId', 'status', 'exit'],
+        properties: {
+          containerId,
+          status: { type: 'string', enum: ['running', 'paused', 'stopped', 'created'] },
+          exit: { type: ['string', 'null'], pattern: '^(exit|signal) \\d{1,3}$' },
+        },
+      },
+    },
     remnants: {
       type: 'array',
       maxItems: 10_000,

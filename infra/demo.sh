@@ -10,7 +10,7 @@ cd "$ZANSHIN_ROOT"
 step "local cluster" node dist/infra/cluster/cli.js start
 say "every PC answers through Temporal (workflow probeNode on zanshin-control, activity on node-<pc>)"
 node dist/infra/cluster/cli.js probe
-say "main job: a lecture on pc1 moves a real container away (rebalancing); its new PC powers off and evacuation brings it back to pc1's remnant"
+say "main job: redis (Debian) with a client on the LAN holding one connection; a lecture on pc1 moves it away (rebalancing); its new PC powers off and evacuation brings it back to pc1's remnant"
 node dist/infra/cluster/cli.js demo
 cat <<TXT
 

@@ -1,5 +1,5 @@
 import execa from 'execa';
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { manifestStats } from '../domain/manifest';
 import type {
@@ -37,6 +37,20 @@ export interface ExecutorConfig {
   keepGenerations: number;
   /** Start of the names of containers' network namespaces. @default zc */
   netnsPrefix?: string;
+  /** The static zanshin-init binary copied into every container. @default /var/cache/zanshin/bin/zanshin-init */
+  initBinary?: string;
+}
+
+/** Where zanshin-init lives in a container, with the program's logs and exit status next to it. */
+const INIT_DIR = '.zanshin';
+const INIT_PATH = `/${INIT_DIR}/init`;
+/** The most bytes of output `exec` returns per stream. */
+const EXEC_OUTPUT_CAP = 1 << 20;
+
+/** How a container's program ended, as zanshin-init recorded it (null: it runs, or nothing was recorded). */
+export interface ContainerExit {
+  /** "exit 0", "exit 3", "signal 9". */
+  status: string;
 }
 
 export class ExecutorError extends Error {
@@ -80,10 +94,11 @@ export class NodeExecutor {
 
   private async writeConfig(spec: ContainerSpec): Promise<void> {
     await this.runc.writeSpec(this.store.bundleDir(spec.containerId), {
-      args: spec.args,
       env: spec.env,
       hostname: spec.containerId,
       netnsPath: this.net.path(spec.containerId),
+      // zanshin-init runs the program with stdout/stderr into files of the rootfs, which move with it.
+      args: [INIT_PATH, '--', ...spec.args],
     });
   }
 
@@ -112,6 +127,16 @@ export class NodeExecutor {
     } else {
       throw new ExecutorError('createContainer needs rootfs.dir or rootfs.tarball');
     }
+    await mkdir(path.join(rootfs, INIT_DIR), { recursive: true });
+    await copyFile(
+      this.config.initBinary ?? '/var/cache/zanshin/bin/zanshin-init',
+      path.join(rootfs, INIT_DIR, 'init'),
+    ).catch((err: Error) => {
+      throw new ExecutorError(
+        `zanshin-init is missing on ${this.config.nodeId} (run infra/provision.sh): ${err.message}`,
+      );
+    });
+    await chmod(path.join(rootfs, INIT_DIR, 'init'), 0o755);
     const spec: ContainerSpec = {
       containerId,
       args: input.args,
@@ -392,6 +417,87 @@ export class NodeExecutor {
       }
     }
     return { ...removed, staging };
+  }
+
+  /**
+   * Stops a running container with a final checkpoint kept here (never expired) and removes it: startStopped()
+   * brings it back where it left off.
+   */
+  async stopWithCheckpoint(containerId: string): Promise<{ generation: number; stoppedAt: string }> {
+    const cp = await this.checkpoint(containerId, false);
+    const mark = await this.store.markStopped(containerId, cp.generation);
+    await this.runc.remove(containerId);
+    return mark;
+  }
+
+  /** Starts a container stopped here from its final checkpoint. */
+  async startStopped(containerId: string): Promise<{ generation: number; state: ContainerState }> {
+    const mark = await this.store.stoppedMark(containerId);
+    if (!mark)
+      throw new ExecutorError(
+        `container ${containerId} was not stopped on ${this.config.nodeId} (no final checkpoint here)`,
+      );
+    const restored = await this.restoreLocal(containerId, mark.generation);
+    await this.store.clearStopped(containerId);
+    return { generation: mark.generation, state: restored.state };
+  }
+
+  /** Runs a command in a running container; its output (at most 1 MiB per stream) and exit code. */
+  async exec(
+    containerId: string,
+    args: string[],
+    timeoutMs: number,
+  ): Promise<{ exitCode: number; stdout: string; stderr: string; truncated: boolean }> {
+    const state = await this.runc.state(containerId);
+    if (state.status !== 'running')
+      throw new ExecutorError(`container ${containerId} is ${state.status} on ${this.config.nodeId}, not running`);
+    const r = await execa('runc', ['--root', this.runc.global.root, 'exec', containerId, ...args], {
+      reject: false,
+      timeout: timeoutMs,
+      maxBuffer: 4 * EXEC_OUTPUT_CAP,
+      stripFinalNewline: false,
+    });
+    if (r.timedOut)
+      throw new ExecutorError(`\`${args.join(' ')}\` in ${containerId} did not finish within ${timeoutMs / 1000} s`);
+    const cap = (t: string): string => (t.length > EXEC_OUTPUT_CAP ? t.slice(-EXEC_OUTPUT_CAP) : t);
+    return {
+      exitCode: r.exitCode,
+      stdout: cap(r.stdout),
+      stderr: cap(r.stderr),
+      truncated: r.stdout.length > EXEC_OUTPUT_CAP || r.stderr.length > EXEC_OUTPUT_CAP,
+    };
+  }
+
+  /** The last `tailBytes` of a container's stdout or stderr (they live in its rootfs, so they moved with it). */
+  async readLog(
+    containerId: string,
+    stream: 'stdout' | 'stderr',
+    tailBytes: number,
+  ): Promise<{ text: string; bytes: number }> {
+    const file = path.join(this.store.rootfsDir(containerId), INIT_DIR, `${stream}.log`);
+    const handle = await open(file, 'r').catch(() => null);
+    if (!handle) {
+      if (!(await this.store.readSpec(containerId)))
+        throw new ExecutorError(`no container ${containerId} on ${this.config.nodeId}`);
+      return { text: '', bytes: 0 };
+    }
+    try {
+      const { size } = await handle.stat();
+      const length = Math.min(size, tailBytes);
+      const buf = Buffer.alloc(length);
+      await handle.read(buf, 0, length, size - length);
+      return { text: buf.toString('utf8'), bytes: size };
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /** How the program of a container that is no longer running ended (zanshin-init's record), if it did. */
+  async exitOf(containerId: string): Promise<ContainerExit | null> {
+    const text = await readFile(path.join(this.store.rootfsDir(containerId), INIT_DIR, 'exit'), 'utf8').catch(
+      () => null,
+    );
+    return text ? { status: text.trim() } : null;
   }
 
   /** Stops and removes a container and everything this node holds of it. */

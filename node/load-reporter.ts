@@ -18,11 +18,22 @@ export interface LoadReporterOptions {
 /** Everything the control plane needs to place containers: load, CPU features, dirty tracking, remnants. */
 export async function buildNodeReport(executor: NodeExecutor): Promise<NodeReport> {
   const { nodeId, capabilities, dataPlaneAddress } = executor.config;
-  const [description, flags, inventory] = await Promise.all([
+  const listedAt = new Date().toISOString();
+  const [description, flags, inventory, runcList] = await Promise.all([
     readNodeDescription(nodeId),
     si.cpuFlags(),
     executor.store.inventory(),
+    executor.list(),
   ]);
+  const containers = await Promise.all(
+    runcList
+      .filter((c) => c.status !== 'absent')
+      .map(async (c) => ({
+        containerId: c.containerId,
+        status: c.status as 'running' | 'paused' | 'stopped' | 'created',
+        exit: c.status === 'running' ? null : ((await executor.exitOf(c.containerId))?.status ?? null),
+      })),
+  );
   return {
     address: dataPlaneAddress,
     taskQueue: nodeTaskQueue(nodeId),
@@ -38,6 +49,8 @@ export async function buildNodeReport(executor: NodeExecutor): Promise<NodeRepor
       .sort(),
     dirtyTracking: capabilities.memDirtyTrack,
     criuVersion: capabilities.criuVersion,
+    containers,
+    listedAt,
     remnants: inventory.map((c) => ({
       containerId: c.containerId,
       hasBundle: c.hasBundle,

@@ -6,6 +6,12 @@ import { ChunkLocations, locationsOf } from './scan';
 import { CONTAINER_ID_PATTERN } from '../common/names';
 
 /** How a container is run; kept with its bundle so config.json can be regenerated on any node. */
+export interface StoppedMark {
+  /** The final checkpoint taken when the container was stopped. */
+  generation: number;
+  stoppedAt: string;
+}
+
 export interface RemnantMark {
   /** The container left this node at this time; its bundle and checkpoints stay until `expiresAt`. */
   leftAt: string;
@@ -137,6 +143,26 @@ export class RemnantStore {
     return mark;
   }
 
+  /** The checkpoint a stopped container starts again from; null unless it was stopped here. */
+  async stoppedMark(id: string): Promise<StoppedMark | null> {
+    const file = path.join(this.containerDir(id), 'stopped.json');
+    return (await exists(file)) ? (JSON.parse(await readFile(file, 'utf8')) as StoppedMark) : null;
+  }
+
+  /**
+   * The container was stopped with a final checkpoint: that generation is the student's work, kept with its bundle
+   * until the container starts again (garbage collection never removes it).
+   */
+  async markStopped(id: string, generation: number, now = new Date()): Promise<StoppedMark> {
+    const mark = { generation, stoppedAt: now.toISOString() };
+    await writeAtomic(path.join(this.containerDir(id), 'stopped.json'), JSON.stringify(mark, null, 2));
+    return mark;
+  }
+
+  async clearStopped(id: string): Promise<void> {
+    await rm(path.join(this.containerDir(id), 'stopped.json'), { force: true });
+  }
+
   /** The container runs here again: its remnant becomes its live bundle. */
   async clearRemnant(id: string): Promise<void> {
     await rm(path.join(this.containerDir(id), 'remnant.json'), { force: true });
@@ -188,13 +214,15 @@ export class RemnantStore {
     const removed = { remnants: [] as string[], generations: [] as string[] };
     for (const id of await this.containers()) {
       const mark = await this.remnant(id);
-      if (mark && Date.parse(mark.expiresAt) <= now.getTime() && !(await isRunning(id))) {
+      const stopped = await this.stoppedMark(id);
+      if (mark && !stopped && Date.parse(mark.expiresAt) <= now.getTime() && !(await isRunning(id))) {
         await rm(this.containerDir(id), { recursive: true, force: true });
         removed.remnants.push(id);
         continue;
       }
       const complete = await this.generations(id);
       const keep = new Set(complete.slice(-Math.max(1, keepGenerations)));
+      if (stopped) keep.add(stopped.generation);
       const all = (await readdir(path.join(this.containerDir(id), 'gens')).catch(() => [] as string[]))
         .filter((n) => /^\d+$/.test(n))
         .map(Number);

@@ -5,7 +5,7 @@ import type { RootfsSource } from '../domain/reports';
 import { deleteMigrationsOf } from './migrations';
 import { inTransaction, Queryable } from './db';
 
-export type ContainerStateName = 'created' | 'running' | 'migrating' | 'stopped';
+export type ContainerStateName = 'created' | 'running' | 'migrating' | 'stopped' | 'exited';
 
 export interface ContainerRow {
   id: string;
@@ -17,6 +17,10 @@ export interface ContainerRow {
   state: ContainerStateName;
   /** Its own LAN address (null: loopback only). */
   network: ContainerNetwork | null;
+  /** How its program ended ("exit 0", "signal 9", or why it is gone); null unless exited. */
+  exitStatus: string | null;
+  /** The final checkpoint it starts again from; null unless stopped by a user. */
+  stoppedGeneration: number | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -30,6 +34,7 @@ export interface NewContainer {
 }
 
 const COLUMNS = `id, args, env, memory_mib AS "memoryMiB", rootfs, node_id AS "nodeId", state, network,
+  exit_status AS "exitStatus", stopped_generation AS "stoppedGeneration",
   created_at AS "createdAt", updated_at AS "updatedAt"`;
 
 export async function findContainer(db: Queryable, id: string): Promise<ContainerRow | null> {
@@ -116,6 +121,53 @@ export async function setLocation(
     nodeId,
     state,
   ]);
+}
+
+/** Records a container stopped by a user on `nodeId`, with the final checkpoint it will start again from. */
+export async function setStopped(db: Queryable, id: string, nodeId: string, generation: number): Promise<void> {
+  await db.query(
+    "UPDATE containers SET node_id = $2, state = 'stopped', stopped_generation = $3, exit_status = NULL, updated_at = now() WHERE id = $1",
+    [id, nodeId, generation],
+  );
+}
+
+/** Records a container running again (after a start), forgetting its stop checkpoint and any exit. */
+export async function setRunning(db: Queryable, id: string, nodeId: string): Promise<void> {
+  await db.query(
+    "UPDATE containers SET node_id = $2, state = 'running', stopped_generation = NULL, exit_status = NULL, updated_at = now() WHERE id = $1",
+    [id, nodeId],
+  );
+}
+
+/**
+ * A PC's report of what it runs: containers recorded as running there that it no longer runs are "exited", with
+ * how their program ended. Only rows unchanged since the PC listed its containers (`listedAt`) are judged, so a
+ * container that arrived after the listing is not taken for gone. Returns the ids marked.
+ */
+export async function noticeExited(
+  db: Queryable,
+  nodeId: string,
+  reported: { containerId: string; status: string; exit: string | null }[],
+  listedAt: Date,
+): Promise<string[]> {
+  const running = new Set(
+    reported.filter((c) => c.status === 'running' || c.status === 'paused').map((c) => c.containerId),
+  );
+  const exits = new Map(reported.map((c) => [c.containerId, c.exit]));
+  const { rows } = await db.query<{ id: string }>(
+    "SELECT id FROM containers WHERE node_id = $1 AND state = 'running' AND updated_at < $2",
+    [nodeId, listedAt],
+  );
+  const gone = rows.map((r) => r.id).filter((id) => !running.has(id));
+  for (const id of gone) {
+    const status =
+      exits.get(id) ?? (exits.has(id) ? 'ended (no exit status recorded)' : `gone: ${nodeId} no longer runs it`);
+    await db.query(
+      "UPDATE containers SET state = 'exited', exit_status = $2, updated_at = now() WHERE id = $1 AND state = 'running'",
+      [id, status],
+    );
+  }
+  return gone;
 }
 
 /** Removes a container and its migration history together. */

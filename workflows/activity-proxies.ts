@@ -54,6 +54,10 @@ export function nodeActivities(nodeId: string, timeouts: NodeTimeouts = {}) {
     storeFromTransfer: long.storeFromTransfer,
     deleteContainer: long.deleteContainer,
     collectGarbage: long.collectGarbage,
+    stopWithCheckpoint: long.stopWithCheckpoint,
+    startStopped: long.startStopped,
+    execInContainer: long.execInContainer,
+    readLog: quick.readLog,
   };
 }
 

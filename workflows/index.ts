@@ -9,3 +9,4 @@ export { rebalance } from './rebalance';
 export { safetyCheckpoint, safetyCheckpoints } from './safety-checkpoints';
 export { recoverCrashedNodes } from './crash-recovery';
 export { collectRemnants } from './remnant-gc';
+export { stopContainer, startStoppedContainer, execInContainer, containerLogs } from './container-commands';

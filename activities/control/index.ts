@@ -7,6 +7,8 @@ import type { PlacementDecision, PlacementPolicy } from '../../domain/placement'
 import { planRebalance, RebalanceEntry, RebalancePlan } from '../../domain/rebalance';
 import type { MigrationAttempt, RecoveryReport } from '../../domain/reports';
 import {
+  setRunning,
+  setStopped,
   ContainerRow,
   containersOn,
   containersOnSilentNodes,
@@ -188,6 +190,14 @@ export function createControlActivities({ db, policy }: ControlActivityDeps) {
     },
     async recordMigrationEnd(input: MigrationEnd): Promise<void> {
       await recordMigrationEnd(db, input);
+    },
+    /** A user stopped the container: where its final checkpoint is kept. */
+    async recordStopped(input: { containerId: string; nodeId: string; generation: number }): Promise<void> {
+      await setStopped(db, input.containerId, input.nodeId, input.generation);
+    },
+    /** The container runs again (after a start of a stopped container). */
+    async recordRunning(input: { containerId: string; nodeId: string }): Promise<void> {
+      await setRunning(db, input.containerId, input.nodeId);
     },
   };
 }

@@ -98,6 +98,18 @@ export function createNodeActivities(deps: NodeActivityDeps) {
     async deleteContainer(input: { containerId: string }): Promise<void> {
       return beating(() => executor().deleteContainer(input.containerId));
     },
+    async stopWithCheckpoint(input: { containerId: string }): Promise<{ generation: number; stoppedAt: string }> {
+      return beating(() => executor().stopWithCheckpoint(input.containerId));
+    },
+    async startStopped(input: { containerId: string }): Promise<{ generation: number; state: ContainerState }> {
+      return beating(() => executor().startStopped(input.containerId));
+    },
+    async execInContainer(input: { containerId: string; args: string[]; timeoutSeconds: number }) {
+      return beating(() => executor().exec(input.containerId, input.args, input.timeoutSeconds * 1000));
+    },
+    async readLog(input: { containerId: string; stream: 'stdout' | 'stderr'; tailBytes: number }) {
+      return executor().readLog(input.containerId, input.stream, input.tailBytes);
+    },
   };
 }
 

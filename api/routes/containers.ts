@@ -1,7 +1,10 @@
 import type { Client } from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
 import type { Pool } from 'pg';
-import { createWorkflowId } from '../../common/names';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import type { FastifyReply } from 'fastify';
+import { ErrorType } from '../../common/errors';
+import { createWorkflowId, migrationWorkflowId } from '../../common/names';
 import type { PlacementPolicy } from '../../domain/placement';
 import type { createContainer } from '../../workflows';
 import { replyError, requireAdmin } from '../http-errors';
@@ -28,6 +31,17 @@ export interface ContainerRoutesOptions {
 }
 
 const idParams = params({ containerId: containerIdSchema });
+
+/** Bounds of exec: a command's arguments and how long it may run. */
+const execBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['args'],
+  properties: {
+    args: { type: 'array', minItems: 1, maxItems: 256, items: { type: 'string', maxLength: 4096 } },
+    timeoutSeconds: { type: 'integer', minimum: 1, maximum: 3600, default: 60 },
+  },
+} as const;
 
 /** Containers: registered here, started on a PC through the createContainer workflow, placed by the policy. */
 export function containerRoutes(
@@ -117,6 +131,92 @@ export function containerRoutes(
     },
   );
 
+  /**
+   * Runs a short container command workflow (stop, start again, exec, logs) as migrate-<container> or a one-off id,
+   * answering with the workflow's result, or the reason it failed (a 409 while a migration holds the container).
+   */
+  const runCommand = async <T = Record<string, unknown>>(
+    reply: FastifyReply,
+    workflow: string,
+    containerId: string,
+    args: unknown[],
+    exclusive = true,
+  ): Promise<T | null> => {
+    try {
+      return await temporal.workflow.execute<(...a: unknown[]) => Promise<T>>(workflow, {
+        taskQueue: controlTaskQueue,
+        workflowId: exclusive ? migrationWorkflowId(containerId) : `${workflow}-${containerId}-${Date.now()}`,
+        workflowIdConflictPolicy: 'FAIL',
+        workflowExecutionTimeout: '10m',
+        args,
+      });
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) {
+        replyError(reply, 409, `a migration or another command of ${containerId} is running: try again when it ends`);
+        return null;
+      }
+      const cause = (err as { cause?: { message?: string; type?: string } }).cause;
+      replyError(reply, cause?.type === ErrorType.InvalidInput ? 409 : 422, cause?.message ?? (err as Error).message);
+      return null;
+    }
+  };
+
+  app.post<{ Params: { containerId: string } }>(
+    '/v1/containers/:containerId/stop',
+    { schema: { params: idParams } },
+    async (request, reply) => {
+      if (!requireAdmin(request.role, reply)) return reply;
+      const c = await findContainer(db, request.params.containerId);
+      if (!c) return replyError(reply, 404, `no container ${request.params.containerId}`);
+      if (c.state !== 'running') return replyError(reply, 409, `container ${c.id} is ${c.state}, not running`);
+      const r = await runCommand<{ generation: number }>(reply, 'stopContainer', c.id, [{ containerId: c.id }]);
+      if (!r) return reply;
+      return { ...(await findContainer(db, c.id)), generation: r.generation };
+    },
+  );
+
+  app.post<{ Params: { containerId: string }; Body: { args: string[]; timeoutSeconds?: number } }>(
+    '/v1/containers/:containerId/exec',
+    { schema: { params: idParams, body: execBody } },
+    async (request, reply) => {
+      if (!requireAdmin(request.role, reply)) return reply;
+      const c = await findContainer(db, request.params.containerId);
+      if (!c) return replyError(reply, 404, `no container ${request.params.containerId}`);
+      if (!request.body.args[0]) return replyError(reply, 400, 'args[0] must name the program to run');
+      if (c.state !== 'running') return replyError(reply, 409, `container ${c.id} is ${c.state}, not running`);
+      const args = [{ containerId: c.id, args: request.body.args, timeoutSeconds: request.body.timeoutSeconds ?? 60 }];
+      return (await runCommand(reply, 'execInContainer', c.id, args, false)) ?? reply;
+    },
+  );
+
+  app.get<{ Params: { containerId: string }; Querystring: { stream?: 'stdout' | 'stderr'; tailBytes?: number } }>(
+    '/v1/containers/:containerId/logs',
+    {
+      schema: {
+        params: idParams,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            stream: { type: 'string', enum: ['stdout', 'stderr'], default: 'stdout' },
+            tailBytes: { type: 'integer', minimum: 1, maximum: 8 << 20, default: 65536 },
+          },
+        },
+      },
+    },
+    async (request, reply) => {
+      const c = await findContainer(db, request.params.containerId);
+      if (!c) return replyError(reply, 404, `no container ${request.params.containerId}`);
+      if (!c.nodeId) return replyError(reply, 409, `container ${c.id} has not run anywhere yet`);
+      const q = {
+        containerId: c.id,
+        stream: request.query.stream ?? 'stdout',
+        tailBytes: request.query.tailBytes ?? 65536,
+      };
+      return (await runCommand(reply, 'containerLogs', c.id, [q], false)) ?? reply;
+    },
+  );
+
   app.post<{ Params: { containerId: string }; Body: { nodeId?: string } | undefined }>(
     '/v1/containers/:containerId/start',
     {
@@ -131,6 +231,18 @@ export function containerRoutes(
       if (!c) return replyError(reply, 404, `no container ${request.params.containerId}`);
       if (c.state !== 'created' && c.state !== 'stopped')
         return replyError(reply, 409, `container ${c.id} is ${c.state}${c.nodeId ? ` on ${c.nodeId}` : ''}`);
+      // A container stopped with a final checkpoint starts again where it left off, on the PC that keeps it.
+      if (c.state === 'stopped' && c.stoppedGeneration !== null && c.nodeId) {
+        if (request.body?.nodeId && request.body.nodeId !== c.nodeId)
+          return replyError(
+            reply,
+            409,
+            `container ${c.id} was stopped on ${c.nodeId} and starts there (migrate it afterwards)`,
+          );
+        const r = await runCommand(reply, 'startStoppedContainer', c.id, [{ containerId: c.id }]);
+        if (!r) return reply;
+        return { ...(await findContainer(db, c.id)), generation: r.generation };
+      }
       let nodeId = request.body?.nodeId;
       let decision = null;
       if (!nodeId) {

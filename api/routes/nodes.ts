@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Pool } from 'pg';
 import { NODE_ID_RULE } from '../../common/names';
 import { NodeReport, nodeReportSchema } from '../../domain/node-report';
+import { noticeExited } from '../../state/containers';
 import { findNode, listNodes, recordNodeReport, remnantsOnNode } from '../../state/nodes';
 import { replyError } from '../http-errors';
 import { nodeIdSchema, params } from '../schemas';
@@ -24,6 +25,9 @@ export function nodeRoutes(app: FastifyInstance, { db, loadRetentionMs }: NodeRo
     async (request, reply) => {
       if (request.role !== 'node') return replyError(reply, 403, 'only node workers report load (use the node token)');
       await recordNodeReport(db, request.params.nodeId, request.body, loadRetentionMs);
+      // What the PC runs is the truth: a container killed there, or whose program ended, is recorded as exited.
+      if (request.body.containers && request.body.listedAt)
+        await noticeExited(db, request.params.nodeId, request.body.containers, new Date(request.body.listedAt));
       return reply.code(204).send();
     },
   );

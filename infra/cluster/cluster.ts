@@ -248,7 +248,7 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
     launcher.launch('relay-api', hostRelayArgv(sock('api'), config.apiPort));
 
     log(
-      `LAN: ${plan.nodes.map((n) => `${n.id}=${n.address}`).join(' ')}${config.linkRate ? `, links shaped to ${config.linkRate}` : ''}`,
+      `LAN: ${plan.nodes.map((n) => `${n.id}=${n.address}`).join(' ')} user=${plan.user.address}${config.linkRate ? `, links shaped to ${config.linkRate}` : ''}`,
     );
     state.namespaces = plannedNamespaces(plan);
     writeState(plan.paths.state, state);

@@ -13,6 +13,8 @@ export interface PlannedNode {
 
 export interface ClusterPlan {
   lanNamespace: string;
+  /** A user's machine on the LAN (a student's laptop): where the demo's clients run. */
+  user: { namespace: string; address: string };
   nodes: PlannedNode[];
   paths: {
     run: string;
@@ -41,6 +43,7 @@ export function planCluster(c: ClusterConfig): ClusterPlan {
   });
   return {
     lanNamespace: `${c.namePrefix}-lan`,
+    user: { namespace: `${c.namePrefix}-user`, address: `${c.lanSubnet}.9` },
     nodes,
     paths: {
       run,
@@ -79,6 +82,15 @@ export function lanCommands(plan: ClusterPlan, linkRate: string | null): string[
     );
     if (linkRate !== null) cmds.push(['tc', '-n', ns, 'qdisc', 'replace', 'dev', 'eth0', 'root', ...tbfArgs(linkRate)]);
   }
+  const user = plan.user.namespace;
+  cmds.push(
+    ['ip', 'netns', 'add', user],
+    ['ip', '-n', user, 'link', 'set', 'lo', 'up'],
+    ['ip', '-n', lan, 'link', 'add', 'user', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', user],
+    ['ip', '-n', lan, 'link', 'set', 'user', 'master', 'br0', 'up'],
+    ['ip', '-n', user, 'addr', 'add', `${plan.user.address}/24`, 'dev', 'eth0'],
+    ['ip', '-n', user, 'link', 'set', 'eth0', 'up'],
+  );
   return cmds;
 }
 
@@ -91,5 +103,5 @@ export function tbfArgs(linkRate: string): string[] {
 
 /** Every namespace the plan creates, the LAN last so PCs detach before their bridge goes. */
 export function plannedNamespaces(plan: ClusterPlan): string[] {
-  return [...plan.nodes.map((n) => n.namespace), plan.lanNamespace];
+  return [...plan.nodes.map((n) => n.namespace), plan.user.namespace, plan.lanNamespace];
 }

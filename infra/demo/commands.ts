@@ -34,15 +34,17 @@ export function registerDemoCommands(
     program
       .command('demo')
       .description(
-        "the main job: a lecture on pc1 makes rebalancing move a real container away; its new PC powers off and evacuation brings it back to pc1's remnant",
+        "the main job: redis with a client connected from the LAN; a lecture on pc1 makes rebalancing move it away; its new PC powers off and evacuation brings it back to pc1's remnant",
       ),
   )
-    .option('--mib <n>', 'memory the counter holds, MiB', '64')
-    .option('--dirty <n>', 'pages it rewrites per second', '20')
-    .action(async (opts: CommonOptions & { mib: string; dirty: string }) => {
+    .option('--keys <n>', 'keys redis holds (DEBUG POPULATE)', '200000')
+    .action(async (opts: CommonOptions & { keys: string }) => {
       const config = configFrom(opts);
-      const { mib, dirty } = counterOptions(opts);
-      const [home, second] = planCluster(config).nodes.map((n) => n.id);
+      const keys = Number(opts.keys);
+      if (!Number.isInteger(keys) || keys < 1 || keys > 50_000_000)
+        throw new Error(`--keys ${opts.keys}: give a whole number from 1 to 50000000`);
+      const plan = planCluster(config);
+      const [home, second] = plan.nodes.map((n) => n.id);
       if (!second) throw new Error('the demo needs at least 2 PCs (--nodes 2)');
       const api = new ApiClient(
         apiClientConfig({
@@ -51,18 +53,18 @@ export function registerDemoCommands(
           ZANSHIN_DATA_DIR: config.dataDir,
         }),
       );
-      const moves = await withTemporalClient(
+      const { moves, client } = await withTemporalClient(
         { address: `127.0.0.1:${config.temporalPort}`, namespace: 'default' },
         (client) =>
           runScenario(api, client, {
             home: home!,
-            mib,
-            dirtyPagesPerSecond: dirty,
+            keys,
+            userNamespace: plan.user.namespace,
             log: (l) => console.log(`[demo] ${l}`),
           }),
       );
       if (opts.json) {
-        console.log(JSON.stringify(moves, null, 2));
+        console.log(JSON.stringify({ moves, client }, null, 2));
         return;
       }
       console.log(
@@ -78,7 +80,19 @@ export function registerDemoCommands(
       );
       console.log(formatMoves(moves.map((m) => moveReportOf(m.report)).filter((r) => r !== null)));
       console.log(
-        `The container ${moves[0]!.containerId} keeps running on ${moves[1]!.to}. Workflows: http://127.0.0.1:${config.temporalUiPort}/namespaces/default/workflows`,
+        table(
+          ['move', 'client connection (CLIENT ID)', 'redis data (DEBUG DIGEST)', "client's longest wait"],
+          client.moves.map((m, i) => [
+            `${moves[i]!.from} -> ${moves[i]!.to}`,
+            m.sameConnection ? `kept (${String(client.clientId)})` : 'REPLACED',
+            m.sameDigest ? 'unchanged' : 'CHANGED',
+            `${m.longestWaitMs} ms`,
+          ]),
+        ),
+      );
+      if (!client.moves.every((m) => m.sameConnection && m.sameDigest)) process.exitCode = 1;
+      console.log(
+        `redis ${moves[0]!.containerId} keeps running on ${moves[1]!.to} at ${client.address} (try: nsenter --net=/run/netns/${plan.user.namespace} ...). Workflows: http://127.0.0.1:${config.temporalUiPort}/namespaces/default/workflows`,
       );
     });
 

@@ -2,13 +2,15 @@
 // containers with their own LAN addresses, and clients on another PC keep talking to them through moves
 // pc1 -> pc2 -> pc1. Each program's own check decides: redis' DEBUG DIGEST over a connection that never closes
 // (same CLIENT ID before and after), the web page answering before, during (a pause) and after each move.
+import execa from 'execa';
+import path from 'node:path';
 import { CONTROL_TASK_QUEUE, migrationWorkflowId } from '../../common/names';
 import type { ContainerNetwork } from '../../domain/container-network';
 import { ensureDebianRootfs, HTTPD_ROOTFS, REDIS_ROOTFS } from '../../infra/images/debian-rootfs';
 import { listNamespaces } from '../../infra/cluster/netns';
 import type { migrateContainer } from '../../workflows';
 import type { MigrationResult } from '../../workflows/migrate-container';
-import { HttpLanProbe, httpGetFrom, RedisLanClient } from '../helpers/lan-client';
+import { HttpLanProbe, httpGetFrom, RedisLanClient } from '../../infra/demo/lan-client';
 import { LiveCluster } from '../helpers/live-cluster';
 import { TEST_PREFIX } from '../helpers/names';
 
@@ -127,5 +129,77 @@ describe('real programs keep their state, their address and their connections th
       rootfs: { dir: '/tmp' },
     });
     expect((c.body.network as ContainerNetwork).address).toBe(addresses[0]); // the freed address is given again
+  });
+});
+
+describe('everyday container commands and what runs', () => {
+  const api = (method: string, route: string, body?: unknown) => cluster.api(method, route, body);
+
+  it('exec runs a command in redis and returns its output and exit code; logs survived the moves', async () => {
+    const r = await api('POST', `/v1/containers/${REDIS}/exec`, { args: ['/usr/bin/redis-cli', 'DBSIZE'] });
+    expect(r.body).toMatchObject({ exitCode: 0, stdout: '200000\n', nodeId: 'pc1' });
+    const failing = await api('POST', `/v1/containers/${REDIS}/exec`, {
+      args: ['/bin/sh', '-c', 'echo oops >&2; exit 3'],
+    });
+    expect(failing.body).toMatchObject({ exitCode: 3, stderr: 'oops\n' });
+    // redis wrote its banner on pc1 before the first move; the log moved with the rootfs and is read on pc1 now.
+    const logs = await api('GET', `/v1/containers/${REDIS}/logs?stream=stdout&tailBytes=100000`);
+    expect(logs.body.text).toContain('Ready to accept connections');
+    expect((await api('POST', `/v1/containers/${REDIS}/exec`, { args: [''] })).status).toBe(400);
+  });
+
+  it('stop takes a final checkpoint that start continues from: same data, same address', async () => {
+    const before = (
+      await api('POST', `/v1/containers/${REDIS}/exec`, { args: ['/usr/bin/redis-cli', 'DEBUG', 'DIGEST'] })
+    ).body.stdout;
+    const stopped = await api('POST', `/v1/containers/${REDIS}/stop`, {});
+    expect(stopped.body).toMatchObject({ state: 'stopped', nodeId: 'pc1', stoppedGeneration: stopped.body.generation });
+    expect(await cluster.runningOn(REDIS)).toEqual([]);
+    expect(await namespacesOf(REDIS)).toEqual([]);
+    expect((await api('POST', `/v1/containers/${REDIS}/exec`, { args: ['/bin/true'] })).status).toBe(409);
+    const started = await api('POST', `/v1/containers/${REDIS}/start`, {});
+    expect(started.body).toMatchObject({ state: 'running', nodeId: 'pc1', stoppedGeneration: null });
+    expect(await cluster.runningOn(REDIS)).toEqual(['pc1']);
+    const after = (
+      await api('POST', `/v1/containers/${REDIS}/exec`, { args: ['/usr/bin/redis-cli', 'DEBUG', 'DIGEST'] })
+    ).body.stdout;
+    expect(after).toBe(before);
+    const net = started.body.network as ContainerNetwork;
+    const client = new RedisLanClient(pc3(), net.address);
+    try {
+      await client.connected();
+      expect(await client.command('DBSIZE')).toBe(200000);
+    } finally {
+      client.close();
+    }
+  });
+
+  /** Waits until migration-api says the container exited (PCs report every 2 s in tests). */
+  async function exitOf(id: string): Promise<Record<string, unknown>> {
+    for (let i = 0; i < 50; i++) {
+      const { body } = await api('GET', `/v1/containers/${id}`);
+      if (body.state === 'exited') return body;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    throw new Error(`${id} was never recorded as exited`);
+  }
+
+  it('records a program that exits by itself with its exit status, and keeps its output', async () => {
+    const rootfs = await ensureDebianRootfs(HTTPD_ROOTFS);
+    const id = `${TEST_PREFIX}-ends`;
+    await createAndStart(id, ['/bin/sh', '-c', 'echo bye; sleep 1; exit 3'], rootfs, 16);
+    expect(await exitOf(id)).toMatchObject({ state: 'exited', exitStatus: 'exit 3', nodeId: 'pc1' });
+    expect((await api('GET', `/v1/containers/${id}/logs`)).body.text).toBe('bye\n');
+  });
+
+  it('notices a container whose program was killed on its PC', async () => {
+    const rootfs = await ensureDebianRootfs(HTTPD_ROOTFS);
+    const id = `${TEST_PREFIX}-killed`;
+    await createAndStart(id, ['/bin/sleep', '3600'], rootfs, 16);
+    const state = await execa('runc', ['--root', path.join(cluster.nodeDirs.pc1!, 'runc'), 'state', id]);
+    const initPid = (JSON.parse(state.stdout) as { pid: number }).pid;
+    const program = Number((await execa('pgrep', ['-P', String(initPid)])).stdout.trim());
+    process.kill(program, 'SIGKILL');
+    expect(await exitOf(id)).toMatchObject({ state: 'exited', exitStatus: 'signal 9' });
   });
 });

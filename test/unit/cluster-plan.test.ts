@@ -41,19 +41,20 @@ describe('cluster plan', () => {
       { id: 'pc1', namespace: 'zt-pc1', address: '10.77.0.11', taskQueue: 'node-pc1', dataDir: '/data/nodes/pc1' },
       { id: 'pc2', namespace: 'zt-pc2', address: '10.77.0.12', taskQueue: 'node-pc2', dataDir: '/data/nodes/pc2' },
     ]);
-    expect(plannedNamespaces(plan)).toEqual(['zt-pc1', 'zt-pc2', 'zt-lan']);
+    expect(plannedNamespaces(plan)).toEqual(['zt-pc1', 'zt-pc2', 'zt-user', 'zt-lan']);
   });
 
-  it('adds addresses only inside the PC namespaces it creates', () => {
+  it('adds addresses only inside the PC and user namespaces it creates', () => {
     const cmds = lanCommands(plan, null);
     const addrAdds = cmds.filter((c) => c.includes('addr'));
     expect(addrAdds).toEqual([
       ['ip', '-n', 'zt-pc1', 'addr', 'add', '10.77.0.11/24', 'dev', 'eth0'],
       ['ip', '-n', 'zt-pc2', 'addr', 'add', '10.77.0.12/24', 'dev', 'eth0'],
+      ['ip', '-n', 'zt-user', 'addr', 'add', '10.77.0.9/24', 'dev', 'eth0'],
     ]);
     // Every link/addr command names a namespace: nothing touches the host's own network.
     for (const c of cmds) {
-      if (c[0] === 'ip' && c[1] !== 'netns') expect(['zt-lan', 'zt-pc1', 'zt-pc2']).toContain(c[2]);
+      if (c[0] === 'ip' && c[1] !== 'netns') expect(['zt-lan', 'zt-pc1', 'zt-pc2', 'zt-user']).toContain(c[2]);
     }
     expect(cmds.some((c) => c[0] === 'tc')).toBe(false);
   });

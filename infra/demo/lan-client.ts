@@ -1,4 +1,4 @@
-// Clients on another PC of the simulated LAN: a Node process entered into that PC's network namespace, so its
+// Clients on another machine of the simulated LAN (another PC, or the user host): a Node process entered into that PC's network namespace, so its
 // traffic really crosses the bridge to the container's address. One keeps a single redis connection open (replies
 // come back as JSON lines; while probing it sends PING every 10 ms and measures the longest wait for an answer);
 // another fetches a page over HTTP in a loop and counts answers and errors.
