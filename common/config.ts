@@ -51,6 +51,8 @@ export interface NodeWorkerConfig {
   loadReportMs: number;
   /** ZANSHIN_NETNS_PREFIX: containers' network namespaces are /run/netns/<prefix>-<node>-<container>. @default zc */
   netnsPrefix: string;
+  /** ZANSHIN_CONTAINER_POOL: containers' addresses; this PC refuses all traffic from them. @default none */
+  containerPool: string | null;
   /** ZANSHIN_NODE_TOKEN or ZANSHIN_NODE_TOKEN_FILE: bearer token for load reports. Required with ZANSHIN_API_URL. */
   nodeToken: string | null;
 }
@@ -72,6 +74,7 @@ export function nodeWorkerConfig(env: Env = process.env): NodeWorkerConfig {
     apiUrl: env.ZANSHIN_API_URL || null,
     loadReportMs: envInt(env, 'ZANSHIN_LOAD_REPORT_SECONDS', 10, 1, 3600) * 1000,
     netnsPrefix: envString(env, 'ZANSHIN_NETNS_PREFIX', 'zc'),
+    containerPool: env.ZANSHIN_CONTAINER_POOL ? addressPoolConfig(env)!.cidr : null,
     nodeToken: env.ZANSHIN_API_URL ? envSecret(env, 'ZANSHIN_NODE_TOKEN') : null,
   };
 }

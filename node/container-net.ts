@@ -27,6 +27,22 @@ async function run(file: string, args: string[], what: string): Promise<string> 
   return r.stdout;
 }
 
+/**
+ * Brings an interface up, waiting up to 5 s while its MAC is still taken ("Address already in use"): a namespace of
+ * the same container deleted just before may not be freed by the kernel yet.
+ */
+async function upWhenFree(up: () => Promise<string>): Promise<void> {
+  for (let waited = 0; ; waited += 200) {
+    try {
+      await up();
+      return;
+    } catch (err) {
+      if (!/Address already in use/.test((err as Error).message) || waited >= 5_000) throw err;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
 /** Network namespaces of the containers of one PC. */
 export class ContainerNet {
   private lanInterface: string | null = null;
@@ -95,7 +111,7 @@ export class ContainerNet {
         run('ip', ['-n', ns, ...args], `configuring ${containerId}'s network`);
       await ip(['link', 'set', tmp, 'name', 'eth0']);
       await ip(['addr', 'add', `${net.address}/${net.prefixLength}`, 'dev', 'eth0']);
-      await ip(['link', 'set', 'eth0', 'up']);
+      await upWhenFree(() => ip(['link', 'set', 'eth0', 'up']));
       if (net.gateway) await ip(['route', 'add', 'default', 'via', net.gateway]);
     } catch (err) {
       await this.destroy(containerId).catch(() => undefined);
@@ -134,9 +150,24 @@ export class ContainerNet {
     );
   }
 
+  /**
+   * Containers are not trusted: this PC refuses every connection that a container starts (its data plane, relays
+   * and anything else it serves stay out of their reach), while answers to connections this PC's users opened to
+   * containers still come in. Containers still reach each other and the rest of the LAN. Idempotent.
+   */
+  static async refuseContainers(pool: string): Promise<void> {
+    const rule = ['INPUT', '-s', pool, '-m', 'conntrack', '--ctstate', 'NEW', '-j', 'DROP'];
+    const present = await execa('iptables', ['-w', '-C', ...rule], { reject: false });
+    if (present.exitCode !== 0)
+      await run('iptables', ['-w', '-I', ...rule], `refusing traffic from containers (${pool})`);
+  }
+
   /** Removes the namespace and with it the interface: this PC no longer answers for the address. */
   async destroy(containerId: string): Promise<void> {
     if (!this.exists(containerId)) return;
+    // The kernel frees a deleted namespace's devices later, asynchronously (and not at all while a process still
+    // holds it): remove the interface first, so its MAC is free at once for the next namespace of this container.
+    await execa('ip', ['-n', this.namespace(containerId), 'link', 'delete', 'eth0'], { reject: false });
     await run('ip', ['netns', 'delete', this.namespace(containerId)], `removing ${containerId}'s network namespace`);
   }
 }

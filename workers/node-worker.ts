@@ -5,6 +5,7 @@ import { nodeWorkerConfig } from '../common/config';
 import { createNodeActivities } from '../activities/node';
 import { detectCapabilities } from '../node/capabilities';
 import { buildDataPlane } from '../node/dataplane/server';
+import { ContainerNet } from '../node/container-net';
 import { NodeExecutor } from '../node/executor';
 import { hashPool } from '../node/hash-pool';
 import { LoadReporter } from '../node/load-reporter';
@@ -26,6 +27,8 @@ runMain('node-worker', async () => {
     netnsPrefix: config.netnsPrefix,
   });
   const dataPlane = buildDataPlane(executor.transfers);
+  // Students' containers must not reach this PC's own services (data plane, relays): refuse their addresses first.
+  if (config.containerPool) await ContainerNet.refuseContainers(config.containerPool);
   await dataPlane.listen({ host: config.address, port: config.dataPort });
   const reporter =
     config.apiUrl && config.nodeToken

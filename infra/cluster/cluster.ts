@@ -26,6 +26,10 @@ import { Client, ScheduleAlreadyRunning, ScheduleOverlapPolicy } from '@temporal
 
 export type Log = (line: string) => void;
 
+/** Containers get addresses of the upper half of the LAN (PCs have .11 and up, the user host .9). */
+const containerPool = (config: ClusterConfig): string =>
+  process.env.ZANSHIN_CONTAINER_POOL ?? `${config.lanSubnet}.128/25`;
+
 /** Containers' network namespaces are named <this>-<pc>-<container>, so a cluster's own are told apart. */
 export const containerNetnsPrefix = (config: ClusterConfig): string => `${config.namePrefix}c`;
 
@@ -263,8 +267,7 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
       PGPASSFILE: pgpass,
       ZANSHIN_ADMIN_TOKEN_FILE: secrets.adminTokenFile,
       ZANSHIN_NODE_TOKEN_FILE: secrets.nodeTokenFile,
-      // Containers get addresses of the upper half of the LAN; PCs have .11 and up.
-      ZANSHIN_CONTAINER_POOL: process.env.ZANSHIN_CONTAINER_POOL ?? `${config.lanSubnet}.128/25`,
+      ZANSHIN_CONTAINER_POOL: containerPool(config),
       ...temporalEnv,
     });
     await launcher.healthy(api, 'migration-api /health', () => apiHealthy(config, secrets.adminToken));
@@ -291,6 +294,7 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
           ZANSHIN_NODE_DATA_DIR: node.dataDir,
           ZANSHIN_NODE_ADDRESS: node.address,
           ZANSHIN_NETNS_PREFIX: containerNetnsPrefix(config),
+          ZANSHIN_CONTAINER_POOL: containerPool(config),
           ZANSHIN_CRIU: config.criuBin,
           ZANSHIN_LOAD_REPORT_SECONDS: String(config.loadReportSeconds),
           ZANSHIN_API_URL: `http://127.0.0.1:${config.apiPort}`,

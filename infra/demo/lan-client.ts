@@ -143,6 +143,11 @@ export class HttpLanProbe {
     });
   }
 
+  /** Ends the probe at once (after a failure), so that nothing outlives the test. */
+  kill(): void {
+    this.child.kill('SIGKILL');
+  }
+
   async stop(): Promise<{ ok: number; errors: string[]; maxGapMs: number }> {
     this.child.stdin!.end();
     const r = await this.child;

@@ -11,6 +11,7 @@ import { listNamespaces } from '../../infra/cluster/netns';
 import type { migrateContainer } from '../../workflows';
 import type { MigrationResult } from '../../workflows/migrate-container';
 import { HttpLanProbe, httpGetFrom, RedisLanClient } from '../../infra/demo/lan-client';
+import { planCluster } from '../../infra/cluster/plan';
 import { LiveCluster } from '../helpers/live-cluster';
 import { TEST_PREFIX } from '../helpers/names';
 
@@ -18,6 +19,7 @@ const cluster = new LiveCluster();
 const REDIS = `${TEST_PREFIX}-redis`;
 const HTTPD = `${TEST_PREFIX}-httpd`;
 const pc3 = (): string => `${TEST_PREFIX}-pc3`;
+const planClusterOf = () => planCluster(cluster.config);
 
 beforeAll(async () => {
   await Promise.all([cluster.start('10.84.0', 3), ensureDebianRootfs(REDIS_ROOTFS), ensureDebianRootfs(HTTPD_ROOTFS)]);
@@ -93,7 +95,12 @@ describe('real programs keep their state, their address and their connections th
     expect(await httpGetFrom(pc3(), url, 10_000)).toContain('zanshin httpd test page'); // once it has started
     for (const to of ['pc2', 'pc1']) {
       const probe = new HttpLanProbe(pc3(), url);
-      await migrate(HTTPD, to);
+      try {
+        await migrate(HTTPD, to);
+      } catch (err) {
+        probe.kill();
+        throw err;
+      }
       const seen = await probe.stop();
       expect(seen.errors).toEqual([]); // a pause, never a reset or an unreachable host
       expect(seen.ok).toBeGreaterThan(0);
@@ -201,5 +208,34 @@ describe('everyday container commands and what runs', () => {
     const program = Number((await execa('pgrep', ['-P', String(initPid)])).stdout.trim());
     process.kill(program, 'SIGKILL');
     expect(await exitOf(id)).toMatchObject({ state: 'exited', exitStatus: 'signal 9' });
+  });
+});
+
+describe("containers cannot reach the PCs' own services", () => {
+  /** Whether a TCP connection from `netns` to host:port opens within 2 s. */
+  const reachableFrom = async (netns: string, host: string, port: number): Promise<boolean> => {
+    const script = `require('net').connect({host:'${host}',port:${port},timeout:2000}).on('connect',()=>process.exit(0)).on('timeout',()=>process.exit(1)).on('error',()=>process.exit(1))`;
+    return (
+      (await execa('nsenter', [`--net=/run/netns/${netns}`, process.execPath, '-e', script], { reject: false }))
+        .exitCode === 0
+    );
+  };
+
+  it("refuses a container dialing another PC's data plane (7070) or Temporal relay (7233), which the LAN reaches", async () => {
+    const pc2 = planClusterOf().nodes.find((n) => n.id === 'pc2')!;
+    // The data plane answers the LAN (here: the user host), so a refusal below is the firewall, not a dead port.
+    expect(await reachableFrom(`${TEST_PREFIX}-user`, pc2.address, 7070)).toBe(true);
+    for (const [host, port] of [
+      [pc2.address, 7070],
+      [pc2.address, 7233],
+      ['127.0.0.1', 7233],
+      ['127.0.0.1', 7070],
+    ] as const) {
+      const r = await cluster.api('POST', `/v1/containers/${HTTPD}/exec`, {
+        args: ['/bin/nc', '-w', '2', host, String(port)],
+        timeoutSeconds: 20,
+      });
+      expect([host, port, r.body.exitCode]).toEqual([host, port, 1]);
+    }
   });
 });
