@@ -27,7 +27,7 @@ export interface DebianRootfsSpec {
 /** Dependencies that are not libraries (maintainer-script tools) or that clash with another provider. */
 const LEFT_OUT = /^(libelogind0|libpam.*|libsemanage.*|libdebian-installer.*|libnewt.*|libslang.*|libtextwrap.*)$/;
 
-/** The packages to unpack: the named ones and every library in their dependency closure. */
+/** The packages to unpack: the named ones and every library (lib*, zlib*) in their dependency closure. */
 async function closure(packages: string[]): Promise<string[]> {
   const r = await execa(
     'apt-cache',
@@ -47,7 +47,7 @@ async function closure(packages: string[]): Promise<string[]> {
   if (r.exitCode !== 0)
     throw new Error(`apt-cache cannot resolve ${packages.join(' ')} (run apt-get update?): ${r.stderr.trim()}`);
   const all = r.stdout.split('\n').filter((l) => l && !/^[ <]/.test(l));
-  return [...new Set(all)].filter((p) => packages.includes(p) || (/^lib/.test(p) && !LEFT_OUT.test(p))).sort();
+  return [...new Set(all)].filter((p) => packages.includes(p) || (/^(lib|zlib)/.test(p) && !LEFT_OUT.test(p))).sort();
 }
 
 /** Builds (once) and returns the rootfs directory for `spec`. */
@@ -129,4 +129,54 @@ export const HTTPD_ROOTFS: DebianRootfsSpec = {
   name: 'httpd',
   packages: [],
   files: { 'www/index.html': '<html><body>zanshin httpd test page</body></html>\n' },
+};
+
+/**
+ * A Python process holding state, like a student's notebook kernel: a dictionary in memory, a worker thread that
+ * keeps counting, and an HTTP server (threads too) that answers with a digest of that state. Python from Debian.
+ */
+export const PYTHON_STATE_ROOTFS: DebianRootfsSpec = {
+  name: 'python-state',
+  packages: ['python3.11', 'python3.11-minimal'],
+  files: {
+    'app/state_server.py': [
+      'import hashlib, json, os, random, threading, time',
+      'from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer',
+      '',
+      'state = {f"k{i}": random.random() for i in range(100_000)}',
+      'ticks = 0',
+      'lock = threading.Lock()',
+      '',
+      'def tick():',
+      '    global ticks',
+      '    while True:',
+      '        with lock:',
+      '            ticks += 1',
+      '        time.sleep(0.01)',
+      '',
+      'def digest():',
+      '    with lock:',
+      '        return hashlib.sha256(json.dumps(sorted(state.items())).encode()).hexdigest()',
+      '',
+      'class Handler(BaseHTTPRequestHandler):',
+      '    def do_GET(self):',
+      '        if self.path.startswith("/set/"):',
+      '            key, value = self.path[5:].split("=", 1)',
+      '            with lock:',
+      '                state[key] = value',
+      '        body = json.dumps({"digest": digest(), "keys": len(state), "ticks": ticks, "pid": os.getpid()}).encode()',
+      '        self.send_response(200)',
+      '        self.send_header("content-type", "application/json")',
+      '        self.send_header("content-length", str(len(body)))',
+      '        self.end_headers()',
+      '        self.wfile.write(body)',
+      '    def log_message(self, *args):',
+      '        pass',
+      '',
+      'threading.Thread(target=tick, daemon=True).start()',
+      'print("serving state on :8000", flush=True)',
+      'ThreadingHTTPServer(("0.0.0.0", 8000), Handler).serve_forever()',
+      '',
+    ].join('\n'),
+  },
 };

@@ -6,7 +6,7 @@ import execa from 'execa';
 import path from 'node:path';
 import { CONTROL_TASK_QUEUE, migrationWorkflowId } from '../../common/names';
 import type { ContainerNetwork } from '../../domain/container-network';
-import { ensureDebianRootfs, HTTPD_ROOTFS, REDIS_ROOTFS } from '../../infra/images/debian-rootfs';
+import { ensureDebianRootfs, HTTPD_ROOTFS, PYTHON_STATE_ROOTFS, REDIS_ROOTFS } from '../../infra/images/debian-rootfs';
 import { listNamespaces } from '../../infra/cluster/netns';
 import type { migrateContainer } from '../../workflows';
 import type { MigrationResult } from '../../workflows/migrate-container';
@@ -107,6 +107,26 @@ describe('real programs keep their state, their address and their connections th
       expect(await httpGetFrom(pc3(), url)).toContain('zanshin httpd test page');
       expect(await namespacesOf(HTTPD)).toEqual([to]);
       console.log(`httpd -> ${to}: ${seen.ok} answers, longest gap ${seen.maxGapMs} ms`);
+    }
+  }, 180_000);
+
+  it('a Python process with threads keeps its in-memory state and keeps counting on pc1 -> pc2 -> pc1', async () => {
+    const rootfs = await ensureDebianRootfs(PYTHON_STATE_ROOTFS);
+    const id = `${TEST_PREFIX}-py`;
+    const net = await createAndStart(id, ['/usr/bin/python3.11', '/app/state_server.py'], rootfs, 256);
+    const url = (p: string) => `http://${net.address}:8000${p}`;
+    type Answer = { digest: string; keys: number; ticks: number; pid: number };
+    const ask = async (p = '/'): Promise<Answer> => JSON.parse(await httpGetFrom(pc3(), url(p), 20_000)) as Answer;
+    await ask(); // started
+    const before = await ask('/set/student=work-in-progress');
+    expect(before.keys).toBe(100_001);
+    for (const to of ['pc2', 'pc1']) {
+      await migrate(id, to);
+      const after = await ask();
+      // Same process (pid), same dictionary (the program's own digest), and its thread kept counting.
+      expect([after.pid, after.digest, after.keys]).toEqual([before.pid, before.digest, before.keys]);
+      expect(after.ticks).toBeGreaterThan(before.ticks);
+      before.ticks = after.ticks;
     }
   }, 180_000);
 
