@@ -113,7 +113,16 @@ function addressPoolConfig(env: Env): AddressPool | null {
   const cidr = env.ZANSHIN_CONTAINER_POOL;
   if (!cidr) return null;
   try {
-    return parseAddressPool(cidr, envInt(env, 'ZANSHIN_LAN_PREFIX', 24, 8, 30), env.ZANSHIN_LAN_GATEWAY || undefined);
+    const dns = (env.ZANSHIN_CONTAINER_DNS ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+    return parseAddressPool(
+      cidr,
+      envInt(env, 'ZANSHIN_LAN_PREFIX', 24, 8, 30),
+      env.ZANSHIN_LAN_GATEWAY || undefined,
+      dns,
+    );
   } catch (err) {
     throw new ConfigError(`ZANSHIN_CONTAINER_POOL=${JSON.stringify(cidr)}: ${(err as Error).message}`);
   }

@@ -13,6 +13,8 @@ export interface ContainerNetwork {
   mac: string;
   /** Default route (the LAN's gateway), when the LAN has one. */
   gateway?: string;
+  /** Name servers written to the container's /etc/resolv.conf. */
+  dns?: string[];
 }
 
 export class AddressPoolError extends Error {
@@ -28,6 +30,7 @@ export interface AddressPool {
   /** Prefix length of the LAN the containers live on (not of the pool). */
   lanPrefixLength: number;
   gateway?: string;
+  dns?: string[];
 }
 
 export function ipToNumber(ip: string): number {
@@ -46,7 +49,13 @@ export function numberToIp(n: number): string {
  * Parses a pool "a.b.c.d/len" on a LAN of prefix `lanPrefixLength`. The pool's network and broadcast addresses are
  * left out, and so are the LAN's (a pool may be the whole LAN).
  */
-export function parseAddressPool(cidr: string, lanPrefixLength: number, gateway?: string): AddressPool {
+export function parseAddressPool(
+  cidr: string,
+  lanPrefixLength: number,
+  gateway?: string,
+  dns: string[] = [],
+): AddressPool {
+  for (const server of dns) ipToNumber(server); // refuses anything that is not an IPv4 address
   const m = /^(\d+\.\d+\.\d+\.\d+)\/(\d{1,2})$/.exec(cidr.trim());
   if (!m) throw new AddressPoolError(`address pool ${JSON.stringify(cidr)} must look like 10.77.0.128/25`);
   const len = Number(m[2]);
@@ -60,7 +69,7 @@ export function parseAddressPool(cidr: string, lanPrefixLength: number, gateway?
   const first = Math.max(base, lanBase + 1);
   const last = Math.min(base + size - 1, lanBase + lanSize - 2);
   if (first > last) throw new AddressPoolError(`address pool ${cidr} holds no usable address`);
-  return { cidr, first, last, lanPrefixLength, ...(gateway ? { gateway } : {}) };
+  return { cidr, first, last, lanPrefixLength, ...(gateway ? { gateway } : {}), ...(dns.length ? { dns } : {}) };
 }
 
 /** The MAC of an address: 02:5a (locally administered, "Z") followed by the address's four octets. */
@@ -86,5 +95,6 @@ export function networkFor(pool: AddressPool, address: string): ContainerNetwork
     prefixLength: pool.lanPrefixLength,
     mac: macFor(address),
     ...(pool.gateway ? { gateway: pool.gateway } : {}),
+    ...(pool.dns ? { dns: pool.dns } : {}),
   };
 }

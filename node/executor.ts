@@ -1,5 +1,5 @@
 import execa from 'execa';
-import { chmod, copyFile, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { chmod, copyFile, lstat, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { manifestStats } from '../domain/manifest';
 import type {
@@ -144,6 +144,14 @@ export class NodeExecutor {
       memoryMiB: input.memoryMiB,
       ...(input.network ? { network: input.network } : {}),
     };
+    // Name servers for a container with its own address (its resolv.conf is part of its rootfs and moves with it).
+    // Never through a link: the rootfs came from outside, and its /etc or resolv.conf could point at the PC's own.
+    const etc = await lstat(path.join(rootfs, 'etc')).catch(() => null);
+    if (spec.network?.dns?.length && etc?.isDirectory()) {
+      const resolv = path.join(rootfs, 'etc', 'resolv.conf');
+      await rm(resolv, { force: true });
+      await writeFile(resolv, spec.network.dns.map((s) => `nameserver ${s}\n`).join(''), { flag: 'wx' });
+    }
     await this.store.writeSpec(spec);
     await this.writeConfig(spec);
     await this.net.create(containerId, spec.network, { held: false });
