@@ -1,9 +1,21 @@
 // migration-api process: HTTP over PostgreSQL, starting workflows through Temporal.
 import { Client, Connection } from '@temporalio/client';
 import { createPool } from '../state/db';
-import { apiConfig } from '../common/config';
+import { AddressPoolSettings, apiConfig } from '../common/config';
+import { ConfigError } from '../common/errors';
+import { AddressPool, parseAddressPool } from '../domain/container-network';
 import { buildApi } from './app';
 import { migrate } from './db';
+
+/** The containers' address pool, checked at start so that a bad setting stops the API with its name. */
+function addressPoolOf(settings: AddressPoolSettings | null): AddressPool | null {
+  if (!settings) return null;
+  try {
+    return parseAddressPool(settings.cidr, settings.lanPrefixLength, settings.gateway, settings.dns);
+  } catch (err) {
+    throw new ConfigError(`ZANSHIN_CONTAINER_POOL / ZANSHIN_LAN_* / ZANSHIN_CONTAINER_DNS: ${(err as Error).message}`);
+  }
+}
 
 async function main(): Promise<void> {
   const config = apiConfig();
@@ -22,7 +34,7 @@ async function main(): Promise<void> {
     policy: config.policy,
     timezone: config.timezone,
     controlTaskQueue: config.temporal.controlTaskQueue,
-    addressPool: config.addressPool,
+    addressPool: addressPoolOf(config.addressPool),
   });
   const shutdown = async (): Promise<void> => {
     await app.close();

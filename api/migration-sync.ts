@@ -2,7 +2,8 @@ import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import type { MoveReport } from '../domain/reports';
 import { failureMessage } from '../common/failures';
-import { findMigration, MigrationRow, settleMigration } from '../state/migrations';
+import { settleMigration } from '../state/migration-records';
+import { findMigration, MigrationRow } from '../state/migrations';
 
 /**
  * Brings a running migration's row up to date with its workflow when the workflow closed without recording its

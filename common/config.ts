@@ -2,7 +2,6 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Env, envInt, envRequired, envSecret, envString } from './env';
 import { REPO_ROOT } from './paths';
-import { AddressPool, parseAddressPool } from '../domain/container-network';
 import { CONTROL_TASK_QUEUE, DEFAULT_OFFLINE_AFTER_SECONDS, isValidNodeId, NODE_ID_RULE, nodeTaskQueue } from './names';
 import { ConfigError } from './errors';
 
@@ -74,7 +73,7 @@ export function nodeWorkerConfig(env: Env = process.env): NodeWorkerConfig {
     apiUrl: env.ZANSHIN_API_URL || null,
     loadReportMs: envInt(env, 'ZANSHIN_LOAD_REPORT_SECONDS', 10, 1, 3600) * 1000,
     netnsPrefix: envString(env, 'ZANSHIN_NETNS_PREFIX', 'zc'),
-    containerPool: env.ZANSHIN_CONTAINER_POOL ? addressPoolConfig(env)!.cidr : null,
+    containerPool: addressPoolSettings(env)?.cidr ?? null,
     nodeToken: env.ZANSHIN_API_URL ? envSecret(env, 'ZANSHIN_NODE_TOKEN') : null,
   };
 }
@@ -109,23 +108,34 @@ export function policyConfig(env: Env = process.env): PolicyConfig {
   };
 }
 
-function addressPoolConfig(env: Env): AddressPool | null {
+/** The settings of the containers' address pool as given; domain/container-network.ts parses and checks them. */
+export interface AddressPoolSettings {
+  /** ZANSHIN_CONTAINER_POOL, e.g. 10.77.0.128/25. */
+  cidr: string;
+  /** ZANSHIN_LAN_PREFIX: prefix length of the LAN. @default 24 */
+  lanPrefixLength: number;
+  /** ZANSHIN_LAN_GATEWAY: the containers' default route. @default none */
+  gateway?: string;
+  /** ZANSHIN_CONTAINER_DNS: comma-separated name servers. @default none */
+  dns: string[];
+}
+
+function addressPoolSettings(env: Env): AddressPoolSettings | null {
   const cidr = env.ZANSHIN_CONTAINER_POOL;
   if (!cidr) return null;
-  try {
-    const dns = (env.ZANSHIN_CONTAINER_DNS ?? '')
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean);
-    return parseAddressPool(
-      cidr,
-      envInt(env, 'ZANSHIN_LAN_PREFIX', 24, 8, 30),
-      env.ZANSHIN_LAN_GATEWAY || undefined,
-      dns,
-    );
-  } catch (err) {
-    throw new ConfigError(`ZANSHIN_CONTAINER_POOL=${JSON.stringify(cidr)}: ${(err as Error).message}`);
+  if (!/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(cidr.trim())) {
+    throw new ConfigError(`ZANSHIN_CONTAINER_POOL=${JSON.stringify(cidr)} must look like 10.77.0.128/25`);
   }
+  const dns = (env.ZANSHIN_CONTAINER_DNS ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  return {
+    cidr: cidr.trim(),
+    lanPrefixLength: envInt(env, 'ZANSHIN_LAN_PREFIX', 24, 8, 30),
+    ...(env.ZANSHIN_LAN_GATEWAY ? { gateway: env.ZANSHIN_LAN_GATEWAY } : {}),
+    dns,
+  };
 }
 
 export interface ApiConfig {
@@ -145,7 +155,7 @@ export interface ApiConfig {
    * ZANSHIN_CONTAINER_POOL (e.g. 10.77.0.128/25), ZANSHIN_LAN_PREFIX (default 24), ZANSHIN_LAN_GATEWAY (optional):
    * containers' own LAN addresses. @default none: containers get loopback only
    */
-  addressPool: AddressPool | null;
+  addressPool: AddressPoolSettings | null;
   policy: PolicyConfig;
   temporal: TemporalConfig;
 }
@@ -161,7 +171,7 @@ export function apiConfig(env: Env = process.env): ApiConfig {
     adminToken,
     nodeToken,
     timezone: envString(env, 'ZANSHIN_TIMEZONE', 'Asia/Tokyo'),
-    addressPool: addressPoolConfig(env),
+    addressPool: addressPoolSettings(env),
     policy: policyConfig(env),
     temporal: temporalConfig(env),
   };

@@ -2,7 +2,6 @@
 import type { Pool } from 'pg';
 import { AddressPool, ContainerNetwork, firstFreeAddress, networkFor } from '../domain/container-network';
 import type { RootfsSource } from '../domain/reports';
-import { deleteMigrationsOf } from './migrations';
 import { inTransaction, Queryable } from './db';
 
 export type ContainerStateName = 'created' | 'running' | 'migrating' | 'stopped' | 'exited';
@@ -170,12 +169,9 @@ export async function noticeExited(
   return gone;
 }
 
-/** Removes a container and its migration history together. */
-export async function deleteContainer(db: Pool, id: string): Promise<void> {
-  await inTransaction(db, async (c) => {
-    await deleteMigrationsOf(c, id);
-    await c.query('DELETE FROM containers WHERE id = $1', [id]);
-  });
+/** Removes a container's row (its migration history first: see deleteContainerWithHistory). */
+export async function deleteContainerRow(db: Queryable, id: string): Promise<void> {
+  await db.query('DELETE FROM containers WHERE id = $1', [id]);
 }
 
 /** Containers running on a PC, most valuable first: the most memory (the most work lost if not moved), then id. */

@@ -1,8 +1,6 @@
 // The only writer of the `migrations` table: every migration and crash recovery, how it started and ended.
-import type { Pool } from 'pg';
 import type { MigrationAttempt, MoveReport, RecoveryReport } from '../domain/reports';
-import { markMigrating, releaseClaim, setLocation } from './containers';
-import { inTransaction, Queryable } from './db';
+import type { Queryable } from './db';
 
 /** What a migration is when it starts: which container, from where to where, why, and the placement decision. */
 export interface MigrationStart {
@@ -31,19 +29,8 @@ const COLUMNS = `id, workflow_id AS "workflowId", run_id AS "runId", container_i
   reason, status, decision, report, error, attempts, started_at AS "startedAt", ended_at AS "endedAt"`;
 
 /**
- * Records a migration and claims its container (state migrating). Idempotent: the API may have recorded it
- * already, and a retried activity must not fail on its own earlier write.
- */
-export async function recordMigrationStart(db: Pool, m: MigrationStart): Promise<void> {
-  await inTransaction(db, async (c) => {
-    await insertMigration(c, m);
-    await markMigrating(c, m.containerId);
-  });
-}
-
-/**
  * Records a migration whose container the caller has already claimed (the API, right after starting the workflow).
- * Idempotent with recordMigrationStart: whichever comes first writes the row.
+ * Idempotent with recordMigrationStart (migration-records.ts): whichever comes first writes the row.
  */
 export async function insertMigration(db: Queryable, m: MigrationStart, startedAt?: Date): Promise<void> {
   await db.query(
@@ -68,6 +55,20 @@ export async function recordAttempt(
   );
 }
 
+/** Ends a migration: its status, report or error, and when. */
+export async function endMigration(
+  db: Queryable,
+  id: string,
+  status: 'completed' | 'failed',
+  report: unknown,
+  error: string | null,
+): Promise<void> {
+  await db.query(
+    'UPDATE migrations SET status = $2, report = COALESCE($3, report), error = $4, ended_at = now() WHERE id = $1',
+    [id, status, report ?? null, error],
+  );
+}
+
 export interface MigrationEnd {
   id: string;
   containerId: string;
@@ -77,45 +78,6 @@ export interface MigrationEnd {
   /** Where the container is now. */
   nodeId: string;
   containerState: 'running' | 'stopped';
-}
-
-/** Ends a migration and records where the container runs now (or that it stopped, if it could not be restored). */
-export async function recordMigrationEnd(db: Pool, e: MigrationEnd): Promise<void> {
-  await inTransaction(db, async (c) => {
-    await c.query('UPDATE migrations SET status = $2, report = $3, error = $4, ended_at = now() WHERE id = $1', [
-      e.id,
-      e.status,
-      e.report ?? null,
-      e.error ?? null,
-    ]);
-    await setLocation(c, e.containerId, e.nodeId, e.containerState);
-  });
-}
-
-/**
- * Ends a migration whose workflow closed without recording its own end (it was terminated, or failed before
- * reaching its last step): a completed one puts the container on its target, any other gives the claim back.
- */
-export async function settleMigration(
-  db: Pool,
-  row: MigrationRow,
-  outcome: { completed: true; report: MoveReport } | { completed: false; error: string },
-): Promise<void> {
-  await inTransaction(db, async (c) => {
-    if (outcome.completed) {
-      await c.query("UPDATE migrations SET status = 'completed', report = $2, ended_at = now() WHERE id = $1", [
-        row.id,
-        outcome.report,
-      ]);
-      await setLocation(c, row.containerId, row.to, 'running');
-    } else {
-      await c.query("UPDATE migrations SET status = 'failed', error = $2, ended_at = now() WHERE id = $1", [
-        row.id,
-        outcome.error,
-      ]);
-      await releaseClaim(c, row.containerId);
-    }
-  });
 }
 
 export async function findMigration(db: Queryable, id: string): Promise<MigrationRow | null> {

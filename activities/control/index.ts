@@ -15,14 +15,8 @@ import {
   findContainer,
   runningContainers,
 } from '../../state/containers';
-import {
-  isRunningMigrationOf,
-  MigrationEnd,
-  MigrationStart,
-  recordAttempt,
-  recordMigrationEnd,
-  recordMigrationStart,
-} from '../../state/migrations';
+import { isRunningMigrationOf, MigrationEnd, MigrationStart, recordAttempt } from '../../state/migrations';
+import { recordMigrationEnd, recordMigrationStart } from '../../state/migration-records';
 import { findNode, liveNodeIds, newestCheckpointHolder } from '../../state/nodes';
 import { needOf, placementFor } from '../../state/placement';
 

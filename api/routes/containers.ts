@@ -11,12 +11,12 @@ import { replyError, requireAdmin } from '../http-errors';
 import type { AddressPool } from '../../domain/container-network';
 import {
   AddressPoolFullError,
-  deleteContainer,
   findContainer,
   insertContainer,
   listContainers,
   setLocation,
 } from '../../state/containers';
+import { deleteContainerWithHistory } from '../../state/migration-records';
 import { remnantsOfContainer } from '../../state/nodes';
 import { placementFor } from '../../state/placement';
 import { containerIdSchema, nodeIdSchema, params } from '../schemas';
@@ -290,7 +290,7 @@ export function containerRoutes(
       if (!c) return replyError(reply, 404, `no container ${request.params.containerId}`);
       if (c.state === 'running' || c.state === 'migrating')
         return replyError(reply, 409, `container ${c.id} is ${c.state}: stop it first`);
-      await deleteContainer(db, c.id);
+      await deleteContainerWithHistory(db, c.id);
       return reply.code(204).send();
     },
   );
