@@ -150,6 +150,8 @@ export interface RecoveryReport {
   recovery: true;
   generation: number | null;
   checkpointAgeMs: number | null;
+  /** Always true: a container brought back from an older checkpoint cannot keep its established connections. */
+  connectionsLost: true;
 }
 
 /** The move report of a migration record, or null for a crash recovery (or a migration without one yet). */

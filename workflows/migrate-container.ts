@@ -171,7 +171,7 @@ async function restoreWhereItWas(
       return {
         nodeId: holder.nodeId,
         state: 'running',
-        where: `${from} could not restore it (${sourceError}); it runs on ${holder.nodeId} from generation ${holder.generation}, taken ${ageSeconds} s earlier`,
+        where: `${from} could not restore it (${sourceError}); it runs on ${holder.nodeId} from generation ${holder.generation}, taken ${ageSeconds} s earlier (its work since then and its established connections are lost)`,
       };
     } catch (fallbackError) {
       return {

@@ -165,6 +165,7 @@ export function createControlActivities({ db, policy }: ControlActivityDeps) {
           recovery: true,
           generation: input.generation,
           checkpointAgeMs: input.checkpointAgeMs,
+          connectionsLost: true,
         } satisfies RecoveryReport,
         ...(input.error ? { error: input.error } : {}),
         nodeId: input.to ?? input.from,
