@@ -139,11 +139,14 @@ export class ContainerNet {
     }
   }
 
-  /** Tells the LAN where the address is now (gratuitous ARP), so peers and switches learn it at once. */
+  /**
+   * Tells the LAN where the address is now (gratuitous ARP), so peers and switches learn it at once. One packet and
+   * no wait for answers: `-w 1` held every restore for a whole second (measured).
+   */
   async announce(containerId: string, net: ContainerNetwork): Promise<void> {
     await this.inside(
       containerId,
-      ['busybox', 'arping', '-U', '-c', '2', '-w', '1', '-I', 'eth0', net.address],
+      ['busybox', 'arping', '-U', '-c', '1', '-I', 'eth0', net.address],
       `announcing ${net.address}`,
     ).catch(
       () => undefined, // busybox arping exits 1 when nobody answers, which is what a gratuitous ARP expects
