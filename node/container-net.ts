@@ -120,23 +120,23 @@ export class ContainerNet {
     }
   }
 
-  /** Drops traffic arriving at the container (before a checkpoint that keeps its connections). */
-  async hold(containerId: string): Promise<void> {
-    const present = await execa('nsenter', [`--net=${this.path(containerId)}`, 'iptables', '-w', '-C', ...HOLD_RULE], {
+  /** Whether an iptables command on the hold rule (-C check, -D delete) succeeds inside the container's namespace. */
+  private async holdRule(containerId: string, op: '-C' | '-D'): Promise<boolean> {
+    const r = await execa('nsenter', [`--net=${this.path(containerId)}`, 'iptables', '-w', op, ...HOLD_RULE], {
       reject: false,
     });
-    if (present.exitCode !== 0)
+    return r.exitCode === 0;
+  }
+
+  /** Drops traffic arriving at the container (before a checkpoint that keeps its connections). */
+  async hold(containerId: string): Promise<void> {
+    if (!(await this.holdRule(containerId, '-C')))
       await this.inside(containerId, ['iptables', '-w', '-A', ...HOLD_RULE], `holding ${containerId}'s traffic`);
   }
 
-  /** Lets traffic in again. */
+  /** Lets traffic in again (every copy of the rule). */
   async release(containerId: string): Promise<void> {
-    for (;;) {
-      const r = await execa('nsenter', [`--net=${this.path(containerId)}`, 'iptables', '-w', '-D', ...HOLD_RULE], {
-        reject: false,
-      });
-      if (r.exitCode !== 0) return; // no (more) hold rule
-    }
+    while (await this.holdRule(containerId, '-D'));
   }
 
   /**

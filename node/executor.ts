@@ -370,8 +370,8 @@ export class NodeExecutor {
     if (!spec) throw new ExecutorError(`no bundle of ${containerId} on ${this.config.nodeId}`);
     const t0 = process.hrtime.bigint();
     const work = path.join(this.store.generationDir(containerId, generation), `restore-work-${Date.now()}`);
-    // The address is present but silent while CRIU rebuilds the connections; then the LAN learns where it is.
-    await this.writeConfig(spec);
+    // config.json is already this PC's (written when the bundle was created or received here). The address is
+    // present but silent while CRIU rebuilds the connections; then the LAN learns where it is.
     await this.net.create(containerId, spec.network, { held: true });
     try {
       await this.runc.restore(
@@ -459,12 +459,7 @@ export class NodeExecutor {
     const state = await this.runc.state(containerId);
     if (state.status !== 'running')
       throw new ExecutorError(`container ${containerId} is ${state.status} on ${this.config.nodeId}, not running`);
-    const r = await execa('runc', ['--root', this.runc.global.root, 'exec', containerId, ...args], {
-      reject: false,
-      timeout: timeoutMs,
-      maxBuffer: 4 * EXEC_OUTPUT_CAP,
-      stripFinalNewline: false,
-    });
+    const r = await this.runc.execIn(containerId, args, timeoutMs, 4 * EXEC_OUTPUT_CAP);
     if (r.timedOut)
       throw new ExecutorError(`\`${args.join(' ')}\` in ${containerId} did not finish within ${timeoutMs / 1000} s`);
     const cap = (t: string): string => (t.length > EXEC_OUTPUT_CAP ? t.slice(-EXEC_OUTPUT_CAP) : t);

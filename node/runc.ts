@@ -121,6 +121,22 @@ export class Runc {
     );
   }
 
+  /** Runs a command in a running container (`runc exec`), capturing its output as it is. */
+  async execIn(
+    containerId: string,
+    args: string[],
+    timeoutMs: number,
+    maxBuffer: number,
+  ): Promise<{ exitCode: number; stdout: string; stderr: string; timedOut: boolean }> {
+    const r = await execa('runc', ['--root', this.global.root, 'exec', containerId, ...args], {
+      reject: false,
+      timeout: timeoutMs,
+      maxBuffer,
+      stripFinalNewline: false,
+    });
+    return { exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr, timedOut: r.timedOut };
+  }
+
   /** Stops and removes a container (no-op when absent). */
   async remove(containerId: string): Promise<void> {
     const state = await this.state(containerId);

@@ -1,7 +1,7 @@
 // Everyday container commands, each a short workflow so that the API reaches the PC that runs the container
 // through that PC's own task queue: stop (with a final checkpoint), start again from it, exec, logs.
 import { ErrorType } from '../common/errors';
-import { isValidContainerId, migrationWorkflowId } from '../common/names';
+import { isValidContainerId } from '../common/names';
 import { controlActivities, nodeActivities, NodeTimeouts } from './activity-proxies';
 import { finalFailure, invalidInput } from './workflow-helpers';
 
@@ -10,7 +10,7 @@ const control = controlActivities('30s');
 /** The PC a container is recorded on, checking that it is in one of the states the command needs. */
 async function placeOf(containerId: string, states: string[], command: string): Promise<string> {
   if (!isValidContainerId(containerId)) throw invalidInput(`${command} needs {"containerId"}`, containerId);
-  const c = await control.loadContainer({ containerId, migrationId: migrationWorkflowId(containerId) });
+  const c = await control.loadContainer({ containerId });
   if (!states.includes(c.state) || !c.nodeId) {
     throw finalFailure(
       ErrorType.InvalidInput,

@@ -54,17 +54,20 @@ export function createControlActivities({ db, policy }: ControlActivityDeps) {
   return {
     /**
      * The container, with `movable` true when it runs, or when it is already claimed ("migrating") by the migration
-     * record `migrationId` (the API claims it before it starts the workflow).
+     * record `migrationId` (the API claims it before it starts the workflow). Without `migrationId`, only a running
+     * container is movable.
      */
     async loadContainer(input: {
       containerId: string;
-      migrationId: string;
+      migrationId?: string;
     }): Promise<{ id: string; nodeId: string | null; state: string; movable: boolean }> {
       const c = await requireContainer(input.containerId);
       const movable =
         c.nodeId !== null &&
         (c.state === 'running' ||
-          (c.state === 'migrating' && (await isRunningMigrationOf(db, input.migrationId, c.id))));
+          (c.state === 'migrating' &&
+            !!input.migrationId &&
+            (await isRunningMigrationOf(db, input.migrationId, c.id))));
       return { id: c.id, nodeId: c.nodeId, state: c.state, movable };
     },
     /** The placement policy's choice, with every candidate explained; `exclude` rules out targets that failed. */
