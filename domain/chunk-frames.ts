@@ -5,6 +5,7 @@
 import { FILE_CHUNK_SIZE, HASH_BYTES } from './manifest';
 
 const HEADER = HASH_BYTES + 4;
+export const FRAME_HEADER_BYTES = HEADER;
 
 export interface ChunkFrame {
   hash: string;
@@ -17,9 +18,15 @@ export class FrameError extends Error {
 
 export function encodeFrame(hash: string, data: Buffer): Buffer[] {
   const header = Buffer.allocUnsafe(HEADER);
-  header.write(hash, 0, 'hex');
-  header.writeUInt32BE(data.length, HASH_BYTES);
+  writeFrameHeader(header, 0, hash, data.length);
   return [header, data];
+}
+
+/** Writes a frame header at `at`; returns its length. */
+export function writeFrameHeader(buf: Buffer, at: number, hash: string, length: number): number {
+  buf.write(hash, at, HASH_BYTES, 'hex');
+  buf.writeUInt32BE(length, at + HASH_BYTES);
+  return HEADER;
 }
 
 /** Cuts an arbitrarily split byte stream back into frames; refuses a frame longer than any chunk can be. */

@@ -18,7 +18,7 @@ import { ChunkReader } from './chunk-reader';
 import { ContainerNet } from './container-net';
 import { DataPlaneClient } from './dataplane/client';
 import { TransferRegistry } from './dataplane/transfers';
-import { applyBundle, writeImage } from './materialize';
+import { applyBundle } from './materialize';
 import { Runc } from './runc';
 import { locationsOf, scanDirectory } from './scan';
 import { RemnantStore } from './store';
@@ -245,8 +245,11 @@ export class NodeExecutor {
     const client = new DataPlaneClient(target);
     try {
       const missing = await client.offer(manifest);
+      // A checkpoint image is read-only once hashed: read in runs, the target verifies each chunk. A rootfs may be
+      // changing: each chunk is checked before it leaves.
       await client.send(missing, reader, (n) => onProgress(`${manifest.kind}: ${n}/${missing.length} chunks`), {
         skipChanged: live,
+        verify: manifest.kind !== 'checkpoint',
       });
       // A live sync may leave changed chunks out; anything else must have arrived whole.
       const left = live ? [] : await client.offer(manifest);
@@ -270,12 +273,19 @@ export class NodeExecutor {
     const running = await this.runc.state(containerId);
     if (running.status !== 'absent')
       throw new ExecutorError(`container ${containerId} already exists on ${this.config.nodeId} (${running.status})`);
-    const { transferId, token } = await this.transfers.register(containerId);
+    const heldGenerations = await this.store.generations(containerId);
+    // The newest held image seeds the one to receive (copied and verified while the container still runs).
+    const newest = heldGenerations[heldGenerations.length - 1];
+    const { transferId, token } = await this.transfers.register(
+      containerId,
+      undefined,
+      newest !== undefined ? this.store.imageDir(containerId, newest) : undefined,
+    );
     return {
       transferId,
       token,
       address: this.config.dataPlaneAddress,
-      heldGenerations: await this.store.generations(containerId),
+      heldGenerations,
       hasBundle: (await this.store.readBundleManifest(containerId)) !== null,
     };
   }
@@ -318,13 +328,22 @@ export class NodeExecutor {
       await this.writeConfig(spec);
       const applyBundleMs = since(t0);
       t0 = process.hrtime.bigint();
-      const genDir = this.store.generationDir(containerId, meta.generation);
-      const partial = `${genDir}.partial`;
-      await rm(partial, { recursive: true, force: true });
-      await writeImage(checkpoint, path.join(partial, 'image'), reader);
-      await rm(genDir, { recursive: true, force: true });
-      await rename(partial, genDir);
-      await this.store.commitGeneration(containerId, checkpoint, meta);
+      const already = !(await stat(transfer.imageDir).catch(() => null)) &&
+        (await this.store.generations(containerId)).includes(meta.generation);
+      const lacking = already ? 0 : await transfer.imageMissing();
+      if (lacking)
+        throw new ExecutorError(`transfer ${transferId} still lacks ${lacking} chunks of the checkpoint image: send them first`);
+      // The image was built in place as chunks arrived (each verified): it only moves into the store.
+      if (!already) {
+        const genDir = this.store.generationDir(containerId, meta.generation);
+        const partial = `${genDir}.partial`;
+        await rm(partial, { recursive: true, force: true });
+        await mkdir(partial, { recursive: true });
+        await rename(transfer.imageDir, path.join(partial, 'image'));
+        await rm(genDir, { recursive: true, force: true });
+        await rename(partial, genDir);
+        await this.store.commitGeneration(containerId, checkpoint, meta);
+      }
       return { containerId, bundle: bundleStats, applyBundleMs, writeImageMs: since(t0) };
     } finally {
       await reader.close();

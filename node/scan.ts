@@ -28,17 +28,17 @@ const READ_BLOCK = 8 << 20;
 
 /**
  * Hashes a file chunk by chunk, reading large blocks (one native hash call per chunk). Large files are hashed by
- * the worker pool, a few blocks in flight while the next ones are read; results keep the file's order.
+ * the worker pool, a few blocks per worker in flight; results keep the file's order.
  */
 export async function hashFileChunks(file: string, size: number, chunkSize: number): Promise<string[]> {
   const blockSize = Math.max(chunkSize, READ_BLOCK - (READ_BLOCK % chunkSize));
   const pool = size > blockSize ? hashPool() : null;
-  if (pool) return hashWithPool(pool, file, size, chunkSize, blockSize);
+  if (pool) return hexDigests(await hashRangesWithPool(pool, file, 0, size, chunkSize, blockSize));
   const handle = await open(file, 'r');
-  const block = Buffer.allocUnsafe(blockSize);
+  const block = Buffer.allocUnsafe(Math.min(blockSize, Math.max(size, 1)));
   const hashes: string[] = [];
   try {
-    for (let offset = 0; offset < size;) {
+    for (let offset = 0; offset < size; ) {
       const want = Math.min(block.length, size - offset);
       const { bytesRead } = await handle.read(block, 0, want, offset);
       if (bytesRead !== want) throw new Error(`${file} shrank while being read (changed during a scan?)`);
@@ -52,29 +52,34 @@ export async function hashFileChunks(file: string, size: number, chunkSize: numb
   return hashes;
 }
 
-async function hashWithPool(
+function hexDigests(raw: Buffer): string[] {
+  const out = new Array<string>(raw.length / 32);
+  for (let i = 0; i < out.length; i++) out[i] = raw.toString('hex', i * 32, i * 32 + 32);
+  return out;
+}
+
+/** Raw digests of [offset, offset+length) of a file, block by block on the pool, at most 2 blocks per worker in flight. */
+export async function hashRangesWithPool(
   pool: HashPool,
   file: string,
-  size: number,
+  offset: number,
+  length: number,
   chunkSize: number,
-  blockSize: number,
-): Promise<string[]> {
-  const handle = await open(file, 'r');
-  const pending: Promise<string[]>[] = [];
-  try {
-    for (let offset = 0; offset < size;) {
-      const want = Math.min(blockSize, size - offset);
-      // Each block gets its own buffer: it is handed over to a worker, not copied.
-      const block = Buffer.alloc(want);
-      const { bytesRead } = await handle.read(block, 0, want, offset);
-      if (bytesRead !== want) throw new Error(`${file} shrank while being read (changed during a scan?)`);
-      pending.push(pool.hash(block, chunkSize));
-      offset += bytesRead;
+  blockSize = READ_BLOCK - (READ_BLOCK % chunkSize),
+): Promise<Buffer> {
+  const blocks: { at: number; len: number }[] = [];
+  for (let at = offset; at < offset + length; at += blockSize)
+    blocks.push({ at, len: Math.min(blockSize, offset + length - at) });
+  const results = new Array<Buffer>(blocks.length);
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < blocks.length) {
+      const i = next++;
+      results[i] = await pool.hashRange(file, blocks[i]!.at, blocks[i]!.len, chunkSize);
     }
-  } finally {
-    await handle.close();
-  }
-  return (await Promise.all(pending)).flat();
+  };
+  await Promise.all(Array.from({ length: Math.min(blocks.length, pool.size * 2) }, lane));
+  return Buffer.concat(results);
 }
 
 export interface ScanResult {

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DecompressStream } from 'zstd-napi';
 import { FrameError, FrameParser, ChunkFrame } from '../../domain/chunk-frames';
-import { decodeManifest, HASH_BYTES, ManifestError, missingChunks } from '../../domain/manifest';
+import { decodeManifest, HASH_BYTES, ManifestError } from '../../domain/manifest';
 import { ChunkRejectedError } from '../staging';
 import { Transfer, TransferRegistry, UnknownTransferError } from './transfers';
 
@@ -76,8 +76,7 @@ export function buildDataPlane(registry: TransferRegistry): FastifyInstance {
       if (manifest.kind === 'checkpoint' && !(Number.isInteger(manifest.generation) && manifest.generation! > 0)) {
         return fail(reply, 400, 'Bad Manifest', 'a checkpoint manifest needs a positive generation number');
       }
-      await transfer.offer(manifest);
-      const missing = missingChunks(manifest, (h) => transfer.has(h));
+      const missing = await transfer.exclusive(() => transfer.offer(manifest));
       const body = Buffer.allocUnsafe(missing.length * HASH_BYTES);
       missing.forEach((h, i) => body.write(h, i * HASH_BYTES, 'hex'));
       return reply.type('application/octet-stream').send(body);
@@ -98,10 +97,10 @@ export function buildDataPlane(registry: TransferRegistry): FastifyInstance {
         const frames = batch;
         batch = [];
         batchBytes = 0;
-        stored += await transfer.pack.append(frames, (h) => transfer.isWanted(h));
+        stored += await transfer.store(frames);
       };
       try {
-        await pipeline(request.body, new DecompressStream(), async function* (source: AsyncIterable<Buffer>) {
+        await transfer.exclusive(() => pipeline(request.body, new DecompressStream(), async function* (source: AsyncIterable<Buffer>) {
           for await (const buf of source) {
             for (const frame of parser.push(buf)) {
               batch.push(frame);
@@ -112,7 +111,7 @@ export function buildDataPlane(registry: TransferRegistry): FastifyInstance {
           parser.end();
           await flush();
           yield* [];
-        });
+        }));
       } catch (err) {
         if (err instanceof ChunkRejectedError || err instanceof FrameError)
           return fail(reply, 422, 'Chunk Rejected', err.message);
@@ -120,7 +119,7 @@ export function buildDataPlane(registry: TransferRegistry): FastifyInstance {
           return fail(reply, 400, 'Bad Stream', `chunk stream is not valid zstd: ${(err as Error).message}`);
         throw err;
       }
-      return { stored, staged: transfer.pack.chunkCount };
+      return { stored };
     },
   );
 

@@ -1,9 +1,11 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { decodeManifest, encodeManifest, Manifest } from '../../domain/manifest';
+import { decodeManifest, encodeManifest, Manifest, missingChunks } from '../../domain/manifest';
+import type { ChunkFrame } from '../../domain/chunk-frames';
 import { ChunkReader } from '../chunk-reader';
-import { StagingPack } from '../staging';
+import { ReceivingImage } from '../receiving-image';
+import { ChunkRejectedError, StagingPack } from '../staging';
 import { RemnantStore } from '../store';
 
 export type ManifestKind = Manifest['kind'];
@@ -16,10 +18,18 @@ interface TransferRecord {
   createdAt: string;
 }
 
-/** One incoming transfer on the target: its token, staged chunks and the manifests offered so far. */
+/**
+ * One incoming transfer on the target: its token, the checkpoint image being built in place, the rootfs chunks
+ * staged for the bundle, and the manifests offered so far. Offers and chunk streams run one at a time: a retried
+ * step whose first attempt still streams must not interleave with it.
+ */
 export class Transfer {
   /** Hashes named by the offered manifests: the only chunks this transfer accepts. */
   private readonly wanted = new Set<string>();
+  private image: ReceivingImage | null = null;
+  /** A held generation being copied into the image before the freeze (awaited by the checkpoint offer). */
+  private seeding: Promise<void> = Promise.resolve();
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
     readonly record: TransferRecord,
@@ -31,9 +41,42 @@ export class Transfer {
     for (const m of Object.values(manifests)) this.want(m);
   }
 
+  get imageDir(): string {
+    return path.join(this.dir, 'image');
+  }
+
   checkToken(token: string): boolean {
     const given = createHash('sha256').update(token).digest();
     return timingSafeEqual(given, Buffer.from(this.record.tokenSha256, 'hex'));
+  }
+
+  /** Runs `fn` after every earlier offer or chunk stream of this transfer finished. */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Starts copying a held generation's image in as the starting point (the target holds most of its pages). */
+  seed(imageDir: string): void {
+    this.seeding = (async () => {
+      this.image = await ReceivingImage.open(this.imageDir);
+      await this.image.seedFrom(imageDir);
+    })();
+    // Seeding is an optimisation: if it fails, the offer starts from whatever the image directory holds.
+    this.seeding = this.seeding.catch(() => {
+      this.image = null;
+    });
+  }
+
+  private async receivingImage(): Promise<ReceivingImage> {
+    await this.seeding;
+    if (!this.image) {
+      this.image = await ReceivingImage.open(this.imageDir);
+      // A worker restarted mid-transfer: lay out the offered checkpoint again over what its image holds.
+      if (this.manifests.checkpoint) await this.image.plan(this.manifests.checkpoint, this.held);
+    }
+    return this.image;
   }
 
   private want(m: Manifest): void {
@@ -44,18 +87,52 @@ export class Transfer {
     return this.wanted.has(hash);
   }
 
-  /** Present here already: staged for this transfer, or held by the node's store. */
+  /** Present here already for the bundle: staged for this transfer, or held by the node's store. */
   has(hash: string): boolean {
     return this.pack.has(hash) || this.held.has(hash);
   }
 
-  async offer(m: Manifest): Promise<void> {
+  /** Records an offered manifest; returns the chunk hashes this node lacks for it. */
+  async offer(m: Manifest): Promise<string[]> {
     await writeFile(path.join(this.dir, `${m.kind}.manifest`), encodeManifest(m));
     this.manifests[m.kind] = m;
     this.want(m);
+    if (m.kind === 'checkpoint') return (await this.receivingImage()).plan(m, this.held);
+    this.bundleHashes = null;
+    return missingChunks(m, (h) => this.has(h));
   }
 
-  /** Reads chunks from the staging pack first, then from the node's store. */
+  /** Stores received frames (verified): image positions waiting for them, and bundle chunks. Returns how many were new. */
+  async store(frames: ChunkFrame[]): Promise<number> {
+    for (const f of frames)
+      if (!this.wanted.has(f.hash))
+        throw new ChunkRejectedError(`chunk ${f.hash} was not asked for by any manifest of this transfer`);
+    let stored = 0;
+    if (this.image) stored += await this.image.write(frames.filter((f) => this.image!.wants(f.hash)));
+    const bundle = this.manifests.bundle;
+    if (bundle) {
+      const forBundle = frames.filter((f) => !this.image?.wants(f.hash) && !this.pack.has(f.hash) && this.bundleWants(f.hash));
+      stored += await this.pack.append(forBundle, () => true);
+    }
+    return stored;
+  }
+
+  private bundleHashes: Set<string> | null = null;
+  private bundleWants(hash: string): boolean {
+    if (!this.bundleHashes) {
+      this.bundleHashes = new Set();
+      for (const e of this.manifests.bundle?.entries ?? []) for (const h of e.chunks ?? []) this.bundleHashes.add(h);
+    }
+    return this.bundleHashes.has(hash);
+  }
+
+  /** Chunks the checkpoint image still lacks (0 once it is complete). */
+  async imageMissing(): Promise<number> {
+    if (!this.manifests.checkpoint) return 0;
+    return (await this.receivingImage()).missingCount;
+  }
+
+  /** Reads bundle chunks from the staging pack first, then from the node's store. */
   reader(): ChunkReader {
     return new ChunkReader([
       (h) => {
@@ -89,6 +166,7 @@ export class TransferRegistry {
   async register(
     containerId: string,
     transferId: string = randomUUID(),
+    seedImage?: string,
   ): Promise<{ transferId: string; token: string }> {
     const dir = this.dir(transferId);
     const token = randomBytes(32).toString('base64url');
@@ -101,6 +179,7 @@ export class TransferRegistry {
     };
     await writeFile(path.join(dir, 'transfer.json'), JSON.stringify(record, null, 2), { mode: 0o600 });
     this.open.delete(transferId);
+    if (seedImage) (await this.get(transferId)).seed(seedImage);
     return { transferId, token };
   }
 
