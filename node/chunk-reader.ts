@@ -38,7 +38,7 @@ export class ChunkReader {
     const buf = into ?? Buffer.allocUnsafe(loc.length);
     const { bytesRead } = await (await handle).read(buf, 0, loc.length, loc.offset);
     this.bytesRead += bytesRead;
-    return bytesRead === loc.length ? buf : buf.subarray(0, bytesRead);
+    return bytesRead === buf.length ? buf : buf.subarray(0, bytesRead);
   }
 
   /** One chunk, verified; throws naming the hash when no location holds the right bytes. */

@@ -1,7 +1,7 @@
 import execa from 'execa';
 import { chmod, copyFile, lstat, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { manifestStats } from '../domain/manifest';
+import { Manifest, manifestStats } from '../domain/manifest';
 import type {
   ApplyStats,
   CheckpointReport,
@@ -228,23 +228,35 @@ export class NodeExecutor {
     generation: number,
     target: TransferTarget,
     onProgress: (p: string) => void = () => undefined,
+    targetHolds: number[] = [],
   ): Promise<TransferReport> {
     const t0 = process.hrtime.bigint();
     const { manifest } = await this.store.readGeneration(containerId, generation);
     const reader = ChunkReader.fromLocations(locationsOf(manifest, this.store.imageDir(containerId, generation)));
-    return { ...(await this.send(manifest, reader, target, onProgress)), ms: since(t0) };
+    // The manifest goes as a delta to the newest generation both PCs hold (a whole one is 32 bytes per page).
+    const held = new Set(await this.store.generations(containerId));
+    const baseGeneration = targetHolds.filter((n) => n < generation && held.has(n)).sort((a, b) => b - a)[0];
+    const base =
+      baseGeneration === undefined
+        ? undefined
+        : await this.store.readGeneration(containerId, baseGeneration).then(
+            (g) => g.manifest,
+            () => undefined,
+          );
+    return { ...(await this.send(manifest, reader, target, onProgress, false, base)), ms: since(t0) };
   }
 
   private async send(
-    manifest: Parameters<DataPlaneClient['offer']>[0],
+    manifest: Manifest,
     reader: ChunkReader,
     target: TransferTarget,
     onProgress: (p: string) => void,
     live = false,
+    base?: Manifest,
   ): Promise<Omit<TransferReport, 'ms'>> {
     const client = new DataPlaneClient(target);
     try {
-      const missing = await client.offer(manifest);
+      const missing = await client.offer(manifest, base);
       // A checkpoint image is read-only once hashed: read in runs, the target verifies each chunk. A rootfs may be
       // changing: each chunk is checked before it leaves.
       await client.send(missing, reader, (n) => onProgress(`${manifest.kind}: ${n}/${missing.length} chunks`), {
@@ -252,9 +264,8 @@ export class NodeExecutor {
         verify: manifest.kind !== 'checkpoint',
       });
       // A live sync may leave changed chunks out; anything else must have arrived whole.
-      const left = live ? [] : await client.offer(manifest);
-      if (left.length)
-        throw new ExecutorError(`target ${target.address} still lacks ${left.length} chunks after the transfer`);
+      const left = live || !missing.length ? 0 : (client.lastMissing?.[manifest.kind] ?? 0);
+      if (left) throw new ExecutorError(`target ${target.address} still lacks ${left} chunks after the transfer`);
       return {
         kind: manifest.kind,
         manifest: manifestStats(manifest),
@@ -328,11 +339,14 @@ export class NodeExecutor {
       await this.writeConfig(spec);
       const applyBundleMs = since(t0);
       t0 = process.hrtime.bigint();
-      const already = !(await stat(transfer.imageDir).catch(() => null)) &&
+      const already =
+        !(await stat(transfer.imageDir).catch(() => null)) &&
         (await this.store.generations(containerId)).includes(meta.generation);
       const lacking = already ? 0 : await transfer.imageMissing();
       if (lacking)
-        throw new ExecutorError(`transfer ${transferId} still lacks ${lacking} chunks of the checkpoint image: send them first`);
+        throw new ExecutorError(
+          `transfer ${transferId} still lacks ${lacking} chunks of the checkpoint image: send them first`,
+        );
       // The image was built in place as chunks arrived (each verified): it only moves into the store.
       if (!already) {
         const genDir = this.store.generationDir(containerId, meta.generation);

@@ -189,7 +189,12 @@ export class ReceivingImage {
           let end = start.offset + start.data.length;
           let j = i + 1;
           let bytes = start.data.length;
-          while (j < writes.length && writes[j]!.file === start.file && writes[j]!.offset === end && bytes < MAX_WRITE_RUN) {
+          while (
+            j < writes.length &&
+            writes[j]!.file === start.file &&
+            writes[j]!.offset === end &&
+            bytes < MAX_WRITE_RUN
+          ) {
             run.push(writes[j]!.data);
             end += writes[j]!.data.length;
             bytes += writes[j]!.data.length;
@@ -208,4 +213,3 @@ export class ReceivingImage {
     return taken.size;
   }
 }
-

@@ -38,7 +38,7 @@ export async function hashFileChunks(file: string, size: number, chunkSize: numb
   const block = Buffer.allocUnsafe(Math.min(blockSize, Math.max(size, 1)));
   const hashes: string[] = [];
   try {
-    for (let offset = 0; offset < size; ) {
+    for (let offset = 0; offset < size;) {
       const want = Math.min(block.length, size - offset);
       const { bytesRead } = await handle.read(block, 0, want, offset);
       if (bytesRead !== want) throw new Error(`${file} shrank while being read (changed during a scan?)`);

@@ -144,7 +144,12 @@ async function shipCheckpoint(
     );
   transfers.push(
     await run.step('transfer checkpoint', from, () =>
-      source.sendCheckpoint({ containerId, generation: cp.generation, target: dest }),
+      source.sendCheckpoint({
+        containerId,
+        generation: cp.generation,
+        target: dest,
+        targetHolds: receive.heldGenerations,
+      }),
     ),
   );
   return {

@@ -70,8 +70,12 @@ export function createNodeActivities(deps: NodeActivityDeps) {
       containerId: string;
       generation: number;
       target: TransferTarget;
+      /** Generations the target holds (or was sent in this transfer): the manifest travels as a delta to one. */
+      targetHolds?: number[];
     }): Promise<TransferReport> {
-      return beating(() => executor().sendCheckpoint(input.containerId, input.generation, input.target, progress));
+      return beating(() =>
+        executor().sendCheckpoint(input.containerId, input.generation, input.target, progress, input.targetHolds ?? []),
+      );
     },
     async restoreFromTransfer(input: {
       transferId: string;

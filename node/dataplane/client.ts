@@ -29,6 +29,8 @@ export class TargetUnreachableError extends DataPlaneError {
 /** Source side of a transfer. */
 export class DataPlaneClient {
   readonly counters: WireCounters = { wireBytes: 0, manifestBytes: 0, chunkBytes: 0, chunks: 0, skipped: 0 };
+  /** What the target said it still lacks after the last chunk stream. */
+  lastMissing: { checkpoint: number; bundle: number } | null = null;
 
   constructor(private readonly target: TransferTarget) {}
 
@@ -77,15 +79,20 @@ export class DataPlaneClient {
     throw new DataPlaneError(`${what} refused by ${this.target.address} (HTTP ${res.status}): ${message}`, res.status);
   }
 
-  /** Offers a manifest; returns the chunk hashes the target lacks. */
-  async offer(manifest: Manifest): Promise<string[]> {
-    const body = encodeManifest(manifest);
-    this.counters.manifestBytes += body.length;
-    this.counters.wireBytes += body.length;
-    const res = this.check(
-      await this.request(`/manifests/${manifest.kind}`, 'application/octet-stream', body),
-      `${manifest.kind} manifest`,
-    );
+  /**
+   * Offers a manifest; returns the chunk hashes the target lacks. With a base (a checkpoint manifest the target holds)
+   * only the differences travel; a target that turns out not to hold it gets the whole manifest.
+   */
+  async offer(manifest: Manifest, base?: Manifest): Promise<string[]> {
+    const path = `/manifests/${manifest.kind}`;
+    const post = async (body: Buffer) => {
+      this.counters.manifestBytes += body.length;
+      this.counters.wireBytes += body.length;
+      return this.request(path, 'application/octet-stream', body);
+    };
+    let raw = await post(encodeManifest(manifest, base));
+    if (base && raw.status === 409) raw = await post(encodeManifest(manifest));
+    const res = this.check(raw, `${manifest.kind} manifest`);
     const missing: string[] = [];
     for (let at = 0; at + HASH_BYTES <= res.length; at += HASH_BYTES)
       missing.push(res.toString('hex', at, at + HASH_BYTES));
@@ -153,7 +160,10 @@ export class DataPlaneClient {
         throw err;
       });
       const [res] = await Promise.all([request, produced]);
-      this.check(res, 'chunk stream');
+      const body = this.check(res, 'chunk stream');
+      this.lastMissing = (
+        JSON.parse(body.toString('utf8')) as { missing: { checkpoint: number; bundle: number } }
+      ).missing;
       onProgress(i);
     }
   }
@@ -181,7 +191,12 @@ export function* adjacentRuns(hashes: string[], reader: ChunkReader): Generator<
   for (const h of hashes) {
     const loc = reader.candidates(h)[0];
     if (!loc) throw new ChunkUnavailableError(`chunk ${h} is not held on this node`);
-    if (run && loc.file === run.file && loc.offset === run.offset + run.bytes && run.bytes + loc.length <= MAX_RUN_BYTES) {
+    if (
+      run &&
+      loc.file === run.file &&
+      loc.offset === run.offset + run.bytes &&
+      run.bytes + loc.length <= MAX_RUN_BYTES
+    ) {
       run.bytes += loc.length;
       run.hashes.push(h);
       run.lengths.push(loc.length);
@@ -203,7 +218,9 @@ class FrameWriter {
     if (this.frameBuf.length < need) this.frameBuf = Buffer.allocUnsafe(need);
     const data = await reader.readAt({ file: run.file, offset: run.offset, length: run.bytes }, this.readBuf);
     if (data.length !== run.bytes)
-      throw new ChunkUnavailableError(`${run.file} is shorter than its manifest says (${data.length} of ${run.bytes} bytes at ${run.offset})`);
+      throw new ChunkUnavailableError(
+        `${run.file} is shorter than its manifest says (${data.length} of ${run.bytes} bytes at ${run.offset})`,
+      );
     let at = 0;
     let from = 0;
     run.hashes.forEach((h, k) => {

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DecompressStream } from 'zstd-napi';
 import { FrameError, FrameParser, ChunkFrame } from '../../domain/chunk-frames';
-import { decodeManifest, HASH_BYTES, ManifestError } from '../../domain/manifest';
+import { decodeManifest, HASH_BYTES, ManifestError, manifestBase } from '../../domain/manifest';
 import { ChunkRejectedError } from '../staging';
 import { Transfer, TransferRegistry, UnknownTransferError } from './transfers';
 
@@ -58,7 +58,11 @@ export function buildDataPlane(registry: TransferRegistry): FastifyInstance {
       const { transfer } = request;
       let manifest;
       try {
-        manifest = decodeManifest(request.body);
+        const base = manifestBase(request.body);
+        const baseManifest = base === null ? undefined : await transfer.baseManifest(base);
+        if (baseManifest === null)
+          return fail(reply, 409, 'Unknown Base', `generation ${base} is not held here: send the whole manifest`);
+        manifest = decodeManifest(request.body, baseManifest);
       } catch (err) {
         if (err instanceof ManifestError) return fail(reply, 400, 'Bad Manifest', err.message);
         throw err;
@@ -100,18 +104,20 @@ export function buildDataPlane(registry: TransferRegistry): FastifyInstance {
         stored += await transfer.store(frames);
       };
       try {
-        await transfer.exclusive(() => pipeline(request.body, new DecompressStream(), async function* (source: AsyncIterable<Buffer>) {
-          for await (const buf of source) {
-            for (const frame of parser.push(buf)) {
-              batch.push(frame);
-              batchBytes += frame.data.length;
-              if (batchBytes >= APPEND_BATCH_BYTES) await flush();
+        await transfer.exclusive(() =>
+          pipeline(request.body, new DecompressStream(), async function* (source: AsyncIterable<Buffer>) {
+            for await (const buf of source) {
+              for (const frame of parser.push(buf)) {
+                batch.push(frame);
+                batchBytes += frame.data.length;
+                if (batchBytes >= APPEND_BATCH_BYTES) await flush();
+              }
             }
-          }
-          parser.end();
-          await flush();
-          yield* [];
-        }));
+            parser.end();
+            await flush();
+            yield* [];
+          }),
+        );
       } catch (err) {
         if (err instanceof ChunkRejectedError || err instanceof FrameError)
           return fail(reply, 422, 'Chunk Rejected', err.message);
@@ -119,7 +125,7 @@ export function buildDataPlane(registry: TransferRegistry): FastifyInstance {
           return fail(reply, 400, 'Bad Stream', `chunk stream is not valid zstd: ${(err as Error).message}`);
         throw err;
       }
-      return { stored };
+      return { stored, missing: await transfer.missing() };
     },
   );
 

@@ -37,8 +37,26 @@ export class Transfer {
     readonly pack: StagingPack,
     readonly manifests: Partial<Record<ManifestKind, Manifest>>,
     readonly held: ChunkReader,
+    /** A checkpoint manifest of this container that the node's store holds, or null. */
+    private readonly heldGeneration: (generation: number) => Promise<Manifest | null> = async () => null,
   ) {
     for (const m of Object.values(manifests)) this.want(m);
+  }
+
+  /** The base a delta-encoded checkpoint manifest refers to: the one offered earlier in this transfer, or a held one. */
+  async baseManifest(generation: number): Promise<Manifest | null> {
+    const offered = this.manifests.checkpoint;
+    if (offered?.generation === generation) return offered;
+    return this.heldGeneration(generation);
+  }
+
+  /** What each offered manifest still lacks here. */
+  async missing(): Promise<{ checkpoint: number; bundle: number }> {
+    const bundle = this.manifests.bundle;
+    return {
+      checkpoint: await this.imageMissing(),
+      bundle: bundle ? missingChunks(bundle, (h) => this.has(h)).length : 0,
+    };
   }
 
   get imageDir(): string {
@@ -111,7 +129,9 @@ export class Transfer {
     if (this.image) stored += await this.image.write(frames.filter((f) => this.image!.wants(f.hash)));
     const bundle = this.manifests.bundle;
     if (bundle) {
-      const forBundle = frames.filter((f) => !this.image?.wants(f.hash) && !this.pack.has(f.hash) && this.bundleWants(f.hash));
+      const forBundle = frames.filter(
+        (f) => !this.image?.wants(f.hash) && !this.pack.has(f.hash) && this.bundleWants(f.hash),
+      );
       stored += await this.pack.append(forBundle, () => true);
     }
     return stored;
@@ -211,7 +231,12 @@ export class TransferRegistry {
         manifests[kind] = decodeManifest(await readFile(file));
     }
     const held = ChunkReader.fromLocations(await this.store.heldChunks());
-    return new Transfer(record, dir, await StagingPack.open(path.join(dir, 'chunks')), manifests, held);
+    const heldGeneration = (n: number) =>
+      this.store.readGeneration(record.containerId, n).then(
+        (g) => g.manifest,
+        () => null,
+      );
+    return new Transfer(record, dir, await StagingPack.open(path.join(dir, 'chunks')), manifests, held, heldGeneration);
   }
 
   private async release(transferId: string): Promise<void> {

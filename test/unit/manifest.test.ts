@@ -3,6 +3,7 @@ import {
   checkRelativePath,
   decodeManifest,
   encodeManifest,
+  manifestBase,
   Manifest,
   manifestStats,
   missingChunks,
@@ -102,6 +103,60 @@ describe('manifest encoding', () => {
     expect(() => decodeManifest(buf.subarray(0, buf.length - 1))).toThrow(/bad chunk count/);
     expect(() => decodeManifest(Buffer.concat([buf, Buffer.from([0])]))).toThrow(/trailing bytes/);
     expect(() => decodeManifest(Buffer.from([0, 0]))).toThrow(/truncated/);
+  });
+});
+
+describe('manifest deltas', () => {
+  const pages = (n: number, tag: string, changed: number[] = []): string[] =>
+    Array.from({ length: n }, (_, i) => h(changed.includes(i) ? `${tag}-${i}` : `page-${i}`));
+  const image = (generation: number, chunks: string[]): Manifest => ({
+    kind: 'checkpoint',
+    containerId: 'c1',
+    generation,
+    entries: [
+      { path: 'pages-1.img', type: 'file', mode: 0o644, size: chunks.length * 4096, chunkSize: 4096, chunks },
+      {
+        path: 'core-1.img',
+        type: 'file',
+        mode: 0o644,
+        size: 10,
+        chunkSize: 1 << 20,
+        chunks: [h(`core-${generation}`)],
+      },
+    ],
+  });
+
+  it('carries only the positions that differ from a base the receiver holds, and rebuilds the whole manifest', () => {
+    const base = image(1, pages(1000, 'g1'));
+    const next = image(2, pages(1002, 'g2', [3, 500, 1000, 1001])); // two pages changed, two added
+    const full = encodeManifest(next);
+    const delta = encodeManifest(next, base);
+    expect(manifestBase(delta)).toBe(1);
+    expect(manifestBase(full)).toBeNull();
+    expect(decodeManifest(delta, base)).toEqual(next);
+    // 4 changed pages and the core file: 5 records of 36 bytes instead of 1003 hashes of 32.
+    expect(delta.length - 4 - delta.readUInt32BE(0)).toBe(5 * 36);
+    expect(full.length - 4 - full.readUInt32BE(0)).toBe(1003 * 32);
+  });
+
+  it('shrinks with the image, and refuses a delta without its base or with a change past the end', () => {
+    const base = image(1, pages(1000, 'g1'));
+    const smaller = image(2, pages(10, 'g2', [0]));
+    expect(decodeManifest(encodeManifest(smaller, base), base)).toEqual(smaller);
+    const delta = encodeManifest(image(2, pages(1000, 'g2', [7])), base);
+    expect(() => decodeManifest(delta)).toThrow(/relative to generation 1/);
+    expect(() => decodeManifest(delta, image(3, pages(1000, 'g3')))).toThrow(/relative to generation 1/);
+    // A grown file whose new positions are not all listed cannot be rebuilt.
+    const tampered = Buffer.from(delta);
+    const header = JSON.parse(tampered.subarray(4, 4 + tampered.readUInt32BE(0)).toString()) as {
+      entries: { chunkCount: number }[];
+    };
+    header.entries[0]!.chunkCount = 1001;
+    const json = Buffer.from(JSON.stringify(header));
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(json.length);
+    const grown = Buffer.concat([len, json, tampered.subarray(4 + tampered.readUInt32BE(0))]);
+    expect(() => decodeManifest(grown, base)).toThrow(/grew without listing/);
   });
 });
 
