@@ -114,8 +114,13 @@ export interface MoveReport {
   to: string;
   generation: number;
   strategy: string;
-  /** From the checkpoint's start to the restored container running, as the workflow saw it. */
+  /** From the final checkpoint's start to the restored container running, as the workflow saw it. */
   downtimeMs: number;
+  /**
+   * Pre-copy rounds before the final checkpoint (none when the target held a remnant): each froze the container
+   * for its dump (frozenMs) while it kept running on the source, and sent what the target lacked.
+   */
+  preCopy?: PreCopyRound[];
   /** Bytes that crossed the data plane (bundle syncs, checkpoint, manifests). */
   wireBytes: number;
   /** Size of the full image plus the rootfs: what a move without remnants would send. */
@@ -128,6 +133,13 @@ export interface MoveReport {
   transfers: TransferReport[];
   checkpoint: CheckpointReport;
   restore: RestoreReport;
+}
+
+export interface PreCopyRound {
+  generation: number;
+  frozenMs: number;
+  wireBytes: number;
+  transferMs: number;
 }
 
 /** One target tried by a migration, and how it went. */

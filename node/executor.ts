@@ -15,6 +15,7 @@ import type {
 } from '../domain/reports';
 import { NodeCapabilities } from './capabilities';
 import { ChunkReader } from './chunk-reader';
+import { DumpFollower } from './dump-follower';
 import { ContainerNet } from './container-net';
 import { DataPlaneClient } from './dataplane/client';
 import { TransferRegistry } from './dataplane/transfers';
@@ -200,18 +201,27 @@ export class NodeExecutor {
     let t0 = process.hrtime.bigint();
     // A container that stops here must not have its peers reset meanwhile: hold its traffic until it is restored.
     if (!leaveRunning) await this.net.hold(containerId);
+    // Pages are hashed while CRIU writes them: hashing overlaps the dump.
+    const follower = DumpFollower.start(path.join(dir, 'image'));
     try {
       await this.runc.checkpoint(containerId, strategy, path.join(dir, 'image'), path.join(dir, 'work'), leaveRunning);
     } catch (err) {
+      follower?.stop();
       if (!leaveRunning && (await this.runc.state(containerId)).status === 'running')
         await this.net.release(containerId);
       throw err;
     }
     const dumpMs = since(t0);
-    // Its address leaves this PC with it: whoever restores it (a target, or this PC rolling back) creates it anew.
-    if (!leaveRunning) await this.net.destroy(containerId);
     t0 = process.hrtime.bigint();
-    const { manifest } = await scanDirectory(path.join(dir, 'image'), 'checkpoint', containerId, generation);
+    // Its address leaves this PC with it: whoever restores it (a target, or this PC rolling back) creates it anew.
+    const [prehashed] = await Promise.all([
+      follower?.finish(),
+      leaveRunning ? undefined : this.net.destroy(containerId),
+    ]);
+    const { manifest } = await scanDirectory(path.join(dir, 'image'), 'checkpoint', containerId, generation, {
+      ...(prehashed ? { prehashed } : {}),
+    });
+    // What hashing added after the dump (most of it overlapped the dump).
     const hashMs = since(t0);
     const meta: GenerationMeta = {
       generation,

@@ -102,7 +102,7 @@ export async function scanDirectory(
   kind: Manifest['kind'],
   containerId: string,
   generation?: number,
-  { live = false }: { live?: boolean } = {},
+  { live = false, prehashed }: { live?: boolean; prehashed?: Map<string, string[]> } = {},
 ): Promise<ScanResult> {
   const entries: ManifestEntry[] = [];
   const locations: ChunkLocations = new Map();
@@ -144,7 +144,12 @@ export async function scanDirectory(
       entries.push({ path: relPath, type: 'symlink', mode, target });
     } else if (st.isFile()) {
       const chunkSize = chunkSizeFor(kind, relPath);
-      const chunks = await hashFileChunks(full, st.size, chunkSize);
+      // Hashes taken while the file was written (a dump's pages) are used when they cover it exactly.
+      const known = prehashed?.get(relPath);
+      const chunks =
+        known && known.length === Math.ceil(st.size / chunkSize)
+          ? known
+          : await hashFileChunks(full, st.size, chunkSize);
       // Entries are pushed only once fully read, so a skipped file leaves no trace in the manifest.
       chunks.forEach((hash, i) =>
         addLocation(locations, hash, {

@@ -2,6 +2,7 @@
 //   1. select the target                        (migrateContainer; or given)
 //   2. prepare the target: reuse its remnant     target opens a transfer and says what it holds
 //   3. sync the bundle while the container runs  source -> target, only what the target lacks
+//  3'. pre-copy (no remnant on the target)       checkpoints that leave it running, sent while it runs
 //   4. checkpoint (dump)                         source; the container stops here: downtime starts
 //   5. transfer the difference                   rootfs once more (frozen), then only pages the target holds nowhere
 //   6. restore on the target                     (a safety checkpoint stores instead: 6'. keep on the holder)
@@ -13,6 +14,7 @@ import { ErrorType } from '../common/errors';
 import type {
   CheckpointReport,
   MoveReport,
+  PreCopyRound,
   RestoreReport,
   StepReport,
   TransferReport,
@@ -86,8 +88,18 @@ function stepRunner(route: Route) {
   return { steps, step };
 }
 
+/**
+ * Pre-copy pays when the target holds nothing of the container: the whole image would otherwise cross the link
+ * during the downtime. A round freezes the container only for its dump; the next round (or the final checkpoint)
+ * sends just what changed meanwhile. Rounds stop when one sent little (the final delta will be small too) or
+ * after the maximum.
+ */
+const PRE_COPY_MAX_ROUNDS = 2;
+const PRE_COPY_ENOUGH_BYTES = 64 << 20;
+
 interface Shipped {
   dest: TransferTarget;
+  preCopy: PreCopyRound[];
   /** Whether the target held a bundle or checkpoints of this container before. */
   targetHadRemnant: boolean;
   checkpoint: CheckpointReport;
@@ -121,6 +133,8 @@ async function shipCheckpoint(
   const transfers: TransferReport[] = [];
   let checkpoint = o.checkpoint;
   let frozenAt = Date.now();
+  const preCopy: PreCopyRound[] = [];
+  const targetHolds = [...receive.heldGenerations];
   if (!checkpoint) {
     // 3. Sync the rootfs while the container still runs, so the downtime carries only the last delta.
     transfers.push(
@@ -128,6 +142,25 @@ async function shipCheckpoint(
         source.syncBundle({ containerId, target: dest, final: false }),
       ),
     );
+    // 3'. Pre-copy: without a remnant on the target, send the memory while the container keeps running.
+    while (!o.leaveRunning && receive.heldGenerations.length === 0 && preCopy.length < PRE_COPY_MAX_ROUNDS) {
+      const round = preCopy.length + 1;
+      const pre = await run.step(`pre-copy ${round}: checkpoint (running)`, from, () =>
+        source.checkpointContainer({ containerId, leaveRunning: true }),
+      );
+      const sent = await run.step(`pre-copy ${round}: transfer`, from, () =>
+        source.sendCheckpoint({ containerId, generation: pre.generation, target: dest, targetHolds }),
+      );
+      transfers.push(sent);
+      targetHolds.push(pre.generation);
+      preCopy.push({
+        generation: pre.generation,
+        frozenMs: pre.dumpMs,
+        wireBytes: sent.wireBytes,
+        transferMs: sent.ms,
+      });
+      if (sent.wireBytes < PRE_COPY_ENOUGH_BYTES) break;
+    }
     // 4. Checkpoint: unless it is left running, the container stops here and the downtime starts.
     frozenAt = Date.now();
     checkpoint = await run.step('checkpoint', from, () =>
@@ -158,6 +191,7 @@ async function shipCheckpoint(
     checkpoint: cp,
     transfers,
     frozenAt,
+    preCopy,
   };
 }
 
@@ -211,6 +245,7 @@ export async function moveOnce(input: MoveOnceInput): Promise<MoveOutcome> {
         generation: cp.generation,
         strategy: cp.strategy,
         downtimeMs,
+        ...(shipped.preCopy.length ? { preCopy: shipped.preCopy } : {}),
         wireBytes: shipped.transfers.reduce((n, t) => n + t.wireBytes, 0),
         fullBytes: cp.image.bytes + bundleBytes,
         targetHadRemnant: shipped.targetHadRemnant,

@@ -28,6 +28,8 @@ export interface StubNode {
   fails?: Partial<
     Record<Activity, (input: { containerId?: string; target?: { address: string } }) => Error | undefined>
   >;
+  /** Generations of the moved container this PC holds (a remnant: no pre-copy when moving here). @default [] */
+  holds?: number[];
   /** Milliseconds the checkpoint takes (to hold a migration open). @default 0 */
   checkpointMs?: number;
 }
@@ -169,13 +171,14 @@ export class StubCluster {
           transferId: `t-${containerId}-${nodeId}`,
           token: 'x',
           address: `${nodeId}:7070`,
-          heldGenerations: [],
-          hasBundle: false,
+          heldGenerations: behaviour.holds ?? [],
+          hasBundle: (behaviour.holds ?? []).length > 0,
         })),
       syncBundle: () => act('syncBundle', () => transfer('bundle')),
-      checkpointContainer: ({ containerId }) =>
+      checkpointContainer: ({ containerId, leaveRunning }) =>
         act('checkpointContainer', async (): Promise<CheckpointReport> => {
-          this.checkpointed.push(containerId);
+          // Only checkpoints that stop the container (pre-copy rounds and safety checkpoints leave it running).
+          if (!leaveRunning) this.checkpointed.push(containerId);
           this.running++;
           this.maxConcurrentCheckpoints = Math.max(this.maxConcurrentCheckpoints, this.running);
           try {

@@ -29,3 +29,27 @@ it.each([[4096], [1 << 20]])(
     expect(JSON.parse(stdout)).toEqual(expected);
   },
 );
+
+it('hashes a page file while it grows (as CRIU appends a dump) exactly as hashing it afterwards', async () => {
+  const data = randomBytes((24 << 20) + 3 * 4096 + 100); // many steps, and a short last page
+  const file = path.join(dir, 'pages-1.img');
+  const expected: string[] = [];
+  for (let at = 0; at < data.length; at += 4096)
+    expected.push(sha256(data.subarray(at, Math.min(at + 4096, data.length))));
+  // The child appends the data in uneven pieces over ~0.5 s while the follower hashes what is there.
+  const script = `const fs = require('fs'); const { DumpFollower } = require(${JSON.stringify(dist('node', 'dump-follower.js'))});
+  const data = fs.readFileSync(process.argv[2]); const file = process.argv[1];
+  const f = DumpFollower.start(require('path').dirname(file));
+  if (!f) { console.error('no hash pool in the build'); process.exit(2); }
+  (async () => {
+    const fd = fs.openSync(file, 'a');
+    for (let at = 0; at < data.length; ) { const n = Math.min(data.length - at, 1000000 + (at % 7) * 12345); fs.writeSync(fd, data, at, n); at += n; await new Promise((r) => setTimeout(r, 20)); }
+    fs.closeSync(fd);
+    const hashes = await f.finish();
+    console.log(JSON.stringify(hashes.get('pages-1.img')));
+  })();`;
+  const src = path.join(dir, 'source.bin');
+  writeFileSync(src, data);
+  const { stdout } = await execa(process.execPath, ['-e', script, file, src], { timeout: 30_000 });
+  expect(JSON.parse(stdout)).toEqual(expected);
+});

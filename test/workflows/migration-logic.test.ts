@@ -58,8 +58,20 @@ describe('migrateContainer (stub activities)', () => {
       [dead, 'target failed'],
       [next, 'completed'],
     ]);
-    expect(stub.on(src!).filter((a) => a === 'checkpointContainer')).toHaveLength(1);
+    expect(stub.checkpointed).toEqual(['c1']);
     expect(stub.on(next!)).toEqual(['prepareReceive', 'restoreFromTransfer']);
+    // No remnant on the target: one pre-copy round (the stub's transfers are tiny, so one is enough) before the freeze.
+    expect(stub.on(src!)).toEqual([
+      'syncBundle',
+      'checkpointContainer',
+      'sendCheckpoint',
+      'checkpointContainer',
+      'syncBundle',
+      'sendCheckpoint',
+      'leaveRemnant',
+    ]);
+    expect(result.preCopy).toEqual([{ generation: 1, frozenMs: 1, wireBytes: 100, transferMs: 1 }]);
+    expect(result.generation).toBe(2);
     expect(stub.containers.c1).toMatchObject({ nodeId: next, state: 'running' });
   });
 
@@ -78,7 +90,7 @@ describe('migrateContainer (stub activities)', () => {
                 : undefined,
           },
         },
-        [dying!]: {},
+        [dying!]: { holds: [1] }, // a remnant there: no pre-copy, the first send is the final checkpoint's
         [next!]: {},
       },
       { c1: { nodeId: src!, state: 'running', memoryMiB: 64 } },
@@ -109,7 +121,8 @@ describe('migrateContainer (stub activities)', () => {
     expect(failureOf(err).type).toBe(ErrorType.MigrationFailed);
     expect(failureOf(err).message).toMatch(
       new RegExp(
-        `\\(${tgt}: failed\\); it runs again on ${src} from generation 1\\. Last error: restore on ${tgt}: runc restore failed`,
+        // generation 1 was the pre-copy round, taken while it kept running
+        `\\(${tgt}: failed\\); it runs again on ${src} from generation 2\\. Last error: restore on ${tgt}: runc restore failed`,
       ),
     );
     expect(stub.on(src!)).toContain('restoreLocal');
