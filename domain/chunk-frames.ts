@@ -56,16 +56,32 @@ export class FrameParser {
       throw new FrameError(`chunk stream ended inside a frame (${this.pendingBytes} bytes left)`);
   }
 
+  /** The first n pending bytes as one buffer: a view when they lie in one buffer, else a copy of just those bytes. */
   private peek(n: number): Buffer {
-    if (this.pending[0]!.length < n) this.pending = [Buffer.concat(this.pending)];
-    return this.pending[0]!.subarray(0, n);
+    const first = this.pending[0]!;
+    if (first.length >= n) return first.subarray(0, n);
+    const out = Buffer.allocUnsafe(n);
+    let at = 0;
+    for (const b of this.pending) {
+      at += b.copy(out, at, 0, Math.min(b.length, n - at));
+      if (at === n) break;
+    }
+    return out;
   }
 
   private take(n: number): Buffer {
-    const whole = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending);
-    const out = whole.subarray(0, n);
-    const rest = whole.subarray(n);
-    this.pending = rest.length ? [rest] : [];
+    const out = this.peek(n);
+    let left = n;
+    while (left > 0) {
+      const first = this.pending[0]!;
+      if (first.length <= left) {
+        this.pending.shift();
+        left -= first.length;
+      } else {
+        this.pending[0] = first.subarray(left);
+        left = 0;
+      }
+    }
     this.pendingBytes -= n;
     return out;
   }

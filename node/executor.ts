@@ -21,7 +21,7 @@ import { DataPlaneClient } from './dataplane/client';
 import { TransferRegistry } from './dataplane/transfers';
 import { applyBundle } from './materialize';
 import { Runc } from './runc';
-import { locationsOf, scanDirectory } from './scan';
+import { addLocation, ChunkLocations, scanDirectory } from './scan';
 import { RemnantStore } from './store';
 import { ErrorType } from '../common/errors';
 
@@ -65,6 +65,7 @@ export class NodeExecutor {
   readonly store: RemnantStore;
   readonly runc: Runc;
   readonly transfers: TransferRegistry;
+  private readonly recentManifests = new Map<string, Manifest>();
   /** Each container's network namespace on this PC. */
   readonly net: ContainerNet;
 
@@ -181,7 +182,7 @@ export class NodeExecutor {
       undefined,
       { live: !final },
     );
-    const report = await this.send(manifest, ChunkReader.fromLocations(locations), target, onProgress, !final);
+    const report = await this.send(manifest, () => ChunkReader.fromLocations(locations), target, onProgress, !final);
     if (final) await this.store.writeBundleManifest(containerId, manifest);
     return { ...report, ms: since(t0) };
   }
@@ -230,6 +231,7 @@ export class NodeExecutor {
       sourceNode: this.config.nodeId,
     };
     await this.store.commitGeneration(containerId, manifest, meta);
+    this.rememberManifest(`${containerId}/${generation}`, manifest);
     return { containerId, generation, strategy, dumpMs, hashMs, image: manifestStats(manifest), spec, meta };
   }
 
@@ -241,32 +243,63 @@ export class NodeExecutor {
     targetHolds: number[] = [],
   ): Promise<TransferReport> {
     const t0 = process.hrtime.bigint();
-    const { manifest } = await this.store.readGeneration(containerId, generation);
-    const reader = ChunkReader.fromLocations(locationsOf(manifest, this.store.imageDir(containerId, generation)));
+    const manifest = await this.generationManifest(containerId, generation);
     // The manifest goes as a delta to the newest generation both PCs hold (a whole one is 32 bytes per page).
     const held = new Set(await this.store.generations(containerId));
     const baseGeneration = targetHolds.filter((n) => n < generation && held.has(n)).sort((a, b) => b - a)[0];
     const base =
       baseGeneration === undefined
         ? undefined
-        : await this.store.readGeneration(containerId, baseGeneration).then(
-            (g) => g.manifest,
-            () => undefined,
-          );
-    return { ...(await this.send(manifest, reader, target, onProgress, false, base)), ms: since(t0) };
+        : await this.generationManifest(containerId, baseGeneration).catch(() => undefined);
+    const imageDir = this.store.imageDir(containerId, generation);
+    // Locations only of what the target lacks: usually a small part of the image.
+    const readerFor = (missing: string[]) => {
+      const wanted = new Set(missing);
+      const locations: ChunkLocations = new Map();
+      for (const e of manifest.entries)
+        e.chunks?.forEach((h, i) => {
+          if (wanted.has(h))
+            addLocation(locations, h, {
+              file: path.join(imageDir, e.path),
+              offset: i * e.chunkSize!,
+              length: Math.min(e.chunkSize!, e.size! - i * e.chunkSize!),
+            });
+        });
+      return ChunkReader.fromLocations(locations);
+    };
+    return { ...(await this.send(manifest, readerFor, target, onProgress, false, base)), ms: since(t0) };
+  }
+
+  /** A generation's manifest; the last few taken or read here stay in memory (a move reads them right after). */
+  private async generationManifest(containerId: string, generation: number): Promise<Manifest> {
+    const key = `${containerId}/${generation}`;
+    let m = this.recentManifests.get(key);
+    if (!m) {
+      m = (await this.store.readGeneration(containerId, generation)).manifest;
+      this.rememberManifest(key, m);
+    }
+    return m;
+  }
+
+  private rememberManifest(key: string, m: Manifest): void {
+    this.recentManifests.delete(key);
+    this.recentManifests.set(key, m);
+    while (this.recentManifests.size > 4) this.recentManifests.delete(this.recentManifests.keys().next().value!);
   }
 
   private async send(
     manifest: Manifest,
-    reader: ChunkReader,
+    readerFor: (missing: string[]) => ChunkReader,
     target: TransferTarget,
     onProgress: (p: string) => void,
     live = false,
     base?: Manifest,
   ): Promise<Omit<TransferReport, 'ms'>> {
     const client = new DataPlaneClient(target);
+    let reader: ChunkReader | null = null;
     try {
       const missing = await client.offer(manifest, base);
+      reader = readerFor(missing);
       // A checkpoint image is read-only once hashed: read in runs, the target verifies each chunk. A rootfs may be
       // changing: each chunk is checked before it leaves.
       await client.send(missing, reader, (n) => onProgress(`${manifest.kind}: ${n}/${missing.length} chunks`), {
@@ -283,7 +316,7 @@ export class NodeExecutor {
         ...client.counters,
       };
     } finally {
-      await reader.close();
+      await reader?.close();
     }
   }
 
@@ -300,7 +333,7 @@ export class NodeExecutor {
     const { transferId, token } = await this.transfers.register(
       containerId,
       undefined,
-      newest !== undefined ? this.store.imageDir(containerId, newest) : undefined,
+      newest !== undefined ? { generation: newest, imageDir: this.store.imageDir(containerId, newest) } : undefined,
     );
     return {
       transferId,
@@ -367,6 +400,7 @@ export class NodeExecutor {
         await rm(genDir, { recursive: true, force: true });
         await rename(partial, genDir);
         await this.store.commitGeneration(containerId, checkpoint, meta);
+        this.rememberManifest(`${containerId}/${meta.generation}`, checkpoint);
       }
       return { containerId, bundle: bundleStats, applyBundleMs, writeImageMs: since(t0) };
     } finally {

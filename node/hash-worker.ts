@@ -36,7 +36,7 @@ parentPort!.on('message', ({ id, file, offset, length, chunkSize }: Job) => {
       const at = i * chunkSize;
       hash('sha256', buffer.subarray(at, Math.min(at + chunkSize, length)), 'buffer').copy(digests, i * 32);
     }
-    parentPort!.postMessage({ id, digests }, [digests.buffer as ArrayBuffer]);
+    parentPort!.postMessage({ id, digests }, [digests.buffer]);
   } catch (err) {
     parentPort!.postMessage({ id, error: (err as Error).message });
   }

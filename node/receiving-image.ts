@@ -1,6 +1,6 @@
-import { copyFile, mkdir, open, readdir, rm, stat } from 'node:fs/promises';
+import { copyFile, FileHandle, mkdir, open, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { chunkSizeFor, Manifest, ManifestError, resolveInside } from '../domain/manifest';
+import { chunkSizeFor, Manifest, ManifestEntry, ManifestError, resolveInside } from '../domain/manifest';
 import type { ChunkFrame } from '../domain/chunk-frames';
 import { ChunkReader } from './chunk-reader';
 import { hashFileChunks, sha256 } from './scan';
@@ -34,7 +34,7 @@ export class ReceivingImage {
   private readonly content = new Map<string, (string | null)[]>();
   /** Positions still waiting for their chunk, by hash. */
   private readonly unfilled = new Map<string, Position[]>();
-  private manifest: Manifest | null = null;
+  private entries = new Map<string, ManifestEntry>();
 
   private constructor(readonly dir: string) {}
 
@@ -116,36 +116,69 @@ export class ReceivingImage {
         else this.unfilled.set(h, [{ file: e.path, index }]);
       });
     }
-    this.manifest = manifest;
-    // Chunks this node holds elsewhere (a moved page, a zero page): copied here now, verified as they are read.
-    for (const h of [...this.unfilled.keys()]) {
+    this.entries = new Map(manifest.entries.map((e) => [e.path, e]));
+    // Chunks this node holds elsewhere (a moved page, a page of another image): copied here now, in batches, each
+    // verified as it is read.
+    // Sources sorted by place and read in runs: after a layout shift most of an image is found elsewhere in it.
+    const sources: { hash: string; file: string; offset: number; length: number }[] = [];
+    for (const h of this.unfilled.keys()) {
       const local = filledAt.get(h);
-      let data: Buffer | null = null;
-      if (local) data = await this.readPosition(local);
-      else if (held.has(h)) data = await held.read(h).catch(() => null);
-      if (data && sha256(data) === h) await this.write([{ hash: h, data }], true);
+      if (local) {
+        const e = this.entryOf(local.file);
+        const offset = local.index * e.chunkSize!;
+        sources.push({
+          hash: h,
+          file: path.join(this.dir, local.file),
+          offset,
+          length: Math.min(e.chunkSize!, e.size! - offset),
+        });
+      } else {
+        const loc = held.candidates(h)[0];
+        if (loc) sources.push({ hash: h, ...loc });
+      }
+    }
+    sources.sort((a, b) => (a.file === b.file ? a.offset - b.offset : a.file < b.file ? -1 : 1));
+    const handles = new Map<string, FileHandle>();
+    try {
+      let i = 0;
+      while (i < sources.length) {
+        const first = sources[i]!;
+        let end = first.offset + first.length;
+        let j = i + 1;
+        while (
+          j < sources.length &&
+          sources[j]!.file === first.file &&
+          sources[j]!.offset === end &&
+          end - first.offset < MAX_WRITE_RUN
+        ) {
+          end += sources[j]!.length;
+          j++;
+        }
+        let handle = handles.get(first.file);
+        if (!handle) handles.set(first.file, (handle = await open(first.file, 'r')));
+        const buf = Buffer.allocUnsafe(end - first.offset);
+        const { bytesRead } = await handle.read(buf, 0, buf.length, first.offset);
+        const frames: ChunkFrame[] = [];
+        for (let k = i; k < j; k++) {
+          const at = sources[k]!.offset - first.offset;
+          const data = buf.subarray(at, at + sources[k]!.length);
+          // A held chunk that no longer matches its hash (damaged on disk) is simply asked for.
+          if (at + sources[k]!.length <= bytesRead && sha256(data) === sources[k]!.hash)
+            frames.push({ hash: sources[k]!.hash, data });
+        }
+        await this.write(frames, true);
+        i = j;
+      }
+    } finally {
+      for (const handle of handles.values()) await handle.close();
     }
     return [...this.unfilled.keys()];
   }
 
   private entryOf(file: string) {
-    const e = this.manifest?.entries.find((x) => x.path === file);
+    const e = this.entries.get(file);
     if (!e) throw new ManifestError(`${file} is not part of the image being received`);
     return e;
-  }
-
-  private async readPosition(p: Position): Promise<Buffer> {
-    const e = this.entryOf(p.file);
-    const offset = p.index * e.chunkSize!;
-    const length = Math.min(e.chunkSize!, e.size! - offset);
-    const handle = await open(path.join(this.dir, p.file), 'r');
-    try {
-      const buf = Buffer.allocUnsafe(length);
-      const { bytesRead } = await handle.read(buf, 0, length, offset);
-      return buf.subarray(0, bytesRead);
-    } finally {
-      await handle.close();
-    }
   }
 
   wants(hash: string): boolean {

@@ -13,6 +13,8 @@ export interface RoundTripOptions {
   dirtyPagesPerSecond: number;
   /** Time the container runs on each node between moves. */
   dwellMs: number;
+  /** More environment for the counter (e.g. FILL=text). */
+  env?: string[];
   home: string;
   away: string;
   log: (line: string) => void;
@@ -41,7 +43,7 @@ export async function runRoundTrip(client: Client, o: RoundTripOptions): Promise
         containerId: o.containerId,
         rootfs: { dir: rootfs },
         args: ['/bin/counter'],
-        env: [`MIB=${o.mib}`, `DIRTY_PAGES_PER_SEC=${o.dirtyPagesPerSecond}`],
+        env: [`MIB=${o.mib}`, `DIRTY_PAGES_PER_SEC=${o.dirtyPagesPerSecond}`, ...(o.env ?? [])],
         memoryMiB: o.mib + 32,
       },
     ],

@@ -8,8 +8,11 @@ import type { TransferTarget, WireCounters } from '../../domain/reports';
 import { ChunkReader, ChunkUnavailableError } from '../chunk-reader';
 import { ErrorType } from '../../common/errors';
 
-/** Raw chunk bytes per request: a broken connection costs at most this much again. */
-const REQUEST_BATCH_BYTES = 64 << 20;
+/**
+ * Raw chunk bytes per request. The target stores chunks as they arrive (in batches of a few MiB), so a broken
+ * connection loses little; fewer requests keep the link busy (each one waits for the previous one's answer).
+ */
+const REQUEST_BATCH_BYTES = 512 << 20;
 
 export class DataPlaneError extends Error {
   override name = 'DataPlaneError';

@@ -97,11 +97,17 @@ export function buildDataPlane(registry: TransferRegistry): FastifyInstance {
       let batch: ChunkFrame[] = [];
       let batchBytes = 0;
       let stored = 0;
+      // One batch is written while the next is decompressed and parsed.
+      let writing: Promise<void> = Promise.resolve();
       const flush = async (): Promise<void> => {
         const frames = batch;
         batch = [];
         batchBytes = 0;
-        stored += await transfer.store(frames);
+        await writing;
+        writing = transfer.store(frames).then((n) => {
+          stored += n;
+        });
+        writing.catch(() => undefined); // awaited by the next flush or at the end; never unhandled meanwhile
       };
       try {
         await transfer.exclusive(() =>
@@ -115,6 +121,7 @@ export function buildDataPlane(registry: TransferRegistry): FastifyInstance {
             }
             parser.end();
             await flush();
+            await writing;
             yield* [];
           }),
         );

@@ -5,7 +5,7 @@ import { decodeManifest, encodeManifest, Manifest, missingChunks } from '../../d
 import type { ChunkFrame } from '../../domain/chunk-frames';
 import { ChunkReader } from '../chunk-reader';
 import { ReceivingImage } from '../receiving-image';
-import { ChunkRejectedError, StagingPack } from '../staging';
+import { StagingPack } from '../staging';
 import { RemnantStore } from '../store';
 
 export type ManifestKind = Manifest['kind'];
@@ -24,12 +24,13 @@ interface TransferRecord {
  * step whose first attempt still streams must not interleave with it.
  */
 export class Transfer {
-  /** Hashes named by the offered manifests: the only chunks this transfer accepts. */
-  private readonly wanted = new Set<string>();
   private image: ReceivingImage | null = null;
   /** A held generation being copied into the image before the freeze (awaited by the checkpoint offer). */
   private seeding: Promise<void> = Promise.resolve();
   private queue: Promise<unknown> = Promise.resolve();
+  private persisting: Promise<void> = Promise.resolve();
+  /** Held checkpoint manifests read for deltas (the seed's is read ahead, before the freeze). */
+  private readonly heldManifests = new Map<number, Promise<Manifest | null>>();
 
   constructor(
     readonly record: TransferRecord,
@@ -38,16 +39,16 @@ export class Transfer {
     readonly manifests: Partial<Record<ManifestKind, Manifest>>,
     readonly held: ChunkReader,
     /** A checkpoint manifest of this container that the node's store holds, or null. */
-    private readonly heldGeneration: (generation: number) => Promise<Manifest | null> = async () => null,
-  ) {
-    for (const m of Object.values(manifests)) this.want(m);
-  }
+    private readonly heldGeneration: (generation: number) => Promise<Manifest | null> = () => Promise.resolve(null),
+  ) {}
 
   /** The base a delta-encoded checkpoint manifest refers to: the one offered earlier in this transfer, or a held one. */
   async baseManifest(generation: number): Promise<Manifest | null> {
     const offered = this.manifests.checkpoint;
     if (offered?.generation === generation) return offered;
-    return this.heldGeneration(generation);
+    let held = this.heldManifests.get(generation);
+    if (!held) this.heldManifests.set(generation, (held = this.heldGeneration(generation)));
+    return held;
   }
 
   /** What each offered manifest still lacks here. */
@@ -75,8 +76,13 @@ export class Transfer {
     return run;
   }
 
-  /** Starts copying a held generation's image in as the starting point (the target holds most of its pages). */
-  seed(imageDir: string): void {
+  /**
+   * Starts copying a held generation's image in as the starting point (the target holds most of its pages), and
+   * reads its manifest ahead: the source will most likely send a delta to it.
+   */
+  seed(seed: { generation: number; imageDir: string }): void {
+    void this.baseManifest(seed.generation);
+    const { imageDir } = seed;
     this.seeding = (async () => {
       this.image = await ReceivingImage.open(this.imageDir);
       await this.image.seedFrom(imageDir);
@@ -97,14 +103,6 @@ export class Transfer {
     return this.image;
   }
 
-  private want(m: Manifest): void {
-    for (const e of m.entries) for (const h of e.chunks ?? []) this.wanted.add(h);
-  }
-
-  isWanted(hash: string): boolean {
-    return this.wanted.has(hash);
-  }
-
   /** Present here already for the bundle: staged for this transfer, or held by the node's store. */
   has(hash: string): boolean {
     return this.pack.has(hash) || this.held.has(hash);
@@ -112,19 +110,21 @@ export class Transfer {
 
   /** Records an offered manifest; returns the chunk hashes this node lacks for it. */
   async offer(m: Manifest): Promise<string[]> {
-    await writeFile(path.join(this.dir, `${m.kind}.manifest`), encodeManifest(m));
+    // Kept for a worker that restarts mid-transfer; written while the chunks flow, not before the answer.
+    const file = path.join(this.dir, `${m.kind}.manifest`);
+    this.persisting = this.persisting.then(() => writeFile(file, encodeManifest(m)));
     this.manifests[m.kind] = m;
-    this.want(m);
     if (m.kind === 'checkpoint') return (await this.receivingImage()).plan(m, this.held);
     this.bundleHashes = null;
     return missingChunks(m, (h) => this.has(h));
   }
 
-  /** Stores received frames (verified): image positions waiting for them, and bundle chunks. Returns how many were new. */
+  /**
+   * Stores received frames, each verified: image positions waiting for them, and bundle chunks. A frame nothing waits
+   * for (a duplicate, one a concurrent stream already delivered, or one never asked for) is dropped unread.
+   * Returns how many were used.
+   */
   async store(frames: ChunkFrame[]): Promise<number> {
-    for (const f of frames)
-      if (!this.wanted.has(f.hash))
-        throw new ChunkRejectedError(`chunk ${f.hash} was not asked for by any manifest of this transfer`);
     let stored = 0;
     if (this.image) stored += await this.image.write(frames.filter((f) => this.image!.wants(f.hash)));
     const bundle = this.manifests.bundle;
@@ -146,8 +146,9 @@ export class Transfer {
     return this.bundleHashes.has(hash);
   }
 
-  /** Chunks the checkpoint image still lacks (0 once it is complete). */
+  /** Chunks the checkpoint image still lacks (0 once it is complete); its manifest is on disk by then. */
   async imageMissing(): Promise<number> {
+    await this.persisting;
     if (!this.manifests.checkpoint) return 0;
     return (await this.receivingImage()).missingCount;
   }
@@ -186,7 +187,7 @@ export class TransferRegistry {
   async register(
     containerId: string,
     transferId: string = randomUUID(),
-    seedImage?: string,
+    seed?: { generation: number; imageDir: string },
   ): Promise<{ transferId: string; token: string }> {
     const dir = this.dir(transferId);
     const token = randomBytes(32).toString('base64url');
@@ -199,7 +200,7 @@ export class TransferRegistry {
     };
     await writeFile(path.join(dir, 'transfer.json'), JSON.stringify(record, null, 2), { mode: 0o600 });
     this.open.delete(transferId);
-    if (seedImage) (await this.get(transferId)).seed(seedImage);
+    if (seed) (await this.get(transferId)).seed(seed);
     return { transferId, token };
   }
 

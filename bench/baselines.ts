@@ -1,0 +1,161 @@
+// What a user would do instead of Zanshin, timed on the same simulated PCs and links: a plain runc container,
+// `runc checkpoint`, the image copied over the LAN with rsync (whole files: stop-and-copy), `runc restore`; then
+// back, with `rsync -B4096` updating the old image in place of a remnant.
+import execa from 'execa';
+import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+export interface MethodResult {
+  /** The container answers nothing: from the checkpoint's start to the restored container running. */
+  downtimeMs: number;
+  /** Pre-copy only: how long the rounds before the final checkpoint froze the container in all. */
+  frozenInPreCopyMs?: number;
+  /** The whole move, including work done while the container still ran. */
+  totalMs: number;
+  wireBytes: number;
+  steps: Record<string, number>;
+}
+
+export interface BaselineOptions {
+  rootfs: string;
+  env: string[];
+  args: string[];
+  /** Resident memory (bytes) the container reaches once its memory is filled. */
+  readyRssBytes: number;
+  workDir: string;
+  criu: string;
+  home: { namespace: string; address: string };
+  away: { namespace: string; address: string };
+  dwellMs: number;
+  log: (line: string) => void;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const RSYNC_PORT = 8873;
+
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const t0 = process.hrtime.bigint();
+  await fn();
+  return Number((process.hrtime.bigint() - t0) / 1_000_000n);
+}
+
+/** Bytes rsync says it sent and received (--stats), i.e. what crossed the link in both directions. */
+function rsyncWire(stdout: string): number {
+  const num = (re: RegExp) => Number((re.exec(stdout)?.[1] ?? '0').replace(/,/g, ''));
+  return num(/Total bytes sent: ([\d,]+)/) + num(/Total bytes received: ([\d,]+)/);
+}
+
+export async function runcBaselines(
+  o: BaselineOptions,
+): Promise<{ stopAndCopy: MethodResult; rsyncReturn: MethodResult }> {
+  const root = path.join(o.workDir, 'runc');
+  const bundle = path.join(o.workDir, 'bundle');
+  const id = 'baseline';
+  const runc = (...args: string[]) =>
+    execa('runc', ['--root', root, '--criu', o.criu, ...args], { stdio: 'ignore' }).then((r) => r);
+  mkdirSync(bundle, { recursive: true });
+  cpSync(o.rootfs, path.join(bundle, 'rootfs'), { recursive: true });
+  await execa('runc', ['spec', '--bundle', bundle]);
+  const spec = JSON.parse(readFileSync(path.join(bundle, 'config.json'), 'utf8')) as {
+    process: { terminal: boolean; args: string[]; env: string[] };
+    root: { readonly: boolean };
+  };
+  spec.process.terminal = false;
+  spec.process.args = o.args;
+  spec.process.env.push(...o.env);
+  spec.root.readonly = false;
+  writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(spec));
+  // One rsync daemon per PC, serving the bench directory: copies go over the PCs' shaped links.
+  const conf = path.join(o.workDir, 'rsyncd.conf');
+  writeFileSync(conf, `uid = root\ngid = root\nuse chroot = no\n[bench]\npath = ${o.workDir}\nread only = no\n`);
+  const daemons = [o.home, o.away].map((pc) =>
+    execa(
+      'ip',
+      ['netns', 'exec', pc.namespace, 'rsync', '--daemon', '--no-detach', `--port=${RSYNC_PORT}`, `--config=${conf}`],
+      {
+        reject: false,
+      },
+    ),
+  );
+  const rsync = (from: { namespace: string }, to: { address: string }, src: string, dest: string, extra: string[]) =>
+    execa('ip', [
+      'netns',
+      'exec',
+      from.namespace,
+      'rsync',
+      '-a',
+      '--stats',
+      ...extra,
+      `${src}/`,
+      `rsync://${to.address}:${RSYNC_PORT}/bench/${path.relative(o.workDir, dest)}/`,
+    ]);
+  try {
+    await sleep(300);
+    await runc('run', '--detach', '--bundle', bundle, id);
+    // Wait until the workload filled its memory (as the Zanshin container did before it moved), then dwell.
+    const { pid } = JSON.parse((await execa('runc', ['--root', root, 'state', id])).stdout) as { pid: number };
+    for (let i = 0; i < 600; i++) {
+      const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
+      if (rss >= o.readyRssBytes) break;
+      await sleep(100);
+    }
+    await sleep(o.dwellMs);
+    const homeImage = path.join(o.workDir, 'home', 'image');
+    const awayImage = path.join(o.workDir, 'away', 'image');
+    const awayImage2 = path.join(o.workDir, 'away', 'image2');
+    o.log('baseline: runc checkpoint, rsync of the whole image, runc restore');
+    const s1: Record<string, number> = {};
+    s1.checkpoint = await timed(() =>
+      runc('checkpoint', '--image-path', homeImage, '--work-path', path.join(o.workDir, 'home', 'work'), id),
+    );
+    let wire = 0;
+    s1.copy = await timed(async () => {
+      mkdirSync(awayImage, { recursive: true });
+      wire = rsyncWire((await rsync(o.home, o.away, homeImage, awayImage, ['--whole-file'])).stdout);
+    });
+    s1.restore = await timed(() =>
+      runc(
+        'restore',
+        '--detach',
+        '--image-path',
+        awayImage,
+        '--work-path',
+        path.join(o.workDir, 'away', 'work'),
+        '--bundle',
+        bundle,
+        id,
+      ),
+    );
+    const first = s1.checkpoint + s1.copy + s1.restore;
+    const stopAndCopy: MethodResult = { downtimeMs: first, totalMs: first, wireBytes: wire, steps: s1 };
+    await sleep(o.dwellMs);
+    o.log('baseline: runc checkpoint, rsync -B4096 onto the old image, runc restore');
+    const s2: Record<string, number> = {};
+    s2.checkpoint = await timed(() =>
+      runc('checkpoint', '--image-path', awayImage2, '--work-path', path.join(o.workDir, 'away', 'work2'), id),
+    );
+    s2.rsync = await timed(async () => {
+      wire = rsyncWire((await rsync(o.away, o.home, awayImage2, homeImage, ['--no-whole-file', '-B4096'])).stdout);
+    });
+    s2.restore = await timed(() =>
+      runc(
+        'restore',
+        '--detach',
+        '--image-path',
+        homeImage,
+        '--work-path',
+        path.join(o.workDir, 'home', 'work2'),
+        '--bundle',
+        bundle,
+        id,
+      ),
+    );
+    const back = s2.checkpoint + s2.rsync + s2.restore;
+    return { stopAndCopy, rsyncReturn: { downtimeMs: back, totalMs: back, wireBytes: wire, steps: s2 } };
+  } finally {
+    await execa('runc', ['--root', root, 'delete', '--force', id], { reject: false });
+    for (const d of daemons) d.kill('SIGTERM');
+    await Promise.all(daemons);
+    rmSync(o.workDir, { recursive: true, force: true });
+  }
+}
