@@ -2,7 +2,7 @@
 // `runc checkpoint`, the image copied over the LAN with rsync (whole files: stop-and-copy), `runc restore`; then
 // back, with `rsync -B4096` updating the old image in place of a remnant.
 import execa from 'execa';
-import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 export interface MethodResult {
@@ -53,8 +53,9 @@ export async function runcBaselines(
   const id = 'baseline';
   const runc = (...args: string[]) =>
     execa('runc', ['--root', root, '--criu', o.criu, ...args], { stdio: 'ignore' }).then((r) => r);
+  rmSync(o.workDir, { recursive: true, force: true });
   mkdirSync(bundle, { recursive: true });
-  cpSync(o.rootfs, path.join(bundle, 'rootfs'), { recursive: true });
+  cpSync(o.rootfs, path.join(bundle, 'rootfs'), { recursive: true, verbatimSymlinks: true });
   await execa('runc', ['spec', '--bundle', bundle]);
   const spec = JSON.parse(readFileSync(path.join(bundle, 'config.json'), 'utf8')) as {
     process: { terminal: boolean; args: string[]; env: string[] };
@@ -67,21 +68,28 @@ export async function runcBaselines(
   writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(spec));
   // One rsync daemon per PC, serving the bench directory: copies go over the PCs' shaped links.
   const conf = path.join(o.workDir, 'rsyncd.conf');
-  writeFileSync(conf, `uid = root\ngid = root\nuse chroot = no\n[bench]\npath = ${o.workDir}\nread only = no\n`);
+  writeFileSync(
+    conf,
+    `uid = root\ngid = root\nuse chroot = no\nlog file = ${conf}.log\n[bench]\npath = ${o.workDir}\nread only = no\n`,
+  );
   const daemons = [o.home, o.away].map((pc) =>
     execa(
-      'ip',
-      ['netns', 'exec', pc.namespace, 'rsync', '--daemon', '--no-detach', `--port=${RSYNC_PORT}`, `--config=${conf}`],
-      {
-        reject: false,
-      },
+      'nsenter',
+      [
+        `--net=/run/netns/${pc.namespace}`,
+        'rsync',
+        '--daemon',
+        '--no-detach',
+        `--port=${RSYNC_PORT}`,
+        `--config=${conf}`,
+      ],
+      // No pipes at all: rsync takes a socket on its stdio for being started by inetd. Errors go to the log file.
+      { reject: false, stdio: 'ignore' },
     ),
   );
   const rsync = (from: { namespace: string }, to: { address: string }, src: string, dest: string, extra: string[]) =>
-    execa('ip', [
-      'netns',
-      'exec',
-      from.namespace,
+    execa('nsenter', [
+      `--net=/run/netns/${from.namespace}`,
       'rsync',
       '-a',
       '--stats',
@@ -90,7 +98,22 @@ export async function runcBaselines(
       `rsync://${to.address}:${RSYNC_PORT}/bench/${path.relative(o.workDir, dest)}/`,
     ]);
   try {
-    await sleep(300);
+    for (const pc of [o.home, o.away]) {
+      for (let i = 0; ; i++) {
+        const r = await execa(
+          'nsenter',
+          [`--net=/run/netns/${pc.namespace}`, 'rsync', `rsync://${pc.address}:${RSYNC_PORT}/`],
+          { reject: false },
+        );
+        if (r.exitCode === 0) break;
+        const daemon = daemons[[o.home, o.away].indexOf(pc)]!;
+        if (i === 100 || daemon.exitCode !== null) {
+          const log = existsSync(`${conf}.log`) ? readFileSync(`${conf}.log`, 'utf8') : '(no log)';
+          throw new Error(`the rsync daemon in ${pc.namespace} does not answer: ${r.stderr}\nits log:\n${log}`);
+        }
+        await sleep(100);
+      }
+    }
     await runc('run', '--detach', '--bundle', bundle, id);
     // Wait until the workload filled its memory (as the Zanshin container did before it moved), then dwell.
     const { pid } = JSON.parse((await execa('runc', ['--root', root, 'state', id])).stdout) as { pid: number };

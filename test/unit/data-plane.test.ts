@@ -141,8 +141,110 @@ describe('data plane', () => {
     expect((err as DataPlaneError).status).toBe(422);
     expect((err as Error).message).toMatch(/does not match its content/);
     expect((await registry.get(transferId)).pack.chunkCount).toBe(0);
+    expect(await (await registry.get(transferId)).imageMissing()).toBe(missing.length);
     expect(storeFiles()).toEqual(before);
     await honest.close();
+  });
+
+  const srcFile = (f: string) => path.join(tmp, 'src-image', f);
+  const imageEquals = async (transferId: string) => {
+    const transfer = await registry.get(transferId);
+    expect(await transfer.imageMissing()).toBe(0);
+    for (const f of ['pages-1.img', 'core-1.img'])
+      expect(readFileSync(path.join(transfer.imageDir, f)).equals(readFileSync(srcFile(f)))).toBe(true);
+  };
+  /** The source image as generation 1 in the target's store (what a remnant holds). */
+  const holdOnTarget = async () => {
+    const dir = store.imageDir('c1', 1);
+    mkdirSync(dir, { recursive: true });
+    for (const f of ['pages-1.img', 'core-1.img']) writeFileSync(path.join(dir, f), readFileSync(srcFile(f)));
+    await store.commitGeneration('c1', image.manifest, {
+      generation: 1,
+      createdAt: new Date().toISOString(),
+      strategy: 'content',
+      sourceNode: 'pc1',
+    });
+    return dir;
+  };
+  /** Rewrites pages of the source image and rescans it as generation 2. */
+  const changeSource = async (pages: number[]) => {
+    const pagesFile = readFileSync(srcFile('pages-1.img'));
+    for (const p of pages) randomBytes(4096).copy(pagesFile, p * 4096);
+    writeFileSync(srcFile('pages-1.img'), pagesFile);
+    const base = image.manifest;
+    image = await scanDirectory(path.join(tmp, 'src-image'), 'checkpoint', 'c1', 2);
+    return base;
+  };
+
+  it('sends a return move as a delta manifest and only the changed pages, into a copy of the held image', async () => {
+    const imageDir = await holdOnTarget();
+    const { transferId, token } = await registry.register('c1', undefined, { generation: 1, imageDir });
+    const base = await changeSource([3, 77, 150]);
+    const client = new DataPlaneClient({ address, transferId, token });
+    const missing = await client.offer(image.manifest, base);
+    expect(missing).toHaveLength(3);
+    expect(client.counters.manifestBytes).toBeLessThan(1000); // not 32 bytes for each of 256 pages
+    const reader = sourceReader();
+    await client.send(missing, reader, undefined, { verify: false });
+    await reader.close();
+    await imageEquals(transferId);
+  });
+
+  it('falls back to the whole manifest when the target does not hold the delta base', async () => {
+    const { transferId, token } = await registry.register('c1');
+    const base = await changeSource([1]);
+    const client = new DataPlaneClient({ address, transferId, token });
+    const missing = await client.offer(image.manifest, base);
+    expect(missing).toHaveLength(201);
+    expect(client.counters.manifestBytes).toBeGreaterThan(256 * 32);
+  });
+
+  it('finds a byte damaged in the held image before the freeze and asks for that page again', async () => {
+    const imageDir = await holdOnTarget();
+    const held = readFileSync(path.join(imageDir, 'pages-1.img'));
+    held.writeUInt8(held.readUInt8(42 * 4096 + 7) ^ 0x10, 42 * 4096 + 7); // disk decay in the remnant
+    writeFileSync(path.join(imageDir, 'pages-1.img'), held);
+    const { transferId, token } = await registry.register('c1', undefined, { generation: 1, imageDir });
+    const base = await changeSource([3]);
+    const client = new DataPlaneClient({ address, transferId, token });
+    const missing = await client.offer(image.manifest, base);
+    const damaged = image.manifest.entries.find((e) => e.path === 'pages-1.img')!.chunks![42]!;
+    expect(missing.sort()).toEqual([damaged, image.manifest.entries[1]!.chunks![3]!].sort());
+    const reader = sourceReader();
+    await client.send(missing, reader, undefined, { verify: false });
+    await reader.close();
+    await imageEquals(transferId);
+  });
+
+  it('refuses a page damaged on the source after it was hashed, writing nothing of its batch', async () => {
+    const { transferId, token } = await registry.register('c1');
+    const client = new DataPlaneClient({ address, transferId, token });
+    const missing = await client.offer(image.manifest);
+    const pagesFile = readFileSync(srcFile('pages-1.img'));
+    pagesFile.writeUInt8(pagesFile.readUInt8(5 * 4096) ^ 1, 5 * 4096);
+    writeFileSync(srcFile('pages-1.img'), pagesFile);
+    const reader = sourceReader();
+    const err = await client.send(missing, reader, undefined, { verify: false }).catch((e: unknown) => e);
+    await reader.close();
+    expect((err as DataPlaneError).status).toBe(422);
+    expect((err as Error).message).toMatch(/does not match its content/);
+    expect(await (await registry.get(transferId)).imageMissing()).toBe(missing.length);
+  });
+
+  it('takes two streams of the same chunks at once (a retried step whose first attempt still runs) intact', async () => {
+    const { transferId, token } = await registry.register('c1');
+    const first = new DataPlaneClient({ address, transferId, token });
+    const second = new DataPlaneClient({ address, transferId, token });
+    const missing = await first.offer(image.manifest);
+    const [r1, r2] = [sourceReader(), sourceReader()];
+    await Promise.all([
+      first.send(missing, r1, undefined, { verify: false }),
+      second.send(missing, r2, undefined, { verify: false }),
+    ]);
+    await Promise.all([r1.close(), r2.close()]);
+    expect(first.lastMissing).toEqual({ checkpoint: 0, bundle: 0 });
+    expect(second.lastMissing).toEqual({ checkpoint: 0, bundle: 0 });
+    await imageEquals(transferId);
   });
 
   it('refuses a manifest whose path leaves the image directory', async () => {
