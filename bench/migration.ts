@@ -1,5 +1,7 @@
 // Benchmark: Zanshin's moves against what a user would do instead, in one run on the same simulated PCs and links.
-// For each size: a counter container moves pc1 -> pc2 (no remnant: pre-copy) and back (remnant reused); then a
+// For each size: a counter container with its own LAN address moves pc1 -> pc2 (no remnant: pre-copy) and back
+// (remnant reused) while a client on the user host probes it over UDP every 10 ms: its downtime is the longest
+// silence the client saw, and every other silence (pre-copy freezes) is reported too. Then a
 // plain runc container of the same size does stop-and-copy (runc checkpoint, rsync of the whole image, runc
 // restore) and the way back with rsync -B4096 onto the old image. Writes bench/results/<stamp>-<workload>.json and
 // an SVG of downtime against size; the README's tables come from those files.
@@ -16,10 +18,14 @@ import { REPO_ROOT, clusterConfig } from '../infra/cluster/config';
 import { startCluster, stopCluster } from '../infra/cluster/cluster';
 import { planCluster } from '../infra/cluster/plan';
 import { freePort } from '../infra/cluster/wait';
-import { runRoundTrip } from '../infra/demo/round-trip';
 import { ensureCounterRootfs } from '../infra/images/counter';
+import { ApiClient, apiClientConfig } from '../cli/api-client';
 import { formatMoves } from '../cli/format';
 import type { MoveReport } from '../domain/reports';
+import type { ContainerNetwork } from '../domain/container-network';
+import { controlTaskQueue } from '../common/config';
+import type { moveContainer } from '../workflows';
+import execa from 'execa';
 import { MethodResult, runcBaselines } from './baselines';
 import { lineChartSvg } from './plot';
 
@@ -31,15 +37,66 @@ interface SizeResult {
   methods: Record<string, MethodResult>;
 }
 
-function zanshinResult(m: MoveReport): MethodResult {
+interface ProbeResult {
+  sent: number;
+  answered: number;
+  gaps: { atMs: number; ms: number }[];
+}
+
+const ECHO_PORT = 7;
+
+/** A UDP client on the user host (another machine of the LAN) probing the container every 10 ms during `fn`. */
+async function probed<T>(
+  userNs: string,
+  address: string,
+  fn: () => Promise<T>,
+): Promise<{ result: T; probe: ProbeResult }> {
+  const child = execa(
+    'nsenter',
+    [
+      `--net=/run/netns/${userNs}`,
+      process.execPath,
+      path.join(REPO_ROOT, 'dist', 'bench', 'udp-probe.js'),
+      address,
+      String(ECHO_PORT),
+    ],
+    { stdin: 'pipe' },
+  );
+  try {
+    await sleep(300);
+    const result = await fn();
+    await sleep(300);
+    child.stdin!.end();
+    const probe = JSON.parse((await child).stdout) as ProbeResult;
+    if (probe.answered === 0)
+      throw new Error(`the container at ${address} never answered the probe (UDP ${ECHO_PORT})`);
+    return { result, probe };
+  } finally {
+    child.kill();
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function zanshinResult(m: MoveReport, probe: ProbeResult): MethodResult {
   const steps: Record<string, number> = {};
   for (const s of m.steps) steps[s.step] = s.ms;
   steps['dump (final)'] = m.checkpoint.dumpMs;
   steps['hash after dump'] = m.checkpoint.hashMs;
   steps['runc restore'] = m.restore.restoreMs;
-  const frozen = (m.preCopy ?? []).reduce((n, r) => n + r.frozenMs, 0);
+  steps['downtime (workflow view)'] = m.downtimeMs;
+  (m.preCopy ?? []).forEach((r, i) => (steps[`pre-copy ${i + 1} freeze`] = r.frozenMs));
   const totalMs = m.steps.reduce((n, s) => n + s.ms, 0);
-  return { downtimeMs: m.downtimeMs, frozenInPreCopyMs: frozen, totalMs, wireBytes: m.wireBytes, steps };
+  // Downtime as a client sees it: the longest silence; every silence counts in the frozen total.
+  const longest = Math.max(0, ...probe.gaps.map((g) => g.ms));
+  const silent = probe.gaps.reduce((n, g) => n + g.ms, 0);
+  return {
+    downtimeMs: longest,
+    frozenInPreCopyMs: silent - longest,
+    totalMs,
+    wireBytes: m.wireBytes,
+    steps,
+  };
 }
 
 const fmtMs = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
@@ -79,20 +136,45 @@ async function main(): Promise<void> {
     const connection = await Connection.connect({ address: `127.0.0.1:${config.temporalPort}` });
     try {
       const client = new Client({ connection, namespace: 'default' });
+      const api = new ApiClient(
+        apiClientConfig({
+          ...process.env,
+          ZANSHIN_API_URL: `http://127.0.0.1:${config.apiPort}`,
+          ZANSHIN_DATA_DIR: config.dataDir,
+        }),
+      );
+      const rootfs = await ensureCounterRootfs();
       for (const mib of sizes) {
-        const { there, back } = await runRoundTrip(client, {
-          containerId: `bench-${mib}`,
-          mib,
-          dirtyPagesPerSecond: dirty,
-          dwellMs,
-          env,
-          home: home!.id,
-          away: away!.id,
-          log,
+        const id = `bench-${mib}`;
+        const created = await api.post<{ network: ContainerNetwork | null }>('/v1/containers', {
+          id,
+          args: ['/bin/counter'],
+          env: [`MIB=${mib}`, `DIRTY_PAGES_PER_SEC=${dirty}`, `ECHO_PORT=${ECHO_PORT}`, ...env],
+          memoryMiB: mib + 32,
+          rootfs: { dir: rootfs },
         });
-        console.log(formatMoves([there, back]));
+        const address = created.network?.address;
+        if (!address) throw new Error('migration-api gave the container no address (ZANSHIN_CONTAINER_POOL)');
+        log(`${id}: counter holding ${mib} MiB (${workload}), ${dirty} dirty pages/s, at ${address}`);
+        await api.post(`/v1/containers/${id}/start`, { nodeId: home!.id });
+        await sleep(dwellMs + (mib / 256) * 1000); // filling the memory takes about a second per 256 MiB
+        const move = (from: string, to: string) =>
+          probed(plan.user.namespace, address, () =>
+            client.workflow.execute<typeof moveContainer>('moveContainer', {
+              taskQueue: controlTaskQueue(),
+              workflowId: `bench-move-${id}-${from}-${to}-${Date.now()}`,
+              args: [{ containerId: id, from, to }],
+            }),
+          );
+        log(`moving ${id} ${home!.id} -> ${away!.id} (no remnant there)`);
+        const there = await move(home!.id, away!.id);
+        await sleep(dwellMs);
+        log(`moving ${id} ${away!.id} -> ${home!.id} (its remnant is there)`);
+        const back = await move(away!.id, home!.id);
+        console.log(formatMoves([there.result, back.result]));
+        await api.post(`/v1/containers/${id}/stop`, {}).catch(() => undefined);
         const baselines = await runcBaselines({
-          rootfs: await ensureCounterRootfs(),
+          rootfs,
           env: [`MIB=${mib}`, `DIRTY_PAGES_PER_SEC=${dirty}`, ...env],
           args: ['/bin/counter'],
           readyRssBytes: mib * 0.95 * 1024 * 1024,
@@ -109,8 +191,8 @@ async function main(): Promise<void> {
           dirtyPagesPerSecond: dirty,
           linkRate: config.linkRate,
           methods: {
-            'zanshin first move': zanshinResult(there),
-            'zanshin return move': zanshinResult(back),
+            'zanshin first move': zanshinResult(there.result, there.probe),
+            'zanshin return move': zanshinResult(back.result, back.probe),
             'stop-and-copy (runc + rsync)': baselines.stopAndCopy,
             'return with rsync -B4096': baselines.rsyncReturn,
           },
@@ -128,8 +210,8 @@ async function main(): Promise<void> {
         const sc = baselines.stopAndCopy.downtimeMs;
         const rs = baselines.rsyncReturn;
         console.log(
-          `  first move downtime / stop-and-copy: ${(there.downtimeMs / sc).toFixed(2)};` +
-            ` return downtime - (runc checkpoint + restore): ${fmtMs(back.downtimeMs - rs.steps.checkpoint! - rs.steps.restore!)}`,
+          `  first move downtime / stop-and-copy: ${(r.methods['zanshin first move']!.downtimeMs / sc).toFixed(2)};` +
+            ` return downtime - (runc checkpoint + restore): ${fmtMs(r.methods['zanshin return move']!.downtimeMs - rs.steps.checkpoint! - rs.steps.restore!)}`,
         );
       }
     } finally {

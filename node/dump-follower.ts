@@ -48,7 +48,10 @@ export class DumpFollower {
       if (!f) this.files.set(name, (f = { hashed: 0, parts: [] }));
       const end = final ? size : size - (size % PAGE_SIZE);
       if (end - f.hashed < (final ? 1 : MIN_STEP)) continue;
-      f.parts.push(hashRangesWithPool(this.pool, file, f.hashed, end - f.hashed, PAGE_SIZE));
+      // While CRIU runs, one block at a time: one core keeps up with a dump, the other stays CRIU's. At the end, all.
+      f.parts.push(
+        hashRangesWithPool(this.pool, file, f.hashed, end - f.hashed, PAGE_SIZE, undefined, final ? undefined : 1),
+      );
       f.hashed = end;
     }
   }

@@ -45,6 +45,8 @@ export interface ExecutorConfig {
 /** Where zanshin-init lives in a container, with the program's logs and exit status next to it. */
 const INIT_DIR = '.zanshin';
 const INIT_PATH = `/${INIT_DIR}/init`;
+/** How long prepareReceive waits for a held image to be copied in as the new one's seed. */
+const SEED_WAIT_MS = 10_000;
 /** The most bytes of output `exec` returns per stream. */
 const EXEC_OUTPUT_CAP = 1 << 20;
 
@@ -335,6 +337,10 @@ export class NodeExecutor {
       undefined,
       newest !== undefined ? { generation: newest, imageDir: this.store.imageDir(containerId, newest) } : undefined,
     );
+    // Seeding goes on before the freeze, not during the source's dump (PCs simulated on one machine share its cores);
+    // bounded, as this is a quick call: a large seed that takes longer is awaited by the checkpoint's offer.
+    const seeded = (await this.transfers.get(transferId)).seeded();
+    await Promise.race([seeded, new Promise((r) => setTimeout(r, SEED_WAIT_MS).unref())]);
     return {
       transferId,
       token,

@@ -66,6 +66,7 @@ export async function hashRangesWithPool(
   length: number,
   chunkSize: number,
   blockSize = READ_BLOCK - (READ_BLOCK % chunkSize),
+  lanes = pool.size * 2,
 ): Promise<Buffer> {
   const blocks: { at: number; len: number }[] = [];
   for (let at = offset; at < offset + length; at += blockSize)
@@ -78,7 +79,7 @@ export async function hashRangesWithPool(
       results[i] = await pool.hashRange(file, blocks[i]!.at, blocks[i]!.len, chunkSize);
     }
   };
-  await Promise.all(Array.from({ length: Math.min(blocks.length, pool.size * 2) }, lane));
+  await Promise.all(Array.from({ length: Math.min(blocks.length, lanes) }, lane));
   return Buffer.concat(results);
 }
 

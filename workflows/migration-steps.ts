@@ -171,20 +171,16 @@ async function shipCheckpoint(
   const cp = checkpoint;
   // 5. Only the difference: the rootfs after the freeze (a running container's was synced in step 3), then the
   // pages the target holds nowhere.
-  if (!o.leaveRunning)
-    transfers.push(
-      await run.step('sync bundle (frozen)', from, () => source.syncBundle({ containerId, target: dest, final: true })),
-    );
-  transfers.push(
-    await run.step('transfer checkpoint', from, () =>
-      source.sendCheckpoint({
-        containerId,
-        generation: cp.generation,
-        target: dest,
-        targetHolds: receive.heldGenerations,
-      }),
+  // The frozen rootfs and the pages go side by side: both are in the downtime.
+  const sent = await Promise.all([
+    o.leaveRunning
+      ? null
+      : run.step('sync bundle (frozen)', from, () => source.syncBundle({ containerId, target: dest, final: true })),
+    run.step('transfer checkpoint', from, () =>
+      source.sendCheckpoint({ containerId, generation: cp.generation, target: dest, targetHolds }),
     ),
-  );
+  ]);
+  for (const t of sent) if (t) transfers.push(t);
   return {
     dest,
     targetHadRemnant: receive.hasBundle || receive.heldGenerations.length > 0,

@@ -146,6 +146,11 @@ export class Transfer {
     return this.bundleHashes.has(hash);
   }
 
+  /** Resolves once a seed (if any) is copied and verified. */
+  async seeded(): Promise<void> {
+    await this.seeding;
+  }
+
   /** Chunks the checkpoint image still lacks (0 once it is complete); its manifest is on disk by then. */
   async imageMissing(): Promise<number> {
     await this.persisting;

@@ -61,15 +61,11 @@ describe('migrateContainer (stub activities)', () => {
     expect(stub.checkpointed).toEqual(['c1']);
     expect(stub.on(next!)).toEqual(['prepareReceive', 'restoreFromTransfer']);
     // No remnant on the target: one pre-copy round (the stub's transfers are tiny, so one is enough) before the freeze.
-    expect(stub.on(src!)).toEqual([
-      'syncBundle',
-      'checkpointContainer',
-      'sendCheckpoint',
-      'checkpointContainer',
-      'syncBundle',
-      'sendCheckpoint',
-      'leaveRemnant',
-    ]);
+    const calls = stub.on(src!);
+    expect(calls.slice(0, 4)).toEqual(['syncBundle', 'checkpointContainer', 'sendCheckpoint', 'checkpointContainer']);
+    // After the freeze, the frozen rootfs and the pages go side by side.
+    expect(calls.slice(4, 6).sort()).toEqual(['sendCheckpoint', 'syncBundle']);
+    expect(calls.slice(6)).toEqual(['leaveRemnant']);
     expect(result.preCopy).toEqual([{ generation: 1, frozenMs: 1, wireBytes: 100, transferMs: 1 }]);
     expect(result.generation).toBe(2);
     expect(stub.containers.c1).toMatchObject({ nodeId: next, state: 'running' });
