@@ -11,12 +11,13 @@
 //   BENCH_DIRTY_PAGES_PER_SEC=110 pages the workload rewrites per second (default 110)
 //   BENCH_LINK_RATE=1gbit         shaping of every PC's link (default 1gbit, "off" for none)
 import { Client, Connection } from '@temporalio/client';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT, clusterConfig } from '../infra/cluster/config';
 import { startCluster, stopCluster } from '../infra/cluster/cluster';
 import { planCluster } from '../infra/cluster/plan';
+import { readState } from '../infra/cluster/state';
 import { freePort } from '../infra/cluster/wait';
 import { ensureCounterRootfs } from '../infra/images/counter';
 import { ApiClient, apiClientConfig } from '../cli/api-client';
@@ -129,6 +130,7 @@ async function main(): Promise<void> {
   const [home, away] = plan.nodes;
   const log = (l: string) => console.log(`[bench] ${l}`);
   const results: SizeResult[] = [];
+  const peakRssMiB: Record<string, number> = {};
   const env = workload === 'text' ? ['FILL=text'] : [];
   try {
     log(`cluster of 2 PCs, link ${config.linkRate ?? 'unshaped'}, ${workload} memory, data in ${dataDir}`);
@@ -214,6 +216,14 @@ async function main(): Promise<void> {
             ` return downtime - (runc checkpoint + restore): ${fmtMs(r.methods['zanshin return move']!.downtimeMs - rs.steps.checkpoint! - rs.steps.restore!)}`,
         );
       }
+      // Goal: a node worker stays under 256 MiB resident while it moves a container of any size (streams only).
+      const state = readState(plan.paths.state);
+      for (const p of state?.processes ?? [])
+        if (p.name.endsWith('/node-worker')) {
+          const hwm = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${p.pid}/status`, 'utf8'))?.[1];
+          if (hwm) peakRssMiB[p.name] = Math.round(Number(hwm) / 1024);
+        }
+      log(`peak resident memory of the node workers: ${JSON.stringify(peakRssMiB)} MiB`);
     } finally {
       await connection.close();
     }
@@ -225,7 +235,7 @@ async function main(): Promise<void> {
   mkdirSync(outDir, { recursive: true });
   const stamp = new Date().toISOString().slice(0, 16).replace(/[:T]/g, '-');
   const base = path.join(outDir, `${stamp}-${workload}`);
-  writeFileSync(`${base}.json`, JSON.stringify(results, null, 2) + '\n');
+  writeFileSync(`${base}.json`, JSON.stringify({ sizes: results, nodeWorkerPeakRssMiB: peakRssMiB }, null, 2) + '\n');
   const names = Object.keys(results[0]?.methods ?? {});
   writeFileSync(
     `${base}.svg`,

@@ -15,7 +15,12 @@ export function lineChartSvg(title: string, xLabel: string, yLabel: string, seri
     T = 40,
     B = 50;
   const xs = [...new Set(series.flatMap((s) => s.points.map((p) => p.x)))].sort((a, b) => a - b);
-  const yMax = Math.max(1, ...series.flatMap((s) => s.points.map((p) => p.y))) * 1.1;
+  // Ticks at a round step (1, 2 or 5 times a power of ten), five or fewer.
+  const top = Math.max(1, ...series.flatMap((s) => s.points.map((p) => p.y)));
+  const magnitude = 10 ** Math.floor(Math.log10(top / 5));
+  const step = [1, 2, 5, 10].map((m) => m * magnitude).find((st) => st * 5 >= top)!;
+  const ticks = Math.ceil(top / step);
+  const yMax = step * ticks;
   const lx = (x: number) =>
     xs.length < 2
       ? L + (W - L - R) / 2
@@ -31,11 +36,11 @@ export function lineChartSvg(title: string, xLabel: string, yLabel: string, seri
     `<text x="16" y="${(T + H - B) / 2}" transform="rotate(-90 16 ${(T + H - B) / 2})" text-anchor="middle">${esc(yLabel)}</text>`,
   ];
   for (const x of xs) out.push(`<text x="${lx(x)}" y="${H - B + 16}" text-anchor="middle">${x}</text>`);
-  for (let i = 0; i <= 5; i++) {
-    const y = (yMax / 5) * i;
+  for (let i = 0; i <= ticks; i++) {
+    const y = step * i;
     out.push(
       `<line x1="${L}" y1="${ly(y)}" x2="${W - R}" y2="${ly(y)}" stroke="#ddd"/>`,
-      `<text x="${L - 6}" y="${ly(y) + 4}" text-anchor="end">${y >= 10 ? y.toFixed(0) : y.toFixed(1)}</text>`,
+      `<text x="${L - 6}" y="${ly(y) + 4}" text-anchor="end">${step >= 1 ? y.toFixed(0) : y.toFixed(1)}</text>`,
     );
   }
   series.forEach((s, i) => {

@@ -44,6 +44,8 @@ export interface NodeWorkerConfig {
   remnantRetentionMs: number;
   /** ZANSHIN_KEEP_GENERATIONS: checkpoints kept per container. @default 2 */
   keepGenerations: number;
+  /** ZANSHIN_LAZY_RESTORE: restore with CRIU's lazy-pages daemon (memory copied in after resuming). @default true */
+  lazyRestore: boolean;
   /** ZANSHIN_API_URL: migration-api, for load reports; none are sent when unset. */
   apiUrl: string | null;
   /** ZANSHIN_LOAD_REPORT_SECONDS: interval of load reports. @default 10 */
@@ -70,6 +72,7 @@ export function nodeWorkerConfig(env: Env = process.env): NodeWorkerConfig {
     criu: envString(env, 'ZANSHIN_CRIU', '/var/cache/zanshin/bin/criu'),
     remnantRetentionMs: envInt(env, 'ZANSHIN_REMNANT_RETENTION_HOURS', 24, 0, 24 * 365) * 3_600_000,
     keepGenerations: envInt(env, 'ZANSHIN_KEEP_GENERATIONS', 2, 1, 100),
+    lazyRestore: envFlag(env, 'ZANSHIN_LAZY_RESTORE', true),
     apiUrl: env.ZANSHIN_API_URL || null,
     loadReportMs: envInt(env, 'ZANSHIN_LOAD_REPORT_SECONDS', 10, 1, 3600) * 1000,
     netnsPrefix: envString(env, 'ZANSHIN_NETNS_PREFIX', 'zc'),
@@ -85,6 +88,14 @@ export interface PolicyConfig {
   offlineAfterMs: number;
   /** ZANSHIN_LECTURE_MARGIN_MINUTES: never place on a PC whose lecture starts within this. @default 15 */
   lectureMarginMs: number;
+}
+
+function envFlag(env: Env, name: string, fallback: boolean): boolean {
+  const v = env[name];
+  if (v === undefined || v === '') return fallback;
+  if (/^(1|true|yes|on)$/i.test(v)) return true;
+  if (/^(0|false|no|off)$/i.test(v)) return false;
+  throw new ConfigError(`${name}=${JSON.stringify(v)} is not a yes/no value: use 1 or 0`);
 }
 
 function envWeight(env: Env, name: string, fallback: number): number {

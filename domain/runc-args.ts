@@ -67,15 +67,20 @@ export function checkpointArgs(g: RuncGlobal, strategy: DirtyStrategy, o: Checkp
   return [...args, o.containerId];
 }
 
+/**
+ * With `lazyPages`, the process resumes before its memory is back: CRIU's lazy-pages daemon (started first, on the
+ * same work directory) hands it each page on first touch and copies the rest in the background.
+ */
 export function restoreArgs(
   g: RuncGlobal,
-  o: { containerId: string; imagePath: string; workPath: string; bundle: string },
+  o: { containerId: string; imagePath: string; workPath: string; bundle: string; lazyPages?: boolean },
 ): string[] {
   return [
     ...global(g),
     'restore',
     '--detach',
     TCP,
+    ...(o.lazyPages ? ['--lazy-pages'] : []),
     '--image-path',
     o.imagePath,
     '--work-path',
@@ -84,6 +89,11 @@ export function restoreArgs(
     o.bundle,
     o.containerId,
   ];
+}
+
+/** CRIU's lazy-pages daemon for a local image: serves the pages of `imagePath` to a restore using `workPath`. */
+export function lazyPagesArgs(o: { imagePath: string; workPath: string; logFile: string }): string[] {
+  return ['lazy-pages', '--images-dir', o.imagePath, '--work-dir', o.workPath, '--log-file', o.logFile, '-v2'];
 }
 
 export function runArgs(g: RuncGlobal, o: { containerId: string; bundle: string }): string[] {

@@ -20,6 +20,7 @@ import { ContainerNet } from './container-net';
 import { DataPlaneClient } from './dataplane/client';
 import { TransferRegistry } from './dataplane/transfers';
 import { applyBundle } from './materialize';
+import { LazyPagesDaemon } from './lazy-pages';
 import { Runc } from './runc';
 import { addLocation, ChunkLocations, scanDirectory } from './scan';
 import { RemnantStore } from './store';
@@ -38,6 +39,8 @@ export interface ExecutorConfig {
   keepGenerations: number;
   /** Start of the names of containers' network namespaces. @default zc */
   netnsPrefix?: string;
+  /** Restore with CRIU's lazy-pages daemon (memory copied in after the process resumes). @default true */
+  lazyRestore?: boolean;
   /** The static zanshin-init binary copied into every container. @default /var/cache/zanshin/bin/zanshin-init */
   initBinary?: string;
 }
@@ -68,6 +71,8 @@ export class NodeExecutor {
   readonly runc: Runc;
   readonly transfers: TransferRegistry;
   private readonly recentManifests = new Map<string, Manifest>();
+  /** Lazily restored containers whose memory is still being copied in. */
+  private readonly memoryPending = new Map<string, Promise<void>>();
   /** Each container's network namespace on this PC. */
   readonly net: ContainerNet;
 
@@ -196,6 +201,8 @@ export class NodeExecutor {
     const state = await this.runc.state(containerId);
     if (state.status !== 'running')
       throw new ExecutorError(`container ${containerId} is ${state.status} on ${this.config.nodeId}, not running`);
+    // A container restored lazily is dumped only once all its memory is back.
+    await this.memoryPending.get(containerId);
     const generation = ((await this.store.latestGeneration(containerId)) ?? 0) + 1;
     const dir = this.store.generationDir(containerId, generation);
     await rm(dir, { recursive: true, force: true });
@@ -286,7 +293,7 @@ export class NodeExecutor {
   private rememberManifest(key: string, m: Manifest): void {
     this.recentManifests.delete(key);
     this.recentManifests.set(key, m);
-    while (this.recentManifests.size > 4) this.recentManifests.delete(this.recentManifests.keys().next().value!);
+    while (this.recentManifests.size > 3) this.recentManifests.delete(this.recentManifests.keys().next().value!);
   }
 
   private async send(
@@ -416,8 +423,22 @@ export class NodeExecutor {
 
   /** Target side of a migration: receive, then restore here. */
   async restoreFromTransfer(transferId: string, spec: ContainerSpec, meta: GenerationMeta): Promise<RestoreReport> {
-    const received = await this.receive(transferId, spec, meta);
-    const restored = await this.restoreLocal(received.containerId, meta.generation);
+    const transfer = await this.transfers.get(transferId);
+    if (spec.containerId !== transfer.record.containerId)
+      throw new ExecutorError(`transfer ${transferId} carries ${transfer.record.containerId}, not ${spec.containerId}`);
+    if ((await this.runc.state(spec.containerId)).status !== 'absent')
+      throw new ExecutorError(`container ${spec.containerId} already exists on ${this.config.nodeId}`);
+    // Both are in the downtime: the namespace is built while the bundle and image are put in place.
+    const net = this.net.create(spec.containerId, spec.network, { held: true });
+    let received: Awaited<ReturnType<NodeExecutor['receive']>>;
+    try {
+      [received] = await Promise.all([this.receive(transferId, spec, meta), net]);
+    } catch (err) {
+      await net.catch(() => undefined);
+      await this.net.destroy(spec.containerId).catch(() => undefined);
+      throw err;
+    }
+    const restored = await this.restoreLocal(received.containerId, meta.generation, { networkReady: true });
     await this.transfers.finish(transferId);
     return { ...received, generation: meta.generation, restoreMs: restored.restoreMs, state: restored.state };
   }
@@ -444,6 +465,7 @@ export class NodeExecutor {
   async restoreLocal(
     containerId: string,
     generation: number,
+    { networkReady = false, lazy = this.config.lazyRestore ?? true }: { networkReady?: boolean; lazy?: boolean } = {},
   ): Promise<{ restoreMs: number; state: ContainerState; checkpointCreatedAt: string }> {
     const before = await this.runc.state(containerId);
     if (before.status === 'running')
@@ -455,13 +477,15 @@ export class NodeExecutor {
     const work = path.join(this.store.generationDir(containerId, generation), `restore-work-${Date.now()}`);
     // config.json is already this PC's (written when the bundle was created or received here). The address is
     // present but silent while CRIU rebuilds the connections; then the LAN learns where it is.
-    await this.net.create(containerId, spec.network, { held: true });
+    if (!networkReady) await this.net.create(containerId, spec.network, { held: true });
+    let daemon: LazyPagesDaemon | null;
     try {
-      await this.runc.restore(
+      daemon = await this.runc.restore(
         containerId,
         this.store.imageDir(containerId, generation),
         work,
         this.store.bundleDir(containerId),
+        { lazyPages: lazy },
       );
     } catch (err) {
       await this.net.destroy(containerId).catch(() => undefined);
@@ -470,10 +494,39 @@ export class NodeExecutor {
     await this.net.release(containerId);
     if (spec.network) await this.net.announce(containerId, spec.network);
     const restoreMs = since(t0);
-    await rm(work, { recursive: true, force: true });
+    if (daemon) this.awaitMemory(containerId, generation, daemon, work);
+    else await rm(work, { recursive: true, force: true });
     await this.store.clearRemnant(containerId);
-    const { meta } = await this.store.readGeneration(containerId, generation);
+    const meta = await this.store.readMeta(containerId, generation);
     return { restoreMs, state: await this.runc.state(containerId), checkpointCreatedAt: meta.createdAt };
+  }
+
+  /**
+   * A lazily restored container runs while its memory is still being copied in. Until that ends, nothing may dump
+   * it (checkpoint() waits) and its image must stay. Should the daemon fail, the process would meet zero pages
+   * where its memory is missing: it is stopped and restored again, fully, from the same checkpoint (its open
+   * connections are lost then, its memory never).
+   */
+  private awaitMemory(containerId: string, generation: number, daemon: LazyPagesDaemon, work: string): void {
+    const t0 = process.hrtime.bigint();
+    const settled = daemon.done.then(
+      async () => {
+        console.log(`${containerId}: memory of generation ${generation} complete ${since(t0)} ms after the restore`);
+        await rm(work, { recursive: true, force: true });
+      },
+      async (err: unknown) => {
+        if ((await this.runc.state(containerId)).status !== 'running') return; // stopped or moved meanwhile
+        console.error(`${containerId}: ${(err as Error).message}; restoring it again from generation ${generation}`);
+        await this.runc.remove(containerId);
+        await this.restoreLocal(containerId, generation, { lazy: false }).catch((again: unknown) =>
+          console.error(`${containerId}: the full restore failed too: ${(again as Error).message}`),
+        );
+      },
+    );
+    this.memoryPending.set(containerId, settled);
+    void settled.finally(() => {
+      if (this.memoryPending.get(containerId) === settled) this.memoryPending.delete(containerId);
+    });
   }
 
   /** The container now runs elsewhere: keep its bundle and checkpoints here as a remnant. */

@@ -4,21 +4,11 @@ import path from 'node:path';
 import { checkpointArgs, DirtyStrategy, restoreArgs, RuncGlobal, runArgs } from '../domain/runc-args';
 import { OciSpec, patchSpec, SpecOptions } from '../domain/oci-spec';
 import type { ContainerState } from '../domain/reports';
+import { criuErrors } from './criu-log';
+import { LazyPagesDaemon } from './lazy-pages';
 
 export class RuncError extends Error {
   override name = 'RuncError';
-}
-
-/** CRIU prints this as an error on some VMs; it is harmless and would hide the real cause. */
-const HARMLESS_CRIU_ERRORS = [/Can't setup RLIMIT_NOFILE for self/];
-
-/** The lines of a CRIU log that say what went wrong. */
-export async function criuErrors(logFile: string): Promise<string> {
-  const text = await readFile(logFile, 'utf8').catch(() => '');
-  const errors = text
-    .split('\n')
-    .filter((l) => /Error \(|Error:/.test(l) && !HARMLESS_CRIU_ERRORS.some((re) => re.test(l)));
-  return errors.slice(-8).join('\n');
 }
 
 /** The last error runc wrote to its JSON log. */
@@ -112,13 +102,30 @@ export class Runc {
     );
   }
 
-  async restore(containerId: string, imagePath: string, workPath: string, bundle: string): Promise<void> {
+  /**
+   * Restores a container. With `lazyPages` it runs before its memory is back (see LazyPagesDaemon): the daemon is
+   * returned, and the memory is complete once its `done` settles.
+   */
+  async restore(
+    containerId: string,
+    imagePath: string,
+    workPath: string,
+    bundle: string,
+    { lazyPages = false }: { lazyPages?: boolean } = {},
+  ): Promise<LazyPagesDaemon | null> {
     await mkdir(workPath, { recursive: true });
-    await this.exec(
-      restoreArgs(this.global, { containerId, imagePath, workPath, bundle }),
-      `restore of ${containerId}`,
-      path.join(workPath, 'restore.log'),
-    );
+    const daemon = lazyPages ? await LazyPagesDaemon.start(this.global.criu, imagePath, workPath) : null;
+    try {
+      await this.exec(
+        restoreArgs(this.global, { containerId, imagePath, workPath, bundle, lazyPages }),
+        `restore of ${containerId}`,
+        path.join(workPath, 'restore.log'),
+      );
+    } catch (err) {
+      daemon?.kill();
+      throw err;
+    }
+    return daemon;
   }
 
   /** Runs a command in a running container (`runc exec`), capturing its output as it is. */

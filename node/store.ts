@@ -105,6 +105,10 @@ export class RemnantStore {
     return { manifest, meta };
   }
 
+  async readMeta(id: string, n: number): Promise<GenerationMeta> {
+    return JSON.parse(await readFile(path.join(this.generationDir(id, n), 'meta.json'), 'utf8')) as GenerationMeta;
+  }
+
   /** Records a generation whose image is already in imageDir(id, n); the manifest is written last. */
   async commitGeneration(id: string, manifest: Manifest, meta: GenerationMeta): Promise<void> {
     const dir = this.generationDir(id, meta.generation);
@@ -169,14 +173,14 @@ export class RemnantStore {
   }
 
   /**
-   * Where every chunk this node holds lies: all complete checkpoint images, and the bundles of containers that
-   * are not running here (a running container's rootfs changes under its manifest).
+   * Where the rootfs chunks of the bundles of containers that are not running here lie (a running container's
+   * rootfs changes under its manifest). Checkpoint images are not indexed: a move reuses the newest held image of its
+   * container as the seed of the one it receives (node/receiving-image.ts), and an index of every page of every
+   * image costs about 100 bytes of memory per page (over 100 MB per GiB of images).
    */
   async heldChunks(): Promise<ChunkLocations> {
     const held: ChunkLocations = new Map();
     for (const id of await this.containers()) {
-      for (const n of await this.generations(id))
-        locationsOf((await this.readGeneration(id, n)).manifest, this.imageDir(id, n), held);
       if (await this.remnant(id)) {
         const bundle = await this.readBundleManifest(id);
         if (bundle) locationsOf(bundle, this.rootfsDir(id), held);

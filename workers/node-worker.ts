@@ -24,6 +24,7 @@ runMain('node-worker', async () => {
     capabilities,
     remnantRetentionMs: config.remnantRetentionMs,
     keepGenerations: config.keepGenerations,
+    lazyRestore: config.lazyRestore,
     netnsPrefix: config.netnsPrefix,
   });
   const dataPlane = buildDataPlane(executor.transfers);

@@ -112,7 +112,8 @@ export class Transfer {
   async offer(m: Manifest): Promise<string[]> {
     // Kept for a worker that restarts mid-transfer; written while the chunks flow, not before the answer.
     const file = path.join(this.dir, `${m.kind}.manifest`);
-    this.persisting = this.persisting.then(() => writeFile(file, encodeManifest(m)));
+    // Best effort: a manifest that could not be kept only means a restarted worker asks for it again.
+    this.persisting = this.persisting.then(() => writeFile(file, encodeManifest(m))).catch(() => undefined);
     this.manifests[m.kind] = m;
     if (m.kind === 'checkpoint') return (await this.receivingImage()).plan(m, this.held);
     this.bundleHashes = null;
@@ -151,9 +152,13 @@ export class Transfer {
     await this.seeding;
   }
 
-  /** Chunks the checkpoint image still lacks (0 once it is complete); its manifest is on disk by then. */
-  async imageMissing(): Promise<number> {
+  /** Written to disk (for a worker restart): awaited before the transfer's directory goes. */
+  async settled(): Promise<void> {
     await this.persisting;
+  }
+
+  /** Chunks the checkpoint image still lacks (0 once it is complete). */
+  async imageMissing(): Promise<number> {
     if (!this.manifests.checkpoint) return 0;
     return (await this.receivingImage()).missingCount;
   }
@@ -249,6 +254,7 @@ export class TransferRegistry {
     const t = this.open.get(transferId);
     this.open.delete(transferId);
     const transfer = t && (await t.catch(() => null));
+    await transfer?.settled();
     await transfer?.pack.close();
     await transfer?.held.close();
   }

@@ -6,6 +6,7 @@ import {
   needsMerge,
   preDumpArgs,
   restoreArgs,
+  lazyPagesArgs,
 } from '../../domain/runc-args';
 import { patchSpec, OciSpec } from '../../domain/oci-spec';
 
@@ -85,6 +86,20 @@ describe('runc checkpoint/restore arguments', () => {
       '--bundle',
       '/b',
       'c1',
+    ]);
+    // Lazy: the same, and CRIU waits for the lazy-pages daemon serving the same image on the same work directory.
+    expect(
+      restoreArgs(g, { containerId: 'c1', imagePath: '/i', workPath: '/w', bundle: '/b', lazyPages: true }),
+    ).toContain('--lazy-pages');
+    expect(lazyPagesArgs({ imagePath: '/i', workPath: '/w', logFile: '/w/lazy.log' })).toEqual([
+      'lazy-pages',
+      '--images-dir',
+      '/i',
+      '--work-dir',
+      '/w',
+      '--log-file',
+      '/w/lazy.log',
+      '-v2',
     ]);
   });
 
