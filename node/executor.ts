@@ -366,7 +366,14 @@ export class NodeExecutor {
     spec: ContainerSpec,
     meta: GenerationMeta,
     partialBundle = false,
-  ): Promise<{ containerId: string; bundle: ApplyStats; applyBundleMs: number; writeImageMs: number }> {
+    deferManifest = false,
+  ): Promise<{
+    containerId: string;
+    bundle: ApplyStats;
+    applyBundleMs: number;
+    writeImageMs: number;
+    manifest: Manifest;
+  }> {
     const transfer = await this.transfers.get(transferId);
     const { bundle, checkpoint } = transfer.manifests;
     const containerId = transfer.record.containerId;
@@ -412,10 +419,12 @@ export class NodeExecutor {
         await rename(transfer.imageDir, path.join(partial, 'image'));
         await rm(genDir, { recursive: true, force: true });
         await rename(partial, genDir);
-        await this.store.commitGeneration(containerId, checkpoint, meta);
+        // Encoding a manifest takes a while (32 bytes per page): a restore writes it once the container runs.
+        if (deferManifest) await this.store.writeMeta(containerId, meta);
+        else await this.store.commitGeneration(containerId, checkpoint, meta);
         this.rememberManifest(`${containerId}/${meta.generation}`, checkpoint);
       }
-      return { containerId, bundle: bundleStats, applyBundleMs, writeImageMs: since(t0) };
+      return { containerId, bundle: bundleStats, applyBundleMs, writeImageMs: since(t0), manifest: checkpoint };
     } finally {
       await reader.close();
     }
@@ -432,15 +441,22 @@ export class NodeExecutor {
     const net = this.net.create(spec.containerId, spec.network, { held: true });
     let received: Awaited<ReturnType<NodeExecutor['receive']>>;
     try {
-      [received] = await Promise.all([this.receive(transferId, spec, meta), net]);
+      [received] = await Promise.all([this.receive(transferId, spec, meta, false, true), net]);
     } catch (err) {
       await net.catch(() => undefined);
       await this.net.destroy(spec.containerId).catch(() => undefined);
       throw err;
     }
-    const restored = await this.restoreLocal(received.containerId, meta.generation, { networkReady: true });
+    const { manifest, ...report } = received;
+    let restored: Awaited<ReturnType<NodeExecutor['restoreLocal']>>;
+    try {
+      restored = await this.restoreLocal(received.containerId, meta.generation, { networkReady: true });
+    } finally {
+      // The image is complete and verified either way: it stays as a generation this PC holds.
+      await this.store.writeManifest(received.containerId, meta.generation, manifest);
+    }
     await this.transfers.finish(transferId);
-    return { ...received, generation: meta.generation, restoreMs: restored.restoreMs, state: restored.state };
+    return { ...report, generation: meta.generation, restoreMs: restored.restoreMs, state: restored.state };
   }
 
   /** Keeps a safety checkpoint of a container running elsewhere, as a remnant, ready for a restore if its PC dies. */

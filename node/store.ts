@@ -111,9 +111,17 @@ export class RemnantStore {
 
   /** Records a generation whose image is already in imageDir(id, n); the manifest is written last. */
   async commitGeneration(id: string, manifest: Manifest, meta: GenerationMeta): Promise<void> {
-    const dir = this.generationDir(id, meta.generation);
-    await writeAtomic(path.join(dir, 'meta.json'), JSON.stringify(meta, null, 2));
-    await writeAtomic(path.join(dir, 'manifest'), encodeManifest(manifest));
+    await this.writeMeta(id, meta);
+    await this.writeManifest(id, meta.generation, manifest);
+  }
+
+  /** The first half of a commit: a generation with meta but no manifest yet is complete on disk but not yet listed. */
+  async writeMeta(id: string, meta: GenerationMeta): Promise<void> {
+    await writeAtomic(path.join(this.generationDir(id, meta.generation), 'meta.json'), JSON.stringify(meta, null, 2));
+  }
+
+  async writeManifest(id: string, n: number, manifest: Manifest): Promise<void> {
+    await writeAtomic(path.join(this.generationDir(id, n), 'manifest'), encodeManifest(manifest));
   }
 
   async readBundleManifest(id: string): Promise<Manifest | null> {
