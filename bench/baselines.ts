@@ -51,8 +51,7 @@ export async function runcBaselines(
   const root = path.join(o.workDir, 'runc');
   const bundle = path.join(o.workDir, 'bundle');
   const id = 'baseline';
-  const runc = (...args: string[]) =>
-    execa('runc', ['--root', root, '--criu', o.criu, ...args], { stdio: 'ignore' }).then((r) => r);
+  const runc = (...args: string[]) => execa('runc', ['--root', root, '--criu', o.criu, ...args], { stdio: 'ignore' });
   rmSync(o.workDir, { recursive: true, force: true });
   mkdirSync(bundle, { recursive: true });
   cpSync(o.rootfs, path.join(bundle, 'rootfs'), { recursive: true, verbatimSymlinks: true });
@@ -123,58 +122,38 @@ export async function runcBaselines(
       await sleep(100);
     }
     await sleep(o.dwellMs);
+    /** Checkpoint into `image`, rsync it onto `dest` on the other PC (with `flags`), restore from there. */
+    const move = async (
+      from: BaselineOptions['home'],
+      to: BaselineOptions['home'],
+      image: string,
+      dest: string,
+      flags: string[],
+    ): Promise<MethodResult> => {
+      const steps: Record<string, number> = {};
+      let wireBytes = 0;
+      steps.checkpoint = await timed(() =>
+        runc('checkpoint', '--image-path', image, '--work-path', `${image}.work`, id),
+      );
+      steps.copy = await timed(async () => {
+        mkdirSync(dest, { recursive: true });
+        wireBytes = rsyncWire((await rsync(from, to, image, dest, flags)).stdout);
+      });
+      steps.restore = await timed(() =>
+        runc('restore', '--detach', '--image-path', dest, '--work-path', `${dest}.restore`, '--bundle', bundle, id),
+      );
+      const downtimeMs = steps.checkpoint + steps.copy + steps.restore;
+      return { downtimeMs, totalMs: downtimeMs, wireBytes, steps };
+    };
     const homeImage = path.join(o.workDir, 'home', 'image');
-    const awayImage = path.join(o.workDir, 'away', 'image');
-    const awayImage2 = path.join(o.workDir, 'away', 'image2');
     o.log('baseline: runc checkpoint, rsync of the whole image, runc restore');
-    const s1: Record<string, number> = {};
-    s1.checkpoint = await timed(() =>
-      runc('checkpoint', '--image-path', homeImage, '--work-path', path.join(o.workDir, 'home', 'work'), id),
-    );
-    let wire = 0;
-    s1.copy = await timed(async () => {
-      mkdirSync(awayImage, { recursive: true });
-      wire = rsyncWire((await rsync(o.home, o.away, homeImage, awayImage, ['--whole-file'])).stdout);
-    });
-    s1.restore = await timed(() =>
-      runc(
-        'restore',
-        '--detach',
-        '--image-path',
-        awayImage,
-        '--work-path',
-        path.join(o.workDir, 'away', 'work'),
-        '--bundle',
-        bundle,
-        id,
-      ),
-    );
-    const first = s1.checkpoint + s1.copy + s1.restore;
-    const stopAndCopy: MethodResult = { downtimeMs: first, totalMs: first, wireBytes: wire, steps: s1 };
+    const away = path.join(o.workDir, 'away');
+    const stopAndCopy = await move(o.home, o.away, homeImage, path.join(away, 'image'), ['--whole-file']);
     await sleep(o.dwellMs);
     o.log('baseline: runc checkpoint, rsync -B4096 onto the old image, runc restore');
-    const s2: Record<string, number> = {};
-    s2.checkpoint = await timed(() =>
-      runc('checkpoint', '--image-path', awayImage2, '--work-path', path.join(o.workDir, 'away', 'work2'), id),
-    );
-    s2.rsync = await timed(async () => {
-      wire = rsyncWire((await rsync(o.away, o.home, awayImage2, homeImage, ['--no-whole-file', '-B4096'])).stdout);
-    });
-    s2.restore = await timed(() =>
-      runc(
-        'restore',
-        '--detach',
-        '--image-path',
-        homeImage,
-        '--work-path',
-        path.join(o.workDir, 'home', 'work2'),
-        '--bundle',
-        bundle,
-        id,
-      ),
-    );
-    const back = s2.checkpoint + s2.rsync + s2.restore;
-    return { stopAndCopy, rsyncReturn: { downtimeMs: back, totalMs: back, wireBytes: wire, steps: s2 } };
+    // Back onto the image the first move left at home: rsync's delta against it stands in for a remnant.
+    const rsyncReturn = await move(o.away, o.home, path.join(away, 'back'), homeImage, ['--no-whole-file', '-B4096']);
+    return { stopAndCopy, rsyncReturn };
   } finally {
     await execa('runc', ['--root', root, 'delete', '--force', id], { reject: false });
     for (const d of daemons) d.kill('SIGTERM');

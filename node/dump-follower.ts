@@ -2,7 +2,7 @@ import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { isPagesFile, PAGE_SIZE } from '../domain/manifest';
 import { hashPool, HashPool } from './hash-pool';
-import { hashRangesWithPool } from './scan';
+import { hashRangesWithPool, hexDigests } from './scan';
 
 /** Hash at least this much at a time while the dump grows (smaller steps cost more than they overlap). */
 const MIN_STEP = 4 << 20;
@@ -63,10 +63,7 @@ export class DumpFollower {
     await this.step(true);
     const out = new Map<string, string[]>();
     for (const [name, f] of this.files) {
-      const raw = Buffer.concat(await Promise.all(f.parts));
-      const hashes = new Array<string>(raw.length / 32);
-      for (let i = 0; i < hashes.length; i++) hashes[i] = raw.toString('hex', i * 32, i * 32 + 32);
-      out.set(name, hashes);
+      out.set(name, hexDigests(Buffer.concat(await Promise.all(f.parts))));
     }
     return out;
   }

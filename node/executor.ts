@@ -22,7 +22,7 @@ import { TransferRegistry } from './dataplane/transfers';
 import { applyBundle } from './materialize';
 import { LazyPagesDaemon } from './lazy-pages';
 import { Runc } from './runc';
-import { addLocation, ChunkLocations, scanDirectory } from './scan';
+import { locationsOf, scanDirectory } from './scan';
 import { RemnantStore } from './store';
 import { ErrorType } from '../common/errors';
 
@@ -240,7 +240,7 @@ export class NodeExecutor {
       sourceNode: this.config.nodeId,
     };
     await this.store.commitGeneration(containerId, manifest, meta);
-    this.rememberManifest(`${containerId}/${generation}`, manifest);
+    this.rememberManifest(containerId, generation, manifest);
     return { containerId, generation, strategy, dumpMs, hashMs, image: manifestStats(manifest), spec, meta };
   }
 
@@ -262,35 +262,23 @@ export class NodeExecutor {
         : await this.generationManifest(containerId, baseGeneration).catch(() => undefined);
     const imageDir = this.store.imageDir(containerId, generation);
     // Locations only of what the target lacks: usually a small part of the image.
-    const readerFor = (missing: string[]) => {
-      const wanted = new Set(missing);
-      const locations: ChunkLocations = new Map();
-      for (const e of manifest.entries)
-        e.chunks?.forEach((h, i) => {
-          if (wanted.has(h))
-            addLocation(locations, h, {
-              file: path.join(imageDir, e.path),
-              offset: i * e.chunkSize!,
-              length: Math.min(e.chunkSize!, e.size! - i * e.chunkSize!),
-            });
-        });
-      return ChunkReader.fromLocations(locations);
-    };
+    const readerFor = (missing: string[]) =>
+      ChunkReader.fromLocations(locationsOf(manifest, imageDir, new Map(), new Set(missing)));
     return { ...(await this.send(manifest, readerFor, target, onProgress, false, base)), ms: since(t0) };
   }
 
   /** A generation's manifest; the last few taken or read here stay in memory (a move reads them right after). */
   private async generationManifest(containerId: string, generation: number): Promise<Manifest> {
-    const key = `${containerId}/${generation}`;
-    let m = this.recentManifests.get(key);
+    let m = this.recentManifests.get(`${containerId}/${generation}`);
     if (!m) {
       m = (await this.store.readGeneration(containerId, generation)).manifest;
-      this.rememberManifest(key, m);
+      this.rememberManifest(containerId, generation, m);
     }
     return m;
   }
 
-  private rememberManifest(key: string, m: Manifest): void {
+  private rememberManifest(containerId: string, generation: number, m: Manifest): void {
+    const key = `${containerId}/${generation}`;
     this.recentManifests.delete(key);
     this.recentManifests.set(key, m);
     while (this.recentManifests.size > 3) this.recentManifests.delete(this.recentManifests.keys().next().value!);
@@ -422,7 +410,7 @@ export class NodeExecutor {
         // Encoding a manifest takes a while (32 bytes per page): a restore writes it once the container runs.
         if (deferManifest) await this.store.writeMeta(containerId, meta);
         else await this.store.commitGeneration(containerId, checkpoint, meta);
-        this.rememberManifest(`${containerId}/${meta.generation}`, checkpoint);
+        this.rememberManifest(containerId, meta.generation, checkpoint);
       }
       return { containerId, bundle: bundleStats, applyBundleMs, writeImageMs: since(t0), manifest: checkpoint };
     } finally {

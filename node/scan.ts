@@ -52,7 +52,8 @@ export async function hashFileChunks(file: string, size: number, chunkSize: numb
   return hashes;
 }
 
-function hexDigests(raw: Buffer): string[] {
+/** Raw 32-byte digests, one after the other, as hex strings. */
+export function hexDigests(raw: Buffer): string[] {
   const out = new Array<string>(raw.length / 32);
   for (let i = 0; i < out.length; i++) out[i] = raw.toString('hex', i * 32, i * 32 + 32);
   return out;
@@ -171,17 +172,23 @@ export async function scanDirectory(
 }
 
 /** Chunk locations of a manifest whose files lie under `root` (no reading: the manifest says where). */
-export function locationsOf(manifest: Manifest, root: string, into: ChunkLocations = new Map()): ChunkLocations {
+export function locationsOf(
+  manifest: Manifest,
+  root: string,
+  into: ChunkLocations = new Map(),
+  only?: Set<string>,
+): ChunkLocations {
   for (const e of manifest.entries) {
     if (e.type !== 'file') continue;
     const file = path.join(root, e.path);
-    e.chunks!.forEach((hash, i) =>
+    e.chunks!.forEach((hash, i) => {
+      if (only && !only.has(hash)) return;
       addLocation(into, hash, {
         file,
         offset: i * e.chunkSize!,
         length: Math.min(e.chunkSize!, e.size! - i * e.chunkSize!),
-      }),
-    );
+      });
+    });
   }
   return into;
 }

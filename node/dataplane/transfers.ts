@@ -130,9 +130,8 @@ export class Transfer {
     if (this.image) stored += await this.image.write(frames.filter((f) => this.image!.wants(f.hash)));
     const bundle = this.manifests.bundle;
     if (bundle) {
-      const forBundle = frames.filter(
-        (f) => !this.image?.wants(f.hash) && !this.pack.has(f.hash) && this.bundleWants(f.hash),
-      );
+      // A chunk both need (a rootfs file equal to an image file) goes to both.
+      const forBundle = frames.filter((f) => !this.pack.has(f.hash) && this.bundleWants(f.hash));
       stored += await this.pack.append(forBundle, () => true);
     }
     return stored;
