@@ -4,17 +4,10 @@
 import execa from 'execa';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { MethodResult, timed } from './measure';
+import { podmanBaseline, PodmanOutcome } from './podman-baseline';
 
-export interface MethodResult {
-  /** The container answers nothing: from the checkpoint's start to the restored container running. */
-  downtimeMs: number;
-  /** Pre-copy only: how long the rounds before the final checkpoint froze the container in all. */
-  frozenInPreCopyMs?: number;
-  /** The whole move, including work done while the container still ran. */
-  totalMs: number;
-  wireBytes: number;
-  steps: Record<string, number>;
-}
+export type { MethodResult } from './measure';
 
 export interface BaselineOptions {
   rootfs: string;
@@ -33,12 +26,6 @@ export interface BaselineOptions {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const RSYNC_PORT = 8873;
 
-async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const t0 = process.hrtime.bigint();
-  await fn();
-  return Number((process.hrtime.bigint() - t0) / 1_000_000n);
-}
-
 /** Bytes rsync says it sent and received (--stats), i.e. what crossed the link in both directions. */
 function rsyncWire(stdout: string): number {
   const num = (re: RegExp) => Number((re.exec(stdout)?.[1] ?? '0').replace(/,/g, ''));
@@ -47,7 +34,7 @@ function rsyncWire(stdout: string): number {
 
 export async function runcBaselines(
   o: BaselineOptions,
-): Promise<{ stopAndCopy: MethodResult; rsyncReturn: MethodResult }> {
+): Promise<{ stopAndCopy: MethodResult; rsyncReturn: MethodResult; podman: PodmanOutcome }> {
   const root = path.join(o.workDir, 'runc');
   const bundle = path.join(o.workDir, 'bundle');
   const id = 'baseline';
@@ -153,7 +140,13 @@ export async function runcBaselines(
     o.log('baseline: runc checkpoint, rsync -B4096 onto the old image, runc restore');
     // Back onto the image the first move left at home: rsync's delta against it stands in for a remnant.
     const rsyncReturn = await move(o.away, o.home, path.join(away, 'back'), homeImage, ['--no-whole-file', '-B4096']);
-    return { stopAndCopy, rsyncReturn };
+    await execa('runc', ['--root', root, 'delete', '--force', id], { reject: false });
+    // Podman's tarball goes over the same link with the same rsync daemons.
+    const podman = await podmanBaseline({
+      ...o,
+      copy: async (src, dest) => rsyncWire((await rsync(o.home, o.away, src, dest, ['--whole-file'])).stdout),
+    });
+    return { stopAndCopy, rsyncReturn, podman };
   } finally {
     await execa('runc', ['--root', root, 'delete', '--force', id], { reject: false });
     for (const d of daemons) d.kill('SIGTERM');

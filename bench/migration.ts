@@ -10,8 +10,11 @@
 //   BENCH_WORKLOAD=random|text    random memory, or text with zero pages (compressible) (default random)
 //   BENCH_DIRTY_PAGES_PER_SEC=110 pages the workload rewrites per second (default 110)
 //   BENCH_LINK_RATE=1gbit         shaping of every PC's link (default 1gbit, "off" for none)
+//   BENCH_EVACUATION=4x256        a room evacuation: containers x MiB leaving one PC at once ("off": none)
+//   BENCH_KEEP_LOGS=/some/dir     copy the cluster's logs there before the data is removed
+//   (ZANSHIN_MEMORY_TRACE_MS=200 makes node workers log their memory as it changes)
 import { Client, Connection } from '@temporalio/client';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT, clusterConfig } from '../infra/cluster/config';
@@ -25,6 +28,8 @@ import { formatMoves } from '../cli/format';
 import type { MoveReport } from '../domain/reports';
 import type { ContainerNetwork } from '../domain/container-network';
 import { controlTaskQueue } from '../common/config';
+import { nodeLifecycleWorkflowId } from '../common/names';
+import type { EvacuationReport } from '../workflows/node-lifecycle';
 import type { moveContainer } from '../workflows';
 import execa from 'execa';
 import { MethodResult, runcBaselines } from './baselines';
@@ -36,6 +41,19 @@ interface SizeResult {
   dirtyPagesPerSecond: number;
   linkRate: string | null;
   methods: Record<string, MethodResult>;
+  /** Why Podman's export/import could not be measured (the commands tried and their errors). */
+  podmanUnavailable?: string;
+}
+
+interface EvacuationResult {
+  containers: number;
+  sizeMiB: number;
+  /** From the lecture signal until no container is left on the PC. */
+  pcFreeMs: number;
+  outcomes: { containerId: string; outcome: string; to?: string; error?: string }[];
+  /** Stop-and-copy of one container of this size in this run, times the number of containers (one after another). */
+  stopAndCopyOneByOneMs: number | null;
+  nodeWorkerPeakRssMiB: Record<string, number>;
 }
 
 interface ProbeResult {
@@ -100,6 +118,84 @@ function zanshinResult(m: MoveReport, probe: ProbeResult): MethodResult {
   };
 }
 
+/** "4x256": four containers of 256 MiB; "off": none. */
+function parseEvacuation(spec: string): [number, number] | null {
+  if (spec === 'off') return null;
+  const m = /^(\d+)x(\d+)$/.exec(spec);
+  if (!m || Number(m[1]) < 1 || Number(m[2]) < 1)
+    throw new Error(`BENCH_EVACUATION must be <containers>x<MiB> (e.g. 4x256) or off, got ${spec}`);
+  return [Number(m[1]), Number(m[2])];
+}
+
+/** Peak resident memory of each node worker since the last reset (MiB); with `reset`, starts a new peak. */
+function nodeWorkerPeaks(stateFile: string, reset: boolean): Record<string, number> {
+  const peaks: Record<string, number> = {};
+  for (const p of readState(stateFile)?.processes ?? [])
+    if (p.name.endsWith('/node-worker')) {
+      const hwm = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${p.pid}/status`, 'utf8'))?.[1];
+      if (hwm) peaks[p.name] = Math.round(Number(hwm) / 1024);
+      // 5 resets the peak (proc(5), clear_refs).
+      if (reset) writeFileSync(`/proc/${p.pid}/clear_refs`, '5');
+    }
+  return peaks;
+}
+
+/**
+ * A room evacuation: `count` containers on one PC, then the lecture signal its lifecycle workflow gets from the
+ * timetable; measured until the PC holds no container (the evacuation's own report says when).
+ */
+async function benchEvacuation(o: {
+  client: Client;
+  api: ApiClient;
+  rootfs: string;
+  count: number;
+  mib: number;
+  env: string[];
+  dirty: number;
+  home: string;
+  dwellMs: number;
+  log: (l: string) => void;
+}): Promise<EvacuationResult> {
+  const ids = Array.from({ length: o.count }, (_, i) => `evac-${i + 1}`);
+  for (const id of ids) {
+    await o.api.post('/v1/containers', {
+      id,
+      args: ['/bin/counter'],
+      env: [`MIB=${o.mib}`, `DIRTY_PAGES_PER_SEC=${o.dirty}`, ...o.env],
+      memoryMiB: o.mib + 32,
+      rootfs: { dir: o.rootfs },
+    });
+    await o.api.post(`/v1/containers/${id}/start`, { nodeId: o.home });
+  }
+  o.log(`evacuation: ${o.count} counters of ${o.mib} MiB on ${o.home}; the lecture signal follows`);
+  await sleep(o.dwellMs + ((o.count * o.mib) / 256) * 1000);
+  const handle = await o.client.workflow.signalWithStart('nodeLifecycle', {
+    taskQueue: controlTaskQueue(),
+    workflowId: nodeLifecycleWorkflowId(o.home),
+    args: [{ nodeId: o.home }],
+    signal: 'lectureStarting',
+    signalArgs: [{ deadlineSeconds: 900, reason: 'bench: lecture starting' }],
+  });
+  const t0 = Date.now();
+  for (;;) {
+    const status = await handle.query<{ evacuations: EvacuationReport[] }>('status');
+    const report = status.evacuations.find((e) => e.requestedAt >= t0 - 5_000);
+    if (report?.finishedAt) {
+      for (const id of ids) await o.api.post(`/v1/containers/${id}/stop`, {}).catch(() => undefined);
+      return {
+        containers: o.count,
+        sizeMiB: o.mib,
+        pcFreeMs: report.finishedAt - report.requestedAt,
+        outcomes: report.containers,
+        stopAndCopyOneByOneMs: null,
+        nodeWorkerPeakRssMiB: {},
+      };
+    }
+    if (Date.now() - t0 > 1_200_000) throw new Error(`the evacuation of ${o.home} did not finish in 20 minutes`);
+    await sleep(500);
+  }
+}
+
 const fmtMs = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 const fmtMB = (b: number) => `${(b / 1e6).toFixed(1)} MB`;
 
@@ -132,6 +228,8 @@ async function main(): Promise<void> {
   const results: SizeResult[] = [];
   const peakRssMiB: Record<string, number> = {};
   const env = workload === 'text' ? ['FILL=text'] : [];
+  const evacuationSpec = parseEvacuation(process.env.BENCH_EVACUATION ?? '4x256');
+  let evacuation: EvacuationResult | null = null;
   try {
     log(`cluster of 2 PCs, link ${config.linkRate ?? 'unshaped'}, ${workload} memory, data in ${dataDir}`);
     await startCluster(config, log);
@@ -197,7 +295,9 @@ async function main(): Promise<void> {
             'zanshin return move': zanshinResult(back.result, back.probe),
             'stop-and-copy (runc + rsync)': baselines.stopAndCopy,
             'return with rsync -B4096': baselines.rsyncReturn,
+            ...('result' in baselines.podman ? { 'podman export/import': baselines.podman.result } : {}),
           },
+          ...('unavailable' in baselines.podman ? { podmanUnavailable: baselines.podman.unavailable } : {}),
         };
         results.push(r);
         console.log(`\n${mib} MiB, ${workload} memory, ${dirty} dirty pages/s, link ${config.linkRate ?? 'unshaped'}:`);
@@ -217,25 +317,51 @@ async function main(): Promise<void> {
         );
       }
       // Goal: a node worker stays under 256 MiB resident while it moves a container of any size (streams only).
-      const state = readState(plan.paths.state);
-      for (const p of state?.processes ?? [])
-        if (p.name.endsWith('/node-worker')) {
-          const hwm = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${p.pid}/status`, 'utf8'))?.[1];
-          if (hwm) peakRssMiB[p.name] = Math.round(Number(hwm) / 1024);
-        }
+      Object.assign(peakRssMiB, nodeWorkerPeaks(plan.paths.state, true));
       log(`peak resident memory of the node workers: ${JSON.stringify(peakRssMiB)} MiB`);
+      if (evacuationSpec) {
+        const [count, mib] = evacuationSpec;
+        evacuation = await benchEvacuation({
+          client,
+          api,
+          rootfs,
+          count,
+          mib,
+          env,
+          dirty,
+          home: home!.id,
+          dwellMs,
+          log,
+        });
+        const one = results.find((r) => r.sizeMiB === mib)?.methods['stop-and-copy (runc + rsync)'];
+        evacuation.stopAndCopyOneByOneMs = one ? one.downtimeMs * count : null;
+        evacuation.nodeWorkerPeakRssMiB = nodeWorkerPeaks(plan.paths.state, false);
+        log(
+          `evacuation of ${count} x ${mib} MiB: ${home!.id} free after ${fmtMs(evacuation.pcFreeMs)}` +
+            (evacuation.stopAndCopyOneByOneMs !== null
+              ? ` (stop-and-copy one by one: ${fmtMs(evacuation.stopAndCopyOneByOneMs)})`
+              : '') +
+            `; ${evacuation.outcomes.map((o) => `${o.containerId} ${o.outcome}${o.to ? ` to ${o.to}` : ''}${o.error ? ` (${o.error})` : ''}`).join(', ')}` +
+            `; node workers' peak memory ${JSON.stringify(evacuation.nodeWorkerPeakRssMiB)} MiB`,
+        );
+      }
     } finally {
       await connection.close();
     }
   } finally {
     await stopCluster(config, () => undefined);
+    if (process.env.BENCH_KEEP_LOGS)
+      cpSync(path.join(dataDir, 'logs'), process.env.BENCH_KEEP_LOGS, { recursive: true });
     rmSync(dataDir, { recursive: true, force: true });
   }
   const outDir = path.join(REPO_ROOT, 'bench', 'results');
   mkdirSync(outDir, { recursive: true });
   const stamp = new Date().toISOString().slice(0, 16).replace(/[:T]/g, '-');
   const base = path.join(outDir, `${stamp}-${workload}`);
-  writeFileSync(`${base}.json`, JSON.stringify({ sizes: results, nodeWorkerPeakRssMiB: peakRssMiB }, null, 2) + '\n');
+  writeFileSync(
+    `${base}.json`,
+    JSON.stringify({ sizes: results, nodeWorkerPeakRssMiB: peakRssMiB, evacuation }, null, 2) + '\n',
+  );
   const names = Object.keys(results[0]?.methods ?? {});
   writeFileSync(
     `${base}.svg`,

@@ -146,6 +146,45 @@ export function manifestStats(m: Manifest): ManifestStats {
   return { files, bytes, chunks, uniqueChunks: unique.size };
 }
 
+/**
+ * The answer to an offer: where in the offered manifest each missing chunk first occurs, as [u32 entry][u32 chunk]
+ * pairs (8 bytes each, in first-use order). The source takes hash and place from its own manifest: no second copy
+ * of hundreds of thousands of hashes, no lookup table from hash to place.
+ */
+export function missingPositions(m: Manifest, has: (hash: string) => boolean): Buffer {
+  const seen = new Set<string>();
+  const out: number[] = [];
+  m.entries.forEach((e, k) =>
+    e.chunks?.forEach((h, i) => {
+      if (seen.has(h)) return;
+      seen.add(h);
+      if (!has(h)) out.push(k, i);
+    }),
+  );
+  const buf = Buffer.allocUnsafe(out.length * 4);
+  out.forEach((n, j) => buf.writeUInt32BE(n, j * 4));
+  return buf;
+}
+
+/** Reads an offer's answer against the manifest offered: the missing hashes (the manifest's own strings) and places. */
+export function readMissingPositions(m: Manifest, buf: Buffer): { hashes: string[]; positions: Uint32Array } {
+  if (buf.length % 8 !== 0)
+    throw new ManifestError(`an offer's answer of ${buf.length} bytes is not a list of positions`);
+  const positions = new Uint32Array(buf.length / 4);
+  const hashes = new Array<string>(buf.length / 8);
+  for (let j = 0; j < hashes.length; j++) {
+    const k = buf.readUInt32BE(j * 8);
+    const i = buf.readUInt32BE(j * 8 + 4);
+    const h = m.entries[k]?.chunks?.[i];
+    if (h === undefined)
+      throw new ManifestError(`an offer's answer names chunk ${i} of entry ${k}, which the manifest lacks`);
+    positions[2 * j] = k;
+    positions[2 * j + 1] = i;
+    hashes[j] = h;
+  }
+  return { hashes, positions };
+}
+
 /** The distinct chunk hashes of a manifest that `has` says are not held, in first-use order. */
 export function missingChunks(m: Manifest, has: (hash: string) => boolean): string[] {
   const missing = new Set<string>();

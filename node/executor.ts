@@ -22,7 +22,7 @@ import { TransferRegistry } from './dataplane/transfers';
 import { applyBundle } from './materialize';
 import { LazyPagesDaemon } from './lazy-pages';
 import { Runc } from './runc';
-import { locationsOf, scanDirectory } from './scan';
+import { positionLocator, scanDirectory } from './scan';
 import { RemnantStore } from './store';
 import { ErrorType } from '../common/errors';
 
@@ -63,6 +63,14 @@ export class ExecutorError extends Error {
   override name = ErrorType.Executor;
 }
 
+const RECENT_MANIFESTS = 2;
+
+export interface SendOptions {
+  onProgress?: (p: string) => void;
+  /** Aborts the transfer (the step was cancelled: a retry of it may already be running). */
+  signal?: AbortSignal;
+}
+
 const since = (t0: bigint): number => Number((process.hrtime.bigint() - t0) / 1_000_000n);
 
 /** Everything one PC does to containers: create, checkpoint, send, receive, restore, leave a remnant. */
@@ -70,6 +78,7 @@ export class NodeExecutor {
   readonly store: RemnantStore;
   readonly runc: Runc;
   readonly transfers: TransferRegistry;
+  /** A move needs its checkpoint's manifest and the one it is a delta to: two, each 8 MiB+ of strings per GiB. */
   private readonly recentManifests = new Map<string, Manifest>();
   /** Lazily restored containers whose memory is still being copied in. */
   private readonly memoryPending = new Map<string, Promise<void>>();
@@ -178,7 +187,7 @@ export class NodeExecutor {
     containerId: string,
     target: TransferTarget,
     final: boolean,
-    onProgress: (p: string) => void = () => undefined,
+    { onProgress = () => undefined, signal }: SendOptions = {},
   ): Promise<TransferReport> {
     const t0 = process.hrtime.bigint();
     // Before the freeze the rootfs changes under the scan: what changes meanwhile goes with the frozen sync.
@@ -189,7 +198,11 @@ export class NodeExecutor {
       undefined,
       { live: !final },
     );
-    const report = await this.send(manifest, () => ChunkReader.fromLocations(locations), target, onProgress, !final);
+    const report = await this.send(manifest, () => ChunkReader.fromLocations(locations), target, {
+      onProgress,
+      signal,
+      live: !final,
+    });
     if (final) await this.store.writeBundleManifest(containerId, manifest);
     return { ...report, ms: since(t0) };
   }
@@ -248,8 +261,8 @@ export class NodeExecutor {
     containerId: string,
     generation: number,
     target: TransferTarget,
-    onProgress: (p: string) => void = () => undefined,
     targetHolds: number[] = [],
+    { onProgress = () => undefined, signal }: SendOptions = {},
   ): Promise<TransferReport> {
     const t0 = process.hrtime.bigint();
     const manifest = await this.generationManifest(containerId, generation);
@@ -261,10 +274,12 @@ export class NodeExecutor {
         ? undefined
         : await this.generationManifest(containerId, baseGeneration).catch(() => undefined);
     const imageDir = this.store.imageDir(containerId, generation);
-    // Locations only of what the target lacks: usually a small part of the image.
-    const readerFor = (missing: string[]) =>
-      ChunkReader.fromLocations(locationsOf(manifest, imageDir, new Map(), new Set(missing)));
-    return { ...(await this.send(manifest, readerFor, target, onProgress, false, base)), ms: since(t0) };
+    // The target answers with places in the manifest: each chunk is read from there, no index of the image needed.
+    const readerFor = () => new ChunkReader([]);
+    return {
+      ...(await this.send(manifest, readerFor, target, { onProgress, signal, base, imageDir })),
+      ms: since(t0),
+    };
   }
 
   /** A generation's manifest; the last few taken or read here stay in memory (a move reads them right after). */
@@ -281,18 +296,23 @@ export class NodeExecutor {
     const key = `${containerId}/${generation}`;
     this.recentManifests.delete(key);
     this.recentManifests.set(key, m);
-    while (this.recentManifests.size > 3) this.recentManifests.delete(this.recentManifests.keys().next().value!);
+    while (this.recentManifests.size > RECENT_MANIFESTS)
+      this.recentManifests.delete(this.recentManifests.keys().next().value!);
   }
 
   private async send(
     manifest: Manifest,
     readerFor: (missing: string[]) => ChunkReader,
     target: TransferTarget,
-    onProgress: (p: string) => void,
-    live = false,
-    base?: Manifest,
+    {
+      onProgress = () => undefined,
+      signal,
+      live = false,
+      base,
+      imageDir,
+    }: SendOptions & { live?: boolean; base?: Manifest; imageDir?: string } = {},
   ): Promise<Omit<TransferReport, 'ms'>> {
-    const client = new DataPlaneClient(target);
+    const client = new DataPlaneClient(target, signal);
     let reader: ChunkReader | null = null;
     try {
       const missing = await client.offer(manifest, base);
@@ -301,7 +321,8 @@ export class NodeExecutor {
       // changing: each chunk is checked before it leaves.
       await client.send(missing, reader, (n) => onProgress(`${manifest.kind}: ${n}/${missing.length} chunks`), {
         skipChanged: live,
-        verify: manifest.kind !== 'checkpoint',
+        verify: !imageDir,
+        ...(imageDir ? { locate: positionLocator(manifest, imageDir, client.missingPositions) } : {}),
       });
       // A live sync may leave changed chunks out; anything else must have arrived whole.
       const left = live || !missing.length ? 0 : (client.lastMissing?.[manifest.kind] ?? 0);

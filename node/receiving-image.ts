@@ -13,10 +13,10 @@ function zeroHash(length: number): string {
   return h;
 }
 
-interface Position {
-  file: string;
-  index: number;
-}
+/** A chunk position: entry k of the manifest, chunk i, in one number (no object per page: 262,144 per GiB). */
+const pack = (k: number, i: number): number => k * 2 ** 32 + i;
+const entryOf = (p: number): number => Math.floor(p / 2 ** 32);
+const indexOf = (p: number): number => p % 2 ** 32;
 
 /** Bytes of received chunks written with one call when their positions lie side by side. */
 const MAX_WRITE_RUN = 8 << 20;
@@ -32,9 +32,9 @@ const MAX_WRITE_RUN = 8 << 20;
 export class ReceivingImage {
   /** Per file: the verified hash each chunk position holds, or null (unknown, or about to be overwritten). */
   private readonly content = new Map<string, (string | null)[]>();
-  /** Positions still waiting for their chunk, by hash. */
-  private readonly unfilled = new Map<string, Position[]>();
-  private entries = new Map<string, ManifestEntry>();
+  /** Positions still waiting for their chunk, by hash: one number, or a list when several positions want it. */
+  private readonly unfilled = new Map<string, number | number[]>();
+  private entries: ManifestEntry[] = [];
 
   private constructor(readonly dir: string) {}
 
@@ -70,9 +70,9 @@ export class ReceivingImage {
 
   /**
    * Lays the image out as `manifest` says and fills every position it can from what this node holds (positions
-   * that already hold their chunk, other positions of this image, `held` chunks). Returns the hashes still missing.
+   * that already hold their chunk, other positions of this image, `held` chunks); `wants` then says what is missing.
    */
-  async plan(manifest: Manifest, held: ChunkReader): Promise<string[]> {
+  async plan(manifest: Manifest, held: ChunkReader): Promise<void> {
     if (manifest.kind !== 'checkpoint') throw new ManifestError('a receiving image takes a checkpoint manifest');
     const names = new Set(manifest.entries.map((e) => e.path));
     for (const name of [...this.content.keys()])
@@ -81,8 +81,8 @@ export class ReceivingImage {
         this.content.delete(name);
       }
     this.unfilled.clear();
-    const filledAt = new Map<string, Position>();
-    for (const e of manifest.entries) {
+    const filledAt = new Map<string, number>();
+    for (const [k, e] of manifest.entries.entries()) {
       const full = resolveInside(this.dir, e.path);
       const size = e.size!;
       const cs = e.chunkSize!;
@@ -107,28 +107,29 @@ export class ReceivingImage {
       this.content.set(e.path, content);
       e.chunks!.forEach((h, index) => {
         if (content[index] === h) {
-          if (!filledAt.has(h)) filledAt.set(h, { file: e.path, index });
+          if (!filledAt.has(h)) filledAt.set(h, pack(k, index));
           return;
         }
         content[index] = null;
-        const list = this.unfilled.get(h);
-        if (list) list.push({ file: e.path, index });
-        else this.unfilled.set(h, [{ file: e.path, index }]);
+        const waiting = this.unfilled.get(h);
+        if (waiting === undefined) this.unfilled.set(h, pack(k, index));
+        else if (typeof waiting === 'number') this.unfilled.set(h, [waiting, pack(k, index)]);
+        else waiting.push(pack(k, index));
       });
     }
-    this.entries = new Map(manifest.entries.map((e) => [e.path, e]));
+    this.entries = manifest.entries;
     // Chunks this node holds elsewhere (a moved page, a page of another image): copied here now, in batches, each
     // verified as it is read.
     // Sources sorted by place and read in runs: after a layout shift most of an image is found elsewhere in it.
     const sources: { hash: string; file: string; offset: number; length: number }[] = [];
     for (const h of this.unfilled.keys()) {
       const local = filledAt.get(h);
-      if (local) {
-        const e = this.entryOf(local.file);
-        const offset = local.index * e.chunkSize!;
+      if (local !== undefined) {
+        const e = this.entries[entryOf(local)]!;
+        const offset = indexOf(local) * e.chunkSize!;
         sources.push({
           hash: h,
-          file: path.join(this.dir, local.file),
+          file: path.join(this.dir, e.path),
           offset,
           length: Math.min(e.chunkSize!, e.size! - offset),
         });
@@ -172,13 +173,6 @@ export class ReceivingImage {
     } finally {
       for (const handle of handles.values()) await handle.close();
     }
-    return [...this.unfilled.keys()];
-  }
-
-  private entryOf(file: string) {
-    const e = this.entries.get(file);
-    if (!e) throw new ManifestError(`${file} is not part of the image being received`);
-    return e;
   }
 
   wants(hash: string): boolean {
@@ -197,17 +191,18 @@ export class ReceivingImage {
     const writes: { file: string; offset: number; data: Buffer; hash: string; index: number }[] = [];
     const taken = new Set<string>();
     for (const f of frames) {
-      const positions = this.unfilled.get(f.hash);
-      if (!positions || taken.has(f.hash)) continue;
+      const waiting = this.unfilled.get(f.hash);
+      if (waiting === undefined || taken.has(f.hash)) continue;
       if (!verified && sha256(f.data) !== f.hash)
         throw new ChunkRejectedError(`chunk ${f.hash} does not match its content (corrupted or tampered)`);
       taken.add(f.hash);
-      for (const p of positions) {
-        const e = this.entryOf(p.file);
-        const length = Math.min(e.chunkSize!, e.size! - p.index * e.chunkSize!);
+      for (const p of typeof waiting === 'number' ? [waiting] : waiting) {
+        const e = this.entries[entryOf(p)]!;
+        const index = indexOf(p);
+        const length = Math.min(e.chunkSize!, e.size! - index * e.chunkSize!);
         if (f.data.length !== length)
-          throw new ChunkRejectedError(`chunk ${f.hash} has ${f.data.length} bytes where ${p.file} needs ${length}`);
-        writes.push({ file: p.file, offset: p.index * e.chunkSize!, data: f.data, hash: f.hash, index: p.index });
+          throw new ChunkRejectedError(`chunk ${f.hash} has ${f.data.length} bytes where ${e.path} needs ${length}`);
+        writes.push({ file: e.path, offset: index * e.chunkSize!, data: f.data, hash: f.hash, index });
       }
     }
     writes.sort((a, b) => (a.file === b.file ? a.offset - b.offset : a.file < b.file ? -1 : 1));

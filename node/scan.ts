@@ -171,18 +171,27 @@ export async function scanDirectory(
   return { manifest, locations, skipped };
 }
 
-/** Chunk locations of a manifest whose files lie under `root` (no reading: the manifest says where). */
-export function locationsOf(
+/** Where the k-th chunk of a list of [entry, chunk] pairs of a manifest lies under `root` (an offer's answer). */
+export function positionLocator(
   manifest: Manifest,
   root: string,
-  into: ChunkLocations = new Map(),
-  only?: Set<string>,
-): ChunkLocations {
+  positions: Uint32Array,
+): (k: number) => ChunkLocation {
+  const files = manifest.entries.map((e) => path.join(root, e.path));
+  return (k) => {
+    const entry = positions[2 * k]!;
+    const e = manifest.entries[entry]!;
+    const offset = positions[2 * k + 1]! * e.chunkSize!;
+    return { file: files[entry]!, offset, length: Math.min(e.chunkSize!, e.size! - offset) };
+  };
+}
+
+/** Chunk locations of a manifest whose files lie under `root` (no reading: the manifest says where). */
+export function locationsOf(manifest: Manifest, root: string, into: ChunkLocations = new Map()): ChunkLocations {
   for (const e of manifest.entries) {
     if (e.type !== 'file') continue;
     const file = path.join(root, e.path);
     e.chunks!.forEach((hash, i) => {
-      if (only && !only.has(hash)) return;
       addLocation(into, hash, {
         file,
         offset: i * e.chunkSize!,

@@ -11,11 +11,27 @@ import { hashPool } from '../node/hash-pool';
 import { LoadReporter } from '../node/load-reporter';
 import { connectWithRetry, runMain } from './connect';
 
+/** Logs the worker's memory when it grew or shrank by 16 MiB (finding what a move keeps resident). */
+function traceMemory(everyMs: number): void {
+  if (!(everyMs > 0)) return;
+  let last = 0;
+  setInterval(() => {
+    const m = process.memoryUsage();
+    if (Math.abs(m.rss - last) < 16 << 20) return;
+    last = m.rss;
+    const mib = (n: number) => `${Math.round(n / 1048576)}`;
+    console.log(
+      `${new Date().toISOString()} memory MiB: rss ${mib(m.rss)} heap ${mib(m.heapUsed)}/${mib(m.heapTotal)} external ${mib(m.external)} arrayBuffers ${mib(m.arrayBuffers)}`,
+    );
+  }, everyMs).unref();
+}
+
 runMain('node-worker', async () => {
   const config = nodeWorkerConfig();
   Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'] });
   const capabilities = await detectCapabilities(config.criu);
   hashPool(); // start the hash workers now, not during a migration's downtime
+  traceMemory(Number(process.env.ZANSHIN_MEMORY_TRACE_MS ?? 0));
   const executor = new NodeExecutor({
     nodeId: config.nodeId,
     dataDir: config.dataDir,

@@ -1,4 +1,4 @@
-import { heartbeat } from '@temporalio/activity';
+import { cancellationSignal, heartbeat } from '@temporalio/activity';
 import { readNodeDescription } from '../../node/node-description';
 import type { NodeDescription } from '../../domain/node-description';
 import type {
@@ -61,7 +61,12 @@ export function createNodeActivities(deps: NodeActivityDeps) {
       return executor().prepareReceive(input.containerId);
     },
     async syncBundle(input: { containerId: string; target: TransferTarget; final: boolean }): Promise<TransferReport> {
-      return beating(() => executor().syncBundle(input.containerId, input.target, input.final, progress));
+      return beating(() =>
+        executor().syncBundle(input.containerId, input.target, input.final, {
+          onProgress: progress,
+          signal: cancellationSignal(),
+        }),
+      );
     },
     async checkpointContainer(input: { containerId: string; leaveRunning: boolean }): Promise<CheckpointReport> {
       return beating(() => executor().checkpoint(input.containerId, input.leaveRunning));
@@ -74,7 +79,10 @@ export function createNodeActivities(deps: NodeActivityDeps) {
       targetHolds?: number[];
     }): Promise<TransferReport> {
       return beating(() =>
-        executor().sendCheckpoint(input.containerId, input.generation, input.target, progress, input.targetHolds ?? []),
+        executor().sendCheckpoint(input.containerId, input.generation, input.target, input.targetHolds ?? [], {
+          onProgress: progress,
+          signal: cancellationSignal(),
+        }),
       );
     },
     async restoreFromTransfer(input: {

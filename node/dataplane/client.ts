@@ -3,9 +3,10 @@ import { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CompressStream } from 'zstd-napi';
 import { encodeFrame, FRAME_HEADER_BYTES, writeFrameHeader } from '../../domain/chunk-frames';
-import { encodeManifest, HASH_BYTES, Manifest } from '../../domain/manifest';
+import { encodeManifest, Manifest, readMissingPositions } from '../../domain/manifest';
 import type { TransferTarget, WireCounters } from '../../domain/reports';
 import { ChunkReader, ChunkUnavailableError } from '../chunk-reader';
+import type { ChunkLocation } from '../scan';
 import { ErrorType } from '../../common/errors';
 
 /**
@@ -34,8 +35,14 @@ export class DataPlaneClient {
   readonly counters: WireCounters = { wireBytes: 0, manifestBytes: 0, chunkBytes: 0, chunks: 0, skipped: 0 };
   /** What the target said it still lacks after the last chunk stream. */
   lastMissing: { checkpoint: number; bundle: number } | null = null;
+  /** Where the chunks the last offer returned lie in the manifest offered: [entry, chunk] pairs, in their order. */
+  missingPositions: Uint32Array = new Uint32Array(0);
 
-  constructor(private readonly target: TransferTarget) {}
+  /** `signal`: the step was cancelled (e.g. its heartbeat timed out and a retry took over): stop sending at once. */
+  constructor(
+    private readonly target: TransferTarget,
+    private readonly signal?: AbortSignal,
+  ) {}
 
   private request(
     path: string,
@@ -51,6 +58,7 @@ export class DataPlaneClient {
           method: 'POST',
           path: `/v1/transfers/${encodeURIComponent(this.target.transferId)}${path}`,
           headers: { 'content-type': contentType, authorization: `Bearer ${this.target.token}` },
+          ...(this.signal ? { signal: this.signal } : {}),
         },
         (res) => {
           const parts: Buffer[] = [];
@@ -60,7 +68,11 @@ export class DataPlaneClient {
         },
       );
       req.on('error', (err) =>
-        reject(new TargetUnreachableError(`data plane of ${this.target.address} unreachable: ${err.message}`)),
+        reject(
+          this.signal?.aborted
+            ? new DataPlaneError(`transfer to ${this.target.address} cancelled: ${String(this.signal.reason)}`)
+            : new TargetUnreachableError(`data plane of ${this.target.address} unreachable: ${err.message}`),
+        ),
       );
       if (Buffer.isBuffer(body)) {
         req.end(body);
@@ -96,10 +108,15 @@ export class DataPlaneClient {
     let raw = await post(encodeManifest(manifest, base));
     if (base && raw.status === 409) raw = await post(encodeManifest(manifest));
     const res = this.check(raw, `${manifest.kind} manifest`);
-    const missing: string[] = [];
-    for (let at = 0; at + HASH_BYTES <= res.length; at += HASH_BYTES)
-      missing.push(res.toString('hex', at, at + HASH_BYTES));
-    return missing;
+    try {
+      const { hashes, positions } = readMissingPositions(manifest, res);
+      this.missingPositions = positions;
+      return hashes;
+    } catch (err) {
+      throw new DataPlaneError(
+        `the answer of ${this.target.address} to the ${manifest.kind} manifest: ${(err as Error).message}`,
+      );
+    }
   }
 
   /**
@@ -107,21 +124,30 @@ export class DataPlaneClient {
    * checked against its hash first; with `skipChanged` as well, a chunk whose file changed since it was hashed is
    * left out instead of failing the transfer (a running container's rootfs). Without `verify` (a checkpoint image,
    * hashed when it was taken and read-only since) chunks lying side by side are read with one call: the target
-   * verifies every chunk anyway.
+   * verifies every chunk anyway; `locate` then says where the k-th of `hashes` lies (else the reader is asked).
    */
   async send(
     hashes: string[],
     reader: ChunkReader,
     onProgress: (sentChunks: number) => void = () => undefined,
-    { skipChanged = false, verify = true }: { skipChanged?: boolean; verify?: boolean } = {},
+    {
+      skipChanged = false,
+      verify = true,
+      locate,
+    }: { skipChanged?: boolean; verify?: boolean; locate?: (k: number) => ChunkLocation } = {},
   ): Promise<void> {
+    const where = locate ?? ((k: number) => firstLocation(reader, hashes[k]!));
     const frames = new FrameWriter();
     let i = 0;
     while (i < hashes.length) {
+      this.signal?.throwIfAborted();
       const start = i;
       let raw = 0;
-      while (i < hashes.length && raw < REQUEST_BATCH_BYTES) raw += reader.candidates(hashes[i++]!)[0]?.length ?? 0;
-      const batch = hashes.slice(start, i);
+      while (i < hashes.length && raw < REQUEST_BATCH_BYTES) {
+        raw += verify ? chunkLength(reader, hashes[i]!) : where(i).length;
+        i++;
+      }
+      const end = i;
       const counters = this.counters;
       // zstd level 1: fast enough not to throttle a 1 Gbit/s link on one core; zero pages shrink to almost nothing.
       const compressor = new CompressStream({ compressionLevel: 1 });
@@ -132,9 +158,12 @@ export class DataPlaneClient {
         },
       });
       const request = this.request('/chunks', 'application/zstd', counted);
+      const signal = this.signal;
       const produce = async (): Promise<void> => {
         if (verify) {
-          for (const h of batch) {
+          for (let k = start; k < end; k++) {
+            const h = hashes[k]!;
+            signal?.throwIfAborted();
             let data: Buffer;
             try {
               data = await reader.read(h);
@@ -148,7 +177,8 @@ export class DataPlaneClient {
             await writeTo(compressor, Buffer.concat(encodeFrame(h, data)));
           }
         } else {
-          for (const run of adjacentRuns(batch, reader)) {
+          for (const run of adjacentRuns(hashes, start, end, where)) {
+            signal?.throwIfAborted();
             const buf = await frames.fill(run, reader);
             counters.chunkBytes += run.bytes;
             counters.chunks += run.hashes.length;
@@ -188,12 +218,25 @@ interface Run {
 /** Longest single read when chunks lie side by side in one file. */
 const MAX_RUN_BYTES = 1 << 20;
 
-/** Groups chunks into runs that lie side by side in one file, each read with one call. */
-export function* adjacentRuns(hashes: string[], reader: ChunkReader): Generator<Run> {
+function firstLocation(reader: ChunkReader, hash: string): ChunkLocation {
+  const loc = reader.candidates(hash)[0];
+  if (!loc) throw new ChunkUnavailableError(`chunk ${hash} is not held on this node`);
+  return loc;
+}
+
+const chunkLength = (reader: ChunkReader, hash: string): number => reader.candidates(hash)[0]?.length ?? 0;
+
+/** Groups chunks [from, to) of `hashes` into runs that lie side by side in one file, each read with one call. */
+export function* adjacentRuns(
+  hashes: string[],
+  from: number,
+  to: number,
+  locate: (k: number) => ChunkLocation,
+): Generator<Run> {
   let run: Run | null = null;
-  for (const h of hashes) {
-    const loc = reader.candidates(h)[0];
-    if (!loc) throw new ChunkUnavailableError(`chunk ${h} is not held on this node`);
+  for (let k = from; k < to; k++) {
+    const h = hashes[k]!;
+    const loc = locate(k);
     if (
       run &&
       loc.file === run.file &&

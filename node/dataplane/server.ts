@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DecompressStream } from 'zstd-napi';
 import { FrameError, FrameParser, ChunkFrame } from '../../domain/chunk-frames';
-import { decodeManifest, HASH_BYTES, ManifestError, manifestBase } from '../../domain/manifest';
+import { decodeManifest, ManifestError, manifestBase } from '../../domain/manifest';
 import { ChunkRejectedError } from '../staging';
 import { Transfer, TransferRegistry, UnknownTransferError } from './transfers';
 
@@ -81,9 +81,7 @@ export function buildDataPlane(registry: TransferRegistry): FastifyInstance {
         return fail(reply, 400, 'Bad Manifest', 'a checkpoint manifest needs a positive generation number');
       }
       const missing = await transfer.exclusive(() => transfer.offer(manifest));
-      const body = Buffer.allocUnsafe(missing.length * HASH_BYTES);
-      missing.forEach((h, i) => body.write(h, i * HASH_BYTES, 'hex'));
-      return reply.type('application/octet-stream').send(body);
+      return reply.type('application/octet-stream').send(missing);
     },
   );
 

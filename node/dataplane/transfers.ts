@@ -1,7 +1,7 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { decodeManifest, encodeManifest, Manifest, missingChunks } from '../../domain/manifest';
+import { decodeManifest, encodeManifest, Manifest, missingChunks, missingPositions } from '../../domain/manifest';
 import type { ChunkFrame } from '../../domain/chunk-frames';
 import { ChunkReader } from '../chunk-reader';
 import { ReceivingImage } from '../receiving-image';
@@ -109,15 +109,20 @@ export class Transfer {
   }
 
   /** Records an offered manifest; returns the chunk hashes this node lacks for it. */
-  async offer(m: Manifest): Promise<string[]> {
+  /** Takes the manifest of what is to arrive; answers where in it each chunk still missing here first occurs. */
+  async offer(m: Manifest): Promise<Buffer> {
     // Kept for a worker that restarts mid-transfer; written while the chunks flow, not before the answer.
     const file = path.join(this.dir, `${m.kind}.manifest`);
     // Best effort: a manifest that could not be kept only means a restarted worker asks for it again.
     this.persisting = this.persisting.then(() => writeFile(file, encodeManifest(m))).catch(() => undefined);
     this.manifests[m.kind] = m;
-    if (m.kind === 'checkpoint') return (await this.receivingImage()).plan(m, this.held);
+    if (m.kind === 'checkpoint') {
+      const image = await this.receivingImage();
+      await image.plan(m, this.held);
+      return missingPositions(m, (h) => !image.wants(h));
+    }
     this.bundleHashes = null;
-    return missingChunks(m, (h) => this.has(h));
+    return missingPositions(m, (h) => this.has(h));
   }
 
   /**

@@ -247,6 +247,36 @@ describe('data plane', () => {
     await imageEquals(transferId);
   });
 
+  it('stops sending when its step is cancelled mid-stream, and the retry completes the image', async () => {
+    const { transferId, token } = await registry.register('c1');
+    const cancel = new AbortController();
+    const first = new DataPlaneClient({ address, transferId, token }, cancel.signal);
+    const missing = await first.offer(image.manifest);
+    // The first read of the stream is where the heartbeat learns the attempt timed out.
+    class CancelledOnFirstRead extends ChunkReader {
+      override readAt(...args: Parameters<ChunkReader['readAt']>) {
+        cancel.abort(new Error('activity heartbeat timed out'));
+        return super.readAt(...args);
+      }
+    }
+    const cancelled = new CancelledOnFirstRead([(h) => image.locations.get(h)]);
+    await expect(first.send(missing, cancelled, undefined, { verify: false })).rejects.toThrow(
+      /cancelled|heartbeat timed out/,
+    );
+    await cancelled.close();
+    expect(first.counters.chunks).toBeLessThan(missing.length);
+    const transfer = await registry.get(transferId);
+    expect(await transfer.imageMissing()).toBeGreaterThan(0);
+
+    const retry = new DataPlaneClient({ address, transferId, token });
+    const left = await retry.offer(image.manifest);
+    const reader = sourceReader();
+    await retry.send(left, reader, undefined, { verify: false });
+    await reader.close();
+    expect(retry.lastMissing).toEqual({ checkpoint: 0, bundle: 0 });
+    await imageEquals(transferId);
+  });
+
   it('refuses a manifest whose path leaves the image directory', async () => {
     const { transferId, token } = await registry.register('c1');
     const evil: Manifest = {

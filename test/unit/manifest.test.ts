@@ -7,6 +7,8 @@ import {
   Manifest,
   manifestStats,
   missingChunks,
+  missingPositions,
+  readMissingPositions,
   resolveInside,
   validateManifest,
 } from '../../domain/manifest';
@@ -164,6 +166,22 @@ describe('missing chunks', () => {
   it('lists each distinct chunk the holder lacks once', () => {
     expect(missingChunks(checkpoint, (x) => x === h('b'))).toEqual([h('a'), h('core')]);
     expect(manifestStats(checkpoint)).toEqual({ files: 2, bytes: 3 * 4096 + 10, chunks: 4, uniqueChunks: 3 });
+  });
+
+  it('answers an offer with the first place of each missing chunk, which the source reads back from its manifest', () => {
+    const answer = missingPositions(checkpoint, (x) => x === h('b'));
+    expect(answer.length).toBe(2 * 8); // a: entry 0 chunk 0 (not again at chunk 2); core: entry 1 chunk 0
+    const { hashes, positions } = readMissingPositions(checkpoint, answer);
+    expect(hashes).toEqual([h('a'), h('core')]);
+    expect([...positions]).toEqual([0, 0, 1, 0]);
+  });
+
+  it('refuses an answer naming a place the manifest does not have', () => {
+    const bad = Buffer.alloc(8);
+    bad.writeUInt32BE(0, 0);
+    bad.writeUInt32BE(3, 4); // pages-1.img has chunks 0-2
+    expect(() => readMissingPositions(checkpoint, bad)).toThrow(/chunk 3 of entry 0/);
+    expect(() => readMissingPositions(checkpoint, Buffer.alloc(5))).toThrow(/not a list of positions/);
   });
 });
 
