@@ -41,8 +41,9 @@ export async function podmanBaseline(o: PodmanOptions): Promise<PodmanOutcome> {
     const global = [
       '--root',
       path.join(dir, 'root'),
+      // Podman refuses a runroot longer than 50 characters.
       '--runroot',
-      path.join(dir, 'run'),
+      runroot(pc),
       '--storage-driver',
       'vfs',
       '--runtime',
@@ -68,8 +69,8 @@ export async function podmanBaseline(o: PodmanOptions): Promise<PodmanOutcome> {
     mkdirSync(path.dirname(tarball), { recursive: true });
     await execa('tar', ['-C', o.rootfs, '-cf', tarball, '.']);
     for (const p of [home, away]) await attempt(`podman import ${tarball} ${image}`, () => p('import', tarball, image));
-    // Podman asks for a file-descriptor limit above this machine's hard limit unless told.
-    await attempt('podman run -d --network none --ulimit nofile=1024:1024 ...', () =>
+    // Podman asks for file and process limits above this machine's hard limits unless told.
+    await attempt('podman run -d --network none --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 ...', () =>
       home(
         'run',
         '-d',
@@ -79,6 +80,8 @@ export async function podmanBaseline(o: PodmanOptions): Promise<PodmanOutcome> {
         'none',
         '--ulimit',
         'nofile=1024:1024',
+        '--ulimit',
+        'nproc=4096:4096',
         ...o.env.flatMap((e) => ['-e', e]),
         image,
         ...o.args,

@@ -247,6 +247,21 @@ function readHeader(buf: Buffer): { header: WireHeader; at: number } {
   return { header, at: 4 + len };
 }
 
+/**
+ * Bytes of the files a manifest lists, read from its header alone (`buf` may stop after the header): summaries
+ * never decode the chunk lists, 262,144 hashes per GiB of memory.
+ */
+export function manifestHeaderBytes(buf: Buffer): number {
+  const { header } = readHeader(buf);
+  return header.entries.reduce((n, e) => n + (e.type === 'file' && Number.isSafeInteger(e.size) ? e.size! : 0), 0);
+}
+
+/** Length of a manifest's header, from its first 4 bytes: what to read for `manifestHeaderBytes`. */
+export function manifestHeaderLength(first4: Buffer): number {
+  if (first4.length < 4) throw new ManifestError('manifest is truncated');
+  return 4 + first4.readUInt32BE(0);
+}
+
 /** The generation a delta-encoded manifest is relative to (the receiver must hold it), or null for a full one. */
 export function manifestBase(buf: Buffer): number | null {
   const { header } = readHeader(buf);

@@ -1,6 +1,6 @@
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { decodeManifest, encodeManifest, Manifest, manifestStats } from '../domain/manifest';
+import { decodeManifest, encodeManifest, Manifest, manifestHeaderBytes, manifestHeaderLength } from '../domain/manifest';
 import type { ContainerSpec, GenerationMeta } from '../domain/reports';
 import { ChunkLocations, locationsOf } from './scan';
 import { CONTAINER_ID_PATTERN } from '../common/names';
@@ -197,12 +197,26 @@ export class RemnantStore {
     return held;
   }
 
+  /** Size of a generation's image, from its manifest's header only (reports run every few seconds). */
+  async imageBytes(id: string, n: number): Promise<number> {
+    const handle = await open(path.join(this.generationDir(id, n), 'manifest'), 'r');
+    try {
+      const first = Buffer.alloc(4);
+      await handle.read(first, 0, 4, 0);
+      const header = Buffer.alloc(manifestHeaderLength(first));
+      await handle.read(header, 0, header.length, 0);
+      return manifestHeaderBytes(header);
+    } finally {
+      await handle.close();
+    }
+  }
+
   async inventory(): Promise<ContainerInventory[]> {
     return Promise.all(
       (await this.containers()).map(async (id) => {
         const generations = await this.generations(id);
         let imageBytes = 0;
-        for (const n of generations) imageBytes += manifestStats((await this.readGeneration(id, n)).manifest).bytes;
+        for (const n of generations) imageBytes += await this.imageBytes(id, n);
         return {
           containerId: id,
           hasBundle: await exists(path.join(this.bundleDir(id), 'config.json')),

@@ -7,6 +7,8 @@ import {
   Manifest,
   manifestStats,
   missingChunks,
+  manifestHeaderBytes,
+  manifestHeaderLength,
   missingPositions,
   readMissingPositions,
   resolveInside,
@@ -174,6 +176,13 @@ describe('missing chunks', () => {
     const { hashes, positions } = readMissingPositions(checkpoint, answer);
     expect(hashes).toEqual([h('a'), h('core')]);
     expect([...positions]).toEqual([0, 0, 1, 0]);
+  });
+
+  it('sizes an image from the header alone, without its chunk lists', () => {
+    const encoded = encodeManifest(checkpoint);
+    const header = encoded.subarray(0, manifestHeaderLength(encoded.subarray(0, 4)));
+    expect(header.length).toBeLessThan(encoded.length - 4 * 32 + 1);
+    expect(manifestHeaderBytes(header)).toBe(manifestStats(checkpoint).bytes);
   });
 
   it('refuses an answer naming a place the manifest does not have', () => {
