@@ -3,7 +3,7 @@
 // container restore --import` on the other PC. Each simulated PC gets its own Podman storage; the image the
 // container runs from is imported on both beforehand (a pull is a one-time cost, not part of a move).
 import execa from 'execa';
-import { mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { MethodResult, timed } from './measure';
 
@@ -118,7 +118,6 @@ export async function podmanBaseline(o: PodmanOptions): Promise<PodmanOutcome> {
     const state = (await away('inspect', '-f', '{{.State.Status}}', name)).stdout.trim();
     if (state !== 'running') throw new Error(`the container Podman restored is ${state}, not running`);
     const downtimeMs = steps['checkpoint --export'] + steps.copy + steps['restore --import'];
-    steps['tarball bytes'] = statSync(exported).size;
     return { result: { downtimeMs, totalMs: downtimeMs, wireBytes, steps } };
   } catch (err) {
     const e = err as execa.ExecaError;

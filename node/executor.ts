@@ -241,7 +241,9 @@ export class NodeExecutor {
       follower?.finish(),
       leaveRunning ? undefined : this.net.destroy(containerId),
     ]);
+    // No chunk index: a checkpoint is sent by places in its manifest (an object per page was 40 MB per GiB).
     const { manifest } = await scanDirectory(path.join(dir, 'image'), 'checkpoint', containerId, generation, {
+      withLocations: false,
       ...(prehashed ? { prehashed } : {}),
     });
     // What hashing added after the dump (most of it overlapped the dump).

@@ -86,6 +86,7 @@ export async function hashRangesWithPool(
 
 export interface ScanResult {
   manifest: Manifest;
+  /** Where each chunk lies (empty when the scan was asked for the manifest alone). */
   locations: ChunkLocations;
   /** Entries that cannot be carried (devices, sockets, fifos), skipped. */
   skipped: string[];
@@ -104,7 +105,11 @@ export async function scanDirectory(
   kind: Manifest['kind'],
   containerId: string,
   generation?: number,
-  { live = false, prehashed }: { live?: boolean; prehashed?: Map<string, string[]> } = {},
+  {
+    live = false,
+    prehashed,
+    withLocations = true,
+  }: { live?: boolean; prehashed?: Map<string, string[]>; withLocations?: boolean } = {},
 ): Promise<ScanResult> {
   const entries: ManifestEntry[] = [];
   const locations: ChunkLocations = new Map();
@@ -153,13 +158,14 @@ export async function scanDirectory(
           ? known
           : await hashFileChunks(full, st.size, chunkSize);
       // Entries are pushed only once fully read, so a skipped file leaves no trace in the manifest.
-      chunks.forEach((hash, i) =>
-        addLocation(locations, hash, {
-          file: full,
-          offset: i * chunkSize,
-          length: Math.min(chunkSize, st.size - i * chunkSize),
-        }),
-      );
+      if (withLocations)
+        chunks.forEach((hash, i) =>
+          addLocation(locations, hash, {
+            file: full,
+            offset: i * chunkSize,
+            length: Math.min(chunkSize, st.size - i * chunkSize),
+          }),
+        );
       entries.push({ path: relPath, type: 'file', mode, size: st.size, chunkSize, chunks });
     } else {
       skipped.push(relPath);
