@@ -10,8 +10,17 @@ interface Results {
     dirtyPagesPerSecond: number;
     linkRate: string | null;
     methods: Record<string, MethodResult>;
+    podmanUnavailable?: string;
   }[];
   nodeWorkerPeakRssMiB: Record<string, number>;
+  evacuation?: {
+    containers: number;
+    sizeMiB: number;
+    pcFreeMs: number;
+    outcomes: { outcome: string }[];
+    stopAndCopyOneByOneMs: number | null;
+    nodeWorkerPeakRssMiB: Record<string, number>;
+  } | null;
 }
 
 const file = process.argv[2];
@@ -27,16 +36,26 @@ if (!first) throw new Error(`${file} holds no results`);
 console.log(
   `${first.workload} memory, ${first.dirtyPagesPerSecond} dirty pages/s, links ${first.linkRate ?? 'unshaped'}; downtime in s (wire MB)\n`,
 );
-const names = Object.keys(first.methods);
+// Every method any size measured (Podman may be missing at a size where it failed).
+const names = [...new Set(r.sizes.flatMap((x) => Object.keys(x.methods)))];
 console.log(`| MiB | ${names.join(' | ')} | first / stop-and-copy | return - (checkpoint + restore) |`);
 console.log(`|---|${names.map(() => '---').join('|')}|---|---|`);
 for (const x of r.sizes) {
   const m = x.methods;
-  const cells = names.map((n) => `${s(m[n]!.downtimeMs)} (${mb(m[n]!.wireBytes)})`);
+  const cells = names.map((n) => (m[n] ? `${s(m[n].downtimeMs)} (${mb(m[n].wireBytes)})` : 'failed'));
   const sc = m['stop-and-copy (runc + rsync)']!;
   const rs = m['return with rsync -B4096']!;
   const ratio = m['zanshin first move']!.downtimeMs / sc.downtimeMs;
   const over = m['zanshin return move']!.downtimeMs - rs.steps.checkpoint! - rs.steps.restore!;
   console.log(`| ${x.sizeMiB} | ${cells.join(' | ')} | ${ratio.toFixed(2)} | ${over >= 0 ? '+' : ''}${s(over)} |`);
 }
+for (const x of r.sizes) if (x.podmanUnavailable) console.log(`\nPodman at ${x.sizeMiB} MiB: ${x.podmanUnavailable}`);
 console.log(`\nPeak resident memory of the node workers: ${JSON.stringify(r.nodeWorkerPeakRssMiB)} MiB`);
+const e = r.evacuation;
+if (e)
+  console.log(
+    `\nRoom evacuation, ${e.containers} containers of ${e.sizeMiB} MiB leaving one PC at once: the PC was free after ` +
+      `${s(e.pcFreeMs)} s (${e.outcomes.filter((o) => o.outcome === 'moved').length} moved)` +
+      (e.stopAndCopyOneByOneMs !== null ? `; stop-and-copy of each in turn: ${s(e.stopAndCopyOneByOneMs)} s` : '') +
+      `; node workers' peak memory ${JSON.stringify(e.nodeWorkerPeakRssMiB)} MiB`,
+  );

@@ -30,6 +30,8 @@ export interface ContainerState {
   containerId: string;
   status: 'running' | 'paused' | 'stopped' | 'created' | 'absent';
   pid: number;
+  /** Running containers: anonymous memory of their cgroup (what a checkpoint dumps), null when unreadable. */
+  memoryBytes?: number | null;
 }
 
 export interface RootfsSource {

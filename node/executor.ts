@@ -23,6 +23,7 @@ import { applyBundle } from './materialize';
 import { LazyPagesDaemon } from './lazy-pages';
 import { Runc } from './runc';
 import { positionLocator, scanDirectory } from './scan';
+import { cgroupMemoryBytes } from './cgroup-memory';
 import { RemnantStore } from './store';
 import { ErrorType } from '../common/errors';
 
@@ -92,8 +93,10 @@ export class NodeExecutor {
     this.transfers = new TransferRegistry(this.store);
   }
 
+  /** runc's view of the container, and for a running one the memory a checkpoint of it would dump. */
   async state(containerId: string): Promise<ContainerState> {
-    return this.runc.state(containerId);
+    const s = await this.runc.state(containerId);
+    return s.status === 'running' ? { ...s, memoryBytes: await cgroupMemoryBytes(s.pid) } : s;
   }
 
   /** Containers runc knows on this node. */

@@ -9,7 +9,7 @@
 //   7. leave a remnant on the source
 // Steps 2-5 are shared by moves and safety checkpoints. Every step reports how long it took; a failed step says
 // on which side it failed and whether that side is gone, so the caller can pick another target or roll back.
-import { ActivityFailure, ApplicationFailure, TimeoutFailure } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, patched, TimeoutFailure } from '@temporalio/workflow';
 import { ErrorType } from '../common/errors';
 import type {
   CheckpointReport,
@@ -20,6 +20,7 @@ import type {
   TransferReport,
   TransferTarget,
 } from '../domain/reports';
+import { PRE_COPY_ENOUGH_BYTES, PRE_COPY_MAX_ROUNDS, preCopyPays } from '../domain/pre-copy';
 import { nodeActivities, NodeTimeouts } from './activity-proxies';
 import { failureMessage, finalFailure } from './workflow-helpers';
 
@@ -94,8 +95,6 @@ function stepRunner(route: Route) {
  * sends just what changed meanwhile. Rounds stop when one sent little (the final delta will be small too) or
  * after the maximum.
  */
-const PRE_COPY_MAX_ROUNDS = 2;
-const PRE_COPY_ENOUGH_BYTES = 64 << 20;
 
 interface Shipped {
   dest: TransferTarget;
@@ -142,8 +141,13 @@ async function shipCheckpoint(
         source.syncBundle({ containerId, target: dest, final: false }),
       ),
     );
-    // 3'. Pre-copy: without a remnant on the target, send the memory while the container keeps running.
-    while (!o.leaveRunning && receive.heldGenerations.length === 0 && preCopy.length < PRE_COPY_MAX_ROUNDS) {
+    // 3'. Pre-copy: without a remnant on the target, send the memory while the container keeps running, when it
+    // holds enough memory for that to pay (domain/pre-copy.ts).
+    const preCopies =
+      !o.leaveRunning &&
+      receive.heldGenerations.length === 0 &&
+      preCopyPays(patched('pre-copy-by-size') ? (await source.containerState({ containerId })).memoryBytes : undefined);
+    while (preCopies && preCopy.length < PRE_COPY_MAX_ROUNDS) {
       const round = preCopy.length + 1;
       const pre = await run.step(`pre-copy ${round}: checkpoint (running)`, from, () =>
         source.checkpointContainer({ containerId, leaveRunning: true }),

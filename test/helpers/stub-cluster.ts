@@ -32,6 +32,8 @@ export interface StubNode {
   holds?: number[];
   /** Milliseconds the checkpoint takes (to hold a migration open). @default 0 */
   checkpointMs?: number;
+  /** Memory its containers report using (decides pre-copy). @default unknown */
+  containerMemoryBytes?: number;
 }
 
 export interface StubContainer {
@@ -224,7 +226,11 @@ export class StubCluster {
         })),
       leaveRemnant: () => act('leaveRemnant', () => ({ expiresAt: new Date(Date.now() + 3_600_000).toISOString() })),
       abortReceive: () => act('abortReceive', () => undefined),
-      containerState: ({ containerId }) => act('containerState', () => state(containerId, 'absent')),
+      containerState: ({ containerId }) =>
+        act('containerState', () => ({
+          ...state(containerId, 'absent'),
+          ...(behaviour.containerMemoryBytes !== undefined ? { memoryBytes: behaviour.containerMemoryBytes } : {}),
+        })),
     };
   }
 

@@ -60,15 +60,43 @@ describe('migrateContainer (stub activities)', () => {
     ]);
     expect(stub.checkpointed).toEqual(['c1']);
     expect(stub.on(next!)).toEqual(['prepareReceive', 'restoreFromTransfer']);
-    // No remnant on the target: one pre-copy round (the stub's transfers are tiny, so one is enough) before the freeze.
+    // No remnant on the target and a container of unknown size: one pre-copy round (the stub's transfers are tiny,
+    // so one is enough) before the freeze.
     const calls = stub.on(src!);
-    expect(calls.slice(0, 4)).toEqual(['syncBundle', 'checkpointContainer', 'sendCheckpoint', 'checkpointContainer']);
+    expect(calls.slice(0, 5)).toEqual([
+      'syncBundle',
+      'containerState',
+      'checkpointContainer',
+      'sendCheckpoint',
+      'checkpointContainer',
+    ]);
     // After the freeze, the frozen rootfs and the pages go side by side.
-    expect(calls.slice(4, 6).sort()).toEqual(['sendCheckpoint', 'syncBundle']);
-    expect(calls.slice(6)).toEqual(['leaveRemnant']);
+    expect(calls.slice(5, 7).sort()).toEqual(['sendCheckpoint', 'syncBundle']);
+    expect(calls.slice(7)).toEqual(['leaveRemnant']);
     expect(result.preCopy).toEqual([{ generation: 1, frozenMs: 1, wireBytes: 100, transferMs: 1 }]);
     expect(result.generation).toBe(2);
     expect(stub.containers.c1).toMatchObject({ nodeId: next, state: 'running' });
+  });
+
+  it('does not pre-copy a container too small for it to pay, and does for a large one', async () => {
+    const {
+      queue,
+      pcs: [small, big, to],
+    } = ids(3);
+    const stub = new StubCluster(
+      { [small!]: { containerMemoryBytes: 64 << 20 }, [big!]: { containerMemoryBytes: 1 << 30 }, [to!]: {} },
+      {
+        c1: { nodeId: small!, state: 'running', memoryMiB: 96 },
+        c2: { nodeId: big!, state: 'running', memoryMiB: 1100 },
+      },
+    );
+    stub.preference = [to!];
+    const smallMove = await migrate(stub, queue, 'c1');
+    expect(smallMove.preCopy ?? []).toEqual([]); // a move without pre-copy reports none
+    expect(stub.on(small!).filter((c) => c === 'checkpointContainer')).toHaveLength(1);
+    const bigMove = await migrate(stub, queue, 'c2');
+    expect(bigMove.preCopy).toHaveLength(1);
+    expect(stub.on(big!).filter((c) => c === 'checkpointContainer')).toHaveLength(2);
   });
 
   it('resends the same checkpoint to another target when the target dies after the checkpoint', async () => {
