@@ -46,6 +46,8 @@ export interface NodeWorkerConfig {
   keepGenerations: number;
   /** ZANSHIN_LAZY_RESTORE: restore with CRIU's lazy-pages daemon (memory copied in after resuming). @default true */
   lazyRestore: boolean;
+  /** ZANSHIN_LAZY_RESTORE_MIN_MIB: images with less memory are restored plainly (lazy does not pay). @default 128 */
+  lazyRestoreMinBytes: number;
   /** ZANSHIN_API_URL: migration-api, for load reports; none are sent when unset. */
   apiUrl: string | null;
   /** ZANSHIN_LOAD_REPORT_SECONDS: interval of load reports. @default 10 */
@@ -73,6 +75,7 @@ export function nodeWorkerConfig(env: Env = process.env): NodeWorkerConfig {
     remnantRetentionMs: envInt(env, 'ZANSHIN_REMNANT_RETENTION_HOURS', 24, 0, 24 * 365) * 3_600_000,
     keepGenerations: envInt(env, 'ZANSHIN_KEEP_GENERATIONS', 2, 1, 100),
     lazyRestore: envFlag(env, 'ZANSHIN_LAZY_RESTORE', true),
+    lazyRestoreMinBytes: envInt(env, 'ZANSHIN_LAZY_RESTORE_MIN_MIB', 128, 0, 1 << 20) * 1024 * 1024,
     apiUrl: env.ZANSHIN_API_URL || null,
     loadReportMs: envInt(env, 'ZANSHIN_LOAD_REPORT_SECONDS', 10, 1, 3600) * 1000,
     netnsPrefix: envString(env, 'ZANSHIN_NETNS_PREFIX', 'zc'),

@@ -91,6 +91,17 @@ export function restoreArgs(
   ];
 }
 
+/**
+ * Below this much memory a lazy restore loses: starting the lazy-pages daemon and waiting for its socket costs
+ * more than faulting the pages in (64 MiB: runc restore 1.03 s lazy vs 0.68 s plain; 1 GiB: 0.5 s vs 5-7 s).
+ */
+export const LAZY_RESTORE_MIN_BYTES = 128 * 1024 * 1024;
+
+/** Whether to restore lazily: when enabled and the image holds enough memory pages for it to pay. */
+export function restoresLazily(enabled: boolean, pagesBytes: number, minBytes = LAZY_RESTORE_MIN_BYTES): boolean {
+  return enabled && pagesBytes >= minBytes;
+}
+
 /** CRIU's lazy-pages daemon for a local image: serves the pages of `imagePath` to a restore using `workPath`. */
 export function lazyPagesArgs(o: { imagePath: string; workPath: string; logFile: string }): string[] {
   return ['lazy-pages', '--images-dir', o.imagePath, '--work-dir', o.workPath, '--log-file', o.logFile, '-v2'];

@@ -1,7 +1,7 @@
 import execa from 'execa';
 import { chmod, copyFile, lstat, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Manifest, manifestStats } from '../domain/manifest';
+import { isPagesFile, Manifest, manifestStats } from '../domain/manifest';
 import type {
   ApplyStats,
   CheckpointReport,
@@ -26,6 +26,7 @@ import { positionLocator, scanDirectory } from './scan';
 import { cgroupMemoryBytes } from './cgroup-memory';
 import { RemnantStore } from './store';
 import { ErrorType } from '../common/errors';
+import { restoresLazily } from '../domain/runc-args';
 
 export interface ExecutorConfig {
   nodeId: string;
@@ -42,6 +43,8 @@ export interface ExecutorConfig {
   netnsPrefix?: string;
   /** Restore with CRIU's lazy-pages daemon (memory copied in after the process resumes). @default true */
   lazyRestore?: boolean;
+  /** Images with fewer bytes of memory pages are restored plainly. @default LAZY_RESTORE_MIN_BYTES */
+  lazyRestoreMinBytes?: number;
   /** The static zanshin-init binary copied into every container. @default /var/cache/zanshin/bin/zanshin-init */
   initBinary?: string;
 }
@@ -70,6 +73,13 @@ export interface SendOptions {
   onProgress?: (p: string) => void;
   /** Aborts the transfer (the step was cancelled: a retry of it may already be running). */
   signal?: AbortSignal;
+}
+
+/** Bytes of memory pages in a checkpoint image (its pages-*.img files). */
+async function pagesBytes(imageDir: string): Promise<number> {
+  let n = 0;
+  for (const name of await readdir(imageDir)) if (isPagesFile(name)) n += (await stat(path.join(imageDir, name))).size;
+  return n;
 }
 
 const since = (t0: bigint): number => Number((process.hrtime.bigint() - t0) / 1_000_000n);
@@ -495,7 +505,7 @@ export class NodeExecutor {
   async restoreLocal(
     containerId: string,
     generation: number,
-    { networkReady = false, lazy = this.config.lazyRestore ?? true }: { networkReady?: boolean; lazy?: boolean } = {},
+    { networkReady = false, lazy }: { networkReady?: boolean; lazy?: boolean } = {},
   ): Promise<{ restoreMs: number; state: ContainerState; checkpointCreatedAt: string }> {
     const before = await this.runc.state(containerId);
     if (before.status === 'running')
@@ -508,15 +518,13 @@ export class NodeExecutor {
     // config.json is already this PC's (written when the bundle was created or received here). The address is
     // present but silent while CRIU rebuilds the connections; then the LAN learns where it is.
     if (!networkReady) await this.net.create(containerId, spec.network, { held: true });
+    const imageDir = this.store.imageDir(containerId, generation);
+    const lazyPages =
+      lazy ??
+      restoresLazily(this.config.lazyRestore ?? true, await pagesBytes(imageDir), this.config.lazyRestoreMinBytes);
     let daemon: LazyPagesDaemon | null;
     try {
-      daemon = await this.runc.restore(
-        containerId,
-        this.store.imageDir(containerId, generation),
-        work,
-        this.store.bundleDir(containerId),
-        { lazyPages: lazy },
-      );
+      daemon = await this.runc.restore(containerId, imageDir, work, this.store.bundleDir(containerId), { lazyPages });
     } catch (err) {
       await this.net.destroy(containerId).catch(() => undefined);
       throw err;

@@ -41,6 +41,7 @@ runMain('node-worker', async () => {
     remnantRetentionMs: config.remnantRetentionMs,
     keepGenerations: config.keepGenerations,
     lazyRestore: config.lazyRestore,
+    lazyRestoreMinBytes: config.lazyRestoreMinBytes,
     netnsPrefix: config.netnsPrefix,
   });
   const dataPlane = buildDataPlane(executor.transfers);

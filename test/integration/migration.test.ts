@@ -54,7 +54,13 @@ class PlacementSampler {
 }
 
 beforeAll(async () => {
-  await cluster.start('10.80.0', 2);
+  // This file's containers are small: have them restored lazily anyway, so the real lazy-pages path runs here.
+  process.env.ZANSHIN_LAZY_RESTORE_MIN_MIB = '0';
+  try {
+    await cluster.start('10.80.0', 2);
+  } finally {
+    delete process.env.ZANSHIN_LAZY_RESTORE_MIN_MIB;
+  }
   ({ config, client, nodeDirs } = cluster);
 }, 180_000);
 

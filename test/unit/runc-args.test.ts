@@ -6,7 +6,9 @@ import {
   needsMerge,
   preDumpArgs,
   restoreArgs,
+  LAZY_RESTORE_MIN_BYTES,
   lazyPagesArgs,
+  restoresLazily,
 } from '../../domain/runc-args';
 import { patchSpec, OciSpec } from '../../domain/oci-spec';
 
@@ -101,6 +103,13 @@ describe('runc checkpoint/restore arguments', () => {
       '/w/lazy.log',
       '-v2',
     ]);
+  });
+
+  it('restores lazily only when enabled and the image holds enough memory for it to pay', () => {
+    expect(restoresLazily(true, 1 << 30)).toBe(true);
+    expect(restoresLazily(true, LAZY_RESTORE_MIN_BYTES)).toBe(true);
+    expect(restoresLazily(true, 64 << 20)).toBe(false);
+    expect(restoresLazily(false, 1 << 30)).toBe(false);
   });
 
   it('restarts dirty tracking after restore through a CRIU action script at pre-resume', () => {
