@@ -20,6 +20,8 @@ export interface MigrateContainerInput {
   migrationId?: string;
   /** Targets tried at most when targets die one after another. @default 3 */
   maxTargets?: number;
+  /** false: no pre-copy (an evacuation with little time: the PC must be free first). @default true */
+  preCopy?: boolean;
   timeouts?: NodeTimeouts;
 }
 
@@ -89,6 +91,7 @@ export async function migrateContainer(input: MigrateContainerInput): Promise<Mi
       to,
       checkpoint,
       timeouts: input.timeouts,
+      ...(input.preCopy === false ? { preCopy: false } : {}),
       onStep: (s) => steps.push(s),
     });
     if (outcome.ok) {

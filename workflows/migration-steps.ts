@@ -118,6 +118,8 @@ async function shipCheckpoint(
   o: {
     checkpoint?: CheckpointReport;
     leaveRunning: boolean;
+    /** Pre-copy allowed (it still runs only where it pays). @default true */
+    preCopy?: boolean;
     onCheckpoint: (cp: CheckpointReport) => void;
     onTransfer: (dest: TransferTarget) => void;
   },
@@ -145,6 +147,7 @@ async function shipCheckpoint(
     // holds enough memory for that to pay (domain/pre-copy.ts).
     const preCopies =
       !o.leaveRunning &&
+      o.preCopy !== false &&
       receive.heldGenerations.length === 0 &&
       preCopyPays(patched('pre-copy-by-size') ? (await source.containerState({ containerId })).memoryBytes : undefined);
     while (preCopies && preCopy.length < PRE_COPY_MAX_ROUNDS) {
@@ -198,6 +201,8 @@ async function shipCheckpoint(
 export interface MoveOnceInput extends Route {
   /** Resend this checkpoint instead of taking one (the container is already stopped on the source). */
   checkpoint?: CheckpointReport;
+  /** false: no pre-copy even where it would pay (a PC being taken back must be freed first). @default true */
+  preCopy?: boolean;
 }
 
 /**
@@ -213,6 +218,7 @@ export async function moveOnce(input: MoveOnceInput): Promise<MoveOutcome> {
     const shipped = await shipCheckpoint(run, input, {
       ...(input.checkpoint ? { checkpoint: input.checkpoint } : {}),
       leaveRunning: false,
+      preCopy: input.preCopy !== false,
       onCheckpoint: (cp) => {
         checkpoint = cp;
       },

@@ -261,11 +261,27 @@ describe('nodeLifecycle evacuation (stub activities)', () => {
     );
     const report = await evacuate(stub, queue, pc!, 60, 1);
     expect(stub.checkpointed).toEqual(['big', 'mid', 'small']);
+    // A minute to go: no pre-copy rounds, one checkpoint per container, the PC is free sooner.
+    expect(stub.on(pc!).filter((c) => c === 'checkpointContainer')).toHaveLength(3);
     expect(report.containers.map((c) => [c.containerId, c.outcome, c.to])).toEqual([
       ['big', 'moved', other],
       ['mid', 'moved', other],
       ['small', 'moved', other],
     ]);
+  });
+
+  it('pre-copies during an evacuation only when the deadline is far', async () => {
+    const {
+      queue,
+      pcs: [pc, other],
+    } = ids(2);
+    const stub = new StubCluster(
+      { [pc!]: { containerMemoryBytes: 1 << 30 }, [other!]: {} },
+      { far: { nodeId: pc!, state: 'running', memoryMiB: 1100 } },
+    );
+    const report = await evacuate(stub, queue, pc!, 600, 1);
+    expect(report.containers.map((c) => c.outcome)).toEqual(['moved']);
+    expect(stub.on(pc!).filter((c) => c === 'checkpointContainer')).toHaveLength(2); // a round, then the freeze
   });
 
   it('starts no migration after the deadline, and never cuts one short', async () => {
