@@ -1,6 +1,12 @@
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { decodeManifest, encodeManifest, Manifest, manifestHeaderBytes, manifestHeaderLength } from '../domain/manifest';
+import {
+  decodeManifest,
+  encodeManifest,
+  Manifest,
+  manifestHeaderBytes,
+  manifestHeaderLength,
+} from '../domain/manifest';
 import type { ContainerSpec, GenerationMeta } from '../domain/reports';
 import { ChunkLocations, locationsOf } from './scan';
 import { CONTAINER_ID_PATTERN } from '../common/names';
