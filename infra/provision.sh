@@ -16,4 +16,6 @@ step "Temporal CLI $TEMPORAL_CLI_VERSION" provision_temporal_cli
 step "zanshin-init (containers' first process)" provision_init
 step "npm dependencies" provision_node_modules
 step "TypeScript build" build_typescript
+# Guest PCs (QEMU, Debian's stock kernel with soft-dirty tracking): the kernel path's tests run in them.
+step "guest PC kernel and initramfs" bash "$here/guest/build.sh"
 say "provisioning finished in $((SECONDS - t0)) s"
