@@ -8,6 +8,10 @@
  * so the PC can report how it ended, and init exits the same way.
  *
  * Logs are capped: past LOG_CAP bytes a log is truncated to its last half, so a chatty program cannot fill a disk.
+ *
+ * Transparent huge pages are turned off for the container (PR_SET_THP_DISABLE, inherited by every process it
+ * starts and kept by CRIU across a restore): with kernel dirty tracking, one dirtied 4-KiB page of a huge page marks
+ * all 2 MiB of it dirty, and differential checkpoints would carry 512 times too much. The PC's own programs keep THP.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -70,6 +75,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: %s -- PROGRAM [ARGS...]\n", argv[0]);
     return 2;
   }
+  if (prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) != 0) perror("zanshin-init: PR_SET_THP_DISABLE");
   mkdir("/.zanshin", 0755);
   unlink("/.zanshin/exit");
   int out = open_log("/.zanshin/stdout.log");
