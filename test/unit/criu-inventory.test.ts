@@ -1,7 +1,10 @@
 import { inventoryDumpUptime, withDumpUptime } from '../../domain/criu-inventory';
 
 // inventory.img of a CRIU 4.2.1 dump made on this machine without track-mem (no dump_uptime field).
-const REAL = Buffer.from('163131584e000000080210011a18080110011801200128013002380340044806500758086005200128013000580062006a2437636131316464632d383737342d346530362d623962392d346335653565303733336439', 'hex');
+const REAL = Buffer.from(
+  '163131584e000000080210011a18080110011801200128013002380340044806500758086005200128013000580062006a2437636131316464632d383737342d346530362d623962392d346335653565303733336439',
+  'hex',
+);
 
 describe("CRIU inventory's dump_uptime", () => {
   it('reads none from a dump made without memory tracking', () => {
