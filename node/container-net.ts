@@ -17,6 +17,10 @@ export class ContainerNetError extends Error {
 const NETNS_DIR = '/run/netns';
 /** The rule that holds a container's traffic; removed by exact match. */
 const HOLD_RULE = ['INPUT', '-i', 'eth0', '-j', 'DROP'];
+/** Set just before it: no new connections, while those under way are accepted. */
+const NO_NEW_CONNECTIONS_RULE = ['INPUT', '-i', 'eth0', '-p', 'tcp', '--syn', '-j', 'DROP'];
+/** How long connections whose handshake is under way get to reach the program before everything is held. */
+const ACCEPT_GRACE_MS = 50;
 
 async function run(file: string, args: string[], what: string): Promise<string> {
   const r = await execa(file, args, { reject: false });
@@ -121,8 +125,8 @@ export class ContainerNet {
   }
 
   /** Whether an iptables command on the hold rule (-C check, -D delete) succeeds inside the container's namespace. */
-  private async holdRule(containerId: string, op: '-C' | '-D'): Promise<boolean> {
-    const r = await execa('nsenter', [`--net=${this.path(containerId)}`, 'iptables', '-w', op, ...HOLD_RULE], {
+  private async holdRule(containerId: string, op: '-C' | '-D', rule = HOLD_RULE): Promise<boolean> {
+    const r = await execa('nsenter', [`--net=${this.path(containerId)}`, 'iptables', '-w', op, ...rule], {
       reject: false,
     });
     return r.exitCode === 0;
@@ -130,13 +134,23 @@ export class ContainerNet {
 
   /** Drops traffic arriving at the container (before a checkpoint that keeps its connections). */
   async hold(containerId: string): Promise<void> {
-    if (!(await this.holdRule(containerId, '-C')))
-      await this.inside(containerId, ['iptables', '-w', '-A', ...HOLD_RULE], `holding ${containerId}'s traffic`);
+    if (await this.holdRule(containerId, '-C')) return;
+    // New connections first: one whose handshake completed but that the program has not accepted yet cannot be
+    // checkpointed (CRIU carries established sockets, not a listener's queue), and its client would get a reset
+    // from the target. Handshakes under way finish and are accepted during the grace; then everything is held.
+    await this.inside(
+      containerId,
+      ['iptables', '-w', '-A', ...NO_NEW_CONNECTIONS_RULE],
+      `refusing new connections to ${containerId}`,
+    );
+    await new Promise((r) => setTimeout(r, ACCEPT_GRACE_MS));
+    await this.inside(containerId, ['iptables', '-w', '-A', ...HOLD_RULE], `holding ${containerId}'s traffic`);
   }
 
   /** Lets traffic in again (every copy of the rule). */
   async release(containerId: string): Promise<void> {
     while (await this.holdRule(containerId, '-D'));
+    while (await this.holdRule(containerId, '-D', NO_NEW_CONNECTIONS_RULE));
   }
 
   /**
