@@ -4,23 +4,14 @@
 import execa from 'execa';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { MethodResult, timed } from './measure';
+import { BaselineWorkload, MethodResult, timed, waitUntilFilled } from './measure';
 import { podmanBaseline, PodmanOutcome } from './podman-baseline';
 
 export type { MethodResult } from './measure';
 
-export interface BaselineOptions {
-  rootfs: string;
-  env: string[];
-  args: string[];
-  /** Resident memory (bytes) the container reaches once its memory is filled. */
-  readyRssBytes: number;
-  workDir: string;
-  criu: string;
+export interface BaselineOptions extends BaselineWorkload {
   home: { namespace: string; address: string };
   away: { namespace: string; address: string };
-  dwellMs: number;
-  log: (line: string) => void;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -103,11 +94,7 @@ export async function runcBaselines(
     await runc('run', '--detach', '--bundle', bundle, id);
     // Wait until the workload filled its memory (as the Zanshin container did before it moved), then dwell.
     const { pid } = JSON.parse((await execa('runc', ['--root', root, 'state', id])).stdout) as { pid: number };
-    for (let i = 0; i < 600; i++) {
-      const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
-      if (rss >= o.readyRssBytes) break;
-      await sleep(100);
-    }
+    await waitUntilFilled(pid, o.readyRssBytes);
     await sleep(o.dwellMs);
     /** Checkpoint into `image`, rsync it onto `dest` on the other PC (with `flags`), restore from there. */
     const move = async (

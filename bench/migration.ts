@@ -32,29 +32,9 @@ import { nodeLifecycleWorkflowId } from '../common/names';
 import type { EvacuationReport } from '../workflows/node-lifecycle';
 import type { moveContainer } from '../workflows';
 import execa from 'execa';
-import { MethodResult, runcBaselines } from './baselines';
+import { runcBaselines } from './baselines';
+import type { BenchResults, EvacuationResult, MethodResult, SizeResult } from './measure';
 import { lineChartSvg } from './plot';
-
-interface SizeResult {
-  sizeMiB: number;
-  workload: string;
-  dirtyPagesPerSecond: number;
-  linkRate: string | null;
-  methods: Record<string, MethodResult>;
-  /** Why Podman's export/import could not be measured (the commands tried and their errors). */
-  podmanUnavailable?: string;
-}
-
-interface EvacuationResult {
-  containers: number;
-  sizeMiB: number;
-  /** From the lecture signal until no container is left on the PC. */
-  pcFreeMs: number;
-  outcomes: { containerId: string; outcome: string; to?: string; error?: string }[];
-  /** Stop-and-copy of one container of this size in this run, times the number of containers (one after another). */
-  stopAndCopyOneByOneMs: number | null;
-  nodeWorkerPeakRssMiB: Record<string, number>;
-}
 
 interface ProbeResult {
   sent: number;
@@ -360,7 +340,8 @@ async function main(): Promise<void> {
   const base = path.join(outDir, `${stamp}-${workload}`);
   writeFileSync(
     `${base}.json`,
-    JSON.stringify({ sizes: results, nodeWorkerPeakRssMiB: peakRssMiB, evacuation }, null, 2) + '\n',
+    JSON.stringify({ sizes: results, nodeWorkerPeakRssMiB: peakRssMiB, evacuation } satisfies BenchResults, null, 2) +
+      '\n',
   );
   const names = Object.keys(results[0]?.methods ?? {});
   writeFileSync(

@@ -3,22 +3,13 @@
 // container restore --import` on the other PC. Each simulated PC gets its own Podman storage; the image the
 // container runs from is imported on both beforehand (a pull is a one-time cost, not part of a move).
 import execa from 'execa';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { MethodResult, timed } from './measure';
+import { BaselineWorkload, MethodResult, timed, waitUntilFilled } from './measure';
 
-export interface PodmanOptions {
-  rootfs: string;
-  env: string[];
-  args: string[];
-  readyRssBytes: number;
-  workDir: string;
-  /** CRIU to use (runc finds it on PATH). */
-  criu: string;
-  dwellMs: number;
+export interface PodmanOptions extends BaselineWorkload {
   /** Copies directory `src` of the home PC onto `dest` of the other one over their link; returns bytes on the wire. */
   copy: (src: string, dest: string) => Promise<number>;
-  log: (line: string) => void;
 }
 
 const runroot = (pc: string) => `/run/zanshin-bench-podman-${pc}-${process.pid}`;
@@ -88,11 +79,7 @@ export async function podmanBaseline(o: PodmanOptions): Promise<PodmanOutcome> {
       ),
     );
     const pid = Number((await home('inspect', '-f', '{{.State.Pid}}', name)).stdout.trim());
-    for (let i = 0; i < 600; i++) {
-      const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
-      if (rss >= o.readyRssBytes) break;
-      await sleep(100);
-    }
+    await waitUntilFilled(pid, o.readyRssBytes);
     await sleep(o.dwellMs);
     o.log('baseline: podman container checkpoint --export, copy of the tarball, podman container restore --import');
     const out = path.join(o.workDir, 'podman', 'out');

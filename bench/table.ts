@@ -1,34 +1,14 @@
 // Prints the README's benchmark table (markdown) from a results file of `npm run bench:migration`.
 // Run: npm run bench:table -- bench/results/<file>.json
 import { readFileSync } from 'node:fs';
-import type { MethodResult } from './baselines';
-
-interface Results {
-  sizes: {
-    sizeMiB: number;
-    workload: string;
-    dirtyPagesPerSecond: number;
-    linkRate: string | null;
-    methods: Record<string, MethodResult>;
-    podmanUnavailable?: string;
-  }[];
-  nodeWorkerPeakRssMiB: Record<string, number>;
-  evacuation?: {
-    containers: number;
-    sizeMiB: number;
-    pcFreeMs: number;
-    outcomes: { outcome: string }[];
-    stopAndCopyOneByOneMs: number | null;
-    nodeWorkerPeakRssMiB: Record<string, number>;
-  } | null;
-}
+import type { BenchResults } from './measure';
 
 const file = process.argv[2];
 if (!file) {
   console.error('usage: npm run bench:table -- bench/results/<file>.json');
   process.exit(2);
 }
-const r = JSON.parse(readFileSync(file, 'utf8')) as Results;
+const r = JSON.parse(readFileSync(file, 'utf8')) as BenchResults;
 const s = (ms: number) => (ms / 1000).toFixed(2);
 const mb = (b: number) => (b / 1e6 >= 100 ? (b / 1e6).toFixed(0) : (b / 1e6).toFixed(1));
 const first = r.sizes[0];

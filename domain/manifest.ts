@@ -187,9 +187,7 @@ export function readMissingPositions(m: Manifest, buf: Buffer): { hashes: string
 
 /** The distinct chunk hashes of a manifest that `has` says are not held, in first-use order. */
 export function missingChunks(m: Manifest, has: (hash: string) => boolean): string[] {
-  const missing = new Set<string>();
-  for (const e of m.entries) for (const h of e.chunks ?? []) if (!missing.has(h) && !has(h)) missing.add(h);
-  return [...missing];
+  return readMissingPositions(m, missingPositions(m, has)).hashes;
 }
 
 /*
