@@ -124,9 +124,9 @@ export class ContainerNet {
     }
   }
 
-  /** Whether an iptables command on the hold rule (-C check, -D delete) succeeds inside the container's namespace. */
-  private async holdRule(containerId: string, op: '-C' | '-D', rule = HOLD_RULE): Promise<boolean> {
-    const r = await execa('nsenter', [`--net=${this.path(containerId)}`, 'iptables', '-w', op, ...rule], {
+  /** Whether the container's traffic is held already. */
+  private async isHeld(containerId: string): Promise<boolean> {
+    const r = await execa('nsenter', [`--net=${this.path(containerId)}`, 'iptables', '-w', '-C', ...HOLD_RULE], {
       reject: false,
     });
     return r.exitCode === 0;
@@ -134,7 +134,7 @@ export class ContainerNet {
 
   /** Drops traffic arriving at the container (before a checkpoint that keeps its connections). */
   async hold(containerId: string): Promise<void> {
-    if (await this.holdRule(containerId, '-C')) return;
+    if (await this.isHeld(containerId)) return;
     // New connections first: one whose handshake completed but that the program has not accepted yet cannot be
     // checkpointed (CRIU carries established sockets, not a listener's queue), and its client would get a reset
     // from the target. Handshakes under way finish and are accepted during the grace; then everything is held.
@@ -147,10 +147,12 @@ export class ContainerNet {
     await this.inside(containerId, ['iptables', '-w', '-A', ...HOLD_RULE], `holding ${containerId}'s traffic`);
   }
 
-  /** Lets traffic in again (every copy of the rule). */
+  /**
+   * Lets traffic in again. The INPUT chain of a container's namespace holds nothing but the hold rules (this class
+   * alone writes it), so one flush lifts them all: it runs in the downtime, and each iptables call is a process.
+   */
   async release(containerId: string): Promise<void> {
-    while (await this.holdRule(containerId, '-D'));
-    while (await this.holdRule(containerId, '-D', NO_NEW_CONNECTIONS_RULE));
+    await this.inside(containerId, ['iptables', '-w', '-F', 'INPUT'], `releasing ${containerId}'s traffic`);
   }
 
   /**

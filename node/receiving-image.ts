@@ -81,7 +81,6 @@ export class ReceivingImage {
         this.content.delete(name);
       }
     this.unfilled.clear();
-    const filledAt = new Map<string, number>();
     for (const [k, e] of manifest.entries.entries()) {
       const full = resolveInside(this.dir, e.path);
       const size = e.size!;
@@ -106,10 +105,7 @@ export class ReceivingImage {
       }
       this.content.set(e.path, content);
       e.chunks!.forEach((h, index) => {
-        if (content[index] === h) {
-          if (!filledAt.has(h)) filledAt.set(h, pack(k, index));
-          return;
-        }
+        if (content[index] === h) return;
         content[index] = null;
         const waiting = this.unfilled.get(h);
         if (waiting === undefined) this.unfilled.set(h, pack(k, index));
@@ -118,6 +114,16 @@ export class ReceivingImage {
       });
     }
     this.entries = manifest.entries;
+    // Where in this image a wanted chunk already lies (a page that moved): one pass of lookups, no index of all.
+    const filledAt = new Map<string, number>();
+    if (this.unfilled.size)
+      manifest.entries.forEach((e, k) => {
+        const content = this.content.get(e.path)!;
+        for (let index = 0; index < content.length; index++) {
+          const h = content[index];
+          if (h && this.unfilled.has(h) && !filledAt.has(h)) filledAt.set(h, pack(k, index));
+        }
+      });
     // Chunks this node holds elsewhere (a moved page, a page of another image): copied here now, in batches, each
     // verified as it is read.
     // Sources sorted by place and read in runs: after a layout shift most of an image is found elsewhere in it.
@@ -177,6 +183,22 @@ export class ReceivingImage {
 
   wants(hash: string): boolean {
     return this.unfilled.has(hash);
+  }
+
+  /**
+   * The answer to the offer just planned: one place in the manifest of each chunk still wanted, as [u32 entry]
+   * [u32 chunk] pairs (see domain/manifest.ts, missingPositions), read from what is waiting, not from every page.
+   */
+  missingPositions(): Buffer {
+    const buf = Buffer.allocUnsafe(this.unfilled.size * 8);
+    let at = 0;
+    for (const waiting of this.unfilled.values()) {
+      const p = typeof waiting === 'number' ? waiting : waiting[0]!;
+      buf.writeUInt32BE(entryOf(p), at);
+      buf.writeUInt32BE(indexOf(p), at + 4);
+      at += 8;
+    }
+    return buf;
   }
 
   get missingCount(): number {

@@ -1,5 +1,6 @@
 import execa from 'execa';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { checkpointArgs, DirtyStrategy, restoreArgs, RuncGlobal, runArgs } from '../domain/runc-args';
 import { OciSpec, patchSpec, SpecOptions } from '../domain/oci-spec';
@@ -56,6 +57,10 @@ export class Runc {
   }
 
   async state(containerId: string): Promise<ContainerState> {
+    // runc keeps a container's state in <root>/<id>: without it, runc itself would answer "does not exist". Asking
+    // it costs a process start, and restores ask this in the downtime.
+    if (!(await stat(path.join(this.global.root, containerId)).catch(() => null)))
+      return { containerId, status: 'absent', pid: 0 };
     const result = await execa('runc', ['--root', this.global.root, 'state', containerId], { reject: false });
     if (result.exitCode !== 0) return { containerId, status: 'absent', pid: 0 };
     const s = JSON.parse(result.stdout) as { status: ContainerState['status']; pid: number };
@@ -73,13 +78,26 @@ export class Runc {
   }
 
   /** Writes config.json: this runc's default spec with the container's settings. */
+  private baseSpecText: Promise<string> | null = null;
+
+  /** runc's default spec, asked once per process: restores write config.json in the downtime. */
+  baseSpec(): Promise<OciSpec> {
+    this.baseSpecText ??= (async () => {
+      const tmp = await mkdtemp(path.join(os.tmpdir(), 'zanshin-spec-'));
+      try {
+        await execa('runc', ['spec', '--bundle', tmp]);
+        return await readFile(path.join(tmp, 'config.json'), 'utf8');
+      } finally {
+        await rm(tmp, { recursive: true, force: true });
+      }
+    })();
+    this.baseSpecText.catch(() => (this.baseSpecText = null));
+    return this.baseSpecText.then((text) => JSON.parse(text) as OciSpec);
+  }
+
   async writeSpec(bundle: string, options: SpecOptions): Promise<void> {
-    const tmp = path.join(bundle, '.spec');
-    await mkdir(tmp, { recursive: true });
-    await execa('runc', ['spec', '--bundle', tmp]);
-    const base = JSON.parse(await readFile(path.join(tmp, 'config.json'), 'utf8')) as OciSpec;
-    await writeFile(path.join(bundle, 'config.json'), JSON.stringify(patchSpec(base, options), null, 2));
-    await execa('rm', ['-rf', tmp]);
+    const spec = patchSpec(await this.baseSpec(), options);
+    await writeFile(path.join(bundle, 'config.json'), JSON.stringify(spec, null, 2));
   }
 
   async run(containerId: string, bundle: string): Promise<void> {

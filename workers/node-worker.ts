@@ -44,6 +44,7 @@ runMain('node-worker', async () => {
     lazyRestoreMinBytes: config.lazyRestoreMinBytes,
     netnsPrefix: config.netnsPrefix,
   });
+  await executor.runc.baseSpec(); // asked now, not in a restore's downtime
   const dataPlane = buildDataPlane(executor.transfers);
   // Students' containers must not reach this PC's own services (data plane, relays): refuse their addresses first.
   if (config.containerPool) await ContainerNet.refuseContainers(config.containerPool);

@@ -18,6 +18,9 @@ interface TransferRecord {
   createdAt: string;
 }
 
+/** How long after an offer its manifest is written down (see Transfer.persistLater). */
+const PERSIST_DELAY_MS = 1000;
+
 /**
  * One incoming transfer on the target: its token, the checkpoint image being built in place, the rootfs chunks
  * staged for the bundle, and the manifests offered so far. Offers and chunk streams run one at a time: a retried
@@ -29,6 +32,7 @@ export class Transfer {
   private seeding: Promise<void> = Promise.resolve();
   private queue: Promise<unknown> = Promise.resolve();
   private persisting: Promise<void> = Promise.resolve();
+  private readonly persistTimers = new Map<ManifestKind, { timer: NodeJS.Timeout; write: () => void }>();
   /** Held checkpoint manifests read for deltas (the seed's is read ahead, before the freeze). */
   private readonly heldManifests = new Map<number, Promise<Manifest | null>>();
 
@@ -111,15 +115,12 @@ export class Transfer {
   /** Records an offered manifest; returns the chunk hashes this node lacks for it. */
   /** Takes the manifest of what is to arrive; answers where in it each chunk still missing here first occurs. */
   async offer(m: Manifest): Promise<Buffer> {
-    // Kept for a worker that restarts mid-transfer; written while the chunks flow, not before the answer.
-    const file = path.join(this.dir, `${m.kind}.manifest`);
-    // Best effort: a manifest that could not be kept only means a restarted worker asks for it again.
-    this.persisting = this.persisting.then(() => writeFile(file, encodeManifest(m))).catch(() => undefined);
+    this.persistLater(m);
     this.manifests[m.kind] = m;
     if (m.kind === 'checkpoint') {
       const image = await this.receivingImage();
       await image.plan(m, this.held);
-      return missingPositions(m, (h) => !image.wants(h));
+      return image.missingPositions();
     }
     this.bundleHashes = null;
     return missingPositions(m, (h) => this.has(h));
@@ -156,8 +157,34 @@ export class Transfer {
     await this.seeding;
   }
 
-  /** Written to disk (for a worker restart): awaited before the transfer's directory goes. */
-  async settled(): Promise<void> {
+  /**
+   * Keeps an offered manifest for a worker that restarts mid-transfer, a moment after the answer: encoding one takes
+   * ~0.1 s per GiB of image, and the final offer is in the downtime, followed at once by the restore that ends the
+   * transfer (which needs no copy then). Best effort: a restarted worker without it asks the source to offer again.
+   */
+  private persistLater(m: Manifest): void {
+    const pending = this.persistTimers.get(m.kind);
+    if (pending) clearTimeout(pending.timer);
+    const write = () => {
+      this.persistTimers.delete(m.kind);
+      const file = path.join(this.dir, `${m.kind}.manifest`);
+      this.persisting = this.persisting.then(() => writeFile(file, encodeManifest(m))).catch(() => undefined);
+    };
+    const timer = setTimeout(write, PERSIST_DELAY_MS);
+    timer.unref();
+    this.persistTimers.set(m.kind, { timer, write });
+  }
+
+  /**
+   * Manifests written to disk before the transfer is closed (`keep`: it stays, to be resumed), or dropped unwritten
+   * (its directory goes).
+   */
+  async settled(keep: boolean): Promise<void> {
+    for (const { timer, write } of [...this.persistTimers.values()]) {
+      clearTimeout(timer);
+      if (keep) write();
+    }
+    this.persistTimers.clear();
     await this.persisting;
   }
 
@@ -254,23 +281,23 @@ export class TransferRegistry {
     return new Transfer(record, dir, await StagingPack.open(path.join(dir, 'chunks')), manifests, held, heldGeneration);
   }
 
-  private async release(transferId: string): Promise<void> {
+  private async release(transferId: string, keep: boolean): Promise<void> {
     const t = this.open.get(transferId);
     this.open.delete(transferId);
     const transfer = t && (await t.catch(() => null));
-    await transfer?.settled();
+    await transfer?.settled(keep);
     await transfer?.pack.close();
     await transfer?.held.close();
   }
 
   /** Ends a transfer: its staged chunks are dropped (what was needed is in the store by then). */
   async finish(transferId: string): Promise<void> {
-    await this.release(transferId);
+    await this.release(transferId, false);
     await rm(this.dir(transferId), { recursive: true, force: true });
   }
 
   /** Closes every open transfer's files (they stay on disk, to be resumed). */
   async closeAll(): Promise<void> {
-    await Promise.all([...this.open.keys()].map((id) => this.release(id)));
+    await Promise.all([...this.open.keys()].map((id) => this.release(id, true)));
   }
 }

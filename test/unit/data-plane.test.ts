@@ -91,6 +91,19 @@ describe('data plane', () => {
     expect(await second.offer(image.manifest)).toEqual([]);
   });
 
+  it('keeps what was offered for a worker that restarts before the transfer ends, and drops it once it ends', async () => {
+    const { transferId, token } = await registry.register('c1');
+    const client = new DataPlaneClient({ address, transferId, token });
+    const missing = await client.offer(image.manifest);
+    await server.close(); // a worker shutting down writes the manifest it was offered
+    await startServer();
+    const reloaded = await registry.get(transferId);
+    expect(reloaded.manifests.checkpoint?.entries).toEqual(image.manifest.entries);
+    expect((await reloaded.missing()).checkpoint).toBe(missing.length);
+    await registry.finish(transferId);
+    expect(readdirSync(path.join(store.root, 'staging'))).toEqual([]);
+  });
+
   it('leaves out a chunk whose file changed after hashing in a live sync, and refuses to in a strict one', async () => {
     const { transferId, token } = await registry.register('c1');
     const client = new DataPlaneClient({ address, transferId, token });

@@ -1,0 +1,48 @@
+// The image a target builds in place: what it asks for after planning an offer, and where it finds the rest.
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { missingPositions, PAGE_SIZE } from '../../domain/manifest';
+import { ChunkReader } from '../../node/chunk-reader';
+import { ReceivingImage } from '../../node/receiving-image';
+import { scanDirectory } from '../../node/scan';
+
+let tmp: string;
+beforeEach(() => {
+  tmp = mkdtempSync(path.join(os.tmpdir(), 'zanshin-ri-'));
+});
+afterEach(() => rmSync(tmp, { recursive: true, force: true }));
+
+const pages = (...ps: Buffer[]) => Buffer.concat(ps);
+
+it('asks for each missing chunk once, at its first place, and copies pages it already holds elsewhere in the image', async () => {
+  const page = () => randomBytes(PAGE_SIZE);
+  const [a, b, c, d, e] = [page(), page(), page(), page(), page()];
+  const zero = Buffer.alloc(PAGE_SIZE);
+  // Held before: a b c. Offered: a b c (kept), d d (new, repeated), zero (a hole), e (new), c a (copies of kept).
+  const seed = path.join(tmp, 'seed');
+  const receiving = path.join(tmp, 'receiving');
+  const offered = path.join(tmp, 'offered');
+  for (const dir of [seed, offered]) mkdirSync(dir);
+  writeFileSync(path.join(seed, 'pages-1.img'), pages(a, b, c));
+  const wanted = pages(a, b, c, d, d, zero, e, c, a);
+  writeFileSync(path.join(offered, 'pages-1.img'), wanted);
+  const { manifest } = await scanDirectory(offered, 'checkpoint', 'c1', 2);
+
+  const image = await ReceivingImage.open(receiving);
+  await image.seedFrom(seed);
+  await image.plan(manifest, new ChunkReader([]));
+
+  // d and e only; d at its first place (chunk 3), e at chunk 6. The same answer as reading the whole manifest.
+  const answer = image.missingPositions();
+  expect(Array.from({ length: answer.length / 4 }, (_, j) => answer.readUInt32BE(j * 4))).toEqual([0, 3, 0, 6]);
+  expect(answer.equals(missingPositions(manifest, (h) => !image.wants(h)))).toBe(true);
+
+  const hashes = manifest.entries[0]!.chunks!;
+  expect(await image.write([{ hash: hashes[3]!, data: d }])).toBe(1);
+  expect(await image.write([{ hash: hashes[6]!, data: e }])).toBe(1);
+  expect(image.missingCount).toBe(0);
+  expect(image.missingPositions().length).toBe(0);
+  expect(readFileSync(path.join(receiving, 'pages-1.img')).equals(wanted)).toBe(true);
+});
