@@ -2,7 +2,7 @@ import swagger from '@fastify/swagger';
 import type { Client } from '@temporalio/client';
 import Fastify, { FastifyInstance } from 'fastify';
 import type { Pool } from 'pg';
-import { CONTROL_TASK_QUEUE } from '../common/names';
+import { CONTROL_TASK_QUEUE, DEFAULT_LECTURE_WINDOW_DAYS } from '../common/names';
 import type { AddressPool } from '../domain/container-network';
 import { DEFAULT_POLICY, PlacementPolicy } from '../domain/placement';
 import { authenticate, Role, Tokens } from './auth';
@@ -29,8 +29,10 @@ export interface ApiDeps extends Tokens {
   loadRetentionMs?: number;
   /** Placement weights and margins. @default DEFAULT_POLICY */
   policy?: PlacementPolicy;
-  /** Campus time zone for CSV timetables. @default Asia/Tokyo */
+  /** Campus time zone: CSV times, iCalendar floating times and all-day events. @default Asia/Tokyo */
   timezone?: string;
+  /** Timetables are expanded this many days ahead. @default DEFAULT_LECTURE_WINDOW_DAYS */
+  lectureWindowDays?: number;
   /** Task queue of the control worker, where workflows start. @default zanshin-control */
   controlTaskQueue?: string;
   /** Where containers' LAN addresses come from. @default null (containers get loopback only) */
@@ -127,7 +129,11 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       controlTaskQueue,
       addressPool: deps.addressPool ?? null,
     });
-    lectureRoutes(api, { db: deps.db, timezone: deps.timezone ?? 'Asia/Tokyo' });
+    lectureRoutes(api, {
+      db: deps.db,
+      timezone: deps.timezone ?? 'Asia/Tokyo',
+      windowDays: deps.lectureWindowDays ?? DEFAULT_LECTURE_WINDOW_DAYS,
+    });
     migrationRoutes(api, { db: deps.db, temporal: deps.temporal, policy, controlTaskQueue });
     done();
   });

@@ -6,6 +6,10 @@ import { ConfigError } from '../common/errors';
 import { AddressPool, parseAddressPool } from '../domain/container-network';
 import { buildApi } from './app';
 import { migrate } from './db';
+import { startLectureWindow } from './lecture-window';
+
+/** How often timetables with rules going on past their window are looked at. */
+const LECTURE_WINDOW_CHECK_MS = 6 * 3_600_000;
 
 /** The containers' address pool, checked at start so that a bad setting stops the API with its name. */
 function addressPoolOf(settings: AddressPoolSettings | null): AddressPool | null {
@@ -33,10 +37,17 @@ async function main(): Promise<void> {
     logger: true,
     policy: config.policy,
     timezone: config.timezone,
+    lectureWindowDays: config.lectureWindowDays,
     controlTaskQueue: config.temporal.controlTaskQueue,
     addressPool: addressPoolOf(config.addressPool),
   });
+  const stopLectureWindow = startLectureWindow(db, {
+    windowDays: config.lectureWindowDays,
+    everyMs: LECTURE_WINDOW_CHECK_MS,
+    log: (line) => console.log(`migration-api: ${line}`),
+  });
   const shutdown = async (): Promise<void> => {
+    stopLectureWindow();
     await app.close();
     await db.end();
     await connection.close();

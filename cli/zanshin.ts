@@ -344,31 +344,78 @@ program
   });
 
 const lectures = program.command('lectures').description('the lecture timetable');
+interface ImportAnswer {
+  dryRun: boolean;
+  lectures: number;
+  skipped: number;
+  skippedComponents: { component: string; line: number; uid?: string; summary?: string; reason: string }[];
+  rooms: string[];
+  unmappedRooms: string[];
+  byRoom: { room: string; lectures: number; first: string; last: string }[];
+  expandedUntil: string;
+  continuingPastWindow: number;
+}
+
+/** What an import did (or, with --dry-run, would do): counts, per-room lectures, every skipped part and why. */
+function importSummary(r: ImportAnswer): string {
+  const lines = [
+    `${r.dryRun ? 'would import' : 'imported'} ${r.lectures} lectures in ${r.rooms.length} room(s)` +
+      (r.skipped ? `, skipped ${r.skipped} part(s) of the file` : ''),
+  ];
+  if (r.dryRun && r.byRoom.length)
+    lines.push(
+      table(
+        ['room', 'lectures', 'first', 'last', 'PCs mapped'],
+        r.byRoom.map((x) => [
+          x.room,
+          String(x.lectures),
+          when(x.first),
+          when(x.last),
+          r.unmappedRooms.includes(x.room) ? 'no' : 'yes',
+        ]),
+      ),
+    );
+  if (r.continuingPastWindow)
+    lines.push(
+      `${r.continuingPastWindow} recurring event(s) go on past ${when(r.expandedUntil)}: their later lectures are added as time passes`,
+    );
+  for (const c of r.skippedComponents)
+    lines.push(
+      `  skipped ${c.component} at line ${c.line}${c.uid ? ` (UID ${c.uid})` : ''}${c.summary ? ` "${c.summary}"` : ''}: ${c.reason}`,
+    );
+  if (r.skipped > r.skippedComponents.length) lines.push(`  ... and ${r.skipped - r.skippedComponents.length} more`);
+  if (r.unmappedRooms.length)
+    lines.push(`rooms without PCs (map them: zanshin rooms set <room> <pc...>): ${r.unmappedRooms.join(', ')}`);
+  return lines.join('\n');
+}
+
 lectures
   .command('import <file>')
   .description('import an iCalendar (.ics) or CSV timetable; the same --name replaces an earlier import')
   .requiredOption('--name <name>', 'e.g. 2026-fall')
   .addOption(new Option('--format <format>').choices(['ics', 'csv']))
-  .option('--timezone <tz>', "time zone of CSV times (default: the API's ZANSHIN_TIMEZONE)")
+  .option(
+    '--timezone <tz>',
+    "campus time zone for CSV times, floating times and all-day events (default: the API's ZANSHIN_TIMEZONE)",
+  )
+  .option('--dry-run', 'show what would be imported and skipped, and which rooms have no PCs; store nothing')
   .addOption(json)
-  .action(async (file: string, o: { name: string; format?: 'ics' | 'csv'; timezone?: string; json?: boolean }) => {
-    const format = o.format ?? (file.toLowerCase().endsWith('.csv') ? 'csv' : 'ics');
-    const r = await api().post<{ lectures: number; rooms: string[]; unmappedRooms: string[] }>('/v1/lectures/imports', {
-      name: o.name,
-      format,
-      content: readFileSync(file, 'utf8'),
-      ...(o.timezone ? { timezone: o.timezone } : {}),
-    });
-    out(
-      o.json,
-      r,
-      () =>
-        `imported ${r.lectures} lectures in ${r.rooms.length} room(s)` +
-        (r.unmappedRooms.length
-          ? `\nrooms without PCs (map them: zanshin rooms set <room> <pc...>): ${r.unmappedRooms.join(', ')}`
-          : ''),
-    );
-  });
+  .action(
+    async (
+      file: string,
+      o: { name: string; format?: 'ics' | 'csv'; timezone?: string; dryRun?: boolean; json?: boolean },
+    ) => {
+      const format = o.format ?? (file.toLowerCase().endsWith('.csv') ? 'csv' : 'ics');
+      const r = await api().post<ImportAnswer>('/v1/lectures/imports', {
+        name: o.name,
+        format,
+        content: readFileSync(file, 'utf8'),
+        ...(o.timezone ? { timezone: o.timezone } : {}),
+        ...(o.dryRun ? { dryRun: true } : {}),
+      });
+      out(o.json, r, () => importSummary(r));
+    },
+  );
 lectures
   .command('week')
   .description('lectures of the next 7 days, per room')

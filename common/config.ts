@@ -2,7 +2,14 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Env, envInt, envRequired, envSecret, envString } from './env';
 import { REPO_ROOT } from './paths';
-import { CONTROL_TASK_QUEUE, DEFAULT_OFFLINE_AFTER_SECONDS, isValidNodeId, NODE_ID_RULE, nodeTaskQueue } from './names';
+import {
+  CONTROL_TASK_QUEUE,
+  DEFAULT_LECTURE_WINDOW_DAYS,
+  DEFAULT_OFFLINE_AFTER_SECONDS,
+  isValidNodeId,
+  NODE_ID_RULE,
+  nodeTaskQueue,
+} from './names';
 import { ConfigError } from './errors';
 
 export interface TemporalConfig {
@@ -163,8 +170,16 @@ export interface ApiConfig {
   adminToken: string;
   /** ZANSHIN_NODE_TOKEN or ZANSHIN_NODE_TOKEN_FILE: bearer token of node workers. Required. */
   nodeToken: string;
-  /** ZANSHIN_TIMEZONE: the campus time zone, for CSV timetables. @default Asia/Tokyo */
+  /**
+   * ZANSHIN_TIMEZONE: the campus time zone (CSV timetables, iCalendar floating times and all-day events).
+   * @default Asia/Tokyo
+   */
   timezone: string;
+  /**
+   * ZANSHIN_LECTURE_WINDOW_DAYS: timetables are expanded this far ahead; rules without an end are expanded further
+   * as time passes. @default 140 (a term)
+   */
+  lectureWindowDays: number;
   /**
    * ZANSHIN_CONTAINER_POOL (e.g. 10.77.0.128/25), ZANSHIN_LAN_PREFIX (default 24), ZANSHIN_LAN_GATEWAY (optional):
    * containers' own LAN addresses. @default none: containers get loopback only
@@ -185,6 +200,7 @@ export function apiConfig(env: Env = process.env): ApiConfig {
     adminToken,
     nodeToken,
     timezone: envString(env, 'ZANSHIN_TIMEZONE', 'Asia/Tokyo'),
+    lectureWindowDays: envInt(env, 'ZANSHIN_LECTURE_WINDOW_DAYS', DEFAULT_LECTURE_WINDOW_DAYS, 7, 3660),
     addressPool: addressPoolSettings(env),
     policy: policyConfig(env),
     temporal: temporalConfig(env),

@@ -19,6 +19,9 @@ export const CONTAINER_ID_RULE =
 /** A PC is taken for offline (not a candidate, its containers recovered) after this long without a report. */
 export const DEFAULT_OFFLINE_AFTER_SECONDS = 30;
 
+/** About one term (20 weeks): how far ahead timetables are expanded (rules without an end stop there for now). */
+export const DEFAULT_LECTURE_WINDOW_DAYS = 140;
+
 /** True when `id` can name a PC. */
 export function isValidNodeId(id: unknown): id is string {
   return typeof id === 'string' && NODE_ID_PATTERN.test(id);

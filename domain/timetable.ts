@@ -1,9 +1,8 @@
 /**
  * The lecture timetable: registered by the administrator about twice a year, as iCalendar (what university systems
- * export) or CSV. Both are expanded into concrete occurrences (room, start, end), exceptions applied, so "when is
- * this PC next needed" is a lookup. Pure apart from parsing libraries.
+ * export: domain/ics-import.ts) or CSV (here). Both are expanded into concrete occurrences (room, start, end),
+ * exceptions applied, so "when is this PC next needed" is a lookup. Pure apart from parsing libraries.
  */
-import ICAL from 'ical.js';
 import { parse as parseCsvText } from 'csv-parse/sync';
 import { DateTime } from 'luxon';
 
@@ -18,59 +17,23 @@ export class TimetableError extends Error {
   override name = 'TimetableError';
 }
 
-export interface ExpandOptions {
-  /** Occurrences after this are not generated (rules without an end would never stop). */
-  horizon: Date;
-  /** Refuse a file that expands to more than this. @default 20000 */
-  maxOccurrences?: number;
+/** A part of an imported file that gave no lectures, and why. */
+export interface SkippedComponent {
+  /** VEVENT, VTIMEZONE, CSV row, ... */
+  component: string;
+  /** Line of the component (its BEGIN) in the file, 1-based. */
+  line: number;
+  uid?: string;
+  summary?: string;
+  reason: string;
 }
 
-/** Expands every VEVENT (weekly RRULEs, EXDATEs, moved instances via RECURRENCE-ID) into occurrences. */
-export function parseIcs(text: string, o: ExpandOptions): LectureOccurrence[] {
-  const max = o.maxOccurrences ?? 20_000;
-  let root: ICAL.Component;
-  try {
-    root = new ICAL.Component(ICAL.parse(text) as unknown[]);
-  } catch (err) {
-    throw new TimetableError(`not a valid iCalendar file: ${(err as Error).message}`);
-  }
-  if (root.name !== 'vcalendar') throw new TimetableError(`expected a VCALENDAR, found ${root.name.toUpperCase()}`);
-  for (const tz of root.getAllSubcomponents('vtimezone')) ICAL.TimezoneService.register(tz);
-  const vevents = root.getAllSubcomponents('vevent');
-  const moved = new Map<string, ICAL.Component[]>();
-  for (const v of vevents) {
-    if (v.hasProperty('recurrence-id')) {
-      const uid = String(v.getFirstPropertyValue('uid'));
-      moved.set(uid, [...(moved.get(uid) ?? []), v]);
-    }
-  }
-  const out: LectureOccurrence[] = [];
-  const push = (room: string, title: string, start: ICAL.Time, end: ICAL.Time, uid: string): void => {
-    if (!room) throw new TimetableError(`event ${uid} (${title}) has no LOCATION: the room decides which PCs it takes`);
-    if (out.length >= max)
-      throw new TimetableError(
-        `the timetable expands to more than ${max} lectures; is a rule missing its end (UNTIL/COUNT)?`,
-      );
-    out.push({ room: room.trim(), title, startsAt: start.toJSDate(), endsAt: end.toJSDate() });
-  };
-  for (const v of vevents) {
-    if (v.hasProperty('recurrence-id')) continue;
-    const event = new ICAL.Event(v);
-    const uid = event.uid ?? '(no UID)';
-    if (!event.startDate || !event.endDate) throw new TimetableError(`event ${uid} has no DTSTART/DTEND`);
-    for (const m of moved.get(uid) ?? []) event.relateException(m);
-    if (!event.isRecurring()) {
-      push(event.location, event.summary, event.startDate, event.endDate, uid);
-      continue;
-    }
-    const it = event.iterator();
-    for (let next = it.next(); next; next = it.next()) {
-      if (next.toJSDate() > o.horizon) break;
-      const d = event.getOccurrenceDetails(next);
-      push(d.item.location || event.location, d.item.summary || event.summary, d.startDate, d.endDate, uid);
-    }
-  }
-  return out.sort((a, b) => a.startsAt.getTime() - b.startsAt.getTime());
+/** What an import yields: the lectures, and everything left out with its reason. */
+export interface TimetableImport {
+  lectures: LectureOccurrence[];
+  skipped: SkippedComponent[];
+  /** Recurring events that go on past the window: a later expansion (as time passes) adds their lectures. */
+  continuingPastWindow: number;
 }
 
 const WEEKDAYS: Record<string, number> = { mon: 1, tue: 2, wed: 3, thu: 4, fri: 5, sat: 6, sun: 7 };
@@ -79,7 +42,7 @@ const WEEKDAYS: Record<string, number> = { mon: 1, tue: 2, wed: 3, thu: 4, fri: 
  * CSV with a header: room, weekday (Mon..Sun or 1..7), start, end (HH:MM, local time), term_start, term_end
  * (YYYY-MM-DD), and optionally title and exceptions (dates without a lecture, separated by ';').
  */
-export function parseCsv(text: string, timezone: string): LectureOccurrence[] {
+export function parseCsv(text: string, timezone: string): TimetableImport {
   if (!DateTime.local().setZone(timezone).isValid)
     throw new TimetableError(`unknown time zone ${JSON.stringify(timezone)}`);
   let rows: Record<string, string>[];
@@ -93,54 +56,68 @@ export function parseCsv(text: string, timezone: string): LectureOccurrence[] {
     throw new TimetableError(`not valid CSV: ${(err as Error).message}`);
   }
   const out: LectureOccurrence[] = [];
+  const skipped: SkippedComponent[] = [];
   rows.forEach((row, i) => {
     const line = i + 2; // the header is line 1
-    const need = (col: string): string => {
-      const v = row[col];
-      if (v === undefined || v === '') throw new TimetableError(`line ${line}: column "${col}" is missing or empty`);
-      return v;
-    };
-    const room = need('room');
-    const wd = need('weekday').toLowerCase();
-    const weekday = /^[1-7]$/.test(wd) ? Number(wd) : WEEKDAYS[wd.slice(0, 3)];
-    if (!weekday) throw new TimetableError(`line ${line}: weekday "${row.weekday}" is not Mon..Sun or 1..7`);
-    const time = (col: string): { hour: number; minute: number } => {
-      const m = /^([01]?\d|2[0-3]):([0-5]\d)$/.exec(need(col));
-      if (!m) throw new TimetableError(`line ${line}: ${col} "${row[col]}" is not a time HH:MM`);
-      return { hour: Number(m[1]), minute: Number(m[2]) };
-    };
-    const date = (col: string, value = need(col)): DateTime => {
-      const d = DateTime.fromISO(value, { zone: timezone });
-      if (!/^\d{4}-\d{2}-\d{2}$/.test(value) || !d.isValid)
-        throw new TimetableError(`line ${line}: ${col} "${value}" is not a date YYYY-MM-DD`);
-      return d;
-    };
-    const start = time('start'),
-      end = time('end');
-    if (end.hour * 60 + end.minute <= start.hour * 60 + start.minute)
-      throw new TimetableError(`line ${line}: end ${row.end} is not after start ${row.start}`);
-    const termStart = date('term_start'),
-      termEnd = date('term_end');
-    if (termEnd < termStart)
-      throw new TimetableError(`line ${line}: term_end ${row.term_end} is before term_start ${row.term_start}`);
-    const skip = new Set(
-      (row.exceptions ?? '')
-        .split(/[;\s]+/)
-        .filter(Boolean)
-        .map((v) => date('exceptions', v).toISODate()),
-    );
-    let day = termStart.plus({ days: (weekday - termStart.weekday + 7) % 7 });
-    for (; day <= termEnd; day = day.plus({ weeks: 1 })) {
-      if (skip.has(day.toISODate())) continue;
-      out.push({
-        room,
-        title: row.title ?? '',
-        startsAt: day.set({ ...start, second: 0 }).toJSDate(),
-        endsAt: day.set({ ...end, second: 0 }).toJSDate(),
-      });
+    try {
+      out.push(...csvRow(row, line, timezone));
+    } catch (err) {
+      if (!(err instanceof TimetableError)) throw err;
+      skipped.push({ component: 'CSV row', line, ...(row.title ? { summary: row.title } : {}), reason: err.message });
     }
   });
-  return out.sort((a, b) => a.startsAt.getTime() - b.startsAt.getTime());
+  out.sort((a, b) => a.startsAt.getTime() - b.startsAt.getTime());
+  return { lectures: out, skipped, continuingPastWindow: 0 };
+}
+
+/** One CSV row's weekly lectures over its term. */
+function csvRow(row: Record<string, string>, line: number, timezone: string): LectureOccurrence[] {
+  const out: LectureOccurrence[] = [];
+  const need = (col: string): string => {
+    const v = row[col];
+    if (v === undefined || v === '') throw new TimetableError(`line ${line}: column "${col}" is missing or empty`);
+    return v;
+  };
+  const room = need('room');
+  const wd = need('weekday').toLowerCase();
+  const weekday = /^[1-7]$/.test(wd) ? Number(wd) : WEEKDAYS[wd.slice(0, 3)];
+  if (!weekday) throw new TimetableError(`line ${line}: weekday "${row.weekday}" is not Mon..Sun or 1..7`);
+  const time = (col: string): { hour: number; minute: number } => {
+    const m = /^([01]?\d|2[0-3]):([0-5]\d)$/.exec(need(col));
+    if (!m) throw new TimetableError(`line ${line}: ${col} "${row[col]}" is not a time HH:MM`);
+    return { hour: Number(m[1]), minute: Number(m[2]) };
+  };
+  const date = (col: string, value = need(col)): DateTime => {
+    const d = DateTime.fromISO(value, { zone: timezone });
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(value) || !d.isValid)
+      throw new TimetableError(`line ${line}: ${col} "${value}" is not a date YYYY-MM-DD`);
+    return d;
+  };
+  const start = time('start'),
+    end = time('end');
+  if (end.hour * 60 + end.minute <= start.hour * 60 + start.minute)
+    throw new TimetableError(`line ${line}: end ${row.end} is not after start ${row.start}`);
+  const termStart = date('term_start'),
+    termEnd = date('term_end');
+  if (termEnd < termStart)
+    throw new TimetableError(`line ${line}: term_end ${row.term_end} is before term_start ${row.term_start}`);
+  const skip = new Set(
+    (row.exceptions ?? '')
+      .split(/[;\s]+/)
+      .filter(Boolean)
+      .map((v) => date('exceptions', v).toISODate()),
+  );
+  let day = termStart.plus({ days: (weekday - termStart.weekday + 7) % 7 });
+  for (; day <= termEnd; day = day.plus({ weeks: 1 })) {
+    if (skip.has(day.toISODate())) continue;
+    out.push({
+      room,
+      title: row.title ?? '',
+      startsAt: day.set({ ...start, second: 0 }).toJSDate(),
+      endsAt: day.set({ ...end, second: 0 }).toJSDate(),
+    });
+  }
+  return out;
 }
 
 export interface NodeNeed {

@@ -35,27 +35,43 @@ export async function mappedRooms(db: Queryable, rooms: string[]): Promise<Set<s
   return new Set(rows.map((r) => r.room));
 }
 
+export interface ImportRecord {
+  name: string;
+  format: 'ics' | 'csv';
+  /** The file as imported, kept to expand it further as time passes. */
+  source: string;
+  timezone: string;
+  expandedUntil: Date;
+  /** Recurring events going on past `expandedUntil`. */
+  continuing: number;
+  skipped: number;
+}
+
 /** Stores an import; importing a name again replaces its lectures, in one transaction. */
-export async function replaceImport(
-  db: Pool,
-  name: string,
-  format: 'ics' | 'csv',
-  lectures: LectureOccurrence[],
-): Promise<void> {
+export async function replaceImport(db: Pool, record: ImportRecord, lectures: LectureOccurrence[]): Promise<void> {
   await inTransaction(db, async (client) => {
-    await client.query('DELETE FROM lecture_imports WHERE name = $1', [name]);
-    await client.query('INSERT INTO lecture_imports (name, format, lectures) VALUES ($1, $2, $3)', [
-      name,
-      format,
-      lectures.length,
-    ]);
+    await client.query('DELETE FROM lecture_imports WHERE name = $1', [record.name]);
+    await client.query(
+      `INSERT INTO lecture_imports (name, format, lectures, source, timezone, expanded_until, continuing, skipped)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+      [
+        record.name,
+        record.format,
+        lectures.length,
+        record.source,
+        record.timezone,
+        record.expandedUntil,
+        record.continuing,
+        record.skipped,
+      ],
+    );
     for (let i = 0; i < lectures.length; i += 500) {
       const batch = lectures.slice(i, i + 500);
       await client.query(
         `INSERT INTO lectures (import_name, room, title, starts_at, ends_at)
          SELECT $1, * FROM unnest($2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[])`,
         [
-          name,
+          record.name,
           batch.map((l) => l.room),
           batch.map((l) => l.title),
           batch.map((l) => l.startsAt),
@@ -64,6 +80,16 @@ export async function replaceImport(
       );
     }
   });
+}
+
+/** Imports with rules going on past their window, expanded only up to before `before`: to be expanded further. */
+export async function importsToExtend(db: Queryable, before: Date): Promise<ImportRecord[]> {
+  const { rows } = await db.query<ImportRecord>(
+    `SELECT name, format, source, timezone, expanded_until AS "expandedUntil", continuing, skipped
+     FROM lecture_imports WHERE continuing > 0 AND source IS NOT NULL AND expanded_until < $1 ORDER BY name`,
+    [before],
+  );
+  return rows;
 }
 
 /** Lectures overlapping [from, to), optionally of one room, at most 5000. */

@@ -1,7 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import type { Pool } from 'pg';
 import { freeTimeTerm } from '../../domain/placement';
-import { LectureOccurrence, parseCsv, parseIcs, TimetableError } from '../../domain/timetable';
+import { IANAZone } from 'luxon';
+import { TimetableError } from '../../domain/timetable';
+import { importTimetable, roomSummaries, TimetableFormat } from '../../domain/timetable-import';
 import { replyError, requireAdmin } from '../http-errors';
 import { listLectures, listRooms, mappedRooms, replaceImport, roomsOfNode, setRoomNodes } from '../../state/lectures';
 import { needOf } from '../../state/placement';
@@ -9,12 +11,16 @@ import { nodeIdSchema, params, roomSchema } from '../schemas';
 
 export interface LectureRoutesOptions {
   db: Pool;
-  /** The campus time zone (CSV times are local). */
+  /** The campus time zone (CSV times, iCalendar floating times and all-day events). */
   timezone: string;
+  /** Lectures are expanded this many days ahead (rules without an end stop there until the window moves on). */
+  windowDays: number;
 }
 
+const MAX_SKIPPED_LISTED = 500;
+
 /** Rooms -> PCs, timetable imports (iCalendar, CSV), lecture listings, and when a PC is next needed. */
-export function lectureRoutes(app: FastifyInstance, { db, timezone }: LectureRoutesOptions): void {
+export function lectureRoutes(app: FastifyInstance, { db, timezone, windowDays }: LectureRoutesOptions): void {
   app.put<{ Params: { room: string }; Body: { nodes: string[] } }>(
     '/v1/rooms/:room',
     {
@@ -39,7 +45,9 @@ export function lectureRoutes(app: FastifyInstance, { db, timezone }: LectureRou
     return { rooms: await listRooms(db) };
   });
 
-  app.post<{ Body: { name: string; format: 'ics' | 'csv'; content: string; timezone?: string } }>(
+  app.post<{
+    Body: { name: string; format: TimetableFormat; content: string; timezone?: string; dryRun?: boolean };
+  }>(
     '/v1/lectures/imports',
     {
       bodyLimit: 16 << 20,
@@ -53,29 +61,74 @@ export function lectureRoutes(app: FastifyInstance, { db, timezone }: LectureRou
             format: { type: 'string', enum: ['ics', 'csv'] },
             content: { type: 'string', minLength: 1 },
             timezone: { type: 'string', minLength: 1, maxLength: 64 },
+            dryRun: { type: 'boolean' },
           },
         },
       },
     },
     async (request, reply) => {
       if (!requireAdmin(request.role, reply)) return reply;
-      const { name, format, content } = request.body;
-      let lectures: LectureOccurrence[];
+      const { name, format, content, dryRun = false } = request.body;
+      const zone = request.body.timezone ?? timezone;
+      if (!IANAZone.isValidZone(zone))
+        return replyError(
+          reply,
+          400,
+          `unknown time zone ${JSON.stringify(zone)}: give an IANA name such as Asia/Tokyo`,
+        );
+      let result: ReturnType<typeof importTimetable>;
       try {
-        const horizon = new Date(Date.now() + 400 * 24 * 3_600_000);
-        lectures =
-          format === 'ics' ? parseIcs(content, { horizon }) : parseCsv(content, request.body.timezone ?? timezone);
+        result = importTimetable({ format, content, timezone: zone }, { now: new Date(), windowDays });
       } catch (err) {
+        // Nothing is stored: the previous import of this name stays as it was.
         if (err instanceof TimetableError)
           return replyError(reply, 400, `${format} timetable "${name}": ${err.message}`);
         throw err;
       }
-      await replaceImport(db, name, format, lectures);
-      const rooms = [...new Set(lectures.map((l) => l.room))].sort();
-      const mapped = await mappedRooms(db, rooms);
-      return reply
-        .code(201)
-        .send({ name, format, lectures: lectures.length, rooms, unmappedRooms: rooms.filter((r) => !mapped.has(r)) });
+      const { lectures, skipped, continuingPastWindow, expandedUntil } = result;
+      // A file of which nothing can be used would replace the previous import with nothing.
+      if (!lectures.length && skipped.length)
+        return replyError(
+          reply,
+          400,
+          `${format} timetable "${name}": nothing in it can be used: ${skipped
+            .slice(0, 3)
+            .map((c) => `${c.component} at line ${c.line}: ${c.reason}`)
+            .join('; ')}${skipped.length > 3 ? ` (and ${skipped.length - 3} more)` : ''}`,
+        );
+      if (!dryRun)
+        await replaceImport(
+          db,
+          {
+            name,
+            format,
+            source: content,
+            timezone: zone,
+            expandedUntil,
+            continuing: continuingPastWindow,
+            skipped: skipped.length,
+          },
+          lectures,
+        );
+      const byRoom = roomSummaries(lectures);
+      const mapped = await mappedRooms(
+        db,
+        byRoom.map((r) => r.room),
+      );
+      return reply.code(dryRun ? 200 : 201).send({
+        name,
+        format,
+        dryRun,
+        lectures: lectures.length,
+        skipped: skipped.length,
+        // A file of thousands of unusable parts answers with the first few hundred and the count.
+        skippedComponents: skipped.slice(0, MAX_SKIPPED_LISTED),
+        rooms: byRoom.map((r) => r.room),
+        unmappedRooms: byRoom.filter((r) => !mapped.has(r.room)).map((r) => r.room),
+        byRoom,
+        expandedUntil,
+        continuingPastWindow,
+      });
     },
   );
 

@@ -3,6 +3,8 @@ import type { FastifyInstance } from 'fastify';
 import { Pool } from 'pg';
 import { buildApi } from '../../api/app';
 import { migrate } from '../../api/db';
+import { extendLectureWindows } from '../../api/lecture-window';
+import { DEFAULT_LECTURE_WINDOW_DAYS } from '../../common/names';
 import { createPool } from '../../state/db';
 import type { NodeReport } from '../../domain/node-report';
 import { startTestPostgres, TestPostgres } from '../helpers/postgres';
@@ -309,12 +311,20 @@ describe('rooms and lectures', () => {
     });
     const first = await post('/v1/lectures/imports', { name: '2026-fall', format: 'ics', content: ics });
     expect(first.statusCode).toBe(201);
-    expect(first.body).toEqual({
+    expect(first.body).toMatchObject({
       name: '2026-fall',
       format: 'ics',
+      dryRun: false,
       lectures: 29,
+      skipped: 0,
+      skippedComponents: [],
       rooms: ['R364', 'R595'],
       unmappedRooms: ['R364'],
+      byRoom: [
+        { room: 'R364', lectures: 15, first: '2026-10-08T04:00:00.000Z', last: '2027-01-14T04:00:00.000Z' },
+        { room: 'R595', lectures: 14, first: '2026-10-05T01:40:00.000Z', last: '2027-01-25T01:40:00.000Z' },
+      ],
+      continuingPastWindow: 0,
     });
     expect((await post('/v1/lectures/imports', { name: '2026-fall', format: 'ics', content: ics })).statusCode).toBe(
       201,
@@ -323,6 +333,65 @@ describe('rooms and lectures', () => {
     expect(rows[0]!.n).toBe(29);
     const week = await get(baseUrl, '/v1/lectures?room=R595&from=2026-11-30T00:00:00Z&to=2026-12-07T00:00:00Z', admin);
     expect((week.body.lectures as { startsAt: string }[]).map((l) => l.startsAt)).toEqual(['2026-12-01T05:40:00.000Z']);
+  });
+
+  it('answers a dry run without storing, reports skipped parts, and changes nothing when a file is refused', async () => {
+    const count = async () =>
+      (await pool.query<{ n: number }>("SELECT count(*)::int AS n FROM lectures WHERE import_name = '2026-fall'"))
+        .rows[0]!.n;
+    const before = await count();
+    const university = readFileSync(
+      path.join(__dirname, '..', 'fixtures', 'timetables', 'university-export.ics'),
+      'utf8',
+    );
+    const dry = await post('/v1/lectures/imports', {
+      name: '2026-fall',
+      format: 'ics',
+      content: university,
+      dryRun: true,
+    });
+    expect(dry.statusCode).toBe(200);
+    expect(dry.body).toMatchObject({ dryRun: true, lectures: 12, skipped: 2, unmappedRooms: ['R596'] });
+    expect((dry.body.skippedComponents as { line: number }[]).map((c) => c.line)).toEqual([42, 49]);
+    expect(await count()).toBe(before);
+    const notIcs = await post('/v1/lectures/imports', { name: '2026-fall', format: 'ics', content: 'Subject,Start\n' });
+    expect(notIcs.statusCode).toBe(400);
+    expect(notIcs.body.message).toMatch(
+      /^ics timetable "2026-fall": line 1: an iCalendar file starts with BEGIN:VCALENDAR/,
+    );
+    const badZone = await post('/v1/lectures/imports', {
+      name: '2026-fall',
+      format: 'csv',
+      content: 'x',
+      timezone: 'Mars/Base',
+    });
+    expect(badZone.statusCode).toBe(400);
+    expect(await count()).toBe(before);
+  });
+
+  it('expands rules without an end further as time passes', async () => {
+    const apple = readFileSync(path.join(__dirname, '..', 'fixtures', 'timetables', 'apple.ics'), 'utf8');
+    const imported = await post('/v1/lectures/imports', {
+      name: 'seminars',
+      format: 'ics',
+      content: apple,
+      timezone: 'Asia/Tokyo',
+    });
+    expect(imported.body).toMatchObject({ continuingPastWindow: 1 });
+    const until = new Date(imported.body.expandedUntil as string);
+    const lastSeminar = async () =>
+      (await pool.query<{ last: Date }>("SELECT max(starts_at) AS last FROM lectures WHERE import_name = 'seminars'"))
+        .rows[0]!.last;
+    expect((await lastSeminar()).getTime()).toBeLessThanOrEqual(until.getTime());
+    // Not yet due: the window still reaches far enough.
+    expect(await extendLectureWindows(pool, { now: new Date(), windowDays: DEFAULT_LECTURE_WINDOW_DAYS })).toEqual([]);
+    const later = new Date(Date.now() + 60 * 86_400_000);
+    const done = await extendLectureWindows(pool, { now: later, windowDays: DEFAULT_LECTURE_WINDOW_DAYS });
+    expect(done).toEqual([{ name: 'seminars', lectures: expect.any(Number) as number }]);
+    expect((await lastSeminar()).getTime()).toBeGreaterThan(until.getTime());
+    expect((await lastSeminar()).getTime()).toBeLessThanOrEqual(
+      later.getTime() + DEFAULT_LECTURE_WINDOW_DAYS * 86_400_000,
+    );
   });
 
   it('imports CSV in the campus time zone and says when a PC is next needed', async () => {
@@ -348,16 +417,16 @@ describe('rooms and lectures', () => {
     [
       'a broken iCalendar file',
       { name: 'bad', format: 'ics', content: 'BEGIN:VCALENDAR\nnonsense' },
-      /ics timetable "bad": not a valid iCalendar file/,
+      /ics timetable "bad": line 2: "nonsense" is not an iCalendar line/,
     ],
     [
-      'a CSV line with a bad weekday',
+      'a CSV file whose only line has a bad weekday',
       {
         name: 'bad',
         format: 'csv',
         content: 'room,weekday,start,end,term_start,term_end\nR1,Someday,10:00,11:00,2026-10-01,2026-10-30',
       },
-      /line 2: weekday "Someday"/,
+      /csv timetable "bad": nothing in it can be used.*line 2: weekday "Someday"/,
     ],
     [
       'an unknown format',

@@ -1,13 +1,14 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { nodeNeed, parseCsv, parseIcs } from '../../domain/timetable';
+import { parseIcs } from '../../domain/ics-import';
+import { nodeNeed, parseCsv } from '../../domain/timetable';
 
 const ics = readFileSync(path.join(__dirname, '..', 'fixtures', 'timetable-fall-2026.ics'), 'utf8');
 const horizon = new Date('2027-12-31T00:00:00Z');
 const iso = (d: Date) => d.toISOString();
 
 describe('iCalendar import', () => {
-  const lectures = parseIcs(ics, { horizon });
+  const { lectures, skipped } = parseIcs(ics, { until: horizon, campusZone: 'Asia/Tokyo' });
   const lab = lectures.filter((l) => l.room === 'R595');
 
   it("expands a weekly rule until its UNTIL, in the calendar's time zone", () => {
@@ -38,12 +39,19 @@ describe('iCalendar import', () => {
     expect(iso(net[0]!.startsAt)).toBe('2026-10-08T04:00:00.000Z');
   });
 
-  it('refuses a file that is not iCalendar, an event without a room, and an endless rule', () => {
-    expect(() => parseIcs('hello', { horizon })).toThrow(/not a valid iCalendar file/);
-    expect(() => parseIcs(ics.replace('LOCATION:R364\n', ''), { horizon })).toThrow(/has no LOCATION/);
-    const endless = ics.replace('RRULE:FREQ=WEEKLY;COUNT=15;BYDAY=TH', 'RRULE:FREQ=DAILY');
-    expect(() => parseIcs(endless, { horizon: new Date('2100-01-01'), maxOccurrences: 500 })).toThrow(
-      /more than 500 lectures/,
+  it('imports the whole file', () => {
+    expect(skipped).toEqual([]);
+    expect(lectures).toHaveLength(29);
+  });
+
+  it('skips an event without a room and refuses a file that expands beyond its limit', () => {
+    const o = { until: horizon, campusZone: 'Asia/Tokyo' };
+    const noRoom = parseIcs(ics.replace('LOCATION:R364\n', ''), o);
+    expect(noRoom.skipped).toMatchObject([{ line: 37, uid: '2026F-NET310-1@timetable.example.ac.jp' }]);
+    expect(noRoom.lectures).toHaveLength(14);
+    const daily = ics.replace('RRULE:FREQ=WEEKLY;COUNT=15;BYDAY=TH', 'RRULE:FREQ=DAILY');
+    expect(() => parseIcs(daily, { ...o, until: new Date('2100-01-01'), maxOccurrences: 500 })).toThrow(
+      /more than 500 lectures by 2100-01-01/,
     );
   });
 });
@@ -55,7 +63,8 @@ R364,4,13:00,14:30,2026-10-01,2026-10-15,Networking,
 `;
 
   it('expands weekly lectures over the term in the given zone, skipping exceptions', () => {
-    const l = parseCsv(csv, 'Asia/Tokyo');
+    const { lectures: l, skipped } = parseCsv(csv, 'Asia/Tokyo');
+    expect(skipped).toEqual([]);
     expect(l.filter((x) => x.room === 'R595').map((x) => iso(x.startsAt))).toEqual([
       '2026-10-05T01:40:00.000Z',
       '2026-10-19T01:40:00.000Z',
@@ -93,8 +102,12 @@ R364,4,13:00,14:30,2026-10-01,2026-10-15,Networking,
       'room,weekday,start,end,term_start,term_end\nR1,Mon,10:00,11:00,01/10/2026,2026-10-30',
       /term_start "01\/10\/2026" is not a date/,
     ],
-  ])('refuses bad input, naming line and column (%#)', (text, message) => {
-    expect(() => parseCsv(text, 'Asia/Tokyo')).toThrow(message);
+  ])('skips a row it cannot use, naming line and column, and imports the others (%#)', (text, message) => {
+    const { lectures, skipped } = parseCsv(`${text}\nR2,Tue,10:00,11:00,2026-10-01,2026-10-07`, 'Asia/Tokyo');
+    expect(skipped).toMatchObject([
+      { component: 'CSV row', line: 2, reason: expect.stringMatching(message) as string },
+    ]);
+    expect(lectures.map((l) => l.room)).toEqual(['R2']);
   });
 
   it('refuses an unknown time zone', () => {
