@@ -10,7 +10,7 @@
 import ICAL from 'ical.js';
 import { DateTime, IANAZone } from 'luxon';
 import { findIana } from 'windows-iana';
-import { LectureOccurrence, SkippedComponent, TimetableError, TimetableImport } from './timetable';
+import { isKnownZone, LectureOccurrence, SkippedComponent, TimetableError, TimetableImport } from './timetable';
 
 export interface IcsImportOptions {
   /** Lectures that end before this are left out. @default none */
@@ -142,7 +142,7 @@ const text = (v: ICAL.Component, name: string): string => {
 };
 
 export function parseIcs(source: string, o: IcsImportOptions): TimetableImport {
-  if (!IANAZone.isValidZone(o.campusZone)) throw new TimetableError(`unknown campus time zone ${o.campusZone}`);
+  if (!isKnownZone(o.campusZone)) throw new TimetableError(`unknown campus time zone ${o.campusZone}`);
   const max = o.maxOccurrences ?? 50_000;
   const lines = componentLines(source);
   let root: ICAL.Component;

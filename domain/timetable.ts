@@ -42,9 +42,13 @@ const WEEKDAYS: Record<string, number> = { mon: 1, tue: 2, wed: 3, thu: 4, fri: 
  * CSV with a header: room, weekday (Mon..Sun or 1..7), start, end (HH:MM, local time), term_start, term_end
  * (YYYY-MM-DD), and optionally title and exceptions (dates without a lecture, separated by ';').
  */
+/** A zone luxon can place times in: an IANA name, or a fixed offset such as UTC+9. */
+export function isKnownZone(zone: string): boolean {
+  return DateTime.local().setZone(zone).isValid;
+}
+
 export function parseCsv(text: string, timezone: string): TimetableImport {
-  if (!DateTime.local().setZone(timezone).isValid)
-    throw new TimetableError(`unknown time zone ${JSON.stringify(timezone)}`);
+  if (!isKnownZone(timezone)) throw new TimetableError(`unknown time zone ${JSON.stringify(timezone)}`);
   let rows: Record<string, string>[];
   try {
     rows = parseCsvText<Record<string, string>>(text, {

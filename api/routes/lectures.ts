@@ -1,8 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Pool } from 'pg';
 import { freeTimeTerm } from '../../domain/placement';
-import { IANAZone } from 'luxon';
-import { TimetableError } from '../../domain/timetable';
+import { isKnownZone, TimetableError } from '../../domain/timetable';
 import { importTimetable, roomSummaries, TimetableFormat } from '../../domain/timetable-import';
 import { replyError, requireAdmin } from '../http-errors';
 import { listLectures, listRooms, mappedRooms, replaceImport, roomsOfNode, setRoomNodes } from '../../state/lectures';
@@ -70,11 +69,11 @@ export function lectureRoutes(app: FastifyInstance, { db, timezone, windowDays }
       if (!requireAdmin(request.role, reply)) return reply;
       const { name, format, content, dryRun = false } = request.body;
       const zone = request.body.timezone ?? timezone;
-      if (!IANAZone.isValidZone(zone))
+      if (!isKnownZone(zone))
         return replyError(
           reply,
           400,
-          `unknown time zone ${JSON.stringify(zone)}: give an IANA name such as Asia/Tokyo`,
+          `unknown time zone ${JSON.stringify(zone)}: give an IANA name such as Asia/Tokyo, or an offset such as UTC+9`,
         );
       let result: ReturnType<typeof importTimetable>;
       try {

@@ -110,6 +110,10 @@ R364,4,13:00,14:30,2026-10-01,2026-10-15,Networking,
     expect(lectures.map((l) => l.room)).toEqual(['R2']);
   });
 
+  it('takes a fixed offset as well as an IANA name', () => {
+    expect(parseCsv(csv, 'UTC+9').lectures).toEqual(parseCsv(csv, 'Asia/Tokyo').lectures);
+  });
+
   it('refuses an unknown time zone', () => {
     expect(() => parseCsv(csv, 'Mars/Olympus')).toThrow(/unknown time zone/);
   });
