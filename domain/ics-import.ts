@@ -13,11 +13,9 @@ import { findIana } from 'windows-iana';
 import { isKnownZone, LectureOccurrence, SkippedComponent, TimetableError, TimetableImport } from './timetable';
 
 export interface IcsImportOptions {
-  /** Lectures that end before this are left out. @default none */
-  from?: Date;
   /** Lectures are expanded up to here (recurrences without an end stop here). */
   until: Date;
-  /** IANA zone of floating times and all-day events. */
+  /** Zone of floating times and all-day events (IANA name or fixed offset). */
   campusZone: string;
   /** Refuse a file that expands to more than this. @default 50000 */
   maxOccurrences?: number;
@@ -165,9 +163,10 @@ export function parseIcs(source: string, o: IcsImportOptions): TimetableImport {
   const vevents = root.getAllSubcomponents('vevent');
   const masters = new Set(vevents.filter((v) => !v.hasProperty('recurrence-id')).map((v) => text(v, 'uid')));
   const moved = new Map<string, ICAL.Component[]>();
-  for (const v of vevents)
-    if (v.hasProperty('recurrence-id') && masters.has(text(v, 'uid')))
-      moved.set(text(v, 'uid'), [...(moved.get(text(v, 'uid')) ?? []), v]);
+  for (const v of vevents) {
+    const uid = text(v, 'uid');
+    if (v.hasProperty('recurrence-id') && masters.has(uid)) moved.set(uid, [...(moved.get(uid) ?? []), v]);
+  }
 
   const lectures: LectureOccurrence[] = [];
   let continuingPastWindow = 0;
@@ -205,7 +204,6 @@ export function parseIcs(source: string, o: IcsImportOptions): TimetableImport {
         if (seen.has(when.startsAt.getTime())) return;
         seen.add(when.startsAt.getTime());
         if (!(when.endsAt > when.startsAt)) throw new SkipComponent('ends before it starts');
-        if (o.from && when.endsAt <= o.from) return;
         if (when.startsAt > o.until) return;
         fresh.push({ room: text(item.component, 'location') || room, title: item.summary || summary, ...when });
       };
@@ -220,9 +218,7 @@ export function parseIcs(source: string, o: IcsImportOptions): TimetableImport {
         for (let next = it.next() as ICAL.Time | ICAL.Period | null; next; next = it.next()) {
           // RDATE;VALUE=PERIOD gives a period: its own start and end.
           if (next instanceof ICAL.Period) {
-            const s = next.start;
-            if (instant(s, zone) > o.until) continue; // RDATEs come in any order
-            add(s, next.getEnd(), event);
+            add(next.start, next.getEnd(), event);
             continue;
           }
           if (++iterations > 1_000_000) throw new SkipComponent('its rule yields too many dates to expand');
