@@ -104,6 +104,26 @@ export class RemnantStore {
     return gens.length ? gens[gens.length - 1]! : null;
   }
 
+  /**
+   * The number for a new checkpoint: past every generation directory, complete or not, so that a number once
+   * given (to a recycled pre-copy round another PC was sent, or an unfinished dump) is not given again.
+   */
+  async nextGeneration(id: string): Promise<number> {
+    const names = await readdir(path.join(this.containerDir(id), 'gens')).catch(() => [] as string[]);
+    return Math.max(0, ...names.filter((n) => /^\d+$/.test(n)).map(Number)) + 1;
+  }
+
+  /**
+   * Drops a generation's image and manifest but keeps its (now empty) directory, which holds its number until GC
+   * removes it with the other unfinished ones. The manifest goes first: a half-removed generation is never listed.
+   */
+  async recycleGeneration(id: string, n: number): Promise<void> {
+    const dir = this.generationDir(id, n);
+    await rm(path.join(dir, 'manifest'), { force: true });
+    for (const name of await readdir(dir).catch(() => [] as string[]))
+      await rm(path.join(dir, name), { recursive: true, force: true });
+  }
+
   async readGeneration(id: string, n: number): Promise<{ manifest: Manifest; meta: GenerationMeta }> {
     const dir = this.generationDir(id, n);
     const manifest = decodeManifest(await readFile(path.join(dir, 'manifest')));

@@ -68,8 +68,20 @@ export function createNodeActivities(deps: NodeActivityDeps) {
         }),
       );
     },
-    async checkpointContainer(input: { containerId: string; leaveRunning: boolean }): Promise<CheckpointReport> {
-      return beating(() => executor().checkpoint(input.containerId, input.leaveRunning));
+    async checkpointContainer(input: {
+      containerId: string;
+      leaveRunning: boolean;
+      /** A pre-copy round of a move: the move's next dump drops it. */
+      preCopy?: boolean;
+      /** A move's final dump: generations its target holds, dropped here as superseded. */
+      heldByTarget?: number[];
+    }): Promise<CheckpointReport> {
+      return beating(() =>
+        executor().checkpoint(input.containerId, input.leaveRunning, {
+          preCopy: input.preCopy === true,
+          heldByTarget: input.heldByTarget ?? [],
+        }),
+      );
     },
     async sendCheckpoint(input: {
       containerId: string;

@@ -68,6 +68,13 @@ export class StubCluster {
   readonly attempts: MigrationAttempt[] = [];
   /** Containers in the order their checkpoints started. */
   readonly checkpointed: string[] = [];
+  /** What each checkpoint was asked to do (what it may drop on the source, whether it is a pre-copy round). */
+  readonly checkpointInputs: {
+    containerId: string;
+    leaveRunning: boolean;
+    preCopy?: boolean;
+    heldByTarget?: number[];
+  }[] = [];
   /** Child migrations running at once, at most. */
   maxConcurrentCheckpoints = 0;
   private running = 0;
@@ -177,8 +184,9 @@ export class StubCluster {
           hasBundle: (behaviour.holds ?? []).length > 0,
         })),
       syncBundle: () => act('syncBundle', () => transfer('bundle')),
-      checkpointContainer: ({ containerId, leaveRunning }) =>
+      checkpointContainer: ({ containerId, leaveRunning, preCopy, heldByTarget }) =>
         act('checkpointContainer', async (): Promise<CheckpointReport> => {
+          this.checkpointInputs.push({ containerId, leaveRunning, preCopy, heldByTarget });
           // Only checkpoints that stop the container (pre-copy rounds and safety checkpoints leave it running).
           if (!leaveRunning) this.checkpointed.push(containerId);
           this.running++;

@@ -153,6 +153,11 @@ describe('container migration with remnants', () => {
     expect(back.wireBytes / back.checkpoint.image.bytes).toBeLessThan(0.05);
     // The first move had nothing to reuse: it carried about the whole image.
     expect(there.wireBytes / there.checkpoint.image.bytes).toBeGreaterThan(0.9);
+    // pc2 dropped the generation it had restored from before its dump (pc1 holds it): one image of it on pc2, the
+    // new one; pc1 holds both, its remnant and the generation it restored.
+    const held = (node: string) => new RemnantStore(path.join(nodeDirs[node]!, 'store')).generations(CONTAINER);
+    expect(await held('pc2')).toEqual([back.generation]);
+    expect(await held('pc1')).toEqual([there.generation, back.generation]);
     console.log(
       JSON.stringify({
         there: {

@@ -246,4 +246,39 @@ describe('remnant store retention', () => {
     await store.markRemnant('c1', 60_000, now);
     expect([...(await store.heldChunks()).keys()]).toEqual([sha256(Buffer.from('hello'))]);
   });
+
+  it('recycles a generation without ever giving its number again', async () => {
+    const store = new RemnantStore(path.join(tmp, 'store'));
+    for (const n of [1, 2]) {
+      mkdirSync(store.imageDir('c1', n), { recursive: true });
+      writeFileSync(path.join(store.imageDir('c1', n), 'pages-1.img'), randomBytes(8192));
+      const { manifest } = await scanDirectory(store.imageDir('c1', n), 'checkpoint', 'c1', n);
+      await store.commitGeneration('c1', manifest, {
+        generation: n,
+        createdAt: '',
+        strategy: 'content',
+        sourceNode: 'pc1',
+        preCopy: true,
+      });
+    }
+    expect(await store.nextGeneration('c1')).toBe(3);
+    await store.recycleGeneration('c1', 2);
+    // Gone from the list and from disk, but its number stays taken (another PC was sent generation 2).
+    expect(await store.generations('c1')).toEqual([1]);
+    expect(readdirSync(store.generationDir('c1', 2))).toEqual([]);
+    expect(await store.nextGeneration('c1')).toBe(3);
+    expect(await store.nextGeneration('fresh')).toBe(1);
+    // GC removes the emptied directory like any unfinished older generation.
+    mkdirSync(store.imageDir('c1', 3), { recursive: true });
+    writeFileSync(path.join(store.imageDir('c1', 3), 'pages-1.img'), randomBytes(4096));
+    const { manifest } = await scanDirectory(store.imageDir('c1', 3), 'checkpoint', 'c1', 3);
+    await store.commitGeneration('c1', manifest, {
+      generation: 3,
+      createdAt: '',
+      strategy: 'content',
+      sourceNode: 'pc1',
+    });
+    expect((await store.collectGarbage(2, new Date())).generations).toEqual(['c1/2']);
+    expect(await store.generations('c1')).toEqual([1, 3]);
+  });
 });
