@@ -1,14 +1,11 @@
 import Fastify, { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { DecompressStream } from 'zstd-napi';
-import { FrameError, FrameParser, ChunkFrame } from '../../domain/chunk-frames';
+import { FrameError } from '../../domain/chunk-frames';
 import { decodeManifest, ManifestError, manifestBase } from '../../domain/manifest';
 import { ChunkRejectedError } from '../staging';
+import { ChunkStreamError, receiveChunkStream } from './chunk-stream';
 import { Transfer, TransferRegistry, UnknownTransferError } from './transfers';
 
-/** Chunks are appended to the staging pack in batches of this many bytes. */
-const APPEND_BATCH_BYTES = 8 << 20;
 /** A manifest of a 16 GiB image is 128 MiB; nothing legitimate is larger. */
 const MAX_MANIFEST_BYTES = 128 << 20;
 
@@ -91,43 +88,13 @@ export function buildDataPlane(registry: TransferRegistry): FastifyInstance {
       const { transfer } = request;
       if (!(request.body instanceof Readable))
         return fail(reply, 415, 'Unsupported Media Type', 'send chunks as application/zstd');
-      const parser = new FrameParser();
-      let batch: ChunkFrame[] = [];
-      let batchBytes = 0;
-      let stored = 0;
-      // One batch is written while the next is decompressed and parsed.
-      let writing: Promise<void> = Promise.resolve();
-      const flush = async (): Promise<void> => {
-        const frames = batch;
-        batch = [];
-        batchBytes = 0;
-        await writing;
-        writing = transfer.store(frames).then((n) => {
-          stored += n;
-        });
-        writing.catch(() => undefined); // awaited by the next flush or at the end; never unhandled meanwhile
-      };
+      let stored: number;
       try {
-        await transfer.exclusive(() =>
-          pipeline(request.body, new DecompressStream(), async function* (source: AsyncIterable<Buffer>) {
-            for await (const buf of source) {
-              for (const frame of parser.push(buf)) {
-                batch.push(frame);
-                batchBytes += frame.data.length;
-                if (batchBytes >= APPEND_BATCH_BYTES) await flush();
-              }
-            }
-            parser.end();
-            await flush();
-            await writing;
-            yield* [];
-          }),
-        );
+        stored = await transfer.exclusive(() => receiveChunkStream(request.body, (frames) => transfer.store(frames)));
       } catch (err) {
         if (err instanceof ChunkRejectedError || err instanceof FrameError)
           return fail(reply, 422, 'Chunk Rejected', err.message);
-        if ((err as Error).message?.includes('zstd'))
-          return fail(reply, 400, 'Bad Stream', `chunk stream is not valid zstd: ${(err as Error).message}`);
+        if (err instanceof ChunkStreamError) return fail(reply, 400, 'Bad Stream', err.message);
         throw err;
       }
       return { stored, missing: await transfer.missing() };

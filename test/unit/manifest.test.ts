@@ -14,7 +14,6 @@ import {
   resolveInside,
   validateManifest,
 } from '../../domain/manifest';
-import { encodeFrame, FrameParser } from '../../domain/chunk-frames';
 
 const h = (s: string) => createHash('sha256').update(s).digest('hex');
 
@@ -191,33 +190,5 @@ describe('missing chunks', () => {
     bad.writeUInt32BE(3, 4); // pages-1.img has chunks 0-2
     expect(() => readMissingPositions(checkpoint, bad)).toThrow(/chunk 3 of entry 0/);
     expect(() => readMissingPositions(checkpoint, Buffer.alloc(5))).toThrow(/not a list of positions/);
-  });
-});
-
-describe('chunk frames', () => {
-  it('reassembles frames from a stream split at any byte', () => {
-    const bytes = Buffer.concat([
-      ...encodeFrame(h('a'), Buffer.from('hello')),
-      ...encodeFrame(h('b'), Buffer.alloc(5000, 1)),
-    ]);
-    for (const step of [1, 7, 36, 41, bytes.length]) {
-      const parser = new FrameParser();
-      const frames = [];
-      for (let i = 0; i < bytes.length; i += step) frames.push(...parser.push(bytes.subarray(i, i + step)));
-      parser.end();
-      expect(frames.map((f) => [f.hash, f.data.length])).toEqual([
-        [h('a'), 5],
-        [h('b'), 5000],
-      ]);
-    }
-  });
-
-  it('refuses an oversized frame and a stream cut inside a frame', () => {
-    const huge = Buffer.concat(encodeFrame(h('a'), Buffer.alloc(1)));
-    huge.writeUInt32BE((1 << 20) + 1, 32);
-    expect(() => new FrameParser().push(huge)).toThrow(/out of bounds/);
-    const parser = new FrameParser();
-    parser.push(Buffer.concat(encodeFrame(h('a'), Buffer.from('abc'))).subarray(0, 38));
-    expect(() => parser.end()).toThrow(/ended inside a frame/);
   });
 });
