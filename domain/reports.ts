@@ -24,11 +24,6 @@ export interface GenerationMeta {
   strategy: 'content' | 'kernel';
   /** Where the checkpoint was taken. */
   sourceNode: string;
-  /**
-   * A pre-copy round: taken while the container ran on, superseded by the next dump of the same move. It is never
-   * a restore point, so that dump drops it first (see Executor.checkpoint).
-   */
-  preCopy?: boolean;
 }
 
 export interface ContainerState {

@@ -93,6 +93,8 @@ export class NodeExecutor {
   private readonly recentManifests = new Map<string, Manifest>();
   /** Lazily restored containers whose memory is still being copied in. */
   private readonly memoryPending = new Map<string, Promise<void>>();
+  /** Generations (`<container>/<n>`) a send is reading now, with how many sends: never dropped meanwhile. */
+  private readonly sending = new Map<string, number>();
   /** Each container's network namespace on this PC. */
   readonly net: ContainerNet;
 
@@ -222,13 +224,12 @@ export class NodeExecutor {
 
   /**
    * Checkpoints into a new generation and describes it; without leaveRunning the container is gone afterwards.
-   * `preCopy`: a pre-copy round of a move (the next dump of the move supersedes it); `heldByTarget`: generations
-   * the move's target holds, which this dump supersedes here.
+   * `supersedes`: generations of this container here that this dump replaces (see dropSuperseded).
    */
   async checkpoint(
     containerId: string,
     leaveRunning: boolean,
-    { preCopy = false, heldByTarget = [] }: { preCopy?: boolean; heldByTarget?: number[] } = {},
+    { supersedes = [] }: { supersedes?: number[] } = {},
   ): Promise<CheckpointReport> {
     const spec = await this.store.readSpec(containerId);
     if (!spec) throw new ExecutorError(`no container ${containerId} on ${this.config.nodeId}`);
@@ -242,7 +243,7 @@ export class NodeExecutor {
     await rm(dir, { recursive: true, force: true });
     // Only the content strategy runs here: the kernel one needs a pre-dump chain (see README, dirty tracking).
     const strategy = 'content';
-    await this.dropSuperseded(containerId, heldByTarget);
+    await this.dropSuperseded(containerId, supersedes);
     let t0 = process.hrtime.bigint();
     // A container that stops here must not have its peers reset meanwhile: hold its traffic until it is restored.
     if (!leaveRunning) await this.net.hold(containerId);
@@ -275,7 +276,6 @@ export class NodeExecutor {
       createdAt: new Date().toISOString(),
       strategy,
       sourceNode: this.config.nodeId,
-      ...(preCopy ? { preCopy } : {}),
     };
     await this.store.commitGeneration(containerId, manifest, meta);
     this.rememberManifest(containerId, generation, manifest);
@@ -283,20 +283,18 @@ export class NodeExecutor {
   }
 
   /**
-   * Drops, right before a new dump, the generations of this container here that the dump supersedes: its earlier
-   * pre-copy rounds taken here (the target holds their pages; nothing restores from them) and those the target
-   * says it holds (`heldByTarget`: a move's final dump replaces them here, and the target keeps its copy). The dump
-   * then writes into the page cache they free. That matters where freed memory goes back to a hypervisor within a
-   * second (this machine kind: 1 GiB written into fresh memory took 2.1-2.5 s, into just-freed memory 0.14 s), and
-   * it saves an image of disk everywhere. The newest one dropped stays in memory: the next send describes its
-   * manifest as a delta to it.
+   * Drops, right before a new dump, the generations of this container here that the caller says the dump supersedes:
+   * a move's earlier pre-copy rounds (the target holds their pages; nothing restores from them) and, for its final
+   * dump, those the target holds (it keeps its copy; a failed move restores from the new dump). Only the move's own
+   * dumps name them, so a concurrent checkpoint of another kind drops nothing; a generation a send is reading stays.
+   * The dump then writes into the page cache just freed. That matters where freed memory goes back to a hypervisor
+   * within a second (this machine kind: 1 GiB written into fresh memory took 2.1-2.5 s, into just-freed memory
+   * 0.14 s), and it saves an image of disk everywhere. The newest one dropped stays in memory: the next send
+   * describes its manifest as a delta to it.
    */
-  private async dropSuperseded(containerId: string, heldByTarget: number[]): Promise<void> {
-    const drop: number[] = [];
-    for (const n of await this.store.generations(containerId)) {
-      const meta = await this.store.readMeta(containerId, n).catch(() => null);
-      if ((meta?.preCopy && meta.sourceNode === this.config.nodeId) || heldByTarget.includes(n)) drop.push(n);
-    }
+  private async dropSuperseded(containerId: string, supersedes: number[]): Promise<void> {
+    const held = await this.store.generations(containerId);
+    const drop = held.filter((n) => supersedes.includes(n) && !this.sending.has(`${containerId}/${n}`));
     if (drop.length) await this.generationManifest(containerId, Math.max(...drop));
     for (const n of drop) await this.store.recycleGeneration(containerId, n);
   }
@@ -307,6 +305,24 @@ export class NodeExecutor {
     target: TransferTarget,
     targetHolds: number[] = [],
     { onProgress = () => undefined, signal }: SendOptions = {},
+  ): Promise<TransferReport> {
+    const key = `${containerId}/${generation}`;
+    this.sending.set(key, (this.sending.get(key) ?? 0) + 1);
+    try {
+      return await this.sendGeneration(containerId, generation, target, targetHolds, { onProgress, signal });
+    } finally {
+      const left = (this.sending.get(key) ?? 1) - 1;
+      if (left > 0) this.sending.set(key, left);
+      else this.sending.delete(key);
+    }
+  }
+
+  private async sendGeneration(
+    containerId: string,
+    generation: number,
+    target: TransferTarget,
+    targetHolds: number[],
+    { onProgress = () => undefined, signal }: SendOptions,
   ): Promise<TransferReport> {
     const t0 = process.hrtime.bigint();
     const manifest = await this.generationManifest(containerId, generation);

@@ -153,7 +153,8 @@ async function shipCheckpoint(
     while (preCopies && preCopy.length < PRE_COPY_MAX_ROUNDS) {
       const round = preCopy.length + 1;
       const pre = await run.step(`pre-copy ${round}: checkpoint (running)`, from, () =>
-        source.checkpointContainer({ containerId, leaveRunning: true, preCopy: true }),
+        // Each round supersedes the move's previous ones: the source drops them before it dumps.
+        source.checkpointContainer({ containerId, leaveRunning: true, supersedes: preCopy.map((r) => r.generation) }),
       );
       const sent = await run.step(`pre-copy ${round}: transfer`, from, () =>
         source.sendCheckpoint({ containerId, generation: pre.generation, target: dest, targetHolds }),
@@ -170,10 +171,10 @@ async function shipCheckpoint(
     }
     // 4. Checkpoint: unless it is left running, the container stops here and the downtime starts.
     frozenAt = Date.now();
-    // A move's dump supersedes on the source what the target holds of the container (it keeps its own copy).
-    const heldByTarget = o.leaveRunning ? [] : receive.heldGenerations;
+    // A move's dump supersedes on the source its pre-copy rounds and what the target holds (it keeps its copy).
+    const supersedes = o.leaveRunning ? [] : [...preCopy.map((r) => r.generation), ...receive.heldGenerations];
     checkpoint = await run.step('checkpoint', from, () =>
-      source.checkpointContainer({ containerId, leaveRunning: o.leaveRunning, heldByTarget }),
+      source.checkpointContainer({ containerId, leaveRunning: o.leaveRunning, supersedes }),
     );
     o.onCheckpoint(checkpoint);
   }

@@ -71,16 +71,11 @@ export function createNodeActivities(deps: NodeActivityDeps) {
     async checkpointContainer(input: {
       containerId: string;
       leaveRunning: boolean;
-      /** A pre-copy round of a move: the move's next dump drops it. */
-      preCopy?: boolean;
-      /** A move's final dump: generations its target holds, dropped here as superseded. */
-      heldByTarget?: number[];
+      /** Generations here that this dump replaces (a move's earlier pre-copy rounds, what its target holds). */
+      supersedes?: number[];
     }): Promise<CheckpointReport> {
       return beating(() =>
-        executor().checkpoint(input.containerId, input.leaveRunning, {
-          preCopy: input.preCopy === true,
-          heldByTarget: input.heldByTarget ?? [],
-        }),
+        executor().checkpoint(input.containerId, input.leaveRunning, { supersedes: input.supersedes ?? [] }),
       );
     },
     async sendCheckpoint(input: {

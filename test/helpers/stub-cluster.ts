@@ -72,8 +72,7 @@ export class StubCluster {
   readonly checkpointInputs: {
     containerId: string;
     leaveRunning: boolean;
-    preCopy?: boolean;
-    heldByTarget?: number[];
+    supersedes?: number[];
   }[] = [];
   /** Child migrations running at once, at most. */
   maxConcurrentCheckpoints = 0;
@@ -184,9 +183,9 @@ export class StubCluster {
           hasBundle: (behaviour.holds ?? []).length > 0,
         })),
       syncBundle: () => act('syncBundle', () => transfer('bundle')),
-      checkpointContainer: ({ containerId, leaveRunning, preCopy, heldByTarget }) =>
+      checkpointContainer: ({ containerId, leaveRunning, supersedes }) =>
         act('checkpointContainer', async (): Promise<CheckpointReport> => {
-          this.checkpointInputs.push({ containerId, leaveRunning, preCopy, heldByTarget });
+          this.checkpointInputs.push({ containerId, leaveRunning, supersedes });
           // Only checkpoints that stop the container (pre-copy rounds and safety checkpoints leave it running).
           if (!leaveRunning) this.checkpointed.push(containerId);
           this.running++;

@@ -258,7 +258,6 @@ describe('remnant store retention', () => {
         createdAt: '',
         strategy: 'content',
         sourceNode: 'pc1',
-        preCopy: true,
       });
     }
     expect(await store.nextGeneration('c1')).toBe(3);

@@ -75,10 +75,10 @@ describe('migrateContainer (stub activities)', () => {
     expect(calls.slice(7)).toEqual(['leaveRemnant']);
     expect(result.preCopy).toEqual([{ generation: 1, frozenMs: 1, wireBytes: 100, transferMs: 1 }]);
     expect(result.generation).toBe(2);
-    // The round is marked as one (the final dump drops it on the source); the target held nothing to supersede.
-    expect(stub.checkpointInputs.map((i) => [i.leaveRunning, i.preCopy, i.heldByTarget])).toEqual([
-      [true, true, undefined],
-      [false, undefined, []],
+    // The final dump supersedes the pre-copy round on the source (the target held nothing before).
+    expect(stub.checkpointInputs.map((i) => [i.leaveRunning, i.supersedes])).toEqual([
+      [true, []],
+      [false, [1]],
     ]);
     expect(stub.containers.c1).toMatchObject({ nodeId: next, state: 'running' });
   });
@@ -132,7 +132,7 @@ describe('migrateContainer (stub activities)', () => {
     ]);
     expect(stub.checkpointed).toEqual(['c1']); // taken once, sent twice
     // The dump supersedes on the source what the first target held.
-    expect(stub.checkpointInputs.map((i) => i.heldByTarget)).toEqual([[1]]);
+    expect(stub.checkpointInputs.map((i) => i.supersedes)).toEqual([[1]]);
     expect(stub.on(src!).filter((a) => a === 'sendCheckpoint')).toHaveLength(2);
     expect(stub.on(dying!)).toContain('abortReceive');
     expect(result.generation).toBe(1);
