@@ -99,11 +99,6 @@ export class RemnantStore {
     return gens.filter((_, i) => complete[i]).sort((a, b) => a - b);
   }
 
-  async latestGeneration(id: string): Promise<number | null> {
-    const gens = await this.generations(id);
-    return gens.length ? gens[gens.length - 1]! : null;
-  }
-
   /**
    * The number for a new checkpoint: past every generation directory, complete or not, so that a number once
    * given (to a recycled pre-copy round another PC was sent, or an unfinished dump) is not given again.
