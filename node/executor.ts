@@ -329,9 +329,8 @@ export class NodeExecutor {
     // The manifest goes as a delta to the newest generation both PCs hold (a whole one is 32 bytes per page).
     // A generation dropped before this dump (dropSuperseded) still serves as a base while its manifest is in memory.
     const held = new Set(await this.store.generations(containerId));
-    for (const key of this.recentManifests.keys())
-      if (key.startsWith(`${containerId}/`)) held.add(Number(key.slice(containerId.length + 1)));
-    const baseGeneration = targetHolds.filter((n) => n < generation && held.has(n)).sort((a, b) => b - a)[0];
+    const usable = (n: number) => held.has(n) || this.recentManifests.has(`${containerId}/${n}`);
+    const baseGeneration = targetHolds.filter((n) => n < generation && usable(n)).sort((a, b) => b - a)[0];
     const base =
       baseGeneration === undefined
         ? undefined

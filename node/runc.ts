@@ -77,7 +77,6 @@ export class Runc {
     }));
   }
 
-  /** Writes config.json: this runc's default spec with the container's settings. */
   private baseSpecText: Promise<string> | null = null;
 
   /** runc's default spec, asked once per process: restores write config.json in the downtime. */
@@ -95,6 +94,7 @@ export class Runc {
     return this.baseSpecText.then((text) => JSON.parse(text) as OciSpec);
   }
 
+  /** Writes config.json: this runc's default spec with the container's settings. */
   async writeSpec(bundle: string, options: SpecOptions): Promise<void> {
     const spec = patchSpec(await this.baseSpec(), options);
     await writeFile(path.join(bundle, 'config.json'), JSON.stringify(spec, null, 2));

@@ -91,10 +91,15 @@ export class RemnantStore {
       .sort();
   }
 
+  /** Every generation directory's number, complete or not. */
+  private async generationNumbers(id: string): Promise<number[]> {
+    const names = await readdir(path.join(this.containerDir(id), 'gens')).catch(() => [] as string[]);
+    return names.filter((n) => /^\d+$/.test(n)).map(Number);
+  }
+
   /** Complete generations only (a generation is complete once its manifest is written). */
   async generations(id: string): Promise<number[]> {
-    const names = await readdir(path.join(this.containerDir(id), 'gens')).catch(() => [] as string[]);
-    const gens = names.filter((n) => /^\d+$/.test(n)).map(Number);
+    const gens = await this.generationNumbers(id);
     const complete = await Promise.all(gens.map((n) => exists(path.join(this.generationDir(id, n), 'manifest'))));
     return gens.filter((_, i) => complete[i]).sort((a, b) => a - b);
   }
@@ -104,8 +109,7 @@ export class RemnantStore {
    * given (to a recycled pre-copy round another PC was sent, or an unfinished dump) is not given again.
    */
   async nextGeneration(id: string): Promise<number> {
-    const names = await readdir(path.join(this.containerDir(id), 'gens')).catch(() => [] as string[]);
-    return Math.max(0, ...names.filter((n) => /^\d+$/.test(n)).map(Number)) + 1;
+    return Math.max(0, ...(await this.generationNumbers(id))) + 1;
   }
 
   /**
@@ -270,9 +274,7 @@ export class RemnantStore {
       const complete = await this.generations(id);
       const keep = new Set(complete.slice(-Math.max(1, keepGenerations)));
       if (stopped) keep.add(stopped.generation);
-      const all = (await readdir(path.join(this.containerDir(id), 'gens')).catch(() => [] as string[]))
-        .filter((n) => /^\d+$/.test(n))
-        .map(Number);
+      const all = await this.generationNumbers(id);
       const newest = complete.length ? complete[complete.length - 1]! : 0;
       for (const n of all) {
         // An unfinished generation newer than every complete one may be a checkpoint in progress: leave it.

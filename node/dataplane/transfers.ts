@@ -112,7 +112,6 @@ export class Transfer {
     return this.pack.has(hash) || this.held.has(hash);
   }
 
-  /** Records an offered manifest; returns the chunk hashes this node lacks for it. */
   /** Takes the manifest of what is to arrive; answers where in it each chunk still missing here first occurs. */
   async offer(m: Manifest): Promise<Buffer> {
     this.persistLater(m);
