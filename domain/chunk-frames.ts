@@ -8,7 +8,8 @@ const HEADER = HASH_BYTES + 4;
 export const FRAME_HEADER_BYTES = HEADER;
 
 export interface ChunkFrame {
-  hash: string;
+  /** The raw sha256 the data must have (32 bytes; a view into the stream's buffer on arrival). */
+  hash: Buffer;
   data: Buffer;
 }
 
@@ -16,15 +17,15 @@ export class FrameError extends Error {
   override name = 'FrameError';
 }
 
-export function encodeFrame(hash: string, data: Buffer): Buffer[] {
+export function encodeFrame(hash: Buffer, data: Buffer): Buffer[] {
   const header = Buffer.allocUnsafe(HEADER);
   writeFrameHeader(header, 0, hash, data.length);
   return [header, data];
 }
 
 /** Writes a frame header at `at`; returns its length. */
-export function writeFrameHeader(buf: Buffer, at: number, hash: string, length: number): number {
-  buf.write(hash, at, HASH_BYTES, 'hex');
+export function writeFrameHeader(buf: Buffer, at: number, hash: Buffer, length: number): number {
+  if (hash.copy(buf, at, 0, HASH_BYTES) !== HASH_BYTES) throw new FrameError('a frame needs a 32-byte hash');
   buf.writeUInt32BE(length, at + HASH_BYTES);
   return HEADER;
 }

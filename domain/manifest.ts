@@ -5,12 +5,13 @@
 import path from 'node:path';
 import { isValidContainerId } from '../common/names';
 import { ErrorType } from '../common/errors';
+import { ChunkList, DIGEST_BYTES, DigestIndex, digestAt, digestCount, digestsEqual, listHex } from './digest-index';
 
 /** Memory pages are hashed one by one: CRIU's pages-*.img is a sequence of 4-KiB pages. */
 export const PAGE_SIZE = 4096;
 /** Every other file (image metadata, rootfs files) is cut into chunks of at most 1 MiB. */
 export const FILE_CHUNK_SIZE = 1 << 20;
-export const HASH_BYTES = 32;
+export const HASH_BYTES = DIGEST_BYTES;
 
 export type EntryType = 'file' | 'dir' | 'symlink';
 
@@ -23,8 +24,8 @@ export interface ManifestEntry {
   size?: number;
   /** Files only: the size of each chunk but the last. */
   chunkSize?: number;
-  /** Files only: sha256 of each chunk, hex. */
-  chunks?: string[];
+  /** Files only: the raw sha256 of each chunk, packed (domain/digest-index.ts). */
+  chunks?: Buffer;
   /** Symlinks only. */
   target?: string;
 }
@@ -76,13 +77,11 @@ export function resolveInside(root: string, rel: string): string {
   return full;
 }
 
-const HEX64 = /^[0-9a-f]{64}$/;
+/** The number of chunks of a file entry (0 for others). */
+export const chunkCountOf = (e: ManifestEntry): number => (e.chunks ? digestCount(e.chunks) : 0);
 
-/**
- * Validates a manifest received from elsewhere: paths, types, chunk counts and hash formats. Hashes decoded from raw
- * bytes are well-formed by construction (`hashesWellFormed`), which spares a regular expression per page.
- */
-export function validateManifest(m: Manifest, hashesWellFormed = false): Manifest {
+/** Validates a manifest received from elsewhere: paths, types and chunk counts. */
+export function validateManifest(m: Manifest): Manifest {
   if (m.kind !== 'checkpoint' && m.kind !== 'bundle')
     throw new ManifestError(`unknown manifest kind ${JSON.stringify(m.kind)}`);
   if (typeof m.containerId !== 'string' || !isValidContainerId(m.containerId)) {
@@ -105,15 +104,13 @@ export function validateManifest(m: Manifest, hashesWellFormed = false): Manifes
         size! < 0 ||
         !chunkSize ||
         chunkSize !== chunkSizeFor(m.kind, e.path) ||
-        !Array.isArray(chunks)
+        !Buffer.isBuffer(chunks) ||
+        chunks.length % HASH_BYTES !== 0
       ) {
         throw new ManifestError(`file entry ${e.path} has an invalid size, chunk size or chunk list`);
       }
-      if (chunks.length !== Math.ceil(size! / chunkSize))
-        throw new ManifestError(`file entry ${e.path}: ${chunks.length} chunks for ${size} bytes`);
-      if (!hashesWellFormed)
-        for (const h of chunks)
-          if (!HEX64.test(h)) throw new ManifestError(`file entry ${e.path} has a malformed chunk hash`);
+      if (digestCount(chunks) !== Math.ceil(size! / chunkSize))
+        throw new ManifestError(`file entry ${e.path}: ${digestCount(chunks)} chunks for ${size} bytes`);
     } else if (e.type === 'symlink') {
       if (typeof e.target !== 'string' || e.target === '' || e.target.includes('\0'))
         throw new ManifestError(`symlink ${e.path} has no valid target`);
@@ -131,19 +128,29 @@ export interface ManifestStats {
   uniqueChunks: number;
 }
 
+/** Stats of manifests already counted: a move asks for them twice (checkpoint, then transfer report). */
+const statsOf = new WeakMap<Manifest, ManifestStats>();
+
 export function manifestStats(m: Manifest): ManifestStats {
-  let files = 0,
-    bytes = 0,
-    chunks = 0;
-  const unique = new Set<string>();
-  for (const e of m.entries) {
-    if (e.type !== 'file') continue;
-    files++;
-    bytes += e.size!;
-    chunks += e.chunks!.length;
-    for (const h of e.chunks!) unique.add(h);
-  }
-  return { files, bytes, chunks, uniqueChunks: unique.size };
+  let stats = statsOf.get(m);
+  if (!stats) statsOf.set(m, (stats = countManifest(m)));
+  return stats;
+}
+
+function countManifest(m: Manifest): ManifestStats {
+  const files = m.entries.filter((e) => e.type === 'file');
+  const chunks = files.reduce((n, e) => n + chunkCountOf(e), 0);
+  // Where each distinct hash first occurs: the index reads hashes there instead of copying them.
+  const fileOf = new Int32Array(chunks);
+  const indexOf = new Int32Array(chunks);
+  const unique = new DigestIndex(chunks, { list: (n) => files[fileOf[n]!]!.chunks!, index: (n) => indexOf[n]! });
+  files.forEach((e, f) => {
+    for (let i = 0; i < chunkCountOf(e); i++) {
+      const fresh = unique.size;
+      if (unique.add(e.chunks!, i) === fresh) [fileOf[fresh], indexOf[fresh]] = [f, i];
+    }
+  });
+  return { files: files.length, bytes: files.reduce((n, e) => n + e.size!, 0), chunks, uniqueChunks: unique.size };
 }
 
 /**
@@ -151,43 +158,46 @@ export function manifestStats(m: Manifest): ManifestStats {
  * pairs (8 bytes each, in first-use order). The source takes hash and place from its own manifest: no second copy
  * of hundreds of thousands of hashes, no lookup table from hash to place.
  */
-export function missingPositions(m: Manifest, has: (hash: string) => boolean): Buffer {
-  const seen = new Set<string>();
+export function missingPositions(m: Manifest, has: (list: Buffer, i: number) => boolean): Buffer {
+  const seen = new DigestIndex();
   const out: number[] = [];
-  m.entries.forEach((e, k) =>
-    e.chunks?.forEach((h, i) => {
-      if (seen.has(h)) return;
-      seen.add(h);
-      if (!has(h)) out.push(k, i);
-    }),
-  );
+  m.entries.forEach((e, k) => {
+    for (let i = 0; i < chunkCountOf(e); i++) {
+      const before = seen.size;
+      seen.add(e.chunks!, i);
+      if (seen.size > before && !has(e.chunks!, i)) out.push(k, i);
+    }
+  });
   const buf = Buffer.allocUnsafe(out.length * 4);
   out.forEach((n, j) => buf.writeUInt32BE(n, j * 4));
   return buf;
 }
 
-/** Reads an offer's answer against the manifest offered: the missing hashes (the manifest's own strings) and places. */
-export function readMissingPositions(m: Manifest, buf: Buffer): { hashes: string[]; positions: Uint32Array } {
+/**
+ * Reads an offer's answer against the manifest offered: the missing chunks (their hashes read from the manifest, not
+ * copied) and their places.
+ */
+export function readMissingPositions(m: Manifest, buf: Buffer): { hashes: ChunkList; positions: Uint32Array } {
   if (buf.length % 8 !== 0)
     throw new ManifestError(`an offer's answer of ${buf.length} bytes is not a list of positions`);
-  const positions = new Uint32Array(buf.length / 4);
-  const hashes = new Array<string>(buf.length / 8);
-  for (let j = 0; j < hashes.length; j++) {
+  const count = buf.length / 8;
+  const positions = new Uint32Array(count * 2);
+  for (let j = 0; j < count; j++) {
     const k = buf.readUInt32BE(j * 8);
     const i = buf.readUInt32BE(j * 8 + 4);
-    const h = m.entries[k]?.chunks?.[i];
-    if (h === undefined)
+    const e = m.entries[k];
+    if (!e || i >= chunkCountOf(e))
       throw new ManifestError(`an offer's answer names chunk ${i} of entry ${k}, which the manifest lacks`);
     positions[2 * j] = k;
     positions[2 * j + 1] = i;
-    hashes[j] = h;
   }
-  return { hashes, positions };
+  const hash = (k: number) => digestAt(m.entries[positions[2 * k]!]!.chunks!, positions[2 * k + 1]!);
+  return { hashes: { count, hash }, positions };
 }
 
-/** The distinct chunk hashes of a manifest that `has` says are not held, in first-use order. */
-export function missingChunks(m: Manifest, has: (hash: string) => boolean): string[] {
-  return readMissingPositions(m, missingPositions(m, has)).hashes;
+/** The distinct chunk hashes (hex) of a manifest that `has` says are not held, in first-use order. */
+export function missingChunks(m: Manifest, has: (list: Buffer, i: number) => boolean): string[] {
+  return listHex(readMissingPositions(m, missingPositions(m, has)).hashes);
 }
 
 /*
@@ -203,32 +213,37 @@ type WireHeader = Omit<Manifest, 'entries'> & { entries: WireEntry[]; base?: num
 const DELTA_RECORD = 4 + HASH_BYTES;
 
 export function encodeManifest(m: Manifest, base?: Manifest): Buffer {
-  const baseChunks = new Map((base?.entries ?? []).map((e) => [e.path, e.chunks ?? []]));
+  return Buffer.concat(manifestParts(m, base));
+}
+
+/** The encoding in pieces, for writing to a file without first copying the chunk lists into one buffer. */
+export function manifestParts(m: Manifest, base?: Manifest): Buffer[] {
+  const baseChunks = new Map((base?.entries ?? []).map((e) => [e.path, e.chunks]));
   const lists: Buffer[] = [];
   const entries: WireEntry[] = m.entries.map(({ chunks, ...rest }) => {
-    const list = chunks ?? [];
+    const list = chunks ?? Buffer.alloc(0);
+    const count = digestCount(list);
     const old = rest.type === 'file' ? baseChunks.get(rest.path) : undefined;
     if (old) {
+      const oldCount = digestCount(old);
       const changed: number[] = [];
-      list.forEach((h, i) => h !== old[i] && changed.push(i));
+      for (let i = 0; i < count; i++) if (i >= oldCount || !digestsEqual(list, i, old, i)) changed.push(i);
       const out = Buffer.allocUnsafe(changed.length * DELTA_RECORD);
       changed.forEach((i, k) => {
         out.writeUInt32BE(i, k * DELTA_RECORD);
-        out.write(list[i]!, k * DELTA_RECORD + 4, HASH_BYTES, 'hex');
+        list.copy(out, k * DELTA_RECORD + 4, i * HASH_BYTES, (i + 1) * HASH_BYTES);
       });
       lists.push(out);
-      return { ...rest, chunkCount: list.length, changes: changed.length };
+      return { ...rest, chunkCount: count, changes: changed.length };
     }
-    const out = Buffer.allocUnsafe(list.length * HASH_BYTES);
-    list.forEach((h, i) => out.write(h, i * HASH_BYTES, HASH_BYTES, 'hex'));
-    lists.push(out);
-    return { ...rest, chunkCount: list.length };
+    lists.push(list);
+    return { ...rest, chunkCount: count };
   });
   const header: WireHeader = { ...m, entries, ...(base ? { base: base.generation! } : {}) };
   const json = Buffer.from(JSON.stringify(header));
   const len = Buffer.allocUnsafe(4);
   len.writeUInt32BE(json.length, 0);
-  return Buffer.concat([len, json, ...lists]);
+  return [len, json, ...lists];
 }
 
 function readHeader(buf: Buffer): { header: WireHeader; at: number } {
@@ -274,7 +289,7 @@ export function decodeManifest(buf: Buffer, base?: Manifest): Manifest {
   let at = start;
   if (header.base !== undefined && base?.generation !== header.base)
     throw new ManifestError(`manifest is relative to generation ${header.base}, which was not given to decode it`);
-  const baseChunks = new Map((base?.entries ?? []).map((e) => [e.path, e.chunks ?? []]));
+  const baseChunks = new Map((base?.entries ?? []).map((e) => [e.path, e.chunks ?? Buffer.alloc(0)]));
   const rest: Omit<WireHeader, 'base'> = { ...header };
   delete (rest as WireHeader).base;
   const entries = header.entries.map(({ chunkCount, changes, ...e }: WireEntry) => {
@@ -285,29 +300,35 @@ export function decodeManifest(buf: Buffer, base?: Manifest): Manifest {
       const old = baseChunks.get(e.path);
       if (!old || !Number.isSafeInteger(changes) || changes < 0 || at + changes * DELTA_RECORD > buf.length)
         throw new ManifestError(`manifest entry ${JSON.stringify(e.path)} has a bad list of changes`);
-      const chunks = old.slice(0, chunkCount);
+      const chunks = Buffer.allocUnsafe(chunkCount * HASH_BYTES);
+      const kept = Math.min(chunkCount, digestCount(old));
+      old.copy(chunks, 0, 0, kept * HASH_BYTES);
+      // Positions past the base's end must each be listed: count the distinct ones.
+      const grown = new Uint8Array(chunkCount - kept);
+      let listed = 0;
       for (let k = 0; k < changes; k++, at += DELTA_RECORD) {
         const i = buf.readUInt32BE(at);
         if (i >= chunkCount)
           throw new ManifestError(`manifest entry ${JSON.stringify(e.path)} changes chunk ${i} of ${chunkCount}`);
-        chunks[i] = buf.toString('hex', at + 4, at + DELTA_RECORD);
+        buf.copy(chunks, i * HASH_BYTES, at + 4, at + DELTA_RECORD);
+        if (i >= kept && !grown[i - kept]) {
+          grown[i - kept] = 1;
+          listed++;
+        }
       }
-      let complete = chunks.length === chunkCount;
-      for (let i = 0; complete && i < chunkCount; i++) complete = typeof chunks[i] === 'string';
-      if (!complete)
+      if (listed !== grown.length)
         throw new ManifestError(`manifest entry ${JSON.stringify(e.path)} grew without listing its new chunks`);
       entry.chunks = chunks;
     } else if (e.type === 'file') {
       if (at + chunkCount * HASH_BYTES > buf.length)
         throw new ManifestError(`manifest entry ${JSON.stringify(e.path)} has a bad chunk count`);
-      entry.chunks = [];
-      for (let i = 0; i < chunkCount; i++, at += HASH_BYTES)
-        entry.chunks.push(buf.toString('hex', at, at + HASH_BYTES));
+      // A view: the chunk lists are nearly all of the buffer, which no one else holds or changes.
+      entry.chunks = buf.subarray(at, (at += chunkCount * HASH_BYTES));
     } else if (chunkCount !== 0) {
       throw new ManifestError(`manifest entry ${JSON.stringify(e.path)} has a bad chunk count`);
     }
     return entry;
   });
   if (at !== buf.length) throw new ManifestError('manifest has trailing bytes');
-  return validateManifest({ ...rest, entries }, true);
+  return validateManifest({ ...rest, entries });
 }

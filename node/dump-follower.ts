@@ -2,7 +2,7 @@ import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { isPagesFile, PAGE_SIZE } from '../domain/manifest';
 import { hashPool, HashPool } from './hash-pool';
-import { hashRangesWithPool, hexDigests } from './scan';
+import { hashRangesWithPool } from './scan';
 
 /** Hash at least this much at a time while the dump grows (smaller steps cost more than they overlap). */
 const MIN_STEP = 4 << 20;
@@ -57,13 +57,13 @@ export class DumpFollower {
   }
 
   /** After the dump: the hex sha256 of every page of every page file, by file name. */
-  async finish(): Promise<Map<string, string[]>> {
+  async finish(): Promise<Map<string, Buffer>> {
     if (this.timer) clearInterval(this.timer);
     await this.tick;
     await this.step(true);
-    const out = new Map<string, string[]>();
+    const out = new Map<string, Buffer>();
     for (const [name, f] of this.files) {
-      out.set(name, hexDigests(Buffer.concat(await Promise.all(f.parts))));
+      out.set(name, Buffer.concat(await Promise.all(f.parts)));
     }
     return out;
   }

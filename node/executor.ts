@@ -89,7 +89,7 @@ export class NodeExecutor {
   readonly store: RemnantStore;
   readonly runc: Runc;
   readonly transfers: TransferRegistry;
-  /** A move needs its checkpoint's manifest and the one it is a delta to: two, each 8 MiB+ of strings per GiB. */
+  /** A move needs its checkpoint's manifest and the one it is a delta to: two, each 8 MiB per GiB (32 bytes a page). */
   private readonly recentManifests = new Map<string, Manifest>();
   /** Lazily restored containers whose memory is still being copied in. */
   private readonly memoryPending = new Map<string, Promise<void>>();
@@ -364,7 +364,7 @@ export class NodeExecutor {
 
   private async send(
     manifest: Manifest,
-    readerFor: (missing: string[]) => ChunkReader,
+    readerFor: () => ChunkReader,
     target: TransferTarget,
     {
       onProgress = () => undefined,
@@ -378,21 +378,22 @@ export class NodeExecutor {
     let reader: ChunkReader | null = null;
     try {
       const missing = await client.offer(manifest, base);
-      reader = readerFor(missing);
+      reader = readerFor();
+      const missingCount = missing.count;
       // A checkpoint image is read-only once hashed: read in runs, the target verifies each chunk. A rootfs may be
       // changing: each chunk is checked before it leaves.
-      await client.send(missing, reader, (n) => onProgress(`${manifest.kind}: ${n}/${missing.length} chunks`), {
+      await client.send(missing, reader, (n) => onProgress(`${manifest.kind}: ${n}/${missingCount} chunks`), {
         skipChanged: live,
         verify: !imageDir,
         ...(imageDir ? { locate: positionLocator(manifest, imageDir, client.missingPositions) } : {}),
       });
       // A live sync may leave changed chunks out; anything else must have arrived whole.
-      const left = live || !missing.length ? 0 : (client.lastMissing?.[manifest.kind] ?? 0);
+      const left = live || !missingCount ? 0 : (client.lastMissing?.[manifest.kind] ?? 0);
       if (left) throw new ExecutorError(`target ${target.address} still lacks ${left} chunks after the transfer`);
       return {
         kind: manifest.kind,
         manifest: manifestStats(manifest),
-        missingChunks: missing.length,
+        missingChunks: missingCount,
         ...client.counters,
       };
     } finally {

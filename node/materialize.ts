@@ -1,5 +1,6 @@
 import { chmod, lstat, mkdir, open, readdir, readlink, rename, rm, symlink } from 'node:fs/promises';
 import path from 'node:path';
+import { unpackHex } from '../domain/digest-index';
 import { Manifest, ManifestEntry, ManifestError, resolveInside } from '../domain/manifest';
 import type { ApplyStats } from '../domain/reports';
 import { ChunkReader, ChunkUnavailableError } from './chunk-reader';
@@ -13,7 +14,8 @@ const MAX_RUN_BYTES = 8 << 20;
  * for unchanged pages of an older image) are read with one call; every chunk is still verified on its own.
  */
 export async function writeFileFromChunks(entry: ManifestEntry, dest: string, reader: ChunkReader): Promise<void> {
-  const chunks = entry.chunks!;
+  // The reader finds chunks by hex hash (rootfs files and held images are indexed that way).
+  const chunks = unpackHex(entry.chunks!);
   const out = await open(dest, 'w', entry.mode);
   try {
     let i = 0;
@@ -77,11 +79,7 @@ async function assertRealParents(root: string, rel: string): Promise<void> {
 }
 
 const sameChunks = (a: ManifestEntry | undefined, b: ManifestEntry): boolean =>
-  !!a &&
-  a.type === 'file' &&
-  a.size === b.size &&
-  a.chunks!.length === b.chunks!.length &&
-  a.chunks!.every((h, i) => h === b.chunks![i]);
+  !!a && a.type === 'file' && a.size === b.size && a.chunks!.equals(b.chunks!);
 
 /**
  * Makes `rootfs` equal to `manifest`. `current` describes what `rootfs` holds now (its last synced manifest),

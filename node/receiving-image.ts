@@ -1,22 +1,28 @@
 import { copyFile, FileHandle, mkdir, open, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { chunkSizeFor, Manifest, ManifestEntry, ManifestError, resolveInside } from '../domain/manifest';
+import { DIGEST_BYTES, DigestIndex, digestHex, digestsEqual } from '../domain/digest-index';
+import { chunkCountOf, chunkSizeFor, Manifest, ManifestEntry, ManifestError, resolveInside } from '../domain/manifest';
 import type { ChunkFrame } from '../domain/chunk-frames';
 import { ChunkReader } from './chunk-reader';
-import { hashFileChunks, sha256 } from './scan';
+import { hashFileChunks, sha256Digest } from './scan';
 import { ChunkRejectedError } from './staging';
 
-const zeroHashes = new Map<number, string>();
-function zeroHash(length: number): string {
-  let h = zeroHashes.get(length);
-  if (!h) zeroHashes.set(length, (h = sha256(Buffer.alloc(length))));
+const zeroDigests = new Map<number, Buffer>();
+function zeroDigest(length: number): Buffer {
+  let h = zeroDigests.get(length);
+  if (!h) zeroDigests.set(length, (h = sha256Digest(Buffer.alloc(length))));
   return h;
 }
 
-/** A chunk position: entry k of the manifest, chunk i, in one number (no object per page: 262,144 per GiB). */
-const pack = (k: number, i: number): number => k * 2 ** 32 + i;
-const entryOf = (p: number): number => Math.floor(p / 2 ** 32);
-const indexOf = (p: number): number => p % 2 ** 32;
+/**
+ * What each chunk position of one file holds: where `known[i]` is 1, the chunk whose hash is digest i of `digests`
+ * (verified). `digests` is never written to: hashes of the files as found on disk, or, once planned, the manifest's
+ * own chunk list (a position then either holds its chunk or waits for it: no second copy of the list).
+ */
+interface FileContent {
+  digests: Buffer;
+  known: Uint8Array;
+}
 
 /** Bytes of received chunks written with one call when their positions lie side by side. */
 const MAX_WRITE_RUN = 8 << 20;
@@ -30,11 +36,23 @@ const MAX_WRITE_RUN = 8 << 20;
  * right bytes, and the target asks only for the rest.
  */
 export class ReceivingImage {
-  /** Per file: the verified hash each chunk position holds, or null (unknown, or about to be overwritten). */
-  private readonly content = new Map<string, (string | null)[]>();
-  /** Positions still waiting for their chunk, by hash: one number, or a list when several positions want it. */
-  private readonly unfilled = new Map<string, number | number[]>();
+  /** Per file: what each chunk position holds (unknown, or about to be overwritten, where `known` is 0). */
+  private readonly content = new Map<string, FileContent>();
   private entries: ManifestEntry[] = [];
+  /**
+   * Positions are numbered through the whole manifest (entry k's chunk i is starts[k] + i): one 32-bit number each,
+   * kept in typed arrays, not an object or Map entry per page (262,144 per GiB).
+   */
+  private starts: number[] = [];
+  /** Distinct hashes the plan asked for, numbered by the index (which reads them from the manifest). */
+  private wanted = new DigestIndex();
+  /** Per wanted hash: the first position waiting for it (where the index finds the hash, too). */
+  private firstWaiting = new Int32Array(0);
+  /** Per wanted hash: 1 once written. */
+  private written = new Uint8Array(0);
+  /** Per position: the next position waiting for the same hash, or -1. */
+  private nextWaiting = new Int32Array(0);
+  private unfilled = 0;
 
   private constructor(readonly dir: string) {}
 
@@ -64,8 +82,35 @@ export class ReceivingImage {
       const full = path.join(this.dir, name);
       const st = await stat(full);
       if (!st.isFile()) continue;
-      this.content.set(name, await hashFileChunks(full, st.size, chunkSizeFor('checkpoint', name)));
+      const digests = await hashFileChunks(full, st.size, chunkSizeFor('checkpoint', name));
+      this.content.set(name, { digests, known: new Uint8Array(digests.length / DIGEST_BYTES).fill(1) });
     }
+  }
+
+  /** The entry a position lies in. */
+  private entryOf(p: number): number {
+    let lo = 0;
+    let hi = this.starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.starts[mid]! <= p) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  /** The entry and chunk index of a position. */
+  private place(p: number): { k: number; i: number } {
+    const k = this.entryOf(p);
+    return { k, i: p - this.starts[k]! };
+  }
+
+  /** File, offset and length of a position. */
+  private locate(p: number): { entry: ManifestEntry; index: number; offset: number; length: number } {
+    const { k, i } = this.place(p);
+    const entry = this.entries[k]!;
+    const offset = i * entry.chunkSize!;
+    return { entry, index: i, offset, length: Math.min(entry.chunkSize!, entry.size! - offset) };
   }
 
   /**
@@ -80,72 +125,100 @@ export class ReceivingImage {
         await rm(path.join(this.dir, name), { force: true });
         this.content.delete(name);
       }
-    this.unfilled.clear();
+    this.entries = manifest.entries;
+    this.starts = [];
+    let total = 0;
+    for (const e of manifest.entries) {
+      this.starts.push(total);
+      total += chunkCountOf(e);
+    }
+    this.wanted = new DigestIndex(total, {
+      list: (n) => this.entries[this.entryOf(this.firstWaiting[n]!)]!.chunks!,
+      index: (n) => this.firstWaiting[n]! - this.starts[this.entryOf(this.firstWaiting[n]!)]!,
+    });
+    this.firstWaiting = new Int32Array(total);
+    this.written = new Uint8Array(total);
+    this.nextWaiting = new Int32Array(total).fill(-1);
+    this.unfilled = 0;
     for (const [k, e] of manifest.entries.entries()) {
       const full = resolveInside(this.dir, e.path);
       const size = e.size!;
       const cs = e.chunkSize!;
-      let content = this.content.get(e.path);
-      const handle = await open(full, content ? 'r+' : 'w', e.mode);
+      const count = chunkCountOf(e);
+      const old = this.content.get(e.path);
+      const handle = await open(full, old ? 'r+' : 'w', e.mode);
+      let known: Uint8Array;
       try {
         const oldSize = (await handle.stat()).size;
         if (oldSize !== size) await handle.truncate(size);
         await handle.chmod(e.mode);
         // A position whose chunk length changed with the size holds nothing useful.
-        const count = e.chunks!.length;
-        const next = new Array<string | null>(count).fill(null);
-        const kept = content ? (oldSize === size ? count : Math.floor(Math.min(oldSize, size) / cs)) : 0;
-        for (let i = 0; i < kept; i++) next[i] = content![i] ?? null;
+        const kept = old ? (oldSize === size ? count : Math.floor(Math.min(oldSize, size) / cs)) : 0;
         // What lies past the old end is a hole: it reads as zeros, so zero pages need not travel.
-        const zerosFrom = content ? Math.ceil(oldSize / cs) : 0;
-        for (let i = Math.max(kept, zerosFrom); i < count; i++) next[i] = zeroHash(Math.min(cs, size - i * cs));
-        content = next;
+        const zerosFrom = old ? Math.ceil(oldSize / cs) : 0;
+        known = old?.known.length === count ? old.known : new Uint8Array(count);
+        for (let i = 0; i < count; i++) {
+          const holds =
+            i < kept
+              ? old!.known[i] === 1 && digestsEqual(old!.digests, i, e.chunks!, i)
+              : i >= zerosFrom && digestsEqual(zeroDigest(Math.min(cs, size - i * cs)), 0, e.chunks!, i);
+          known[i] = holds ? 1 : 0;
+        }
       } finally {
         await handle.close();
       }
-      this.content.set(e.path, content);
-      e.chunks!.forEach((h, index) => {
-        if (content[index] === h) return;
-        content[index] = null;
-        const waiting = this.unfilled.get(h);
-        if (waiting === undefined) this.unfilled.set(h, pack(k, index));
-        else if (typeof waiting === 'number') this.unfilled.set(h, [waiting, pack(k, index)]);
-        else waiting.push(pack(k, index));
-      });
+      this.content.set(e.path, { digests: e.chunks!, known });
+      for (let i = 0; i < count; i++) if (!known[i]) this.await(e.chunks!, i, this.starts[k]! + i);
     }
-    this.entries = manifest.entries;
-    // Where in this image a wanted chunk already lies (a page that moved): one pass of lookups, no index of all.
-    const filledAt = new Map<string, number>();
-    if (this.unfilled.size)
-      manifest.entries.forEach((e, k) => {
-        const content = this.content.get(e.path)!;
-        for (let index = 0; index < content.length; index++) {
-          const h = content[index];
-          if (h && this.unfilled.has(h) && !filledAt.has(h)) filledAt.set(h, pack(k, index));
-        }
-      });
-    // Chunks this node holds elsewhere (a moved page, a page of another image): copied here now, in batches, each
-    // verified as it is read.
-    // Sources sorted by place and read in runs: after a layout shift most of an image is found elsewhere in it.
-    const sources: { hash: string; file: string; offset: number; length: number }[] = [];
-    for (const h of this.unfilled.keys()) {
-      const local = filledAt.get(h);
-      if (local !== undefined) {
-        const e = this.entries[entryOf(local)]!;
-        const offset = indexOf(local) * e.chunkSize!;
-        sources.push({
-          hash: h,
-          file: path.join(this.dir, e.path),
-          offset,
-          length: Math.min(e.chunkSize!, e.size! - offset),
-        });
+    if (this.unfilled) await this.fillFromHeld(held);
+  }
+
+  /** Notes that position p waits for hash i of `list`. */
+  private await(list: Buffer, i: number, p: number): void {
+    const before = this.wanted.size;
+    const n = this.wanted.add(list, i);
+    if (n === before) {
+      this.firstWaiting[n] = p;
+      this.unfilled++;
+    } else {
+      // After the first: the first position stays the one the answer names (first-use order).
+      const head = this.firstWaiting[n]!;
+      this.nextWaiting[p] = this.nextWaiting[head]!;
+      this.nextWaiting[head] = p;
+    }
+  }
+
+  /**
+   * Copies in wanted chunks this node holds: another position of this image (a page that moved) or a `held` chunk,
+   * in batches, each verified as it is read. Sources are sorted by place and read in runs: after a layout shift
+   * most of an image is found elsewhere in it.
+   */
+  private async fillFromHeld(held: ChunkReader): Promise<void> {
+    // Where in this image a wanted chunk already lies: one pass of lookups, no index of all positions.
+    const filledAt = new Int32Array(this.wanted.size).fill(-1);
+    this.entries.forEach((e, k) => {
+      const content = this.content.get(e.path)!;
+      for (let i = 0; i < content.known.length; i++) {
+        if (!content.known[i]) continue;
+        const n = this.wanted.find(content.digests, i);
+        if (n >= 0 && filledAt[n]! < 0) filledAt[n] = this.starts[k]! + i;
+      }
+    });
+    const sources: { n: number; file: string; offset: number; length: number }[] = [];
+    for (let n = 0; n < this.wanted.size; n++) {
+      if (filledAt[n]! >= 0) {
+        const { entry, offset, length } = this.locate(filledAt[n]!);
+        sources.push({ n, file: path.join(this.dir, entry.path), offset, length });
       } else {
-        const loc = held.candidates(h)[0];
-        if (loc) sources.push({ hash: h, ...loc });
+        const loc = held.candidates(digestHex(this.wanted.digest(n)))[0];
+        if (loc) sources.push({ n, ...loc });
       }
     }
     sources.sort((a, b) => (a.file === b.file ? a.offset - b.offset : a.file < b.file ? -1 : 1));
     const handles = new Map<string, FileHandle>();
+    // One buffer for every run (a run stops once past MAX_WRITE_RUN, so it is at most one chunk longer).
+    const longest = sources.reduce((n, x) => Math.max(n, x.length), 0);
+    const runBuffer = sources.length ? Buffer.allocUnsafe(MAX_WRITE_RUN + longest) : Buffer.alloc(0);
     try {
       let i = 0;
       while (i < sources.length) {
@@ -163,15 +236,15 @@ export class ReceivingImage {
         }
         let handle = handles.get(first.file);
         if (!handle) handles.set(first.file, (handle = await open(first.file, 'r')));
-        const buf = Buffer.allocUnsafe(end - first.offset);
+        const buf = runBuffer.subarray(0, end - first.offset);
         const { bytesRead } = await handle.read(buf, 0, buf.length, first.offset);
         const frames: ChunkFrame[] = [];
         for (let k = i; k < j; k++) {
           const at = sources[k]!.offset - first.offset;
           const data = buf.subarray(at, at + sources[k]!.length);
+          const hash = this.wanted.digest(sources[k]!.n);
           // A held chunk that no longer matches its hash (damaged on disk) is simply asked for.
-          if (at + sources[k]!.length <= bytesRead && sha256(data) === sources[k]!.hash)
-            frames.push({ hash: sources[k]!.hash, data });
+          if (at + sources[k]!.length <= bytesRead && sha256Digest(data).equals(hash)) frames.push({ hash, data });
         }
         await this.write(frames, true);
         i = j;
@@ -181,8 +254,10 @@ export class ReceivingImage {
     }
   }
 
-  wants(hash: string): boolean {
-    return this.unfilled.has(hash);
+  /** Whether a position still waits for this chunk. */
+  wants(hash: Buffer): boolean {
+    const n = this.wanted.find(hash);
+    return n >= 0 && !this.written[n];
   }
 
   /**
@@ -190,19 +265,20 @@ export class ReceivingImage {
    * [u32 chunk] pairs (see domain/manifest.ts, missingPositions), read from what is waiting, not from every page.
    */
   missingPositions(): Buffer {
-    const buf = Buffer.allocUnsafe(this.unfilled.size * 8);
+    const buf = Buffer.allocUnsafe(this.unfilled * 8);
     let at = 0;
-    for (const waiting of this.unfilled.values()) {
-      const p = typeof waiting === 'number' ? waiting : waiting[0]!;
-      buf.writeUInt32BE(entryOf(p), at);
-      buf.writeUInt32BE(indexOf(p), at + 4);
+    for (let n = 0; n < this.wanted.size; n++) {
+      if (this.written[n]) continue;
+      const { k, i } = this.place(this.firstWaiting[n]!);
+      buf.writeUInt32BE(k, at);
+      buf.writeUInt32BE(i, at + 4);
       at += 8;
     }
     return buf;
   }
 
   get missingCount(): number {
-    return this.unfilled.size;
+    return this.unfilled;
   }
 
   /**
@@ -210,27 +286,28 @@ export class ReceivingImage {
    * position waits for (a duplicate, or one a concurrent stream already wrote) is dropped. Returns how many were used.
    */
   async write(frames: ChunkFrame[], verified = false): Promise<number> {
-    const writes: { file: string; offset: number; data: Buffer; hash: string; index: number }[] = [];
-    const taken = new Set<string>();
+    const writes: { file: string; offset: number; data: Buffer; index: number }[] = [];
+    const taken = new Set<number>();
     for (const f of frames) {
-      const waiting = this.unfilled.get(f.hash);
-      if (waiting === undefined || taken.has(f.hash)) continue;
-      if (!verified && sha256(f.data) !== f.hash)
-        throw new ChunkRejectedError(`chunk ${f.hash} does not match its content (corrupted or tampered)`);
-      taken.add(f.hash);
-      for (const p of typeof waiting === 'number' ? [waiting] : waiting) {
-        const e = this.entries[entryOf(p)]!;
-        const index = indexOf(p);
-        const length = Math.min(e.chunkSize!, e.size! - index * e.chunkSize!);
+      const n = this.wanted.find(f.hash);
+      if (n < 0 || this.written[n] || taken.has(n)) continue;
+      if (!verified && !sha256Digest(f.data).equals(f.hash))
+        throw new ChunkRejectedError(`chunk ${digestHex(f.hash)} does not match its content (corrupted or tampered)`);
+      taken.add(n);
+      for (let p = this.firstWaiting[n]!; p >= 0; p = this.nextWaiting[p]!) {
+        const { entry, index, offset, length } = this.locate(p);
         if (f.data.length !== length)
-          throw new ChunkRejectedError(`chunk ${f.hash} has ${f.data.length} bytes where ${e.path} needs ${length}`);
-        writes.push({ file: e.path, offset: index * e.chunkSize!, data: f.data, hash: f.hash, index });
+          throw new ChunkRejectedError(
+            `chunk ${digestHex(f.hash)} has ${f.data.length} bytes where ${entry.path} needs ${length}`,
+          );
+        writes.push({ file: entry.path, offset, data: f.data, index });
       }
     }
     writes.sort((a, b) => (a.file === b.file ? a.offset - b.offset : a.file < b.file ? -1 : 1));
     let i = 0;
     while (i < writes.length) {
       const first = writes[i]!;
+      const content = this.content.get(first.file)!;
       const handle = await open(path.join(this.dir, first.file), 'r+');
       try {
         while (i < writes.length && writes[i]!.file === first.file) {
@@ -251,7 +328,8 @@ export class ReceivingImage {
             j++;
           }
           await handle.writev(run, start.offset);
-          for (let k = i; k < j; k++) this.content.get(writes[k]!.file)![writes[k]!.index] = writes[k]!.hash;
+          // The position now holds its manifest chunk (`digests` is the manifest's list since the plan).
+          for (let k = i; k < j; k++) content.known[writes[k]!.index] = 1;
           i = j;
         }
       } finally {
@@ -259,7 +337,10 @@ export class ReceivingImage {
       }
     }
     // Only now: a failed write leaves its chunks asked for.
-    for (const h of taken) this.unfilled.delete(h);
+    for (const n of taken) {
+      this.written[n] = 1;
+      this.unfilled--;
+    }
     return taken.size;
   }
 }

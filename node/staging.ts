@@ -2,7 +2,7 @@ import { mkdir, open, FileHandle, readFile, stat, truncate } from 'node:fs/promi
 import path from 'node:path';
 import { HASH_BYTES } from '../domain/manifest';
 import type { ChunkFrame } from '../domain/chunk-frames';
-import { ChunkLocation, sha256 } from './scan';
+import { ChunkLocation, sha256Digest } from './scan';
 
 const RECORD = HASH_BYTES + 8 + 4;
 
@@ -56,20 +56,24 @@ export class StagingPack {
   }
 
   /** Verifies then appends frames; the first mismatch throws and nothing of the batch stays. */
-  async append(frames: ChunkFrame[], wanted: (hash: string) => boolean): Promise<number> {
-    const fresh: ChunkFrame[] = [];
+  async append(frames: ChunkFrame[], wanted: (hash: Buffer) => boolean): Promise<number> {
+    const fresh: (ChunkFrame & { hex: string })[] = [];
+    const inBatch = new Set<string>();
     for (const f of frames) {
+      const hex = f.hash.toString('hex');
       if (!wanted(f.hash))
-        throw new ChunkRejectedError(`chunk ${f.hash} was not asked for by any manifest of this transfer`);
-      if (sha256(f.data) !== f.hash)
-        throw new ChunkRejectedError(`chunk ${f.hash} does not match its content (corrupted or tampered)`);
-      if (!this.index.has(f.hash)) fresh.push(f);
+        throw new ChunkRejectedError(`chunk ${hex} was not asked for by any manifest of this transfer`);
+      if (!sha256Digest(f.data).equals(f.hash))
+        throw new ChunkRejectedError(`chunk ${hex} does not match its content (corrupted or tampered)`);
+      // A chunk twice in one batch is written once.
+      if (!this.index.has(hex) && !inBatch.has(hex)) fresh.push({ ...f, hex });
+      inBatch.add(hex);
     }
     if (!fresh.length) return 0;
     const records = Buffer.allocUnsafe(RECORD * fresh.length);
     let offset = this.binSize;
     fresh.forEach((f, i) => {
-      records.write(f.hash, i * RECORD, 'hex');
+      f.hash.copy(records, i * RECORD, 0, HASH_BYTES);
       records.writeBigUInt64BE(BigInt(offset), i * RECORD + HASH_BYTES);
       records.writeUInt32BE(f.data.length, i * RECORD + HASH_BYTES + 8);
       offset += f.data.length;
@@ -84,7 +88,7 @@ export class StagingPack {
     const binPath = path.join(this.dir, 'chunks.bin');
     let at = this.binSize;
     for (const f of fresh) {
-      this.index.set(f.hash, { file: binPath, offset: at, length: f.data.length });
+      this.index.set(f.hex, { file: binPath, offset: at, length: f.data.length });
       at += f.data.length;
     }
     this.binSize = at;

@@ -1,12 +1,6 @@
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import {
-  decodeManifest,
-  encodeManifest,
-  Manifest,
-  manifestHeaderBytes,
-  manifestHeaderLength,
-} from '../domain/manifest';
+import { decodeManifest, manifestParts, Manifest, manifestHeaderBytes, manifestHeaderLength } from '../domain/manifest';
 import type { ContainerSpec, GenerationMeta } from '../domain/reports';
 import { ChunkLocations, locationsOf } from './scan';
 import { CONTAINER_ID_PATTERN } from '../common/names';
@@ -48,7 +42,7 @@ const exists = (p: string): Promise<boolean> =>
     () => false,
   );
 
-async function writeAtomic(file: string, data: Buffer | string): Promise<void> {
+async function writeAtomic(file: string, data: Buffer | string | Buffer[]): Promise<void> {
   await writeFile(`${file}.tmp`, data);
   await rename(`${file}.tmp`, file);
 }
@@ -146,7 +140,7 @@ export class RemnantStore {
   }
 
   async writeManifest(id: string, n: number, manifest: Manifest): Promise<void> {
-    await writeAtomic(path.join(this.generationDir(id, n), 'manifest'), encodeManifest(manifest));
+    await writeAtomic(path.join(this.generationDir(id, n), 'manifest'), manifestParts(manifest));
   }
 
   async readBundleManifest(id: string): Promise<Manifest | null> {
@@ -155,7 +149,7 @@ export class RemnantStore {
   }
 
   async writeBundleManifest(id: string, manifest: Manifest): Promise<void> {
-    await writeAtomic(path.join(this.containerDir(id), 'bundle.manifest'), encodeManifest(manifest));
+    await writeAtomic(path.join(this.containerDir(id), 'bundle.manifest'), manifestParts(manifest));
   }
 
   async readSpec(id: string): Promise<ContainerSpec | null> {

@@ -6,8 +6,8 @@ import { DCtx, dStreamOutSize } from 'zstd-napi/binding';
 import { ChunkFrame, FRAME_HEADER_BYTES, FrameError } from '../../domain/chunk-frames';
 import { FILE_CHUNK_SIZE, HASH_BYTES } from '../../domain/manifest';
 
-/** Bytes of chunk data per batch handed to `store`. */
-export const STREAM_BATCH_BYTES = 8 << 20;
+/** Bytes of chunk data per batch handed to `store` (two buffers of about this size per open stream). */
+export const STREAM_BATCH_BYTES = 4 << 20;
 
 export class ChunkStreamError extends Error {
   override name = 'ChunkStreamError';
@@ -44,7 +44,7 @@ export async function receiveChunkStream(
         throw new FrameError(`chunk frame of ${length} bytes is out of bounds`);
       const end = parsed + FRAME_HEADER_BYTES + length;
       if (end > written) break;
-      frames.push({ hash: buf.toString('hex', parsed, parsed + HASH_BYTES), data: buf.subarray(end - length, end) });
+      frames.push({ hash: buf.subarray(parsed, parsed + HASH_BYTES), data: buf.subarray(end - length, end) });
       frameBytes += length;
       parsed = end;
     }

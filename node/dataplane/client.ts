@@ -3,6 +3,7 @@ import { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CompressStream } from 'zstd-napi';
 import { encodeFrame, FRAME_HEADER_BYTES, writeFrameHeader } from '../../domain/chunk-frames';
+import type { ChunkList } from '../../domain/digest-index';
 import { encodeManifest, Manifest, readMissingPositions } from '../../domain/manifest';
 import type { TransferTarget, WireCounters } from '../../domain/reports';
 import { ChunkReader, ChunkUnavailableError } from '../chunk-reader';
@@ -95,10 +96,10 @@ export class DataPlaneClient {
   }
 
   /**
-   * Offers a manifest; returns the chunk hashes the target lacks. With a base (a checkpoint manifest the target holds)
+   * Offers a manifest; returns the chunks the target lacks. With a base (a checkpoint manifest the target holds)
    * only the differences travel; a target that turns out not to hold it gets the whole manifest.
    */
-  async offer(manifest: Manifest, base?: Manifest): Promise<string[]> {
+  async offer(manifest: Manifest, base?: Manifest): Promise<ChunkList> {
     const path = `/manifests/${manifest.kind}`;
     const post = async (body: Buffer) => {
       this.counters.manifestBytes += body.length;
@@ -127,7 +128,7 @@ export class DataPlaneClient {
    * verifies every chunk anyway; `locate` then says where the k-th of `hashes` lies (else the reader is asked).
    */
   async send(
-    hashes: string[],
+    hashes: ChunkList,
     reader: ChunkReader,
     onProgress: (sentChunks: number) => void = () => undefined,
     {
@@ -136,15 +137,17 @@ export class DataPlaneClient {
       locate,
     }: { skipChanged?: boolean; verify?: boolean; locate?: (k: number) => ChunkLocation } = {},
   ): Promise<void> {
-    const where = locate ?? ((k: number) => firstLocation(reader, hashes[k]!));
-    const frames = new FrameWriter();
+    const { count } = hashes;
+    const hex = (k: number) => hashes.hash(k).toString('hex');
+    const where = locate ?? ((k: number) => firstLocation(reader, hex(k)));
+    const frames = new FrameWriter(hashes);
     let i = 0;
-    while (i < hashes.length) {
+    while (i < count) {
       this.signal?.throwIfAborted();
       const start = i;
       let raw = 0;
-      while (i < hashes.length && raw < REQUEST_BATCH_BYTES) {
-        raw += verify ? chunkLength(reader, hashes[i]!) : where(i).length;
+      while (i < count && raw < REQUEST_BATCH_BYTES) {
+        raw += verify ? chunkLength(reader, hex(i)) : where(i).length;
         i++;
       }
       const end = i;
@@ -162,11 +165,10 @@ export class DataPlaneClient {
       const produce = async (): Promise<void> => {
         if (verify) {
           for (let k = start; k < end; k++) {
-            const h = hashes[k]!;
             signal?.throwIfAborted();
             let data: Buffer;
             try {
-              data = await reader.read(h);
+              data = await reader.read(hex(k));
             } catch (err) {
               if (!(skipChanged && err instanceof ChunkUnavailableError)) throw err;
               counters.skipped++;
@@ -174,14 +176,14 @@ export class DataPlaneClient {
             }
             counters.chunkBytes += data.length;
             counters.chunks++;
-            await writeTo(compressor, Buffer.concat(encodeFrame(h, data)));
+            await writeTo(compressor, Buffer.concat(encodeFrame(hashes.hash(k), data)));
           }
         } else {
-          for (const run of adjacentRuns(hashes, start, end, where)) {
+          for (const run of adjacentRuns(start, end, where)) {
             signal?.throwIfAborted();
             const buf = await frames.fill(run, reader);
             counters.chunkBytes += run.bytes;
-            counters.chunks += run.hashes.length;
+            counters.chunks += run.lengths.length;
             await writeTo(compressor, buf);
           }
         }
@@ -207,11 +209,12 @@ function writeTo(stream: Writable, buf: Buffer): Promise<void> {
   return new Promise((resolve, reject) => stream.write(buf, (err) => (err ? reject(err) : resolve())));
 }
 
+/** Chunks first, first+1, ... of a send, lying side by side in one file. */
 interface Run {
   file: string;
   offset: number;
   bytes: number;
-  hashes: string[];
+  first: number;
   lengths: number[];
 }
 
@@ -226,16 +229,10 @@ function firstLocation(reader: ChunkReader, hash: string): ChunkLocation {
 
 const chunkLength = (reader: ChunkReader, hash: string): number => reader.candidates(hash)[0]?.length ?? 0;
 
-/** Groups chunks [from, to) of `hashes` into runs that lie side by side in one file, each read with one call. */
-export function* adjacentRuns(
-  hashes: string[],
-  from: number,
-  to: number,
-  locate: (k: number) => ChunkLocation,
-): Generator<Run> {
+/** Groups chunks [from, to) of a send into runs that lie side by side in one file, each read with one call. */
+export function* adjacentRuns(from: number, to: number, locate: (k: number) => ChunkLocation): Generator<Run> {
   let run: Run | null = null;
   for (let k = from; k < to; k++) {
-    const h = hashes[k]!;
     const loc = locate(k);
     if (
       run &&
@@ -244,23 +241,24 @@ export function* adjacentRuns(
       run.bytes + loc.length <= MAX_RUN_BYTES
     ) {
       run.bytes += loc.length;
-      run.hashes.push(h);
       run.lengths.push(loc.length);
       continue;
     }
     if (run) yield run;
-    run = { file: loc.file, offset: loc.offset, bytes: loc.length, hashes: [h], lengths: [loc.length] };
+    run = { file: loc.file, offset: loc.offset, bytes: loc.length, first: k, lengths: [loc.length] };
   }
   if (run) yield run;
 }
 
 /** Builds frames of a run in buffers reused from run to run (fresh pages are slow to fault in on some VMs). */
 class FrameWriter {
+  constructor(private readonly hashes: ChunkList) {}
+
   private readBuf = Buffer.allocUnsafe(MAX_RUN_BYTES);
   private frameBuf = Buffer.allocUnsafe(MAX_RUN_BYTES + 256 * FRAME_HEADER_BYTES);
 
   async fill(run: Run, reader: ChunkReader): Promise<Buffer> {
-    const need = run.bytes + run.hashes.length * FRAME_HEADER_BYTES;
+    const need = run.bytes + run.lengths.length * FRAME_HEADER_BYTES;
     if (this.frameBuf.length < need) this.frameBuf = Buffer.allocUnsafe(need);
     const data = await reader.readAt({ file: run.file, offset: run.offset, length: run.bytes }, this.readBuf);
     if (data.length !== run.bytes)
@@ -269,9 +267,8 @@ class FrameWriter {
       );
     let at = 0;
     let from = 0;
-    run.hashes.forEach((h, k) => {
-      const len = run.lengths[k]!;
-      at += writeFrameHeader(this.frameBuf, at, h, len);
+    run.lengths.forEach((len, k) => {
+      at += writeFrameHeader(this.frameBuf, at, this.hashes.hash(run.first + k), len);
       data.copy(this.frameBuf, at, from, from + len);
       at += len;
       from += len;

@@ -1,7 +1,15 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { decodeManifest, encodeManifest, Manifest, missingChunks, missingPositions } from '../../domain/manifest';
+import { DigestIndex, digestHex } from '../../domain/digest-index';
+import {
+  chunkCountOf,
+  decodeManifest,
+  Manifest,
+  manifestParts,
+  missingChunks,
+  missingPositions,
+} from '../../domain/manifest';
 import type { ChunkFrame } from '../../domain/chunk-frames';
 import { ChunkReader } from '../chunk-reader';
 import { ReceivingImage } from '../receiving-image';
@@ -60,7 +68,7 @@ export class Transfer {
     const bundle = this.manifests.bundle;
     return {
       checkpoint: await this.imageMissing(),
-      bundle: bundle ? missingChunks(bundle, (h) => this.has(h)).length : 0,
+      bundle: bundle ? missingChunks(bundle, (list, i) => this.has(digestHex(list, i))).length : 0,
     };
   }
 
@@ -122,7 +130,7 @@ export class Transfer {
       return image.missingPositions();
     }
     this.bundleHashes = null;
-    return missingPositions(m, (h) => this.has(h));
+    return missingPositions(m, (list, i) => this.has(digestHex(list, i)));
   }
 
   /**
@@ -136,19 +144,20 @@ export class Transfer {
     const bundle = this.manifests.bundle;
     if (bundle) {
       // A chunk both need (a rootfs file equal to an image file) goes to both.
-      const forBundle = frames.filter((f) => !this.pack.has(f.hash) && this.bundleWants(f.hash));
+      const forBundle = frames.filter((f) => this.bundleWants(f.hash) && !this.pack.has(digestHex(f.hash)));
       stored += await this.pack.append(forBundle, () => true);
     }
     return stored;
   }
 
-  private bundleHashes: Set<string> | null = null;
-  private bundleWants(hash: string): boolean {
+  private bundleHashes: DigestIndex | null = null;
+  private bundleWants(hash: Buffer): boolean {
     if (!this.bundleHashes) {
-      this.bundleHashes = new Set();
-      for (const e of this.manifests.bundle?.entries ?? []) for (const h of e.chunks ?? []) this.bundleHashes.add(h);
+      this.bundleHashes = new DigestIndex();
+      for (const e of this.manifests.bundle?.entries ?? [])
+        for (let i = 0; i < chunkCountOf(e); i++) this.bundleHashes.add(e.chunks!, i);
     }
-    return this.bundleHashes.has(hash);
+    return this.bundleHashes.find(hash) >= 0;
   }
 
   /** Resolves once a seed (if any) is copied and verified. */
@@ -167,7 +176,7 @@ export class Transfer {
     const write = () => {
       this.persistTimers.delete(m.kind);
       const file = path.join(this.dir, `${m.kind}.manifest`);
-      this.persisting = this.persisting.then(() => writeFile(file, encodeManifest(m))).catch(() => undefined);
+      this.persisting = this.persisting.then(() => writeFile(file, manifestParts(m))).catch(() => undefined);
     };
     const timer = setTimeout(write, PERSIST_DELAY_MS);
     timer.unref();

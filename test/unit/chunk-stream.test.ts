@@ -6,7 +6,8 @@ import { FILE_CHUNK_SIZE } from '../../domain/manifest';
 import { ChunkStreamError, receiveChunkStream } from '../../node/dataplane/chunk-stream';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-const framesOf = (chunks: Buffer[]) => Buffer.concat(chunks.flatMap((c) => encodeFrame(sha(c), c)));
+const framesOf = (chunks: Buffer[]) =>
+  Buffer.concat(chunks.flatMap((c) => encodeFrame(createHash('sha256').update(c).digest(), c)));
 
 /** The compressed stream cut into pieces of `step` bytes, as a socket might deliver it. */
 function pieces(bytes: Buffer, step: number): Readable {
@@ -21,7 +22,7 @@ async function receive(bytes: Buffer, step: number, batchBytes?: number) {
   const stored = await receiveChunkStream(
     pieces(bytes, step),
     async (frames: ChunkFrame[]) => {
-      batches.push(frames.map((f) => ({ hash: f.hash, data: Buffer.from(f.data) })));
+      batches.push(frames.map((f) => ({ hash: f.hash.toString('hex'), data: Buffer.from(f.data) })));
       await new Promise((r) => setTimeout(r, 1)); // storing takes a while: the next batch is decompressed meanwhile
       return frames.length;
     },

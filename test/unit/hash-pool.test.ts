@@ -24,9 +24,9 @@ it.each([[4096], [1 << 20]])(
       expected.push(sha256(data.subarray(at, Math.min(at + chunkSize, data.length))));
     const script = `const s = require(${JSON.stringify(dist('node', 'scan.js'))}); const p = require(${JSON.stringify(dist('node', 'hash-pool.js'))});
     if (!p.hashPool()) { console.error('no hash pool in the build'); process.exit(2); }
-    s.hashFileChunks(process.argv[1], ${data.length}, ${chunkSize}).then((h) => console.log(JSON.stringify(h)));`;
+    s.hashFileChunks(process.argv[1], ${data.length}, ${chunkSize}).then((h) => console.log(h.toString('hex')));`;
     const { stdout } = await execa(process.execPath, ['-e', script, file], { timeout: 30_000 });
-    expect(JSON.parse(stdout)).toEqual(expected);
+    expect(stdout.trim()).toBe(expected.join(''));
   },
 );
 
@@ -46,10 +46,10 @@ it('hashes a page file while it grows (as CRIU appends a dump) exactly as hashin
     for (let at = 0; at < data.length; ) { const n = Math.min(data.length - at, 1000000 + (at % 7) * 12345); fs.writeSync(fd, data, at, n); at += n; await new Promise((r) => setTimeout(r, 20)); }
     fs.closeSync(fd);
     const hashes = await f.finish();
-    console.log(JSON.stringify(hashes.get('pages-1.img')));
+    console.log(hashes.get('pages-1.img').toString('hex'));
   })();`;
   const src = path.join(dir, 'source.bin');
   writeFileSync(src, data);
   const { stdout } = await execa(process.execPath, ['-e', script, file, src], { timeout: 30_000 });
-  expect(JSON.parse(stdout)).toEqual(expected);
+  expect(stdout.trim()).toBe(expected.join(''));
 });

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { listHex, packHex } from '../../domain/digest-index';
 import {
   checkRelativePath,
   decodeManifest,
@@ -28,9 +29,9 @@ const checkpoint: Manifest = {
       mode: 0o644,
       size: 3 * 4096,
       chunkSize: 4096,
-      chunks: [h('a'), h('b'), h('a')],
+      chunks: packHex([h('a'), h('b'), h('a')]),
     },
-    { path: 'core-1.img', type: 'file', mode: 0o644, size: 10, chunkSize: 1 << 20, chunks: [h('core')] },
+    { path: 'core-1.img', type: 'file', mode: 0o644, size: 10, chunkSize: 1 << 20, chunks: packHex([h('core')]) },
   ],
 };
 
@@ -53,36 +54,43 @@ describe('manifest validation', () => {
   it.each([
     [
       'a path with ..',
-      { path: '../x', type: 'file', mode: 0o644, size: 1, chunkSize: 1 << 20, chunks: [h('x')] },
+      { path: '../x', type: 'file', mode: 0o644, size: 1, chunkSize: 1 << 20, chunks: packHex([h('x')]) },
       /segment/,
     ],
     [
       'a nested path in a checkpoint',
-      { path: 'a/b.img', type: 'file', mode: 0o644, size: 1, chunkSize: 1 << 20, chunks: [h('x')] },
+      { path: 'a/b.img', type: 'file', mode: 0o644, size: 1, chunkSize: 1 << 20, chunks: packHex([h('x')]) },
       /top of the image/,
     ],
     [
       'a wrong chunk count',
-      { path: 'x.img', type: 'file', mode: 0o644, size: 5 << 20, chunkSize: 1 << 20, chunks: [h('x')] },
+      { path: 'x.img', type: 'file', mode: 0o644, size: 5 << 20, chunkSize: 1 << 20, chunks: packHex([h('x')]) },
       /1 chunks for/,
     ],
     [
       'a wrong page size',
-      { path: 'pages-2.img', type: 'file', mode: 0o644, size: 4096, chunkSize: 1 << 20, chunks: [h('x')] },
+      { path: 'pages-2.img', type: 'file', mode: 0o644, size: 4096, chunkSize: 1 << 20, chunks: packHex([h('x')]) },
       /chunk size/,
     ],
     [
-      'a malformed hash',
-      { path: 'x.img', type: 'file', mode: 0o644, size: 1, chunkSize: 1 << 20, chunks: ['zz'] },
-      /malformed chunk hash/,
+      'a chunk list that is not whole digests',
+      { path: 'x.img', type: 'file', mode: 0o644, size: 1, chunkSize: 1 << 20, chunks: Buffer.alloc(33) },
+      /invalid size, chunk size or chunk list/,
+    ],
+    [
+      'a chunk list that is not packed digests',
+      { path: 'x.img', type: 'file', mode: 0o644, size: 1, chunkSize: 1 << 20, chunks: [h('x')] },
+      /invalid size, chunk size or chunk list/,
     ],
     [
       'a bad mode',
-      { path: 'x.img', type: 'file', mode: 0o17777, size: 1, chunkSize: 1 << 20, chunks: [h('x')] },
+      { path: 'x.img', type: 'file', mode: 0o17777, size: 1, chunkSize: 1 << 20, chunks: packHex([h('x')]) },
       /invalid mode/,
     ],
   ])('refuses %s', (_what, entry, message) => {
-    expect(() => validateManifest({ ...checkpoint, entries: [entry as Manifest['entries'][0]] })).toThrow(message);
+    expect(() => validateManifest({ ...checkpoint, entries: [entry as unknown as Manifest['entries'][0]] })).toThrow(
+      message,
+    );
   });
 
   it('refuses a duplicate path and an invalid container id', () => {
@@ -117,14 +125,21 @@ describe('manifest deltas', () => {
     containerId: 'c1',
     generation,
     entries: [
-      { path: 'pages-1.img', type: 'file', mode: 0o644, size: chunks.length * 4096, chunkSize: 4096, chunks },
+      {
+        path: 'pages-1.img',
+        type: 'file',
+        mode: 0o644,
+        size: chunks.length * 4096,
+        chunkSize: 4096,
+        chunks: packHex(chunks),
+      },
       {
         path: 'core-1.img',
         type: 'file',
         mode: 0o644,
         size: 10,
         chunkSize: 1 << 20,
-        chunks: [h(`core-${generation}`)],
+        chunks: packHex([h(`core-${generation}`)]),
       },
     ],
   });
@@ -165,15 +180,16 @@ describe('manifest deltas', () => {
 
 describe('missing chunks', () => {
   it('lists each distinct chunk the holder lacks once', () => {
-    expect(missingChunks(checkpoint, (x) => x === h('b'))).toEqual([h('a'), h('core')]);
+    const isB = (list: Buffer, i: number) => list.toString('hex', 32 * i, 32 * i + 32) === h('b');
+    expect(missingChunks(checkpoint, isB)).toEqual([h('a'), h('core')]);
     expect(manifestStats(checkpoint)).toEqual({ files: 2, bytes: 3 * 4096 + 10, chunks: 4, uniqueChunks: 3 });
   });
 
   it('answers an offer with the first place of each missing chunk, which the source reads back from its manifest', () => {
-    const answer = missingPositions(checkpoint, (x) => x === h('b'));
+    const answer = missingPositions(checkpoint, (list, i) => list.toString('hex', 32 * i, 32 * i + 32) === h('b'));
     expect(answer.length).toBe(2 * 8); // a: entry 0 chunk 0 (not again at chunk 2); core: entry 1 chunk 0
     const { hashes, positions } = readMissingPositions(checkpoint, answer);
-    expect(hashes).toEqual([h('a'), h('core')]);
+    expect(listHex(hashes)).toEqual([h('a'), h('core')]);
     expect([...positions]).toEqual([0, 0, 1, 0]);
   });
 

@@ -12,10 +12,11 @@ import {
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
+import { unpackHex } from '../../domain/digest-index';
 import { Manifest } from '../../domain/manifest';
 import { ChunkReader, ChunkUnavailableError } from '../../node/chunk-reader';
 import { applyBundle, writeImage } from '../../node/materialize';
-import { scanDirectory, sha256 } from '../../node/scan';
+import { scanDirectory, sha256, sha256Digest } from '../../node/scan';
 import { StagingPack } from '../../node/staging';
 import { RemnantStore } from '../../node/store';
 
@@ -136,9 +137,10 @@ describe('image materialization', () => {
 
     const staging = await StagingPack.open(path.join(tmp, 'staging'));
     const oldReader = ChunkReader.fromLocations(oldScan.locations);
-    const missing = newScan.manifest.entries.flatMap((e) => e.chunks!).filter((h) => !oldReader.has(h));
+    const missing = newScan.manifest.entries.flatMap((e) => unpackHex(e.chunks!)).filter((h) => !oldReader.has(h));
     expect(missing).toHaveLength(1);
-    await staging.append([{ hash: missing[0]!, data: changed.subarray(10 * 4096, 11 * 4096) }], () => true);
+    const page = changed.subarray(10 * 4096, 11 * 4096);
+    await staging.append([{ hash: Buffer.from(missing[0]!, 'hex'), data: page }], () => true);
 
     const reader = new ChunkReader([
       (h) => oldScan.locations.get(h),
@@ -172,12 +174,13 @@ describe('staging pack', () => {
     expect(
       await pack.append(
         [
-          { hash: sha256(a), data: a },
-          { hash: sha256(b), data: b },
+          { hash: sha256Digest(a), data: a },
+          { hash: sha256Digest(b), data: b },
+          { hash: sha256Digest(b), data: b },
         ],
         () => true,
       ),
-    ).toBe(2);
+    ).toBe(2); // b twice in one batch: stored once
     await pack.close();
     appendFileSync(path.join(dir, 'chunks.idx'), Buffer.alloc(20)); // a crash mid-record
     const again = await StagingPack.open(dir);
@@ -200,13 +203,13 @@ describe('staging pack', () => {
     await expect(
       pack.append(
         [
-          { hash: sha256(good), data: good },
-          { hash: sha256(good).replace(/^./, '0'), data: bad },
+          { hash: sha256Digest(good), data: good },
+          { hash: sha256Digest(good), data: bad },
         ],
         () => true,
       ),
     ).rejects.toThrow(/does not match its content/);
-    await expect(pack.append([{ hash: sha256(good), data: good }], () => false)).rejects.toThrow(/not asked for/);
+    await expect(pack.append([{ hash: sha256Digest(good), data: good }], () => false)).rejects.toThrow(/not asked for/);
     expect(pack.chunkCount).toBe(0);
     await pack.close();
     expect(readFileSync(path.join(tmp, 'st', 'chunks.bin')).length).toBe(0);
