@@ -21,7 +21,8 @@ export class HashPool {
 
   constructor(size: number) {
     for (let i = 0; i < size; i++) {
-      const w = new Worker(WORKER_FILE);
+      // Hashing makes only short-lived garbage (a digest per chunk): a small young generation is enough.
+      const w = new Worker(WORKER_FILE, { resourceLimits: { maxYoungGenerationSizeMb: 2 } });
       w.on('message', ({ id, digests, error }: { id: number; digests?: Uint8Array; error?: string }) => {
         const waiter = this.waiting.get(id);
         this.waiting.delete(id);

@@ -285,22 +285,18 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
         namespaceRelayArgv(node.namespace, config.temporalPort, sock('temporal')),
       );
       launcher.launch(`${node.id}/relay-api`, namespaceRelayArgv(node.namespace, config.apiPort, sock('api')));
-      launcher.launch(
-        `${node.id}/node-worker`,
-        inNamespace(node.namespace, [process.execPath, dist('workers', 'node-worker.js')]),
-        {
-          ...temporalEnv,
-          ZANSHIN_NODE_ID: node.id,
-          ZANSHIN_NODE_DATA_DIR: node.dataDir,
-          ZANSHIN_NODE_ADDRESS: node.address,
-          ZANSHIN_NETNS_PREFIX: containerNetnsPrefix(config),
-          ZANSHIN_CONTAINER_POOL: containerPool(config),
-          ZANSHIN_CRIU: config.criuBin,
-          ZANSHIN_LOAD_REPORT_SECONDS: String(config.loadReportSeconds),
-          ZANSHIN_API_URL: `http://127.0.0.1:${config.apiPort}`,
-          ZANSHIN_NODE_TOKEN_FILE: secrets.nodeTokenFile,
-        },
-      );
+      launcher.launch(`${node.id}/node-worker`, inNamespace(node.namespace, nodeWorkerArgv()), {
+        ...temporalEnv,
+        ZANSHIN_NODE_ID: node.id,
+        ZANSHIN_NODE_DATA_DIR: node.dataDir,
+        ZANSHIN_NODE_ADDRESS: node.address,
+        ZANSHIN_NETNS_PREFIX: containerNetnsPrefix(config),
+        ZANSHIN_CONTAINER_POOL: containerPool(config),
+        ZANSHIN_CRIU: config.criuBin,
+        ZANSHIN_LOAD_REPORT_SECONDS: String(config.loadReportSeconds),
+        ZANSHIN_API_URL: `http://127.0.0.1:${config.apiPort}`,
+        ZANSHIN_NODE_TOKEN_FILE: secrets.nodeTokenFile,
+      });
     }
     log(`waiting for ${plan.nodes.length} node worker(s) to poll their task queues`);
     await withTemporalClient({ address: `127.0.0.1:${config.temporalPort}`, namespace: 'default' }, async (client) => {
@@ -335,6 +331,15 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
 }
 
 /** Stops exactly the processes the cluster started (newest first) and removes its namespaces. */
+/**
+ * How a node worker is started. A 1-MiB young generation: a transfer allocates little on the heap, so with the
+ * default 16 MiB the dead buffers of socket reads (64 KiB each) waited tens of MiB for a collection (1 GiB move:
+ * peak resident 257 vs 226 MiB, transfer time unchanged).
+ */
+export function nodeWorkerArgv(): string[] {
+  return [process.execPath, '--max-semi-space-size=1', dist('workers', 'node-worker.js')];
+}
+
 export async function stopCluster(config: ClusterConfig, log: Log = console.log): Promise<void> {
   const plan = planCluster(config);
   const state = readState(plan.paths.state);

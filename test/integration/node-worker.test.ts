@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { CONTROL_TASK_QUEUE } from '../../common/names';
-import { dist } from '../../infra/cluster/cluster';
+import { nodeWorkerArgv } from '../../infra/cluster/cluster';
 import { deleteNamespaces, runCommands } from '../../infra/cluster/netns';
 import { isRunning, logTail, ProcessRecord, spawnDetached, stopProcess } from '../../infra/cluster/processes';
 import { hostRelayArgv, inNamespace, namespaceRelayArgv } from '../../infra/cluster/relays';
@@ -44,20 +44,16 @@ beforeAll(async () => {
   const log = (name: string) => path.join(dir, `${name}.log`);
   processes.push(spawnDetached('host-relay', hostRelayArgv(socket, port), { log: log('host-relay') }));
   processes.push(spawnDetached('ns-relay', namespaceRelayArgv(NAMESPACE, port, socket), { log: log('ns-relay') }));
-  const worker = spawnDetached(
-    'node-worker',
-    inNamespace(NAMESPACE, [process.execPath, dist('workers', 'node-worker.js')]),
-    {
-      log: log('node-worker'),
-      env: {
-        ...process.env,
-        ZANSHIN_NODE_ID: NODE_ID,
-        ZANSHIN_NODE_DATA_DIR: path.join(dir, 'node'),
-        TEMPORAL_ADDRESS: `127.0.0.1:${port}`,
-        TEMPORAL_NAMESPACE: 'default',
-      },
+  const worker = spawnDetached('node-worker', inNamespace(NAMESPACE, nodeWorkerArgv()), {
+    log: log('node-worker'),
+    env: {
+      ...process.env,
+      ZANSHIN_NODE_ID: NODE_ID,
+      ZANSHIN_NODE_DATA_DIR: path.join(dir, 'node'),
+      TEMPORAL_ADDRESS: `127.0.0.1:${port}`,
+      TEMPORAL_NAMESPACE: 'default',
     },
-  );
+  });
   processes.push(worker);
   await waitFor(
     'the node worker to poll node-pc1',
