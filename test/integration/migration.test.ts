@@ -186,6 +186,7 @@ const [address, transferId, token, dir, containerId, distDir] = process.argv.sli
 const { DataPlaneClient } = require(distDir + '/node/dataplane/client.js');
 const { ChunkReader } = require(distDir + '/node/chunk-reader.js');
 const { scanDirectory } = require(distDir + '/node/scan.js');
+const { sliceList } = require(distDir + '/domain/digest-index.js');
 (async () => {
   const out = {};
   const attempt = async (name, run) => {
@@ -200,7 +201,7 @@ const { scanDirectory } = require(distDir + '/node/scan.js');
   const honest = ChunkReader.fromLocations(locations);
   const tampering = new ChunkReader([(h) => honest.candidates(h)]);
   tampering.read = async (h) => { const d = Buffer.from(await honest.read(h)); d[0] ^= 1; return d; };
-  await attempt('tampered', () => client.send(missing.slice(0, 3), tampering));
+  await attempt('tampered', () => client.send(sliceList(missing, 0, 3), tampering));
   console.log(JSON.stringify(out));
 })().catch((e) => { console.error(e); process.exit(1); });
 `;
