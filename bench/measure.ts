@@ -50,6 +50,8 @@ export interface SizeResult {
   methods: Record<string, MethodResult>;
   /** Why Podman's export/import could not be measured (the commands tried and their errors). */
   podmanUnavailable?: string;
+  /** Peak resident memory of each node worker (MiB) during this size's two moves. */
+  nodeWorkerPeakRssMiB?: Record<string, number>;
 }
 
 export interface EvacuationResult {

@@ -18,8 +18,10 @@ console.log(
 );
 // Every method any size measured (Podman may be missing at a size where it failed).
 const names = [...new Set(r.sizes.flatMap((x) => Object.keys(x.methods)))];
-console.log(`| MiB | ${names.join(' | ')} | first / stop-and-copy | return - (checkpoint + restore) |`);
-console.log(`|---|${names.map(() => '---').join('|')}|---|---|`);
+console.log(
+  `| MiB | ${names.join(' | ')} | first / stop-and-copy | return - (checkpoint + restore) | node workers' peak MiB |`,
+);
+console.log(`|---|${names.map(() => '---').join('|')}|---|---|---|`);
 for (const x of r.sizes) {
   const m = x.methods;
   const cells = names.map((n) => (m[n] ? `${s(m[n].downtimeMs)} (${mb(m[n].wireBytes)})` : 'failed'));
@@ -27,10 +29,13 @@ for (const x of r.sizes) {
   const rs = m['return with rsync -B4096']!;
   const ratio = m['zanshin first move']!.downtimeMs / sc.downtimeMs;
   const over = m['zanshin return move']!.downtimeMs - rs.steps.checkpoint! - rs.steps.restore!;
-  console.log(`| ${x.sizeMiB} | ${cells.join(' | ')} | ${ratio.toFixed(2)} | ${over >= 0 ? '+' : ''}${s(over)} |`);
+  const peaks = x.nodeWorkerPeakRssMiB ? Object.values(x.nodeWorkerPeakRssMiB).join(' / ') : '-';
+  console.log(
+    `| ${x.sizeMiB} | ${cells.join(' | ')} | ${ratio.toFixed(2)} | ${over >= 0 ? '+' : ''}${s(over)} | ${peaks} |`,
+  );
 }
 for (const x of r.sizes) if (x.podmanUnavailable) console.log(`\nPodman at ${x.sizeMiB} MiB: ${x.podmanUnavailable}`);
-console.log(`\nPeak resident memory of the node workers: ${JSON.stringify(r.nodeWorkerPeakRssMiB)} MiB`);
+console.log(`\nPeak resident memory of the node workers over all sizes: ${JSON.stringify(r.nodeWorkerPeakRssMiB)} MiB`);
 const e = r.evacuation;
 if (e)
   console.log(
