@@ -330,7 +330,6 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
   return status;
 }
 
-/** Stops exactly the processes the cluster started (newest first) and removes its namespaces. */
 /**
  * How a node worker is started. A 1-MiB young generation: a transfer allocates little on the heap, so with the
  * default 16 MiB the dead buffers of socket reads (64 KiB each) waited tens of MiB for a collection (1 GiB move:
@@ -340,6 +339,7 @@ export function nodeWorkerArgv(): string[] {
   return [process.execPath, '--max-semi-space-size=1', dist('workers', 'node-worker.js')];
 }
 
+/** Stops exactly the processes the cluster started (newest first) and removes its namespaces. */
 export async function stopCluster(config: ClusterConfig, log: Log = console.log): Promise<void> {
   const plan = planCluster(config);
   const state = readState(plan.paths.state);
