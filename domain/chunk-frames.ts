@@ -29,3 +29,56 @@ export function writeFrameHeader(buf: Buffer, at: number, hash: Buffer, length: 
   buf.writeUInt32BE(length, at + HASH_BYTES);
   return HEADER;
 }
+
+/**
+ * Frames lying one after another in one buffer, found by where each starts: a received batch is read in place, with
+ * no object per chunk (objects kept across a batch's disk writes outlived the young generation and piled up).
+ */
+export class FrameBatch {
+  constructor(
+    readonly buf: Buffer,
+    /** Offset in `buf` of each frame's header. */
+    private readonly starts: Uint32Array,
+    readonly count: number,
+  ) {}
+
+  /** Offset in `buf` of frame j's hash. */
+  hashOffset(j: number): number {
+    return this.starts[j]!;
+  }
+
+  /** Offset in `buf` of frame j's data. */
+  dataOffset(j: number): number {
+    return this.starts[j]! + HEADER;
+  }
+
+  length(j: number): number {
+    return this.buf.readUInt32BE(this.starts[j]! + HASH_BYTES);
+  }
+
+  hash(j: number): Buffer {
+    return this.buf.subarray(this.starts[j], this.starts[j]! + HASH_BYTES);
+  }
+
+  data(j: number): Buffer {
+    return this.buf.subarray(this.dataOffset(j), this.dataOffset(j) + this.length(j));
+  }
+
+  /** The frames as objects (for the few callers that keep a handful: rootfs chunks, tests). */
+  frames(): ChunkFrame[] {
+    return Array.from({ length: this.count }, (_, j) => ({ hash: this.hash(j), data: this.data(j) }));
+  }
+
+  /** Frames copied into one new buffer. */
+  static of(frames: ChunkFrame[]): FrameBatch {
+    const buf = Buffer.allocUnsafe(frames.reduce((n, f) => n + HEADER + f.data.length, 0));
+    const starts = new Uint32Array(frames.length);
+    let at = 0;
+    frames.forEach((f, j) => {
+      starts[j] = at;
+      at += writeFrameHeader(buf, at, f.hash, f.data.length);
+      at += f.data.copy(buf, at);
+    });
+    return new FrameBatch(buf, starts, frames.length);
+  }
+}

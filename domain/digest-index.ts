@@ -102,7 +102,12 @@ export class DigestIndex {
 
   /** Number of digest i of `list`, or -1 if it was never added. */
   find(list: Buffer, i = 0): number {
-    const at = i * DIGEST_BYTES;
+    return this.findAt(list, i * DIGEST_BYTES);
+  }
+
+  /** Number of the digest at byte `at` of `buf`, or -1 if it was never added. */
+  findAt(buf: Buffer, at: number): number {
+    const list = buf;
     const mask = this.slots.length - 1;
     for (let s = this.bucket(list, at); ; s = (s + 1) & mask) {
       const n = this.slots[s]!;

@@ -1,8 +1,16 @@
 import { copyFile, FileHandle, mkdir, open, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { DIGEST_BYTES, DigestIndex, digestHex, digestsEqual } from '../domain/digest-index';
-import { chunkCountOf, chunkSizeFor, Manifest, ManifestEntry, ManifestError, resolveInside } from '../domain/manifest';
-import type { ChunkFrame } from '../domain/chunk-frames';
+import {
+  chunkCountOf,
+  chunkSizeFor,
+  FILE_CHUNK_SIZE,
+  Manifest,
+  ManifestEntry,
+  ManifestError,
+  resolveInside,
+} from '../domain/manifest';
+import { ChunkFrame, FrameBatch } from '../domain/chunk-frames';
 import { ChunkReader } from './chunk-reader';
 import { hashFileChunks, sha256Digest } from './scan';
 import { ChunkRejectedError } from './staging';
@@ -24,8 +32,12 @@ interface FileContent {
   known: Uint8Array;
 }
 
-/** Bytes of received chunks written with one call when their positions lie side by side. */
+/** Bytes of held chunks read with one call when they lie side by side. */
 const MAX_WRITE_RUN = 8 << 20;
+/** Bytes of received chunks copied together and written with one call when their positions lie side by side. */
+const WRITE_RUN_BYTES = 1 << 20;
+/** Frames of one batch a position key can name (a batch of a few MiB holds far fewer). */
+const FRAMES_PER_KEY = 2 ** 21;
 
 /**
  * A checkpoint image being received, built in place: its files have their final size from the first offer, and
@@ -53,6 +65,8 @@ export class ReceivingImage {
   /** Per position: the next position waiting for the same hash, or -1. */
   private nextWaiting = new Int32Array(0);
   private unfilled = 0;
+  /** Where runs of received chunks are put together before they are written (allocated once). */
+  private runBuffer: Buffer | undefined;
 
   private constructor(readonly dir: string) {}
 
@@ -238,15 +252,15 @@ export class ReceivingImage {
         if (!handle) handles.set(first.file, (handle = await open(first.file, 'r')));
         const buf = runBuffer.subarray(0, end - first.offset);
         const { bytesRead } = await handle.read(buf, 0, buf.length, first.offset);
-        const frames: ChunkFrame[] = [];
+        const found: ChunkFrame[] = [];
         for (let k = i; k < j; k++) {
           const at = sources[k]!.offset - first.offset;
           const data = buf.subarray(at, at + sources[k]!.length);
           const hash = this.wanted.digest(sources[k]!.n);
           // A held chunk that no longer matches its hash (damaged on disk) is simply asked for.
-          if (at + sources[k]!.length <= bytesRead && sha256Digest(data).equals(hash)) frames.push({ hash, data });
+          if (at + sources[k]!.length <= bytesRead && sha256Digest(data).equals(hash)) found.push({ hash, data });
         }
-        await this.write(frames, true);
+        await this.write(FrameBatch.of(found), true);
         i = j;
       }
     } finally {
@@ -284,53 +298,58 @@ export class ReceivingImage {
   /**
    * Writes chunks to every position waiting for them, verifying each first (unless the caller just did). A chunk no
    * position waits for (a duplicate, or one a concurrent stream already wrote) is dropped. Returns how many were used.
+   * Nothing is allocated per chunk: what to write is one number per position (sorted, positions come in file order).
    */
-  async write(frames: ChunkFrame[], verified = false): Promise<number> {
-    const writes: { file: string; offset: number; data: Buffer; index: number }[] = [];
+  async write(batch: FrameBatch, verified = false): Promise<number> {
+    const { buf } = batch;
+    if (batch.count >= FRAMES_PER_KEY) throw new ChunkRejectedError(`a batch of ${batch.count} chunks is too many`);
     const taken = new Set<number>();
-    for (const f of frames) {
-      const n = this.wanted.find(f.hash);
+    const keys: number[] = []; // position * FRAMES_PER_KEY + frame
+    for (let j = 0; j < batch.count; j++) {
+      const n = this.wanted.findAt(buf, batch.hashOffset(j));
       if (n < 0 || this.written[n] || taken.has(n)) continue;
-      if (!verified && !sha256Digest(f.data).equals(f.hash))
-        throw new ChunkRejectedError(`chunk ${digestHex(f.hash)} does not match its content (corrupted or tampered)`);
+      const at = batch.hashOffset(j);
+      const hex = () => buf.toString('hex', at, at + DIGEST_BYTES);
+      if (!verified && buf.compare(sha256Digest(batch.data(j)), 0, DIGEST_BYTES, at, at + DIGEST_BYTES) !== 0)
+        throw new ChunkRejectedError(`chunk ${hex()} does not match its content (corrupted or tampered)`);
       taken.add(n);
       for (let p = this.firstWaiting[n]!; p >= 0; p = this.nextWaiting[p]!) {
-        const { entry, index, offset, length } = this.locate(p);
-        if (f.data.length !== length)
+        const { entry, length } = this.locate(p);
+        if (batch.length(j) !== length)
           throw new ChunkRejectedError(
-            `chunk ${digestHex(f.hash)} has ${f.data.length} bytes where ${entry.path} needs ${length}`,
+            `chunk ${hex()} has ${batch.length(j)} bytes where ${entry.path} needs ${length}`,
           );
-        writes.push({ file: entry.path, offset, data: f.data, index });
+        keys.push(p * FRAMES_PER_KEY + j);
       }
     }
-    writes.sort((a, b) => (a.file === b.file ? a.offset - b.offset : a.file < b.file ? -1 : 1));
+    keys.sort((a, b) => a - b);
+    this.runBuffer ??= Buffer.allocUnsafe(WRITE_RUN_BYTES + FILE_CHUNK_SIZE);
+    const run = this.runBuffer;
     let i = 0;
-    while (i < writes.length) {
-      const first = writes[i]!;
-      const content = this.content.get(first.file)!;
-      const handle = await open(path.join(this.dir, first.file), 'r+');
+    while (i < keys.length) {
+      const first = Math.floor(keys[i]! / FRAMES_PER_KEY);
+      const k = this.entryOf(first);
+      const entry = this.entries[k]!;
+      const content = this.content.get(entry.path)!;
+      const handle = await open(path.join(this.dir, entry.path), 'r+');
       try {
-        while (i < writes.length && writes[i]!.file === first.file) {
-          const start = writes[i]!;
-          const run = [start.data];
-          let end = start.offset + start.data.length;
-          let j = i + 1;
-          let bytes = start.data.length;
-          while (
-            j < writes.length &&
-            writes[j]!.file === start.file &&
-            writes[j]!.offset === end &&
-            bytes < MAX_WRITE_RUN
-          ) {
-            run.push(writes[j]!.data);
-            end += writes[j]!.data.length;
-            bytes += writes[j]!.data.length;
-            j++;
+        // Runs of positions side by side in this file, copied together and written with one call.
+        while (i < keys.length && this.entryOf(Math.floor(keys[i]! / FRAMES_PER_KEY)) === k) {
+          const start = Math.floor(keys[i]! / FRAMES_PER_KEY);
+          let bytes = 0;
+          let p = start;
+          while (i < keys.length && bytes < WRITE_RUN_BYTES) {
+            const key = keys[i]!;
+            const at = Math.floor(key / FRAMES_PER_KEY);
+            if (at !== p || (p !== start && this.entryOf(p) !== k)) break;
+            const j = key - at * FRAMES_PER_KEY;
+            bytes += buf.copy(run, bytes, batch.dataOffset(j), batch.dataOffset(j) + batch.length(j));
+            p++;
+            i++;
           }
-          await handle.writev(run, start.offset);
-          // The position now holds its manifest chunk (`digests` is the manifest's list since the plan).
-          for (let k = i; k < j; k++) content.known[writes[k]!.index] = 1;
-          i = j;
+          await handle.write(run, 0, bytes, (start - this.starts[k]!) * entry.chunkSize!);
+          // The positions now hold their manifest chunks (`digests` is the manifest's list since the plan).
+          content.known.fill(1, start - this.starts[k]!, p - this.starts[k]!);
         }
       } finally {
         await handle.close();

@@ -3,7 +3,7 @@
 // is allocated per chunk: per-chunk buffers kept a node worker ~100 MiB above its working set during a 1 GiB
 // transfer (dead buffers waiting for the collector), and fresh memory is slow to touch on some VMs.
 import { DCtx, dStreamOutSize } from 'zstd-napi/binding';
-import { ChunkFrame, FRAME_HEADER_BYTES, FrameError } from '../../domain/chunk-frames';
+import { FRAME_HEADER_BYTES, FrameBatch, FrameError } from '../../domain/chunk-frames';
 import { FILE_CHUNK_SIZE, HASH_BYTES } from '../../domain/manifest';
 
 /** Bytes of chunk data per batch handed to `store` (two buffers of about this size per open stream). */
@@ -19,19 +19,23 @@ export class ChunkStreamError extends Error {
  */
 export async function receiveChunkStream(
   source: AsyncIterable<Buffer>,
-  store: (frames: ChunkFrame[]) => Promise<number>,
+  store: (batch: FrameBatch) => Promise<number>,
   batchBytes = STREAM_BATCH_BYTES,
 ): Promise<number> {
   const out = dStreamOutSize();
   // A batch, the partial frame carried over from the previous buffer, and room for one decompression call.
   const size = batchBytes + FRAME_HEADER_BYTES + FILE_CHUNK_SIZE + out;
   const buffers = [Buffer.allocUnsafe(size), Buffer.allocUnsafe(size)];
+  // Where each frame of a buffer starts (a frame holds at least one byte of data).
+  const startLists = [new Uint32Array(Math.ceil(size / (FRAME_HEADER_BYTES + 1))), new Uint32Array(0)];
+  startLists[1] = new Uint32Array(startLists[0]!.length);
   const dctx = new DCtx();
   let current = 0;
   let buf = buffers[0]!;
   let written = 0; // decompressed bytes in buf
   let parsed = 0; // of which cut into frames
-  let frames: ChunkFrame[] = [];
+  let starts = startLists[0]!;
+  let count = 0; // frames cut in buf
   let frameBytes = 0;
   let inFrame = false; // inside a zstd frame (input so far ends mid-frame)
   let stored = 0;
@@ -44,20 +48,20 @@ export async function receiveChunkStream(
         throw new FrameError(`chunk frame of ${length} bytes is out of bounds`);
       const end = parsed + FRAME_HEADER_BYTES + length;
       if (end > written) break;
-      frames.push({ hash: buf.subarray(parsed, parsed + HASH_BYTES), data: buf.subarray(end - length, end) });
+      starts[count++] = parsed;
       frameBytes += length;
       parsed = end;
     }
   };
   /** Hands the parsed frames to `store` and continues in the other buffer (once its batch is stored). */
   const flush = async () => {
-    const batch = frames;
-    frames = [];
+    const batch = new FrameBatch(buf, starts, count);
+    count = 0;
     frameBytes = 0;
     await storing;
     const next = buffers[1 - current]!;
     const carried = buf.copy(next, 0, parsed, written);
-    storing = batch.length
+    storing = batch.count
       ? store(batch).then((n) => {
           stored += n;
         })
@@ -65,6 +69,7 @@ export async function receiveChunkStream(
     storing.catch(() => undefined); // awaited at the next flush or at the end; never unhandled meanwhile
     current = 1 - current;
     buf = next;
+    starts = startLists[current]!;
     written = carried;
     parsed = 0;
   };

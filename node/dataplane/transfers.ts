@@ -10,7 +10,7 @@ import {
   missingChunks,
   missingPositions,
 } from '../../domain/manifest';
-import type { ChunkFrame } from '../../domain/chunk-frames';
+import type { ChunkFrame, FrameBatch } from '../../domain/chunk-frames';
 import { ChunkReader } from '../chunk-reader';
 import { ReceivingImage } from '../receiving-image';
 import { StagingPack } from '../staging';
@@ -138,13 +138,17 @@ export class Transfer {
    * for (a duplicate, one a concurrent stream already delivered, or one never asked for) is dropped unread.
    * Returns how many were used.
    */
-  async store(frames: ChunkFrame[]): Promise<number> {
+  async store(batch: FrameBatch): Promise<number> {
     let stored = 0;
-    if (this.image) stored += await this.image.write(frames.filter((f) => this.image!.wants(f.hash)));
+    if (this.image) stored += await this.image.write(batch);
     const bundle = this.manifests.bundle;
     if (bundle) {
       // A chunk both need (a rootfs file equal to an image file) goes to both.
-      const forBundle = frames.filter((f) => this.bundleWants(f.hash) && !this.pack.has(digestHex(f.hash)));
+      const forBundle: ChunkFrame[] = [];
+      for (let j = 0; j < batch.count; j++) {
+        const hash = batch.hash(j);
+        if (this.bundleWants(hash) && !this.pack.has(digestHex(hash))) forBundle.push({ hash, data: batch.data(j) });
+      }
       stored += await this.pack.append(forBundle, () => true);
     }
     return stored;

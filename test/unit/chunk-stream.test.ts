@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { compress } from 'zstd-napi';
-import { ChunkFrame, encodeFrame } from '../../domain/chunk-frames';
+import { encodeFrame, FrameBatch } from '../../domain/chunk-frames';
 import { FILE_CHUNK_SIZE } from '../../domain/manifest';
 import { ChunkStreamError, receiveChunkStream } from '../../node/dataplane/chunk-stream';
 
@@ -21,7 +21,8 @@ async function receive(bytes: Buffer, step: number, batchBytes?: number) {
   const batches: { hash: string; data: Buffer }[][] = [];
   const stored = await receiveChunkStream(
     pieces(bytes, step),
-    async (frames: ChunkFrame[]) => {
+    async (batch: FrameBatch) => {
+      const frames = batch.frames();
       batches.push(frames.map((f) => ({ hash: f.hash.toString('hex'), data: Buffer.from(f.data) })));
       await new Promise((r) => setTimeout(r, 1)); // storing takes a while: the next batch is decompressed meanwhile
       return frames.length;

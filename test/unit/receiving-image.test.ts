@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { FrameBatch } from '../../domain/chunk-frames';
 import { digestAt } from '../../domain/digest-index';
 import { missingPositions, PAGE_SIZE } from '../../domain/manifest';
 import { ChunkReader } from '../../node/chunk-reader';
@@ -41,8 +42,8 @@ it('asks for each missing chunk once, at its first place, and copies pages it al
   expect(answer.equals(missingPositions(manifest, (list, i) => !image.wants(digestAt(list, i))))).toBe(true);
 
   const hashes = manifest.entries[0]!.chunks!;
-  expect(await image.write([{ hash: digestAt(hashes, 3), data: d }])).toBe(1);
-  expect(await image.write([{ hash: digestAt(hashes, 6), data: e }])).toBe(1);
+  expect(await image.write(FrameBatch.of([{ hash: digestAt(hashes, 3), data: d }]))).toBe(1);
+  expect(await image.write(FrameBatch.of([{ hash: digestAt(hashes, 6), data: e }]))).toBe(1);
   expect(image.missingCount).toBe(0);
   expect(image.missingPositions().length).toBe(0);
   expect(readFileSync(path.join(receiving, 'pages-1.img')).equals(wanted)).toBe(true);
