@@ -10,6 +10,7 @@ import { registerDemoCommands } from '../demo/commands';
 
 export interface CommonOptions {
   nodes?: string;
+  vmNodes?: string;
   linkRate?: string;
   dataDir?: string;
   json?: boolean;
@@ -18,6 +19,7 @@ export interface CommonOptions {
 function configFrom(opts: CommonOptions): ClusterConfig {
   const env = { ...process.env };
   if (opts.nodes !== undefined) env.ZANSHIN_NODES = opts.nodes;
+  if (opts.vmNodes !== undefined) env.ZANSHIN_VM_NODES = opts.vmNodes;
   if (opts.linkRate !== undefined) env.ZANSHIN_LINK_RATE = opts.linkRate;
   if (opts.dataDir !== undefined) env.ZANSHIN_DATA_DIR = opts.dataDir;
   return clusterConfig(env);
@@ -46,6 +48,12 @@ const program = new Command('cluster')
 const shared = (cmd: Command): Command =>
   cmd
     .addOption(new Option('--nodes <n>', 'number of simulated PCs (env ZANSHIN_NODES, default 3)'))
+    .addOption(
+      new Option(
+        '--vm-nodes <n>',
+        "number of guest PCs: QEMU guests with Debian's stock kernel (env ZANSHIN_VM_NODES, default 0)",
+      ),
+    )
     .addOption(
       new Option('--link-rate <rate>', 'tc tbf rate of each PC link, or "off" (env ZANSHIN_LINK_RATE, default 1gbit)'),
     )

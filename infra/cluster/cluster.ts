@@ -16,6 +16,7 @@ import {
   PG_DATABASE,
 } from './postgres';
 import { hostRelayArgv, inNamespace, namespaceRelayArgv } from './relays';
+import { GUEST_SERVICE_HOST, guestKernel, prepareGuestPc, qemuArgv, virtiofsdArgv } from './guest-pcs';
 import { isRunning, logTail, ProcessRecord, spawnDetached, stopProcess } from './processes';
 import { ClusterSecrets, ensureClusterSecrets } from './secrets';
 import { ClusterState, readState, removeState, writeState } from './state';
@@ -279,14 +280,11 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
       PGPASSFILE: pgpass,
     });
 
+    const guests = plan.nodes.filter((n) => n.kind === 'vm');
+    const kernel = guests.length ? await guestKernel() : null;
+    if (kernel) log(`guest PCs boot Debian's kernel ${kernel.version} under ${kernel.accel.toUpperCase()}`);
     for (const node of plan.nodes) {
-      launcher.launch(
-        `${node.id}/relay-temporal`,
-        namespaceRelayArgv(node.namespace, config.temporalPort, sock('temporal')),
-      );
-      launcher.launch(`${node.id}/relay-api`, namespaceRelayArgv(node.namespace, config.apiPort, sock('api')));
-      launcher.launch(`${node.id}/node-worker`, inNamespace(node.namespace, nodeWorkerArgv()), {
-        ...temporalEnv,
+      const workerEnv = {
         ZANSHIN_NODE_ID: node.id,
         ZANSHIN_NODE_DATA_DIR: node.dataDir,
         ZANSHIN_NODE_ADDRESS: node.address,
@@ -294,18 +292,54 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
         ZANSHIN_CONTAINER_POOL: containerPool(config),
         ZANSHIN_CRIU: config.criuBin,
         ZANSHIN_LOAD_REPORT_SECONDS: String(config.loadReportSeconds),
-        ZANSHIN_API_URL: `http://127.0.0.1:${config.apiPort}`,
         ZANSHIN_NODE_TOKEN_FILE: secrets.nodeTokenFile,
+      };
+      if (node.kind === 'vm') {
+        // The guest's node worker reaches Temporal and the API through its user-networking card (guest-pcs.ts).
+        const files = await prepareGuestPc(config, node, {
+          ...workerEnv,
+          TEMPORAL_ADDRESS: `${GUEST_SERVICE_HOST}:${config.temporalPort}`,
+          TEMPORAL_NAMESPACE: 'default',
+          ZANSHIN_API_URL: `http://${GUEST_SERVICE_HOST}:${config.apiPort}`,
+        });
+        const vfs = launcher.launch(`${node.id}/virtiofsd`, virtiofsdArgv(files));
+        await launcher.healthy(
+          vfs,
+          `${node.id}'s virtiofsd`,
+          () => Promise.resolve(existsSync(files.vfsSocket)),
+          10_000,
+        );
+        launcher.launch(
+          `${node.id}/guest`,
+          inNamespace(
+            node.namespace,
+            qemuArgv(config, node, kernel!, files, { temporal: sock('temporal'), api: sock('api') }),
+          ),
+        );
+        continue;
+      }
+      launcher.launch(
+        `${node.id}/relay-temporal`,
+        namespaceRelayArgv(node.namespace, config.temporalPort, sock('temporal')),
+      );
+      launcher.launch(`${node.id}/relay-api`, namespaceRelayArgv(node.namespace, config.apiPort, sock('api')));
+      launcher.launch(`${node.id}/node-worker`, inNamespace(node.namespace, nodeWorkerArgv()), {
+        ...temporalEnv,
+        ...workerEnv,
+        ZANSHIN_API_URL: `http://127.0.0.1:${config.apiPort}`,
       });
     }
     log(`waiting for ${plan.nodes.length} node worker(s) to poll their task queues`);
     await withTemporalClient({ address: `127.0.0.1:${config.temporalPort}`, namespace: 'default' }, async (client) => {
       for (const node of plan.nodes) {
-        const worker = state.processes.find((p) => p.name === `${node.id}/node-worker`)!;
+        // A guest PC's worker runs inside its QEMU: booting and loading the SDK under emulation takes a while.
+        const guest = node.kind === 'vm';
+        const worker = state.processes.find((p) => p.name === `${node.id}/${guest ? 'guest' : 'node-worker'}`)!;
         await launcher.healthy(
           worker,
           `${node.id}'s worker polling ${node.taskQueue}`,
           async () => (await activityPollers(client, node.taskQueue)) > 0,
+          guest ? 240_000 : 60_000,
         );
       }
       await ensureSchedules(client, config);
@@ -348,8 +382,9 @@ export async function stopCluster(config: ClusterConfig, log: Log = console.log)
     const how = await stopProcess(rec);
     log(`${rec.name} (pid ${rec.pid}): ${how}`);
   }
-  // Containers still running on the PCs, and their network namespaces, go with the cluster.
-  for (const node of plan.nodes) {
+  // Containers still running on the PCs, and their network namespaces, go with the cluster (a guest PC's went with
+  // its QEMU).
+  for (const node of plan.nodes.filter((n) => n.kind === 'pc')) {
     const root = path.join(node.dataDir, 'runc');
     const listed = await execa('runc', ['--root', root, 'list', '-q'], { reject: false });
     for (const id of listed.exitCode === 0 ? listed.stdout.split('\n').filter(Boolean) : []) {

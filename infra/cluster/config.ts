@@ -11,6 +11,15 @@ export interface ClusterConfig {
   dataDir: string;
   /** ZANSHIN_NODES: how many simulated PCs (pc1..pcN). @default 3 */
   nodes: number;
+  /**
+   * ZANSHIN_VM_NODES: how many guest PCs (vm1..vmN): QEMU virtual machines with Debian's stock kernel (soft-dirty
+   * tracking), on the same LAN. @default 0
+   */
+  vmNodes: number;
+  /** ZANSHIN_VM_MEMORY_MIB: memory of each guest PC. @default 2048 */
+  vmMemoryMiB: number;
+  /** ZANSHIN_VM_DISK_GIB: size of each guest PC's own disk (its remnant store; sparse on the host). @default 8 */
+  vmDiskGiB: number;
   /** ZANSHIN_NS_PREFIX: prefix of the network namespaces the cluster creates. @default zs */
   namePrefix: string;
   /** ZANSHIN_LAN_SUBNET: first three octets of the /24 the PCs live on (inside namespaces only). @default 10.77.0 */
@@ -47,6 +56,9 @@ export function clusterConfig(env: Env = process.env, overrides: Partial<Cluster
   const config: ClusterConfig = {
     dataDir: path.resolve(envString(env, 'ZANSHIN_DATA_DIR', path.join(REPO_ROOT, '.zanshin'))),
     nodes: envInt(env, 'ZANSHIN_NODES', 3, 1, 50),
+    vmNodes: envInt(env, 'ZANSHIN_VM_NODES', 0, 0, 8),
+    vmMemoryMiB: envInt(env, 'ZANSHIN_VM_MEMORY_MIB', 2048, 512, 65536),
+    vmDiskGiB: envInt(env, 'ZANSHIN_VM_DISK_GIB', 8, 1, 1024),
     namePrefix: envString(env, 'ZANSHIN_NS_PREFIX', 'zs'),
     lanSubnet: envString(env, 'ZANSHIN_LAN_SUBNET', '10.77.0'),
     linkRate: rate === 'off' ? null : rate,
@@ -78,6 +90,7 @@ export function validateClusterConfig(c: ClusterConfig): void {
     throw new ConfigError(`ZANSHIN_LAN_SUBNET=${JSON.stringify(c.lanSubnet)} must be three octets, e.g. 10.77.0`);
   }
   if (c.nodes < 1 || c.nodes > 50) throw new ConfigError(`ZANSHIN_NODES=${c.nodes} must be between 1 and 50`);
+  if (c.vmNodes < 0 || c.vmNodes > 8) throw new ConfigError(`ZANSHIN_VM_NODES=${c.vmNodes} must be between 0 and 8`);
   if (c.linkRate !== null) parseRate(c.linkRate);
   const ports = [c.temporalPort, c.temporalUiPort, c.apiPort, c.postgresPort];
   if (new Set(ports).size !== ports.length)

@@ -4,8 +4,13 @@ import { ClusterConfig, parseRate } from './config';
 
 export interface PlannedNode {
   id: string;
+  /** A simulated PC (a network namespace of this machine) or a guest PC (a QEMU virtual machine, own kernel). */
+  kind: 'pc' | 'vm';
   namespace: string;
-  /** The PC's address on the simulated classroom LAN (exists only inside its namespace). */
+  /**
+   * The PC's address on the simulated classroom LAN (exists only inside its namespace; a guest's namespace holds the
+   * bridge its virtual card is plugged into, the address is the guest's).
+   */
   address: string;
   taskQueue: string;
   dataDir: string;
@@ -31,16 +36,18 @@ export interface ClusterPlan {
 /** Derives every name, address and path of a cluster from its configuration. Pure. */
 export function planCluster(c: ClusterConfig): ClusterPlan {
   const run = path.join(c.dataDir, 'run');
-  const nodes = Array.from({ length: c.nodes }, (_, i) => {
-    const id = `pc${i + 1}`;
-    return {
-      id,
-      namespace: `${c.namePrefix}-${id}`,
-      address: `${c.lanSubnet}.${11 + i}`,
-      taskQueue: nodeTaskQueue(id),
-      dataDir: path.join(c.dataDir, 'nodes', id),
-    };
+  const node = (kind: PlannedNode['kind'], id: string, host: number): PlannedNode => ({
+    id,
+    kind,
+    namespace: `${c.namePrefix}-${id}`,
+    address: `${c.lanSubnet}.${host}`,
+    taskQueue: nodeTaskQueue(id),
+    dataDir: path.join(c.dataDir, 'nodes', id),
   });
+  const nodes = [
+    ...Array.from({ length: c.nodes }, (_, i) => node('pc', `pc${i + 1}`, 11 + i)),
+    ...Array.from({ length: c.vmNodes }, (_, i) => node('vm', `vm${i + 1}`, 61 + i)),
+  ];
   return {
     lanNamespace: `${c.namePrefix}-lan`,
     user: { namespace: `${c.namePrefix}-user`, address: `${c.lanSubnet}.9` },
@@ -77,9 +84,21 @@ export function lanCommands(plan: ClusterPlan, linkRate: string | null): string[
       ['ip', '-n', ns, 'link', 'set', 'lo', 'up'],
       ['ip', '-n', lan, 'link', 'add', node.id, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns],
       ['ip', '-n', lan, 'link', 'set', node.id, 'master', 'br0', 'up'],
-      ['ip', '-n', ns, 'addr', 'add', `${node.address}/24`, 'dev', 'eth0'],
-      ['ip', '-n', ns, 'link', 'set', 'eth0', 'up'],
     );
+    if (node.kind === 'pc')
+      cmds.push(
+        ['ip', '-n', ns, 'addr', 'add', `${node.address}/24`, 'dev', 'eth0'],
+        ['ip', '-n', ns, 'link', 'set', 'eth0', 'up'],
+      );
+    // A guest PC's namespace bridges its LAN link to the tap device of its virtual card: the address is the guest's.
+    else
+      cmds.push(
+        ['ip', '-n', ns, 'link', 'add', 'br0', 'type', 'bridge'],
+        ['ip', '-n', ns, 'link', 'set', 'br0', 'up'],
+        ['ip', '-n', ns, 'link', 'set', 'eth0', 'master', 'br0', 'up'],
+        ['ip', '-n', ns, 'tuntap', 'add', 'dev', GUEST_TAP, 'mode', 'tap'],
+        ['ip', '-n', ns, 'link', 'set', GUEST_TAP, 'master', 'br0', 'up'],
+      );
     if (linkRate !== null) cmds.push(['tc', '-n', ns, 'qdisc', 'replace', 'dev', 'eth0', 'root', ...tbfArgs(linkRate)]);
   }
   const user = plan.user.namespace;
@@ -93,6 +112,9 @@ export function lanCommands(plan: ClusterPlan, linkRate: string | null): string[
   );
   return cmds;
 }
+
+/** The tap device of a guest PC's LAN card, inside its namespace. */
+export const GUEST_TAP = 'tap0';
 
 /** tbf parameters for a rate: a bucket of 10 ms worth of bytes (at least 10 full frames). */
 export function tbfArgs(linkRate: string): string[] {

@@ -11,7 +11,7 @@ source "$here/../lib/common.sh"
 source "$here/../lib/apt.sh"
 
 GUEST_DIR="$ZANSHIN_CACHE_DIR/guest"
-APT_PACKAGES=(qemu-system-x86 kmod busybox-static cpio)
+APT_PACKAGES=(qemu-system-x86 kmod busybox-static cpio e2fsprogs socat)
 provision_apt
 [ -x /usr/lib/qemu/virtiofsd ] || fail "/usr/lib/qemu/virtiofsd is missing (Debian's qemu-system-common ships it)"
 
@@ -62,5 +62,21 @@ INIT
   (cd "$tree" && find . | cpio -o -H newc 2>/dev/null | gzip -1) >"$initrd.tmp"
   mv "$initrd.tmp" "$initrd"
   echo "$stamp" >"$kernel/initrd.stamp"
+fi
+# Which accelerator boots a guest here: KVM if a guest comes up with it within 60 s, else TCG (emulation). Probed
+# once per kernel (on this machine kind no guest boots under KVM: see ../shared/notes/host-facts.md).
+if [ ! -f "$kernel/accel" ]; then
+  accel=tcg
+  if [ -w /dev/kvm ]; then
+    say "probing whether KVM boots a guest (up to 60 s, once) ..."
+    if timeout --kill-after=5 60 qemu-system-x86_64 -machine q35,accel=kvm -cpu host -smp 1 -m 512 -nographic \
+      -no-reboot -kernel "$kernel/root/boot/vmlinuz-$version" -initrd "$initrd" \
+      -append "console=ttyS0 quiet panic=-1 rdinit=/bin/busybox-probe" </dev/null 2>&1 |
+      grep -q 'Kernel panic\|zanshin-guest'; then
+      accel=kvm
+    fi
+  fi
+  echo "$accel" >"$kernel/accel"
+  say "guest accelerator: $accel"
 fi
 echo "$kernel"

@@ -8,7 +8,7 @@ mount -t devtmpfs dev /dev
 mkdir -p /dev/pts /dev/shm
 mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts && ln -sf pts/ptmx /dev/ptmx
 mount -t tmpfs shm /dev/shm
-mount -t tmpfs tmp /tmp
+# /tmp stays the host's (through the overlay, writes go to RAM): a guest PC's settings and secrets may live there.
 mount -t tmpfs run /run
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
 ip link set lo up

@@ -38,8 +38,22 @@ describe('cluster plan', () => {
 
   it('gives each PC its namespace, address, task queue and data dir', () => {
     expect(plan.nodes).toEqual([
-      { id: 'pc1', namespace: 'zt-pc1', address: '10.77.0.11', taskQueue: 'node-pc1', dataDir: '/data/nodes/pc1' },
-      { id: 'pc2', namespace: 'zt-pc2', address: '10.77.0.12', taskQueue: 'node-pc2', dataDir: '/data/nodes/pc2' },
+      {
+        id: 'pc1',
+        kind: 'pc',
+        namespace: 'zt-pc1',
+        address: '10.77.0.11',
+        taskQueue: 'node-pc1',
+        dataDir: '/data/nodes/pc1',
+      },
+      {
+        id: 'pc2',
+        kind: 'pc',
+        namespace: 'zt-pc2',
+        address: '10.77.0.12',
+        taskQueue: 'node-pc2',
+        dataDir: '/data/nodes/pc2',
+      },
     ]);
     expect(plannedNamespaces(plan)).toEqual(['zt-pc1', 'zt-pc2', 'zt-user', 'zt-lan']);
   });
@@ -65,5 +79,21 @@ describe('cluster plan', () => {
     expect(tc[0]).toEqual(['tc', '-n', 'zt-pc1', 'qdisc', 'replace', 'dev', 'eth0', 'root', ...tbfArgs('100mbit')]);
     expect(tbfArgs('1gbit')).toEqual(['tbf', 'rate', '1gbit', 'burst', '1250000', 'latency', '50ms']);
     expect(tbfArgs('1mbit')[4]).toBe(String(10 * 1514)); // never below ten full frames
+  });
+
+  it("puts guest PCs on the same LAN: their namespace bridges the LAN link to a tap, the address is the guest's", () => {
+    const withGuest = planCluster(config({ ZANSHIN_NODES: '1', ZANSHIN_VM_NODES: '1', ZANSHIN_NS_PREFIX: 'zt' }));
+    expect(withGuest.nodes.map((n) => [n.id, n.kind, n.address])).toEqual([
+      ['pc1', 'pc', '10.77.0.11'],
+      ['vm1', 'vm', '10.77.0.61'],
+    ]);
+    const cmds = lanCommands(withGuest, '1gbit');
+    expect(cmds).toContainEqual(['ip', '-n', 'zt-vm1', 'tuntap', 'add', 'dev', 'tap0', 'mode', 'tap']);
+    expect(cmds).toContainEqual(['ip', '-n', 'zt-vm1', 'link', 'set', 'tap0', 'master', 'br0', 'up']);
+    expect(cmds).toContainEqual(['ip', '-n', 'zt-vm1', 'link', 'set', 'eth0', 'master', 'br0', 'up']);
+    expect(cmds.filter((c) => c.includes('addr')).map((c) => c[2])).toEqual(['zt-pc1', 'zt-user']);
+    expect(cmds.filter((c) => c[0] === 'tc').map((c) => c[2])).toEqual(['zt-pc1', 'zt-vm1']);
+    expect(plannedNamespaces(withGuest)).toEqual(['zt-pc1', 'zt-vm1', 'zt-user', 'zt-lan']);
+    expect(() => config({ ZANSHIN_VM_NODES: '9' })).toThrow(/ZANSHIN_VM_NODES/);
   });
 });
