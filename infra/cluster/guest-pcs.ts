@@ -82,7 +82,8 @@ export async function prepareGuestPc(
   return files;
 }
 
-const shellQuote = (v: string): string => `'${v.replace(/'/g, `'\\''`)}'`;
+/** A value in single quotes for `sh`, each quote in it closed, escaped and reopened. */
+const shellQuote = (v: string): string => "'" + v.split("'").join("'\\''") + "'";
 
 /** virtiofsd sharing this machine's root read-only with one guest (it exits when its guest does). */
 export function virtiofsdArgv(files: GuestFiles): string[] {
