@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { apiConfig, nodeWorkerConfig, temporalConfig } from '../../common/config';
@@ -22,12 +22,16 @@ describe('environment settings', () => {
 
   it('reads a secret from NAME_FILE and fails clearly when it is missing or empty', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'zanshin-env-'));
-    writeFileSync(path.join(dir, 'tok'), 's3cret\n');
-    writeFileSync(path.join(dir, 'empty'), '\n');
-    expect(envSecret({ T_FILE: path.join(dir, 'tok') }, 'T')).toBe('s3cret');
-    expect(() => envSecret({}, 'T')).toThrow(/T \(or T_FILE, a file holding it\) is not set/);
-    expect(() => envSecret({ T_FILE: path.join(dir, 'empty') }, 'T')).toThrow(/is empty/);
-    expect(() => envSecret({ T_FILE: path.join(dir, 'nope') }, 'T')).toThrow(/cannot be read/);
+    try {
+      writeFileSync(path.join(dir, 'tok'), 's3cret\n');
+      writeFileSync(path.join(dir, 'empty'), '\n');
+      expect(envSecret({ T_FILE: path.join(dir, 'tok') }, 'T')).toBe('s3cret');
+      expect(() => envSecret({}, 'T')).toThrow(/T \(or T_FILE, a file holding it\) is not set/);
+      expect(() => envSecret({ T_FILE: path.join(dir, 'empty') }, 'T')).toThrow(/is empty/);
+      expect(() => envSecret({ T_FILE: path.join(dir, 'nope') }, 'T')).toThrow(/cannot be read/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('requires a valid node id for a node worker and derives its task queue', () => {
