@@ -64,11 +64,6 @@ export class FrameBatch {
     return this.buf.subarray(this.dataOffset(j), this.dataOffset(j) + this.length(j));
   }
 
-  /** The frames as objects (for the few callers that keep a handful: rootfs chunks, tests). */
-  frames(): ChunkFrame[] {
-    return Array.from({ length: this.count }, (_, j) => ({ hash: this.hash(j), data: this.data(j) }));
-  }
-
   /** Frames copied into one new buffer. */
   static of(frames: ChunkFrame[]): FrameBatch {
     const buf = Buffer.allocUnsafe(frames.reduce((n, f) => n + HEADER + f.data.length, 0));

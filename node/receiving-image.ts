@@ -120,11 +120,11 @@ export class ReceivingImage {
   }
 
   /** File, offset and length of a position. */
-  private locate(p: number): { entry: ManifestEntry; index: number; offset: number; length: number } {
+  private locate(p: number): { entry: ManifestEntry; offset: number; length: number } {
     const { k, i } = this.place(p);
     const entry = this.entries[k]!;
     const offset = i * entry.chunkSize!;
-    return { entry, index: i, offset, length: Math.min(entry.chunkSize!, entry.size! - offset) };
+    return { entry, offset, length: Math.min(entry.chunkSize!, entry.size! - offset) };
   }
 
   /**
@@ -147,8 +147,8 @@ export class ReceivingImage {
       total += chunkCountOf(e);
     }
     this.wanted = new DigestIndex(total, {
-      list: (n) => this.entries[this.entryOf(this.firstWaiting[n]!)]!.chunks!,
-      index: (n) => this.firstWaiting[n]! - this.starts[this.entryOf(this.firstWaiting[n]!)]!,
+      list: (n) => this.entries[this.place(this.firstWaiting[n]!).k]!.chunks!,
+      index: (n) => this.place(this.firstWaiting[n]!).i,
     });
     this.firstWaiting = new Int32Array(total);
     this.written = new Uint8Array(total);

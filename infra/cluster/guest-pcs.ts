@@ -7,7 +7,7 @@
  * `restrict=on` lets nothing else through (the same reach a simulated PC gets from its relays).
  */
 import execa from 'execa';
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ClusterConfig, REPO_ROOT } from './config';
 import { GUEST_TAP, PlannedNode } from './plan';
@@ -28,7 +28,8 @@ export async function guestKernel(): Promise<GuestKernel> {
   const { stdout } = await execa('bash', [path.join(REPO_ROOT, 'infra', 'guest', 'build.sh')], { stderr: 'inherit' });
   const dir = stdout.trim().split('\n').pop()!;
   const version = path.basename(dir).replace(/^kernel-/, '');
-  const accel = (await execa('cat', [path.join(dir, 'accel')], { reject: false })).stdout.trim();
+  const accelFile = path.join(dir, 'accel');
+  const accel = existsSync(accelFile) ? readFileSync(accelFile, 'utf8').trim() : 'tcg';
   return { dir, version, accel: accel === 'kvm' ? 'kvm' : 'tcg' };
 }
 

@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ClusterConfig, clusterConfig } from '../../infra/cluster/config';
@@ -30,4 +30,18 @@ export async function testClusterConfig(
     },
     overrides,
   );
+}
+
+/** PIDs of live processes whose command line mentions `needle` (e.g. the cluster's data dir). */
+export function processesMentioning(needle: string): number[] {
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(needle);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
 }

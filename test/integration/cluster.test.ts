@@ -1,5 +1,5 @@
 // The local cluster launcher, for real: PostgreSQL, Temporal dev server, migration-api, workers, namespaces.
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { ClusterConfig } from '../../infra/cluster/config';
 import { clusterStatus, startCluster, stopCluster } from '../../infra/cluster/cluster';
 import { listNamespaces } from '../../infra/cluster/netns';
@@ -8,22 +8,8 @@ import { isRunning, ProcessRecord } from '../../infra/cluster/processes';
 import { probeNodes } from '../../infra/cluster/probe';
 import { readState } from '../../infra/cluster/state';
 import { withTemporalClient } from '../../infra/cluster/temporal-client';
-import { testClusterConfig } from '../helpers/cluster';
+import { processesMentioning, testClusterConfig } from '../helpers/cluster';
 import { TEST_PREFIX } from '../helpers/names';
-
-/** PIDs of live processes whose command line mentions `needle` (e.g. the cluster's data dir). */
-function processesMentioning(needle: string): number[] {
-  return readdirSync('/proc')
-    .filter((d) => /^\d+$/.test(d))
-    .filter((pid) => {
-      try {
-        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(needle);
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
-}
 
 const testConfig = (overrides: Partial<ClusterConfig> = {}) =>
   testClusterConfig('10.79.0', { linkRate: '100mbit', ...overrides });

@@ -1,7 +1,7 @@
 // Guest PCs, for real: a cluster with one simulated PC and one QEMU guest booting Debian's stock kernel (TCG on this
 // machine kind), its node worker running inside the guest against the same Temporal and migration-api.
 import execa from 'execa';
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { ClusterConfig } from '../../infra/cluster/config';
 import { clusterStatus, startCluster, stopCluster } from '../../infra/cluster/cluster';
@@ -9,21 +9,7 @@ import { planCluster } from '../../infra/cluster/plan';
 import { probeNodes } from '../../infra/cluster/probe';
 import { inNamespace } from '../../infra/cluster/relays';
 import { withTemporalClient } from '../../infra/cluster/temporal-client';
-import { testClusterConfig } from '../helpers/cluster';
-
-/** PIDs of live processes whose command line mentions `needle` (the cluster's data dir). */
-function processesMentioning(needle: string): number[] {
-  return readdirSync('/proc')
-    .filter((d) => /^\d+$/.test(d))
-    .filter((pid) => {
-      try {
-        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(needle);
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
-}
+import { processesMentioning, testClusterConfig } from '../helpers/cluster';
 
 jest.setTimeout(420_000);
 

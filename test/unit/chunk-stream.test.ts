@@ -22,10 +22,14 @@ async function receive(bytes: Buffer, step: number, batchBytes?: number) {
   const stored = await receiveChunkStream(
     pieces(bytes, step),
     async (batch: FrameBatch) => {
-      const frames = batch.frames();
-      batches.push(frames.map((f) => ({ hash: f.hash.toString('hex'), data: Buffer.from(f.data) })));
+      batches.push(
+        Array.from({ length: batch.count }, (_, j) => ({
+          hash: batch.hash(j).toString('hex'),
+          data: Buffer.from(batch.data(j)),
+        })),
+      );
       await new Promise((r) => setTimeout(r, 1)); // storing takes a while: the next batch is decompressed meanwhile
-      return frames.length;
+      return batch.count;
     },
     batchBytes,
   );
