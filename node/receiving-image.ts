@@ -147,8 +147,9 @@ export class ReceivingImage {
       total += chunkCountOf(e);
     }
     this.wanted = new DigestIndex(total, {
-      list: (n) => this.entries[this.place(this.firstWaiting[n]!).k]!.chunks!,
-      index: (n) => this.place(this.firstWaiting[n]!).i,
+      // Looked up on every probe of the index: no object per call.
+      list: (n) => this.entries[this.entryOf(this.firstWaiting[n]!)]!.chunks!,
+      index: (n) => this.firstWaiting[n]! - this.starts[this.entryOf(this.firstWaiting[n]!)]!,
     });
     this.firstWaiting = new Int32Array(total);
     this.written = new Uint8Array(total);
