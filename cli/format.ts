@@ -52,5 +52,35 @@ export function formatMoves(moves: MoveReport[]): string {
       `${m.restore.restoreMs} ms`,
     ]),
   );
-  return [summary, steps, inside].join('\n');
+  // Pre-copy rounds: what each dump wrote (a kernel round: only the pages dirtied since the last) and froze.
+  const rounds = moves.flatMap((m) =>
+    [
+      ...(m.preCopy ?? []).map((r, i) => [`pre-copy ${i + 1}`, r.pages, r.frozenMs, r.wireBytes]),
+      [
+        'final dump',
+        m.checkpoint.pages,
+        m.checkpoint.dumpMs,
+        m.transfers.find((t) => t.kind === 'checkpoint')?.wireBytes ?? 0,
+      ],
+    ].map(([what, pages, ms, wire]) => [
+      `${m.from} -> ${m.to}`,
+      String(what),
+      String(pages),
+      `${ms} ms`,
+      mb(Number(wire)),
+    ]),
+  );
+  const dumps = table(['route', 'dump', 'pages written', 'frozen', 'sent'], rounds);
+  const notes = moves.flatMap((m) => [
+    ...(m.checkpoint.fallback
+      ? [`${m.from} -> ${m.to}: the kernel-strategy dump failed, content strategy used (${m.checkpoint.fallback})`]
+      : []),
+    ...(m.merged && 'error' in m.merged ? [`${m.from} -> ${m.to}: merging the chain failed: ${m.merged.error}`] : []),
+    ...(m.merged && !('error' in m.merged)
+      ? [
+          `${m.from} -> ${m.to}: ${m.to} merged generation ${m.merged.generation}'s chain of ${m.merged.chainLength} into one image (${m.merged.pages} pages, ${m.merged.ms} ms)`,
+        ]
+      : []),
+  ]);
+  return [summary, steps, inside, dumps, ...notes].join('\n');
 }

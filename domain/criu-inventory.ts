@@ -5,30 +5,9 @@
  * restarted, the restored memory equals the parent image at that moment, so moving `dump_uptime` to it is true.
  * Pure: bytes in, bytes out.
  */
+import { fields, readVarint, varint } from './protobuf-wire';
+
 const DUMP_UPTIME_FIELD = 8;
-
-function readVarint(buf: Buffer, at: number): { value: bigint; end: number } {
-  let value = 0n;
-  let shift = 0n;
-  for (let i = at; i < buf.length; i++) {
-    value |= BigInt(buf[i]! & 0x7f) << shift;
-    if ((buf[i]! & 0x80) === 0) return { value, end: i + 1 };
-    shift += 7n;
-    if (shift > 63n) break;
-  }
-  throw new Error('inventory.img: a varint runs past its message');
-}
-
-function varint(value: bigint): Buffer {
-  const out: number[] = [];
-  do {
-    let b = Number(value & 0x7fn);
-    value >>= 7n;
-    if (value > 0n) b |= 0x80;
-    out.push(b);
-  } while (value > 0n);
-  return Buffer.from(out);
-}
 
 /** The inventory's `dump_uptime` (µs), or null when it has none (a dump made without track-mem). */
 export function inventoryDumpUptime(image: Buffer): bigint | null {
@@ -57,26 +36,4 @@ function message(image: Buffer): Buffer {
   const len = image.readUInt32LE(4);
   if (8 + len > image.length) throw new Error(`inventory.img says ${len} bytes of entry but holds ${image.length - 8}`);
   return image.subarray(8, 8 + len);
-}
-
-function* fields(
-  msg: Buffer,
-): Generator<{ number: number; wire: number; start: number; valueAt: number; end: number }> {
-  let at = 0;
-  while (at < msg.length) {
-    const start = at;
-    const key = readVarint(msg, at);
-    const number = Number(key.value >> 3n);
-    const wire = Number(key.value & 7n);
-    const valueAt = key.end;
-    if (wire === 0) at = readVarint(msg, valueAt).end;
-    else if (wire === 1) at = valueAt + 8;
-    else if (wire === 5) at = valueAt + 4;
-    else if (wire === 2) {
-      const len = readVarint(msg, valueAt);
-      at = len.end + Number(len.value);
-    } else throw new Error(`inventory.img: unsupported protobuf wire type ${wire}`);
-    if (at > msg.length) throw new Error('inventory.img: a field runs past its message');
-    yield { number, wire, start, valueAt, end: at };
-  }
 }

@@ -31,3 +31,23 @@ export function memoryCgroup(procCgroup: string): { version: 1 | 2; path: string
   const v2 = /^0::(.*)$/m.exec(procCgroup);
   return v2 ? { version: 2, path: v2[1]! } : null;
 }
+
+/**
+ * Kernel strategy: a pre-copy round costs a pre-dump of only the pages dirtied since the last one, so rounds go on
+ * while they converge. Rounds stop when the last one wrote few pages (the final dump will be as small), when it did
+ * not shrink (the container dirties pages as fast as they are sent), or after the maximum.
+ */
+export const KERNEL_PRE_COPY_MAX_ROUNDS = 4;
+export const KERNEL_PRE_COPY_FEW_PAGES = 256;
+
+/** Whether kernel pre-copy stops after rounds that wrote these many pages each (in order). */
+export function kernelPreCopyDone(pagesPerRound: number[]): boolean {
+  const last = pagesPerRound[pagesPerRound.length - 1];
+  const before = pagesPerRound[pagesPerRound.length - 2];
+  if (last === undefined) return false;
+  return (
+    last <= KERNEL_PRE_COPY_FEW_PAGES ||
+    (before !== undefined && last >= before) ||
+    pagesPerRound.length >= KERNEL_PRE_COPY_MAX_ROUNDS
+  );
+}

@@ -24,6 +24,18 @@ export interface GenerationMeta {
   strategy: 'content' | 'kernel';
   /** Where the checkpoint was taken. */
   sourceNode: string;
+  /**
+   * Kernel strategy: the generation this one is a differential checkpoint of (its unchanged pages are there, or
+   * further up that one's chain). Absent: the image is self-contained.
+   */
+  parent?: number;
+  /** A pre-dump (memory only): a parent for later dumps, never restored from. */
+  preDump?: boolean;
+  /**
+   * This PC's copy differs from the one the source made (merged into a self-contained image, or its dump time moved
+   * when tracking restarted): its manifest is not the sender's, so it never serves as a delta base.
+   */
+  rewritten?: 'merged' | 'tracking';
 }
 
 export interface ContainerState {
@@ -75,6 +87,10 @@ export interface CheckpointReport {
   containerId: string;
   generation: number;
   strategy: string;
+  /** Memory pages the dump wrote (a differential one: only those dirtied since its parent). */
+  pages: number;
+  /** Why a kernel-strategy dump was taken with the content strategy instead (its tracked dump failed). */
+  fallback?: string;
   dumpMs: number;
   hashMs: number;
   image: ManifestStats;
@@ -131,6 +147,8 @@ export interface MoveReport {
   targetHadRemnant: boolean;
   /** Set when the source could not be marked as holding a remnant (the move itself succeeded). */
   remnantError?: string;
+  /** The target merged the restored generation's chain of differential checkpoints (after the restore). */
+  merged?: { generation: number; chainLength: number; pages: number; ms: number } | { error: string };
   steps: StepReport[];
   transfers: TransferReport[];
   checkpoint: CheckpointReport;
@@ -139,6 +157,8 @@ export interface MoveReport {
 
 export interface PreCopyRound {
   generation: number;
+  /** Memory pages the round's dump wrote. */
+  pages: number;
   frozenMs: number;
   wireBytes: number;
   transferMs: number;

@@ -3,8 +3,10 @@
  * path is unit tested even on hosts whose kernel lacks soft-dirty tracking (where it cannot run).
  *
  * - content: one full dump; what the target lacks is found by hashing pages (works on every kernel).
- * - kernel: a pre-dump while the container runs (runc asks CRIU to track memory), then the final dump with
+ * - kernel: pre-dumps while the container runs (runc asks CRIU to track memory), then the final dump with
  *   --parent-path, which makes runc pass CRIU's parent image *and* track-mem, so unchanged pages are skipped.
+ *   A PC that tracks also gives every dump track-mem and every restore the script that restarts tracking, through
+ *   a CRIU config file named by the container's org.criu.config annotation (criuNodeConfig).
  */
 
 export type DirtyStrategy = 'content' | 'kernel';
@@ -38,7 +40,10 @@ export interface CheckpointOptions {
   parentPath?: string;
 }
 
-export function preDumpArgs(g: RuncGlobal, o: { containerId: string; imagePath: string; workPath: string }): string[] {
+export function preDumpArgs(
+  g: RuncGlobal,
+  o: { containerId: string; imagePath: string; workPath: string; parentPath?: string },
+): string[] {
   return [
     ...global(g),
     'checkpoint',
@@ -47,6 +52,7 @@ export function preDumpArgs(g: RuncGlobal, o: { containerId: string; imagePath: 
     o.imagePath,
     '--work-path',
     o.workPath,
+    ...(o.parentPath ? ['--parent-path', o.parentPath] : []),
     o.containerId,
   ];
 }
@@ -59,10 +65,8 @@ const TCP = '--tcp-established';
 
 export function checkpointArgs(g: RuncGlobal, strategy: DirtyStrategy, o: CheckpointOptions): string[] {
   const args = [...global(g), 'checkpoint', TCP, '--image-path', o.imagePath, '--work-path', o.workPath];
-  if (strategy === 'kernel') {
-    if (!o.parentPath) throw new Error('the kernel strategy needs the pre-dump as parent path');
-    args.push('--parent-path', o.parentPath);
-  }
+  // Kernel strategy without a parent: a full dump, tracked (track-mem comes from the PC's CRIU config).
+  if (strategy === 'kernel' && o.parentPath) args.push('--parent-path', o.parentPath);
   if (o.leaveRunning) args.push('--leave-running');
   return [...args, o.containerId];
 }
@@ -112,29 +116,40 @@ export function runArgs(g: RuncGlobal, o: { containerId: string; bundle: string 
 }
 
 /**
- * Kernel strategy: CRIU config that runc hands to CRIU on restore (annotation org.criu.config) so that our action
- * script clears the restored tasks' soft-dirty bits at pre-resume: the next dump is incremental again, with no
- * patched CRIU or runc.
+ * The CRIU config a PC with dirty tracking gives its containers (annotation org.criu.config): every dump tracks
+ * memory (so a later one can be differential to it), and every restore runs the action script, which restarts
+ * tracking of the restored tasks before they resume (without it the next dump would hold every page).
  */
-export function criuRestoreConfig(actionScript: string): string {
-  return `action-script ${actionScript}\n`;
+export function criuNodeConfig(actionScript: string): string {
+  return `track-mem\naction-script ${actionScript}\n`;
 }
 
-/** The action script: on pre-resume, write 4 to clear_refs of every task of the restored tree (resets soft-dirty). */
+/**
+ * The action script: on pre-resume, writes 4 to clear_refs of every process of the restored tree (it resets their
+ * soft-dirty bits: the restore itself wrote every page). Processes are found from the root through each thread's
+ * children, to any depth.
+ */
 export const CLEAR_SOFT_DIRTY_SCRIPT = `#!/bin/sh
 # Called by CRIU with CRTOOLS_SCRIPT_ACTION; restarts dirty-page tracking of the restored tasks before they run.
 [ "$CRTOOLS_SCRIPT_ACTION" = "pre-resume" ] || exit 0
-for task in /proc/"$CRTOOLS_INIT_PID"/task/* $(cat /proc/"$CRTOOLS_INIT_PID"/task/*/children 2>/dev/null); do
-  pid=\${task##*/}
-  [ -w /proc/"$pid"/clear_refs ] && echo 4 > /proc/"$pid"/clear_refs
-done
+clear_tree() {
+  [ -w /proc/"$1"/clear_refs ] && echo 4 > /proc/"$1"/clear_refs
+  for child in $(cat /proc/"$1"/task/*/children 2>/dev/null); do clear_tree "$child"; done
+}
+clear_tree "$CRTOOLS_INIT_PID"
 exit 0
 `;
 
-/** When a kernel-strategy chain of parent images grows past the threshold, the next dump is a full one. */
+/**
+ * A generation whose chain (itself and the parents its image needs) is longer than the threshold is merged into a
+ * self-contained one: every restore and dump reads the whole chain, and every link is one more file that must stay.
+ */
 export function needsMerge(chainLength: number, threshold: number): boolean {
-  return chainLength >= threshold;
+  return chainLength > threshold;
 }
+
+/** Chains longer than this are merged (setting ZANSHIN_CHAIN_MERGE_THRESHOLD). */
+export const DEFAULT_CHAIN_MERGE_THRESHOLD = 3;
 
 /** Picks the strategy a node can run: the kernel one only where CRIU confirms dirty-page tracking. */
 export function chooseStrategy(memDirtyTrack: boolean, preferred: DirtyStrategy | 'auto' = 'auto'): DirtyStrategy {

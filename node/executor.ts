@@ -1,7 +1,8 @@
 import execa from 'execa';
 import { chmod, copyFile, lstat, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { isPagesFile, Manifest, manifestStats } from '../domain/manifest';
+import { FILE_CHUNK_SIZE, isPagesFile, Manifest, manifestStats, PAGE_SIZE } from '../domain/manifest';
 import type {
   ApplyStats,
   CheckpointReport,
@@ -18,7 +19,7 @@ import { ChunkReader } from './chunk-reader';
 import { DumpFollower } from './dump-follower';
 import { ContainerNet } from './container-net';
 import { DataPlaneClient } from './dataplane/client';
-import { TransferRegistry } from './dataplane/transfers';
+import { Transfer, TransferRegistry } from './dataplane/transfers';
 import { applyBundle } from './materialize';
 import { LazyPagesDaemon } from './lazy-pages';
 import { Runc } from './runc';
@@ -26,7 +27,16 @@ import { positionLocator, scanDirectory } from './scan';
 import { cgroupMemoryBytes } from './cgroup-memory';
 import { RemnantStore } from './store';
 import { ErrorType } from '../common/errors';
-import { restoresLazily } from '../domain/runc-args';
+import {
+  CLEAR_SOFT_DIRTY_SCRIPT,
+  criuNodeConfig,
+  DEFAULT_CHAIN_MERGE_THRESHOLD,
+  DirtyStrategy,
+  needsMerge,
+  restoresLazily,
+} from '../domain/runc-args';
+import { withDumpUptime } from '../domain/criu-inventory';
+import { mergeImageChain } from './merge-generation';
 
 export interface ExecutorConfig {
   nodeId: string;
@@ -47,6 +57,16 @@ export interface ExecutorConfig {
   lazyRestoreMinBytes?: number;
   /** The static zanshin-init binary copied into every container. @default /var/cache/zanshin/bin/zanshin-init */
   initBinary?: string;
+  /** Kernel strategy: a restored generation whose chain is longer than this is merged. @default 3 */
+  chainMergeThreshold?: number;
+}
+
+/** Kernel strategy: how a dump of a move is taken (see checkpoint). */
+export interface KernelDump {
+  /** A pre-dump (memory only; the container keeps running) instead of a restorable checkpoint. */
+  preDump: boolean;
+  /** Generations the target holds: the dump is differential to the tracking base only if it is one of them. */
+  parentCandidates: number[];
 }
 
 /** Where zanshin-init lives in a container, with the program's logs and exit status next to it. */
@@ -93,6 +113,8 @@ export class NodeExecutor {
   private readonly recentManifests = new Map<string, Manifest>();
   /** Lazily restored containers whose memory is still being copied in. */
   private readonly memoryPending = new Map<string, Promise<void>>();
+  /** Merges of a container's chain running now (a dump of it waits: it reads the chain). */
+  private readonly merging = new Map<string, Promise<unknown>>();
   /** Generations (`<container>/<n>`) a send is reading now, with how many sends: never dropped meanwhile. */
   private readonly sending = new Map<string, number>();
   /** Each container's network namespace on this PC. */
@@ -125,8 +147,31 @@ export class NodeExecutor {
     return this.runc.state(containerId);
   }
 
+  /** Whether this PC takes kernel-strategy (tracked, differential) dumps. */
+  get tracksDirtyPages(): boolean {
+    return this.config.capabilities.strategy === 'kernel';
+  }
+
+  private criuConfigFile: Promise<string> | null = null;
+
+  /** The CRIU config of this PC's containers when it tracks dirty pages (runc.ts: criuNodeConfig), written once. */
+  private criuConfig(): Promise<string> {
+    this.criuConfigFile ??= (async () => {
+      const dir = path.join(this.config.dataDir, 'criu');
+      await mkdir(dir, { recursive: true });
+      const script = path.join(dir, 'restart-tracking.sh');
+      await writeFile(script, CLEAR_SOFT_DIRTY_SCRIPT, { mode: 0o755 });
+      await chmod(script, 0o755);
+      const conf = path.join(dir, 'runc.conf');
+      await writeFile(conf, criuNodeConfig(script));
+      return conf;
+    })();
+    return this.criuConfigFile;
+  }
+
   private async writeConfig(spec: ContainerSpec): Promise<void> {
     await this.runc.writeSpec(this.store.bundleDir(spec.containerId), {
+      ...(this.tracksDirtyPages ? { criuConfig: await this.criuConfig() } : {}),
       env: spec.env,
       hostname: spec.containerId,
       netnsPath: this.net.path(spec.containerId),
@@ -225,37 +270,63 @@ export class NodeExecutor {
   /**
    * Checkpoints into a new generation and describes it; without leaveRunning the container is gone afterwards.
    * `supersedes`: generations of this container here that this dump replaces (see dropSuperseded).
+   * `kernel` (kernel strategy, on a PC that tracks dirty pages): a pre-dump or a final dump, differential to the
+   * generation its tracking is relative to when the target holds that one; a tracked dump that fails is taken again
+   * with the content strategy (full, untracked), and the report says why.
    */
   async checkpoint(
     containerId: string,
     leaveRunning: boolean,
-    { supersedes = [] }: { supersedes?: number[] } = {},
+    { supersedes = [], kernel }: { supersedes?: number[]; kernel?: KernelDump } = {},
   ): Promise<CheckpointReport> {
     const spec = await this.store.readSpec(containerId);
     if (!spec) throw new ExecutorError(`no container ${containerId} on ${this.config.nodeId}`);
     const state = await this.runc.state(containerId);
     if (state.status !== 'running')
       throw new ExecutorError(`container ${containerId} is ${state.status} on ${this.config.nodeId}, not running`);
-    // A container restored lazily is dumped only once all its memory is back.
+    // A container restored lazily is dumped only once all its memory is back; a merge of its chain ends first.
     await this.memoryPending.get(containerId);
+    await this.merging.get(containerId);
+    const tracked = kernel && this.tracksDirtyPages ? kernel : undefined;
+    const parent = tracked ? await this.dumpParent(containerId, tracked.parentCandidates) : undefined;
     const generation = await this.store.nextGeneration(containerId);
     const dir = this.store.generationDir(containerId, generation);
     await rm(dir, { recursive: true, force: true });
-    // Only the content strategy runs here: the kernel one needs a pre-dump chain (see README, dirty tracking).
-    const strategy = 'content';
-    await this.dropSuperseded(containerId, supersedes);
+    // A differential dump's parents stay (they are the rest of its image).
+    if (!tracked) await this.dropSuperseded(containerId, supersedes);
     let t0 = process.hrtime.bigint();
     // A container that stops here must not have its peers reset meanwhile: hold its traffic until it is restored.
     if (!leaveRunning) await this.net.hold(containerId);
+    const imageDir = path.join(dir, 'image');
+    const workDir = path.join(dir, 'work');
+    let strategy: DirtyStrategy = tracked ? 'kernel' : 'content';
+    let fallback: string | undefined;
     // Pages are hashed while CRIU writes them: hashing overlaps the dump.
-    const follower = DumpFollower.start(path.join(dir, 'image'));
-    try {
-      await this.runc.checkpoint(containerId, strategy, path.join(dir, 'image'), path.join(dir, 'work'), leaveRunning);
-    } catch (err) {
+    let follower = DumpFollower.start(imageDir);
+    const giveUp = async (err: unknown): Promise<never> => {
       follower?.stop();
       if (!leaveRunning && (await this.runc.state(containerId)).status === 'running')
         await this.net.release(containerId);
       throw err;
+    };
+    try {
+      const parentPath = parent === undefined ? undefined : `../../${parent}/image`;
+      if (tracked?.preDump) await this.runc.preDump(containerId, imageDir, workDir, parentPath);
+      else await this.runc.checkpoint(containerId, strategy, imageDir, workDir, leaveRunning, parentPath);
+    } catch (err) {
+      if (!tracked || (await this.runc.state(containerId)).status !== 'running') return giveUp(err);
+      // The tracked dump failed with the container still running: the same move goes on with a full dump.
+      fallback = (err as Error).message.split('\n')[0]!;
+      console.error(`${containerId}: kernel-strategy dump failed (${fallback}); taking a content-strategy dump`);
+      follower?.stop();
+      await rm(dir, { recursive: true, force: true });
+      strategy = 'content';
+      follower = DumpFollower.start(imageDir);
+      try {
+        await this.runc.checkpoint(containerId, 'content', imageDir, workDir, leaveRunning);
+      } catch (again) {
+        return giveUp(again);
+      }
     }
     const dumpMs = since(t0);
     t0 = process.hrtime.bigint();
@@ -265,21 +336,45 @@ export class NodeExecutor {
       leaveRunning ? undefined : this.net.destroy(containerId),
     ]);
     // No chunk index: a checkpoint is sent by places in its manifest (an object per page was 40 MB per GiB).
-    const { manifest } = await scanDirectory(path.join(dir, 'image'), 'checkpoint', containerId, generation, {
+    const { manifest } = await scanDirectory(imageDir, 'checkpoint', containerId, generation, {
       withLocations: false,
       ...(prehashed ? { prehashed } : {}),
     });
     // What hashing added after the dump (most of it overlapped the dump).
     const hashMs = since(t0);
+    const differential = strategy === 'kernel' && parent !== undefined;
     const meta: GenerationMeta = {
       generation,
       createdAt: new Date().toISOString(),
       strategy,
       sourceNode: this.config.nodeId,
+      ...(differential ? { parent } : {}),
+      ...(strategy === 'kernel' && tracked?.preDump ? { preDump: true } : {}),
     };
     await this.store.commitGeneration(containerId, manifest, meta);
     this.rememberManifest(containerId, generation, manifest);
-    return { containerId, generation, strategy, dumpMs, hashMs, image: manifestStats(manifest), spec, meta };
+    // Every dump on a tracking PC restarts tracking (track-mem): the next one can be differential to this one.
+    if (this.tracksDirtyPages) await this.store.setTrackingBase(containerId, leaveRunning ? generation : null);
+    const pages = Math.round((await pagesBytes(imageDir)) / PAGE_SIZE);
+    return {
+      containerId,
+      generation,
+      strategy,
+      pages,
+      ...(fallback ? { fallback } : {}),
+      dumpMs,
+      hashMs,
+      image: manifestStats(manifest),
+      spec,
+      meta,
+    };
+  }
+
+  /** The tracking base when the target holds it and this PC holds its whole chain; else none (a full dump). */
+  private async dumpParent(containerId: string, candidates: number[]): Promise<number | undefined> {
+    const base = await this.store.trackingBase(containerId);
+    if (base === null || !candidates.includes(base)) return undefined;
+    return (await this.store.chain(containerId, base).catch(() => null)) ? base : undefined;
   }
 
   /**
@@ -328,9 +423,17 @@ export class NodeExecutor {
     const manifest = await this.generationManifest(containerId, generation);
     // The manifest goes as a delta to the newest generation both PCs hold (a whole one is 32 bytes per page).
     // A generation dropped before this dump (dropSuperseded) still serves as a base while its manifest is in memory.
+    // A base must be the same manifest on both PCs: not one this PC rewrote (merged, or its dump time moved).
     const held = new Set(await this.store.generations(containerId));
+    const rewritten = async (n: number) =>
+      held.has(n) && (await this.store.readMeta(containerId, n).catch(() => null))?.rewritten !== undefined;
     const usable = (n: number) => held.has(n) || this.recentManifests.has(`${containerId}/${n}`);
-    const baseGeneration = targetHolds.filter((n) => n < generation && usable(n)).sort((a, b) => b - a)[0];
+    let baseGeneration: number | undefined;
+    for (const n of targetHolds.filter((g) => g < generation && usable(g)).sort((a, b) => b - a))
+      if (!(await rewritten(n))) {
+        baseGeneration = n;
+        break;
+      }
     const base =
       baseGeneration === undefined
         ? undefined
@@ -401,10 +504,24 @@ export class NodeExecutor {
     }
   }
 
+  private async rewrittenGenerations(containerId: string, held: number[]): Promise<number[]> {
+    const out: number[] = [];
+    for (const n of held) if ((await this.store.readMeta(containerId, n).catch(() => null))?.rewritten) out.push(n);
+    return out;
+  }
+
   /** Target side: opens a transfer for a container and says what this node holds of it already. */
-  async prepareReceive(
-    containerId: string,
-  ): Promise<{ transferId: string; token: string; address: string; heldGenerations: number[]; hasBundle: boolean }> {
+  async prepareReceive(containerId: string): Promise<{
+    transferId: string;
+    token: string;
+    address: string;
+    heldGenerations: number[];
+    /** Held generations this PC rewrote (merged, tracking restarted): never a delta base. */
+    rewrittenGenerations: number[];
+    hasBundle: boolean;
+    /** This PC takes kernel-strategy dumps and restores with tracking restarted. */
+    dirtyTracking: boolean;
+  }> {
     const running = await this.runc.state(containerId);
     if (running.status !== 'absent')
       throw new ExecutorError(`container ${containerId} already exists on ${this.config.nodeId} (${running.status})`);
@@ -425,7 +542,9 @@ export class NodeExecutor {
       token,
       address: this.config.dataPlaneAddress,
       heldGenerations,
+      rewrittenGenerations: await this.rewrittenGenerations(containerId, heldGenerations),
       hasBundle: (await this.store.readBundleManifest(containerId)) !== null,
+      dirtyTracking: this.tracksDirtyPages,
     };
   }
 
@@ -474,32 +593,64 @@ export class NodeExecutor {
       await this.writeConfig(spec);
       const applyBundleMs = since(t0);
       t0 = process.hrtime.bigint();
-      const already =
-        !(await stat(transfer.imageDir).catch(() => null)) &&
-        (await this.store.generations(containerId)).includes(meta.generation);
-      const lacking = already ? 0 : await transfer.imageMissing();
-      if (lacking)
-        throw new ExecutorError(
-          `transfer ${transferId} still lacks ${lacking} chunks of the checkpoint image: send them first`,
-        );
-      // The image was built in place as chunks arrived (each verified): it only moves into the store.
-      if (!already) {
-        const genDir = this.store.generationDir(containerId, meta.generation);
-        const partial = `${genDir}.partial`;
-        await rm(partial, { recursive: true, force: true });
-        await mkdir(partial, { recursive: true });
-        await rename(transfer.imageDir, path.join(partial, 'image'));
-        await rm(genDir, { recursive: true, force: true });
-        await rename(partial, genDir);
-        // Encoding a manifest takes a while (32 bytes per page): a restore writes it once the container runs.
-        if (deferManifest) await this.store.writeMeta(containerId, meta);
-        else await this.store.commitGeneration(containerId, checkpoint, meta);
-        this.rememberManifest(containerId, meta.generation, checkpoint);
-      }
+      await this.takeImage(transfer, meta, { deferManifest });
       return { containerId, bundle: bundleStats, applyBundleMs, writeImageMs: since(t0), manifest: checkpoint };
     } finally {
       await reader.close();
     }
+  }
+
+  /**
+   * Moves a transfer's image (built in place as chunks arrived, each verified) into the store as generation
+   * meta.generation, linked to its parent when it is differential. Nothing to do when that generation is here
+   * already (a retried step). `deferManifest`: only meta.json now; the caller writes the manifest later.
+   */
+  private async takeImage(
+    transfer: Transfer,
+    incoming: GenerationMeta,
+    { deferManifest = false }: { deferManifest?: boolean } = {},
+  ): Promise<void> {
+    const containerId = transfer.record.containerId;
+    const checkpoint = transfer.manifests.checkpoint;
+    // What this PC did to its own copy is its own business: never taken from the sender.
+    const meta: GenerationMeta = { ...incoming };
+    delete meta.rewritten;
+    const already =
+      !(await stat(transfer.imageDir).catch(() => null)) &&
+      (await this.store.generations(containerId)).includes(meta.generation);
+    if (already) return;
+    if (!checkpoint || checkpoint.generation !== meta.generation)
+      throw new ExecutorError(
+        `transfer ${transfer.record.transferId} carries ${checkpoint ? `generation ${checkpoint.generation}` : 'no checkpoint'}, not generation ${meta.generation}: send it first`,
+      );
+    const lacking = await transfer.imageMissing();
+    if (lacking)
+      throw new ExecutorError(
+        `transfer ${transfer.record.transferId} still lacks ${lacking} chunks of the checkpoint image: send them first`,
+      );
+    const genDir = this.store.generationDir(containerId, meta.generation);
+    const partial = `${genDir}.partial`;
+    await rm(partial, { recursive: true, force: true });
+    await mkdir(partial, { recursive: true });
+    await rename(transfer.imageDir, path.join(partial, 'image'));
+    await rm(genDir, { recursive: true, force: true });
+    await rename(partial, genDir);
+    if (meta.parent !== undefined) await this.store.linkParent(containerId, meta.generation, meta.parent);
+    // Encoding a manifest takes a while (32 bytes per page): a restore writes it once the container runs.
+    if (deferManifest) await this.store.writeMeta(containerId, meta);
+    else await this.store.commitGeneration(containerId, checkpoint, meta);
+    this.rememberManifest(containerId, meta.generation, checkpoint);
+  }
+
+  /**
+   * Target side, kernel strategy: keeps the pre-copy round just received as a generation (the next round and the
+   * final dump are differential to it), and readies the transfer for the next image.
+   */
+  async keepGeneration(transferId: string, meta: GenerationMeta): Promise<{ generation: number }> {
+    const transfer = await this.transfers.get(transferId);
+    await this.takeImage(transfer, meta);
+    await transfer.imageKept();
+    return { generation: meta.generation };
   }
 
   /** Target side of a migration: receive, then restore here. */
@@ -567,9 +718,14 @@ export class NodeExecutor {
     // present but silent while CRIU rebuilds the connections; then the LAN learns where it is.
     if (!networkReady) await this.net.create(containerId, spec.network, { held: true });
     const imageDir = this.store.imageDir(containerId, generation);
+    const meta = await this.store.readMeta(containerId, generation);
+    if (meta.preDump)
+      throw new ExecutorError(`generation ${generation} of ${containerId} is a pre-dump (memory only): not restorable`);
+    // A PC that tracks restores plainly: pages copied in after the resume would all count as dirtied.
     const lazyPages =
       lazy ??
-      restoresLazily(this.config.lazyRestore ?? true, await pagesBytes(imageDir), this.config.lazyRestoreMinBytes);
+      (!this.tracksDirtyPages &&
+        restoresLazily(this.config.lazyRestore ?? true, await pagesBytes(imageDir), this.config.lazyRestoreMinBytes));
     let daemon: LazyPagesDaemon | null;
     try {
       daemon = await this.runc.restore(containerId, imageDir, work, this.store.bundleDir(containerId), { lazyPages });
@@ -583,8 +739,65 @@ export class NodeExecutor {
     if (daemon) this.awaitMemory(containerId, generation, daemon, work);
     else await rm(work, { recursive: true, force: true });
     await this.store.clearRemnant(containerId);
-    const meta = await this.store.readMeta(containerId, generation);
+    if (this.tracksDirtyPages) await this.trackFrom(containerId, generation, meta);
     return { restoreMs, state: await this.runc.state(containerId), checkpointCreatedAt: meta.createdAt };
+  }
+
+  /**
+   * After a restore on a PC that tracks: the action script restarted tracking before the tasks resumed, so the
+   * restored memory equals this generation's image from that moment. Its inventory's dump time moves to now (else
+   * CRIU takes the restored tasks, started after it, for reused pids and dumps every page: domain/criu-inventory.ts),
+   * its manifest follows the rewritten file, and it becomes the base of the next, differential, dump.
+   */
+  private async trackFrom(containerId: string, generation: number, meta: GenerationMeta): Promise<void> {
+    const uptimeUs = BigInt(Math.round(Number((await readFile('/proc/uptime', 'utf8')).split(' ')[0]) * 1e6));
+    const file = path.join(this.store.imageDir(containerId, generation), 'inventory.img');
+    const inventory = withDumpUptime(await readFile(file), uptimeUs);
+    await writeFile(`${file}.tmp`, inventory);
+    await rename(`${file}.tmp`, file);
+    const manifest = await this.generationManifest(containerId, generation);
+    const at = manifest.entries.findIndex((e) => e.path === 'inventory.img');
+    if (at >= 0) {
+      const chunks: Buffer[] = [];
+      for (let o = 0; o < inventory.length || o === 0; o += FILE_CHUNK_SIZE)
+        chunks.push(
+          createHash('sha256')
+            .update(inventory.subarray(o, o + FILE_CHUNK_SIZE))
+            .digest(),
+        );
+      manifest.entries[at] = { ...manifest.entries[at]!, size: inventory.length, chunks: Buffer.concat(chunks) };
+    }
+    // A restore from a transfer writes the manifest itself once the container runs; a held generation's is here.
+    if ((await this.store.generations(containerId)).includes(generation))
+      await this.store.writeManifest(containerId, generation, manifest);
+    await this.store.writeMeta(containerId, { ...meta, rewritten: meta.rewritten ?? 'tracking' });
+    await this.store.setTrackingBase(containerId, generation);
+  }
+
+  /**
+   * Kernel strategy, off the critical path: merges a generation whose chain is longer than the threshold into a
+   * self-contained one (store.mergeGeneration: power-off safe). Null when its chain is short enough.
+   */
+  async mergeChain(
+    containerId: string,
+    generation: number,
+  ): Promise<{ generation: number; chainLength: number; pages: number; ms: number } | null> {
+    const chain = await this.store.chain(containerId, generation);
+    if (!needsMerge(chain.length, this.config.chainMergeThreshold ?? DEFAULT_CHAIN_MERGE_THRESHOLD)) return null;
+    if (this.sending.has(`${containerId}/${generation}`))
+      throw new ExecutorError(`generation ${generation} of ${containerId} is being sent; merge it later`);
+    const t0 = process.hrtime.bigint();
+    const describe = async (dir: string) =>
+      (await scanDirectory(dir, 'checkpoint', containerId, generation, { withLocations: false })).manifest;
+    const run = this.store.mergeGeneration(containerId, generation, mergeImageChain, describe);
+    this.merging.set(containerId, run);
+    try {
+      const { chainLength, pages } = await run;
+      this.recentManifests.delete(`${containerId}/${generation}`);
+      return { generation, chainLength, pages, ms: since(t0) };
+    } finally {
+      if (this.merging.get(containerId) === run) this.merging.delete(containerId);
+    }
   }
 
   /**

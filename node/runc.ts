@@ -2,7 +2,7 @@ import execa from 'execa';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { checkpointArgs, DirtyStrategy, restoreArgs, RuncGlobal, runArgs } from '../domain/runc-args';
+import { checkpointArgs, DirtyStrategy, preDumpArgs, restoreArgs, RuncGlobal, runArgs } from '../domain/runc-args';
 import { OciSpec, patchSpec, SpecOptions } from '../domain/oci-spec';
 import type { ContainerState } from '../domain/reports';
 import { criuErrors } from './criu-log';
@@ -104,18 +104,31 @@ export class Runc {
     await this.exec(runArgs(this.global, { containerId, bundle }), `starting container ${containerId}`);
   }
 
+  /** A dump; with the kernel strategy and `parentPath` (relative to imagePath), a differential one. */
   async checkpoint(
     containerId: string,
     strategy: DirtyStrategy,
     imagePath: string,
     workPath: string,
     leaveRunning: boolean,
+    parentPath?: string,
   ): Promise<void> {
     await mkdir(imagePath, { recursive: true });
     await mkdir(workPath, { recursive: true });
     await this.exec(
-      checkpointArgs(this.global, strategy, { containerId, imagePath, workPath, leaveRunning }),
+      checkpointArgs(this.global, strategy, { containerId, imagePath, workPath, leaveRunning, parentPath }),
       `checkpoint of ${containerId}`,
+      path.join(workPath, 'dump.log'),
+    );
+  }
+
+  /** A pre-dump (memory only, the container keeps running); with `parentPath`, only pages dirtied since it. */
+  async preDump(containerId: string, imagePath: string, workPath: string, parentPath?: string): Promise<void> {
+    await mkdir(imagePath, { recursive: true });
+    await mkdir(workPath, { recursive: true });
+    await this.exec(
+      preDumpArgs(this.global, { containerId, imagePath, workPath, parentPath }),
+      `pre-dump of ${containerId}`,
       path.join(workPath, 'dump.log'),
     );
   }

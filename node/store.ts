@@ -1,4 +1,4 @@
-import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { decodeManifest, manifestParts, Manifest, manifestHeaderBytes, manifestHeaderLength } from '../domain/manifest';
 import type { ContainerSpec, GenerationMeta } from '../domain/reports';
@@ -52,7 +52,11 @@ async function writeAtomic(file: string, data: Buffer | string | Buffer[]): Prom
  *   containers/<id>/container.json        how to run it
  *   containers/<id>/bundle/{config.json,rootfs/}
  *   containers/<id>/bundle.manifest       the rootfs as last synced
- *   containers/<id>/gens/<n>/image/        a complete CRIU image; gens/<n>/manifest, gens/<n>/meta.json
+ *   containers/<id>/gens/<n>/image/        a CRIU image; gens/<n>/manifest, gens/<n>/meta.json
+ *     A differential one (kernel strategy, meta.parent = p) holds only the pages dirtied since p, and the link
+ *     image/parent -> ../../<p>/image through which CRIU reads the rest; the store made that link, never a manifest.
+ *     A merge (mergeGeneration) replaces such an image with a self-contained one; while it runs,
+ *     gens/<n>/image.merged is being written and gens/<n>/image.chained holds the old one (see recoverMerge).
  *   containers/<id>/remnant.json          present once the container has left this node
  *   staging/<transfer>/                   chunks being received
  * Checkpoint images are the chunk packs: a page is found by (image file, offset) and verified on every read.
@@ -143,6 +147,82 @@ export class RemnantStore {
     await writeAtomic(path.join(this.generationDir(id, n), 'manifest'), manifestParts(manifest));
   }
 
+  /** Links a differential generation to its parent, which this PC must hold (CRIU follows the link at restore). */
+  async linkParent(id: string, n: number, parent: number): Promise<void> {
+    if (!Number.isInteger(parent) || parent < 1 || parent >= n)
+      throw new Error(`generation ${n} of ${id} names an invalid parent ${JSON.stringify(parent)}`);
+    if (!(await this.generations(id)).includes(parent))
+      throw new Error(`generation ${n} of ${id} is differential to generation ${parent}, which this PC does not hold`);
+    const link = path.join(this.imageDir(id, n), 'parent');
+    await rm(link, { force: true });
+    await symlink(`../../${parent}/image`, link);
+  }
+
+  /** A generation and the parents its image needs, newest first; fails naming the first one missing here. */
+  async chain(id: string, n: number): Promise<number[]> {
+    const held = new Set(await this.generations(id));
+    const out: number[] = [];
+    for (let at: number | undefined = n; at !== undefined; at = (await this.readMeta(id, at)).parent) {
+      if (!held.has(at) || out.includes(at))
+        throw new Error(
+          out.length
+            ? `generation ${out[out.length - 1]} of ${id} needs generation ${at}, which this PC does not hold`
+            : `this PC holds no generation ${n} of ${id}`,
+        );
+      out.push(at);
+    }
+    return out;
+  }
+
+  /**
+   * Replaces a differential generation's image with a self-contained one, so that none of its parents is needed
+   * any more. Power-off safe: the merged image is written beside the old one, and meta.json (written atomically,
+   * without a parent) is the commit point; recoverMerge finishes or undoes whatever a power-off interrupted.
+   */
+  async mergeGeneration(
+    id: string,
+    n: number,
+    merge: (chainDirs: string[], out: string) => Promise<{ pages: number }>,
+    describe: (imageDir: string) => Promise<Manifest>,
+  ): Promise<{ chainLength: number; pages: number }> {
+    await this.recoverMerge(id, n);
+    const chain = await this.chain(id, n);
+    const dir = this.generationDir(id, n);
+    const merged = path.join(dir, 'image.merged');
+    await rm(merged, { recursive: true, force: true });
+    const { pages } = await merge(
+      chain.map((g) => this.imageDir(id, g)),
+      merged,
+    );
+    await writeAtomic(path.join(dir, 'manifest.merged'), manifestParts(await describe(merged)));
+    await rename(this.imageDir(id, n), path.join(dir, 'image.chained'));
+    await rename(merged, this.imageDir(id, n));
+    const meta = await this.readMeta(id, n);
+    delete meta.parent;
+    await this.writeMeta(id, { ...meta, rewritten: 'merged' }); // committed
+    await this.recoverMerge(id, n);
+    return { chainLength: chain.length, pages };
+  }
+
+  /** Finishes a merge whose meta.json was committed, or puts the old image back for one that was not. */
+  async recoverMerge(id: string, n: number): Promise<void> {
+    const dir = this.generationDir(id, n);
+    const chained = path.join(dir, 'image.chained');
+    const meta = await this.readMeta(id, n).catch(() => null);
+    if (meta?.rewritten === 'merged') {
+      if (await exists(path.join(dir, 'manifest.merged')))
+        await rename(path.join(dir, 'manifest.merged'), path.join(dir, 'manifest'));
+      await rm(chained, { recursive: true, force: true });
+    } else {
+      if (await exists(chained)) {
+        await rm(this.imageDir(id, n), { recursive: true, force: true });
+        await rename(chained, this.imageDir(id, n));
+      }
+      await rm(path.join(dir, 'manifest.merged'), { force: true });
+    }
+    await rm(path.join(dir, 'image.merged'), { recursive: true, force: true });
+  }
+
   async readBundleManifest(id: string): Promise<Manifest | null> {
     const file = path.join(this.containerDir(id), 'bundle.manifest');
     return (await exists(file)) ? decodeManifest(await readFile(file)) : null;
@@ -192,6 +272,22 @@ export class RemnantStore {
 
   async clearStopped(id: string): Promise<void> {
     await rm(path.join(this.containerDir(id), 'stopped.json'), { force: true });
+  }
+
+  /**
+   * Kernel strategy: the generation whose memory the running container's dirty tracking here is relative to (its
+   * last tracked dump, or the generation it was restored from with tracking restarted); null when unknown.
+   */
+  async trackingBase(id: string): Promise<number | null> {
+    const text = await readFile(path.join(this.containerDir(id), 'tracking.json'), 'utf8').catch(() => null);
+    const n = text ? (JSON.parse(text) as { generation?: unknown }).generation : null;
+    return Number.isInteger(n) ? (n as number) : null;
+  }
+
+  async setTrackingBase(id: string, generation: number | null): Promise<void> {
+    const file = path.join(this.containerDir(id), 'tracking.json');
+    if (generation === null) await rm(file, { force: true });
+    else await writeAtomic(file, JSON.stringify({ generation }));
   }
 
   /** The container runs here again: its remnant becomes its live bundle. */
@@ -265,9 +361,12 @@ export class RemnantStore {
         removed.remnants.push(id);
         continue;
       }
+      for (const n of await this.generations(id)) await this.recoverMerge(id, n);
       const complete = await this.generations(id);
       const keep = new Set(complete.slice(-Math.max(1, keepGenerations)));
       if (stopped) keep.add(stopped.generation);
+      // A kept differential generation needs its parents: they stay as long as it does.
+      for (const n of [...keep]) for (const p of await this.chain(id, n).catch(() => [n])) keep.add(p);
       const all = await this.generationNumbers(id);
       const newest = complete.length ? complete[complete.length - 1]! : 0;
       for (const n of all) {

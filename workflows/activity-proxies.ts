@@ -48,6 +48,8 @@ export function nodeActivities(nodeId: string, timeouts: NodeTimeouts = {}) {
     createContainer: long.createContainer,
     syncBundle: long.syncBundle,
     checkpointContainer: long.checkpointContainer,
+    keepGeneration: long.keepGeneration,
+    mergeChain: long.mergeChain,
     sendCheckpoint: long.sendCheckpoint,
     restoreFromTransfer: long.restoreFromTransfer,
     restoreLocal: long.restoreLocal,

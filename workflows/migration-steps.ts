@@ -2,11 +2,16 @@
 //   1. select the target                        (migrateContainer; or given)
 //   2. prepare the target: reuse its remnant     target opens a transfer and says what it holds
 //   3. sync the bundle while the container runs  source -> target, only what the target lacks
-//  3'. pre-copy (no remnant on the target)       checkpoints that leave it running, sent while it runs
-//   4. checkpoint (dump)                         source; the container stops here: downtime starts
+//  3'. pre-copy                                  checkpoints that leave it running, sent while it runs: with the
+//                                                kernel strategy pre-dumps of the pages dirtied since the last one,
+//                                                kept on the target; else (no remnant there) full dumps
+//   4. checkpoint (dump)                         source; the container stops here: downtime starts; with the kernel
+//                                                strategy only the pages dirtied since the last pre-dump
 //   5. transfer the difference                   rootfs once more (frozen), then only pages the target holds nowhere
 //   6. restore on the target                     (a safety checkpoint stores instead: 6'. keep on the holder)
 //   7. leave a remnant on the source
+//  7'. merge (kernel strategy)                   the target merges a chain of differential checkpoints past the
+//                                                threshold into one, after the container runs
 // Steps 2-5 are shared by moves and safety checkpoints. Every step reports how long it took; a failed step says
 // on which side it failed and whether that side is gone, so the caller can pick another target or roll back.
 import { ActivityFailure, ApplicationFailure, patched, TimeoutFailure } from '@temporalio/workflow';
@@ -20,7 +25,7 @@ import type {
   TransferReport,
   TransferTarget,
 } from '../domain/reports';
-import { PRE_COPY_ENOUGH_BYTES, PRE_COPY_MAX_ROUNDS, preCopyPays } from '../domain/pre-copy';
+import { kernelPreCopyDone, PRE_COPY_ENOUGH_BYTES, PRE_COPY_MAX_ROUNDS, preCopyPays } from '../domain/pre-copy';
 import { nodeActivities, NodeTimeouts } from './activity-proxies';
 import { failureMessage, finalFailure } from './workflow-helpers';
 
@@ -136,6 +141,8 @@ async function shipCheckpoint(
   let frozenAt = Date.now();
   const preCopy: PreCopyRound[] = [];
   const targetHolds = [...receive.heldGenerations];
+  // A delta base must be the same manifest on both PCs: not one the target rewrote (merged, tracking restarted).
+  const deltaBases = () => targetHolds.filter((n) => !(receive.rewrittenGenerations ?? []).includes(n));
   if (!checkpoint) {
     // 3. Sync the rootfs while the container still runs, so the downtime carries only the last delta.
     transfers.push(
@@ -143,38 +150,91 @@ async function shipCheckpoint(
         source.syncBundle({ containerId, target: dest, final: false }),
       ),
     );
-    // 3'. Pre-copy: without a remnant on the target, send the memory while the container keeps running, when it
-    // holds enough memory for that to pay (domain/pre-copy.ts).
-    const preCopies =
-      !o.leaveRunning &&
-      o.preCopy !== false &&
-      receive.heldGenerations.length === 0 &&
-      preCopyPays(patched('pre-copy-by-size') ? (await source.containerState({ containerId })).memoryBytes : undefined);
-    while (preCopies && preCopy.length < PRE_COPY_MAX_ROUNDS) {
-      const round = preCopy.length + 1;
-      const pre = await run.step(`pre-copy ${round}: checkpoint (running)`, from, () =>
-        // Each round supersedes the move's previous ones: the source drops them before it dumps.
-        source.checkpointContainer({ containerId, leaveRunning: true, supersedes: preCopy.map((r) => r.generation) }),
-      );
-      const sent = await run.step(`pre-copy ${round}: transfer`, from, () =>
-        source.sendCheckpoint({ containerId, generation: pre.generation, target: dest, targetHolds }),
-      );
-      transfers.push(sent);
-      targetHolds.push(pre.generation);
-      preCopy.push({
-        generation: pre.generation,
-        frozenMs: pre.dumpMs,
-        wireBytes: sent.wireBytes,
-        transferMs: sent.ms,
-      });
-      if (sent.wireBytes < PRE_COPY_ENOUGH_BYTES) break;
+    // Strategy: kernel when the target tracks dirty pages (and the source does: else its dumps say content).
+    let kernel = receive.dirtyTracking === true && !o.leaveRunning;
+    // 3'. Pre-copy.
+    if (kernel && o.preCopy !== false) {
+      // Kernel strategy: pre-dumps of what changed since the last dump, each kept on the target, while they converge.
+      const pagesPerRound: number[] = [];
+      while (!kernelPreCopyDone(pagesPerRound)) {
+        const round = preCopy.length + 1;
+        const pre = await run.step(`pre-copy ${round}: pre-dump (running)`, from, () =>
+          source.checkpointContainer({
+            containerId,
+            leaveRunning: true,
+            kernel: { preDump: true, parentCandidates: [...targetHolds] },
+          }),
+        );
+        const sent = await run.step(`pre-copy ${round}: transfer`, from, () =>
+          source.sendCheckpoint({ containerId, generation: pre.generation, target: dest, targetHolds: deltaBases() }),
+        );
+        transfers.push(sent);
+        preCopy.push({
+          generation: pre.generation,
+          pages: pre.pages,
+          frozenMs: pre.dumpMs,
+          wireBytes: sent.wireBytes,
+          transferMs: sent.ms,
+        });
+        targetHolds.push(pre.generation);
+        // The source does not track, or its tracked dump failed: the rest of this move is content.
+        if (pre.strategy !== 'kernel') {
+          kernel = false;
+          break;
+        }
+        await run.step(`pre-copy ${round}: keep`, to, () =>
+          target.keepGeneration({ transferId: dest.transferId, meta: pre.meta }),
+        );
+        pagesPerRound.push(pre.pages);
+      }
+    } else {
+      // Content strategy: without a remnant on the target, full dumps sent while the container keeps running, when
+      // it holds enough memory for that to pay (domain/pre-copy.ts).
+      const preCopies =
+        !o.leaveRunning &&
+        o.preCopy !== false &&
+        receive.heldGenerations.length === 0 &&
+        preCopyPays(
+          patched('pre-copy-by-size') ? (await source.containerState({ containerId })).memoryBytes : undefined,
+        );
+      while (preCopies && preCopy.length < PRE_COPY_MAX_ROUNDS) {
+        const round = preCopy.length + 1;
+        const pre = await run.step(`pre-copy ${round}: checkpoint (running)`, from, () =>
+          // Each round supersedes the move's previous ones: the source drops them before it dumps.
+          source.checkpointContainer({
+            containerId,
+            leaveRunning: true,
+            supersedes: preCopy.map((r) => r.generation),
+          }),
+        );
+        const sent = await run.step(`pre-copy ${round}: transfer`, from, () =>
+          source.sendCheckpoint({ containerId, generation: pre.generation, target: dest, targetHolds: deltaBases() }),
+        );
+        transfers.push(sent);
+        targetHolds.push(pre.generation);
+        preCopy.push({
+          generation: pre.generation,
+          pages: pre.pages,
+          frozenMs: pre.dumpMs,
+          wireBytes: sent.wireBytes,
+          transferMs: sent.ms,
+        });
+        if (sent.wireBytes < PRE_COPY_ENOUGH_BYTES) break;
+      }
     }
     // 4. Checkpoint: unless it is left running, the container stops here and the downtime starts.
     frozenAt = Date.now();
-    // A move's dump supersedes on the source its pre-copy rounds and what the target holds (it keeps its copy).
-    const supersedes = o.leaveRunning ? [] : [...preCopy.map((r) => r.generation), ...receive.heldGenerations];
+    // A content move's dump supersedes on the source its pre-copy rounds and what the target holds (it keeps its
+    // copy); a kernel one's parents stay.
+    const supersedes =
+      o.leaveRunning || kernel ? [] : [...preCopy.map((r) => r.generation), ...receive.heldGenerations];
     checkpoint = await run.step('checkpoint', from, () =>
-      source.checkpointContainer({ containerId, leaveRunning: o.leaveRunning, supersedes }),
+      source.checkpointContainer({
+        containerId,
+        leaveRunning: o.leaveRunning,
+        supersedes,
+        ...(kernel ? { kernel: { preDump: false, parentCandidates: [...targetHolds] } } : {}),
+      }),
     );
     o.onCheckpoint(checkpoint);
   }
@@ -187,7 +247,7 @@ async function shipCheckpoint(
       ? null
       : run.step('sync bundle (frozen)', from, () => source.syncBundle({ containerId, target: dest, final: true })),
     run.step('transfer checkpoint', from, () =>
-      source.sendCheckpoint({ containerId, generation: cp.generation, target: dest, targetHolds }),
+      source.sendCheckpoint({ containerId, generation: cp.generation, target: dest, targetHolds: deltaBases() }),
     ),
   ]);
   for (const t of sent) if (t) transfers.push(t);
@@ -244,6 +304,13 @@ export async function moveOnce(input: MoveOnceInput): Promise<MoveOutcome> {
         () => undefined,
         (err: unknown) => failureMessage(err),
       );
+    // 7'. A chain of differential checkpoints past the threshold is merged on the target, the container running.
+    const merged =
+      cp.meta.parent === undefined
+        ? null
+        : await run
+            .step('merge chain', to, () => target.mergeChain({ containerId, generation: cp.generation }))
+            .catch((err: unknown) => ({ error: failureMessage(err) }));
     const bundleBytes = shipped.transfers.find((t) => t.kind === 'bundle')?.manifest.bytes ?? 0;
     return {
       ok: true,
@@ -263,6 +330,7 @@ export async function moveOnce(input: MoveOnceInput): Promise<MoveOutcome> {
         checkpoint: cp,
         restore,
         ...(remnantError ? { remnantError } : {}),
+        ...(merged ? { merged } : {}),
       },
     };
   } catch (err) {

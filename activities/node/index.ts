@@ -11,7 +11,7 @@ import type {
   TransferReport,
   TransferTarget,
 } from '../../domain/reports';
-import type { NodeExecutor } from '../../node/executor';
+import type { KernelDump, NodeExecutor } from '../../node/executor';
 import type { NodeCapabilities } from '../../node/capabilities';
 
 export interface NodeActivityDeps {
@@ -73,10 +73,23 @@ export function createNodeActivities(deps: NodeActivityDeps) {
       leaveRunning: boolean;
       /** Generations here that this dump replaces (a move's earlier pre-copy rounds, what its target holds). */
       supersedes?: number[];
+      /** Kernel strategy: a tracked pre-dump or final dump, differential where the target holds the parent. */
+      kernel?: KernelDump;
     }): Promise<CheckpointReport> {
       return beating(() =>
-        executor().checkpoint(input.containerId, input.leaveRunning, { supersedes: input.supersedes ?? [] }),
+        executor().checkpoint(input.containerId, input.leaveRunning, {
+          supersedes: input.supersedes ?? [],
+          ...(input.kernel ? { kernel: input.kernel } : {}),
+        }),
       );
+    },
+    /** Target, kernel strategy: keeps a pre-copy round just received as a generation (later dumps build on it). */
+    async keepGeneration(input: { transferId: string; meta: GenerationMeta }): Promise<{ generation: number }> {
+      return beating(() => executor().keepGeneration(input.transferId, input.meta));
+    },
+    /** Kernel strategy: merges a generation's chain of differential checkpoints when it is past the threshold. */
+    async mergeChain(input: { containerId: string; generation: number }) {
+      return beating(() => executor().mergeChain(input.containerId, input.generation));
     },
     async sendCheckpoint(input: {
       containerId: string;

@@ -200,6 +200,20 @@ export class Transfer {
     await this.persisting;
   }
 
+  /**
+   * The image built so far was moved into the store as a generation (a kernel-strategy round): the next checkpoint
+   * offered starts a new image, and the kept one is a held generation (a delta base) from now on.
+   */
+  async imageKept(): Promise<void> {
+    const pending = this.persistTimers.get('checkpoint');
+    if (pending) clearTimeout(pending.timer);
+    this.persistTimers.delete('checkpoint');
+    await this.persisting;
+    await rm(path.join(this.dir, 'checkpoint.manifest'), { force: true });
+    this.image = null;
+    delete this.manifests.checkpoint;
+  }
+
   /** Chunks the checkpoint image still lacks (0 once it is complete). */
   async imageMissing(): Promise<number> {
     if (!this.manifests.checkpoint) return 0;

@@ -180,7 +180,9 @@ export class StubCluster {
           token: 'x',
           address: `${nodeId}:7070`,
           heldGenerations: behaviour.holds ?? [],
+          rewrittenGenerations: [],
           hasBundle: (behaviour.holds ?? []).length > 0,
+          dirtyTracking: false,
         })),
       syncBundle: () => act('syncBundle', () => transfer('bundle')),
       checkpointContainer: ({ containerId, leaveRunning, supersedes }) =>
@@ -200,6 +202,7 @@ export class StubCluster {
             containerId,
             generation,
             strategy: 'content',
+            pages: 10,
             dumpMs: 1,
             hashMs: 1,
             image: manifest,

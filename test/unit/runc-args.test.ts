@@ -2,7 +2,7 @@ import {
   checkpointArgs,
   chooseStrategy,
   CLEAR_SOFT_DIRTY_SCRIPT,
-  criuRestoreConfig,
+  criuNodeConfig,
   needsMerge,
   preDumpArgs,
   restoreArgs,
@@ -54,9 +54,24 @@ describe('runc checkpoint/restore arguments', () => {
       '--leave-running',
       'c1',
     ]);
-    expect(() =>
+    // Without a parent: a full dump (tracked through the PC's CRIU config), a pre-dump too.
+    expect(
       checkpointArgs(g, 'kernel', { containerId: 'c1', imagePath: '/i', workPath: '/w', leaveRunning: false }),
-    ).toThrow(/parent path/);
+    ).not.toContain('--parent-path');
+    expect(
+      preDumpArgs(g, { containerId: 'c1', imagePath: '/g/2/image', workPath: '/w', parentPath: '../../1/image' }),
+    ).toEqual([
+      ...G,
+      'checkpoint',
+      '--pre-dump',
+      '--image-path',
+      '/g/2/image',
+      '--work-path',
+      '/w',
+      '--parent-path',
+      '../../1/image',
+      'c1',
+    ]);
   });
 
   it('joins a network namespace the node made instead of creating one', () => {
@@ -113,9 +128,9 @@ describe('runc checkpoint/restore arguments', () => {
   });
 
   it('restarts dirty tracking after restore through a CRIU action script at pre-resume', () => {
-    expect(criuRestoreConfig('/s/clear.sh')).toBe('action-script /s/clear.sh\n');
+    expect(criuNodeConfig('/s/clear.sh')).toBe('track-mem\naction-script /s/clear.sh\n');
     expect(CLEAR_SOFT_DIRTY_SCRIPT).toMatch(/pre-resume/);
-    expect(CLEAR_SOFT_DIRTY_SCRIPT).toMatch(/echo 4 > \/proc\/"\$pid"\/clear_refs/);
+    expect(CLEAR_SOFT_DIRTY_SCRIPT).toMatch(/echo 4 > \/proc\/"\$1"\/clear_refs/);
   });
 
   it('chooses the kernel strategy only where CRIU confirms dirty tracking', () => {
@@ -123,7 +138,7 @@ describe('runc checkpoint/restore arguments', () => {
     expect(chooseStrategy(true)).toBe('kernel');
     expect(chooseStrategy(true, 'content')).toBe('content');
     expect(() => chooseStrategy(false, 'kernel')).toThrow(/lacks soft-dirty tracking/);
-    expect([needsMerge(4, 5), needsMerge(5, 5)]).toEqual([false, true]);
+    expect([needsMerge(3, 3), needsMerge(4, 3)]).toEqual([false, true]);
   });
 });
 
