@@ -92,6 +92,31 @@ export interface PlacementDecision {
 }
 
 const DAY_MS = 24 * 3_600_000;
+
+/**
+ * CPU flags (as /proc/cpuinfo names them) that are instructions a program may use: a process restored on a CPU
+ * without one dies with SIGILL the first time it runs it. Others (virtualisation, power, bug flags) do not matter.
+ */
+const INSTRUCTION_FLAG =
+  /^(avx|sse|ssse|sha|aes|vaes|bmi|fma|f16c|adx|rdrand|rdseed|popcnt|abm|movbe|pclmul|vpclmul|gfni|xsave|xgetbv|clflushopt|clwb|rdpid|movdir|fsrm|erms|serialize|amx|mmx|3dnow|xop|tbm|cx8|cx16|cmov|fxsr|lahf_lm|lm$|pni$|fsgsbase|pku|rtm|hle|clzero|wbnoinvd|rdpru|sm3|sm4)/;
+
+export function instructionFlags(flags: string[]): string[] {
+  return flags.filter((f) => INSTRUCTION_FLAG.test(f));
+}
+
+/** The instruction flags of the source's CPU that the target's lacks. */
+export function cpuFlagsLacking(source: string[], target: string[]): string[] {
+  const has = new Set(target);
+  return instructionFlags(source).filter((f) => !has.has(f));
+}
+
+/** Why a CPU cannot take a process from another, or null when it can. */
+export function cpuIncompatibility(from: string, source: string[], to: string, target: string[]): string | null {
+  const lacking = cpuFlagsLacking(source, target);
+  if (!lacking.length) return null;
+  const list = `${lacking.slice(0, 8).join(', ')}${lacking.length > 8 ? ` and ${lacking.length - 8} more` : ''}`;
+  return `the CPU of ${to} lacks ${list}, which ${from}'s CPU has: a process restored there would die the first time it used one of them`;
+}
 const round = (x: number): number => Math.round(x * 10_000) / 10_000;
 
 /** L: 0 while in use, rising linearly to 1 when the next lecture is 24 h or more away (or unknown). */
@@ -136,8 +161,7 @@ export function decidePlacement(
         `${(n.memoryAvailableBytes / 2 ** 20).toFixed(0)} MiB free, ${(req.memoryNeededBytes / 2 ** 20).toFixed(0)} MiB needed`,
       );
     }
-    const flags = new Set(n.cpuFlags);
-    const lacking = req.requiredCpuFlags.filter((f) => !flags.has(f));
+    const lacking = cpuFlagsLacking(req.requiredCpuFlags, n.cpuFlags);
     if (lacking.length)
       why.push(
         `its CPU lacks ${lacking.slice(0, 8).join(', ')}${lacking.length > 8 ? ` and ${lacking.length - 8} more` : ''}`,

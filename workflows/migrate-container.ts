@@ -62,8 +62,12 @@ export async function migrateContainer(input: MigrateContainerInput): Promise<Mi
   const from = container.nodeId;
   if (to === from) throw finalFailure(ErrorType.InvalidInput, `container ${containerId} already runs on ${from}`);
 
-  // 1. Select the target.
+  // 1. Select the target (a named one must still have a CPU that can run what the source's ran).
   let decision: PlacementDecision | null = input.decision ?? null;
+  if (to && !decision) {
+    const cpu = await control.cpuIncompatibility({ from, to });
+    if (cpu) throw finalFailure(ErrorType.NoTarget, `cannot move ${containerId} to ${to}: ${cpu}`);
+  }
   if (!to) {
     decision = await control.selectTarget({ containerId, exclude: [] });
     if (!decision.chosen) throw finalFailure(ErrorType.NoTarget, decision.explanation);

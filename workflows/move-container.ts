@@ -2,7 +2,7 @@ import { defineQuery, log, setHandler } from '@temporalio/workflow';
 import { ErrorType } from '../common/errors';
 import { isValidContainerId, isValidNodeId, NODE_ID_RULE } from '../common/names';
 import type { MoveReport, StepReport } from '../domain/reports';
-import { nodeActivities, NodeTimeouts } from './activity-proxies';
+import { controlActivities, nodeActivities, NodeTimeouts } from './activity-proxies';
 import { moveOnce } from './migration-steps';
 import { finalFailure, invalidInput } from './workflow-helpers';
 
@@ -37,6 +37,9 @@ export async function moveContainer(input: MoveContainerInput): Promise<MoveRepo
     );
   }
   const { containerId, from, to } = input;
+  // The placement rule that holds for named PCs too: the target's CPU must have every instruction the source's has.
+  const cpu = await controlActivities('30s').cpuIncompatibility({ from, to });
+  if (cpu) throw finalFailure(ErrorType.NoTarget, `cannot move ${containerId} ${from} -> ${to}: ${cpu}`);
   const steps: StepReport[] = [];
   setHandler(moveProgressQuery, () => steps);
   const outcome = await moveOnce({ containerId, from, to, timeouts: input.timeouts, onStep: (s) => steps.push(s) });

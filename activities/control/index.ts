@@ -3,7 +3,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Pool } from 'pg';
 import { ErrorType } from '../../common/errors';
-import type { PlacementDecision, PlacementPolicy } from '../../domain/placement';
+import { cpuIncompatibility, PlacementDecision, PlacementPolicy } from '../../domain/placement';
 import { planRebalance, RebalanceEntry, RebalancePlan } from '../../domain/rebalance';
 import type { MigrationAttempt, RecoveryReport } from '../../domain/reports';
 import {
@@ -76,6 +76,15 @@ export function createControlActivities({ db, policy }: ControlActivityDeps) {
       exclude: { nodeId: string; reason: string }[];
     }): Promise<PlacementDecision> {
       return placementFor(db, await requireContainer(input.containerId), policy, new Date(), input.exclude);
+    },
+    /**
+     * Whether a container may move from one PC to another as the caller named them: null, or why the target's CPU
+     * cannot run what the source's ran. PCs that never reported are not judged here (the move itself will tell).
+     */
+    async cpuIncompatibility(input: { from: string; to: string }): Promise<string | null> {
+      const [from, to] = await Promise.all([findNode(db, input.from), findNode(db, input.to)]);
+      if (!from || !to) return null;
+      return cpuIncompatibility(input.from, from.cpuFlags, input.to, to.cpuFlags);
     },
     /** Containers running on a PC, most valuable first: the most memory (the most work lost if not moved), then id. */
     async containersOn(input: { nodeId: string }): Promise<{ id: string; memoryMiB: number }[]> {

@@ -97,6 +97,9 @@ export class StubCluster {
     return this.calls.filter((c) => c.startsWith(`${nodeId}:`)).map((c) => c.slice(nodeId.length + 1));
   }
 
+  /** Targets whose CPU the stub placement rule refuses, with the reason. */
+  cpuRefuses: Record<string, string> = {};
+
   control(): Partial<ControlActivities> {
     const decide = (containerId: string, exclude: { nodeId: string }[]): PlacementDecision => {
       const c = this.containers[containerId]!;
@@ -121,6 +124,7 @@ export class StubCluster {
         return { id: containerId, nodeId: c.nodeId, state: c.state, movable: c.state === 'running' };
       },
       selectTarget: ({ containerId, exclude }) => decide(containerId, exclude),
+      cpuIncompatibility: ({ to }) => this.cpuRefuses[to] ?? null,
       containersOn: ({ nodeId }) =>
         Object.entries(this.containers)
           .filter(([, c]) => c.nodeId === nodeId && c.state === 'running')

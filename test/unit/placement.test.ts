@@ -1,4 +1,5 @@
 import { decidePlacement, DEFAULT_POLICY, freeTimeTerm, NodeFacts, PlacementRequest } from '../../domain/placement';
+import { cpuFlagsLacking, cpuIncompatibility, instructionFlags } from '../../domain/placement';
 
 const now = new Date('2026-11-26T10:00:00Z');
 const MiB = 2 ** 20;
@@ -102,5 +103,25 @@ describe('placement policy', () => {
       1,
     );
     expect(freeTimeTerm({ inLectureUntil: null, nextLectureAt: null }, now)).toBe(1);
+  });
+});
+
+describe('the CPU rule', () => {
+  const host = ['fpu', 'sse4_2', 'avx', 'avx2', 'aes', 'sha_ni', 'hypervisor', 'constant_tsc', 'vmx', 'lm'];
+  const guest = ['fpu', 'sse4_2', 'aes', 'hypervisor', 'lm'];
+
+  it('counts only instructions a program may use', () => {
+    expect(instructionFlags(host)).toEqual(['sse4_2', 'avx', 'avx2', 'aes', 'sha_ni', 'lm']);
+    expect(cpuFlagsLacking(host, guest)).toEqual(['avx', 'avx2', 'sha_ni']);
+    // The other way round every instruction is there; flags that are no instructions never count.
+    expect(cpuFlagsLacking(guest, host)).toEqual([]);
+    expect(cpuFlagsLacking(['vmx', 'constant_tsc'], [])).toEqual([]);
+  });
+
+  it('explains a refusal naming both PCs and the missing instructions', () => {
+    expect(cpuIncompatibility('pc1', host, 'vm1', guest)).toBe(
+      "the CPU of vm1 lacks avx, avx2, sha_ni, which pc1's CPU has: a process restored there would die the first time it used one of them",
+    );
+    expect(cpuIncompatibility('vm1', guest, 'pc1', host)).toBeNull();
   });
 });

@@ -43,6 +43,25 @@ async function migrate(stub: StubCluster, queue: string, containerId: string, to
 const failureOf = (err: unknown) => (err as { cause: { type: string; message: string } }).cause;
 
 describe('migrateContainer (stub activities)', () => {
+  it("refuses a named target whose CPU lacks instructions of the source's, before any PC does anything", async () => {
+    const {
+      queue,
+      pcs: [src, guest],
+    } = ids(2);
+    const stub = new StubCluster(
+      { [src!]: {}, [guest!]: {} },
+      { c1: { nodeId: src!, state: 'running', memoryMiB: 64 } },
+    );
+    stub.cpuRefuses[guest!] = `the CPU of ${guest} lacks avx2, which ${src}'s CPU has`;
+    const err = await migrate(stub, queue, 'c1', guest).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(failureOf(err)).toMatchObject({ type: 'NoTarget' });
+    expect(failureOf(err).message).toContain('lacks avx2');
+    expect(stub.calls).toEqual([]);
+  });
+
   it('replaces a target that is dead before the checkpoint, and checkpoints once', async () => {
     const {
       queue,
@@ -73,7 +92,7 @@ describe('migrateContainer (stub activities)', () => {
     // After the freeze, the frozen rootfs and the pages go side by side.
     expect(calls.slice(5, 7).sort()).toEqual(['sendCheckpoint', 'syncBundle']);
     expect(calls.slice(7)).toEqual(['leaveRemnant']);
-    expect(result.preCopy).toEqual([{ generation: 1, frozenMs: 1, wireBytes: 100, transferMs: 1 }]);
+    expect(result.preCopy).toEqual([{ generation: 1, pages: 10, frozenMs: 1, wireBytes: 100, transferMs: 1 }]);
     expect(result.generation).toBe(2);
     // The final dump supersedes the pre-copy round on the source (the target held nothing before).
     expect(stub.checkpointInputs.map((i) => [i.leaveRunning, i.supersedes])).toEqual([
