@@ -55,6 +55,13 @@ export interface NodeWorkerConfig {
   lazyRestore: boolean;
   /** ZANSHIN_LAZY_RESTORE_MIN_MIB: images with less memory are restored plainly (lazy does not pay). @default 128 */
   lazyRestoreMinBytes: number;
+  /**
+   * ZANSHIN_DIRTY_STRATEGY: auto (kernel where CRIU confirms soft-dirty tracking, else content), content, or kernel
+   * (refused at start where the kernel cannot track). @default auto
+   */
+  dirtyStrategy: 'auto' | 'content' | 'kernel';
+  /** ZANSHIN_CHAIN_MERGE_THRESHOLD: a restored chain of differential checkpoints longer than this is merged. @default 3 */
+  chainMergeThreshold: number;
   /** ZANSHIN_API_URL: migration-api, for load reports; none are sent when unset. */
   apiUrl: string | null;
   /** ZANSHIN_LOAD_REPORT_SECONDS: interval of load reports. @default 10 */
@@ -65,6 +72,12 @@ export interface NodeWorkerConfig {
   containerPool: string | null;
   /** ZANSHIN_NODE_TOKEN or ZANSHIN_NODE_TOKEN_FILE: bearer token for load reports. Required with ZANSHIN_API_URL. */
   nodeToken: string | null;
+}
+
+function dirtyStrategy(env: Env): NodeWorkerConfig['dirtyStrategy'] {
+  const v = envString(env, 'ZANSHIN_DIRTY_STRATEGY', 'auto');
+  if (v === 'auto' || v === 'content' || v === 'kernel') return v;
+  throw new ConfigError(`ZANSHIN_DIRTY_STRATEGY=${JSON.stringify(v)} is invalid: use auto, content or kernel`);
 }
 
 export function nodeWorkerConfig(env: Env = process.env): NodeWorkerConfig {
@@ -83,6 +96,8 @@ export function nodeWorkerConfig(env: Env = process.env): NodeWorkerConfig {
     keepGenerations: envInt(env, 'ZANSHIN_KEEP_GENERATIONS', 2, 1, 100),
     lazyRestore: envFlag(env, 'ZANSHIN_LAZY_RESTORE', true),
     lazyRestoreMinBytes: envInt(env, 'ZANSHIN_LAZY_RESTORE_MIN_MIB', 128, 0, 1 << 20) * 1024 * 1024,
+    dirtyStrategy: dirtyStrategy(env),
+    chainMergeThreshold: envInt(env, 'ZANSHIN_CHAIN_MERGE_THRESHOLD', 3, 1, 64),
     apiUrl: env.ZANSHIN_API_URL || null,
     loadReportMs: envInt(env, 'ZANSHIN_LOAD_REPORT_SECONDS', 10, 1, 3600) * 1000,
     netnsPrefix: envString(env, 'ZANSHIN_NETNS_PREFIX', 'zc'),

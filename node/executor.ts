@@ -2,7 +2,7 @@ import execa from 'execa';
 import { chmod, copyFile, lstat, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { FILE_CHUNK_SIZE, isPagesFile, Manifest, manifestStats, PAGE_SIZE } from '../domain/manifest';
+import { FILE_CHUNK_SIZE, HASH_BYTES, isPagesFile, Manifest, manifestStats, PAGE_SIZE } from '../domain/manifest';
 import type {
   ApplyStats,
   CheckpointReport,
@@ -36,7 +36,7 @@ import {
   restoresLazily,
 } from '../domain/runc-args';
 import { withDumpUptime } from '../domain/criu-inventory';
-import { mergeImageChain } from './merge-generation';
+import { MergedPages, mergeImageChain } from './merge-generation';
 
 export interface ExecutorConfig {
   nodeId: string;
@@ -787,9 +787,28 @@ export class NodeExecutor {
     if (this.sending.has(`${containerId}/${generation}`))
       throw new ExecutorError(`generation ${generation} of ${containerId} is being sent; merge it later`);
     const t0 = process.hrtime.bigint();
-    const describe = async (dir: string) =>
-      (await scanDirectory(dir, 'checkpoint', containerId, generation, { withLocations: false })).manifest;
-    const run = this.store.mergeGeneration(containerId, generation, mergeImageChain, describe);
+    // The merged pages' hashes come from the chain's manifests: no page is hashed again (the small files are).
+    let merged: MergedPages[] = [];
+    const merge = async (dirs: string[], out: string) => {
+      const r = await mergeImageChain(dirs, out);
+      merged = r.merged;
+      return r;
+    };
+    const describe = async (dir: string) => {
+      const manifests = await Promise.all(chain.map((g) => this.generationManifest(containerId, g)));
+      const prehashed = new Map<string, Buffer>();
+      for (const m of merged) {
+        const parts = m.runs.map((run) => {
+          const chunks = manifests[run.level]!.entries.find((e) => e.path === m.sources[run.level])?.chunks;
+          if (!chunks) throw new ExecutorError(`${m.sources[run.level]} is not in the manifest of its generation`);
+          return chunks.subarray(run.offset * HASH_BYTES, (run.offset + run.pages) * HASH_BYTES);
+        });
+        prehashed.set(m.file, Buffer.concat(parts));
+      }
+      return (await scanDirectory(dir, 'checkpoint', containerId, generation, { withLocations: false, prehashed }))
+        .manifest;
+    };
+    const run = this.store.mergeGeneration(containerId, generation, merge, describe);
     this.merging.set(containerId, run);
     try {
       const { chainLength, pages } = await run;
@@ -867,7 +886,9 @@ export class NodeExecutor {
    * brings it back where it left off.
    */
   async stopWithCheckpoint(containerId: string): Promise<{ generation: number; stoppedAt: string }> {
-    const cp = await this.checkpoint(containerId, false);
+    // On a PC that tracks, only what changed since the generation its tracking is relative to (kept here).
+    const kernel = { preDump: false, parentCandidates: await this.store.generations(containerId) };
+    const cp = await this.checkpoint(containerId, false, this.tracksDirtyPages ? { kernel } : {});
     const mark = await this.store.markStopped(containerId, cp.generation);
     await this.runc.remove(containerId);
     return mark;

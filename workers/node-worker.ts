@@ -29,7 +29,7 @@ function traceMemory(everyMs: number): void {
 runMain('node-worker', async () => {
   const config = nodeWorkerConfig();
   Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'] });
-  const capabilities = await detectCapabilities(config.criu);
+  const capabilities = await detectCapabilities(config.criu, config.dirtyStrategy);
   hashPool(); // start the hash workers now, not during a migration's downtime
   traceMemory(Number(process.env.ZANSHIN_MEMORY_TRACE_MS ?? 0));
   const executor = new NodeExecutor({
@@ -42,6 +42,7 @@ runMain('node-worker', async () => {
     keepGenerations: config.keepGenerations,
     lazyRestore: config.lazyRestore,
     lazyRestoreMinBytes: config.lazyRestoreMinBytes,
+    chainMergeThreshold: config.chainMergeThreshold,
     netnsPrefix: config.netnsPrefix,
   });
   await executor.runc.baseSpec(); // asked now, not in a restore's downtime
