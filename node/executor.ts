@@ -286,7 +286,7 @@ export class NodeExecutor {
       throw new ExecutorError(`container ${containerId} is ${state.status} on ${this.config.nodeId}, not running`);
     // A container restored lazily is dumped only once all its memory is back; a merge of its chain ends first.
     await this.memoryPending.get(containerId);
-    await this.merging.get(containerId);
+    await this.merging.get(containerId)?.catch(() => undefined);
     const tracked = kernel && this.tracksDirtyPages ? kernel : undefined;
     const parent = tracked ? await this.dumpParent(containerId, tracked.parentCandidates) : undefined;
     const generation = await this.store.nextGeneration(containerId);
@@ -389,7 +389,13 @@ export class NodeExecutor {
    */
   private async dropSuperseded(containerId: string, supersedes: number[]): Promise<void> {
     const held = await this.store.generations(containerId);
-    const drop = held.filter((n) => supersedes.includes(n) && !this.sending.has(`${containerId}/${n}`));
+    // Never a parent another generation here needs (kernel strategy: the rest of that one's image).
+    const needed = new Set<number>();
+    for (const n of held)
+      for (const p of (await this.store.chain(containerId, n).catch(() => [n])).slice(1)) needed.add(p);
+    const drop = held.filter(
+      (n) => supersedes.includes(n) && !needed.has(n) && !this.sending.has(`${containerId}/${n}`),
+    );
     if (drop.length) await this.generationManifest(containerId, Math.max(...drop));
     for (const n of drop) await this.store.recycleGeneration(containerId, n);
   }

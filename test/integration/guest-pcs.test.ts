@@ -21,7 +21,7 @@ import { processesMentioning } from '../helpers/cluster';
 import { LiveCluster, sleep } from '../helpers/live-cluster';
 import { TEST_PREFIX } from '../helpers/names';
 
-jest.setTimeout(900_000);
+jest.setTimeout(600_000);
 
 const cluster = new LiveCluster();
 const COUNTER = `${TEST_PREFIX}-kcounter`;
@@ -133,18 +133,33 @@ describe('guest PCs', () => {
     expect(stdout.trim()).toBe('401');
   });
 
-  it('kernel strategy: a counter moves vm1 -> vm2 -> vm1, each dump after the first holding only what changed, and the long chain is merged', async () => {
-    await createOn('vm1', COUNTER, ['/bin/counter'], await ensureCounterRootfs(), 64, [
-      `MIB=${COUNTER_MIB}`,
-      `DIRTY_PAGES_PER_SEC=${DIRTY_RATE}`,
+  // Under TCG a guest's runc checkpoint or restore takes 20-60 s: the counter and the web server move side by side
+  // (one Temporal workflow each) to keep this file within the CI budget.
+  it('kernel strategy: a counter and busybox httpd move vm1 -> vm2 -> vm1, each dump after the first holding only what changed; the long chain is merged and restored from', async () => {
+    const [, net] = await Promise.all([
+      createOn('vm1', COUNTER, ['/bin/counter'], await ensureCounterRootfs(), 64, [
+        `MIB=${COUNTER_MIB}`,
+        `DIRTY_PAGES_PER_SEC=${DIRTY_RATE}`,
+      ]),
+      createOn(
+        'vm1',
+        HTTPD,
+        ['/bin/httpd', '-f', '-p', '80', '-h', '/www'],
+        await ensureDebianRootfs(HTTPD_ROOTFS),
+        64,
+      ),
     ]);
-    await sleep(3000);
+    const url = `http://${net.address}/`;
+    const page = () => httpGetFrom(pc1Namespace(), url, 60_000);
+    // From the simulated PC, across the LAN, to the container's own address inside a guest.
+    expect(await page()).toContain('zanshin httpd test page');
     const start = await counter();
     expect(start).toMatchObject({ node: 'vm1' });
 
-    const there = await migrate(COUNTER, 'vm2');
-    console.log(`kernel move vm1 -> vm2:\n${JSON.stringify(summary(there))}`);
-    expect(there.strategy).toBe('kernel');
+    // There: the counter with pre-copy (kernel rounds), httpd without (one tracked dump, as an evacuation moves).
+    const [there, httpThere] = await Promise.all([migrate(COUNTER, 'vm2'), migrate(HTTPD, 'vm2', false)]);
+    console.log(`kernel moves vm1 -> vm2:\n${JSON.stringify(summary(there))}\n${JSON.stringify(summary(httpThere))}`);
+    expect([there.strategy, httpThere.strategy]).toEqual(['kernel', 'kernel']);
     expect(there.checkpoint.fallback).toBeUndefined();
     // Nothing on vm2 before: the first pre-dump holds the whole image (2,048 pages), later dumps only what changed
     // since the one before, the final dump too (differential to the last pre-dump, which vm2 kept).
@@ -155,23 +170,27 @@ describe('guest PCs', () => {
     const onVm2 = await counter();
     expect(onVm2).toMatchObject({ node: 'vm2', bootId: start.bootId }); // the same process, not a restart
     expect(onVm2.count).toBeGreaterThan(start.count);
+    expect(await page()).toContain('zanshin httpd test page');
 
-    await sleep(3000);
-    const back = await migrate(COUNTER, 'vm1');
-    console.log(`kernel move vm2 -> vm1:\n${JSON.stringify(summary(back))}`);
-    expect(back.strategy).toBe('kernel');
+    // Back, both without pre-copy: the final dump is differential to the generation vm2 restored.
+    const [back, httpBack] = await Promise.all([migrate(COUNTER, 'vm1', false), migrate(HTTPD, 'vm1', false)]);
+    console.log(`kernel moves vm2 -> vm1:\n${JSON.stringify(summary(back))}\n${JSON.stringify(summary(httpBack))}`);
+    expect([back.strategy, httpBack.strategy]).toEqual(['kernel', 'kernel']);
     expect(back.targetHadRemnant).toBe(true);
-    // Tracking restarted at the restore on vm2: the first dump there is differential to the restored generation,
-    // and the final one holds at most twice the pages the counter could have dirtied since that restore.
+    // Tracking restarted at the restore on vm2: the return's dump holds at most twice the pages the counter could
+    // have dirtied since that restore (a dump that fell back to "pid reuse" would hold all 2,048).
     const restoredAt = stepEnd(there, 'restore');
     const dirtiedBy = (t: number) => 2 * DIRTY_RATE * ((t - restoredAt) / 1000) + SLACK_PAGES;
-    expect(back.preCopy![0]!.pages).toBeLessThanOrEqual(dirtiedBy(stepEnd(back, 'pre-copy 1: pre-dump (running)')));
+    expect(back.checkpoint.meta.parent).toBe(there.generation);
     expect(back.checkpoint.pages).toBeLessThanOrEqual(dirtiedBy(stepEnd(back, 'checkpoint')));
-    expect(back.checkpoint.meta.parent).toBeDefined();
-    // The chain vm1 restored from (the return's dumps, then vm1's own from the first move) is past 3: merged.
+    // An idle server dirties almost nothing: the return's dump holds a few stack and data pages, not its memory.
+    expect(httpBack.checkpoint.meta.parent).toBe(httpThere.generation);
+    expect(httpBack.checkpoint.pages).toBeLessThan(httpThere.checkpoint.pages);
+    expect(httpBack.checkpoint.pages).toBeLessThanOrEqual(SLACK_PAGES);
+    expect(await page()).toContain('zanshin httpd test page');
+    // The counter's chain on vm1 (the return's dump, then vm1's own pre-dumps and final dump) is past 3: merged.
     expect(back.merged).toMatchObject({ generation: back.generation });
     expect((back.merged as { chainLength: number }).chainLength).toBeGreaterThan(3);
-    await sleep(1000);
     const home = await counter();
     expect(home).toMatchObject({ node: 'vm1', bootId: start.bootId });
     expect(home.count).toBeGreaterThan(onVm2.count);
@@ -185,33 +204,7 @@ describe('guest PCs', () => {
     const again = await counter();
     expect(again).toMatchObject({ node: 'vm1', bootId: start.bootId });
     expect(again.count).toBeGreaterThan(home.count);
-  });
-
-  it('kernel strategy with a real program: busybox httpd keeps answering a client on the LAN vm1 -> vm2 -> vm1', async () => {
-    const net = await createOn(
-      'vm1',
-      HTTPD,
-      ['/bin/httpd', '-f', '-p', '80', '-h', '/www'],
-      await ensureDebianRootfs(HTTPD_ROOTFS),
-      64,
-    );
-    const url = `http://${net.address}/`;
-    // From the simulated PC, across the LAN, to the container's own address inside a guest.
-    expect(await httpGetFrom(pc1Namespace(), url, 120_000)).toContain('zanshin httpd test page');
-    // Without pre-copy (as an evacuation moves): one tracked dump, full the first time, then differential to the
-    // generation vm2 restored.
-    const there = await migrate(HTTPD, 'vm2', false);
-    console.log(`httpd kernel move vm1 -> vm2:\n${JSON.stringify(summary(there))}`);
-    expect(await httpGetFrom(pc1Namespace(), url, 30_000)).toContain('zanshin httpd test page');
-    const back = await migrate(HTTPD, 'vm1', false);
-    console.log(`httpd kernel move vm2 -> vm1:\n${JSON.stringify(summary(back))}`);
-    expect([there.strategy, back.strategy]).toEqual(['kernel', 'kernel']);
-    expect(back.checkpoint.meta.parent).toBe(there.generation);
-    // An idle server dirties almost nothing: the return's dump holds a few stack and data pages, not its memory.
-    expect(back.checkpoint.pages).toBeLessThan(there.checkpoint.pages);
-    expect(back.checkpoint.pages).toBeLessThanOrEqual(SLACK_PAGES);
-    expect(await httpGetFrom(pc1Namespace(), url, 30_000)).toContain('zanshin httpd test page');
-  });
+  }, 1_800_000);
 
   it('CPU rule: guest -> host works (content strategy); host -> guest is refused with the explanation', async () => {
     const before = await counter();
