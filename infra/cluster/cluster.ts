@@ -16,7 +16,7 @@ import {
   PG_DATABASE,
 } from './postgres';
 import { hostRelayArgv, inNamespace, namespaceRelayArgv } from './relays';
-import { GUEST_SERVICE_HOST, guestKernel, prepareGuestPc, qemuArgv, virtiofsdArgv } from './guest-pcs';
+import { GUEST_SERVICE_HOST, guestKernel, hostCpuFlags, prepareGuestPc, qemuArgv, virtiofsdArgv } from './guest-pcs';
 import { isRunning, logTail, ProcessRecord, spawnDetached, stopProcess } from './processes';
 import { ClusterSecrets, ensureClusterSecrets } from './secrets';
 import { ClusterState, readState, removeState, writeState } from './state';
@@ -313,7 +313,7 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
           `${node.id}/guest`,
           inNamespace(
             node.namespace,
-            qemuArgv(config, node, kernel!, files, { temporal: sock('temporal'), api: sock('api') }),
+            qemuArgv(config, node, kernel!, files, { temporal: sock('temporal'), api: sock('api') }, hostCpuFlags()),
           ),
         );
         continue;

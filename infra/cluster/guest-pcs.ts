@@ -100,6 +100,27 @@ export function virtiofsdArgv(files: GuestFiles): string[] {
   ];
 }
 
+/**
+ * Instructions QEMU's emulated `max` CPU offers that an x86 host may lack (QEMU's names, which /proc/cpuinfo uses
+ * too). A guest must not have one its host lacks: a process dumped in the guest could use it and die on the host,
+ * and the CPU rule would then refuse guest -> host moves as well (seen on this machine kind's AMD EPYC: 3dnow,
+ * 3dnowext, abm, fsgsbase, pku, sse4a).
+ */
+const TCG_MAX_EXTRAS = ['3dnow', '3dnowext', '3dnowprefetch', 'abm', 'sse4a', 'misalignsse', 'fsgsbase', 'pku', 'xop'];
+
+/** The guest's CPU: the host's own under KVM; under TCG the emulated `max` without what the host lacks. */
+export function guestCpuModel(accel: GuestKernel['accel'], hostCpuFlags: string[]): string {
+  if (accel === 'kvm') return 'host';
+  const host = new Set(hostCpuFlags);
+  return ['max', ...TCG_MAX_EXTRAS.filter((f) => !host.has(f)).map((f) => `-${f}`)].join(',');
+}
+
+/** This machine's CPU flags, as /proc/cpuinfo lists them. */
+export function hostCpuFlags(): string[] {
+  const m = /^flags\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+  return m ? m[1]!.trim().split(/\s+/) : [];
+}
+
 /** QEMU for one guest PC (run inside the guest's namespace, where its tap device is). */
 export function qemuArgv(
   config: ClusterConfig,
@@ -107,6 +128,7 @@ export function qemuArgv(
   kernel: GuestKernel,
   files: GuestFiles,
   sockets: { temporal: string; api: string },
+  hostFlags: string[] = [],
 ): string[] {
   const macs = guestMacs(node);
   const forward = (port: number, socket: string) =>
@@ -117,7 +139,7 @@ export function qemuArgv(
     '-machine',
     `q35,accel=${kernel.accel}`,
     '-cpu',
-    kernel.accel === 'kvm' ? 'host' : 'max',
+    guestCpuModel(kernel.accel, hostFlags),
     '-smp',
     '2',
     '-m',

@@ -96,10 +96,13 @@ describe('guest PCs', () => {
     );
 
     const [pc1, vm1] = planCluster(config).nodes;
-    const [probe] = await withTemporalClient(
-      { address: `127.0.0.1:${config.temporalPort}`, namespace: 'default' },
-      (client) => probeNodes(client, ['vm1']),
-    );
+    // A guest's worker may still be busy starting under emulation: asked again for up to 3 minutes.
+    let probe: Awaited<ReturnType<typeof probeNodes>>[number] | undefined;
+    for (let i = 0; i < 6 && (!probe || probe.error); i++)
+      [probe] = await withTemporalClient(
+        { address: `127.0.0.1:${config.temporalPort}`, namespace: 'default' },
+        (client) => probeNodes(client, ['vm1']),
+      );
     expect(probe?.error).toBeUndefined();
     expect(probe?.description?.addresses).toContain(vm1!.address);
 

@@ -1,3 +1,4 @@
+import { guestCpuModel } from '../../infra/cluster/guest-pcs';
 import { clusterConfig, parseRate } from '../../infra/cluster/config';
 import { lanCommands, planCluster, plannedNamespaces, tbfArgs } from '../../infra/cluster/plan';
 
@@ -95,5 +96,13 @@ describe('cluster plan', () => {
     expect(cmds.filter((c) => c[0] === 'tc').map((c) => c[2])).toEqual(['zt-pc1', 'zt-vm1']);
     expect(plannedNamespaces(withGuest)).toEqual(['zt-pc1', 'zt-vm1', 'zt-user', 'zt-lan']);
     expect(() => config({ ZANSHIN_VM_NODES: '9' })).toThrow(/ZANSHIN_VM_NODES/);
+  });
+});
+
+describe("a guest PC's CPU", () => {
+  it('never offers an instruction the host lacks (the CPU rule must let guest -> host moves go)', () => {
+    const epyc = ['fpu', 'sse4_2', 'avx2', 'sha_ni', 'fsgsbase', 'abm'];
+    expect(guestCpuModel('tcg', epyc)).toBe('max,-3dnow,-3dnowext,-3dnowprefetch,-sse4a,-misalignsse,-pku,-xop');
+    expect(guestCpuModel('kvm', epyc)).toBe('host');
   });
 });
