@@ -150,6 +150,22 @@ async function shipCheckpoint(
         source.syncBundle({ containerId, target: dest, final: false }),
       ),
     );
+    /** Sends a pre-copy round's dump and records it: the target holds it from now on. */
+    const sendRound = async (round: number, pre: CheckpointReport): Promise<TransferReport> => {
+      const sent = await run.step(`pre-copy ${round}: transfer`, from, () =>
+        source.sendCheckpoint({ containerId, generation: pre.generation, target: dest, targetHolds: deltaBases() }),
+      );
+      transfers.push(sent);
+      targetHolds.push(pre.generation);
+      preCopy.push({
+        generation: pre.generation,
+        pages: pre.pages,
+        frozenMs: pre.dumpMs,
+        wireBytes: sent.wireBytes,
+        transferMs: sent.ms,
+      });
+      return sent;
+    };
     // Strategy: kernel when the target tracks dirty pages (and the source does: else its dumps say content).
     let kernel = receive.dirtyTracking === true && !o.leaveRunning;
     // 3'. Pre-copy.
@@ -165,18 +181,7 @@ async function shipCheckpoint(
             kernel: { preDump: true, parentCandidates: [...targetHolds] },
           }),
         );
-        const sent = await run.step(`pre-copy ${round}: transfer`, from, () =>
-          source.sendCheckpoint({ containerId, generation: pre.generation, target: dest, targetHolds: deltaBases() }),
-        );
-        transfers.push(sent);
-        preCopy.push({
-          generation: pre.generation,
-          pages: pre.pages,
-          frozenMs: pre.dumpMs,
-          wireBytes: sent.wireBytes,
-          transferMs: sent.ms,
-        });
-        targetHolds.push(pre.generation);
+        await sendRound(round, pre);
         // The source does not track, or its tracked dump failed: the rest of this move is content.
         if (pre.strategy !== 'kernel') {
           kernel = false;
@@ -207,18 +212,7 @@ async function shipCheckpoint(
             supersedes: preCopy.map((r) => r.generation),
           }),
         );
-        const sent = await run.step(`pre-copy ${round}: transfer`, from, () =>
-          source.sendCheckpoint({ containerId, generation: pre.generation, target: dest, targetHolds: deltaBases() }),
-        );
-        transfers.push(sent);
-        targetHolds.push(pre.generation);
-        preCopy.push({
-          generation: pre.generation,
-          pages: pre.pages,
-          frozenMs: pre.dumpMs,
-          wireBytes: sent.wireBytes,
-          transferMs: sent.ms,
-        });
+        const sent = await sendRound(round, pre);
         if (sent.wireBytes < PRE_COPY_ENOUGH_BYTES) break;
       }
     }
