@@ -16,7 +16,7 @@ export interface SpecOptions {
   args: string[];
   env: string[];
   hostname: string;
-  /** Kernel strategy: a CRIU config file runc passes to CRIU (restore action script). */
+  /** The container's CRIU config file, which runc passes to CRIU (tracking, restore action script, skipped mounts). */
   criuConfig?: string;
   /**
    * A network namespace the node made for the container (/run/netns/...): runc joins it instead of creating one, so
@@ -52,4 +52,29 @@ export function patchSpec(base: OciSpec, o: SpecOptions): OciSpec {
   if (Object.keys(annotations).length) spec.annotations = annotations;
   else delete spec.annotations;
   return spec;
+}
+
+/**
+ * The /proc and /sys paths runc hides or makes read-only in a container (its spec's maskedPaths and readonlyPaths):
+ * each becomes a mount inside the container where the PC's kernel has the file. CRIU restores those mounts and
+ * fails where the target's kernel lacks the file (e.g. /proc/sysrq-trigger without CONFIG_MAGIC_SYSRQ).
+ */
+export function protectedKernelPaths(spec: OciSpec): string[] {
+  const linux = (spec.linux ?? {}) as { maskedPaths?: string[]; readonlyPaths?: string[] };
+  return [...(linux.maskedPaths ?? []), ...(linux.readonlyPaths ?? [])];
+}
+
+/**
+ * Mounts a dump must leave out so that the target can restore it: paths of the spec that exist here (runc mounted
+ * over them) but not on the target. The container is then protected by the target's kernel lacking the file.
+ */
+export function mountsTargetLacks(spec: OciSpec, absentHere: string[], absentOnTarget: string[]): string[] {
+  return protectedKernelPaths(spec).filter((p) => !absentHere.includes(p) && absentOnTarget.includes(p));
+}
+
+/** A CRIU config file: this PC's own lines, then one skip-mnt per mount the dump leaves out. */
+export function criuConfigText(nodeLines: string, skipMounts: string[] = []): string {
+  for (const p of skipMounts)
+    if (!/^\/[\w./-]+$/.test(p) || p.includes('..')) throw new Error(`not a kernel path to skip: ${JSON.stringify(p)}`);
+  return nodeLines + skipMounts.map((p) => `skip-mnt ${p}\n`).join('');
 }

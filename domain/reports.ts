@@ -91,6 +91,8 @@ export interface CheckpointReport {
   pages: number;
   /** Why a kernel-strategy dump was taken with the content strategy instead (its tracked dump failed). */
   fallback?: string;
+  /** Mounts left out of the dump because the target's kernel lacks their file (domain/oci-spec.ts). */
+  skippedMounts?: string[];
   dumpMs: number;
   hashMs: number;
   image: ManifestStats;

@@ -1,5 +1,18 @@
 import execa from 'execa';
-import { chmod, copyFile, lstat, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import {
+  access,
+  chmod,
+  copyFile,
+  lstat,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  writeFile,
+} from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { FILE_CHUNK_SIZE, HASH_BYTES, isPagesFile, Manifest, manifestStats, PAGE_SIZE } from '../domain/manifest';
@@ -36,6 +49,7 @@ import {
   restoresLazily,
 } from '../domain/runc-args';
 import { withDumpUptime } from '../domain/criu-inventory';
+import { criuConfigText, mountsTargetLacks, protectedKernelPaths } from '../domain/oci-spec';
 import { MergedPages, mergeImageChain } from './merge-generation';
 
 export interface ExecutorConfig {
@@ -152,26 +166,56 @@ export class NodeExecutor {
     return this.config.capabilities.strategy === 'kernel';
   }
 
-  private criuConfigFile: Promise<string> | null = null;
+  private nodeCriuLines: Promise<string> | null = null;
 
-  /** The CRIU config of this PC's containers when it tracks dirty pages (runc.ts: criuNodeConfig), written once. */
-  private criuConfig(): Promise<string> {
-    this.criuConfigFile ??= (async () => {
+  /** This PC's own CRIU settings: tracking and the restore action script where it tracks dirty pages, else none. */
+  private criuNodeLines(): Promise<string> {
+    this.nodeCriuLines ??= (async () => {
+      if (!this.tracksDirtyPages) return '';
       const dir = path.join(this.config.dataDir, 'criu');
       await mkdir(dir, { recursive: true });
       const script = path.join(dir, 'restart-tracking.sh');
       await writeFile(script, CLEAR_SOFT_DIRTY_SCRIPT, { mode: 0o755 });
       await chmod(script, 0o755);
-      const conf = path.join(dir, 'runc.conf');
-      await writeFile(conf, criuNodeConfig(script));
-      return conf;
+      return criuNodeConfig(script);
     })();
-    return this.criuConfigFile;
+    return this.nodeCriuLines;
+  }
+
+  /** The container's CRIU config (its config.json names it): rewritten before each dump and restore. */
+  private criuConfigPath(containerId: string): string {
+    return path.join(this.config.dataDir, 'criu', `${containerId}.conf`);
+  }
+
+  private async writeCriuConfig(containerId: string, skipMounts: string[] = []): Promise<void> {
+    const file = this.criuConfigPath(containerId);
+    await mkdir(path.dirname(file), { recursive: true });
+    await writeFile(file, criuConfigText(await this.criuNodeLines(), skipMounts));
+  }
+
+  private absentPaths: Promise<string[]> | null = null;
+
+  /** The paths runc would hide or make read-only in a container that this PC's kernel does not have. */
+  absentKernelPaths(): Promise<string[]> {
+    this.absentPaths ??= (async () => {
+      const paths = protectedKernelPaths(await this.runc.baseSpec());
+      const here = await Promise.all(
+        paths.map((p) =>
+          access(p).then(
+            () => true,
+            () => false,
+          ),
+        ),
+      );
+      return paths.filter((_, k) => !here[k]);
+    })();
+    return this.absentPaths;
   }
 
   private async writeConfig(spec: ContainerSpec): Promise<void> {
+    await this.writeCriuConfig(spec.containerId);
     await this.runc.writeSpec(this.store.bundleDir(spec.containerId), {
-      ...(this.tracksDirtyPages ? { criuConfig: await this.criuConfig() } : {}),
+      criuConfig: this.criuConfigPath(spec.containerId),
       env: spec.env,
       hostname: spec.containerId,
       netnsPath: this.net.path(spec.containerId),
@@ -277,7 +321,11 @@ export class NodeExecutor {
   async checkpoint(
     containerId: string,
     leaveRunning: boolean,
-    { supersedes = [], kernel }: { supersedes?: number[]; kernel?: KernelDump } = {},
+    {
+      supersedes = [],
+      kernel,
+      targetLacks = [],
+    }: { supersedes?: number[]; kernel?: KernelDump; targetLacks?: string[] } = {},
   ): Promise<CheckpointReport> {
     const spec = await this.store.readSpec(containerId);
     if (!spec) throw new ExecutorError(`no container ${containerId} on ${this.config.nodeId}`);
@@ -299,6 +347,9 @@ export class NodeExecutor {
     if (!leaveRunning) await this.net.hold(containerId);
     const imageDir = path.join(dir, 'image');
     const workDir = path.join(dir, 'work');
+    // Mounts over kernel files the target lacks stay out of the image, or the target could not restore it.
+    const skippedMounts = mountsTargetLacks(await this.runc.baseSpec(), await this.absentKernelPaths(), targetLacks);
+    await this.writeCriuConfig(containerId, skippedMounts);
     let strategy: DirtyStrategy = tracked ? 'kernel' : 'content';
     let fallback: string | undefined;
     // Pages are hashed while CRIU writes them: hashing overlaps the dump.
@@ -362,6 +413,7 @@ export class NodeExecutor {
       strategy,
       pages,
       ...(fallback ? { fallback } : {}),
+      ...(skippedMounts.length ? { skippedMounts } : {}),
       dumpMs,
       hashMs,
       image: manifestStats(manifest),
@@ -527,6 +579,8 @@ export class NodeExecutor {
     hasBundle: boolean;
     /** This PC takes kernel-strategy dumps and restores with tracking restarted. */
     dirtyTracking: boolean;
+    /** Kernel files runc protects in containers that this PC lacks: the source's dump leaves their mounts out. */
+    absentKernelPaths: string[];
   }> {
     const running = await this.runc.state(containerId);
     if (running.status !== 'absent')
@@ -551,6 +605,7 @@ export class NodeExecutor {
       rewrittenGenerations: await this.rewrittenGenerations(containerId, heldGenerations),
       hasBundle: (await this.store.readBundleManifest(containerId)) !== null,
       dirtyTracking: this.tracksDirtyPages,
+      absentKernelPaths: await this.absentKernelPaths(),
     };
   }
 

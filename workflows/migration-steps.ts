@@ -143,6 +143,8 @@ async function shipCheckpoint(
   const targetHolds = [...receive.heldGenerations];
   // A delta base must be the same manifest on both PCs: not one the target rewrote (merged, tracking restarted).
   const deltaBases = () => targetHolds.filter((n) => !(receive.rewrittenGenerations ?? []).includes(n));
+  // Mounts over kernel files the target lacks (e.g. /proc/sysrq-trigger) stay out of the dumps, or it cannot restore.
+  const targetLacks = receive.absentKernelPaths ?? [];
   if (!checkpoint) {
     // 3. Sync the rootfs while the container still runs, so the downtime carries only the last delta.
     transfers.push(
@@ -178,6 +180,7 @@ async function shipCheckpoint(
           source.checkpointContainer({
             containerId,
             leaveRunning: true,
+            targetLacks,
             kernel: { preDump: true, parentCandidates: [...targetHolds] },
           }),
         );
@@ -209,6 +212,7 @@ async function shipCheckpoint(
           source.checkpointContainer({
             containerId,
             leaveRunning: true,
+            targetLacks,
             supersedes: preCopy.map((r) => r.generation),
           }),
         );
@@ -227,6 +231,7 @@ async function shipCheckpoint(
         containerId,
         leaveRunning: o.leaveRunning,
         supersedes,
+        targetLacks,
         ...(kernel ? { kernel: { preDump: false, parentCandidates: [...targetHolds] } } : {}),
       }),
     );

@@ -75,11 +75,14 @@ export function createNodeActivities(deps: NodeActivityDeps) {
       supersedes?: number[];
       /** Kernel strategy: a tracked pre-dump or final dump, differential where the target holds the parent. */
       kernel?: KernelDump;
+      /** The target's absentKernelPaths (prepareReceive): mounts over them stay out of the dump. */
+      targetLacks?: string[];
     }): Promise<CheckpointReport> {
       return beating(() =>
         executor().checkpoint(input.containerId, input.leaveRunning, {
           supersedes: input.supersedes ?? [],
           ...(input.kernel ? { kernel: input.kernel } : {}),
+          ...(input.targetLacks ? { targetLacks: input.targetLacks } : {}),
         }),
       );
     },

@@ -108,14 +108,22 @@ export function virtiofsdArgv(files: GuestFiles): string[] {
  */
 const TCG_MAX_EXTRAS = ['3dnow', '3dnowext', '3dnowprefetch', 'abm', 'sse4a', 'misalignsse', 'fsgsbase', 'pku', 'xop'];
 
+/**
+ * Instructions software takes for granted once the CPU offers these others, so they go too: zstd's BMI2 code path
+ * (compiled for "lzcnt,bmi,bmi2") uses LZCNT whenever BMI1/BMI2 are there, and TCG without `abm` runs LZCNT as BSR,
+ * which gives other numbers. Seen here: every zstd stream between two guests came out corrupt.
+ */
+const IMPLIED_BY: Record<string, string[]> = { abm: ['bmi1', 'bmi2'] };
+
 /** The guest's CPU: the host's own under KVM; under TCG the emulated `max` without what the host lacks. */
 export function guestCpuModel(accel: GuestKernel['accel'], hostCpuFlags: string[]): string {
   if (accel === 'kvm') return 'host';
   const host = new Set(hostCpuFlags);
-  return ['max', ...TCG_MAX_EXTRAS.filter((f) => !host.has(f)).map((f) => `-${f}`)].join(',');
+  const lacking = TCG_MAX_EXTRAS.filter((f) => !host.has(f));
+  const off = [...lacking, ...lacking.flatMap((f) => IMPLIED_BY[f] ?? [])];
+  return ['max', ...off.map((f) => `-${f}`)].join(',');
 }
 
-/** This machine's CPU flags, as /proc/cpuinfo lists them. */
 export function hostCpuFlags(): string[] {
   const m = /^flags\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
   return m ? m[1]!.trim().split(/\s+/) : [];

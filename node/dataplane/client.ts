@@ -16,6 +16,9 @@ import { ErrorType } from '../../common/errors';
  */
 const REQUEST_BATCH_BYTES = 512 << 20;
 
+/** How long a send that broke off waits for the target's answer (its reason) before failing without one. */
+const ANSWER_GRACE_MS = 2000;
+
 export class DataPlaneError extends Error {
   override name = 'DataPlaneError';
   constructor(
@@ -68,17 +71,25 @@ export class DataPlaneClient {
           res.on('error', reject);
         },
       );
+      // A target that refuses a body answers and closes before reading all of it: the sender then sees a reset. The
+      // answer says why, so a broken send waits a moment for it before failing with the reset alone.
+      let failed = false;
+      const fail = (err: Error) => {
+        if (failed) return;
+        failed = true;
+        if (this.signal?.aborted)
+          reject(new DataPlaneError(`transfer to ${this.target.address} cancelled: ${String(this.signal.reason)}`));
+        else setTimeout(() => reject(err), ANSWER_GRACE_MS).unref();
+      };
       req.on('error', (err) =>
-        reject(
-          this.signal?.aborted
-            ? new DataPlaneError(`transfer to ${this.target.address} cancelled: ${String(this.signal.reason)}`)
-            : new TargetUnreachableError(`data plane of ${this.target.address} unreachable: ${err.message}`),
-        ),
+        fail(new TargetUnreachableError(`data plane of ${this.target.address} unreachable: ${err.message}`)),
       );
       if (Buffer.isBuffer(body)) {
         req.end(body);
       } else {
-        pipeline(body, req).catch(reject);
+        pipeline(body, req).catch((err: Error) =>
+          fail(new DataPlaneError(`sending to ${this.target.address} broke off: ${err.message}`)),
+        );
       }
     });
   }

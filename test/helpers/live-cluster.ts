@@ -1,6 +1,7 @@
 import { Client, Connection } from '@temporalio/client';
 import execa from 'execa';
-import { readFileSync, rmSync } from 'node:fs';
+import { cpSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { ClusterConfig } from '../../infra/cluster/config';
 import { startCluster, stopCluster } from '../../infra/cluster/cluster';
@@ -36,6 +37,10 @@ export class LiveCluster {
     await this.connection?.close();
     if (this.config) {
       await stopCluster(this.config, () => undefined);
+      // The processes' logs (guests' consoles included) outlive the cluster, one copy per subnet, for a failure's story.
+      const kept = path.join(os.tmpdir(), 'zanshin-test-logs', this.config.lanSubnet);
+      rmSync(kept, { recursive: true, force: true });
+      cpSync(planCluster(this.config).paths.logs, kept, { recursive: true });
       rmSync(this.config.dataDir, { recursive: true, force: true });
     }
   }

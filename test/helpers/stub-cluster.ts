@@ -30,6 +30,8 @@ export interface StubNode {
   >;
   /** Generations of the moved container this PC holds (a remnant: no pre-copy when moving here). @default [] */
   holds?: number[];
+  /** Kernel files its kernel lacks (prepareReceive's absentKernelPaths). @default none */
+  absentKernelPaths?: string[];
   /** Milliseconds the checkpoint takes (to hold a migration open). @default 0 */
   checkpointMs?: number;
   /** Memory its containers report using (decides pre-copy). @default unknown */
@@ -73,6 +75,7 @@ export class StubCluster {
     containerId: string;
     leaveRunning: boolean;
     supersedes?: number[];
+    targetLacks?: string[];
   }[] = [];
   /** Child migrations running at once, at most. */
   maxConcurrentCheckpoints = 0;
@@ -187,11 +190,12 @@ export class StubCluster {
           rewrittenGenerations: [],
           hasBundle: (behaviour.holds ?? []).length > 0,
           dirtyTracking: false,
+          absentKernelPaths: behaviour.absentKernelPaths ?? [],
         })),
       syncBundle: () => act('syncBundle', () => transfer('bundle')),
-      checkpointContainer: ({ containerId, leaveRunning, supersedes }) =>
+      checkpointContainer: ({ containerId, leaveRunning, supersedes, targetLacks }) =>
         act('checkpointContainer', async (): Promise<CheckpointReport> => {
-          this.checkpointInputs.push({ containerId, leaveRunning, supersedes });
+          this.checkpointInputs.push({ containerId, leaveRunning, supersedes, targetLacks });
           // Only checkpoints that stop the container (pre-copy rounds and safety checkpoints leave it running).
           if (!leaveRunning) this.checkpointed.push(containerId);
           this.running++;

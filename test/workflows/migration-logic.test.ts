@@ -62,6 +62,20 @@ describe('migrateContainer (stub activities)', () => {
     expect(stub.calls).toEqual([]);
   });
 
+  it("tells the source's every dump which kernel files the target lacks (their mounts stay out of the image)", async () => {
+    const {
+      queue,
+      pcs: [src, host],
+    } = ids(2);
+    const stub = new StubCluster(
+      { [src!]: {}, [host!]: { absentKernelPaths: ['/proc/sysrq-trigger', '/proc/kcore'] } },
+      { c1: { nodeId: src!, state: 'running', memoryMiB: 64 } },
+    );
+    await migrate(stub, queue, 'c1', host);
+    expect(stub.checkpointInputs.length).toBeGreaterThan(0);
+    for (const i of stub.checkpointInputs) expect(i.targetLacks).toEqual(['/proc/sysrq-trigger', '/proc/kcore']);
+  });
+
   it('replaces a target that is dead before the checkpoint, and checkpoints once', async () => {
     const {
       queue,

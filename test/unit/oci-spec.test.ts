@@ -1,0 +1,46 @@
+import { criuConfigText, mountsTargetLacks, OciSpec, protectedKernelPaths } from '../../domain/oci-spec';
+
+// runc 1.1's default spec, the parts that matter here.
+const spec: OciSpec = {
+  ociVersion: '1.0.2',
+  process: { args: ['sh'], env: [], cwd: '/' },
+  root: { path: 'rootfs' },
+  linux: {
+    maskedPaths: ['/proc/acpi', '/proc/kcore', '/proc/keys', '/sys/firmware'],
+    readonlyPaths: ['/proc/bus', '/proc/sys', '/proc/sysrq-trigger'],
+  },
+};
+
+describe('mounts over kernel files', () => {
+  it('lists the masked and read-only paths of a spec', () => {
+    expect(protectedKernelPaths(spec)).toEqual([
+      '/proc/acpi',
+      '/proc/kcore',
+      '/proc/keys',
+      '/sys/firmware',
+      '/proc/bus',
+      '/proc/sys',
+      '/proc/sysrq-trigger',
+    ]);
+    expect(protectedKernelPaths({ ...spec, linux: {} })).toEqual([]);
+  });
+
+  it('leaves out of a dump the mounts over files the target lacks and this PC has', () => {
+    // A guest (stock kernel: sysrq, kcore) moving to a host built without them, and which lacks /proc/acpi itself.
+    expect(mountsTargetLacks(spec, ['/proc/acpi'], ['/proc/sysrq-trigger', '/proc/kcore', '/proc/acpi'])).toEqual([
+      '/proc/kcore',
+      '/proc/sysrq-trigger',
+    ]);
+    expect(mountsTargetLacks(spec, [], [])).toEqual([]);
+    // Paths outside the spec are never skipped, whatever the target says.
+    expect(mountsTargetLacks(spec, [], ['/proc/self', '/'])).toEqual([]);
+  });
+
+  it('writes the CRIU config: the PC lines, then one skip-mnt per path, refusing anything but a plain path', () => {
+    expect(criuConfigText('track-mem\n', ['/proc/sysrq-trigger'])).toBe('track-mem\nskip-mnt /proc/sysrq-trigger\n');
+    expect(criuConfigText('')).toBe('');
+    expect(() => criuConfigText('', ['/proc/x\naction-script /tmp/evil'])).toThrow(/not a kernel path/);
+    expect(() => criuConfigText('', ['/proc/../etc'])).toThrow(/not a kernel path/);
+    expect(() => criuConfigText('', ['proc/x'])).toThrow(/not a kernel path/);
+  });
+});
