@@ -5,7 +5,8 @@ import type { Pool } from 'pg';
 import { CONTROL_TASK_QUEUE, DEFAULT_LECTURE_WINDOW_DAYS } from '../common/names';
 import type { AddressPool } from '../domain/container-network';
 import { DEFAULT_POLICY, PlacementPolicy } from '../domain/placement';
-import { authenticate, Role, Tokens } from './auth';
+import { authenticate, Role } from './auth';
+import { credentialOf } from '../state/node-credentials';
 import { containerRoutes } from './routes/containers';
 import { lectureRoutes } from './routes/lectures';
 import { migrationRoutes } from './routes/migrations';
@@ -16,10 +17,14 @@ import { NAMES } from './http-errors';
 declare module 'fastify' {
   interface FastifyRequest {
     role: Role;
+    /** The PC whose credential the request carries (role node). */
+    nodeId: string | null;
   }
 }
 
-export interface ApiDeps extends Tokens {
+export interface ApiDeps {
+  /** The administrator's bearer token; PCs have credentials of their own (node_credentials). */
+  adminToken: string;
   db: Pool;
   /** Starts and follows workflows (container start, migrations). */
   temporal: Client;
@@ -39,11 +44,12 @@ export interface ApiDeps extends Tokens {
   addressPool?: AddressPool | null;
 }
 
-/** Builds migration-api: every route needs a bearer token (admin or node); mutations need the admin's. */
+/** Builds migration-api: every route needs a bearer token (admin, or a PC's own); mutations need the admin's. */
 export function buildApi(deps: ApiDeps): FastifyInstance {
   // Unknown fields are refused, not silently dropped (Fastify's default), so a typo never goes unnoticed.
   const app = Fastify({ logger: deps.logger ?? false, ajv: { customOptions: { removeAdditional: false } } });
   app.decorateRequest('role', 'node');
+  app.decorateRequest('nodeId', null);
   app.setErrorHandler((err: { validation?: unknown; statusCode?: number; message: string }, _request, reply) => {
     if (err.validation) return reply.code(400).send({ error: 'Bad Request', message: err.message });
     const code = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
@@ -51,7 +57,9 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   });
 
   app.addHook('onRequest', async (request, reply) => {
-    const result = authenticate(request.headers.authorization, deps);
+    const result = await authenticate(request.headers.authorization, deps.adminToken, (token) =>
+      credentialOf(deps.db, token),
+    );
     if ('error' in result) {
       return reply
         .code(401)
@@ -59,6 +67,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
         .send({ error: 'Unauthorized', message: result.error });
     }
     request.role = result.role;
+    request.nodeId = result.role === 'node' ? result.nodeId : null;
   });
 
   // Registered before the routes so that it sees all of them.
@@ -74,7 +83,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
           bearer: {
             type: 'http',
             scheme: 'bearer',
-            description: 'the administrator token, or the node token for reports',
+            description: "the administrator token, or a PC's own credential for its reports",
           },
         },
       },

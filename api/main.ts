@@ -33,7 +33,6 @@ async function main(): Promise<void> {
     db,
     temporal,
     adminToken: config.adminToken,
-    nodeToken: config.nodeToken,
     logger: true,
     policy: config.policy,
     timezone: config.timezone,

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // zanshin: the administrator's command line over migration-api.
 import { Command, Option } from 'commander';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { PlacementDecision } from '../domain/placement';
 import type { MigrationRow } from '../state/migrations';
@@ -173,6 +173,29 @@ program
         ),
       ].join('\n'),
     );
+  });
+
+const credential = program
+  .command('credential')
+  .description("each PC's own credential for migration-api: issue one, or revoke one to cut a PC off");
+
+credential
+  .command('issue <nodeId>')
+  .description('issues a new credential for a PC (its previous one stops working); printed once, or written to --out')
+  .option('--out <file>', 'write it to this file (mode 0600) instead of printing it')
+  .action(async (nodeId: string, o: { out?: string }) => {
+    const { token } = await api().post<{ token: string }>(`/v1/nodes/${nodeId}/credential`);
+    if (!o.out) return console.log(token);
+    writeFileSync(o.out, `${token}\n`, { mode: 0o600 });
+    console.log(`credential of ${nodeId} written to ${o.out}: give it to its node worker as ZANSHIN_NODE_TOKEN_FILE`);
+  });
+
+credential
+  .command('revoke <nodeId>')
+  .description("revokes a PC's credential: it can no longer report, is no longer listed, placed on or sent to")
+  .action(async (nodeId: string) => {
+    await api().delete(`/v1/nodes/${nodeId}/credential`);
+    console.log(`credential of ${nodeId} revoked`);
   });
 
 program

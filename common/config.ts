@@ -70,8 +70,26 @@ export interface NodeWorkerConfig {
   netnsPrefix: string;
   /** ZANSHIN_CONTAINER_POOL: containers' addresses; this PC refuses all traffic from them. @default none */
   containerPool: string | null;
-  /** ZANSHIN_NODE_TOKEN or ZANSHIN_NODE_TOKEN_FILE: bearer token for load reports. Required with ZANSHIN_API_URL. */
+  /**
+   * ZANSHIN_NODE_TOKEN or ZANSHIN_NODE_TOKEN_FILE: this PC's own credential for migration-api (issued by an
+   * administrator: `zanshin node <id> credential`). Required with ZANSHIN_API_URL.
+   */
   nodeToken: string | null;
+  /**
+   * ZANSHIN_ROOTFS_ROOTS: directories (colon-separated) that new containers' rootfs sources must lie in; nothing
+   * else on the PC can become a container's filesystem. @default <ZANSHIN_CACHE_DIR or /var/cache/zanshin>/images
+   */
+  rootfsRoots: string[];
+}
+
+function rootfsRoots(env: Env): string[] {
+  const fallback = `${env.ZANSHIN_CACHE_DIR || '/var/cache/zanshin'}/images`;
+  const roots = envString(env, 'ZANSHIN_ROOTFS_ROOTS', fallback).split(':').filter(Boolean);
+  for (const r of roots)
+    if (!r.startsWith('/') || r.split('/').includes('..'))
+      throw new ConfigError(`ZANSHIN_ROOTFS_ROOTS: ${JSON.stringify(r)} is not an absolute path without ".."`);
+  if (!roots.length) throw new ConfigError('ZANSHIN_ROOTFS_ROOTS is empty: name at least one directory');
+  return roots;
 }
 
 function dirtyStrategy(env: Env): NodeWorkerConfig['dirtyStrategy'] {
@@ -103,6 +121,7 @@ export function nodeWorkerConfig(env: Env = process.env): NodeWorkerConfig {
     netnsPrefix: envString(env, 'ZANSHIN_NETNS_PREFIX', 'zc'),
     containerPool: addressPoolSettings(env)?.cidr ?? null,
     nodeToken: env.ZANSHIN_API_URL ? envSecret(env, 'ZANSHIN_NODE_TOKEN') : null,
+    rootfsRoots: rootfsRoots(env),
   };
 }
 
@@ -183,8 +202,6 @@ export interface ApiConfig {
   databaseUrl: string;
   /** ZANSHIN_ADMIN_TOKEN or ZANSHIN_ADMIN_TOKEN_FILE: bearer token of administrators. Required. */
   adminToken: string;
-  /** ZANSHIN_NODE_TOKEN or ZANSHIN_NODE_TOKEN_FILE: bearer token of node workers. Required. */
-  nodeToken: string;
   /**
    * ZANSHIN_TIMEZONE: the campus time zone (CSV timetables, iCalendar floating times and all-day events).
    * @default Asia/Tokyo
@@ -206,14 +223,11 @@ export interface ApiConfig {
 
 export function apiConfig(env: Env = process.env): ApiConfig {
   const adminToken = envSecret(env, 'ZANSHIN_ADMIN_TOKEN');
-  const nodeToken = envSecret(env, 'ZANSHIN_NODE_TOKEN');
-  if (adminToken === nodeToken) throw new ConfigError('ZANSHIN_ADMIN_TOKEN and ZANSHIN_NODE_TOKEN must differ');
   return {
     host: envString(env, 'ZANSHIN_API_HOST', '127.0.0.1'),
     port: envInt(env, 'ZANSHIN_API_PORT', 8787, 1, 65535),
     databaseUrl: envRequired(env, 'ZANSHIN_DATABASE_URL', 'e.g. postgres://zanshin:PASSWORD@127.0.0.1:5433/zanshin'),
     adminToken,
-    nodeToken,
     timezone: envString(env, 'ZANSHIN_TIMEZONE', 'Asia/Tokyo'),
     lectureWindowDays: envInt(env, 'ZANSHIN_LECTURE_WINDOW_DAYS', DEFAULT_LECTURE_WINDOW_DAYS, 7, 3660),
     addressPool: addressPoolSettings(env),

@@ -8,6 +8,7 @@ import {
   open,
   readdir,
   readFile,
+  realpath,
   rename,
   rm,
   stat,
@@ -50,6 +51,7 @@ import {
 } from '../domain/runc-args';
 import { withDumpUptime } from '../domain/criu-inventory';
 import { criuConfigText, mountsTargetLacks, protectedKernelPaths } from '../domain/oci-spec';
+import { InvalidInput, liesUnder } from '../domain/node-input';
 import { MergedPages, mergeImageChain } from './merge-generation';
 
 export interface ExecutorConfig {
@@ -73,6 +75,8 @@ export interface ExecutorConfig {
   initBinary?: string;
   /** Kernel strategy: a restored generation whose chain is longer than this is merged. @default 3 */
   chainMergeThreshold?: number;
+  /** Directories new containers' rootfs sources must lie in (symlinks resolved). Absent: anywhere. */
+  rootfsRoots?: string[];
 }
 
 /** Kernel strategy: how a dump of a move is taken (see checkpoint). */
@@ -224,6 +228,20 @@ export class NodeExecutor {
     });
   }
 
+  /** A rootfs source must lie in an allowed root, links resolved: else any directory of the PC could be copied in. */
+  private async checkRootfsSource(source: string): Promise<void> {
+    const roots = this.config.rootfsRoots;
+    if (!roots) return;
+    const real = await realpath(source).catch(() => null);
+    if (real === null) throw new ExecutorError(`rootfs source ${source} does not exist on ${this.config.nodeId}`);
+    const realRoots = await Promise.all(roots.map((r) => realpath(r).catch(() => r)));
+    if (!liesUnder(real, realRoots))
+      throw new InvalidInput(
+        `rootfs source ${source}${real === source ? '' : ` (${real})`} is outside the allowed roots of ` +
+          `${this.config.nodeId} (${roots.join(', ')}; ZANSHIN_ROOTFS_ROOTS)`,
+      );
+  }
+
   /** Builds a bundle from a rootfs and starts the container. */
   async createContainer(input: CreateContainerInput): Promise<ContainerState> {
     const { containerId } = input;
@@ -235,6 +253,8 @@ export class NodeExecutor {
         `container ${containerId} already has a bundle on ${this.config.nodeId}; delete it first`,
       );
     }
+    const source = input.rootfs.dir ?? input.rootfs.tarball;
+    if (source) await this.checkRootfsSource(source);
     await rm(this.store.containerDir(containerId), { recursive: true, force: true });
     const rootfs = this.store.rootfsDir(containerId);
     await mkdir(rootfs, { recursive: true });

@@ -9,6 +9,8 @@ const NODE_COLUMNS = `n.id, n.address, n.task_queue AS "taskQueue", n.cpu_model 
   l.cpu, l.memory, l.memory_available_bytes::float8 AS "memoryAvailableBytes"`;
 const LATEST_LOAD = `LEFT JOIN LATERAL (SELECT cpu, memory, memory_available_bytes FROM load_samples s
   WHERE s.node_id = n.id ORDER BY at DESC LIMIT 1) l ON true`;
+/** A PC whose credential was revoked is no longer one of the cluster's: not listed, not a target, not live. */
+const NOT_REVOKED = `NOT EXISTS (SELECT 1 FROM node_credentials c WHERE c.node_id = n.id AND c.revoked_at IS NOT NULL)`;
 const REMNANT_COLUMNS = `has_bundle AS "hasBundle", generations, image_bytes::float8 AS "imageBytes", left_at AS "leftAt", expires_at AS "expiresAt"`;
 
 export interface NodeRow {
@@ -83,7 +85,9 @@ export async function recordNodeReport(
 
 /** Every PC that has reported, with its latest load sample. */
 export async function listNodes(db: Queryable): Promise<NodeRow[]> {
-  return (await db.query<NodeRow>(`SELECT ${NODE_COLUMNS} FROM nodes n ${LATEST_LOAD} ORDER BY n.id`)).rows;
+  return (
+    await db.query<NodeRow>(`SELECT ${NODE_COLUMNS} FROM nodes n ${LATEST_LOAD} WHERE ${NOT_REVOKED} ORDER BY n.id`)
+  ).rows;
 }
 
 export async function findNode(db: Queryable, id: string): Promise<NodeRow | null> {
@@ -124,7 +128,7 @@ export async function newestGeneration(db: Queryable, containerId: string): Prom
 /** Ids of the PCs that reported within `offlineAfterSeconds`. */
 export async function liveNodeIds(db: Queryable, offlineAfterSeconds: number): Promise<string[]> {
   const { rows } = await db.query<{ id: string }>(
-    "SELECT id FROM nodes WHERE last_report_at > now() - ($1::int * interval '1 second') ORDER BY id",
+    `SELECT id FROM nodes n WHERE last_report_at > now() - ($1::int * interval '1 second') AND ${NOT_REVOKED} ORDER BY id`,
     [offlineAfterSeconds],
   );
   return rows.map((r) => r.id);
@@ -140,6 +144,7 @@ export async function newestCheckpointHolder(
   const { rows } = await db.query<{ nodeId: string; generation: number }>(
     `SELECT r.node_id AS "nodeId", max(g)::int AS generation FROM remnants r JOIN nodes n ON n.id = r.node_id, unnest(r.generations) g
      WHERE r.container_id = $1 AND NOT (r.node_id = ANY($2)) AND n.last_report_at > now() - ($3::int * interval '1 second')
+       AND ${NOT_REVOKED}
      GROUP BY r.node_id ORDER BY generation DESC, r.node_id LIMIT 1`,
     [containerId, exclude, offlineAfterSeconds],
   );
@@ -153,7 +158,8 @@ export async function placementCandidates(
 ): Promise<(NodeRow & { generationsHeld: number; hasBundle: boolean })[]> {
   const { rows } = await db.query<NodeRow & { generationsHeld: number | null; hasBundle: boolean | null }>(
     `SELECT ${NODE_COLUMNS}, cardinality(r.generations) AS "generationsHeld", r.has_bundle AS "hasBundle"
-     FROM nodes n ${LATEST_LOAD} LEFT JOIN remnants r ON r.node_id = n.id AND r.container_id = $1 ORDER BY n.id`,
+     FROM nodes n ${LATEST_LOAD} LEFT JOIN remnants r ON r.node_id = n.id AND r.container_id = $1
+     WHERE ${NOT_REVOKED} ORDER BY n.id`,
     [containerId],
   );
   return rows.map((r) => ({ ...r, generationsHeld: r.generationsHeld ?? 0, hasBundle: r.hasBundle ?? false }));

@@ -3,6 +3,7 @@
 import { Runtime, Worker } from '@temporalio/worker';
 import { nodeWorkerConfig } from '../common/config';
 import { createNodeActivities } from '../activities/node';
+import { PcRegistry } from '../node/pc-registry';
 import { detectCapabilities } from '../node/capabilities';
 import { buildDataPlane } from '../node/dataplane/server';
 import { ContainerNet } from '../node/container-net';
@@ -44,6 +45,7 @@ runMain('node-worker', async () => {
     lazyRestoreMinBytes: config.lazyRestoreMinBytes,
     chainMergeThreshold: config.chainMergeThreshold,
     netnsPrefix: config.netnsPrefix,
+    rootfsRoots: config.rootfsRoots,
   });
   await executor.runc.baseSpec(); // asked now, not in a restore's downtime
   const dataPlane = buildDataPlane(executor.transfers);
@@ -55,13 +57,20 @@ runMain('node-worker', async () => {
       ? new LoadReporter({ apiUrl: config.apiUrl, token: config.nodeToken, executor, intervalMs: config.loadReportMs })
       : null;
   reporter?.start();
+  // Sources send only to registered PCs' data planes (the list comes from migration-api, with this PC's token).
+  const registry =
+    config.apiUrl && config.nodeToken ? new PcRegistry({ apiUrl: config.apiUrl, token: config.nodeToken }) : null;
   const connection = await connectWithRetry(config.temporal.address);
   try {
     const worker = await Worker.create({
       connection,
       namespace: config.temporal.namespace,
       taskQueue: config.taskQueue,
-      activities: createNodeActivities({ nodeId: config.nodeId, executor }),
+      activities: createNodeActivities({
+        nodeId: config.nodeId,
+        executor,
+        ...(registry ? { dataPlanes: (refresh?: boolean) => registry.dataPlanes(refresh) } : {}),
+      }),
       shutdownGraceTime: '10s',
     });
     console.log(

@@ -12,6 +12,7 @@ import type {
   TransferTarget,
 } from '../../domain/reports';
 import type { KernelDump, NodeExecutor } from '../../node/executor';
+import { checkNodeInput, InvalidInput, isKnownDataPlane } from '../../domain/node-input';
 import type { NodeCapabilities } from '../../node/capabilities';
 
 export interface NodeActivityDeps {
@@ -19,6 +20,11 @@ export interface NodeActivityDeps {
   nodeId: string;
   /** Container work on this PC (absent on a worker that only answers probes). */
   executor?: NodeExecutor;
+  /**
+   * The data planes of the registered PCs (from migration-api): a source sends only to one of them. Absent: no
+   * registry (a worker without migration-api), and every well-formed address is taken.
+   */
+  dataPlanes?: (refresh?: boolean) => Promise<string[]>;
 }
 
 /** Activities that run on one PC's own task queue (node-<id>). Thin: the executor does the work. */
@@ -28,6 +34,16 @@ export function createNodeActivities(deps: NodeActivityDeps) {
     return deps.executor;
   };
   const progress = (p: string): void => heartbeat(p);
+  /** Refuses to send to anything but a registered PC's data plane (a caller could name any address). */
+  const knownTarget = async (address: string): Promise<void> => {
+    if (!deps.dataPlanes) return;
+    let known = await deps.dataPlanes();
+    if (!isKnownDataPlane(address, known)) known = await deps.dataPlanes(true); // registered since the last look?
+    if (!isKnownDataPlane(address, known))
+      throw new InvalidInput(
+        `${address} is not the data plane of a registered PC (registered: ${known.join(', ') || 'none'})`,
+      );
+  };
   /** Heartbeats every few seconds while long work runs, so only a dead worker misses its heartbeat timeout. */
   const beating = async <T>(work: () => Promise<T>): Promise<T> => {
     const timer = setInterval(() => heartbeat(), 3_000);
@@ -46,21 +62,27 @@ export function createNodeActivities(deps: NodeActivityDeps) {
       return Promise.resolve(executor().config.capabilities);
     },
     async createContainer(input: CreateContainerInput): Promise<ContainerState> {
+      checkNodeInput('createContainer', input);
       return beating(() => executor().createContainer(input));
     },
     async containerState(input: { containerId: string }): Promise<ContainerState> {
+      checkNodeInput('containerState', input);
       return executor().state(input.containerId);
     },
     async listContainers(): Promise<ContainerState[]> {
       return executor().list();
     },
     async stopContainer(input: { containerId: string }): Promise<ContainerState> {
+      checkNodeInput('stopContainer', input);
       return executor().stopContainer(input.containerId);
     },
     async prepareReceive(input: { containerId: string }) {
+      checkNodeInput('prepareReceive', input);
       return executor().prepareReceive(input.containerId);
     },
     async syncBundle(input: { containerId: string; target: TransferTarget; final: boolean }): Promise<TransferReport> {
+      checkNodeInput('syncBundle', input);
+      await knownTarget(input.target.address);
       return beating(() =>
         executor().syncBundle(input.containerId, input.target, input.final, {
           onProgress: progress,
@@ -78,6 +100,7 @@ export function createNodeActivities(deps: NodeActivityDeps) {
       /** The target's absentKernelPaths (prepareReceive): mounts over them stay out of the dump. */
       targetLacks?: string[];
     }): Promise<CheckpointReport> {
+      checkNodeInput('checkpointContainer', input);
       return beating(() =>
         executor().checkpoint(input.containerId, input.leaveRunning, {
           supersedes: input.supersedes ?? [],
@@ -92,6 +115,8 @@ export function createNodeActivities(deps: NodeActivityDeps) {
     },
     /** Kernel strategy: merges a generation's chain of differential checkpoints when it is past the threshold. */
     async mergeChain(input: { containerId: string; generation: number }) {
+      checkNodeInput('mergeChain', input);
+      checkNodeInput('keepGeneration', input);
       return beating(() => executor().mergeChain(input.containerId, input.generation));
     },
     async sendCheckpoint(input: {
@@ -101,6 +126,8 @@ export function createNodeActivities(deps: NodeActivityDeps) {
       /** Generations the target holds (or was sent in this transfer): the manifest travels as a delta to one. */
       targetHolds?: number[];
     }): Promise<TransferReport> {
+      checkNodeInput('sendCheckpoint', input);
+      await knownTarget(input.target.address);
       return beating(() =>
         executor().sendCheckpoint(input.containerId, input.generation, input.target, input.targetHolds ?? [], {
           onProgress: progress,
@@ -113,24 +140,30 @@ export function createNodeActivities(deps: NodeActivityDeps) {
       spec: ContainerSpec;
       meta: GenerationMeta;
     }): Promise<RestoreReport> {
+      checkNodeInput('restoreFromTransfer', input);
       return beating(() => executor().restoreFromTransfer(input.transferId, input.spec, input.meta));
     },
     async storeFromTransfer(input: { transferId: string; spec: ContainerSpec; meta: GenerationMeta }) {
+      checkNodeInput('storeFromTransfer', input);
       return beating(() => executor().storeFromTransfer(input.transferId, input.spec, input.meta));
     },
     async restoreLocal(input: { containerId: string; generation: number }) {
+      checkNodeInput('restoreLocal', input);
       return beating(() => executor().restoreLocal(input.containerId, input.generation));
     },
     async leaveRemnant(input: { containerId: string }): Promise<{ expiresAt: string }> {
       return executor().leaveRemnant(input.containerId);
     },
     async abortReceive(input: { transferId: string }): Promise<void> {
+      checkNodeInput('abortReceive', input);
+      checkNodeInput('leaveRemnant', input);
       return executor().abortReceive(input.transferId);
     },
     async collectGarbage() {
       return beating(() => executor().collectGarbage());
     },
     async deleteContainer(input: { containerId: string }): Promise<void> {
+      checkNodeInput('deleteContainer', input);
       return beating(() => executor().deleteContainer(input.containerId));
     },
     async stopWithCheckpoint(input: { containerId: string }): Promise<{ generation: number; stoppedAt: string }> {
@@ -140,9 +173,13 @@ export function createNodeActivities(deps: NodeActivityDeps) {
       return beating(() => executor().startStopped(input.containerId));
     },
     async execInContainer(input: { containerId: string; args: string[]; timeoutSeconds: number }) {
+      checkNodeInput('execInContainer', input);
+      checkNodeInput('startStopped', input);
+      checkNodeInput('stopWithCheckpoint', input);
       return beating(() => executor().exec(input.containerId, input.args, input.timeoutSeconds * 1000));
     },
     async readLog(input: { containerId: string; stream: 'stdout' | 'stderr'; tailBytes: number }) {
+      checkNodeInput('readLog', input);
       return executor().readLog(input.containerId, input.stream, input.tailBytes);
     },
   };

@@ -4,7 +4,8 @@ import { NODE_ID_RULE } from '../../common/names';
 import { NodeReport, nodeReportSchema } from '../../domain/node-report';
 import { noticeExited } from '../../state/containers';
 import { findNode, listNodes, recordNodeReport, remnantsOnNode } from '../../state/nodes';
-import { replyError } from '../http-errors';
+import { replyError, requireAdmin } from '../http-errors';
+import { issueNodeCredential, revokeNodeCredential } from '../../state/node-credentials';
 import { nodeIdSchema, params } from '../schemas';
 
 const nodeIdParam = params({ nodeId: { ...nodeIdSchema, description: NODE_ID_RULE } });
@@ -21,13 +22,45 @@ export function nodeRoutes(app: FastifyInstance, { db, loadRetentionMs }: NodeRo
     '/v1/nodes/:nodeId/report',
     {
       schema: { params: nodeIdParam, body: nodeReportSchema },
+      // Whose report it is, before its body is even read: another PC's credential learns nothing more than a 403.
+      preValidation: async (request, reply) => {
+        if (request.role !== 'node')
+          return replyError(reply, 403, "only node workers report load (with their PC's own credential)");
+        if (request.nodeId !== request.params.nodeId)
+          return replyError(
+            reply,
+            403,
+            `the credential of ${request.nodeId} cannot report for ${request.params.nodeId}: each PC reports for itself`,
+          );
+      },
     },
     async (request, reply) => {
-      if (request.role !== 'node') return replyError(reply, 403, 'only node workers report load (use the node token)');
       await recordNodeReport(db, request.params.nodeId, request.body, loadRetentionMs);
       // What the PC runs is the truth: a container killed there, or whose program ended, is recorded as exited.
       if (request.body.containers && request.body.listedAt)
         await noticeExited(db, request.params.nodeId, request.body.containers, new Date(request.body.listedAt));
+      return reply.code(204).send();
+    },
+  );
+
+  // An administrator gives each PC its own credential (shown once), and cuts one PC off by revoking it.
+  app.post<{ Params: { nodeId: string } }>(
+    '/v1/nodes/:nodeId/credential',
+    { schema: { params: nodeIdParam } },
+    async (request, reply) => {
+      if (!requireAdmin(request.role, reply)) return reply;
+      const token = await issueNodeCredential(db, request.params.nodeId);
+      return reply.code(201).send({ nodeId: request.params.nodeId, token });
+    },
+  );
+
+  app.delete<{ Params: { nodeId: string } }>(
+    '/v1/nodes/:nodeId/credential',
+    { schema: { params: nodeIdParam } },
+    async (request, reply) => {
+      if (!requireAdmin(request.role, reply)) return reply;
+      if (!(await revokeNodeCredential(db, request.params.nodeId)))
+        return replyError(reply, 404, `PC ${request.params.nodeId} has no live credential`);
       return reply.code(204).send();
     },
   );

@@ -18,7 +18,7 @@ import {
 import { hostRelayArgv, inNamespace, namespaceRelayArgv } from './relays';
 import { GUEST_SERVICE_HOST, guestKernel, hostCpuFlags, prepareGuestPc, qemuArgv, virtiofsdArgv } from './guest-pcs';
 import { isRunning, logTail, ProcessRecord, spawnDetached, stopProcess } from './processes';
-import { ClusterSecrets, ensureClusterSecrets } from './secrets';
+import { ClusterSecrets, ensureClusterSecrets, writeNodeCredential } from './secrets';
 import { ClusterState, readState, removeState, writeState } from './state';
 import { activityPollers, withTemporalClient } from './temporal-client';
 import { tcpOpen, waitFor } from './wait';
@@ -175,6 +175,16 @@ class Launcher {
   }
 }
 
+/** Has migration-api issue a PC's own credential (returned once). */
+async function issueNodeCredential(config: ClusterConfig, adminToken: string, nodeId: string): Promise<string> {
+  const res = await fetch(`http://127.0.0.1:${config.apiPort}/v1/nodes/${nodeId}/credential`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${adminToken}` },
+  });
+  if (res.status !== 201) throw new Error(`migration-api refused a credential for ${nodeId}: ${await res.text()}`);
+  return ((await res.json()) as { token: string }).token;
+}
+
 async function apiHealthy(config: ClusterConfig, token: string): Promise<boolean> {
   const res = await fetch(`http://127.0.0.1:${config.apiPort}/health`, {
     headers: { authorization: `Bearer ${token}` },
@@ -267,7 +277,6 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
       ZANSHIN_DATABASE_URL: postgresUrl(pg, PG_DATABASE, false),
       PGPASSFILE: pgpass,
       ZANSHIN_ADMIN_TOKEN_FILE: secrets.adminTokenFile,
-      ZANSHIN_NODE_TOKEN_FILE: secrets.nodeTokenFile,
       ZANSHIN_CONTAINER_POOL: containerPool(config),
       ...temporalEnv,
     });
@@ -292,7 +301,12 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
         ZANSHIN_CONTAINER_POOL: containerPool(config),
         ZANSHIN_CRIU: config.criuBin,
         ZANSHIN_LOAD_REPORT_SECONDS: String(config.loadReportSeconds),
-        ZANSHIN_NODE_TOKEN_FILE: secrets.nodeTokenFile,
+        // Each PC its own credential, issued afresh at each start (the previous one stops working).
+        ZANSHIN_NODE_TOKEN_FILE: writeNodeCredential(
+          plan.paths.secrets,
+          node.id,
+          await issueNodeCredential(config, secrets.adminToken, node.id),
+        ),
       };
       if (node.kind === 'vm') {
         // The guest's node worker reaches Temporal and the API through its user-networking card (guest-pcs.ts).

@@ -12,18 +12,27 @@ export function ensureSecret(dir: string, name: string): string {
 
 export interface ClusterSecrets {
   adminTokenFile: string;
-  nodeTokenFile: string;
   adminToken: string;
-  nodeToken: string;
   postgresPassword: string;
 }
 
 export function ensureClusterSecrets(dir: string): ClusterSecrets {
   return {
     adminToken: ensureSecret(dir, 'admin-token'),
-    nodeToken: ensureSecret(dir, 'node-token'),
     postgresPassword: ensureSecret(dir, 'postgres-password'),
     adminTokenFile: path.join(dir, 'admin-token'),
-    nodeTokenFile: path.join(dir, 'node-token'),
   };
+}
+
+/** Where a PC's own migration-api credential is kept (mode 0600), for its node worker. */
+export function nodeCredentialFile(dir: string, nodeId: string): string {
+  return path.join(dir, 'nodes', `${nodeId}.token`);
+}
+
+/** Writes a PC's credential, replacing the one it had. */
+export function writeNodeCredential(dir: string, nodeId: string, token: string): string {
+  const file = nodeCredentialFile(dir, nodeId);
+  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  writeFileSync(file, token + '\n', { mode: 0o600 });
+  return file;
 }

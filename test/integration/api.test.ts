@@ -13,7 +13,8 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
-const tokens = { adminToken: 'admin-test-token', nodeToken: 'node-test-token' };
+/** The administrator's token, and each PC's own credential (issued by the API in beforeAll). */
+const tokens = { adminToken: 'admin-test-token', nodeToken: '', pc2Token: '', pc3Token: '' };
 let pg: TestPostgres;
 let temporal: TestWorkflowEnvironment;
 let pool: Pool;
@@ -47,8 +48,16 @@ beforeAll(async () => {
   [pg, temporal] = await Promise.all([startTestPostgres(), startTestTemporal()]);
   pool = createPool(pg.url, 10, () => undefined); // teardown stops PostgreSQL under idle connections
   await migrate(pool);
-  api = buildApi({ db: pool, temporal: temporal.client, ...tokens });
+  api = buildApi({ db: pool, temporal: temporal.client, adminToken: tokens.adminToken });
   baseUrl = await api.listen({ host: '127.0.0.1', port: 0 });
+  const issue = async (nodeId: string) => {
+    const res = await post(`/v1/nodes/${nodeId}/credential`, undefined);
+    expect(res.statusCode).toBe(201);
+    return String(res.body.token);
+  };
+  tokens.nodeToken = await issue('pc1');
+  tokens.pc2Token = await issue('pc2');
+  tokens.pc3Token = await issue('pc3');
 });
 
 afterAll(async () => {
@@ -60,10 +69,10 @@ afterAll(async () => {
 
 describe('GET /health', () => {
   it.each([
-    ['admin', tokens.adminToken],
-    ['node', tokens.nodeToken],
+    ['admin', () => tokens.adminToken],
+    ['PC', () => tokens.nodeToken],
   ])("answers a %s with the database's own version and clock", async (_role, token) => {
-    const res = await get(baseUrl, '/health', { authorization: `Bearer ${token}` });
+    const res = await get(baseUrl, '/health', { authorization: `Bearer ${token()}` });
     expect(res.statusCode).toBe(200);
     const body = res.body as { status: string; database: { serverVersion: string; now: string } };
     expect(body.status).toBe('ok');
@@ -184,7 +193,7 @@ describe('node load reports', () => {
     ],
   ])('refuses %s with 400 naming the field, changing nothing', async (_what, body, message) => {
     const before = await tableCounts();
-    const res = await put('/v1/nodes/pc2/report', body, tokens.nodeToken);
+    const res = await put('/v1/nodes/pc2/report', body, tokens.pc2Token);
     expect(res.statusCode).toBe(400);
     expect(res.body.message).toMatch(message);
     expect(await tableCounts()).toEqual(before);
@@ -193,9 +202,10 @@ describe('node load reports', () => {
   it('refuses a bad node id, an admin token and no token, changing nothing', async () => {
     const before = await tableCounts();
     const badId = await put('/v1/nodes/PC_1/report', report(), tokens.nodeToken);
+    // Whose report it is comes first: pc1's credential is no one else's, whatever the name.
     expect([badId.statusCode, badId.body.message]).toEqual([
-      400,
-      expect.stringMatching(/params\/nodeId must match pattern/),
+      403,
+      expect.stringMatching(/the credential of pc1 cannot report for PC_1/),
     ]);
     const asAdmin = await put('/v1/nodes/pc2/report', report(), tokens.adminToken);
     expect([asAdmin.statusCode, asAdmin.body.message]).toEqual([403, expect.stringMatching(/only node workers/)]);
@@ -239,6 +249,52 @@ const container = {
   memoryMiB: 96,
   rootfs: { dir: '/srv/rootfs' },
 };
+
+describe("each PC's own credential", () => {
+  it('refuses a PC reporting for another, changing nothing', async () => {
+    const before = await tableCounts();
+    await expectRefused(
+      put('/v1/nodes/pc2/report', report({ address: '10.77.0.12:7070', taskQueue: 'node-pc2' }), tokens.nodeToken),
+      403,
+      /the credential of pc1 cannot report for pc2/,
+    );
+    expect(await tableCounts()).toEqual(before);
+  });
+
+  it('cuts off a revoked PC alone: refused with the reason, no longer listed; the others go on', async () => {
+    const pc3 = report({ address: '10.77.0.13:7070', taskQueue: 'node-pc3', remnants: [] });
+    expect((await put('/v1/nodes/pc3/report', pc3, tokens.pc3Token)).statusCode).toBe(204);
+    const listed = async () =>
+      ((await get(baseUrl, '/v1/nodes', admin)).body.nodes as { id: string }[]).map((n) => n.id);
+    expect(await listed()).toContain('pc3');
+
+    expect((await send('DELETE', '/v1/nodes/pc3/credential', undefined, tokens.adminToken)).statusCode).toBe(204);
+    const before = await tableCounts();
+    await expectRefused(put('/v1/nodes/pc3/report', pc3, tokens.pc3Token), 401, /credential of PC pc3 was revoked/);
+    expect(await tableCounts()).toEqual(before);
+    expect(await listed()).not.toContain('pc3');
+    expect((await put('/v1/nodes/pc1/report', report(), tokens.nodeToken)).statusCode).toBe(204);
+    await expectRefused(
+      send('DELETE', '/v1/nodes/pc3/credential', undefined, tokens.adminToken),
+      404,
+      /no live credential/,
+    );
+
+    // A new credential brings it back; the old one stays dead.
+    const again = await post('/v1/nodes/pc3/credential', undefined);
+    expect(again.statusCode).toBe(201);
+    expect((await put('/v1/nodes/pc3/report', pc3, String(again.body.token))).statusCode).toBe(204);
+    await expectRefused(put('/v1/nodes/pc3/report', pc3, tokens.pc3Token), 401, /revoked|invalid bearer token/);
+    // The tests after this one see pc1 and pc2 only.
+    expect((await send('DELETE', '/v1/nodes/pc3/credential', undefined, tokens.adminToken)).statusCode).toBe(204);
+  });
+
+  it('lets only the administrator issue or revoke credentials', async () => {
+    await expectRefused(post('/v1/nodes/pc2/credential', undefined, tokens.nodeToken), 403, /administrator token/);
+    await expectRefused(send('DELETE', '/v1/nodes/pc2/credential', undefined, tokens.pc2Token), 403, /administrator/);
+    await expectRefused(post('/v1/nodes/PC_2/credential', undefined), 400, /nodeId must match pattern/);
+  });
+});
 
 describe('containers', () => {
   it('registers a container and shows it, with no node until started', async () => {
@@ -286,7 +342,7 @@ describe('containers', () => {
     await put(
       '/v1/nodes/pc2/report',
       report({ address: '10.77.0.12:7070', taskQueue: 'node-pc2', remnants: [] }),
-      tokens.nodeToken,
+      tokens.pc2Token,
     );
     const res = await get(baseUrl, '/v1/containers/web1/placement', admin);
     expect(res.statusCode).toBe(200);

@@ -35,6 +35,8 @@ const DIRTY_RATE = 2;
 const COUNTER_MIB = 8;
 /** Pages a dump holds besides the workload's own: stacks, libc's data, zanshin-init (the go/no-go test saw < 64). */
 const SLACK_PAGES = 64;
+/** How long a guest may take to pick up and answer a call, and between heartbeats (TCG: ~30x slower). */
+const GUEST_TIMEOUTS = { answerSeconds: 300, heartbeatSeconds: 120 };
 
 beforeAll(async () => {
   // Load reports every 10 s, not the tests' 2 s: under emulation each one costs the guest a few seconds of CPU.
@@ -53,7 +55,8 @@ const migrate = (containerId: string, to: string, preCopy = true): Promise<Migra
   cluster.client.workflow.execute<typeof migrateContainer>('migrateContainer', {
     taskQueue: CONTROL_TASK_QUEUE,
     workflowId: `${migrationWorkflowId(containerId)}-${Date.now()}`,
-    args: [{ containerId, to, reason: 'test', ...(preCopy ? {} : { preCopy: false }) }],
+    // Under TCG a busy guest answers a quick call in minutes, not the default 60 s (else the move takes another PC).
+    args: [{ containerId, to, reason: 'test', timeouts: GUEST_TIMEOUTS, ...(preCopy ? {} : { preCopy: false }) }],
   });
 
 async function createOn(

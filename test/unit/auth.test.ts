@@ -1,11 +1,20 @@
-import { authenticate } from '../../api/auth';
+import { authenticate, CredentialLookup } from '../../api/auth';
 
-const tokens = { adminToken: 'admin-secret', nodeToken: 'node-secret' };
+const revokedAt = new Date('2026-11-28T10:00:00Z');
+const lookup: CredentialLookup = (token) =>
+  Promise.resolve(
+    token === 'pc1-secret'
+      ? { nodeId: 'pc1', revokedAt: null }
+      : token === 'pc2-secret'
+        ? { nodeId: 'pc2', revokedAt }
+        : null,
+  );
+const auth = (header: string | undefined) => authenticate(header, 'admin-secret', lookup);
 
 describe('bearer authentication', () => {
-  it('tells admin and node tokens apart', () => {
-    expect(authenticate('Bearer admin-secret', tokens)).toEqual({ role: 'admin' });
-    expect(authenticate('bearer node-secret', tokens)).toEqual({ role: 'node' });
+  it("tells the administrator and each PC's own credential apart", async () => {
+    expect(await auth('Bearer admin-secret')).toEqual({ role: 'admin' });
+    expect(await auth('bearer pc1-secret')).toEqual({ role: 'node', nodeId: 'pc1' });
   });
 
   it.each([
@@ -13,8 +22,9 @@ describe('bearer authentication', () => {
     ['Basic abc', /malformed/],
     ['Bearer', /malformed/],
     ['Bearer admin-secretX', /invalid bearer token/],
-  ])('refuses %j with a reason', (header, reason) => {
-    const result = authenticate(header, tokens);
+    ['Bearer pc2-secret', /credential of PC pc2 was revoked at 2026-11-28T10:00:00.000Z/],
+  ])('refuses %j with a reason', async (header, reason) => {
+    const result = await auth(header);
     expect(result).toHaveProperty('error');
     expect((result as { error: string }).error).toMatch(reason);
   });

@@ -40,9 +40,21 @@ describe('environment settings', () => {
     expect(() => nodeWorkerConfig({ ZANSHIN_NODE_ID: '../x' })).toThrow(ConfigError);
   });
 
-  it('refuses an API whose admin and node tokens are the same', () => {
-    const env = { ZANSHIN_ADMIN_TOKEN: 'a', ZANSHIN_NODE_TOKEN: 'a', ZANSHIN_DATABASE_URL: 'postgres://x' };
-    expect(() => apiConfig(env)).toThrow(/must differ/);
-    expect(apiConfig({ ...env, ZANSHIN_NODE_TOKEN: 'b' })).toMatchObject({ port: 8787, host: '127.0.0.1' });
+  it('needs only the administrator token for the API (PCs have credentials of their own)', () => {
+    expect(apiConfig({ ZANSHIN_ADMIN_TOKEN: 'a', ZANSHIN_DATABASE_URL: 'postgres://x' })).toMatchObject({
+      port: 8787,
+      host: '127.0.0.1',
+      adminToken: 'a',
+    });
+    expect(() => apiConfig({ ZANSHIN_DATABASE_URL: 'postgres://x' })).toThrow(/ZANSHIN_ADMIN_TOKEN/);
+  });
+
+  it('takes rootfs sources only from the allowed roots, the image cache by default', () => {
+    expect(nodeWorkerConfig({ ZANSHIN_NODE_ID: 'pc1' }).rootfsRoots).toEqual(['/var/cache/zanshin/images']);
+    expect(nodeWorkerConfig({ ZANSHIN_NODE_ID: 'pc1', ZANSHIN_ROOTFS_ROOTS: '/srv/a:/srv/b' }).rootfsRoots).toEqual([
+      '/srv/a',
+      '/srv/b',
+    ]);
+    expect(() => nodeWorkerConfig({ ZANSHIN_NODE_ID: 'pc1', ZANSHIN_ROOTFS_ROOTS: 'rel' })).toThrow(/absolute path/);
   });
 });

@@ -1,0 +1,179 @@
+// Who may make the cluster do what, tried for real: a workflow of an intruder's own asks PCs to do what the
+// system never asks (another container's generation by path, a send to an address of their choice, a rootfs from
+// anywhere), and PCs use each other's or revoked credentials. Each is refused, and nothing changes.
+import { bundleWorkflowCode, Worker } from '@temporalio/worker';
+import { WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { ErrorType } from '../../common/errors';
+import { nodeCredentialFile } from '../../infra/cluster/secrets';
+import { planCluster } from '../../infra/cluster/plan';
+import { ensureCounterRootfs } from '../../infra/images/counter';
+import { LiveCluster, sleep } from '../helpers/live-cluster';
+import { TEST_PREFIX } from '../helpers/names';
+
+jest.setTimeout(180_000);
+
+const cluster = new LiveCluster();
+const VICTIM = `${TEST_PREFIX}-victim`;
+const QUEUE = `${TEST_PREFIX}-intruder`;
+let worker: Worker;
+let running: Promise<void>;
+
+beforeAll(async () => {
+  const [bundle, rootfs] = await Promise.all([
+    bundleWorkflowCode({
+      workflowsPath: require.resolve('../helpers/attacker-workflows'),
+      logger: {
+        log: () => undefined,
+        trace: () => undefined,
+        debug: () => undefined,
+        info: () => undefined,
+        warn: () => undefined,
+        error: () => undefined,
+      },
+    }),
+    ensureCounterRootfs(),
+    cluster.start('10.86.0', 2),
+  ]);
+  worker = await Worker.create({
+    connection: await (
+      await import('@temporalio/worker')
+    ).NativeConnection.connect({
+      address: `127.0.0.1:${cluster.config.temporalPort}`,
+    }),
+    taskQueue: QUEUE,
+    workflowBundle: bundle,
+  });
+  running = worker.run();
+  const created = await cluster.api('POST', '/v1/containers', {
+    id: VICTIM,
+    args: ['/bin/counter'],
+    env: ['MIB=4'],
+    memoryMiB: 16,
+    rootfs: { dir: rootfs },
+  });
+  expect(created.status).toBe(201);
+  const started = await cluster.api('POST', `/v1/containers/${VICTIM}/start`, { nodeId: 'pc1' });
+  expect(started.status).toBe(200);
+  await cluster.runningOn(VICTIM);
+}, 600_000);
+
+afterAll(async () => {
+  worker?.shutdown();
+  await running?.catch(() => undefined);
+  await cluster.stop();
+}, 180_000);
+
+/** Runs an activity on a PC the way an intruder's workflow would; resolves with its failure (or throws if it ran). */
+async function refusal(nodeId: string, activity: string, args: unknown): Promise<ApplicationFailure> {
+  const err = await cluster.client.workflow
+    .execute('callNodeActivity', {
+      taskQueue: QUEUE,
+      workflowId: `${TEST_PREFIX}-intrude-${activity}-${Date.now()}`,
+      args: [{ nodeId, activity, args }],
+    })
+    .then(
+      (r) => new Error(`${activity} ran: ${JSON.stringify(r)}`),
+      (e: unknown) => e,
+    );
+  expect(err).toBeInstanceOf(WorkflowFailedError);
+  return (err as WorkflowFailedError).cause!.cause as ApplicationFailure;
+}
+
+const victimDir = () => path.join(cluster.nodeDirs['pc1']!, 'store', 'containers', VICTIM);
+
+describe('node activities refuse what the system never asks', () => {
+  it("refuses a generation given as a path into another container's store", async () => {
+    const failure = await refusal('pc1', 'restoreLocal', { containerId: 'mine', generation: `../../${VICTIM}/gens/1` });
+    expect(failure.type).toBe(ErrorType.InvalidInput);
+    expect(failure.message).toMatch(/restoreLocal: \/generation must be integer/);
+    expect(await cluster.runningOn(VICTIM)).toEqual(['pc1']);
+  });
+
+  it("refuses to send a container's memory to an address that is not a registered PC's data plane", async () => {
+    const failure = await refusal('pc1', 'sendCheckpoint', {
+      containerId: VICTIM,
+      generation: 1,
+      target: {
+        address: '10.86.0.250:7070',
+        transferId: '0f8e2b4c-1d2e-4f60-8a9b-0c1d2e3f4a5b',
+        token: 'A'.repeat(43),
+      },
+    });
+    expect(failure.type).toBe(ErrorType.InvalidInput);
+    expect(failure.message).toMatch(/10\.86\.0\.250:7070 is not the data plane of a registered PC/);
+  });
+
+  it("refuses a rootfs from outside the allowed roots (the PC's /etc), creating nothing", async () => {
+    const failure = await refusal('pc2', 'createContainer', {
+      containerId: `${TEST_PREFIX}-etc`,
+      args: ['/bin/sh'],
+      env: [],
+      memoryMiB: 8,
+      rootfs: { dir: '/etc' },
+    });
+    expect(failure.type).toBe(ErrorType.InvalidInput);
+    expect(failure.message).toMatch(/rootfs source \/etc is outside the allowed roots of pc2/);
+    expect(await cluster.runningOn(`${TEST_PREFIX}-etc`)).toEqual([]);
+  });
+
+  it('refuses an input with fields it does not know, naming them', async () => {
+    const failure = await refusal('pc1', 'deleteContainer', { containerId: VICTIM, force: true });
+    expect(failure.type).toBe(ErrorType.InvalidInput);
+    expect(failure.message).toMatch(/additional properties \(force\)/);
+    expect(await cluster.runningOn(VICTIM)).toEqual(['pc1']);
+    expect(readFileSync(path.join(victimDir(), 'container.json'), 'utf8')).toContain(VICTIM);
+  });
+});
+
+describe("each PC's own migration-api credential", () => {
+  const tokenOf = (nodeId: string) =>
+    readFileSync(nodeCredentialFile(planCluster(cluster.config).paths.secrets, nodeId), 'utf8').trim();
+  const report = (nodeId: string, token: string) =>
+    fetch(`http://127.0.0.1:${cluster.config.apiPort}/v1/nodes/${nodeId}/report`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({}),
+    });
+
+  it("refuses a PC's credential used for another PC, and no credential at all", async () => {
+    const res = await report('pc2', tokenOf('pc1'));
+    expect(res.status).toBe(403);
+    expect(((await res.json()) as { message: string }).message).toMatch(/credential of pc1 cannot report for pc2/);
+    const stranger = await fetch(`http://127.0.0.1:${cluster.config.apiPort}/v1/nodes`, {
+      headers: { authorization: 'Bearer not-a-credential' },
+    });
+    expect(stranger.status).toBe(401);
+  });
+
+  it('cuts a revoked PC off alone: its reports are refused, it is no longer listed, no one sends to it', async () => {
+    const pc2Token = tokenOf('pc2');
+    expect((await cluster.api('DELETE', '/v1/nodes/pc2/credential')).status).toBe(204);
+    const refused = await report('pc2', pc2Token);
+    expect(refused.status).toBe(401);
+    expect(((await refused.json()) as { message: string }).message).toMatch(/credential of PC pc2 was revoked/);
+    const nodes = (await cluster.api('GET', '/v1/nodes')).body.nodes as { id: string; address: string }[];
+    expect(nodes.map((n) => n.id)).toEqual(['pc1']);
+    // pc1 no longer sends to pc2's data plane (its list of registered PCs is at most 10 s old).
+    const pc2 = planCluster(cluster.config).nodes[1]!;
+    await sleep(10_500);
+    const failure = await refusal('pc1', 'sendCheckpoint', {
+      containerId: VICTIM,
+      generation: 1,
+      target: {
+        address: `${pc2.address}:7070`,
+        transferId: '0f8e2b4c-1d2e-4f60-8a9b-0c1d2e3f4a5b',
+        token: 'A'.repeat(43),
+      },
+    });
+    expect(failure.message).toMatch(/is not the data plane of a registered PC \(registered: [^)]*\)/);
+    expect(failure.message).not.toMatch(new RegExp(`registered: .*${pc2.address.replace(/\./g, '\\.')}`));
+    // pc1 goes on reporting.
+    const pc1 = (await cluster.api('GET', '/v1/nodes/pc1')).body as { lastReportAt: string };
+    await sleep(3_000);
+    const later = (await cluster.api('GET', '/v1/nodes/pc1')).body as { lastReportAt: string };
+    expect(new Date(later.lastReportAt).getTime()).toBeGreaterThan(new Date(pc1.lastReportAt).getTime());
+  });
+});
