@@ -1,5 +1,6 @@
 // migration-api process: HTTP over PostgreSQL, starting workflows through Temporal.
 import { Client, Connection } from '@temporalio/client';
+import { temporalTlsOptions } from '../common/temporal-tls';
 import { createPool } from '../state/db';
 import { AddressPoolSettings, apiConfig } from '../common/config';
 import { ConfigError } from '../common/errors';
@@ -27,7 +28,7 @@ async function main(): Promise<void> {
   const { applied } = await migrate(db);
   if (applied.length) console.log(`migration-api: applied database migrations ${applied.join(', ')}`);
   // Lazy: the API answers (and says why a workflow cannot start) even while Temporal is still coming up.
-  const connection = Connection.lazy({ address: config.temporal.address });
+  const connection = Connection.lazy({ address: config.temporal.address, ...temporalTlsOptions(config.temporal.tls) });
   const temporal = new Client({ connection, namespace: config.temporal.namespace });
   const app = buildApi({
     db,

@@ -19,6 +19,33 @@ export interface TemporalConfig {
   namespace: string;
   /** ZANSHIN_CONTROL_TASK_QUEUE, where workflows and control activities run. @default zanshin-control */
   controlTaskQueue: string;
+  /**
+   * TEMPORAL_TLS_CA, TEMPORAL_TLS_CERT, TEMPORAL_TLS_KEY (files) and TEMPORAL_TLS_SERVER_NAME (@default
+   * temporal.zanshin): mutual TLS through the Temporal gate. Unset: plain (the dev server on this host's loopback).
+   */
+  tls: TemporalTls | null;
+}
+
+export interface TemporalTls {
+  ca: string;
+  cert: string;
+  key: string;
+  serverName: string;
+}
+
+function temporalTls(env: Env): TemporalTls | null {
+  const files = ['TEMPORAL_TLS_CA', 'TEMPORAL_TLS_CERT', 'TEMPORAL_TLS_KEY'].map((name) => [name, env[name] ?? '']);
+  const given = files.filter(([, v]) => v);
+  if (!given.length) return null;
+  const missing = files.filter(([, v]) => !v).map(([n]) => n);
+  if (missing.length) throw new ConfigError(`mutual TLS to Temporal needs ${missing.join(' and ')} as well`);
+  for (const [name, file] of files) if (!existsSync(file!)) throw new ConfigError(`${name}=${file}: no such file`);
+  return {
+    ca: files[0]![1]!,
+    cert: files[1]![1]!,
+    key: files[2]![1]!,
+    serverName: envString(env, 'TEMPORAL_TLS_SERVER_NAME', 'temporal.zanshin'),
+  };
 }
 
 /** The control task queue every part uses: workers poll it, the API, the CLI and the launcher start workflows on it. */
@@ -31,6 +58,7 @@ export function temporalConfig(env: Env = process.env): TemporalConfig {
     address: envString(env, 'TEMPORAL_ADDRESS', '127.0.0.1:7233'),
     namespace: envString(env, 'TEMPORAL_NAMESPACE', 'default'),
     controlTaskQueue: controlTaskQueue(env),
+    tls: temporalTls(env),
   };
 }
 

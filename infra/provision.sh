@@ -10,7 +10,7 @@ node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(
   || fail "Node.js >= 20.19 < 21 is required; found $(node --version)."
 
 t0=$SECONDS
-step "Debian packages (runc, iptables, socat, PostgreSQL)" provision_apt
+step "Debian packages (runc, iptables, socat, openssl, PostgreSQL)" provision_apt
 step "CRIU >= 4.2" provision_criu
 step "Temporal CLI $TEMPORAL_CLI_VERSION" provision_temporal_cli
 step "zanshin-init (containers' first process)" provision_init

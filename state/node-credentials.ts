@@ -4,15 +4,30 @@ import type { Pool } from 'pg';
 
 const hashOf = (token: string): Buffer => createHash('sha256').update(token).digest();
 
-/** Issues a new credential for a PC (its previous one stops working) and returns the token, shown only now. */
-export async function issueNodeCredential(db: Pool, nodeId: string): Promise<string> {
+/**
+ * Issues a new credential for a PC (its previous one stops working) and returns the token, shown only now.
+ * `certificateSha256`: the PC's client certificate for the Temporal gate, the only one of it the gate admits.
+ */
+export async function issueNodeCredential(db: Pool, nodeId: string, certificateSha256?: string): Promise<string> {
   const token = `zn_${randomBytes(32).toString('base64url')}`;
   await db.query(
-    `INSERT INTO node_credentials (node_id, token_sha256) VALUES ($1, $2)
-     ON CONFLICT (node_id) DO UPDATE SET token_sha256 = $2, issued_at = now(), revoked_at = NULL`,
-    [nodeId, hashOf(token)],
+    `INSERT INTO node_credentials (node_id, token_sha256, cert_sha256) VALUES ($1, $2, $3)
+     ON CONFLICT (node_id) DO UPDATE SET token_sha256 = $2, cert_sha256 = $3, issued_at = now(), revoked_at = NULL`,
+    [nodeId, hashOf(token), certificateSha256 ?? null],
   );
   return token;
+}
+
+/** What the Temporal gate needs to know of a PC: its current certificate and whether it was revoked. */
+export async function gateRecordOf(
+  db: Pool,
+  nodeId: string,
+): Promise<{ certSha256: string | null; revokedAt: Date | null } | null> {
+  const { rows } = await db.query<{ certSha256: string | null; revokedAt: Date | null }>(
+    'SELECT cert_sha256 AS "certSha256", revoked_at AS "revokedAt" FROM node_credentials WHERE node_id = $1',
+    [nodeId],
+  );
+  return rows[0] ?? null;
 }
 
 /** Revokes a PC's credential; false when the PC has none (or it was revoked already). */

@@ -10,7 +10,7 @@ runMain('control-worker', async () => {
   Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'] });
   // Control activities read and write the cluster's state; without a database only workflows that need none run.
   const db = databaseUrl ? createPool(databaseUrl, 5) : null;
-  const connection = await connectWithRetry(config.address);
+  const connection = await connectWithRetry(config.address, config.tls);
   try {
     const worker = await Worker.create({
       connection,

@@ -60,7 +60,7 @@ runMain('node-worker', async () => {
   // Sources send only to registered PCs' data planes (the list comes from migration-api, with this PC's token).
   const registry =
     config.apiUrl && config.nodeToken ? new PcRegistry({ apiUrl: config.apiUrl, token: config.nodeToken }) : null;
-  const connection = await connectWithRetry(config.temporal.address);
+  const connection = await connectWithRetry(config.temporal.address, config.temporal.tls);
   try {
     const worker = await Worker.create({
       connection,

@@ -44,12 +44,27 @@ export function nodeRoutes(app: FastifyInstance, { db, loadRetentionMs }: NodeRo
   );
 
   // An administrator gives each PC its own credential (shown once), and cuts one PC off by revoking it.
-  app.post<{ Params: { nodeId: string } }>(
+  app.post<{ Params: { nodeId: string }; Body: { certificateSha256?: string } | undefined }>(
     '/v1/nodes/:nodeId/credential',
-    { schema: { params: nodeIdParam } },
+    {
+      schema: {
+        params: nodeIdParam,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            certificateSha256: {
+              type: 'string',
+              pattern: '^[0-9a-f]{64}$',
+              description: "SHA-256 (hex) of the PC's client certificate: the only one of it the Temporal gate admits",
+            },
+          },
+        },
+      },
+    },
     async (request, reply) => {
       if (!requireAdmin(request.role, reply)) return reply;
-      const token = await issueNodeCredential(db, request.params.nodeId);
+      const token = await issueNodeCredential(db, request.params.nodeId, request.body?.certificateSha256);
       return reply.code(201).send({ nodeId: request.params.nodeId, token });
     },
   );

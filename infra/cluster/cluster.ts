@@ -19,6 +19,8 @@ import { hostRelayArgv, inNamespace, namespaceRelayArgv } from './relays';
 import { GUEST_SERVICE_HOST, guestKernel, hostCpuFlags, prepareGuestPc, qemuArgv, virtiofsdArgv } from './guest-pcs';
 import { isRunning, logTail, ProcessRecord, spawnDetached, stopProcess } from './processes';
 import { ClusterSecrets, ensureClusterSecrets, writeNodeCredential } from './secrets';
+import { certFingerprint, CertPair, ensureCa, GATE_SERVER_NAME, issueCert } from './pki';
+import { nodeIdentity } from '../../domain/gate-admission';
 import { ClusterState, readState, removeState, writeState } from './state';
 import { activityPollers, withTemporalClient } from './temporal-client';
 import { tcpOpen, waitFor } from './wait';
@@ -176,10 +178,16 @@ class Launcher {
 }
 
 /** Has migration-api issue a PC's own credential (returned once). */
-async function issueNodeCredential(config: ClusterConfig, adminToken: string, nodeId: string): Promise<string> {
+async function issueNodeCredential(
+  config: ClusterConfig,
+  adminToken: string,
+  nodeId: string,
+  certificateSha256: string,
+): Promise<string> {
   const res = await fetch(`http://127.0.0.1:${config.apiPort}/v1/nodes/${nodeId}/credential`, {
     method: 'POST',
-    headers: { authorization: `Bearer ${adminToken}` },
+    headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ certificateSha256 }),
   });
   if (res.status !== 201) throw new Error(`migration-api refused a credential for ${nodeId}: ${await res.text()}`);
   return ((await res.json()) as { token: string }).token;
@@ -259,7 +267,8 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
     ]);
     await launcher.healthy(temporal, 'the Temporal server', () => tcpOpen('127.0.0.1', config.temporalPort));
 
-    launcher.launch('relay-temporal', hostRelayArgv(sock('temporal'), config.temporalPort));
+    // PCs reach Temporal only through the mutual-TLS gate: their relays lead to it, never to the dev server.
+    launcher.launch('relay-temporal', hostRelayArgv(sock('temporal'), config.gatePort));
     launcher.launch('relay-api', hostRelayArgv(sock('api'), config.apiPort));
 
     log(
@@ -269,7 +278,20 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
     writeState(plan.paths.state, state);
     await runCommands(lanCommands(plan, config.linkRate));
 
-    const temporalEnv = { TEMPORAL_ADDRESS: `127.0.0.1:${config.temporalPort}`, TEMPORAL_NAMESPACE: 'default' };
+    // The cluster CA and its certificates: the gate's, the control plane's, an administrator's, and (below) each PC's.
+    const pkiDir = path.join(plan.paths.secrets, 'pki');
+    const pki = await ensureCa(pkiDir);
+    const gateCert = await issueCert(pki, pkiDir, 'gate', { commonName: GATE_SERVER_NAME, usage: 'server' });
+    const controlCert = await issueCert(pki, pkiDir, 'control', { commonName: 'control', usage: 'client' });
+    if (!existsSync(path.join(pkiDir, 'admin.crt')))
+      await issueCert(pki, pkiDir, 'admin', { commonName: 'admin', usage: 'client' });
+    const viaGate = (cert: CertPair) => ({
+      TEMPORAL_ADDRESS: `127.0.0.1:${config.gatePort}`,
+      TEMPORAL_NAMESPACE: 'default',
+      TEMPORAL_TLS_CA: pki.ca,
+      TEMPORAL_TLS_CERT: cert.crt,
+      TEMPORAL_TLS_KEY: cert.key,
+    });
     log(`migration-api on http://127.0.0.1:${config.apiPort}`);
     const api = launcher.launch('migration-api', [process.execPath, dist('api', 'main.js')], {
       ZANSHIN_API_HOST: '127.0.0.1',
@@ -278,13 +300,26 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
       PGPASSFILE: pgpass,
       ZANSHIN_ADMIN_TOKEN_FILE: secrets.adminTokenFile,
       ZANSHIN_CONTAINER_POOL: containerPool(config),
-      ...temporalEnv,
+      ...viaGate(controlCert),
     });
     await launcher.healthy(api, 'migration-api /health', () => apiHealthy(config, secrets.adminToken));
 
+    // The gate checks each PC's certificate against the credentials migration-api keeps (its tables exist now).
+    log(`Temporal gate (mutual TLS) on 127.0.0.1:${config.gatePort}`);
+    const gate = launcher.launch('temporal-gate', [process.execPath, dist('infra', 'gate', 'main.js')], {
+      ZANSHIN_GATE_LISTEN: `127.0.0.1:${config.gatePort}`,
+      TEMPORAL_ADDRESS: `127.0.0.1:${config.temporalPort}`,
+      ZANSHIN_GATE_CERT: gateCert.crt,
+      ZANSHIN_GATE_KEY: gateCert.key,
+      ZANSHIN_GATE_CA: pki.ca,
+      ZANSHIN_DATABASE_URL: postgresUrl(pg, PG_DATABASE, false),
+      PGPASSFILE: pgpass,
+    });
+    await launcher.healthy(gate, 'the Temporal gate', () => tcpOpen('127.0.0.1', config.gatePort));
+
     log(`control worker on task queue ${controlTaskQueue()}`);
     launcher.launch('control-worker', [process.execPath, dist('workers', 'control-worker.js')], {
-      ...temporalEnv,
+      ...viaGate(controlCert),
       ZANSHIN_DATABASE_URL: postgresUrl(pg, PG_DATABASE, false),
       PGPASSFILE: pgpass,
     });
@@ -293,6 +328,10 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
     const kernel = guests.length ? await guestKernel() : null;
     if (kernel) log(`guest PCs boot Debian's kernel ${kernel.version} under ${kernel.accel.toUpperCase()}`);
     for (const node of plan.nodes) {
+      const nodeCert = await issueCert(pki, path.join(pkiDir, 'nodes'), node.id, {
+        commonName: nodeIdentity(node.id),
+        usage: 'client',
+      });
       const workerEnv = {
         ZANSHIN_NODE_ID: node.id,
         ZANSHIN_NODE_DATA_DIR: node.dataDir,
@@ -301,12 +340,15 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
         ZANSHIN_CONTAINER_POOL: containerPool(config),
         ZANSHIN_CRIU: config.criuBin,
         ZANSHIN_LOAD_REPORT_SECONDS: String(config.loadReportSeconds),
-        // Each PC its own credential, issued afresh at each start (the previous one stops working).
+        // Each PC its own credential and certificate, issued afresh at each start (the previous ones stop working).
         ZANSHIN_NODE_TOKEN_FILE: writeNodeCredential(
           plan.paths.secrets,
           node.id,
-          await issueNodeCredential(config, secrets.adminToken, node.id),
+          await issueNodeCredential(config, secrets.adminToken, node.id, certFingerprint(nodeCert.crt)),
         ),
+        TEMPORAL_TLS_CA: pki.ca,
+        TEMPORAL_TLS_CERT: nodeCert.crt,
+        TEMPORAL_TLS_KEY: nodeCert.key,
       };
       if (node.kind === 'vm') {
         // The guest's node worker reaches Temporal and the API through its user-networking card (guest-pcs.ts).
@@ -338,7 +380,9 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
       );
       launcher.launch(`${node.id}/relay-api`, namespaceRelayArgv(node.namespace, config.apiPort, sock('api')));
       launcher.launch(`${node.id}/node-worker`, inNamespace(node.namespace, nodeWorkerArgv()), {
-        ...temporalEnv,
+        // Inside the PC's namespace its relay listens on the Temporal port and leads to the gate.
+        TEMPORAL_ADDRESS: `127.0.0.1:${config.temporalPort}`,
+        TEMPORAL_NAMESPACE: 'default',
         ...workerEnv,
         ZANSHIN_API_URL: `http://127.0.0.1:${config.apiPort}`,
       });

@@ -30,6 +30,11 @@ export interface ClusterConfig {
   temporalPort: number;
   /** ZANSHIN_TEMPORAL_UI_PORT: Temporal Web UI port. @default 8233 */
   temporalUiPort: number;
+  /**
+   * ZANSHIN_TEMPORAL_GATE_PORT: the mutual-TLS gate in front of Temporal, the only way PCs reach it (the dev server
+   * itself listens on loopback). @default 7234
+   */
+  gatePort: number;
   /** ZANSHIN_API_PORT: migration-api port. @default 8787 */
   apiPort: number;
   /** ZANSHIN_PG_PORT: port of the cluster's own PostgreSQL. @default 5433 */
@@ -64,6 +69,7 @@ export function clusterConfig(env: Env = process.env, overrides: Partial<Cluster
     linkRate: rate === 'off' ? null : rate,
     temporalPort: envInt(env, 'ZANSHIN_TEMPORAL_PORT', 7233, 1, 65535),
     temporalUiPort: envInt(env, 'ZANSHIN_TEMPORAL_UI_PORT', 8233, 1, 65535),
+    gatePort: envInt(env, 'ZANSHIN_TEMPORAL_GATE_PORT', 7234, 1, 65535),
     apiPort: envInt(env, 'ZANSHIN_API_PORT', 8787, 1, 65535),
     postgresPort: envInt(env, 'ZANSHIN_PG_PORT', 5433, 1, 65535),
     temporalBin: envString(env, 'ZANSHIN_TEMPORAL_BIN', path.join(cacheDir, 'bin', 'temporal')),
@@ -92,7 +98,7 @@ export function validateClusterConfig(c: ClusterConfig): void {
   if (c.nodes < 1 || c.nodes > 50) throw new ConfigError(`ZANSHIN_NODES=${c.nodes} must be between 1 and 50`);
   if (c.vmNodes < 0 || c.vmNodes > 8) throw new ConfigError(`ZANSHIN_VM_NODES=${c.vmNodes} must be between 0 and 8`);
   if (c.linkRate !== null) parseRate(c.linkRate);
-  const ports = [c.temporalPort, c.temporalUiPort, c.apiPort, c.postgresPort];
+  const ports = [c.temporalPort, c.temporalUiPort, c.gatePort, c.apiPort, c.postgresPort];
   if (new Set(ports).size !== ports.length)
     throw new ConfigError(`the cluster's ports must differ; got ${ports.join(', ')}`);
 }

@@ -22,6 +22,7 @@ export async function testClusterConfig(
       ZANSHIN_LINK_RATE: '1gbit',
       ZANSHIN_TEMPORAL_PORT: String(await freePort()),
       ZANSHIN_TEMPORAL_UI_PORT: String(await freePort()),
+      ZANSHIN_TEMPORAL_GATE_PORT: String(await freePort()),
       ZANSHIN_API_PORT: String(await freePort()),
       ZANSHIN_PG_PORT: String(await freePort()),
       // Nothing moves containers behind a test's back; a test triggers what it tests. Reports come often.

@@ -11,6 +11,11 @@ import { nodeCredentialFile } from '../../infra/cluster/secrets';
 import { planCluster } from '../../infra/cluster/plan';
 import { ensureCounterRootfs } from '../../infra/images/counter';
 import { LiveCluster, sleep } from '../helpers/live-cluster';
+import { GATE_SERVER_NAME } from '../../infra/cluster/pki';
+import { inNamespace } from '../../infra/cluster/relays';
+import { probeNodes } from '../../infra/cluster/probe';
+import { withTemporalClient } from '../../infra/cluster/temporal-client';
+import execa from 'execa';
 import { TEST_PREFIX } from '../helpers/names';
 
 jest.setTimeout(180_000);
@@ -128,6 +133,41 @@ describe('node activities refuse what the system never asks', () => {
   });
 });
 
+describe('Temporal behind the mutual-TLS gate', () => {
+  const pkiDir = () => path.join(planCluster(cluster.config).paths.secrets, 'pki');
+  /** `temporal workflow list` run inside pc1's namespace, where its relay leads to the gate. */
+  const listFromPc1 = (tlsArgs: string[]) => {
+    const [cmd, ...args] = inNamespace(planCluster(cluster.config).nodes[0]!.namespace, [
+      cluster.config.temporalBin,
+      'workflow',
+      'list',
+      '--address',
+      `127.0.0.1:${cluster.config.temporalPort}`,
+      '--limit',
+      '1',
+      ...tlsArgs,
+    ]);
+    return execa(cmd!, args, { reject: false, timeout: 60_000 });
+  };
+
+  it("refuses a client on a PC without a certificate; pc1's own certificate passes", async () => {
+    const without = await listFromPc1([]);
+    expect(without.exitCode).not.toBe(0);
+    const withTls = (name: string) => [
+      '--tls-ca-path',
+      path.join(pkiDir(), 'ca.crt'),
+      '--tls-cert-path',
+      path.join(pkiDir(), `${name}.crt`),
+      '--tls-key-path',
+      path.join(pkiDir(), `${name}.key`),
+      '--tls-server-name',
+      GATE_SERVER_NAME,
+    ];
+    const own = await listFromPc1(withTls('nodes/pc1'));
+    expect([own.exitCode, own.stderr]).toEqual([0, '']);
+  });
+});
+
 describe("each PC's own migration-api credential", () => {
   const tokenOf = (nodeId: string) =>
     readFileSync(nodeCredentialFile(planCluster(cluster.config).paths.secrets, nodeId), 'utf8').trim();
@@ -170,6 +210,15 @@ describe("each PC's own migration-api credential", () => {
     });
     expect(failure.message).toMatch(/is not the data plane of a registered PC \(registered: [^)]*\)/);
     expect(failure.message).not.toMatch(new RegExp(`registered: .*${pc2.address.replace(/\./g, '\\.')}`));
+    // pc2's worker is cut off from Temporal too (the gate checks open connections every 2 s); pc1 answers.
+    const probe = async (nodeId: string) =>
+      (
+        await withTemporalClient({ address: `127.0.0.1:${cluster.config.temporalPort}`, namespace: 'default' }, (c) =>
+          probeNodes(c, [nodeId]),
+        )
+      )[0]!;
+    expect((await probe('pc2')).error).toMatch(/did not answer on task queue node-pc2/);
+    expect((await probe('pc1')).error).toBeUndefined();
     // pc1 goes on reporting.
     const pc1 = (await cluster.api('GET', '/v1/nodes/pc1')).body as { lastReportAt: string };
     await sleep(3_000);

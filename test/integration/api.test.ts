@@ -51,7 +51,7 @@ beforeAll(async () => {
   api = buildApi({ db: pool, temporal: temporal.client, adminToken: tokens.adminToken });
   baseUrl = await api.listen({ host: '127.0.0.1', port: 0 });
   const issue = async (nodeId: string) => {
-    const res = await post(`/v1/nodes/${nodeId}/credential`, undefined);
+    const res = await post(`/v1/nodes/${nodeId}/credential`, {});
     expect(res.statusCode).toBe(201);
     return String(res.body.token);
   };
@@ -281,7 +281,7 @@ describe("each PC's own credential", () => {
     );
 
     // A new credential brings it back; the old one stays dead.
-    const again = await post('/v1/nodes/pc3/credential', undefined);
+    const again = await post('/v1/nodes/pc3/credential', {});
     expect(again.statusCode).toBe(201);
     expect((await put('/v1/nodes/pc3/report', pc3, String(again.body.token))).statusCode).toBe(204);
     await expectRefused(put('/v1/nodes/pc3/report', pc3, tokens.pc3Token), 401, /revoked|invalid bearer token/);
@@ -290,9 +290,14 @@ describe("each PC's own credential", () => {
   });
 
   it('lets only the administrator issue or revoke credentials', async () => {
-    await expectRefused(post('/v1/nodes/pc2/credential', undefined, tokens.nodeToken), 403, /administrator token/);
+    await expectRefused(post('/v1/nodes/pc2/credential', {}, tokens.nodeToken), 403, /administrator token/);
     await expectRefused(send('DELETE', '/v1/nodes/pc2/credential', undefined, tokens.pc2Token), 403, /administrator/);
-    await expectRefused(post('/v1/nodes/PC_2/credential', undefined), 400, /nodeId must match pattern/);
+    await expectRefused(post('/v1/nodes/PC_2/credential', {}), 400, /nodeId must match pattern/);
+    await expectRefused(
+      post('/v1/nodes/pc2/credential', { certificateSha256: 'not-a-hash' }),
+      400,
+      /certificateSha256 must match pattern/,
+    );
   });
 });
 

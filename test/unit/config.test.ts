@@ -11,6 +11,27 @@ describe('environment settings', () => {
       address: '127.0.0.1:7233',
       namespace: 'default',
       controlTaskQueue: 'zanshin-control',
+      tls: null,
+    });
+  });
+
+  it('takes mutual TLS to Temporal only whole, and names what is missing', () => {
+    expect(() => temporalConfig({ TEMPORAL_TLS_CERT: '/x.crt' })).toThrow(
+      /needs TEMPORAL_TLS_CA and TEMPORAL_TLS_KEY as well/,
+    );
+    expect(() =>
+      temporalConfig({
+        TEMPORAL_TLS_CA: '/nope/ca.crt',
+        TEMPORAL_TLS_CERT: '/nope/a.crt',
+        TEMPORAL_TLS_KEY: '/nope/a.key',
+      }),
+    ).toThrow(/TEMPORAL_TLS_CA=\/nope\/ca.crt: no such file/);
+    const file = __filename;
+    expect(temporalConfig({ TEMPORAL_TLS_CA: file, TEMPORAL_TLS_CERT: file, TEMPORAL_TLS_KEY: file }).tls).toEqual({
+      ca: file,
+      cert: file,
+      key: file,
+      serverName: 'temporal.zanshin',
     });
   });
 
