@@ -1,6 +1,7 @@
 // migration-api process: HTTP over PostgreSQL, starting workflows through Temporal.
 import { Client, Connection } from '@temporalio/client';
 import { temporalTlsOptions } from '../common/temporal-tls';
+import { dataConverterWith, payloadCodecFromEnv } from '../common/payload-codec';
 import { createPool } from '../state/db';
 import { AddressPoolSettings, apiConfig } from '../common/config';
 import { ConfigError } from '../common/errors';
@@ -29,7 +30,11 @@ async function main(): Promise<void> {
   if (applied.length) console.log(`migration-api: applied database migrations ${applied.join(', ')}`);
   // Lazy: the API answers (and says why a workflow cannot start) even while Temporal is still coming up.
   const connection = Connection.lazy({ address: config.temporal.address, ...temporalTlsOptions(config.temporal.tls) });
-  const temporal = new Client({ connection, namespace: config.temporal.namespace });
+  const temporal = new Client({
+    connection,
+    namespace: config.temporal.namespace,
+    ...dataConverterWith(payloadCodecFromEnv()),
+  });
   const app = buildApi({
     db,
     temporal,

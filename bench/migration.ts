@@ -14,6 +14,7 @@
 //   BENCH_KEEP_LOGS=/some/dir     copy the cluster's logs there before the data is removed
 //   (ZANSHIN_MEMORY_TRACE_MS=200 makes node workers log their memory as it changes)
 import { Client, Connection } from '@temporalio/client';
+import { clusterClient, clusterTemporal } from '../infra/cluster/temporal-client';
 import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -215,7 +216,7 @@ async function main(): Promise<void> {
     await startCluster(config, log);
     const connection = await Connection.connect({ address: `127.0.0.1:${config.temporalPort}` });
     try {
-      const client = new Client({ connection, namespace: 'default' });
+      const client = clusterClient(connection, clusterTemporal(config));
       const api = new ApiClient(
         apiClientConfig({
           ...process.env,

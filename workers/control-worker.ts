@@ -4,6 +4,7 @@ import { createPool } from '../state/db';
 import { controlWorkerConfig } from '../common/config';
 import { createControlActivities } from '../activities/control';
 import { connectWithRetry, runMain } from './connect';
+import { dataConverterWith, payloadCodecFromEnv } from '../common/payload-codec';
 
 runMain('control-worker', async () => {
   const { temporal: config, databaseUrl, policy } = controlWorkerConfig();
@@ -19,6 +20,7 @@ runMain('control-worker', async () => {
       workflowsPath: require.resolve('../workflows'),
       activities: db ? createControlActivities({ db, policy }) : {},
       shutdownGraceTime: '10s',
+      ...dataConverterWith(payloadCodecFromEnv()),
     });
     console.log(
       `control-worker: polling ${config.controlTaskQueue} on ${config.address}${db ? '' : ' (no ZANSHIN_DATABASE_URL: control activities off)'}`,

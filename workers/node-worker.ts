@@ -4,6 +4,7 @@ import { Runtime, Worker } from '@temporalio/worker';
 import { nodeWorkerConfig } from '../common/config';
 import { createNodeActivities } from '../activities/node';
 import { PcRegistry } from '../node/pc-registry';
+import { dataConverterWith, payloadCodecFromEnv } from '../common/payload-codec';
 import { detectCapabilities } from '../node/capabilities';
 import { buildDataPlane } from '../node/dataplane/server';
 import { ContainerNet } from '../node/container-net';
@@ -72,6 +73,8 @@ runMain('node-worker', async () => {
         ...(registry ? { dataPlanes: (refresh?: boolean) => registry.dataPlanes(refresh) } : {}),
       }),
       shutdownGraceTime: '10s',
+      // Inputs and results are encrypted with the cluster key in Temporal (transfer tokens among them).
+      ...dataConverterWith(payloadCodecFromEnv()),
     });
     console.log(
       `node-worker ${config.nodeId}: polling ${config.taskQueue} on ${config.temporal.address}; data plane on ${config.address}:${config.dataPort}; ` +

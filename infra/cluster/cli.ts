@@ -4,7 +4,7 @@ import { clusterConfig, ClusterConfig } from './config';
 import { clusterStatus, ClusterStatus, startCluster, stopCluster } from './cluster';
 import { probeNodes } from './probe';
 import { planCluster } from './plan';
-import { withTemporalClient } from './temporal-client';
+import { clusterTemporal, withTemporalClient } from './temporal-client';
 import { table } from '../../cli/format';
 import { registerDemoCommands } from '../demo/commands';
 
@@ -92,10 +92,7 @@ shared(
 ).action(async (nodes: string[], opts: CommonOptions) => {
   const config = configFrom(opts);
   const ids = nodes.length ? nodes : planCluster(config).nodes.map((n) => n.id);
-  const results = await withTemporalClient(
-    { address: `127.0.0.1:${config.temporalPort}`, namespace: 'default' },
-    (client) => probeNodes(client, ids),
-  );
+  const results = await withTemporalClient(clusterTemporal(config), (client) => probeNodes(client, ids));
   if (opts.json) {
     console.log(JSON.stringify(results, null, 2));
   } else {

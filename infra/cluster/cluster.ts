@@ -22,7 +22,7 @@ import { ClusterSecrets, ensureClusterSecrets, writeNodeCredential } from './sec
 import { certFingerprint, CertPair, ensureCa, GATE_SERVER_NAME, issueCert } from './pki';
 import { nodeIdentity } from '../../domain/gate-admission';
 import { ClusterState, readState, removeState, writeState } from './state';
-import { activityPollers, withTemporalClient } from './temporal-client';
+import { activityPollers, clusterTemporal, withTemporalClient } from './temporal-client';
 import { tcpOpen, waitFor } from './wait';
 import execa from 'execa';
 import { Client, ScheduleAlreadyRunning, ScheduleOverlapPolicy } from '@temporalio/client';
@@ -262,10 +262,20 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
       String(config.temporalPort),
       '--ui-port',
       String(config.temporalUiPort),
+      // The Web UI shows the encrypted payloads through the codec server (started just below).
+      '--ui-codec-endpoint',
+      `http://127.0.0.1:${config.codecPort}`,
       '--log-level',
       'warn',
     ]);
     await launcher.healthy(temporal, 'the Temporal server', () => tcpOpen('127.0.0.1', config.temporalPort));
+
+    const codec = launcher.launch('codec-server', [process.execPath, dist('infra', 'gate', 'codec-main.js')], {
+      ZANSHIN_CODEC_LISTEN: `127.0.0.1:${config.codecPort}`,
+      ZANSHIN_PAYLOAD_KEY_FILE: secrets.payloadKeyFile,
+      ZANSHIN_CODEC_UI_ORIGIN: `http://127.0.0.1:${config.temporalUiPort}`,
+    });
+    await launcher.healthy(codec, 'the codec server', () => tcpOpen('127.0.0.1', config.codecPort));
 
     // PCs reach Temporal only through the mutual-TLS gate: their relays lead to it, never to the dev server.
     launcher.launch('relay-temporal', hostRelayArgv(sock('temporal'), config.gatePort));
@@ -300,6 +310,7 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
       PGPASSFILE: pgpass,
       ZANSHIN_ADMIN_TOKEN_FILE: secrets.adminTokenFile,
       ZANSHIN_CONTAINER_POOL: containerPool(config),
+      ZANSHIN_PAYLOAD_KEY_FILE: secrets.payloadKeyFile,
       ...viaGate(controlCert),
     });
     await launcher.healthy(api, 'migration-api /health', () => apiHealthy(config, secrets.adminToken));
@@ -320,6 +331,7 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
     log(`control worker on task queue ${controlTaskQueue()}`);
     launcher.launch('control-worker', [process.execPath, dist('workers', 'control-worker.js')], {
       ...viaGate(controlCert),
+      ZANSHIN_PAYLOAD_KEY_FILE: secrets.payloadKeyFile,
       ZANSHIN_DATABASE_URL: postgresUrl(pg, PG_DATABASE, false),
       PGPASSFILE: pgpass,
     });
@@ -349,6 +361,7 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
         TEMPORAL_TLS_CA: pki.ca,
         TEMPORAL_TLS_CERT: nodeCert.crt,
         TEMPORAL_TLS_KEY: nodeCert.key,
+        ZANSHIN_PAYLOAD_KEY_FILE: secrets.payloadKeyFile,
       };
       if (node.kind === 'vm') {
         // The guest's node worker reaches Temporal and the API through its user-networking card (guest-pcs.ts).
@@ -388,7 +401,7 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
       });
     }
     log(`waiting for ${plan.nodes.length} node worker(s) to poll their task queues`);
-    await withTemporalClient({ address: `127.0.0.1:${config.temporalPort}`, namespace: 'default' }, async (client) => {
+    await withTemporalClient(clusterTemporal(config), async (client) => {
       for (const node of plan.nodes) {
         // A guest PC's worker runs inside its QEMU: booting and loading the SDK under emulation takes a while.
         const guest = node.kind === 'vm';
@@ -478,9 +491,8 @@ export async function clusterStatus(config: ClusterConfig): Promise<ClusterStatu
   const secrets = ensureClusterSecrets(plan.paths.secrets);
   const apiUp = await apiHealthy(config, secrets.adminToken).catch(() => false);
   parts.push({ part: 'migration-api /health', up: apiUp, detail: apiUp ? 'ok (database answered)' : 'no answer' });
-  const pollers = await withTemporalClient(
-    { address: `127.0.0.1:${config.temporalPort}`, namespace: 'default' },
-    async (client) => Promise.all(plan.nodes.map((n) => activityPollers(client, n.taskQueue))),
+  const pollers = await withTemporalClient(clusterTemporal(config), async (client) =>
+    Promise.all(plan.nodes.map((n) => activityPollers(client, n.taskQueue))),
   ).catch(() => null);
   plan.nodes.forEach((node, i) => {
     const count = pollers?.[i] ?? 0;

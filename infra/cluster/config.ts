@@ -35,6 +35,11 @@ export interface ClusterConfig {
    * itself listens on loopback). @default 7234
    */
   gatePort: number;
+  /**
+   * ZANSHIN_CODEC_PORT: the codec server (loopback only) through which the Web UI and the Temporal CLI read the
+   * encrypted payloads. @default 8234
+   */
+  codecPort: number;
   /** ZANSHIN_API_PORT: migration-api port. @default 8787 */
   apiPort: number;
   /** ZANSHIN_PG_PORT: port of the cluster's own PostgreSQL. @default 5433 */
@@ -70,6 +75,7 @@ export function clusterConfig(env: Env = process.env, overrides: Partial<Cluster
     temporalPort: envInt(env, 'ZANSHIN_TEMPORAL_PORT', 7233, 1, 65535),
     temporalUiPort: envInt(env, 'ZANSHIN_TEMPORAL_UI_PORT', 8233, 1, 65535),
     gatePort: envInt(env, 'ZANSHIN_TEMPORAL_GATE_PORT', 7234, 1, 65535),
+    codecPort: envInt(env, 'ZANSHIN_CODEC_PORT', 8234, 1, 65535),
     apiPort: envInt(env, 'ZANSHIN_API_PORT', 8787, 1, 65535),
     postgresPort: envInt(env, 'ZANSHIN_PG_PORT', 5433, 1, 65535),
     temporalBin: envString(env, 'ZANSHIN_TEMPORAL_BIN', path.join(cacheDir, 'bin', 'temporal')),
@@ -98,7 +104,7 @@ export function validateClusterConfig(c: ClusterConfig): void {
   if (c.nodes < 1 || c.nodes > 50) throw new ConfigError(`ZANSHIN_NODES=${c.nodes} must be between 1 and 50`);
   if (c.vmNodes < 0 || c.vmNodes > 8) throw new ConfigError(`ZANSHIN_VM_NODES=${c.vmNodes} must be between 0 and 8`);
   if (c.linkRate !== null) parseRate(c.linkRate);
-  const ports = [c.temporalPort, c.temporalUiPort, c.gatePort, c.apiPort, c.postgresPort];
+  const ports = [c.temporalPort, c.temporalUiPort, c.gatePort, c.codecPort, c.apiPort, c.postgresPort];
   if (new Set(ports).size !== ports.length)
     throw new ConfigError(`the cluster's ports must differ; got ${ports.join(', ')}`);
 }

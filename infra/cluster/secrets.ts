@@ -14,13 +14,20 @@ export interface ClusterSecrets {
   adminTokenFile: string;
   adminToken: string;
   postgresPassword: string;
+  /** The cluster key payloads are encrypted with (32 random bytes, base64url). */
+  payloadKeyFile: string;
 }
 
+/** Where the cluster key lives. */
+export const payloadKeyFile = (dir: string): string => path.join(dir, 'payload-key');
+
 export function ensureClusterSecrets(dir: string): ClusterSecrets {
+  ensureSecret(dir, 'payload-key');
   return {
     adminToken: ensureSecret(dir, 'admin-token'),
     postgresPassword: ensureSecret(dir, 'postgres-password'),
     adminTokenFile: path.join(dir, 'admin-token'),
+    payloadKeyFile: payloadKeyFile(dir),
   };
 }
 

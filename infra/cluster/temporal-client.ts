@@ -1,16 +1,42 @@
 import { Client, Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
+import { existsSync } from 'node:fs';
+import { ClusterKeyCodec, dataConverterWith, readPayloadKey } from '../../common/payload-codec';
+import type { ClusterConfig } from './config';
+import { planCluster } from './plan';
+import { payloadKeyFile } from './secrets';
 
 export interface TemporalTarget {
   address: string;
   namespace: string;
+  /** The cluster key: payloads are encrypted with it (common/payload-codec.ts). */
+  payloadKeyFile?: string;
+}
+
+/** The local cluster's Temporal as its administrator on this host sees it: the dev server on loopback, the key. */
+export function clusterTemporal(config: ClusterConfig): TemporalTarget {
+  return {
+    address: `127.0.0.1:${config.temporalPort}`,
+    namespace: 'default',
+    payloadKeyFile: payloadKeyFile(planCluster(config).paths.secrets),
+  };
+}
+
+/** A client that reads and writes the cluster's encrypted payloads (when it has a key). */
+export function clusterClient(connection: Connection, target: TemporalTarget): Client {
+  const key = target.payloadKeyFile && existsSync(target.payloadKeyFile) ? target.payloadKeyFile : null;
+  return new Client({
+    connection,
+    namespace: target.namespace,
+    ...dataConverterWith(key ? new ClusterKeyCodec(readPayloadKey(key)) : null),
+  });
 }
 
 /** Runs `fn` with a client connected to the cluster's Temporal server, closing the connection after. */
 export async function withTemporalClient<T>(target: TemporalTarget, fn: (client: Client) => Promise<T>): Promise<T> {
   const connection = await Connection.connect({ address: target.address, connectTimeout: '5s' });
   try {
-    return await fn(new Client({ connection, namespace: target.namespace }));
+    return await fn(clusterClient(connection, target));
   } finally {
     await connection.close();
   }

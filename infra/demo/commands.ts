@@ -6,7 +6,7 @@ import { formatMoves, table } from '../../cli/format';
 import { moveReportOf } from '../../domain/reports';
 import type { ClusterConfig } from '../cluster/config';
 import { planCluster } from '../cluster/plan';
-import { withTemporalClient } from '../cluster/temporal-client';
+import { clusterTemporal, withTemporalClient } from '../cluster/temporal-client';
 import { runRoundTrip } from './round-trip';
 import { runScenario } from './scenario';
 
@@ -53,15 +53,13 @@ export function registerDemoCommands(
           ZANSHIN_DATA_DIR: config.dataDir,
         }),
       );
-      const { moves, client } = await withTemporalClient(
-        { address: `127.0.0.1:${config.temporalPort}`, namespace: 'default' },
-        (client) =>
-          runScenario(api, client, {
-            home: home!,
-            keys,
-            userNamespace: plan.user.namespace,
-            log: (l) => console.log(`[demo] ${l}`),
-          }),
+      const { moves, client } = await withTemporalClient(clusterTemporal(config), (client) =>
+        runScenario(api, client, {
+          home: home!,
+          keys,
+          userNamespace: plan.user.namespace,
+          log: (l) => console.log(`[demo] ${l}`),
+        }),
       );
       if (opts.json) {
         console.log(JSON.stringify({ moves, client }, null, 2));
@@ -110,21 +108,18 @@ export function registerDemoCommands(
       const [home, away] = planCluster(config).nodes.map((n) => n.id);
       if (!away) throw new Error('the round trip needs at least 2 PCs (--nodes 2)');
       const { mib, dirty } = counterOptions(opts);
-      const { there, back } = await withTemporalClient(
-        { address: `127.0.0.1:${config.temporalPort}`, namespace: 'default' },
-        async (client) => {
-          const containerId = `demo-${Date.now().toString(36)}`;
-          return runRoundTrip(client, {
-            containerId,
-            mib,
-            dirtyPagesPerSecond: dirty,
-            dwellMs: 3_000,
-            home: home!,
-            away,
-            log: (l) => console.log(`[demo] ${l}`),
-          });
-        },
-      );
+      const { there, back } = await withTemporalClient(clusterTemporal(config), async (client) => {
+        const containerId = `demo-${Date.now().toString(36)}`;
+        return runRoundTrip(client, {
+          containerId,
+          mib,
+          dirtyPagesPerSecond: dirty,
+          dwellMs: 3_000,
+          home: home!,
+          away,
+          log: (l) => console.log(`[demo] ${l}`),
+        });
+      });
       if (opts.json) {
         console.log(JSON.stringify({ there, back }, null, 2));
         return;

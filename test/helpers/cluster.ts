@@ -23,6 +23,7 @@ export async function testClusterConfig(
       ZANSHIN_TEMPORAL_PORT: String(await freePort()),
       ZANSHIN_TEMPORAL_UI_PORT: String(await freePort()),
       ZANSHIN_TEMPORAL_GATE_PORT: String(await freePort()),
+      ZANSHIN_CODEC_PORT: String(await freePort()),
       ZANSHIN_API_PORT: String(await freePort()),
       ZANSHIN_PG_PORT: String(await freePort()),
       // Nothing moves containers behind a test's back; a test triggers what it tests. Reports come often.

@@ -9,6 +9,7 @@ import { planCluster } from '../../infra/cluster/plan';
 import { isRunning } from '../../infra/cluster/processes';
 import { readState } from '../../infra/cluster/state';
 import { testClusterConfig } from './cluster';
+import { clusterClient, clusterTemporal } from '../../infra/cluster/temporal-client';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -25,7 +26,7 @@ export class LiveCluster {
     await startCluster(this.config, () => undefined);
     this.nodeDirs = Object.fromEntries(planCluster(this.config).nodes.map((n) => [n.id, n.dataDir]));
     this.connection = await Connection.connect({ address: `127.0.0.1:${this.config.temporalPort}` });
-    this.client = new Client({ connection: this.connection, namespace: 'default' });
+    this.client = clusterClient(this.connection, clusterTemporal(this.config));
   }
 
   /** Stops everything, after removing the containers the tests touched from every PC. */

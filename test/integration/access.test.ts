@@ -11,10 +11,13 @@ import { nodeCredentialFile } from '../../infra/cluster/secrets';
 import { planCluster } from '../../infra/cluster/plan';
 import { ensureCounterRootfs } from '../../infra/images/counter';
 import { LiveCluster, sleep } from '../helpers/live-cluster';
+import { Client, Connection } from '@temporalio/client';
+import { CONTROL_TASK_QUEUE } from '../../common/names';
+import type { migrateContainer } from '../../workflows';
 import { GATE_SERVER_NAME } from '../../infra/cluster/pki';
 import { inNamespace } from '../../infra/cluster/relays';
 import { probeNodes } from '../../infra/cluster/probe';
-import { withTemporalClient } from '../../infra/cluster/temporal-client';
+import { clusterTemporal, withTemporalClient } from '../../infra/cluster/temporal-client';
 import execa from 'execa';
 import { TEST_PREFIX } from '../helpers/names';
 
@@ -168,6 +171,59 @@ describe('Temporal behind the mutual-TLS gate', () => {
   });
 });
 
+describe('payloads encrypted with the cluster key', () => {
+  it('keeps transfer tokens out of the history in clear; the codec server shows them to the Temporal CLI', async () => {
+    const workflowId = `${TEST_PREFIX}-move-victim-${Date.now()}`;
+    const moved = await cluster.client.workflow.execute<typeof migrateContainer>('migrateContainer', {
+      taskQueue: CONTROL_TASK_QUEUE,
+      workflowId,
+      args: [{ containerId: VICTIM, to: 'pc2', reason: 'test' }],
+    });
+    expect(moved).toMatchObject({ to: 'pc2' });
+    // Read raw, without the key: every payload of the history is encrypted, and no token shows.
+    const connection = await Connection.connect({ address: `127.0.0.1:${cluster.config.temporalPort}` });
+    try {
+      const raw = new Client({ connection, namespace: 'default' });
+      const history = await raw.workflow.getHandle(workflowId).fetchHistory();
+      const encodings = new Set(
+        (history.events ?? []).flatMap((e) =>
+          [e.workflowExecutionStartedEventAttributes?.input, e.workflowExecutionCompletedEventAttributes?.result]
+            .flatMap((p) => p?.payloads ?? [])
+            .map((p) => Buffer.from(p.metadata!.encoding!).toString()),
+        ),
+      );
+      expect([...encodings]).toEqual(['binary/encrypted']);
+    } finally {
+      await connection.close();
+    }
+    // The administrator's CLI through the codec server sees the move's activities with their transfer tokens.
+    const show = await execa(
+      cluster.config.temporalBin,
+      [
+        'workflow',
+        'show',
+        '--address',
+        `127.0.0.1:${cluster.config.temporalPort}`,
+        '-w',
+        workflowId,
+        '-o',
+        'json',
+        '--codec-endpoint',
+        `http://127.0.0.1:${cluster.config.codecPort}`,
+      ],
+      { reject: false },
+    );
+    expect(show.exitCode).toBe(0);
+    expect(show.stdout).toMatch(/"token"/);
+    const clear = await execa(
+      cluster.config.temporalBin,
+      ['workflow', 'show', '--address', `127.0.0.1:${cluster.config.temporalPort}`, '-w', workflowId, '-o', 'json'],
+      { reject: false },
+    );
+    expect(clear.stdout).not.toMatch(/"token"/);
+  });
+});
+
 describe("each PC's own migration-api credential", () => {
   const tokenOf = (nodeId: string) =>
     readFileSync(nodeCredentialFile(planCluster(cluster.config).paths.secrets, nodeId), 'utf8').trim();
@@ -212,11 +268,7 @@ describe("each PC's own migration-api credential", () => {
     expect(failure.message).not.toMatch(new RegExp(`registered: .*${pc2.address.replace(/\./g, '\\.')}`));
     // pc2's worker is cut off from Temporal too (the gate checks open connections every 2 s); pc1 answers.
     const probe = async (nodeId: string) =>
-      (
-        await withTemporalClient({ address: `127.0.0.1:${cluster.config.temporalPort}`, namespace: 'default' }, (c) =>
-          probeNodes(c, [nodeId]),
-        )
-      )[0]!;
+      (await withTemporalClient(clusterTemporal(cluster.config), (c) => probeNodes(c, [nodeId])))[0]!;
     expect((await probe('pc2')).error).toMatch(/did not answer on task queue node-pc2/);
     expect((await probe('pc1')).error).toBeUndefined();
     // pc1 goes on reporting.

@@ -7,7 +7,7 @@ import { planCluster } from '../../infra/cluster/plan';
 import { isRunning, ProcessRecord } from '../../infra/cluster/processes';
 import { probeNodes } from '../../infra/cluster/probe';
 import { readState } from '../../infra/cluster/state';
-import { withTemporalClient } from '../../infra/cluster/temporal-client';
+import { clusterTemporal, withTemporalClient } from '../../infra/cluster/temporal-client';
 import { processesMentioning, testClusterConfig } from '../helpers/cluster';
 import { TEST_PREFIX } from '../helpers/names';
 
@@ -48,10 +48,7 @@ describe('local cluster', () => {
   });
 
   it('runs probeNode through Temporal on each PC, inside its own namespace with its own address', async () => {
-    const results = await withTemporalClient(
-      { address: `127.0.0.1:${config.temporalPort}`, namespace: 'default' },
-      (client) => probeNodes(client, ['pc1', 'pc2']),
-    );
+    const results = await withTemporalClient(clusterTemporal(config), (client) => probeNodes(client, ['pc1', 'pc2']));
     expect(results.map((r) => [r.nodeId, r.error, r.description?.networkNamespace, r.description?.addresses])).toEqual([
       ['pc1', undefined, `${TEST_PREFIX}-pc1`, ['10.79.0.11']],
       ['pc2', undefined, `${TEST_PREFIX}-pc2`, ['10.79.0.12']],
@@ -85,7 +82,7 @@ describe('local cluster', () => {
   });
 
   it('creates its schedules (paused here) and one lifecycle workflow per PC', async () => {
-    await withTemporalClient({ address: `127.0.0.1:${config.temporalPort}`, namespace: 'default' }, async (client) => {
+    await withTemporalClient(clusterTemporal(config), async (client) => {
       for (const id of [
         'zanshin-rebalance',
         'zanshin-safety-checkpoints',

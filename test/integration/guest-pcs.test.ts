@@ -12,7 +12,7 @@ import { clusterStatus, stopCluster } from '../../infra/cluster/cluster';
 import { planCluster } from '../../infra/cluster/plan';
 import { probeNodes } from '../../infra/cluster/probe';
 import { inNamespace } from '../../infra/cluster/relays';
-import { withTemporalClient } from '../../infra/cluster/temporal-client';
+import { clusterTemporal, withTemporalClient } from '../../infra/cluster/temporal-client';
 import { httpGetFrom } from '../../infra/demo/lan-client';
 import { ensureCounterRootfs } from '../../infra/images/counter';
 import { ensureDebianRootfs, HTTPD_ROOTFS } from '../../infra/images/debian-rootfs';
@@ -102,10 +102,7 @@ describe('guest PCs', () => {
     // A guest's worker may still be busy starting under emulation: asked again for up to 3 minutes.
     let probe: Awaited<ReturnType<typeof probeNodes>>[number] | undefined;
     for (let i = 0; i < 6 && (!probe || probe.error); i++)
-      [probe] = await withTemporalClient(
-        { address: `127.0.0.1:${config.temporalPort}`, namespace: 'default' },
-        (client) => probeNodes(client, ['vm1']),
-      );
+      [probe] = await withTemporalClient(clusterTemporal(config), (client) => probeNodes(client, ['vm1']));
     expect(probe?.error).toBeUndefined();
     expect(probe?.description?.addresses).toContain(vm1!.address);
 
