@@ -296,6 +296,8 @@ export class NodeExecutor {
     }
     await this.store.writeSpec(spec);
     await this.writeConfig(spec);
+    // A namespace left by an attempt that timed out (the container itself is absent, checked above) is made anew.
+    await this.net.destroy(containerId);
     await this.net.create(containerId, spec.network, { held: false });
     try {
       await this.runc.run(containerId, this.store.bundleDir(containerId));

@@ -28,6 +28,9 @@ const VICTIM = `${TEST_PREFIX}-victim`;
 const QUEUE = `${TEST_PREFIX}-intruder`;
 let worker: Worker;
 let running: Promise<void>;
+/** The intruder's own client: it reaches Temporal but has no cluster key, so its payloads travel in clear. */
+let intruder: Client;
+let intruderConnection: Connection;
 
 beforeAll(async () => {
   const [bundle, rootfs] = await Promise.all([
@@ -55,6 +58,8 @@ beforeAll(async () => {
     workflowBundle: bundle,
   });
   running = worker.run();
+  intruderConnection = await Connection.connect({ address: `127.0.0.1:${cluster.config.temporalPort}` });
+  intruder = new Client({ connection: intruderConnection, namespace: 'default' });
   const created = await cluster.api('POST', '/v1/containers', {
     id: VICTIM,
     args: ['/bin/counter'],
@@ -71,12 +76,13 @@ beforeAll(async () => {
 afterAll(async () => {
   worker?.shutdown();
   await running?.catch(() => undefined);
+  await intruderConnection?.close();
   await cluster.stop();
 }, 180_000);
 
 /** Runs an activity on a PC the way an intruder's workflow would; resolves with its failure (or throws if it ran). */
 async function refusal(nodeId: string, activity: string, args: unknown): Promise<ApplicationFailure> {
-  const err = await cluster.client.workflow
+  const err = await intruder.workflow
     .execute('callNodeActivity', {
       taskQueue: QUEUE,
       workflowId: `${TEST_PREFIX}-intrude-${activity}-${Date.now()}`,
@@ -171,6 +177,21 @@ describe('Temporal behind the mutual-TLS gate', () => {
   });
 });
 
+/** The bytes of every payload in the JSON `temporal workflow show -o json` prints (its data fields are base64). */
+function payloadText(json: string): string {
+  const out: string[] = [];
+  const walk = (v: unknown): void => {
+    if (Array.isArray(v)) v.forEach(walk);
+    else if (v && typeof v === 'object') {
+      const o = v as Record<string, unknown>;
+      if (typeof o.data === 'string' && o.metadata) out.push(Buffer.from(o.data, 'base64').toString('latin1'));
+      Object.values(o).forEach(walk);
+    }
+  };
+  walk(JSON.parse(json));
+  return out.join('\n');
+}
+
 describe('payloads encrypted with the cluster key', () => {
   it('keeps transfer tokens out of the history in clear; the codec server shows them to the Temporal CLI', async () => {
     const workflowId = `${TEST_PREFIX}-move-victim-${Date.now()}`;
@@ -214,13 +235,15 @@ describe('payloads encrypted with the cluster key', () => {
       { reject: false },
     );
     expect(show.exitCode).toBe(0);
-    expect(show.stdout).toMatch(/"token"/);
+    expect(payloadText(show.stdout)).toMatch(/"token"/);
     const clear = await execa(
       cluster.config.temporalBin,
       ['workflow', 'show', '--address', `127.0.0.1:${cluster.config.temporalPort}`, '-w', workflowId, '-o', 'json'],
       { reject: false },
     );
-    expect(clear.stdout).not.toMatch(/"token"/);
+    expect(clear.exitCode).toBe(0);
+    expect(payloadText(clear.stdout)).not.toMatch(/"token"/);
+    expect(clear.stdout).toContain(Buffer.from('binary/encrypted').toString('base64'));
   });
 });
 
