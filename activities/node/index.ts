@@ -111,12 +111,12 @@ export function createNodeActivities(deps: NodeActivityDeps) {
     },
     /** Target, kernel strategy: keeps a pre-copy round just received as a generation (later dumps build on it). */
     async keepGeneration(input: { transferId: string; meta: GenerationMeta }): Promise<{ generation: number }> {
+      checkNodeInput('keepGeneration', input);
       return beating(() => executor().keepGeneration(input.transferId, input.meta));
     },
     /** Kernel strategy: merges a generation's chain of differential checkpoints when it is past the threshold. */
     async mergeChain(input: { containerId: string; generation: number }) {
       checkNodeInput('mergeChain', input);
-      checkNodeInput('keepGeneration', input);
       return beating(() => executor().mergeChain(input.containerId, input.generation));
     },
     async sendCheckpoint(input: {
@@ -152,11 +152,11 @@ export function createNodeActivities(deps: NodeActivityDeps) {
       return beating(() => executor().restoreLocal(input.containerId, input.generation));
     },
     async leaveRemnant(input: { containerId: string }): Promise<{ expiresAt: string }> {
+      checkNodeInput('leaveRemnant', input);
       return executor().leaveRemnant(input.containerId);
     },
     async abortReceive(input: { transferId: string }): Promise<void> {
       checkNodeInput('abortReceive', input);
-      checkNodeInput('leaveRemnant', input);
       return executor().abortReceive(input.transferId);
     },
     async collectGarbage() {
@@ -167,15 +167,15 @@ export function createNodeActivities(deps: NodeActivityDeps) {
       return beating(() => executor().deleteContainer(input.containerId));
     },
     async stopWithCheckpoint(input: { containerId: string }): Promise<{ generation: number; stoppedAt: string }> {
+      checkNodeInput('stopWithCheckpoint', input);
       return beating(() => executor().stopWithCheckpoint(input.containerId));
     },
     async startStopped(input: { containerId: string }): Promise<{ generation: number; state: ContainerState }> {
+      checkNodeInput('startStopped', input);
       return beating(() => executor().startStopped(input.containerId));
     },
     async execInContainer(input: { containerId: string; args: string[]; timeoutSeconds: number }) {
       checkNodeInput('execInContainer', input);
-      checkNodeInput('startStopped', input);
-      checkNodeInput('stopWithCheckpoint', input);
       return beating(() => executor().exec(input.containerId, input.args, input.timeoutSeconds * 1000));
     },
     async readLog(input: { containerId: string; stream: 'stdout' | 'stderr'; tailBytes: number }) {

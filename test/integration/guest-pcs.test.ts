@@ -99,9 +99,9 @@ describe('guest PCs', () => {
     );
 
     const [pc1, vm1] = planCluster(config).nodes;
-    // A guest's worker may still be busy starting under emulation: asked again for up to 3 minutes.
+    // A guest's worker may still be busy starting under emulation: asked again for up to 5 minutes.
     let probe: Awaited<ReturnType<typeof probeNodes>>[number] | undefined;
-    for (let i = 0; i < 6 && (!probe || probe.error); i++)
+    for (let i = 0; i < 10 && (!probe || probe.error); i++)
       [probe] = await withTemporalClient(clusterTemporal(config), (client) => probeNodes(client, ['vm1']));
     expect(probe?.error).toBeUndefined();
     expect(probe?.description?.addresses).toContain(vm1!.address);

@@ -1,4 +1,5 @@
 import { checkNodeInput, InvalidInput, liesUnder, NODE_INPUT_SCHEMAS } from '../../domain/node-input';
+import { createNodeActivities } from '../../activities/node';
 
 const target = {
   address: '10.77.0.12:7070',
@@ -104,5 +105,14 @@ describe('node activity input', () => {
     expect(liesUnder('/var/cache/zanshin/images', ['/var/cache/zanshin/images/'])).toBe(true);
     expect(liesUnder('/var/cache/zanshin/images-evil/x', ['/var/cache/zanshin/images'])).toBe(false);
     expect(liesUnder('/etc', ['/var/cache/zanshin/images', '/srv/rootfs'])).toBe(false);
+  });
+});
+
+describe('every node activity checks its own input', () => {
+  it.each(Object.keys(NODE_INPUT_SCHEMAS))('%s refuses a bad input under its own name', async (name) => {
+    const activities = createNodeActivities({ nodeId: 'pc1' }) as unknown as Record<string, (i: unknown) => unknown>;
+    await expect(Promise.resolve().then(() => activities[name]!({ bogus: 1 }))).rejects.toThrow(
+      new RegExp(`^${name}: `),
+    );
   });
 });
