@@ -369,6 +369,7 @@ describe('shutdown evacuation', () => {
         ...process.env,
         ZANSHIN_NODE_ID: 'pc2',
         TEMPORAL_ADDRESS: `127.0.0.1:${config.temporalPort}`,
+        ZANSHIN_CODEC_ENDPOINT: `http://127.0.0.1:${config.codecPort}`,
         ZANSHIN_EVACUATION_DEADLINE: '60',
         PATH: `${path.dirname(config.temporalBin)}:${path.dirname(process.execPath)}:${process.env.PATH ?? ''}`,
       },
