@@ -1047,5 +1047,6 @@ export class NodeExecutor {
     await this.runc.remove(containerId);
     await this.net.destroy(containerId);
     await rm(this.store.containerDir(containerId), { recursive: true, force: true });
+    await rm(this.criuConfigPath(containerId), { force: true });
   }
 }

@@ -19,6 +19,9 @@ export interface Pki {
   caKey: string;
 }
 
+/** A new EC P-256 key, unencrypted (files are mode 0600 under the secrets directory). */
+const NEW_EC_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+
 async function openssl(args: string[], what: string): Promise<void> {
   const r = await execa('openssl', args, { reject: false });
   if (r.exitCode !== 0) throw new Error(`${what}: openssl ${args[0]} failed: ${r.stderr.trim()}`);
@@ -31,23 +34,7 @@ export async function ensureCa(dir: string): Promise<Pki> {
   const caKey = path.join(dir, 'ca.key');
   if (!existsSync(ca) || !existsSync(caKey)) {
     await openssl(
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-keyout',
-        caKey,
-        '-out',
-        ca,
-        '-days',
-        '3650',
-        '-subj',
-        '/CN=zanshin cluster CA',
-      ],
+      ['req', '-x509', ...NEW_EC_KEY, '-keyout', caKey, '-out', ca, '-days', '3650', '-subj', '/CN=zanshin cluster CA'],
       'making the cluster CA',
     );
   }
@@ -78,20 +65,7 @@ export async function issueCert(
   );
   try {
     await openssl(
-      [
-        'req',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-keyout',
-        key,
-        '-out',
-        csr,
-        '-subj',
-        `/CN=${o.commonName}`,
-      ],
+      ['req', ...NEW_EC_KEY, '-keyout', key, '-out', csr, '-subj', `/CN=${o.commonName}`],
       `making the key of ${o.commonName}`,
     );
     await openssl(
