@@ -25,6 +25,10 @@ if [ -s "$results" ]; then
     const skipped = r.numPendingTests + r.numTodoTests;
     // A suite that cannot even run has no failed test of its own: count it as a failure.
     const failed = r.numFailedTests + r.numRuntimeErrorTestSuites;
+    // Where the time goes (CI budget: 45 minutes in all), slowest suites first.
+    const root = process.cwd() + "/";
+    for (const t of [...r.testResults].sort((a, b) => (b.endTime - b.startTime) - (a.endTime - a.startTime)).slice(0, 12))
+      console.log(`  ${((t.endTime - t.startTime) / 1000).toFixed(0).padStart(5)} s  ${t.name.replace(root, "")}`);
     console.log(`tests: ${r.numPassedTests} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
     if (r.numTotalTests === 0) { console.error("no test ran"); process.exit(1); }
   ' "$results" || status=1

@@ -10,12 +10,13 @@ interface JsonPayload {
   data?: string;
 }
 
+// Temporal's JSON omits an empty list: a query without arguments arrives as `{}`.
 const payloadsSchema = {
   type: 'object',
-  required: ['payloads'],
   properties: {
     payloads: {
       type: 'array',
+      default: [],
       maxItems: 10_000,
       items: {
         type: 'object',
@@ -55,10 +56,14 @@ export function buildCodecServer(codec: ClusterKeyCodec, uiOrigin: string): Fast
   });
   app.options('/*', async (_request, reply) => reply.code(204).send());
   for (const op of ['encode', 'decode'] as const) {
-    app.post<{ Body: { payloads: JsonPayload[] } }>(`/${op}`, { schema: { body: payloadsSchema } }, async (request) => {
-      const out = await codec[op](request.body.payloads.map(fromJson));
-      return { payloads: out.map(toJson) };
-    });
+    app.post<{ Body: { payloads?: JsonPayload[] } }>(
+      `/${op}`,
+      { schema: { body: payloadsSchema } },
+      async (request) => {
+        const out = await codec[op]((request.body.payloads ?? []).map(fromJson));
+        return { payloads: out.map(toJson) };
+      },
+    );
   }
   return app;
 }
