@@ -45,7 +45,7 @@ describe('the codec server of the Web UI and the CLI', () => {
       body: JSON.stringify(body),
     });
   const asJson = (p: typeof payload) => ({
-    metadata: Object.fromEntries(Object.entries(p.metadata!).map(([k, v]) => [k, Buffer.from(v!).toString('base64')])),
+    metadata: Object.fromEntries(Object.entries(p.metadata!).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
     data: Buffer.from(p.data!).toString('base64'),
   });
 
