@@ -1,5 +1,6 @@
 import { hash } from 'node:crypto';
-import { lstat, open, readdir, readlink } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { FileHandle, lstat, open, readdir, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { digestCount, digestHex } from '../domain/digest-index';
 import { chunkSizeFor, Manifest, ManifestEntry } from '../domain/manifest';
@@ -95,12 +96,30 @@ export interface ScanResult {
 }
 
 const vanished = (err: unknown): boolean =>
-  (err as NodeJS.ErrnoException).code === 'ENOENT' || (err as Error).message?.includes('shrank');
+  ['ENOENT', 'ELOOP', 'ENOTDIR'].includes((err as NodeJS.ErrnoException).code ?? '') ||
+  (err as Error).message?.includes('shrank') ||
+  err instanceof ChangedUnderScan;
+
+/** An entry whose type changed between its lstat and its open (a container racing the scan). */
+class ChangedUnderScan extends Error {}
+
+/**
+ * A path to `name` inside the directory open as `dir`, through /proc/self/fd: the kernel looks `name` up in that
+ * very directory, so a parent swapped for a symlink after it was opened cannot steer the lookup elsewhere.
+ */
+const inOpenDir = (dir: FileHandle, name: string): string => `/proc/self/fd/${dir.fd}/${name}`;
+
+const { O_RDONLY, O_NOFOLLOW, O_DIRECTORY, O_NONBLOCK } = fsConstants;
 
 /**
  * Describes a directory as a manifest: a CRIU image directory (flat) or a rootfs (recursive; symlinks are
  * recorded, never followed). Entries are sorted so parents precede their children. With `live`, the directory
  * may change while it is read (a running container's rootfs): entries that vanish or shrink meanwhile are skipped.
+ *
+ * A running container can swap any of its files or directories for a symlink at any moment, so nothing is read
+ * by a path that could be followed out of `root`: each directory and file is opened without following a last
+ * symlink (O_NOFOLLOW), relative to its already open parent, and its type and size are taken from the open
+ * descriptor (fstat), not from the earlier lstat.
  */
 export async function scanDirectory(
   root: string,
@@ -116,9 +135,9 @@ export async function scanDirectory(
   const entries: ManifestEntry[] = [];
   const locations: ChunkLocations = new Map();
   const skipped: string[] = [];
-  const walk = async (rel: string): Promise<void> => {
+  const walk = async (dir: FileHandle, rel: string): Promise<void> => {
     const names = (
-      await readdir(path.join(root, rel)).catch((err: unknown) => {
+      await readdir(`/proc/self/fd/${dir.fd}`).catch((err: unknown) => {
         if (live && vanished(err)) return [] as string[];
         throw err;
       })
@@ -126,53 +145,75 @@ export async function scanDirectory(
     for (const name of names) {
       const relPath = rel ? `${rel}/${name}` : name;
       try {
-        await visit(relPath);
+        await visit(dir, name, relPath);
       } catch (err) {
         if (!live || !vanished(err)) throw err;
         skipped.push(relPath);
       }
     }
   };
-  const visit = async (relPath: string): Promise<void> => {
-    const full = path.join(root, relPath);
-    const st = await lstat(full);
-    const mode = st.mode & 0o7777;
-    if (st.isDirectory()) {
+  const visit = async (dir: FileHandle, name: string, relPath: string): Promise<void> => {
+    const at = inOpenDir(dir, name);
+    const seen = await lstat(at);
+    if (seen.isSymbolicLink()) {
       if (kind === 'checkpoint') {
         skipped.push(relPath);
         return;
       }
-      entries.push({ path: relPath, type: 'dir', mode });
-      await walk(relPath);
-    } else if (st.isSymbolicLink()) {
-      if (kind === 'checkpoint') {
-        skipped.push(relPath);
+      entries.push({ path: relPath, type: 'symlink', mode: seen.mode & 0o7777, target: await readlink(at) });
+      return;
+    }
+    if (!seen.isDirectory() && !seen.isFile()) {
+      skipped.push(relPath);
+      return;
+    }
+    if (seen.isDirectory() && kind === 'checkpoint') {
+      skipped.push(relPath);
+      return;
+    }
+    // O_NONBLOCK: a FIFO swapped in meanwhile must not hang the open; fstat then refuses it.
+    const flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | (seen.isDirectory() ? O_DIRECTORY : 0);
+    const handle = await open(at, flags);
+    try {
+      const st = await handle.stat();
+      if (st.isDirectory() !== seen.isDirectory() || !(st.isDirectory() || st.isFile()))
+        throw new ChangedUnderScan(`${relPath} changed type while it was scanned`);
+      const mode = st.mode & 0o7777;
+      if (st.isDirectory()) {
+        entries.push({ path: relPath, type: 'dir', mode });
+        await walk(handle, relPath);
         return;
       }
-      const target = await readlink(full);
-      entries.push({ path: relPath, type: 'symlink', mode, target });
-    } else if (st.isFile()) {
       const chunkSize = chunkSizeFor(kind, relPath);
       // Hashes taken while the file was written (a dump's pages) are used when they cover it exactly.
       const known = prehashed?.get(relPath);
       const chunks =
         known && digestCount(known) === Math.ceil(st.size / chunkSize)
           ? known
-          : await hashFileChunks(full, st.size, chunkSize);
-      // Entries are pushed only once fully read, so a skipped file leaves no trace in the manifest.
-      if (withLocations)
+          : await hashFileChunks(`/proc/self/fd/${handle.fd}`, st.size, chunkSize);
+      // Entries are pushed only once fully read, so a skipped file leaves no trace in the manifest. Chunks are
+      // later read back by path; the reader checks each against its hash, so a path steered elsewhere since
+      // yields nothing but a missing chunk.
+      if (withLocations) {
+        const full = path.join(root, relPath);
         for (let i = 0; i < digestCount(chunks); i++)
           addLocation(locations, digestHex(chunks, i), {
             file: full,
             offset: i * chunkSize,
             length: Math.min(chunkSize, st.size - i * chunkSize),
           });
+      }
       entries.push({ path: relPath, type: 'file', mode, size: st.size, chunkSize, chunks });
-    } else {
-      skipped.push(relPath);
+    } finally {
+      await handle.close();
     }
   };
-  await walk('');
+  const top = await open(root, O_RDONLY | O_DIRECTORY);
+  try {
+    await walk(top, '');
+  } finally {
+    await top.close();
+  }
   const manifest: Manifest = { kind, containerId, entries };
   if (generation !== undefined) manifest.generation = generation;
   return { manifest, locations, skipped };
