@@ -5,7 +5,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { PlacementDecision } from '../domain/placement';
 import type { MigrationRow } from '../state/migrations';
-import { moveReportOf, MoveReport, StepReport } from '../domain/reports';
+import { DEFAULT_DISK_MIB, moveReportOf, MoveReport, StepReport } from '../domain/reports';
 import { ApiClient, apiClientConfig } from './api-client';
 import { formatMoves, mb, table } from './format';
 
@@ -228,13 +228,14 @@ container
   .addOption(new Option('--rootfs-dir <dir>', 'rootfs directory on the PC').conflicts('rootfsTar'))
   .option('--rootfs-tar <file>', 'rootfs tarball on the PC')
   .option('--memory <MiB>', 'memory it needs', '64')
+  .option('--disk <MiB>', 'disk quota of its rootfs, checked whenever it moves', String(DEFAULT_DISK_MIB))
   .option('-e, --env <KEY=VALUE...>', 'environment', [])
   .addOption(json)
   .action(
     async (
       id: string,
       command: string[],
-      o: { rootfsDir?: string; rootfsTar?: string; memory: string; env: string[]; json?: boolean },
+      o: { rootfsDir?: string; rootfsTar?: string; memory: string; disk: string; env: string[]; json?: boolean },
     ) => {
       if (!o.rootfsDir && !o.rootfsTar) throw new Error('give --rootfs-dir or --rootfs-tar');
       const rootfs = o.rootfsDir ? { dir: path.resolve(o.rootfsDir) } : { tarball: path.resolve(o.rootfsTar!) };
@@ -243,6 +244,7 @@ container
         args: command,
         env: o.env,
         memoryMiB: Number(o.memory),
+        diskMiB: Number(o.disk),
         rootfs,
       });
       out(o.json, c, () => `registered ${c.id} (${c.memoryMiB} MiB): zanshin container start ${c.id}`);

@@ -19,12 +19,19 @@ export enum ErrorType {
   Executor = 'ExecutorError',
   /** A manifest failed validation (bad path, hash, size). */
   Manifest = 'ManifestError',
+  /** A container's rootfs is larger than its disk quota: it stays where it is until it frees space. */
+  DiskQuota = 'DiskQuotaError',
   /** The target's data plane does not answer: another target may do. */
   TargetUnreachable = 'TargetUnreachableError',
 }
 
 /** Error types no retry can fix; activity retry policies list these as non-retryable. */
-export const NON_RETRYABLE_ERROR_TYPES: string[] = [ErrorType.InvalidInput, ErrorType.Executor, ErrorType.Manifest];
+export const NON_RETRYABLE_ERROR_TYPES: string[] = [
+  ErrorType.InvalidInput,
+  ErrorType.Executor,
+  ErrorType.Manifest,
+  ErrorType.DiskQuota,
+];
 
 /** Thrown when the environment is missing or has a malformed setting. */
 export class ConfigError extends Error {

@@ -3,7 +3,7 @@
  * hex string in V8 took ~90), and an index that numbers distinct digests 0, 1, 2, ... so that what callers keep per
  * digest lives in typed arrays. A 1 GiB image is 262,144 pages: no string, object or Map entry per page. Pure: no I/O.
  */
-import { randomInt } from 'node:crypto';
+import { hash, randomInt } from 'node:crypto';
 
 export const DIGEST_BYTES = 32;
 
@@ -16,6 +16,26 @@ export const digestAt = (list: Buffer, i: number): Buffer => list.subarray(i * D
 /** The i-th digest of a packed list as hex (for messages and the few string-keyed maps of rootfs chunks). */
 export const digestHex = (list: Buffer, i = 0): string =>
   list.toString('hex', i * DIGEST_BYTES, (i + 1) * DIGEST_BYTES);
+
+const zeroDigests = new Map<number, Buffer>();
+/** The raw sha256 of `length` zero bytes (a hole in a sparse file, an untouched page). */
+export function zeroDigest(length: number): Buffer {
+  let h = zeroDigests.get(length);
+  if (!h) zeroDigests.set(length, (h = hash('sha256', Buffer.alloc(length), 'buffer')));
+  return h;
+}
+
+let zeros = Buffer.alloc(0);
+/**
+ * The raw sha256 of a chunk. A chunk of zeros (a hole of a sparse file, an untouched page) is recognized by
+ * comparison, which runs at memory speed where hashing does not: a 2 GiB `truncate -s` file costs a read, not 2 GiB
+ * of hashing. Any other chunk differs from zeros within its first bytes, so the check costs it nothing.
+ */
+export function chunkDigest(data: Buffer): Buffer {
+  if (zeros.length < data.length) zeros = Buffer.alloc(Math.max(data.length, 1 << 20));
+  if (data.length && data[0] === 0 && data.equals(zeros.subarray(0, data.length))) return zeroDigest(data.length);
+  return hash('sha256', data, 'buffer');
+}
 
 /** Whether digest i of `a` equals digest j of `b` (no views allocated). */
 export const digestsEqual = (a: Buffer, i: number, b: Buffer, j: number): boolean =>

@@ -5,7 +5,16 @@
 import path from 'node:path';
 import { isValidContainerId } from '../common/names';
 import { ErrorType } from '../common/errors';
-import { ChunkList, DIGEST_BYTES, DigestIndex, digestAt, digestCount, digestsEqual, listHex } from './digest-index';
+import {
+  ChunkList,
+  DIGEST_BYTES,
+  DigestIndex,
+  digestAt,
+  digestCount,
+  digestsEqual,
+  listHex,
+  zeroDigest,
+} from './digest-index';
 
 /** Memory pages are hashed one by one: CRIU's pages-*.img is a sequence of 4-KiB pages. */
 export const PAGE_SIZE = 4096;
@@ -13,13 +22,17 @@ export const PAGE_SIZE = 4096;
 export const FILE_CHUNK_SIZE = 1 << 20;
 export const HASH_BYTES = DIGEST_BYTES;
 
-export type EntryType = 'file' | 'dir' | 'symlink';
+/** 'fifo': a named pipe, made anew where it arrives (it holds no data of its own). */
+export type EntryType = 'file' | 'dir' | 'symlink' | 'fifo';
 
 export interface ManifestEntry {
   /** Relative path inside the image or rootfs directory, '/'-separated, never escaping it. */
   path: string;
   type: EntryType;
   mode: number;
+  /** Owner and group (numeric, as inside the container); absent: 0 (root). A program running as another user keeps its files. */
+  uid?: number;
+  gid?: number;
   /** Files only. */
   size?: number;
   /** Files only: the size of each chunk but the last. */
@@ -97,6 +110,9 @@ export function validateManifest(m: Manifest): Manifest {
     }
     if (!Number.isInteger(e.mode) || e.mode < 0 || e.mode > 0o7777)
       throw new ManifestError(`entry ${e.path} has invalid mode ${e.mode}`);
+    for (const id of [e.uid, e.gid])
+      if (id !== undefined && (!Number.isInteger(id) || id < 0 || id >= 2 ** 32 - 1))
+        throw new ManifestError(`entry ${e.path} has an invalid owner or group ${id}`);
     if (e.type === 'file') {
       const { size, chunkSize, chunks } = e;
       if (
@@ -114,11 +130,46 @@ export function validateManifest(m: Manifest): Manifest {
     } else if (e.type === 'symlink') {
       if (typeof e.target !== 'string' || e.target === '' || e.target.includes('\0'))
         throw new ManifestError(`symlink ${e.path} has no valid target`);
-    } else if (e.type !== 'dir') {
+    } else if (e.type !== 'dir' && e.type !== 'fifo') {
       throw new ManifestError(`entry ${e.path} has unknown type ${JSON.stringify(e.type)}`);
     }
   }
   return m;
+}
+
+/** Whether chunk i of a file entry is all zeros (by its hash): a hole where the file is written. */
+export function isZeroChunk(entry: ManifestEntry): (i: number) => boolean {
+  const cs = entry.chunkSize!;
+  const last = Math.ceil(entry.size! / cs) - 1;
+  const full = zeroDigest(cs);
+  const tail = zeroDigest(entry.size! - last * cs || cs);
+  return (i) => digestsEqual(i === last ? tail : full, 0, entry.chunks!, i);
+}
+
+/** Disk a rootfs takes once written out: file bytes outside holes (chunks of zeros are left as holes). */
+export function diskBytesOf(m: Manifest): number {
+  let bytes = 0;
+  for (const e of m.entries) {
+    if (e.type !== 'file') continue;
+    const zeros = isZeroChunk(e);
+    for (let i = 0; i < chunkCountOf(e); i++)
+      if (!zeros(i)) bytes += Math.min(e.chunkSize!, e.size! - i * e.chunkSize!);
+  }
+  return bytes;
+}
+
+export class DiskQuotaError extends Error {
+  override name = ErrorType.DiskQuota;
+}
+
+/** Refuses a container's rootfs larger than its disk quota (`diskMiB` at registration), before anything is sent. */
+export function checkDiskQuota(m: Manifest, diskMiB: number): void {
+  const bytes = diskBytesOf(m);
+  if (bytes > diskMiB * 2 ** 20)
+    throw new DiskQuotaError(
+      `container ${m.containerId}'s rootfs holds ${(bytes / 2 ** 20).toFixed(1)} MiB, over its disk quota of ` +
+        `${diskMiB} MiB (diskMiB at registration): free space inside the container or register it with a larger quota`,
+    );
 }
 
 export interface ManifestStats {

@@ -52,6 +52,7 @@ const specProperties = {
   args: { ...strings(256), minItems: 1 },
   env: strings(1024),
   memoryMiB: { type: 'integer', minimum: 1, maximum: 1 << 20 },
+  diskMiB: { type: 'integer', minimum: 1, maximum: 1 << 30 },
   network,
 } as const;
 const spec = {

@@ -13,9 +13,17 @@ export interface ContainerSpec {
   env: string[];
   /** Memory the container needs, for placement. */
   memoryMiB: number;
+  /**
+   * Disk its rootfs may take (holes of sparse files not counted), checked whenever it is synced to another PC.
+   * Specs written before quotas existed lack it: DEFAULT_DISK_MIB.
+   */
+  diskMiB?: number;
   /** Its own LAN address, kept across moves (absent: loopback only). */
   network?: ContainerNetwork;
 }
+
+/** A container's disk quota when its registration names none. */
+export const DEFAULT_DISK_MIB = 2048;
 
 /** Where a checkpoint generation came from. */
 export interface GenerationMeta {

@@ -16,7 +16,15 @@ import {
 } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { FILE_CHUNK_SIZE, HASH_BYTES, isPagesFile, Manifest, manifestStats, PAGE_SIZE } from '../domain/manifest';
+import {
+  checkDiskQuota,
+  FILE_CHUNK_SIZE,
+  HASH_BYTES,
+  isPagesFile,
+  Manifest,
+  manifestStats,
+  PAGE_SIZE,
+} from '../domain/manifest';
 import type {
   ApplyStats,
   CheckpointReport,
@@ -28,6 +36,7 @@ import type {
   TransferReport,
   TransferTarget,
 } from '../domain/reports';
+import { DEFAULT_DISK_MIB } from '../domain/reports';
 import { NodeCapabilities } from './capabilities';
 import { ChunkReader } from './chunk-reader';
 import { DumpFollower } from './dump-follower';
@@ -87,6 +96,24 @@ export interface KernelDump {
   parentCandidates: number[];
 }
 
+/**
+ * A rootfs archive may hold device nodes of any number (/dev/sda of the PC, its memory): none is kept. runc gives
+ * each container the few devices it may use, and devices never travel between PCs.
+ */
+async function refuseDeviceNodes(rootfs: string, source: string): Promise<void> {
+  const { stdout } = await execa('find', [rootfs, '-xdev', '(', '-type', 'b', '-o', '-type', 'c', ')', '-print']);
+  const found = stdout.split('\n').filter(Boolean);
+  if (!found.length) return;
+  await rm(rootfs, { recursive: true, force: true });
+  throw new ExecutorError(
+    `rootfs ${source} holds ${found.length} device node(s) (${found
+      .slice(0, 5)
+      .map((f) => path.relative(rootfs, f))
+      .join(', ')}${found.length > 5 ? ', ...' : ''}): containers get their devices from runc; ` +
+      `remove them from the archive (e.g. tar --delete, or --exclude=dev/* when making it)`,
+  );
+}
+
 /** Where zanshin-init lives in a container, with the program's logs and exit status next to it. */
 const INIT_DIR = '.zanshin';
 const INIT_PATH = `/${INIT_DIR}/init`;
@@ -143,6 +170,15 @@ export class NodeExecutor {
     this.store = new RemnantStore(path.join(config.dataDir, 'store'));
     this.runc = new Runc(path.join(config.dataDir, 'runc'), config.criu);
     this.transfers = new TransferRegistry(this.store);
+  }
+
+  /**
+   * The data dir (store, runc state, CRIU configs) is root's alone: whatever containers leave there (a setuid-root
+   * copy of a shell, a rootfs of any content) is out of reach of the users logged in at the PC.
+   */
+  async secureDataDir(): Promise<void> {
+    await mkdir(this.config.dataDir, { recursive: true, mode: 0o700 });
+    await chmod(this.config.dataDir, 0o700);
   }
 
   /** runc's view of the container, and for a running one the memory a checkpoint of it would dump. */
@@ -264,8 +300,13 @@ export class NodeExecutor {
         throw new ExecutorError(`rootfs directory ${input.rootfs.dir} does not exist on ${this.config.nodeId}`);
       await execa('cp', ['-a', `${input.rootfs.dir}/.`, rootfs]);
     } else if (input.rootfs.tarball) {
-      const r = await execa('tar', ['-xf', input.rootfs.tarball, '-C', rootfs, '--no-same-owner'], { reject: false });
+      // Owners as numbers, as the image has them (a program that runs as its own user needs its files), never
+      // renamed after this PC's users.
+      const r = await execa('tar', ['-xf', input.rootfs.tarball, '-C', rootfs, '--same-owner', '--numeric-owner'], {
+        reject: false,
+      });
       if (r.exitCode !== 0) throw new ExecutorError(`cannot unpack rootfs ${input.rootfs.tarball}: ${r.stderr.trim()}`);
+      await refuseDeviceNodes(rootfs, input.rootfs.tarball);
     } else {
       throw new ExecutorError('createContainer needs rootfs.dir or rootfs.tarball');
     }
@@ -284,6 +325,7 @@ export class NodeExecutor {
       args: input.args,
       env: input.env,
       memoryMiB: input.memoryMiB,
+      diskMiB: input.diskMiB ?? DEFAULT_DISK_MIB,
       ...(input.network ? { network: input.network } : {}),
     };
     // Name servers for a container with its own address (its resolv.conf is part of its rootfs and moves with it).
@@ -324,6 +366,9 @@ export class NodeExecutor {
       undefined,
       { live: !final },
     );
+    // A rootfs over its quota stays here (the container runs on): it would fill every PC it visits.
+    const spec = await this.store.readSpec(containerId);
+    checkDiskQuota(manifest, spec?.diskMiB ?? DEFAULT_DISK_MIB);
     const report = await this.send(manifest, () => ChunkReader.fromLocations(locations), target, {
       onProgress,
       signal,
@@ -663,6 +708,7 @@ export class NodeExecutor {
     const reader = transfer.reader();
     try {
       let t0 = process.hrtime.bigint();
+      checkDiskQuota(bundle, spec.diskMiB ?? DEFAULT_DISK_MIB);
       await this.store.writeSpec(spec);
       const { applied, ...bundleStats } = await applyBundle(
         bundle,

@@ -1,10 +1,10 @@
 // Worker thread of the hash pool: reads a range of a file into its own reused buffer and answers with the raw
 // sha256 of each chunk, concatenated in order. Reusing the buffer matters: on some VMs every first touch of a
 // fresh page costs ~15 µs, which made hashing into new buffers several times slower than the hashing itself.
-import { hash } from 'node:crypto';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
+import { chunkDigest } from '../domain/digest-index';
 
 interface Job {
   id: number;
@@ -43,7 +43,7 @@ parentPort!.on('message', ({ id, file, offset, length, chunkSize }: Job) => {
     const digests = Buffer.allocUnsafe(count * 32);
     for (let i = 0; i < count; i++) {
       const at = i * chunkSize;
-      hash('sha256', buffer.subarray(at, Math.min(at + chunkSize, length)), 'buffer').copy(digests, i * 32);
+      chunkDigest(buffer.subarray(at, Math.min(at + chunkSize, length))).copy(digests, i * 32);
     }
     parentPort!.postMessage({ id, digests }, [digests.buffer]);
   } catch (err) {

@@ -1,7 +1,8 @@
-import { chmod, lstat, mkdir, open, readdir, readlink, rename, rm, symlink } from 'node:fs/promises';
+import execa from 'execa';
+import { chmod, lchown, lstat, mkdir, open, readdir, readlink, rename, rm, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { unpackHex } from '../domain/digest-index';
-import { Manifest, ManifestEntry, ManifestError, resolveInside } from '../domain/manifest';
+import { isZeroChunk, Manifest, ManifestEntry, ManifestError, resolveInside } from '../domain/manifest';
 import type { ApplyStats } from '../domain/reports';
 import { ChunkReader, ChunkUnavailableError } from './chunk-reader';
 import { sha256 } from './scan';
@@ -12,20 +13,27 @@ const MAX_RUN_BYTES = 8 << 20;
 /**
  * Writes one file from its chunks. Consecutive chunks that sit side by side in one source file (the usual case
  * for unchanged pages of an older image) are read with one call; every chunk is still verified on its own.
+ * Chunks of zeros are not written: they stay holes, so a sparse file stays sparse (a container's 2 GiB
+ * `truncate -s` file must not become 2 GiB of disk on every PC it visits).
  */
 export async function writeFileFromChunks(entry: ManifestEntry, dest: string, reader: ChunkReader): Promise<void> {
   // The reader finds chunks by hex hash (rootfs files and held images are indexed that way).
   const chunks = unpackHex(entry.chunks!);
+  const zeros = isZeroChunk(entry);
   const out = await open(dest, 'w', entry.mode);
   try {
     let i = 0;
     while (i < chunks.length) {
+      if (zeros(i)) {
+        i++;
+        continue;
+      }
       const first = reader.candidates(chunks[i]!)[0];
       let runBytes = first?.length ?? 0;
       let j = i + 1;
       if (first) {
         let nextOffset = first.offset + first.length;
-        while (j < chunks.length && runBytes < MAX_RUN_BYTES) {
+        while (j < chunks.length && runBytes < MAX_RUN_BYTES && !zeros(j)) {
           const adjacent = reader.candidates(chunks[j]!).find((l) => l.file === first.file && l.offset === nextOffset);
           if (!adjacent) break;
           runBytes += adjacent.length;
@@ -62,6 +70,11 @@ export async function writeFileFromChunks(entry: ManifestEntry, dest: string, re
 export async function writeImage(manifest: Manifest, dir: string, reader: ChunkReader): Promise<void> {
   await mkdir(dir, { recursive: true });
   for (const e of manifest.entries) await writeFileFromChunks(e, resolveInside(dir, e.path), reader);
+}
+
+/** Node has no mkfifo: coreutils' one, with the mode given (a FIFO holds no data, so nothing else travels). */
+async function makeFifo(file: string, mode: number): Promise<void> {
+  await execa('mkfifo', ['-m', mode.toString(8), '--', file]);
 }
 
 /** Refuses to write below a symlink: a rootfs could point one at the host's /etc. */
@@ -131,21 +144,39 @@ export async function applyBundle(
   for (const e of entries) {
     const full = resolveInside(rootfs, e.path);
     await assertRealParents(rootfs, e.path);
-    const st = await lstat(full).catch(() => null);
+    let st = await lstat(full).catch(() => null);
     if (e.type === 'dir') {
       if (st && !st.isDirectory()) await rm(full, { recursive: true, force: true });
       if (!st || !st.isDirectory()) await mkdir(full, { mode: e.mode });
       await chmod(full, e.mode);
     } else if (e.type === 'symlink') {
-      if (st?.isSymbolicLink() && (await readlink(full)) === e.target) continue;
-      if (st) await rm(full, { recursive: true, force: true });
-      await symlink(e.target!, full);
+      if (!(st?.isSymbolicLink() && (await readlink(full)) === e.target)) {
+        if (st) await rm(full, { recursive: true, force: true });
+        await symlink(e.target!, full);
+        st = null;
+      }
+    } else if (e.type === 'fifo') {
+      if (!st?.isFIFO()) {
+        if (st) await rm(full, { recursive: true, force: true });
+        await makeFifo(full, e.mode);
+        st = null;
+      }
+      await chmod(full, e.mode);
     } else {
       const tmp = staged.get(e.path);
-      if (!tmp) continue; // unchanged, or kept
-      if (st?.isDirectory()) await rm(full, { recursive: true, force: true });
-      await rename(tmp, full);
-      stats.written++;
+      if (tmp) {
+        if (st?.isDirectory()) await rm(full, { recursive: true, force: true });
+        await rename(tmp, full);
+        stats.written++;
+        st = null;
+      }
+    }
+    // A new entry is root's; an old one keeps its owner unless the manifest says otherwise.
+    const [uid, gid] = [e.uid ?? 0, e.gid ?? 0];
+    if ((st?.uid ?? 0) !== uid || (st?.gid ?? 0) !== gid) {
+      await lchown(full, uid, gid);
+      // chown clears setuid and setgid: put the mode back (a symlink has none of its own).
+      if (e.type !== 'symlink') await chmod(full, e.mode);
     }
   }
   // Remove what the source no longer has, deepest first.

@@ -1,6 +1,6 @@
 import { copyFile, FileHandle, mkdir, open, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { DIGEST_BYTES, DigestIndex, digestHex, digestsEqual } from '../domain/digest-index';
+import { DIGEST_BYTES, DigestIndex, digestHex, digestsEqual, zeroDigest } from '../domain/digest-index';
 import {
   chunkCountOf,
   chunkSizeFor,
@@ -14,13 +14,6 @@ import { ChunkFrame, FrameBatch } from '../domain/chunk-frames';
 import { ChunkReader } from './chunk-reader';
 import { hashFileChunks, sha256Digest } from './scan';
 import { ChunkRejectedError } from './staging';
-
-const zeroDigests = new Map<number, Buffer>();
-function zeroDigest(length: number): Buffer {
-  let h = zeroDigests.get(length);
-  if (!h) zeroDigests.set(length, (h = sha256Digest(Buffer.alloc(length))));
-  return h;
-}
 
 /**
  * What each chunk position of one file holds: where `known[i]` is 1, the chunk whose hash is digest i of `digests`

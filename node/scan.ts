@@ -2,8 +2,8 @@ import { hash } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import { FileHandle, lstat, open, readdir, readlink } from 'node:fs/promises';
 import path from 'node:path';
-import { digestCount, digestHex } from '../domain/digest-index';
-import { chunkSizeFor, Manifest, ManifestEntry } from '../domain/manifest';
+import { chunkDigest, digestCount, digestHex } from '../domain/digest-index';
+import { chunkSizeFor, Manifest, ManifestEntry, ManifestError } from '../domain/manifest';
 import { hashPool, HashPool } from './hash-pool';
 
 /** Where a chunk's bytes are on this node. */
@@ -53,7 +53,7 @@ export async function hashFileChunks(file: string, size: number, chunkSize: numb
       const { bytesRead } = await handle.read(block, 0, want, offset);
       if (bytesRead !== want) throw new Error(`${file} shrank while being read (changed during a scan?)`);
       for (let at = 0; at < bytesRead; at += chunkSize)
-        sha256Digest(block.subarray(at, Math.min(at + chunkSize, bytesRead))).copy(hashes, 32 * n++);
+        chunkDigest(block.subarray(at, Math.min(at + chunkSize, bytesRead))).copy(hashes, 32 * n++);
       offset += bytesRead;
     }
   } finally {
@@ -91,7 +91,7 @@ export interface ScanResult {
   manifest: Manifest;
   /** Where each chunk lies (empty when the scan was asked for the manifest alone). */
   locations: ChunkLocations;
-  /** Entries that cannot be carried (devices, sockets, fifos), skipped. */
+  /** Entries left out: sockets (CRIU binds a container's listening ones again), and what vanished under a live scan. */
   skipped: string[];
 }
 
@@ -110,6 +110,12 @@ class ChangedUnderScan extends Error {}
 const inOpenDir = (dir: FileHandle, name: string): string => `/proc/self/fd/${dir.fd}/${name}`;
 
 const { O_RDONLY, O_NOFOLLOW, O_DIRECTORY, O_NONBLOCK } = fsConstants;
+
+/** An entry's owner and group, recorded only when not root's (most of a rootfs is root's). */
+const ownerOf = (st: { uid: number; gid: number }): Pick<ManifestEntry, 'uid' | 'gid'> => ({
+  ...(st.uid ? { uid: st.uid } : {}),
+  ...(st.gid ? { gid: st.gid } : {}),
+});
 
 /**
  * Describes a directory as a manifest: a CRIU image directory (flat) or a rootfs (recursive; symlinks are
@@ -155,14 +161,21 @@ export async function scanDirectory(
   const visit = async (dir: FileHandle, name: string, relPath: string): Promise<void> => {
     const at = inOpenDir(dir, name);
     const seen = await lstat(at);
-    if (seen.isSymbolicLink()) {
-      if (kind === 'checkpoint') {
-        skipped.push(relPath);
-        return;
-      }
-      entries.push({ path: relPath, type: 'symlink', mode: seen.mode & 0o7777, target: await readlink(at) });
+    if (kind === 'bundle' && (seen.isSymbolicLink() || seen.isFIFO())) {
+      const type = seen.isFIFO() ? 'fifo' : 'symlink';
+      const entry: ManifestEntry = { path: relPath, type, mode: seen.mode & 0o7777, ...ownerOf(seen) };
+      if (type === 'symlink') entry.target = await readlink(at);
+      entries.push(entry);
       return;
     }
+    if (kind === 'bundle' && (seen.isCharacterDevice() || seen.isBlockDevice()))
+      throw new ManifestError(
+        `the rootfs of ${containerId} holds a device node, ${relPath} (${seen.isBlockDevice() ? 'block' : 'character'} ` +
+          `${seen.rdev >> 8}:${seen.rdev & 0xff}): devices are not carried between PCs (runc gives a container its own); ` +
+          `remove it from the container`,
+      );
+    // Sockets (CRIU binds a container's listening ones again on restore) and, in an image directory, anything
+    // but files are left out.
     if (!seen.isDirectory() && !seen.isFile()) {
       skipped.push(relPath);
       return;
@@ -179,8 +192,9 @@ export async function scanDirectory(
       if (st.isDirectory() !== seen.isDirectory() || !(st.isDirectory() || st.isFile()))
         throw new ChangedUnderScan(`${relPath} changed type while it was scanned`);
       const mode = st.mode & 0o7777;
+      const owner = kind === 'bundle' ? ownerOf(st) : {};
       if (st.isDirectory()) {
-        entries.push({ path: relPath, type: 'dir', mode });
+        entries.push({ path: relPath, type: 'dir', mode, ...owner });
         await walk(handle, relPath);
         return;
       }
@@ -203,7 +217,7 @@ export async function scanDirectory(
             length: Math.min(chunkSize, st.size - i * chunkSize),
           });
       }
-      entries.push({ path: relPath, type: 'file', mode, size: st.size, chunkSize, chunks });
+      entries.push({ path: relPath, type: 'file', mode, ...owner, size: st.size, chunkSize, chunks });
     } finally {
       await handle.close();
     }

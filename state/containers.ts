@@ -11,6 +11,8 @@ export interface ContainerRow {
   args: string[];
   env: string[];
   memoryMiB: number;
+  /** Disk quota of its rootfs, checked at each sync. */
+  diskMiB: number;
   rootfs: RootfsSource;
   nodeId: string | null;
   state: ContainerStateName;
@@ -29,10 +31,11 @@ export interface NewContainer {
   args: string[];
   env: string[];
   memoryMiB: number;
+  diskMiB: number;
   rootfs: RootfsSource;
 }
 
-const COLUMNS = `id, args, env, memory_mib AS "memoryMiB", rootfs, node_id AS "nodeId", state, network,
+const COLUMNS = `id, args, env, memory_mib AS "memoryMiB", disk_mib AS "diskMiB", rootfs, node_id AS "nodeId", state, network,
   exit_status AS "exitStatus", stopped_generation AS "stoppedGeneration",
   created_at AS "createdAt", updated_at AS "updatedAt"`;
 
@@ -76,9 +79,10 @@ export async function insertContainer(
       network = networkFor(pool, address);
     }
     const { rows } = await client.query<ContainerRow>(
-      `INSERT INTO containers (id, args, env, memory_mib, rootfs, state, network, address) VALUES ($1, $2, $3, $4, $5, 'created', $6, $7)
+      `INSERT INTO containers (id, args, env, memory_mib, disk_mib, rootfs, state, network, address)
+       VALUES ($1, $2, $3, $4, $5, $6, 'created', $7, $8)
        ON CONFLICT (id) DO NOTHING RETURNING ${COLUMNS}`,
-      [c.id, c.args, c.env, c.memoryMiB, c.rootfs, network, network?.address ?? null],
+      [c.id, c.args, c.env, c.memoryMiB, c.diskMiB, c.rootfs, network, network?.address ?? null],
     );
     return rows[0] ?? null;
   });

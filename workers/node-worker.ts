@@ -48,6 +48,7 @@ runMain('node-worker', async () => {
     netnsPrefix: config.netnsPrefix,
     rootfsRoots: config.rootfsRoots,
   });
+  await executor.secureDataDir();
   await executor.runc.baseSpec(); // asked now, not in a restore's downtime
   const dataPlane = buildDataPlane(executor.transfers);
   // Students' containers must not reach this PC's own services (data plane, relays): refuse their addresses first.

@@ -9,6 +9,7 @@ import type { PlacementPolicy } from '../../domain/placement';
 import type { createContainer } from '../../workflows';
 import { replyError, requireAdmin } from '../http-errors';
 import type { AddressPool } from '../../domain/container-network';
+import { DEFAULT_DISK_MIB } from '../../domain/reports';
 import {
   AddressPoolFullError,
   findContainer,
@@ -49,7 +50,14 @@ export function containerRoutes(
   { db, temporal, policy, controlTaskQueue, addressPool }: ContainerRoutesOptions,
 ): void {
   app.post<{
-    Body: { id: string; args: string[]; env?: string[]; memoryMiB: number; rootfs: { dir?: string; tarball?: string } };
+    Body: {
+      id: string;
+      args: string[];
+      env?: string[];
+      memoryMiB: number;
+      diskMiB?: number;
+      rootfs: { dir?: string; tarball?: string };
+    };
   }>(
     '/v1/containers',
     {
@@ -69,6 +77,7 @@ export function containerRoutes(
             },
             env: { type: 'array', maxItems: 256, items: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*=' } },
             memoryMiB: { type: 'integer', minimum: 1, maximum: 1_048_576 },
+            diskMiB: { type: 'integer', minimum: 1, maximum: 1 << 30 },
             rootfs: {
               type: 'object',
               additionalProperties: false,
@@ -94,6 +103,7 @@ export function containerRoutes(
             args: b.args,
             env: b.env ?? [],
             memoryMiB: b.memoryMiB,
+            diskMiB: b.diskMiB ?? DEFAULT_DISK_MIB,
             rootfs: b.rootfs,
           },
           addressPool,
@@ -264,6 +274,7 @@ export function containerRoutes(
               args: c.args,
               env: c.env,
               memoryMiB: c.memoryMiB,
+              diskMiB: c.diskMiB,
               ...(c.network ? { network: c.network } : {}),
             },
           ],

@@ -1,10 +1,22 @@
 // Who may make the cluster do what, tried for real: a workflow of an intruder's own asks PCs to do what the
 // system never asks (another container's generation by path, a send to an address of their choice, a rootfs from
-// anywhere), and PCs use each other's or revoked credentials. Each is refused, and nothing changes.
+// anywhere), and PCs use each other's or revoked credentials. Each is refused, and nothing changes. And what a
+// student's container leaves on PCs' disks: over its quota, sparse files, setuid copies.
 import { bundleWorkflowCode, Worker } from '@temporalio/worker';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { ErrorType } from '../../common/errors';
 import { nodeCredentialFile } from '../../infra/cluster/secrets';
@@ -244,6 +256,99 @@ describe('payloads encrypted with the cluster key', () => {
     expect(clear.exitCode).toBe(0);
     expect(payloadText(clear.stdout)).not.toMatch(/"token"/);
     expect(clear.stdout).toContain(Buffer.from('binary/encrypted').toString('base64'));
+  });
+});
+
+describe("what a container leaves on PCs' disks", () => {
+  const HOG = `${TEST_PREFIX}-hog`;
+  const rootfsOn = (pc: string) => path.join(cluster.nodeDirs[pc]!, 'store', 'containers', HOG, 'bundle', 'rootfs');
+  const migrateHog = (to: string) =>
+    cluster.client.workflow.execute<typeof migrateContainer>('migrateContainer', {
+      taskQueue: CONTROL_TASK_QUEUE,
+      workflowId: `${TEST_PREFIX}-move-hog-${Date.now()}`,
+      args: [{ containerId: HOG, to, reason: 'test' }],
+    });
+  /** Every message of an error and its causes, for what the user would read. */
+  const messagesOf = (err: unknown): string => {
+    const out: string[] = [];
+    for (let e = err as { message?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e)
+      out.push(e.message ?? '');
+    return out.join(' <- ');
+  };
+
+  beforeAll(async () => {
+    const created = await cluster.api('POST', '/v1/containers', {
+      id: HOG,
+      args: ['/bin/counter'],
+      env: ['MIB=1'],
+      memoryMiB: 16,
+      diskMiB: 8,
+      rootfs: { dir: await ensureCounterRootfs() },
+    });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ diskMiB: 8 });
+    expect((await cluster.api('POST', `/v1/containers/${HOG}/start`, { nodeId: 'pc1' })).status).toBe(200);
+  });
+
+  it('refuses to sync a rootfs over its disk quota: the container runs on where it was, none of it reaches the target', async () => {
+    // What the student's program would write: 12 MiB into a container with an 8 MiB quota.
+    writeFileSync(path.join(rootfsOn('pc1'), 'fill'), randomBytes(12 << 20));
+    const err = await migrateHog('pc2').then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    expect(messagesOf(err)).toMatch(
+      new RegExp(`container ${HOG}'s rootfs holds 12\\.\\d MiB, over its disk quota of 8 MiB`),
+    );
+    expect(await cluster.runningOn(HOG)).toEqual(['pc1']);
+    expect(existsSync(path.join(rootfsOn('pc2'), 'fill'))).toBe(false);
+  });
+
+  it('moves a 2 GiB sparse file within that quota, and it stays sparse on the target', async () => {
+    rmSync(path.join(rootfsOn('pc1'), 'fill'));
+    // `truncate -s 2G` and one byte written in the middle.
+    execa.sync('truncate', ['-s', '2G', path.join(rootfsOn('pc1'), 'hole')]);
+    execa.sync(
+      'dd',
+      [
+        'if=/dev/urandom',
+        `of=${path.join(rootfsOn('pc1'), 'hole')}`,
+        'bs=4096',
+        'count=1',
+        'seek=262144',
+        'conv=notrunc',
+      ],
+      { stderr: 'ignore' },
+    );
+    expect(await migrateHog('pc2')).toMatchObject({ to: 'pc2' });
+    expect(await cluster.runningOn(HOG)).toEqual(['pc2']);
+    const st = statSync(path.join(rootfsOn('pc2'), 'hole'));
+    expect(st.size).toBe(2 ** 31);
+    expect(st.blocks * 512).toBeLessThanOrEqual(1 << 20);
+  });
+
+  it("keeps the store out of reach of the PC's users: a setuid-root copy a container made does not run", async () => {
+    // The container (root inside) makes a setuid-root copy of `id` in its rootfs, now on pc2.
+    const copy = path.join(rootfsOn('pc2'), 'suid-id');
+    copyFileSync('/usr/bin/id', copy);
+    chmodSync(copy, 0o4755);
+    const asNobody = (file: string) =>
+      execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', file, '-u'], { reject: false });
+    const run = await asNobody(copy);
+    expect(run.stdout).not.toBe('0');
+    expect(run.stderr).toMatch(/Permission denied/);
+    expect(statSync(cluster.nodeDirs['pc2']!).mode & 0o777).toBe(0o700);
+    // The same copy where a user can reach it does run as root: what the store's mode prevents is real.
+    const open = mkdtempSync(path.join(os.tmpdir(), 'zanshin-suid-'));
+    try {
+      chmodSync(open, 0o755);
+      copyFileSync('/usr/bin/id', path.join(open, 'suid-id'));
+      chmodSync(path.join(open, 'suid-id'), 0o4755);
+      expect((await asNobody(path.join(open, 'suid-id'))).stdout).toBe('0');
+    } finally {
+      rmSync(open, { recursive: true, force: true });
+    }
   });
 });
 

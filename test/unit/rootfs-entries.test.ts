@@ -1,0 +1,88 @@
+// What a rootfs holds besides plain root-owned files, carried between PCs: owners, FIFOs, sockets, devices.
+import execa from 'execa';
+import { chownSync, lstatSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { decodeManifest, encodeManifest } from '../../domain/manifest';
+import { ChunkReader } from '../../node/chunk-reader';
+import { applyBundle } from '../../node/materialize';
+import { scanDirectory } from '../../node/scan';
+
+let tmp = '';
+let src = '';
+let dst = '';
+beforeEach(() => {
+  tmp = mkdtempSync(path.join(os.tmpdir(), 'zanshin-entries-'));
+  src = path.join(tmp, 'src');
+  dst = path.join(tmp, 'dst');
+  mkdirSync(src);
+});
+afterEach(() => rmSync(tmp, { recursive: true, force: true }));
+
+async function syncOnce(): Promise<void> {
+  const { manifest, locations } = await scanDirectory(src, 'bundle', 'c1');
+  const reader = ChunkReader.fromLocations(locations);
+  // Through the wire encoding, as a target receives it.
+  await applyBundle(decodeManifest(encodeManifest(manifest)), dst, null, reader, path.join(tmp, 'incoming'));
+  await reader.close();
+}
+
+describe('rootfs entries', () => {
+  it('keeps owners and groups (a program running as its own user keeps its files), setuid bits included', async () => {
+    mkdirSync(path.join(src, 'var-lib-redis'));
+    writeFileSync(path.join(src, 'var-lib-redis', 'dump.rdb'), 'data');
+    writeFileSync(path.join(src, 'tool'), 'x', { mode: 0o4755 });
+    chownSync(path.join(src, 'var-lib-redis'), 100, 101);
+    chownSync(path.join(src, 'var-lib-redis', 'dump.rdb'), 100, 101);
+    chownSync(path.join(src, 'tool'), 0, 50);
+    execa.sync('chmod', ['2755', path.join(src, 'tool')]);
+    await syncOnce();
+    const dir = statSync(path.join(dst, 'var-lib-redis'));
+    const file = statSync(path.join(dst, 'var-lib-redis', 'dump.rdb'));
+    const tool = statSync(path.join(dst, 'tool'));
+    expect([dir.uid, dir.gid, file.uid, file.gid]).toEqual([100, 101, 100, 101]);
+    expect([tool.uid, tool.gid, tool.mode & 0o7777]).toEqual([0, 50, 0o2755]);
+    // An owner changed on the source, content unchanged: the target follows.
+    chownSync(path.join(src, 'var-lib-redis', 'dump.rdb'), 102, 103);
+    await syncOnce();
+    expect(statSync(path.join(dst, 'var-lib-redis', 'dump.rdb'))).toMatchObject({ uid: 102, gid: 103 });
+  });
+
+  it('carries FIFOs as FIFOs, with their mode', async () => {
+    await execa('mkfifo', ['-m', '640', path.join(src, 'pipe')]);
+    await syncOnce();
+    const st = lstatSync(path.join(dst, 'pipe'));
+    expect([st.isFIFO(), st.mode & 0o777]).toEqual([true, 0o640]);
+  });
+
+  it("leaves a socket file out (CRIU binds the container's listening sockets again)", async () => {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(path.join(src, 'app.sock'), resolve));
+    try {
+      const { manifest, skipped } = await scanDirectory(src, 'bundle', 'c1');
+      expect(manifest.entries.map((e) => e.path)).not.toContain('app.sock');
+      expect(skipped).toEqual(['app.sock']);
+    } finally {
+      server.close();
+    }
+  });
+
+  it("refuses a device node in a rootfs, naming it (a copy of the PC's disk device must not travel)", async () => {
+    mkdirSync(path.join(src, 'dev'));
+    await execa('mknod', [path.join(src, 'dev', 'sda'), 'b', '8', '0']);
+    await expect(scanDirectory(src, 'bundle', 'c1')).rejects.toThrow(
+      /the rootfs of c1 holds a device node, dev\/sda \(block 8:0\): devices are not carried/,
+    );
+    await expect(scanDirectory(src, 'bundle', 'c1', undefined, { live: true })).rejects.toThrow(/device node/);
+  });
+
+  it('refuses an owner that is not a uid, and a FIFO in a checkpoint image', () => {
+    const bad =
+      (entries: unknown[], kind = 'bundle') =>
+      () =>
+        decodeManifest(encodeManifest({ kind, containerId: 'c1', entries } as never));
+    expect(bad([{ path: 'a', type: 'dir', mode: 0o755, uid: -1 }])).toThrow(/invalid owner/);
+    expect(bad([{ path: 'a', type: 'fifo', mode: 0o644 }], 'checkpoint')).toThrow(/plain file/);
+  });
+});
