@@ -1,5 +1,4 @@
-import si from 'systeminformation';
-import { readNodeDescription } from './node-description';
+import { readNodeDescription, staticNodeFacts } from './node-description';
 import type { NodeReport } from '../domain/node-report';
 import type { NodeExecutor } from './executor';
 import { nodeTaskQueue } from '../common/names';
@@ -19,9 +18,9 @@ export interface LoadReporterOptions {
 export async function buildNodeReport(executor: NodeExecutor): Promise<NodeReport> {
   const { nodeId, capabilities, dataPlaneAddress } = executor.config;
   const listedAt = new Date().toISOString();
-  const [description, flags, inventory, runcList] = await Promise.all([
+  const [description, { cpuFlags: flags }, inventory, runcList] = await Promise.all([
     readNodeDescription(nodeId),
-    si.cpuFlags(),
+    staticNodeFacts(),
     executor.store.inventory(),
     executor.list(),
   ]);

@@ -10,15 +10,41 @@ async function currentNetworkNamespace(): Promise<string> {
   return stdout.trim();
 }
 
+/** What does not change while the worker runs: the CPU (model, cores, instruction flags) and the namespace. */
+interface StaticFacts {
+  cpuModel: string;
+  cpuCores: number;
+  cpuFlags: string;
+  networkNamespace: string;
+}
+
+let staticFacts: Promise<StaticFacts> | null = null;
+
+/**
+ * Asked once per process: systeminformation learns the CPU by running lscpu, sh, grep and cat (about 20 processes),
+ * which under emulation (guest PCs) cost seconds of CPU each time, every load report.
+ */
+export function staticNodeFacts(): Promise<StaticFacts> {
+  staticFacts ??= Promise.all([si.cpu(), si.cpuFlags(), currentNetworkNamespace()]).then(([cpu, flags, netns]) => ({
+    cpuModel: `${cpu.manufacturer} ${cpu.brand}`.trim(),
+    cpuCores: cpu.cores,
+    cpuFlags: flags,
+    networkNamespace: netns,
+  }));
+  staticFacts.catch(() => (staticFacts = null)); // asked again next time
+  return staticFacts;
+}
+
 export async function readNodeDescription(nodeId: string): Promise<NodeDescription> {
-  const [load, mem, cpu, netns] = await Promise.all([si.currentLoad(), si.mem(), si.cpu(), currentNetworkNamespace()]);
+  // currentLoad and mem only read /proc files.
+  const [load, mem, facts] = await Promise.all([si.currentLoad(), si.mem(), staticNodeFacts()]);
   return {
     nodeId,
     hostname: os.hostname(),
-    networkNamespace: netns,
+    networkNamespace: facts.networkNamespace,
     addresses: lanAddresses(os.networkInterfaces()),
-    cpuModel: `${cpu.manufacturer} ${cpu.brand}`.trim(),
-    cpuCores: cpu.cores,
+    cpuModel: facts.cpuModel,
+    cpuCores: facts.cpuCores,
     load: toNodeLoad({ cpuPercent: load.currentLoad, memTotal: mem.total, memAvailable: mem.available }),
     reportedAt: new Date().toISOString(),
   };

@@ -1,5 +1,5 @@
 import execa from 'execa';
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { checkpointArgs, DirtyStrategy, preDumpArgs, restoreArgs, RuncGlobal, runArgs } from '../domain/runc-args';
@@ -68,6 +68,9 @@ export class Runc {
   }
 
   async list(): Promise<ContainerState[]> {
+    // runc keeps a directory per container under its root: none, nothing to ask (a PC's load report comes every
+    // few seconds, and starting runc costs a guest PC under emulation a good part of a second).
+    if (!(await readdir(this.global.root).catch(() => [])).length) return [];
     const result = await execa('runc', ['--root', this.global.root, 'list', '--format', 'json'], { reject: false });
     if (result.exitCode !== 0 || !result.stdout.trim() || result.stdout.trim() === 'null') return [];
     return (JSON.parse(result.stdout) as { id: string; status: ContainerState['status']; pid: number }[]).map((c) => ({

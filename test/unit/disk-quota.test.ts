@@ -10,6 +10,8 @@ import {
   rmSync,
   statSync,
   writeSync,
+  readSync,
+  writeFileSync,
 } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
@@ -54,7 +56,7 @@ describe('sparse files', () => {
     expect(st.blocks * 512).toBeLessThanOrEqual(MiB);
     const fd = openSync(path.join(dst, 'big'), 'r');
     const back = Buffer.alloc(4096);
-    require('node:fs').readSync(fd, back, 0, 4096, GiB);
+    readSync(fd, back, 0, 4096, GiB);
     closeSync(fd);
     expect(back.equals(data)).toBe(true);
   });
@@ -63,7 +65,7 @@ describe('sparse files', () => {
     const src = path.join(tmp, 'src');
     mkdirSync(src);
     const content = Buffer.concat([Buffer.alloc(3 * MiB), Buffer.from('end')]);
-    require('node:fs').writeFileSync(path.join(src, 'zeros'), content);
+    writeFileSync(path.join(src, 'zeros'), content);
     const { manifest, locations } = await scanDirectory(src, 'bundle', 'c1');
     const reader = ChunkReader.fromLocations(locations);
     await applyBundle(manifest, path.join(tmp, 'dst'), null, reader, path.join(tmp, 'incoming'));
@@ -76,7 +78,7 @@ describe('disk quota', () => {
   it('refuses a rootfs over its quota, naming the container, its size and the quota', async () => {
     const src = path.join(tmp, 'src');
     mkdirSync(src);
-    require('node:fs').writeFileSync(path.join(src, 'fill'), randomBytes(5 * MiB));
+    writeFileSync(path.join(src, 'fill'), randomBytes(5 * MiB));
     const { manifest } = await scanDirectory(src, 'bundle', 'student1', undefined, { withLocations: false });
     expect(() => checkDiskQuota(manifest, 4)).toThrow(DiskQuotaError);
     expect(() => checkDiskQuota(manifest, 4)).toThrow(
