@@ -1,5 +1,5 @@
 import { hash } from 'node:crypto';
-import { constants as fsConstants } from 'node:fs';
+import { constants as fsConstants, Stats } from 'node:fs';
 import { FileHandle, lstat, open, readdir, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { chunkDigest, digestCount, digestHex } from '../domain/digest-index';
@@ -39,11 +39,14 @@ const READ_BLOCK = 2 << 20;
  * Hashes a file chunk by chunk, reading large blocks (one native hash call per chunk). Large files are hashed by
  * the worker pool, a few blocks per worker in flight; results keep the file's order.
  */
-export async function hashFileChunks(file: string, size: number, chunkSize: number): Promise<Buffer> {
+export async function hashFileChunks(file: string | FileHandle, size: number, chunkSize: number): Promise<Buffer> {
   const blockSize = Math.max(chunkSize, READ_BLOCK - (READ_BLOCK % chunkSize));
   const pool = size > blockSize ? hashPool() : null;
-  if (pool) return hashRangesWithPool(pool, file, 0, size, chunkSize, blockSize);
-  const handle = await open(file, 'r');
+  // Pool workers open the file themselves: an open one by its descriptor's /proc link (the same file, whatever its
+  // path has become since).
+  const name = typeof file === 'string' ? file : `/proc/self/fd/${file.fd}`;
+  if (pool) return hashRangesWithPool(pool, name, 0, size, chunkSize, blockSize);
+  const handle = typeof file === 'string' ? await open(file, 'r') : file;
   const block = Buffer.allocUnsafe(Math.min(blockSize, Math.max(size, 1)));
   const hashes = Buffer.allocUnsafe(Math.ceil(size / chunkSize) * 32);
   let n = 0;
@@ -51,13 +54,13 @@ export async function hashFileChunks(file: string, size: number, chunkSize: numb
     for (let offset = 0; offset < size;) {
       const want = Math.min(block.length, size - offset);
       const { bytesRead } = await handle.read(block, 0, want, offset);
-      if (bytesRead !== want) throw new Error(`${file} shrank while being read (changed during a scan?)`);
+      if (bytesRead !== want) throw new Error(`${name} shrank while being read (changed during a scan?)`);
       for (let at = 0; at < bytesRead; at += chunkSize)
         chunkDigest(block.subarray(at, Math.min(at + chunkSize, bytesRead))).copy(hashes, 32 * n++);
       offset += bytesRead;
     }
   } finally {
-    await handle.close();
+    if (handle !== file) await handle.close();
   }
   return hashes;
 }
@@ -109,7 +112,7 @@ class ChangedUnderScan extends Error {}
  */
 const inOpenDir = (dir: FileHandle, name: string): string => `/proc/self/fd/${dir.fd}/${name}`;
 
-const { O_RDONLY, O_NOFOLLOW, O_DIRECTORY, O_NONBLOCK } = fsConstants;
+const { O_RDONLY, O_NOFOLLOW, O_DIRECTORY, O_NONBLOCK, O_NOCTTY } = fsConstants;
 
 /** An entry's owner and group, recorded only when not root's (most of a rootfs is root's). */
 const ownerOf = (st: { uid: number; gid: number }): Pick<ManifestEntry, 'uid' | 'gid'> => ({
@@ -123,9 +126,9 @@ const ownerOf = (st: { uid: number; gid: number }): Pick<ManifestEntry, 'uid' | 
  * may change while it is read (a running container's rootfs): entries that vanish or shrink meanwhile are skipped.
  *
  * A running container can swap any of its files or directories for a symlink at any moment, so nothing is read
- * by a path that could be followed out of `root`: each directory and file is opened without following a last
- * symlink (O_NOFOLLOW), relative to its already open parent, and its type and size are taken from the open
- * descriptor (fstat), not from the earlier lstat.
+ * by a path that could be followed out of `root`: each entry is opened first, without following a last symlink
+ * (O_NOFOLLOW), relative to its already open parent, and typed by what was opened (fstat), never by an earlier
+ * look at its path.
  */
 export async function scanDirectory(
   root: string,
@@ -160,67 +163,79 @@ export async function scanDirectory(
   };
   const visit = async (dir: FileHandle, name: string, relPath: string): Promise<void> => {
     const at = inOpenDir(dir, name);
-    const seen = await lstat(at);
-    if (kind === 'bundle' && (seen.isSymbolicLink() || seen.isFIFO())) {
-      const type = seen.isFIFO() ? 'fifo' : 'symlink';
-      const entry: ManifestEntry = { path: relPath, type, mode: seen.mode & 0o7777, ...ownerOf(seen) };
-      if (type === 'symlink') entry.target = await readlink(at);
-      entries.push(entry);
-      return;
-    }
-    if (kind === 'bundle' && (seen.isCharacterDevice() || seen.isBlockDevice()))
-      throw new ManifestError(
-        `the rootfs of ${containerId} holds a device node, ${relPath} (${seen.isBlockDevice() ? 'block' : 'character'} ` +
-          `${seen.rdev >> 8}:${seen.rdev & 0xff}): devices are not carried between PCs (runc gives a container its own); ` +
-          `remove it from the container`,
-      );
-    // Sockets (CRIU binds a container's listening ones again on restore) and, in an image directory, anything
-    // but files are left out.
-    if (!seen.isDirectory() && !seen.isFile()) {
-      skipped.push(relPath);
-      return;
-    }
-    if (seen.isDirectory() && kind === 'checkpoint') {
-      skipped.push(relPath);
-      return;
-    }
-    // O_NONBLOCK: a FIFO swapped in meanwhile must not hang the open; fstat then refuses it.
-    const flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | (seen.isDirectory() ? O_DIRECTORY : 0);
-    const handle = await open(at, flags);
+    // Opened first, typed after: what is read is what was opened, whatever the path has become. O_NONBLOCK: a FIFO
+    // must not hang the open; O_NOCTTY: a terminal must not become ours.
+    let handle: FileHandle;
     try {
-      const st = await handle.stat();
-      if (st.isDirectory() !== seen.isDirectory() || !(st.isDirectory() || st.isFile()))
-        throw new ChangedUnderScan(`${relPath} changed type while it was scanned`);
-      const mode = st.mode & 0o7777;
-      const owner = kind === 'bundle' ? ownerOf(st) : {};
-      if (st.isDirectory()) {
-        entries.push({ path: relPath, type: 'dir', mode, ...owner });
-        await walk(handle, relPath);
+      handle = await open(at, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ELOOP') return symlinkEntry(at, relPath); // O_NOFOLLOW met a symlink
+      // What cannot be opened at all: a socket (ENXIO), a device without its driver (ENXIO, ENODEV).
+      const st = await lstat(at).catch(() => null);
+      if (st?.isSocket()) {
+        skipped.push(relPath); // CRIU binds a container's listening sockets again on restore
         return;
       }
-      const chunkSize = chunkSizeFor(kind, relPath);
-      // Hashes taken while the file was written (a dump's pages) are used when they cover it exactly.
-      const known = prehashed?.get(relPath);
-      const chunks =
-        known && digestCount(known) === Math.ceil(st.size / chunkSize)
-          ? known
-          : await hashFileChunks(`/proc/self/fd/${handle.fd}`, st.size, chunkSize);
-      // Entries are pushed only once fully read, so a skipped file leaves no trace in the manifest. Chunks are
-      // later read back by path; the reader checks each against its hash, so a path steered elsewhere since
-      // yields nothing but a missing chunk.
-      if (withLocations) {
-        const full = path.join(root, relPath);
-        for (let i = 0; i < digestCount(chunks); i++)
-          addLocation(locations, digestHex(chunks, i), {
-            file: full,
-            offset: i * chunkSize,
-            length: Math.min(chunkSize, st.size - i * chunkSize),
-          });
+      if (st?.isCharacterDevice() || st?.isBlockDevice()) throw deviceRefused(relPath, st);
+      throw err;
+    }
+    try {
+      const st = await handle.stat();
+      const mode = st.mode & 0o7777;
+      const owner = kind === 'bundle' ? ownerOf(st) : {};
+      if (kind === 'checkpoint' && !st.isFile()) {
+        skipped.push(relPath); // an image directory holds files only
+      } else if (st.isDirectory()) {
+        entries.push({ path: relPath, type: 'dir', mode, ...owner });
+        await walk(handle, relPath);
+      } else if (st.isFile()) {
+        const chunkSize = chunkSizeFor(kind, relPath);
+        // Hashes taken while the file was written (a dump's pages) are used when they cover it exactly.
+        const known = prehashed?.get(relPath);
+        const chunks =
+          known && digestCount(known) === Math.ceil(st.size / chunkSize)
+            ? known
+            : await hashFileChunks(handle, st.size, chunkSize);
+        // Entries are pushed only once fully read, so a skipped file leaves no trace in the manifest. Chunks are
+        // later read back by path; the reader checks each against its hash, so a path steered elsewhere since
+        // yields nothing but a missing chunk.
+        if (withLocations) {
+          const full = path.join(root, relPath);
+          for (let i = 0; i < digestCount(chunks); i++)
+            addLocation(locations, digestHex(chunks, i), {
+              file: full,
+              offset: i * chunkSize,
+              length: Math.min(chunkSize, st.size - i * chunkSize),
+            });
+        }
+        entries.push({ path: relPath, type: 'file', mode, ...owner, size: st.size, chunkSize, chunks });
+      } else if (st.isFIFO()) {
+        entries.push({ path: relPath, type: 'fifo', mode, ...owner });
+      } else if (st.isCharacterDevice() || st.isBlockDevice()) {
+        throw deviceRefused(relPath, st);
+      } else {
+        skipped.push(relPath);
       }
-      entries.push({ path: relPath, type: 'file', mode, ...owner, size: st.size, chunkSize, chunks });
     } finally {
       await handle.close();
     }
+  };
+  const deviceRefused = (relPath: string, st: Stats): ManifestError =>
+    new ManifestError(
+      `the rootfs of ${containerId} holds a device node, ${relPath} (${st.isBlockDevice() ? 'block' : 'character'} ` +
+        `${st.rdev >> 8}:${st.rdev & 0xff}): devices are not carried between PCs (runc gives a container its own); ` +
+        `remove it from the container`,
+    );
+  const symlinkEntry = async (at: string, relPath: string): Promise<void> => {
+    if (kind === 'checkpoint') {
+      skipped.push(relPath);
+      return;
+    }
+    // Read in the directory the scan holds open; a link replaced meanwhile by something else fails (EINVAL).
+    const [st, target] = await Promise.all([lstat(at), readlink(at)]).catch((err: NodeJS.ErrnoException) => {
+      throw err.code === 'EINVAL' ? new ChangedUnderScan(`${relPath} changed type while it was scanned`) : err;
+    });
+    entries.push({ path: relPath, type: 'symlink', mode: st.mode & 0o7777, ...ownerOf(st), target });
   };
   const top = await open(root, O_RDONLY | O_DIRECTORY);
   try {
