@@ -5,7 +5,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { PlacementDecision } from '../domain/placement';
 import type { MigrationRow } from '../state/migrations';
-import { DEFAULT_DISK_MIB, moveReportOf, MoveReport, StepReport } from '../domain/reports';
+import { DEFAULT_DISK_MIB, DEFAULT_LIMITS, moveReportOf, MoveReport, StepReport } from '../domain/reports';
 import { ApiClient, apiClientConfig } from './api-client';
 import { formatMoves, mb, table } from './format';
 
@@ -227,15 +227,26 @@ container
   .description('register a container (then: zanshin container start <id>)')
   .addOption(new Option('--rootfs-dir <dir>', 'rootfs directory on the PC').conflicts('rootfsTar'))
   .option('--rootfs-tar <file>', 'rootfs tarball on the PC')
-  .option('--memory <MiB>', 'memory it needs', '64')
+  .option('--memory <MiB>', 'memory it needs and may use (its limit)', '64')
   .option('--disk <MiB>', 'disk quota of its rootfs, checked whenever it moves', String(DEFAULT_DISK_MIB))
+  .option('--cpus <n>', 'CPUs it may use (0.5 = half a core)', String(DEFAULT_LIMITS.cpus))
+  .option('--pids <n>', 'processes and threads it may have at once', String(DEFAULT_LIMITS.pids))
   .option('-e, --env <KEY=VALUE...>', 'environment', [])
   .addOption(json)
   .action(
     async (
       id: string,
       command: string[],
-      o: { rootfsDir?: string; rootfsTar?: string; memory: string; disk: string; env: string[]; json?: boolean },
+      o: {
+        rootfsDir?: string;
+        rootfsTar?: string;
+        memory: string;
+        disk: string;
+        cpus: string;
+        pids: string;
+        env: string[];
+        json?: boolean;
+      },
     ) => {
       if (!o.rootfsDir && !o.rootfsTar) throw new Error('give --rootfs-dir or --rootfs-tar');
       const rootfs = o.rootfsDir ? { dir: path.resolve(o.rootfsDir) } : { tarball: path.resolve(o.rootfsTar!) };
@@ -245,6 +256,8 @@ container
         env: o.env,
         memoryMiB: Number(o.memory),
         diskMiB: Number(o.disk),
+        cpus: Number(o.cpus),
+        pids: Number(o.pids),
         rootfs,
       });
       out(o.json, c, () => `registered ${c.id} (${c.memoryMiB} MiB): zanshin container start ${c.id}`);

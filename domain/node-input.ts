@@ -53,6 +53,8 @@ const specProperties = {
   env: strings(1024),
   memoryMiB: { type: 'integer', minimum: 1, maximum: 1 << 20 },
   diskMiB: { type: 'integer', minimum: 1, maximum: 1 << 30 },
+  cpus: { type: 'number', minimum: 0.01, maximum: 1024 },
+  pids: { type: 'integer', minimum: 8, maximum: 1 << 22 },
   network,
 } as const;
 const spec = {

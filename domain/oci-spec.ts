@@ -23,6 +23,24 @@ export interface SpecOptions {
    * CRIU treats it as external and the node keeps it up (loopback and addresses) across checkpoint and restore.
    */
   netnsPath?: string;
+  /** The container's limits from its registration: memory (its memoryMiB), CPUs (a CFS quota), processes. */
+  limits?: { memoryMiB: number; cpus: number; pids: number };
+}
+
+/** CFS period: the quota is cpus x this, per this. */
+const CPU_PERIOD_US = 100_000;
+
+/** The cgroup limits of a container (runc applies them on create and on restore). */
+export function resourcesFor(
+  base: Record<string, unknown> | undefined,
+  { memoryMiB, cpus, pids }: NonNullable<SpecOptions['limits']>,
+): Record<string, unknown> {
+  return {
+    ...(base ?? {}), // runc's default device rules stay
+    memory: { limit: memoryMiB * 2 ** 20 },
+    cpu: { quota: Math.max(1000, Math.round(cpus * CPU_PERIOD_US)), period: CPU_PERIOD_US },
+    pids: { limit: pids },
+  };
 }
 
 export function patchSpec(base: OciSpec, o: SpecOptions): OciSpec {
@@ -45,6 +63,10 @@ export function patchSpec(base: OciSpec, o: SpecOptions): OciSpec {
     const linux = (base.linux ?? {}) as { namespaces?: { type: string; path?: string }[] };
     const namespaces = (linux.namespaces ?? []).filter((n) => n.type !== 'network');
     spec.linux = { ...linux, namespaces: [...namespaces, { type: 'network', path: o.netnsPath }] };
+  }
+  if (o.limits) {
+    const linux = (spec.linux ?? base.linux ?? {}) as { resources?: Record<string, unknown> };
+    spec.linux = { ...linux, resources: resourcesFor(linux.resources, o.limits) };
   }
   const annotations = { ...(base.annotations ?? {}) };
   if (o.criuConfig) annotations['org.criu.config'] = o.criuConfig;

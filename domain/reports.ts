@@ -18,12 +18,18 @@ export interface ContainerSpec {
    * Specs written before quotas existed lack it: DEFAULT_DISK_MIB.
    */
   diskMiB?: number;
+  /** CPUs it may use (a CFS quota; 0.5 = half a core). Absent in older specs: DEFAULT_LIMITS.cpus. */
+  cpus?: number;
+  /** Processes and threads it may have at once (a fork bomb stops there). Absent in older specs: DEFAULT_LIMITS.pids. */
+  pids?: number;
   /** Its own LAN address, kept across moves (absent: loopback only). */
   network?: ContainerNetwork;
 }
 
 /** A container's disk quota when its registration names none. */
 export const DEFAULT_DISK_MIB = 2048;
+/** CPU and process limits when a registration names none (memory is always named: memoryMiB). */
+export const DEFAULT_LIMITS = { cpus: 1, pids: 512 } as const;
 
 /** Where a checkpoint generation came from. */
 export interface GenerationMeta {

@@ -36,7 +36,7 @@ import type {
   TransferReport,
   TransferTarget,
 } from '../domain/reports';
-import { DEFAULT_DISK_MIB } from '../domain/reports';
+import { DEFAULT_DISK_MIB, DEFAULT_LIMITS } from '../domain/reports';
 import { NodeCapabilities } from './capabilities';
 import { ChunkReader } from './chunk-reader';
 import { DumpFollower } from './dump-follower';
@@ -259,6 +259,11 @@ export class NodeExecutor {
       env: spec.env,
       hostname: spec.containerId,
       netnsPath: this.net.path(spec.containerId),
+      limits: {
+        memoryMiB: spec.memoryMiB,
+        cpus: spec.cpus ?? DEFAULT_LIMITS.cpus,
+        pids: spec.pids ?? DEFAULT_LIMITS.pids,
+      },
       // zanshin-init runs the program with stdout/stderr into files of the rootfs, which move with it.
       args: [INIT_PATH, '--', ...spec.args],
     });
@@ -326,6 +331,8 @@ export class NodeExecutor {
       env: input.env,
       memoryMiB: input.memoryMiB,
       diskMiB: input.diskMiB ?? DEFAULT_DISK_MIB,
+      cpus: input.cpus ?? DEFAULT_LIMITS.cpus,
+      pids: input.pids ?? DEFAULT_LIMITS.pids,
       ...(input.network ? { network: input.network } : {}),
     };
     // Name servers for a container with its own address (its resolv.conf is part of its rootfs and moves with it).

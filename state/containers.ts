@@ -13,6 +13,9 @@ export interface ContainerRow {
   memoryMiB: number;
   /** Disk quota of its rootfs, checked at each sync. */
   diskMiB: number;
+  /** CPUs (a CFS quota) and processes it may use; memoryMiB is its memory limit. */
+  cpus: number;
+  pids: number;
   rootfs: RootfsSource;
   nodeId: string | null;
   state: ContainerStateName;
@@ -32,10 +35,12 @@ export interface NewContainer {
   env: string[];
   memoryMiB: number;
   diskMiB: number;
+  cpus: number;
+  pids: number;
   rootfs: RootfsSource;
 }
 
-const COLUMNS = `id, args, env, memory_mib AS "memoryMiB", disk_mib AS "diskMiB", rootfs, node_id AS "nodeId", state, network,
+const COLUMNS = `id, args, env, memory_mib AS "memoryMiB", disk_mib AS "diskMiB", cpus, pids, rootfs, node_id AS "nodeId", state, network,
   exit_status AS "exitStatus", stopped_generation AS "stoppedGeneration",
   created_at AS "createdAt", updated_at AS "updatedAt"`;
 
@@ -79,10 +84,10 @@ export async function insertContainer(
       network = networkFor(pool, address);
     }
     const { rows } = await client.query<ContainerRow>(
-      `INSERT INTO containers (id, args, env, memory_mib, disk_mib, rootfs, state, network, address)
-       VALUES ($1, $2, $3, $4, $5, $6, 'created', $7, $8)
+      `INSERT INTO containers (id, args, env, memory_mib, disk_mib, cpus, pids, rootfs, state, network, address)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'created', $9, $10)
        ON CONFLICT (id) DO NOTHING RETURNING ${COLUMNS}`,
-      [c.id, c.args, c.env, c.memoryMiB, c.diskMiB, c.rootfs, network, network?.address ?? null],
+      [c.id, c.args, c.env, c.memoryMiB, c.diskMiB, c.cpus, c.pids, c.rootfs, network, network?.address ?? null],
     );
     return rows[0] ?? null;
   });

@@ -9,7 +9,7 @@ import type { PlacementPolicy } from '../../domain/placement';
 import type { createContainer } from '../../workflows';
 import { replyError, requireAdmin } from '../http-errors';
 import type { AddressPool } from '../../domain/container-network';
-import { DEFAULT_DISK_MIB } from '../../domain/reports';
+import { DEFAULT_DISK_MIB, DEFAULT_LIMITS } from '../../domain/reports';
 import {
   AddressPoolFullError,
   findContainer,
@@ -56,6 +56,8 @@ export function containerRoutes(
       env?: string[];
       memoryMiB: number;
       diskMiB?: number;
+      cpus?: number;
+      pids?: number;
       rootfs: { dir?: string; tarball?: string };
     };
   }>(
@@ -78,6 +80,8 @@ export function containerRoutes(
             env: { type: 'array', maxItems: 256, items: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*=' } },
             memoryMiB: { type: 'integer', minimum: 1, maximum: 1_048_576 },
             diskMiB: { type: 'integer', minimum: 1, maximum: 1 << 30 },
+            cpus: { type: 'number', minimum: 0.01, maximum: 1024 },
+            pids: { type: 'integer', minimum: 8, maximum: 1 << 22 },
             rootfs: {
               type: 'object',
               additionalProperties: false,
@@ -104,6 +108,8 @@ export function containerRoutes(
             env: b.env ?? [],
             memoryMiB: b.memoryMiB,
             diskMiB: b.diskMiB ?? DEFAULT_DISK_MIB,
+            cpus: b.cpus ?? DEFAULT_LIMITS.cpus,
+            pids: b.pids ?? DEFAULT_LIMITS.pids,
             rootfs: b.rootfs,
           },
           addressPool,
@@ -275,6 +281,8 @@ export function containerRoutes(
               env: c.env,
               memoryMiB: c.memoryMiB,
               diskMiB: c.diskMiB,
+              cpus: c.cpus,
+              pids: c.pids,
               ...(c.network ? { network: c.network } : {}),
             },
           ],

@@ -283,10 +283,12 @@ describe("what a container leaves on PCs' disks", () => {
       env: ['MIB=1'],
       memoryMiB: 16,
       diskMiB: 8,
+      cpus: 0.5,
+      pids: 32,
       rootfs: { dir: await ensureCounterRootfs() },
     });
     expect(created.status).toBe(201);
-    expect(created.body).toMatchObject({ diskMiB: 8 });
+    expect(created.body).toMatchObject({ diskMiB: 8, cpus: 0.5, pids: 32 });
     expect((await cluster.api('POST', `/v1/containers/${HOG}/start`, { nodeId: 'pc1' })).status).toBe(200);
   });
 
@@ -350,6 +352,34 @@ describe("what a container leaves on PCs' disks", () => {
     } finally {
       rmSync(open, { recursive: true, force: true });
     }
+  });
+  it('holds the container to the limits of its registration: a fork bomb stops at 32 processes, the PC is untouched', async () => {
+    // HOG runs on pc2 now. Its cgroup, as the PC's kernel sees it.
+    const state = await execa('runc', ['--root', path.join(cluster.nodeDirs['pc2']!, 'runc'), 'state', HOG]);
+    const { pid } = JSON.parse(state.stdout) as { pid: number };
+    const limit = (controller: string, v1: string, v2: string): string => {
+      const lines = readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n');
+      const v1Line = lines.find((l) => l.split(':')[1]!.split(',').includes(controller));
+      const file = v1Line
+        ? path.join('/sys/fs/cgroup', controller, v1Line.split(':')[2]!, v1)
+        : path.join('/sys/fs/cgroup', lines.find((l) => l.startsWith('0::'))!.slice(3), v2);
+      return readFileSync(file, 'utf8').trim();
+    };
+    expect(limit('memory', 'memory.limit_in_bytes', 'memory.max')).toBe(String(16 * 2 ** 20));
+    expect(limit('pids', 'pids.max', 'pids.max')).toBe('32');
+    expect(limit('cpu', 'cpu.cfs_quota_us', 'cpu.max').split(' ')[0]).toBe('50000');
+    // The student's fork bomb (bounded here, so the test ends): 64 sleepers asked for, the rest refused.
+    const bomb = await cluster.api('POST', `/v1/containers/${HOG}/exec`, {
+      args: [
+        '/bin/sh',
+        '-c',
+        'i=0; while [ $i -lt 64 ]; do /bin/sleep 30 </dev/null >/dev/null 2>&1 & i=$((i+1)); done; echo asked',
+      ],
+    });
+    expect(bomb.status).toBe(200);
+    expect(String(bomb.body.stderr)).toMatch(/fork|Resource temporarily unavailable/i);
+    expect(Number(limit('pids', 'pids.current', 'pids.current'))).toBeLessThanOrEqual(32);
+    expect(await cluster.runningOn(HOG)).toEqual(['pc2']);
   });
 });
 

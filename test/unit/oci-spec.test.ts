@@ -1,4 +1,4 @@
-import { criuConfigText, mountsTargetLacks, OciSpec, protectedKernelPaths } from '../../domain/oci-spec';
+import { criuConfigText, mountsTargetLacks, OciSpec, patchSpec, protectedKernelPaths } from '../../domain/oci-spec';
 
 // runc 1.1's default spec, the parts that matter here.
 const spec: OciSpec = {
@@ -42,5 +42,33 @@ describe('mounts over kernel files', () => {
     expect(() => criuConfigText('', ['/proc/x\naction-script /tmp/evil'])).toThrow(/not a kernel path/);
     expect(() => criuConfigText('', ['/proc/../etc'])).toThrow(/not a kernel path/);
     expect(() => criuConfigText('', ['proc/x'])).toThrow(/not a kernel path/);
+  });
+});
+
+describe('limits from the registration', () => {
+  it("sets memory, CPU and process limits, keeping runc's device rules", () => {
+    const withDevices: OciSpec = {
+      ...spec,
+      linux: { ...(spec.linux as object), resources: { devices: [{ allow: false, access: 'rwm' }] } },
+    };
+    const out = patchSpec(withDevices, {
+      args: ['/bin/app'],
+      env: [],
+      hostname: 'c1',
+      netnsPath: '/run/netns/zc-c1',
+      limits: { memoryMiB: 96, cpus: 0.5, pids: 64 },
+    });
+    const linux = out.linux as { resources: Record<string, unknown>; namespaces: unknown[] };
+    expect(linux.resources).toEqual({
+      devices: [{ allow: false, access: 'rwm' }],
+      memory: { limit: 96 * 2 ** 20 },
+      cpu: { quota: 50_000, period: 100_000 },
+      pids: { limit: 64 },
+    });
+    expect(linux.namespaces).toEqual([{ type: 'network', path: '/run/netns/zc-c1' }]);
+    // The base spec is runc's, shared by every container: never changed.
+    expect((withDevices.linux as { resources: object }).resources).toEqual({
+      devices: [{ allow: false, access: 'rwm' }],
+    });
   });
 });
