@@ -22,8 +22,11 @@ export const PAGE_SIZE = 4096;
 export const FILE_CHUNK_SIZE = 1 << 20;
 export const HASH_BYTES = DIGEST_BYTES;
 
-/** 'fifo': a named pipe, made anew where it arrives (it holds no data of its own). */
-export type EntryType = 'file' | 'dir' | 'symlink' | 'fifo';
+/**
+ * 'fifo': a named pipe, made anew where it arrives (it holds no data of its own). 'hardlink': another name of a
+ * file listed earlier (`target`, its path in the same manifest), linked again where it arrives.
+ */
+export type EntryType = 'file' | 'dir' | 'symlink' | 'fifo' | 'hardlink';
 
 export interface ManifestEntry {
   /** Relative path inside the image or rootfs directory, '/'-separated, never escaping it. */
@@ -39,7 +42,7 @@ export interface ManifestEntry {
   chunkSize?: number;
   /** Files only: the raw sha256 of each chunk, packed (domain/digest-index.ts). */
   chunks?: Buffer;
-  /** Symlinks only. */
+  /** Symlinks: what the link says. Hard links: the path of the file entry, earlier in the manifest, it names too. */
   target?: string;
 }
 
@@ -101,6 +104,7 @@ export function validateManifest(m: Manifest): Manifest {
     throw new ManifestError(`invalid container id ${JSON.stringify(m.containerId)}`);
   }
   const seen = new Set<string>();
+  const files = new Set<string>();
   for (const e of m.entries) {
     checkRelativePath(e.path);
     if (seen.has(e.path)) throw new ManifestError(`manifest lists ${e.path} twice`);
@@ -127,9 +131,15 @@ export function validateManifest(m: Manifest): Manifest {
       }
       if (digestCount(chunks) !== Math.ceil(size! / chunkSize))
         throw new ManifestError(`file entry ${e.path}: ${digestCount(chunks)} chunks for ${size} bytes`);
+      files.add(e.path);
     } else if (e.type === 'symlink') {
       if (typeof e.target !== 'string' || e.target === '' || e.target.includes('\0'))
         throw new ManifestError(`symlink ${e.path} has no valid target`);
+    } else if (e.type === 'hardlink') {
+      if (typeof e.target !== 'string' || !files.has(e.target))
+        throw new ManifestError(
+          `hard link ${e.path} must name a file listed before it, not ${JSON.stringify(e.target)}`,
+        );
     } else if (e.type !== 'dir' && e.type !== 'fifo') {
       throw new ManifestError(`entry ${e.path} has unknown type ${JSON.stringify(e.type)}`);
     }

@@ -1,5 +1,5 @@
 import execa from 'execa';
-import { chmod, lchown, lstat, mkdir, open, readdir, readlink, rename, rm, symlink } from 'node:fs/promises';
+import { chmod, lchown, link, lstat, mkdir, open, readdir, readlink, rename, rm, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { unpackHex } from '../domain/digest-index';
 import { isZeroChunk, Manifest, ManifestEntry, ManifestError, resolveInside } from '../domain/manifest';
@@ -136,9 +136,12 @@ export async function applyBundle(
     staged.set(e.path, tmp);
   }
   // A kept file stays as the previous manifest had it, or is left out if it had none.
-  const entries = manifest.entries.flatMap((e) =>
+  const placed = manifest.entries.flatMap((e) =>
     keptPaths.has(e.path) ? (before.get(e.path)?.type === 'file' ? [before.get(e.path)!] : []) : [e],
   );
+  // A hard link to a file left out is left out with it.
+  const files = new Set(placed.filter((e) => e.type === 'file').map((e) => e.path));
+  const entries = placed.filter((e) => e.type !== 'hardlink' || files.has(e.target!));
   const applied: Manifest = { ...manifest, entries };
   const wanted = new Set(entries.map((e) => e.path));
   for (const e of entries) {
@@ -155,6 +158,14 @@ export async function applyBundle(
         await symlink(e.target!, full);
         st = null;
       }
+    } else if (e.type === 'hardlink') {
+      const target = resolveInside(rootfs, e.target!);
+      const to = await lstat(target);
+      if (!(st && st.ino === to.ino && st.dev === to.dev)) {
+        if (st) await rm(full, { recursive: true, force: true });
+        await link(target, full);
+      }
+      continue; // owner and mode are the file's own, set with it
     } else if (e.type === 'fifo') {
       if (!st?.isFIFO()) {
         if (st) await rm(full, { recursive: true, force: true });

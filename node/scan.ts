@@ -144,6 +144,8 @@ export async function scanDirectory(
   const entries: ManifestEntry[] = [];
   const locations: ChunkLocations = new Map();
   const skipped: string[] = [];
+  /** Files with several names: the first name the scan met, by device and inode. */
+  const firstNames = new Map<string, string>();
   const walk = async (dir: FileHandle, rel: string): Promise<void> => {
     const names = (
       await readdir(`/proc/self/fd/${dir.fd}`).catch((err: unknown) => {
@@ -188,7 +190,12 @@ export async function scanDirectory(
       } else if (st.isDirectory()) {
         entries.push({ path: relPath, type: 'dir', mode, ...owner });
         await walk(handle, relPath);
+      } else if (st.isFile() && kind === 'bundle' && st.nlink > 1 && firstNames.has(`${st.dev}:${st.ino}`)) {
+        // Another name of a file already listed: linked again on the target, not copied.
+        const target = firstNames.get(`${st.dev}:${st.ino}`)!;
+        entries.push({ path: relPath, type: 'hardlink', mode, ...owner, target });
       } else if (st.isFile()) {
+        if (kind === 'bundle' && st.nlink > 1) firstNames.set(`${st.dev}:${st.ino}`, relPath);
         const chunkSize = chunkSizeFor(kind, relPath);
         // Hashes taken while the file was written (a dump's pages) are used when they cover it exactly.
         const known = prehashed?.get(relPath);

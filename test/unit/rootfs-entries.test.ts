@@ -1,6 +1,17 @@
 // What a rootfs holds besides plain root-owned files, carried between PCs: owners, FIFOs, sockets, devices.
 import execa from 'execa';
-import { chownSync, lstatSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chownSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -84,5 +95,37 @@ describe('rootfs entries', () => {
         decodeManifest(encodeManifest({ kind, containerId: 'c1', entries } as never));
     expect(bad([{ path: 'a', type: 'dir', mode: 0o755, uid: -1 }])).toThrow(/invalid owner/);
     expect(bad([{ path: 'a', type: 'fifo', mode: 0o644 }], 'checkpoint')).toThrow(/plain file/);
+  });
+});
+
+describe('hard links', () => {
+  it('arrive as links to one file, not as copies, and follow a change of their file', async () => {
+    mkdirSync(path.join(src, 'bin'));
+    writeFileSync(path.join(src, 'bin', 'perl'), 'interpreter v1');
+    linkSync(path.join(src, 'bin', 'perl'), path.join(src, 'bin', 'perl5.36'));
+    const { manifest } = await scanDirectory(src, 'bundle', 'c1');
+    expect(manifest.entries.find((e) => e.path === 'bin/perl5.36')).toMatchObject({
+      type: 'hardlink',
+      target: 'bin/perl',
+    });
+    await syncOnce();
+    const a = statSync(path.join(dst, 'bin', 'perl'));
+    const b = statSync(path.join(dst, 'bin', 'perl5.36'));
+    expect([b.ino, a.nlink]).toEqual([a.ino, 2]);
+    // The file is replaced on the source (a new inode for both names): the target follows, still one file.
+    writeFileSync(path.join(src, 'bin', 'perl.new'), 'interpreter v2');
+    renameSync(path.join(src, 'bin', 'perl.new'), path.join(src, 'bin', 'perl'));
+    rmSync(path.join(src, 'bin', 'perl5.36'));
+    linkSync(path.join(src, 'bin', 'perl'), path.join(src, 'bin', 'perl5.36'));
+    await syncOnce();
+    expect(readFileSync(path.join(dst, 'bin', 'perl5.36'), 'utf8')).toBe('interpreter v2');
+    expect(statSync(path.join(dst, 'bin', 'perl5.36')).ino).toBe(statSync(path.join(dst, 'bin', 'perl')).ino);
+  });
+
+  it('refuses a hard link naming a file not listed before it', () => {
+    const entries = [{ path: 'a', type: 'hardlink', mode: 0o644, target: '../../etc/shadow' }];
+    expect(() => decodeManifest(encodeManifest({ kind: 'bundle', containerId: 'c1', entries } as never))).toThrow(
+      /hard link a must name a file listed before it/,
+    );
   });
 });
