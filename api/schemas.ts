@@ -1,5 +1,6 @@
 /** JSON schemas shared by routes. Ids follow the same rules everywhere (common/names). */
 import { CONTAINER_ID_PATTERN, NODE_ID_PATTERN } from '../common/names';
+export { containerUserSchema } from '../domain/node-input';
 
 export const nodeIdSchema = { type: 'string', pattern: NODE_ID_PATTERN.source } as const;
 export const containerIdSchema = { type: 'string', pattern: CONTAINER_ID_PATTERN.source } as const;

@@ -1,11 +1,18 @@
 #!/usr/bin/env node
 // zanshin: the administrator's command line over migration-api.
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { PlacementDecision } from '../domain/placement';
 import type { MigrationRow } from '../state/migrations';
-import { DEFAULT_DISK_MIB, DEFAULT_LIMITS, moveReportOf, MoveReport, StepReport } from '../domain/reports';
+import {
+  ContainerUser,
+  DEFAULT_DISK_MIB,
+  DEFAULT_LIMITS,
+  moveReportOf,
+  MoveReport,
+  StepReport,
+} from '../domain/reports';
 import { ApiClient, apiClientConfig } from './api-client';
 import { formatMoves, mb, table } from './format';
 
@@ -222,6 +229,13 @@ program
 const container = program
   .command('container')
   .description('create, show, start, place, migrate or delete one container');
+/** `--user 1000:1000`: numbers, since the PC's user names mean nothing in a container's rootfs. */
+function parseUser(value: string): ContainerUser {
+  const m = /^(\d{1,10}):(\d{1,10})$/.exec(value);
+  if (!m) throw new InvalidArgumentError('give the user as uid:gid, numbers of the rootfs (e.g. 1000:1000).');
+  return { uid: Number(m[1]), gid: Number(m[2]) };
+}
+
 container
   .command('create <id> <command...>')
   .description('register a container (then: zanshin container start <id>)')
@@ -231,6 +245,7 @@ container
   .option('--disk <MiB>', 'disk quota of its rootfs, checked whenever it moves', String(DEFAULT_DISK_MIB))
   .option('--cpus <n>', 'CPUs it may use (0.5 = half a core)', String(DEFAULT_LIMITS.cpus))
   .option('--pids <n>', 'processes and threads it may have at once', String(DEFAULT_LIMITS.pids))
+  .option('--user <uid:gid>', 'user its program runs as, numbers of its rootfs (default: root)', parseUser)
   .option('-e, --env <KEY=VALUE...>', 'environment', [])
   .addOption(json)
   .action(
@@ -244,6 +259,7 @@ container
         disk: string;
         cpus: string;
         pids: string;
+        user?: ContainerUser;
         env: string[];
         json?: boolean;
       },
@@ -258,6 +274,7 @@ container
         diskMiB: Number(o.disk),
         cpus: Number(o.cpus),
         pids: Number(o.pids),
+        ...(o.user ? { user: o.user } : {}),
         rootfs,
       });
       out(o.json, c, () => `registered ${c.id} (${c.memoryMiB} MiB): zanshin container start ${c.id}`);

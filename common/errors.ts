@@ -37,3 +37,13 @@ export const NON_RETRYABLE_ERROR_TYPES: string[] = [
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
+
+/**
+ * What went wrong, for a user: the innermost cause's message and type. Temporal wraps a node's error twice (the
+ * workflow's failure, then "Activity task failed"), and only the innermost names it.
+ */
+export function rootCause(err: unknown): { message: string; type?: string } {
+  let e = err as { message?: string; type?: string; cause?: unknown } | undefined;
+  while (e && typeof e.cause === 'object' && e.cause !== null) e = e.cause;
+  return { message: e?.message ?? String(err), ...(e?.type ? { type: e.type } : {}) };
+}

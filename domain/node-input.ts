@@ -47,6 +47,16 @@ const network = {
     dns: { type: 'array', maxItems: 8, items: { type: 'string', pattern: `^${ipv4}$` } },
   },
 } as const;
+/** A container's user: numbers of its own rootfs (the PC's user names mean nothing there). */
+export const containerUserSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['uid', 'gid'],
+  properties: {
+    uid: { type: 'integer', minimum: 0, maximum: 2 ** 31 - 1 },
+    gid: { type: 'integer', minimum: 0, maximum: 2 ** 31 - 1 },
+  },
+} as const;
 const specProperties = {
   containerId,
   args: { ...strings(256), minItems: 1 },
@@ -56,6 +66,7 @@ const specProperties = {
   cpus: { type: 'number', minimum: 0.01, maximum: 1024 },
   pids: { type: 'integer', minimum: 8, maximum: 1 << 22 },
   network,
+  user: containerUserSchema,
 } as const;
 const spec = {
   type: 'object',

@@ -25,6 +25,8 @@ export interface SpecOptions {
   netnsPath?: string;
   /** The container's limits from its registration: memory (its memoryMiB), CPUs (a CFS quota), processes. */
   limits?: { memoryMiB: number; cpus: number; pids: number };
+  /** The user the program runs as (absent: the default spec's, root). */
+  user?: { uid: number; gid: number };
 }
 
 /** CFS period: the quota is cpus x this, per this. */
@@ -54,6 +56,9 @@ export function patchSpec(base: OciSpec, o: SpecOptions): OciSpec {
       terminal: false,
       args: [...o.args],
       env: [...base.process.env.filter((e) => !names.has(e.split('=')[0])), ...o.env],
+      ...(o.user ? { user: { uid: o.user.uid, gid: o.user.gid } } : {}),
+      // A setuid file in a rootfs gives nothing (whatever the PC's runc defaults to): the carried mode stays inert.
+      noNewPrivileges: true,
     },
     // The rootfs is written by the container and carried by migrations, so it is writable.
     root: { path: 'rootfs', readonly: false },

@@ -24,6 +24,14 @@ export interface ContainerSpec {
   pids?: number;
   /** Its own LAN address, kept across moves (absent: loopback only). */
   network?: ContainerNetwork;
+  /** The user its program runs as (numbers of its own rootfs); absent: root, with runc's few capabilities. */
+  user?: ContainerUser;
+}
+
+/** A numeric user and group of a container's rootfs. */
+export interface ContainerUser {
+  uid: number;
+  gid: number;
 }
 
 /** A container's disk quota when its registration names none. */

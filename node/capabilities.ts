@@ -1,4 +1,6 @@
 import execa from 'execa';
+import { readFile } from 'node:fs/promises';
+import { hasSysResource } from '../domain/container-user';
 import { chooseStrategy, DirtyStrategy } from '../domain/runc-args';
 
 export interface NodeCapabilities {
@@ -7,6 +9,8 @@ export interface NodeCapabilities {
   /** CRIU can track dirty pages here (kernel soft-dirty): pre-dump and incremental dumps work. */
   memDirtyTrack: boolean;
   strategy: DirtyStrategy;
+  /** CRIU can dump a program that runs as another user than root here (root has CAP_SYS_RESOURCE). */
+  checkpointsOtherUsers: boolean;
 }
 
 /** Detected once per worker; every other module asks this by name. */
@@ -30,5 +34,6 @@ export async function detectCapabilities(
     runcVersion: /runc version (\S+)/.exec(runc.stdout)?.[1] ?? 'unknown',
     memDirtyTrack,
     strategy: chooseStrategy(memDirtyTrack, preferred),
+    checkpointsOtherUsers: hasSysResource(await readFile('/proc/self/status', 'utf8')),
   };
 }

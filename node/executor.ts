@@ -3,6 +3,7 @@ import {
   access,
   chmod,
   copyFile,
+  lchown,
   lstat,
   mkdir,
   open,
@@ -38,6 +39,7 @@ import type {
 } from '../domain/reports';
 import { DEFAULT_DISK_MIB, DEFAULT_LIMITS } from '../domain/reports';
 import { NodeCapabilities } from './capabilities';
+import { userRefusal } from '../domain/container-user';
 import { ChunkReader } from './chunk-reader';
 import { DumpFollower } from './dump-follower';
 import { ContainerNet } from './container-net';
@@ -264,9 +266,21 @@ export class NodeExecutor {
         cpus: spec.cpus ?? DEFAULT_LIMITS.cpus,
         pids: spec.pids ?? DEFAULT_LIMITS.pids,
       },
+      ...(spec.user ? { user: spec.user } : {}),
       // zanshin-init runs the program with stdout/stderr into files of the rootfs, which move with it.
       args: [INIT_PATH, '--', ...spec.args],
     });
+  }
+
+  /** A container whose program this PC could not checkpoint would be stuck here: refused before it arrives. */
+  private refuseUserItCannotMove(spec: ContainerSpec): void {
+    const why = userRefusal(
+      spec.containerId,
+      spec.user,
+      this.config.nodeId,
+      this.config.capabilities.checkpointsOtherUsers,
+    );
+    if (why) throw new InvalidInput(why);
   }
 
   /** A rootfs source must lie in an allowed root, links resolved: else any directory of the PC could be copied in. */
@@ -294,6 +308,7 @@ export class NodeExecutor {
         `container ${containerId} already has a bundle on ${this.config.nodeId}; delete it first`,
       );
     }
+    this.refuseUserItCannotMove(input);
     const source = input.rootfs.dir ?? input.rootfs.tarball;
     if (source) await this.checkRootfsSource(source);
     await rm(this.store.containerDir(containerId), { recursive: true, force: true });
@@ -315,7 +330,11 @@ export class NodeExecutor {
     } else {
       throw new ExecutorError('createContainer needs rootfs.dir or rootfs.tarball');
     }
-    await mkdir(path.join(rootfs, INIT_DIR), { recursive: true });
+    // Made anew: an image's own .zanshin could be a link to anywhere on this PC.
+    await rm(path.join(rootfs, INIT_DIR), { recursive: true, force: true });
+    await mkdir(path.join(rootfs, INIT_DIR), { mode: 0o755 });
+    // The program's logs go there, written as its user.
+    if (input.user) await lchown(path.join(rootfs, INIT_DIR), input.user.uid, input.user.gid);
     await copyFile(
       this.config.initBinary ?? '/var/cache/zanshin/bin/zanshin-init',
       path.join(rootfs, INIT_DIR, 'init'),
@@ -334,6 +353,7 @@ export class NodeExecutor {
       cpus: input.cpus ?? DEFAULT_LIMITS.cpus,
       pids: input.pids ?? DEFAULT_LIMITS.pids,
       ...(input.network ? { network: input.network } : {}),
+      ...(input.user ? { user: input.user } : {}),
     };
     // Name servers for a container with its own address (its resolv.conf is part of its rootfs and moves with it).
     // Never through a link: the rootfs came from outside, and its /etc or resolv.conf could point at the PC's own.
@@ -716,6 +736,7 @@ export class NodeExecutor {
     try {
       let t0 = process.hrtime.bigint();
       checkDiskQuota(bundle, spec.diskMiB ?? DEFAULT_DISK_MIB);
+      this.refuseUserItCannotMove(spec);
       await this.store.writeSpec(spec);
       const { applied, ...bundleStats } = await applyBundle(
         bundle,
@@ -1042,7 +1063,7 @@ export class NodeExecutor {
     return { generation: mark.generation, state: restored.state };
   }
 
-  /** Runs a command in a running container; its output (at most 1 MiB per stream) and exit code. */
+  /** Runs a command in a running container, as its user; its output (at most 1 MiB per stream) and exit code. */
   async exec(
     containerId: string,
     args: string[],
@@ -1051,7 +1072,9 @@ export class NodeExecutor {
     const state = await this.runc.state(containerId);
     if (state.status !== 'running')
       throw new ExecutorError(`container ${containerId} is ${state.status} on ${this.config.nodeId}, not running`);
-    const r = await this.runc.execIn(containerId, args, timeoutMs, 4 * EXEC_OUTPUT_CAP);
+    // As the container's own user: a command must not do in it what its program cannot.
+    const user = (await this.store.readSpec(containerId))?.user;
+    const r = await this.runc.execIn(containerId, args, timeoutMs, 4 * EXEC_OUTPUT_CAP, user);
     if (r.timedOut)
       throw new ExecutorError(`\`${args.join(' ')}\` in ${containerId} did not finish within ${timeoutMs / 1000} s`);
     const cap = (t: string): string => (t.length > EXEC_OUTPUT_CAP ? t.slice(-EXEC_OUTPUT_CAP) : t);

@@ -168,8 +168,10 @@ export class Runc {
     args: string[],
     timeoutMs: number,
     maxBuffer: number,
+    user?: { uid: number; gid: number },
   ): Promise<{ exitCode: number; stdout: string; stderr: string; timedOut: boolean }> {
-    const r = await execa('runc', ['--root', this.global.root, 'exec', containerId, ...args], {
+    const asUser = user ? ['--user', `${user.uid}:${user.gid}`] : [];
+    const r = await execa('runc', ['--root', this.global.root, 'exec', ...asUser, containerId, ...args], {
       reject: false,
       timeout: timeoutMs,
       maxBuffer,

@@ -1,7 +1,7 @@
 // The only writer of the `containers` table: registered containers, where each runs and in which state.
 import type { Pool } from 'pg';
 import { AddressPool, ContainerNetwork, firstFreeAddress, networkFor } from '../domain/container-network';
-import type { RootfsSource } from '../domain/reports';
+import type { ContainerUser, RootfsSource } from '../domain/reports';
 import { inTransaction, Queryable } from './db';
 
 export type ContainerStateName = 'created' | 'running' | 'migrating' | 'stopped' | 'exited';
@@ -16,6 +16,8 @@ export interface ContainerRow {
   /** CPUs (a CFS quota) and processes it may use; memoryMiB is its memory limit. */
   cpus: number;
   pids: number;
+  /** The user its program runs as (null: root). */
+  user: ContainerUser | null;
   rootfs: RootfsSource;
   nodeId: string | null;
   state: ContainerStateName;
@@ -37,10 +39,11 @@ export interface NewContainer {
   diskMiB: number;
   cpus: number;
   pids: number;
+  user: ContainerUser | null;
   rootfs: RootfsSource;
 }
 
-const COLUMNS = `id, args, env, memory_mib AS "memoryMiB", disk_mib AS "diskMiB", cpus, pids, rootfs, node_id AS "nodeId", state, network,
+const COLUMNS = `id, args, env, memory_mib AS "memoryMiB", disk_mib AS "diskMiB", cpus, pids, run_as AS "user", rootfs, node_id AS "nodeId", state, network,
   exit_status AS "exitStatus", stopped_generation AS "stoppedGeneration",
   created_at AS "createdAt", updated_at AS "updatedAt"`;
 
@@ -84,10 +87,22 @@ export async function insertContainer(
       network = networkFor(pool, address);
     }
     const { rows } = await client.query<ContainerRow>(
-      `INSERT INTO containers (id, args, env, memory_mib, disk_mib, cpus, pids, rootfs, state, network, address)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'created', $9, $10)
+      `INSERT INTO containers (id, args, env, memory_mib, disk_mib, cpus, pids, run_as, rootfs, state, network, address)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'created', $10, $11)
        ON CONFLICT (id) DO NOTHING RETURNING ${COLUMNS}`,
-      [c.id, c.args, c.env, c.memoryMiB, c.diskMiB, c.cpus, c.pids, c.rootfs, network, network?.address ?? null],
+      [
+        c.id,
+        c.args,
+        c.env,
+        c.memoryMiB,
+        c.diskMiB,
+        c.cpus,
+        c.pids,
+        c.user,
+        c.rootfs,
+        network,
+        network?.address ?? null,
+      ],
     );
     return rows[0] ?? null;
   });

@@ -3,13 +3,13 @@ import type { FastifyInstance } from 'fastify';
 import type { Pool } from 'pg';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import type { FastifyReply } from 'fastify';
-import { ErrorType } from '../../common/errors';
+import { ErrorType, rootCause } from '../../common/errors';
 import { createWorkflowId, migrationWorkflowId } from '../../common/names';
 import type { PlacementPolicy } from '../../domain/placement';
 import type { createContainer } from '../../workflows';
 import { replyError, requireAdmin } from '../http-errors';
 import type { AddressPool } from '../../domain/container-network';
-import { DEFAULT_DISK_MIB, DEFAULT_LIMITS } from '../../domain/reports';
+import { ContainerUser, DEFAULT_DISK_MIB, DEFAULT_LIMITS } from '../../domain/reports';
 import {
   AddressPoolFullError,
   findContainer,
@@ -20,7 +20,7 @@ import {
 import { deleteContainerWithHistory } from '../../state/migration-records';
 import { remnantsOfContainer } from '../../state/nodes';
 import { placementFor } from '../../state/placement';
-import { containerIdSchema, nodeIdSchema, params } from '../schemas';
+import { containerIdSchema, containerUserSchema, nodeIdSchema, params } from '../schemas';
 
 export interface ContainerRoutesOptions {
   db: Pool;
@@ -58,6 +58,7 @@ export function containerRoutes(
       diskMiB?: number;
       cpus?: number;
       pids?: number;
+      user?: ContainerUser;
       rootfs: { dir?: string; tarball?: string };
     };
   }>(
@@ -82,6 +83,7 @@ export function containerRoutes(
             diskMiB: { type: 'integer', minimum: 1, maximum: 1 << 30 },
             cpus: { type: 'number', minimum: 0.01, maximum: 1024 },
             pids: { type: 'integer', minimum: 8, maximum: 1 << 22 },
+            user: containerUserSchema,
             rootfs: {
               type: 'object',
               additionalProperties: false,
@@ -110,6 +112,7 @@ export function containerRoutes(
             diskMiB: b.diskMiB ?? DEFAULT_DISK_MIB,
             cpus: b.cpus ?? DEFAULT_LIMITS.cpus,
             pids: b.pids ?? DEFAULT_LIMITS.pids,
+            user: b.user ?? null,
             rootfs: b.rootfs,
           },
           addressPool,
@@ -284,17 +287,18 @@ export function containerRoutes(
               cpus: c.cpus,
               pids: c.pids,
               ...(c.network ? { network: c.network } : {}),
+              ...(c.user ? { user: c.user } : {}),
             },
           ],
         });
         await setLocation(db, c.id, nodeId, 'running');
         return { ...(await findContainer(db, c.id)), pid: state.pid, decision };
       } catch (err) {
-        const cause = (err as { cause?: Error }).cause;
+        const cause = rootCause(err);
         return replyError(
           reply,
-          422,
-          `starting ${c.id} on ${nodeId} failed: ${cause?.message ?? (err as Error).message}`,
+          cause.type === ErrorType.InvalidInput ? 409 : 422,
+          `starting ${c.id} on ${nodeId} failed: ${cause.message}`,
         );
       }
     },

@@ -32,6 +32,8 @@ import { probeNodes } from '../../infra/cluster/probe';
 import { clusterTemporal, withTemporalClient } from '../../infra/cluster/temporal-client';
 import execa from 'execa';
 import { TEST_PREFIX } from '../helpers/names';
+import { ensurePrivateCopy } from '../helpers/private-rootfs';
+import { hasSysResource } from '../../domain/container-user';
 
 jest.setTimeout(180_000);
 
@@ -91,6 +93,12 @@ afterAll(async () => {
   await intruderConnection?.close();
   await cluster.stop();
 }, 180_000);
+
+/** Polls `check` every 250 ms until it holds; fails naming `what` after 30 s. */
+async function waitUntil(check: () => Promise<boolean>, what: string): Promise<void> {
+  for (const end = Date.now() + 30_000; Date.now() < end; await sleep(250)) if (await check()) return;
+  throw new Error(`timed out waiting for ${what}`);
+}
 
 /** Runs an activity on a PC the way an intruder's workflow would; resolves with its failure (or throws if it ran). */
 async function refusal(nodeId: string, activity: string, args: unknown): Promise<ApplicationFailure> {
@@ -380,6 +388,99 @@ describe("what a container leaves on PCs' disks", () => {
     expect(String(bomb.body.stderr)).toMatch(/fork|Resource temporarily unavailable/i);
     expect(Number(limit('pids', 'pids.current', 'pids.current'))).toBeLessThanOrEqual(32);
     expect(await cluster.runningOn(HOG)).toEqual(['pc2']);
+  });
+});
+
+describe("a container's root and its users", () => {
+  const APP = `${TEST_PREFIX}-nonroot`;
+  const rootfsOn = (pc: string) => path.join(cluster.nodeDirs[pc]!, 'store', 'containers', APP, 'bundle', 'rootfs');
+  const exec = async (id: string, script: string) => {
+    const r = await cluster.api('POST', `/v1/containers/${id}/exec`, { args: ['/bin/busybox', 'sh', '-c', script] });
+    expect(r.status).toBe(200);
+    return r.body as { exitCode: number; stdout: string; stderr: string };
+  };
+  const lines = async () => Number((await exec(APP, 'busybox wc -l < /home/app/log')).stdout.trim());
+
+  beforeAll(async () => {
+    // The counter image with a home only user 1000 may enter; its program appends to a log there, as that user.
+    const created = await cluster.api('POST', '/v1/containers', {
+      id: APP,
+      args: ['/bin/sh', '-c', 'umask 077; while :; do echo tick >> /home/app/log; /bin/sleep 0.2; done'],
+      memoryMiB: 16,
+      user: { uid: 1000, gid: 1000 },
+      rootfs: { dir: ensurePrivateCopy(await ensureCounterRootfs(), 'home/app', { uid: 1000, gid: 1000 }) },
+    });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ user: { uid: 1000, gid: 1000 } });
+  });
+
+  // CRIU reads a program's limits with prlimit(2): for another user's process the kernel wants CAP_SYS_RESOURCE,
+  // which root lacks on some sandboxed machines (this machine kind among them). Such a PC refuses the container
+  // rather than run it and never move it; guest-pcs.test.ts moves a program running as user 1000 between guests.
+  const rootHasSysResource = hasSysResource(readFileSync('/proc/self/status', 'utf8'));
+
+  it('runs a program as user 1000 where CRIU can move it, and refuses it with the reason where it could not', async () => {
+    const started = await cluster.api('POST', `/v1/containers/${APP}/start`, { nodeId: 'pc1' });
+    if (!rootHasSysResource) {
+      expect(started.status).toBeGreaterThanOrEqual(400);
+      expect(String(started.body.message)).toMatch(
+        new RegExp(
+          `pc1 cannot checkpoint container ${APP}, whose program runs as uid 1000: its root lacks CAP_SYS_RESOURCE`,
+        ),
+      );
+      expect(await cluster.runningOn(APP)).toEqual([]);
+      return;
+    }
+    expect(started.status).toBe(200);
+    await waitUntil(async () => (await lines()) > 3, 'the program to write its log');
+    expect(await cluster.runningOn(APP)).toEqual(['pc1']);
+    const moved = await cluster.client.workflow.execute<typeof migrateContainer>('migrateContainer', {
+      taskQueue: CONTROL_TASK_QUEUE,
+      workflowId: `${TEST_PREFIX}-move-nonroot-${Date.now()}`,
+      args: [{ containerId: APP, to: 'pc2', reason: 'test' }],
+    });
+    expect(moved).toMatchObject({ to: 'pc2' });
+    expect(await cluster.runningOn(APP)).toEqual(['pc2']);
+    // On pc2 it appends on (it opens the file anew each time, so it needs the file to be its own still).
+    const after = await lines();
+    await waitUntil(async () => (await lines()) > after + 3, 'the moved program to write on');
+    for (const [file, mode] of [
+      ['home/app', 0o700],
+      ['home/app/log', 0o600],
+    ] as const) {
+      const st = statSync(path.join(rootfsOn('pc2'), file));
+      expect({ file, uid: st.uid, gid: st.gid, mode: st.mode & 0o7777 }).toEqual({ file, uid: 1000, gid: 1000, mode });
+    }
+    // The PC's kernel sees the program as user 1000, and a command run in the container is that user too.
+    const state = await execa('runc', ['--root', path.join(cluster.nodeDirs['pc2']!, 'runc'), 'state', APP]);
+    const { pid } = JSON.parse(state.stdout) as { pid: number };
+    expect(readFileSync(`/proc/${pid}/status`, 'utf8')).toMatch(/^Uid:\s+1000\s+1000\s+1000\s+1000$/m);
+    expect((await exec(APP, 'busybox id -u')).stdout.trim()).toBe('1000');
+    expect((await exec(APP, 'echo x >> /bin/busybox')).stderr).toMatch(/Permission denied/);
+  });
+
+  it("gives a container's root none of the PC's root powers (runc's few capabilities, no new privileges)", async () => {
+    // VICTIM runs as root inside. Each of these works for root on the PC; each is refused in the container.
+    const tries: Record<string, string> = {
+      'make a device node': 'busybox mknod /tmp/mem c 1 1',
+      'mount a filesystem': 'busybox mkdir -p /tmp/m && busybox mount -t tmpfs none /tmp/m',
+      'give a file away': 'busybox chown 1000 /bin/busybox',
+      "set the PC's clock": 'busybox date -s 2001-01-01',
+      'write to the kernel': 'echo 1 > /proc/sys/vm/drop_caches',
+      'trigger sysrq': 'echo h > /proc/sysrq-trigger',
+    };
+    for (const [what, script] of Object.entries(tries)) {
+      const r = await exec(VICTIM, script);
+      // busybox reports some refusals (date -s) without failing: the kernel's answer is in its message.
+      const refused = r.exitCode !== 0 || /not permitted|denied/i.test(r.stderr);
+      expect({ what, refused }).toEqual({ what, refused: true });
+    }
+    const status = (await exec(VICTIM, 'busybox cat /proc/self/status')).stdout;
+    // CapEff of root inside: CAP_KILL | CAP_NET_BIND_SERVICE | CAP_AUDIT_WRITE at most, NoNewPrivs set.
+    const capEff = BigInt(`0x${/^CapEff:\s+([0-9a-f]+)$/m.exec(status)![1]}`);
+    const allowed = (1n << 5n) | (1n << 10n) | (1n << 29n);
+    expect(capEff & ~allowed).toBe(0n);
+    expect(status).toMatch(/^NoNewPrivs:\s+1$/m);
   });
 });
 

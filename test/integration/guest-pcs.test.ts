@@ -16,6 +16,7 @@ import { clusterTemporal, withTemporalClient } from '../../infra/cluster/tempora
 import { httpGetFrom } from '../../infra/demo/lan-client';
 import { ensureCounterRootfs } from '../../infra/images/counter';
 import { ensureDebianRootfs, HTTPD_ROOTFS } from '../../infra/images/debian-rootfs';
+import { ensurePrivateCopy } from '../helpers/private-rootfs';
 import type { migrateContainer } from '../../workflows';
 import { processesMentioning } from '../helpers/cluster';
 import { LiveCluster, sleep } from '../helpers/live-cluster';
@@ -26,6 +27,7 @@ jest.setTimeout(600_000);
 const cluster = new LiveCluster();
 const COUNTER = `${TEST_PREFIX}-kcounter`;
 const HTTPD = `${TEST_PREFIX}-khttpd`;
+const HTTPD_USER = { uid: 1000, gid: 1000 };
 /**
  * Pages the counter rewrites a second: the bound on what a differential dump may hold. Low, because under TCG one
  * dump takes 20-60 s: at 20 pages/s rounds of pre-copy stop shrinking at ~1,000 pages (seen here).
@@ -66,8 +68,16 @@ async function createOn(
   rootfs: string,
   memoryMiB: number,
   env: string[] = [],
+  user?: { uid: number; gid: number },
 ): Promise<ContainerNetwork> {
-  const created = await cluster.api('POST', '/v1/containers', { id, args, env, memoryMiB, rootfs: { dir: rootfs } });
+  const created = await cluster.api('POST', '/v1/containers', {
+    id,
+    args,
+    env,
+    memoryMiB,
+    rootfs: { dir: rootfs },
+    ...(user ? { user } : {}),
+  });
   expect(created.status).toBe(201);
   const started = await cluster.api('POST', `/v1/containers/${id}/start`, { nodeId });
   expect(started.body).toMatchObject({ nodeId, state: 'running' });
@@ -144,15 +154,19 @@ describe('guest PCs', () => {
         `MIB=${COUNTER_MIB}`,
         `DIRTY_PAGES_PER_SEC=${DIRTY_RATE}`,
       ]),
+      // As user 1000, its pages readable by that user alone: each answer after a move shows the owners were carried
+      // and that CRIU moves a program of another user than root (which needs a root with CAP_SYS_RESOURCE: guests).
       createOn(
         'vm1',
         HTTPD,
-        ['/bin/httpd', '-f', '-p', '80', '-h', '/www'],
-        await ensureDebianRootfs(HTTPD_ROOTFS),
+        ['/bin/httpd', '-f', '-p', '8080', '-h', '/www'], // a non-root program binds ports from 1024
+        ensurePrivateCopy(await ensureDebianRootfs(HTTPD_ROOTFS), 'www', HTTPD_USER),
         64,
+        [],
+        HTTPD_USER,
       ),
     ]);
-    const url = `http://${net.address}/`;
+    const url = `http://${net.address}:8080/`;
     const page = () => httpGetFrom(pc1Namespace(), url, 60_000);
     // From the simulated PC, across the LAN, to the container's own address inside a guest.
     expect(await page()).toContain('zanshin httpd test page');
@@ -191,6 +205,9 @@ describe('guest PCs', () => {
     expect(httpBack.checkpoint.pages).toBeLessThan(httpThere.checkpoint.pages);
     expect(httpBack.checkpoint.pages).toBeLessThanOrEqual(SLACK_PAGES);
     expect(await page()).toContain('zanshin httpd test page');
+    // Still user 1000 after two moves (a command in the container runs as its user too).
+    const id = await cluster.api('POST', `/v1/containers/${HTTPD}/exec`, { args: ['/bin/busybox', 'id', '-u'] });
+    expect(String(id.body.stdout).trim()).toBe('1000');
     // The counter's chain on vm1 (the return's dump, then vm1's own pre-dumps and final dump) is past 3: merged.
     expect(back.merged).toMatchObject({ generation: back.generation });
     expect((back.merged as { chainLength: number }).chainLength).toBeGreaterThan(3);

@@ -72,3 +72,19 @@ describe('limits from the registration', () => {
     });
   });
 });
+
+describe('the user a program runs as', () => {
+  const withRoot: OciSpec = { ...spec, process: { ...spec.process, user: { uid: 0, gid: 0 } } };
+  it("runs the program as the registration's user", () => {
+    const out = patchSpec(withRoot, { args: ['/bin/app'], env: [], hostname: 'c1', user: { uid: 1000, gid: 100 } });
+    expect(out.process.user).toEqual({ uid: 1000, gid: 100 });
+    expect(out.process.noNewPrivileges).toBe(true);
+    expect(withRoot.process.user).toEqual({ uid: 0, gid: 0 });
+  });
+  it("keeps the default spec's root when the registration names no user", () => {
+    expect(patchSpec(withRoot, { args: ['/bin/app'], env: [], hostname: 'c1' }).process.user).toEqual({
+      uid: 0,
+      gid: 0,
+    });
+  });
+});
