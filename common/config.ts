@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Env, envInt, envRequired, envSecret, envString } from './env';
+import { DataPlaneLimits, MIN_STREAM_MIB } from './data-plane-limits';
 import { REPO_ROOT } from './paths';
 import {
   CONTROL_TASK_QUEUE,
@@ -108,6 +109,12 @@ export interface NodeWorkerConfig {
    * else on the PC can become a container's filesystem. @default <ZANSHIN_CACHE_DIR or /var/cache/zanshin>/images
    */
   rootfsRoots: string[];
+  /**
+   * What the data plane takes from one sender: ZANSHIN_DATAPLANE_MAX_MANIFEST_MIB (a manifest request's body,
+   * @default 64: an image of about 6 GiB), ZANSHIN_DATAPLANE_MAX_STREAM_MIB (a chunk request once decompressed,
+   * @default 640; sources send at most 512 MiB per request), ZANSHIN_DATAPLANE_MAX_CONNECTIONS (@default 64).
+   */
+  dataPlaneLimits: DataPlaneLimits;
 }
 
 function rootfsRoots(env: Env): string[] {
@@ -150,6 +157,11 @@ export function nodeWorkerConfig(env: Env = process.env): NodeWorkerConfig {
     containerPool: addressPoolSettings(env)?.cidr ?? null,
     nodeToken: env.ZANSHIN_API_URL ? envSecret(env, 'ZANSHIN_NODE_TOKEN') : null,
     rootfsRoots: rootfsRoots(env),
+    dataPlaneLimits: {
+      maxManifestBytes: envInt(env, 'ZANSHIN_DATAPLANE_MAX_MANIFEST_MIB', 64, 1, 4096) * 2 ** 20,
+      maxStreamBytes: envInt(env, 'ZANSHIN_DATAPLANE_MAX_STREAM_MIB', 640, MIN_STREAM_MIB, 65536) * 2 ** 20,
+      maxConnections: envInt(env, 'ZANSHIN_DATAPLANE_MAX_CONNECTIONS', 64, 4, 65536),
+    },
   };
 }
 

@@ -105,10 +105,23 @@ export function validateManifest(m: Manifest): Manifest {
   }
   const seen = new Set<string>();
   const files = new Set<string>();
+  const dirs = new Set<string>();
   for (const e of m.entries) {
     checkRelativePath(e.path);
     if (seen.has(e.path)) throw new ManifestError(`manifest lists ${e.path} twice`);
+    // Parents first, and only directories as parents: an entry under a symlink listed before it would be written
+    // (or read, when the target claims chunks it holds) wherever that link points.
+    const slash = e.path.lastIndexOf('/');
+    if (m.kind === 'bundle' && slash > 0 && !dirs.has(e.path.slice(0, slash))) {
+      const parent = e.path.slice(0, slash);
+      throw new ManifestError(
+        seen.has(parent)
+          ? `manifest places ${e.path} under ${parent}, which is not a directory`
+          : `manifest lists ${e.path} before its directory ${parent} (parents must come first)`,
+      );
+    }
     seen.add(e.path);
+    if (e.type === 'dir') dirs.add(e.path);
     if (m.kind === 'checkpoint' && (e.type !== 'file' || e.path.includes('/'))) {
       throw new ManifestError(`checkpoint entry ${e.path} must be a plain file at the top of the image directory`);
     }

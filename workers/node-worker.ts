@@ -50,7 +50,7 @@ runMain('node-worker', async () => {
   });
   await executor.secureDataDir();
   await executor.runc.baseSpec(); // asked now, not in a restore's downtime
-  const dataPlane = buildDataPlane(executor.transfers);
+  const dataPlane = buildDataPlane(executor.transfers, config.dataPlaneLimits);
   // Students' containers must not reach this PC's own services (data plane, relays): refuse their addresses first.
   if (config.containerPool) await ContainerNet.refuseContainers(config.containerPool);
   await dataPlane.listen({ host: config.address, port: config.dataPort });

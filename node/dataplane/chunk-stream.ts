@@ -13,14 +13,20 @@ export class ChunkStreamError extends Error {
   override name = 'ChunkStreamError';
 }
 
+/** The stream decompresses to more than the receiver takes per request. */
+export class StreamTooLargeError extends ChunkStreamError {
+  override name = 'StreamTooLargeError';
+}
+
 /**
  * Decompresses and parses `source` (the zstd-compressed frames of one request) and stores its frames in batches;
- * resolves with the sum of what `store` returned. One batch is stored while the next is decompressed.
+ * resolves with the sum of what `store` returned. One batch is stored while the next is decompressed. Past
+ * `maxBytes` of decompressed frames it stops reading (a few hundred KiB of zstd can expand to gigabytes).
  */
 export async function receiveChunkStream(
   source: AsyncIterable<Buffer>,
   store: (batch: FrameBatch) => Promise<number>,
-  batchBytes = STREAM_BATCH_BYTES,
+  { batchBytes = STREAM_BATCH_BYTES, maxBytes = Infinity }: { batchBytes?: number; maxBytes?: number } = {},
 ): Promise<number> {
   const out = dStreamOutSize();
   // A batch, the partial frame carried over from the previous buffer, and room for one decompression call.
@@ -39,6 +45,7 @@ export async function receiveChunkStream(
   let frameBytes = 0;
   let inFrame = false; // inside a zstd frame (input so far ends mid-frame)
   let stored = 0;
+  let total = 0; // decompressed bytes so far
   let storing: Promise<void> = Promise.resolve();
 
   const cut = () => {
@@ -78,6 +85,7 @@ export async function receiveChunkStream(
       const [ret, produced, consumed] = dctx.decompressStream(buf.subarray(written, written + out), src);
       inFrame = ret !== 0;
       written += produced;
+      total += produced;
       return { produced, consumed };
     } catch (err) {
       throw new ChunkStreamError(`chunk stream is not valid zstd: ${(err as Error).message}`);
@@ -89,6 +97,11 @@ export async function receiveChunkStream(
     for (;;) {
       const { produced, consumed } = decompress(src);
       src = src.subarray(consumed);
+      if (total > maxBytes)
+        throw new StreamTooLargeError(
+          `chunk stream decompresses to more than ${Math.round(maxBytes / 2 ** 20)} MiB, all this PC takes per request ` +
+            '(ZANSHIN_DATAPLANE_MAX_STREAM_MIB)',
+        );
       cut();
       if (frameBytes >= batchBytes || buf.length - written < out) await flush();
       // Done with this input once it is consumed and zstd has no more output pending (it filled less than asked).

@@ -8,13 +8,12 @@ import { encodeManifest, Manifest, readMissingPositions } from '../../domain/man
 import type { TransferTarget, WireCounters } from '../../domain/reports';
 import { ChunkReader, ChunkUnavailableError } from '../chunk-reader';
 import type { ChunkLocation } from '../scan';
+import { REQUEST_BATCH_BYTES } from '../../common/data-plane-limits';
 import { ErrorType } from '../../common/errors';
 
-/**
- * Raw chunk bytes per request. The target stores chunks as they arrive (in batches of a few MiB), so a broken
- * connection loses little; fewer requests keep the link busy (each one waits for the previous one's answer).
- */
-const REQUEST_BATCH_BYTES = 512 << 20;
+// Raw chunk bytes per request (REQUEST_BATCH_BYTES). The target stores chunks as they arrive (in batches of a few
+// MiB), so a broken connection loses little; fewer requests keep the link busy (each one waits for the previous
+// one's answer). Targets take at least that much per request (MIN_STREAM_MIB).
 
 /** How long a send that broke off waits for the target's answer (its reason) before failing without one. */
 const ANSWER_GRACE_MS = 2000;

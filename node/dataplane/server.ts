@@ -3,11 +3,9 @@ import { Readable } from 'node:stream';
 import { FrameError } from '../../domain/chunk-frames';
 import { decodeManifest, ManifestError, manifestBase } from '../../domain/manifest';
 import { ChunkRejectedError } from '../staging';
-import { ChunkStreamError, receiveChunkStream } from './chunk-stream';
+import { ChunkStreamError, receiveChunkStream, StreamTooLargeError } from './chunk-stream';
+import { DataPlaneLimits, DEFAULT_DATA_PLANE_LIMITS } from '../../common/data-plane-limits';
 import { Transfer, TransferRegistry, UnknownTransferError } from './transfers';
-
-/** A manifest of a 16 GiB image is 128 MiB; nothing legitimate is larger. */
-const MAX_MANIFEST_BYTES = 128 << 20;
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -21,21 +19,38 @@ function fail(reply: FastifyReply, code: number, error: string, message: string)
 
 /**
  * The target side of the data plane: sources offer manifests (answered with the chunk hashes this node lacks)
- * and stream those chunks, zstd-compressed. Every request carries the transfer's bearer token.
+ * and stream those chunks, zstd-compressed. Every request carries the transfer's bearer token, checked before a
+ * byte of its body is read; bodies are capped (`limits`), and so are open connections.
  */
-export function buildDataPlane(registry: TransferRegistry): FastifyInstance {
-  const app = Fastify({ logger: false, bodyLimit: MAX_MANIFEST_BYTES });
+export function buildDataPlane(
+  registry: TransferRegistry,
+  limits: DataPlaneLimits = DEFAULT_DATA_PLANE_LIMITS,
+): FastifyInstance {
+  const mib = (n: number) => `${Math.round(n / 2 ** 20)} MiB`;
+  const app = Fastify({ logger: false, bodyLimit: limits.maxManifestBytes });
+  app.server.maxConnections = limits.maxConnections;
   app.decorateRequest('transfer', null as unknown as Transfer);
   app.addHook('onClose', () => registry.closeAll());
   app.addContentTypeParser(
     'application/octet-stream',
-    { parseAs: 'buffer', bodyLimit: MAX_MANIFEST_BYTES },
+    { parseAs: 'buffer', bodyLimit: limits.maxManifestBytes },
     (_req, body, done) => done(null, body),
   );
   // Chunk streams are consumed as they arrive, never buffered whole.
   app.addContentTypeParser('application/zstd', (_req, payload, done) => done(null, payload));
+  app.setErrorHandler((err: { statusCode?: number; code?: string; message: string }, _request, reply) => {
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
+      return fail(
+        reply,
+        413,
+        'Payload Too Large',
+        `a manifest may take at most ${mib(limits.maxManifestBytes)} here (ZANSHIN_DATAPLANE_MAX_MANIFEST_MIB on this PC)`,
+      );
+    return fail(reply, err.statusCode ?? 500, 'Error', err.message);
+  });
 
-  app.addHook('preHandler', async (request: FastifyRequest<{ Params: { transferId?: string } }>, reply) => {
+  // onRequest runs before the body is read: a request without the transfer's token costs its headers, no more.
+  app.addHook('onRequest', async (request: FastifyRequest<{ Params: { transferId?: string } }>, reply) => {
     const id = request.params.transferId;
     if (!id) return;
     const match = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '');
@@ -90,10 +105,13 @@ export function buildDataPlane(registry: TransferRegistry): FastifyInstance {
         return fail(reply, 415, 'Unsupported Media Type', 'send chunks as application/zstd');
       let stored: number;
       try {
-        stored = await transfer.exclusive(() => receiveChunkStream(request.body, (frames) => transfer.store(frames)));
+        stored = await transfer.exclusive(() =>
+          receiveChunkStream(request.body, (frames) => transfer.store(frames), { maxBytes: limits.maxStreamBytes }),
+        );
       } catch (err) {
         if (err instanceof ChunkRejectedError || err instanceof FrameError)
           return fail(reply, 422, 'Chunk Rejected', err.message);
+        if (err instanceof StreamTooLargeError) return fail(reply, 413, 'Payload Too Large', err.message);
         if (err instanceof ChunkStreamError) return fail(reply, 400, 'Bad Stream', err.message);
         throw err;
       }

@@ -31,7 +31,7 @@ async function receive(bytes: Buffer, step: number, batchBytes?: number) {
       await new Promise((r) => setTimeout(r, 1)); // storing takes a while: the next batch is decompressed meanwhile
       return batch.count;
     },
-    batchBytes,
+    batchBytes === undefined ? {} : { batchBytes },
   );
   return { stored, batches, frames: batches.flat() };
 }

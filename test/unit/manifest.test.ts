@@ -208,3 +208,33 @@ describe('missing chunks', () => {
     expect(() => readMissingPositions(checkpoint, Buffer.alloc(5))).toThrow(/not a list of positions/);
   });
 });
+
+describe('bundle manifest order', () => {
+  const file = (p: string) => ({
+    path: p,
+    type: 'file' as const,
+    mode: 0o644,
+    size: 1,
+    chunkSize: 1 << 20,
+    chunks: packHex([h('x')]),
+  });
+  const dir = (p: string) => ({ path: p, type: 'dir' as const, mode: 0o755 });
+  const bundle = (entries: Manifest['entries']): Manifest => ({ kind: 'bundle', containerId: 'c1', entries });
+
+  it('accepts parents before their children', () => {
+    const m = bundle([dir('a'), dir('a/b'), file('a/b/c'), file('top')]);
+    expect(validateManifest(m)).toBe(m);
+  });
+
+  it('refuses an entry under a symlink listed before it (it would land wherever the link points)', () => {
+    const m = bundle([{ path: 'a', type: 'symlink', mode: 0o777, target: '/host-etc' }, file('a/b')]);
+    expect(() => validateManifest(m)).toThrow('manifest places a/b under a, which is not a directory');
+  });
+
+  it('refuses an entry listed before its directory, and one under a file', () => {
+    expect(() => validateManifest(bundle([file('a/b'), dir('a')]))).toThrow(
+      'manifest lists a/b before its directory a (parents must come first)',
+    );
+    expect(() => validateManifest(bundle([file('a'), file('a/b')]))).toThrow(/under a, which is not a directory/);
+  });
+});
