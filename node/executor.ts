@@ -744,7 +744,7 @@ export class NodeExecutor {
         await this.store.readBundleManifest(containerId),
         reader,
         path.join(this.store.bundleDir(containerId), '.incoming'),
-        { partial: partialBundle },
+        { partial: partialBundle, damaged: (hash) => transfer.isDamagedHeld(hash) },
       );
       await this.store.writeBundleManifest(containerId, applied);
       await this.writeConfig(spec);

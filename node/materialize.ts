@@ -1,8 +1,8 @@
 import execa from 'execa';
 import { chmod, lchown, link, lstat, mkdir, open, readdir, readlink, rename, rm, symlink } from 'node:fs/promises';
 import path from 'node:path';
-import { unpackHex } from '../domain/digest-index';
-import { isZeroChunk, Manifest, ManifestEntry, ManifestError, resolveInside } from '../domain/manifest';
+import { digestHex, unpackHex } from '../domain/digest-index';
+import { chunkCountOf, isZeroChunk, Manifest, ManifestEntry, ManifestError, resolveInside } from '../domain/manifest';
 import type { ApplyStats } from '../domain/reports';
 import { ChunkReader, ChunkUnavailableError } from './chunk-reader';
 import { sha256 } from './scan';
@@ -94,12 +94,18 @@ async function assertRealParents(root: string, rel: string): Promise<void> {
 const sameChunks = (a: ManifestEntry | undefined, b: ManifestEntry): boolean =>
   !!a && a.type === 'file' && a.size === b.size && a.chunks!.equals(b.chunks!);
 
+function holdsDamaged(e: ManifestEntry, damaged?: (hash: string) => boolean): boolean {
+  if (!damaged) return false;
+  for (let k = 0; k < chunkCountOf(e); k++) if (damaged(digestHex(e.chunks!, k))) return true;
+  return false;
+}
+
 /**
  * Makes `rootfs` equal to `manifest`. `current` describes what `rootfs` holds now (its last synced manifest),
  * so unchanged files are not touched. New content is first written under `incoming` while every source is still
  * intact, then moved into place; entries the manifest lacks are removed.
  * With `partial` (a safety copy synced from a running container), a file whose new content did not arrive keeps
- * its previous version, or stays absent. Returns the manifest of what `rootfs` now holds.
+ * its previous version, or stays absent. `damaged`: chunks found not to match their hash where this node held them. Returns the manifest of what `rootfs` now holds.
  */
 export async function applyBundle(
   manifest: Manifest,
@@ -107,7 +113,7 @@ export async function applyBundle(
   current: Manifest | null,
   reader: ChunkReader,
   incoming: string,
-  { partial = false }: { partial?: boolean } = {},
+  { partial = false, damaged }: { partial?: boolean; damaged?: (hash: string) => boolean } = {},
 ): Promise<ApplyStats & { applied: Manifest }> {
   const stats: ApplyStats = { written: 0, unchanged: 0, removed: 0, kept: 0 };
   const keptPaths = new Set<string>();
@@ -120,7 +126,8 @@ export async function applyBundle(
     if (e.type !== 'file') continue;
     const full = resolveInside(rootfs, e.path);
     const st = await lstat(full).catch(() => null);
-    if (st?.isFile() && st.size === e.size && sameChunks(before.get(e.path), e)) {
+    // A file holding a chunk found damaged on disk is written again, even where its manifest did not change.
+    if (st?.isFile() && st.size === e.size && sameChunks(before.get(e.path), e) && !holdsDamaged(e, damaged)) {
       stats.unchanged++;
       continue;
     }

@@ -11,7 +11,7 @@ import {
   missingPositions,
 } from '../../domain/manifest';
 import type { ChunkFrame, FrameBatch } from '../../domain/chunk-frames';
-import { ChunkReader } from '../chunk-reader';
+import { ChunkReader, ChunkUnavailableError } from '../chunk-reader';
 import { ReceivingImage } from '../receiving-image';
 import { StagingPack } from '../staging';
 import { RemnantStore } from '../store';
@@ -115,9 +115,42 @@ export class Transfer {
     return this.image;
   }
 
-  /** Present here already for the bundle: staged for this transfer, or held by the node's store. */
+  /** Present here already for the bundle: staged for this transfer, or held by the node's store and found intact. */
   has(hash: string): boolean {
-    return this.pack.has(hash) || this.held.has(hash);
+    return this.pack.has(hash) || this.heldIntact.has(hash);
+  }
+
+  /** Whether a held rootfs chunk was read back in this transfer and found not to match its hash. */
+  isDamagedHeld(hash: string): boolean {
+    return this.heldDamaged.has(hash);
+  }
+
+  /** Held rootfs chunks read back and found to match their hash in this transfer, and those that did not. */
+  private readonly heldIntact = new Set<string>();
+  private readonly heldDamaged = new Set<string>();
+
+  /**
+   * Reads back every held chunk a bundle manifest would take from this node, once per transfer: a chunk damaged on
+   * disk is then asked of the source like any missing one, instead of being claimed and failing every restore.
+   * The first bundle offer comes before the freeze; the final one verifies only what it newly claims.
+   */
+  private async verifyHeld(m: Manifest): Promise<void> {
+    for (const e of m.entries) {
+      if (!e.chunks) continue;
+      for (let i = 0; i < chunkCountOf(e); i++) {
+        const hash = digestHex(e.chunks, i);
+        if (this.heldIntact.has(hash) || this.heldDamaged.has(hash) || this.pack.has(hash) || !this.held.has(hash))
+          continue;
+        const intact = await this.held.read(hash).then(
+          () => true,
+          (err: unknown) => {
+            if (err instanceof ChunkUnavailableError) return false;
+            throw err;
+          },
+        );
+        (intact ? this.heldIntact : this.heldDamaged).add(hash);
+      }
+    }
   }
 
   /** Takes the manifest of what is to arrive; answers where in it each chunk still missing here first occurs. */
@@ -130,6 +163,7 @@ export class Transfer {
       return image.missingPositions();
     }
     this.bundleHashes = null;
+    await this.verifyHeld(m);
     return missingPositions(m, (list, i) => this.has(digestHex(list, i)));
   }
 
