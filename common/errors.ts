@@ -38,12 +38,20 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
+/** Temporal's own wrappers around a failure: they say where it happened, never what it was. */
+const WRAPPER_MESSAGES = new Set([
+  'Workflow execution failed',
+  'Activity task failed',
+  'Child Workflow execution failed',
+]);
+
 /**
- * What went wrong, for a user: the innermost cause's message and type. Temporal wraps a node's error twice (the
- * workflow's failure, then "Activity task failed"), and only the innermost names it.
+ * What went wrong, for a user: the first cause that is not one of Temporal's wrappers (a workflow's own failure
+ * keeps its context; a node's error under "Activity task failed" is found beneath it).
  */
 export function rootCause(err: unknown): { message: string; type?: string } {
   let e = err as { message?: string; type?: string; cause?: unknown } | undefined;
-  while (e && typeof e.cause === 'object' && e.cause !== null) e = e.cause;
+  while (e && WRAPPER_MESSAGES.has(e.message ?? '') && typeof e.cause === 'object' && e.cause !== null)
+    e = e.cause as typeof e;
   return { message: e?.message ?? String(err), ...(e?.type ? { type: e.type } : {}) };
 }

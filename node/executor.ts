@@ -49,6 +49,7 @@ import { applyBundle } from './materialize';
 import { LazyPagesDaemon } from './lazy-pages';
 import { Runc } from './runc';
 import { positionLocator, scanDirectory } from './scan';
+import { imageDamage } from './verify-image';
 import { cgroupMemoryBytes } from './cgroup-memory';
 import { RemnantStore } from './store';
 import { ErrorType } from '../common/errors';
@@ -498,6 +499,7 @@ export class NodeExecutor {
     };
     await this.store.commitGeneration(containerId, manifest, meta);
     this.rememberManifest(containerId, generation, manifest);
+    this.verifiedImages.add(`${containerId}/${generation}`); // its pages were hashed as CRIU wrote them
     // Every dump on a tracking PC restarts tracking (track-mem): the next one can be differential to this one.
     if (this.tracksDirtyPages) await this.store.setTrackingBase(containerId, leaveRunning ? generation : null);
     const pages = Math.round((await pagesBytes(imageDir)) / PAGE_SIZE);
@@ -597,6 +599,35 @@ export class NodeExecutor {
       ...(await this.send(manifest, readerFor, target, { onProgress, signal, base, imageDir })),
       ms: since(t0),
     };
+  }
+
+  /**
+   * Generations this worker wrote and checked itself (dumped and hashed, or received chunk by chunk): restored
+   * without hashing again within a move (a rollback, the target's restore). Any other (after a restart, or a start
+   * after a stop) is hashed and checked before CRIU reads it.
+   */
+  private readonly verifiedImages = new Set<string>();
+
+  private forgetChecked(containerId: string): void {
+    for (const key of this.verifiedImages) if (key.startsWith(`${containerId}/`)) this.verifiedImages.delete(key);
+  }
+
+  /** Checks a generation and the parents its image needs against their manifests; throws naming what is damaged. */
+  private async verifyChain(containerId: string, generation: number): Promise<void> {
+    for (let g: number | undefined = generation; g !== undefined;) {
+      const key = `${containerId}/${g}`;
+      if (!this.verifiedImages.has(key)) {
+        const { manifest } = await this.store.readGeneration(containerId, g);
+        const damage = await imageDamage(this.store.imageDir(containerId, g), manifest);
+        if (damage)
+          throw new ExecutorError(
+            `generation ${g} of ${containerId} is damaged on ${this.config.nodeId} (${damage}): not restored. ` +
+              'Restore an earlier generation, or one another PC holds.',
+          );
+        this.verifiedImages.add(key);
+      }
+      g = (await this.store.readMeta(containerId, g)).parent;
+    }
   }
 
   /** A generation's manifest; the last few taken or read here stay in memory (a move reads them right after). */
@@ -797,6 +828,7 @@ export class NodeExecutor {
     if (deferManifest) await this.store.writeMeta(containerId, meta);
     else await this.store.commitGeneration(containerId, checkpoint, meta);
     this.rememberManifest(containerId, meta.generation, checkpoint);
+    this.verifiedImages.add(`${containerId}/${meta.generation}`); // every chunk was checked as it arrived
   }
 
   /**
@@ -861,7 +893,11 @@ export class NodeExecutor {
   async restoreLocal(
     containerId: string,
     generation: number,
-    { networkReady = false, lazy }: { networkReady?: boolean; lazy?: boolean } = {},
+    {
+      networkReady = false,
+      lazy,
+      verify = 'unless-checked',
+    }: { networkReady?: boolean; lazy?: boolean; verify?: 'unless-checked' | 'always' } = {},
   ): Promise<{ restoreMs: number; state: ContainerState; checkpointCreatedAt: string }> {
     const before = await this.runc.state(containerId);
     if (before.status === 'running')
@@ -870,6 +906,9 @@ export class NodeExecutor {
     const spec = await this.store.readSpec(containerId);
     if (!spec) throw new ExecutorError(`no bundle of ${containerId} on ${this.config.nodeId}`);
     const t0 = process.hrtime.bigint();
+    // Nothing reaches CRIU unchecked, whichever path restores (a move, a rollback, a start after a stop).
+    if (verify === 'always') this.forgetChecked(containerId);
+    await this.verifyChain(containerId, generation);
     const work = path.join(this.store.generationDir(containerId, generation), `restore-work-${Date.now()}`);
     // config.json is already this PC's (written when the bundle was created or received here). The address is
     // present but silent while CRIU rebuilds the connections; then the LAN learns where it is.
@@ -878,6 +917,7 @@ export class NodeExecutor {
     const meta = await this.store.readMeta(containerId, generation);
     if (meta.preDump)
       throw new ExecutorError(`generation ${generation} of ${containerId} is a pre-dump (memory only): not restorable`);
+
     // A PC that tracks restores plainly: pages copied in after the resume would all count as dirtied.
     const lazyPages =
       lazy ??
@@ -1058,7 +1098,8 @@ export class NodeExecutor {
       throw new ExecutorError(
         `container ${containerId} was not stopped on ${this.config.nodeId} (no final checkpoint here)`,
       );
-    const restored = await this.restoreLocal(containerId, mark.generation);
+    // Held for as long as the container was stopped: checked again, whoever wrote it.
+    const restored = await this.restoreLocal(containerId, mark.generation, { verify: 'always' });
     await this.store.clearStopped(containerId);
     return { generation: mark.generation, state: restored.state };
   }

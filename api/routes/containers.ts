@@ -174,8 +174,8 @@ export function containerRoutes(
         replyError(reply, 409, `a migration or another command of ${containerId} is running: try again when it ends`);
         return null;
       }
-      const cause = (err as { cause?: { message?: string; type?: string } }).cause;
-      replyError(reply, cause?.type === ErrorType.InvalidInput ? 409 : 422, cause?.message ?? (err as Error).message);
+      const cause = rootCause(err);
+      replyError(reply, cause.type === ErrorType.InvalidInput ? 409 : 422, cause.message);
       return null;
     }
   };

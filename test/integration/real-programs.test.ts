@@ -3,6 +3,7 @@
 // pc1 -> pc2 -> pc1. Each program's own check decides: redis' DEBUG DIGEST over a connection that never closes
 // (same CLIENT ID before and after), the web page answering before, during (a pause) and after each move.
 import execa from 'execa';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { CONTROL_TASK_QUEUE, migrationWorkflowId } from '../../common/names';
 import type { ContainerNetwork } from '../../domain/container-network';
@@ -184,6 +185,31 @@ describe('everyday container commands and what runs', () => {
     expect(await cluster.runningOn(REDIS)).toEqual([]);
     expect(await namespacesOf(REDIS)).toEqual([]);
     expect((await api('POST', `/v1/containers/${REDIS}/exec`, { args: ['/bin/true'] })).status).toBe(409);
+    // A byte of the kept checkpoint flips on pc1's disk while it is stopped: start refuses it, naming what is damaged,
+    // and nothing runs; with the byte as it was, start continues from it.
+    const pages = path.join(
+      cluster.nodeDirs.pc1!,
+      'store',
+      'containers',
+      REDIS,
+      'gens',
+      String(stopped.body.generation),
+      'image',
+      'pages-1.img',
+    );
+    const original = readFileSync(pages);
+    const flipped = Buffer.from(original);
+    flipped[4096 * 7 + 100]! ^= 0x01;
+    writeFileSync(pages, flipped);
+    const refused = await api('POST', `/v1/containers/${REDIS}/start`, {});
+    expect(refused.status).toBe(422);
+    expect(String(refused.body.message)).toMatch(
+      new RegExp(
+        `generation ${stopped.body.generation} of ${REDIS} is damaged on pc1 \\(pages-1\\.img chunk \\d+ .*does not match its hash\\): not restored`,
+      ),
+    );
+    expect(await cluster.runningOn(REDIS)).toEqual([]);
+    writeFileSync(pages, original);
     const started = await api('POST', `/v1/containers/${REDIS}/start`, {});
     expect(started.body).toMatchObject({ state: 'running', nodeId: 'pc1', stoppedGeneration: null });
     expect(await cluster.runningOn(REDIS)).toEqual(['pc1']);

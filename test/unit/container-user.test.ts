@@ -29,5 +29,10 @@ describe('rootCause', () => {
     const workflow = Object.assign(new Error('Workflow execution failed'), { cause: activity });
     expect(rootCause(workflow)).toEqual({ message: 'pc1 cannot checkpoint ...', type: 'InvalidInput' });
     expect(rootCause(new Error('plain'))).toEqual({ message: 'plain' });
+    // A workflow's own failure keeps its context, whatever it wraps.
+    const own = Object.assign(new Error('migration of c1 failed: ...'), { cause: inner });
+    expect(rootCause(Object.assign(new Error('Workflow execution failed'), { cause: own })).message).toBe(
+      'migration of c1 failed: ...',
+    );
   });
 });
