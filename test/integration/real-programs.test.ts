@@ -205,7 +205,7 @@ describe('everyday container commands and what runs', () => {
     expect(refused.status).toBe(422);
     expect(String(refused.body.message)).toMatch(
       new RegExp(
-        `generation ${stopped.body.generation} of ${REDIS} is damaged on pc1 \\(pages-1\\.img chunk \\d+ .*does not match its hash\\): not restored`,
+        `generation ${String(stopped.body.generation)} of ${REDIS} is damaged on pc1 \\(pages-1\\.img chunk \\d+ .*does not match its hash\\): not restored`,
       ),
     );
     expect(await cluster.runningOn(REDIS)).toEqual([]);
