@@ -51,7 +51,6 @@ const WRAPPER_MESSAGES = new Set([
  */
 export function rootCause(err: unknown): { message: string; type?: string } {
   let e = err as { message?: string; type?: string; cause?: unknown } | undefined;
-  while (e && WRAPPER_MESSAGES.has(e.message ?? '') && typeof e.cause === 'object' && e.cause !== null)
-    e = e.cause;
+  while (e && WRAPPER_MESSAGES.has(e.message ?? '') && typeof e.cause === 'object' && e.cause !== null) e = e.cause;
   return { message: e?.message ?? String(err), ...(e?.type ? { type: e.type } : {}) };
 }
