@@ -50,6 +50,7 @@ import { LazyPagesDaemon } from './lazy-pages';
 import { Runc } from './runc';
 import { positionLocator, scanDirectory } from './scan';
 import { imageDamage } from './verify-image';
+import { KeyedSerialQueues } from './serial';
 import { cgroupMemoryBytes } from './cgroup-memory';
 import { RemnantStore } from './store';
 import { ErrorType } from '../common/errors';
@@ -119,6 +120,8 @@ async function refuseDeviceNodes(rootfs: string, source: string): Promise<void> 
 
 /** Where zanshin-init lives in a container, with the program's logs and exit status next to it. */
 const INIT_DIR = '.zanshin';
+/** How long an open transfer keeps GC off this PC's held data (a move ends well within it). */
+const TRANSFER_PROMISE_MS = 2 * 3_600_000;
 const INIT_PATH = `/${INIT_DIR}/init`;
 /** How long prepareReceive waits for a held image to be copied in as the new one's seed. */
 const SEED_WAIT_MS = 10_000;
@@ -842,8 +845,31 @@ export class NodeExecutor {
     return { generation: meta.generation };
   }
 
+  /**
+   * Restores, receives and stores of one container on this PC run one at a time: a retried step whose first
+   * attempt still runs (its heartbeat was late) waits for it instead of sharing its files and namespace.
+   */
+  private readonly perContainer = new KeyedSerialQueues();
+  /** Restores from a transfer that completed here, by transfer id: a retry of the same step gets the same answer. */
+  private readonly restoredTransfers = new Map<string, RestoreReport>();
+
   /** Target side of a migration: receive, then restore here. */
-  async restoreFromTransfer(transferId: string, spec: ContainerSpec, meta: GenerationMeta): Promise<RestoreReport> {
+  restoreFromTransfer(transferId: string, spec: ContainerSpec, meta: GenerationMeta): Promise<RestoreReport> {
+    return this.perContainer.run(spec.containerId, async () => {
+      const done = this.restoredTransfers.get(transferId);
+      if (done) return done;
+      const report = await this.restoreFromTransferHere(transferId, spec, meta);
+      this.restoredTransfers.set(transferId, report);
+      if (this.restoredTransfers.size > 64) this.restoredTransfers.delete(this.restoredTransfers.keys().next().value!);
+      return report;
+    });
+  }
+
+  private async restoreFromTransferHere(
+    transferId: string,
+    spec: ContainerSpec,
+    meta: GenerationMeta,
+  ): Promise<RestoreReport> {
     const transfer = await this.transfers.get(transferId);
     if (spec.containerId !== transfer.record.containerId)
       throw new ExecutorError(`transfer ${transferId} carries ${transfer.record.containerId}, not ${spec.containerId}`);
@@ -862,7 +888,7 @@ export class NodeExecutor {
     const { manifest, ...report } = received;
     let restored: Awaited<ReturnType<NodeExecutor['restoreLocal']>>;
     try {
-      restored = await this.restoreLocal(received.containerId, meta.generation, { networkReady: true });
+      restored = await this.restoreHere(received.containerId, meta.generation, { networkReady: true });
     } finally {
       // The image is complete and verified either way: it stays as a generation this PC holds.
       await this.store.writeManifest(received.containerId, meta.generation, manifest);
@@ -872,7 +898,15 @@ export class NodeExecutor {
   }
 
   /** Keeps a safety checkpoint of a container running elsewhere, as a remnant, ready for a restore if its PC dies. */
-  async storeFromTransfer(
+  storeFromTransfer(
+    transferId: string,
+    spec: ContainerSpec,
+    meta: GenerationMeta,
+  ): Promise<{ containerId: string; generation: number; bundle: ApplyStats; writeImageMs: number }> {
+    return this.perContainer.run(spec.containerId, () => this.storeFromTransferHere(transferId, spec, meta));
+  }
+
+  private async storeFromTransferHere(
     transferId: string,
     spec: ContainerSpec,
     meta: GenerationMeta,
@@ -890,7 +924,15 @@ export class NodeExecutor {
   }
 
   /** Restores a container from a generation this node holds (a target after a transfer, or a source rolling back). */
-  async restoreLocal(
+  restoreLocal(
+    containerId: string,
+    generation: number,
+    options: Parameters<NodeExecutor['restoreHere']>[2] = {},
+  ): ReturnType<NodeExecutor['restoreHere']> {
+    return this.perContainer.run(containerId, () => this.restoreHere(containerId, generation, options));
+  }
+
+  private async restoreHere(
     containerId: string,
     generation: number,
     {
@@ -1062,11 +1104,16 @@ export class NodeExecutor {
    * keepGenerations, and staging left by transfers abandoned longer than `stagingMaxAgeMs` ago.
    */
   async collectGarbage(stagingMaxAgeMs = 24 * 3_600_000, now = new Date()) {
-    const removed = await this.store.collectGarbage(
-      this.config.keepGenerations,
-      now,
-      async (id) => (await this.runc.state(id)).status !== 'absent',
-    );
+    // A transfer under way may have promised its source any held chunk (a remnant's rootfs, a generation as seed,
+    // delta base or parent): nothing held is removed until it ends. One older than a move can last is abandoned.
+    const busy = await this.transfers.openSince(new Date(now.getTime() - TRANSFER_PROMISE_MS));
+    const removed = busy.length
+      ? { remnants: [] as string[], generations: [] as string[], deferredBy: busy.map((t) => t.transferId) }
+      : await this.store.collectGarbage(
+          this.config.keepGenerations,
+          now,
+          async (id) => (await this.runc.state(id)).status !== 'absent',
+        );
     const staging: string[] = [];
     for (const id of await readdir(this.store.stagingRoot()).catch(() => [] as string[])) {
       const st = await stat(path.join(this.store.stagingRoot(), id)).catch(() => null);

@@ -1,5 +1,5 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DigestIndex, digestHex } from '../../domain/digest-index';
 import {
@@ -13,6 +13,7 @@ import {
 import type { ChunkFrame, FrameBatch } from '../../domain/chunk-frames';
 import { ChunkReader, ChunkUnavailableError } from '../chunk-reader';
 import { ReceivingImage } from '../receiving-image';
+import { SerialQueue } from '../serial';
 import { StagingPack } from '../staging';
 import { RemnantStore } from '../store';
 
@@ -38,7 +39,7 @@ export class Transfer {
   private image: ReceivingImage | null = null;
   /** A held generation being copied into the image before the freeze (awaited by the checkpoint offer). */
   private seeding: Promise<void> = Promise.resolve();
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
   private persisting: Promise<void> = Promise.resolve();
   private readonly persistTimers = new Map<ManifestKind, { timer: NodeJS.Timeout; write: () => void }>();
   /** Held checkpoint manifests read for deltas (the seed's is read ahead, before the freeze). */
@@ -83,9 +84,7 @@ export class Transfer {
 
   /** Runs `fn` after every earlier offer or chunk stream of this transfer finished. */
   exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(fn, fn);
-    this.queue = run.catch(() => undefined);
-    return run;
+    return this.queue.run(fn);
   }
 
   /**
@@ -282,6 +281,18 @@ export class TransferRegistry {
     if (!TRANSFER_ID.test(transferId))
       throw new UnknownTransferError(`malformed transfer id ${JSON.stringify(transferId)}`);
     return path.join(this.store.stagingRoot(), transferId);
+  }
+
+  /** Transfers prepared on this node since `since` and not finished: their containers' held data is promised. */
+  async openSince(since: Date): Promise<TransferRecord[]> {
+    const out: TransferRecord[] = [];
+    for (const id of await readdir(this.store.stagingRoot()).catch(() => [] as string[])) {
+      const raw = await readFile(path.join(this.store.stagingRoot(), id, 'transfer.json'), 'utf8').catch(() => null);
+      if (!raw) continue;
+      const record = JSON.parse(raw) as TransferRecord;
+      if (Date.parse(record.createdAt) >= since.getTime()) out.push(record);
+    }
+    return out;
   }
 
   /** Opens a transfer for a container and returns its token (handed to the source by the workflow only). */
