@@ -1,4 +1,4 @@
-import { defineQuery, log, setHandler } from '@temporalio/workflow';
+import { defineQuery, log, patched, setHandler } from '@temporalio/workflow';
 import { ErrorType } from '../common/errors';
 import { isValidContainerId, isValidNodeId, NODE_ID_RULE } from '../common/names';
 import type { MoveReport, StepReport } from '../domain/reports';
@@ -37,6 +37,14 @@ export async function moveContainer(input: MoveContainerInput): Promise<MoveRepo
     );
   }
   const { containerId, from, to } = input;
+  // A container migration-api keeps moves only by migrateContainer, which claims it (one move at a time, however
+  // started) and records where it runs; this one is for containers outside it (benchmarks, the demo's first run).
+  if (patched('move-refuses-registered') && (await controlActivities('30s').isRegistered({ containerId })))
+    throw finalFailure(
+      ErrorType.InvalidInput,
+      `container ${containerId} is registered with migration-api: move it with migrateContainer ` +
+        `(zanshin migrate ${containerId} --to ${to}), which claims it and records where it runs`,
+    );
   // The placement rule that holds for named PCs too: the target's CPU must have every instruction the source's has.
   const cpu = await controlActivities('30s').cpuIncompatibility({ from, to });
   if (cpu) throw finalFailure(ErrorType.NoTarget, `cannot move ${containerId} ${from} -> ${to}: ${cpu}`);

@@ -16,7 +16,7 @@ import {
   runningContainers,
 } from '../../state/containers';
 import { isRunningMigrationOf, MigrationEnd, MigrationStart, recordAttempt } from '../../state/migrations';
-import { recordMigrationEnd, recordMigrationStart } from '../../state/migration-records';
+import { ClaimRefusedError, recordMigrationEnd, recordMigrationStart } from '../../state/migration-records';
 import { findNode, liveNodeIds, newestCheckpointHolder } from '../../state/nodes';
 import { needOf, placementFor } from '../../state/placement';
 
@@ -159,16 +159,20 @@ export function createControlActivities({ db, policy }: ControlActivityDeps) {
     /** Records a crash recovery as a migration: where the container runs now, from how old a checkpoint. */
     async recordRecovery(input: RecoveryRecord): Promise<void> {
       const ok = !input.error && input.to !== null;
-      await recordMigrationStart(db, {
-        id: input.id,
-        workflowId: input.workflowId,
-        runId: input.runId,
-        containerId: input.containerId,
-        from: input.from,
-        to: input.to ?? input.from,
-        reason: `crash recovery: ${input.from} stopped reporting`,
-        decision: null,
-      });
+      await recordMigrationStart(
+        db,
+        {
+          id: input.id,
+          workflowId: input.workflowId,
+          runId: input.runId,
+          containerId: input.containerId,
+          from: input.from,
+          to: input.to ?? input.from,
+          reason: `crash recovery: ${input.from} stopped reporting`,
+          decision: null,
+        },
+        { checked: false },
+      );
       await recordMigrationEnd(db, {
         id: input.id,
         containerId: input.containerId,
@@ -185,7 +189,15 @@ export function createControlActivities({ db, policy }: ControlActivityDeps) {
       });
     },
     async recordMigrationStart(input: MigrationStart): Promise<void> {
-      await recordMigrationStart(db, input);
+      await recordMigrationStart(db, input).catch((err: unknown) => {
+        if (err instanceof ClaimRefusedError)
+          throw ApplicationFailure.create({ type: ErrorType.InvalidInput, nonRetryable: true, message: err.message });
+        throw err;
+      });
+    },
+    /** Whether migration-api keeps this container (then only migrateContainer may move it: it records where). */
+    async isRegistered(input: { containerId: string }): Promise<boolean> {
+      return (await findContainer(db, input.containerId)) !== null;
     },
     async recordAttempt(input: {
       id: string;

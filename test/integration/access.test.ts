@@ -18,14 +18,14 @@ import {
 } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ErrorType } from '../../common/errors';
+import { ErrorType, rootCause } from '../../common/errors';
 import { nodeCredentialFile } from '../../infra/cluster/secrets';
 import { planCluster } from '../../infra/cluster/plan';
 import { ensureCounterRootfs } from '../../infra/images/counter';
 import { LiveCluster, sleep } from '../helpers/live-cluster';
 import { Client, Connection } from '@temporalio/client';
 import { CONTROL_TASK_QUEUE } from '../../common/names';
-import type { migrateContainer } from '../../workflows';
+import type { migrateContainer, moveContainer } from '../../workflows';
 import { GATE_SERVER_NAME } from '../../infra/cluster/pki';
 import { inNamespace } from '../../infra/cluster/relays';
 import { probeNodes } from '../../infra/cluster/probe';
@@ -481,6 +481,68 @@ describe("a container's root and its users", () => {
     const allowed = (1n << 5n) | (1n << 10n) | (1n << 29n);
     expect(capEff & ~allowed).toBe(0n);
     expect(status).toMatch(/^NoNewPrivs:\s+1$/m);
+  });
+});
+
+describe('one move per container, however started', () => {
+  const MOVER = `${TEST_PREFIX}-mover`;
+  beforeAll(async () => {
+    const created = await cluster.api('POST', '/v1/containers', {
+      id: MOVER,
+      args: ['/bin/counter'],
+      env: ['MIB=1'],
+      memoryMiB: 16,
+      rootfs: { dir: await ensureCounterRootfs() },
+    });
+    expect(created.status).toBe(201);
+    expect((await cluster.api('POST', `/v1/containers/${MOVER}/start`, { nodeId: 'pc1' })).status).toBe(200);
+  });
+
+  it('refuses moveContainer started from Temporal for a container migration-api keeps, moving nothing', async () => {
+    const err = await cluster.client.workflow
+      .execute<typeof moveContainer>('moveContainer', {
+        taskQueue: CONTROL_TASK_QUEUE,
+        workflowId: `${TEST_PREFIX}-raw-move-${Date.now()}`,
+        args: [{ containerId: MOVER, from: 'pc1', to: 'pc2' }],
+      })
+      .then(
+        () => null,
+        (e: unknown) => e as WorkflowFailedError,
+      );
+    expect(err?.cause?.message).toMatch(
+      new RegExp(`container ${MOVER} is registered with migration-api: move it with migrateContainer`),
+    );
+    expect(await cluster.runningOn(MOVER)).toEqual(['pc1']);
+    expect((await cluster.api('GET', `/v1/containers/${MOVER}`)).body).toMatchObject({
+      nodeId: 'pc1',
+      state: 'running',
+    });
+  });
+
+  it('lets one of two migrateContainer workflows started at once from Temporal move it; the other is refused', async () => {
+    const start = (n: number) =>
+      cluster.client.workflow.start<typeof migrateContainer>('migrateContainer', {
+        taskQueue: CONTROL_TASK_QUEUE,
+        workflowId: `${TEST_PREFIX}-twin-${n}-${Date.now()}`,
+        args: [{ containerId: MOVER, to: 'pc2', reason: 'test' }],
+      });
+    const handles = await Promise.all([start(1), start(2)]);
+    const outcomes = await Promise.all(
+      handles.map((h) =>
+        h.result().then(
+          (r) => ({ moved: r.to }),
+          (e: unknown) => ({ refused: rootCause(e).message }),
+        ),
+      ),
+    );
+    expect(outcomes.filter((o) => 'moved' in o)).toEqual([{ moved: 'pc2' }]);
+    const refused = outcomes.find((o) => 'refused' in o) as { refused: string };
+    expect(refused.refused).toMatch(/another migration holds it/);
+    expect(await cluster.runningOn(MOVER)).toEqual(['pc2']);
+    expect((await cluster.api('GET', `/v1/containers/${MOVER}`)).body).toMatchObject({
+      nodeId: 'pc2',
+      state: 'running',
+    });
   });
 });
 
