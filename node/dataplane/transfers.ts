@@ -1,7 +1,7 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { DigestIndex, digestHex } from '../../domain/digest-index';
+import { DigestIndex, digestHex, digestsEqual } from '../../domain/digest-index';
 import {
   chunkCountOf,
   decodeManifest,
@@ -9,11 +9,13 @@ import {
   manifestParts,
   missingChunks,
   missingPositions,
+  resolveInside,
 } from '../../domain/manifest';
 import type { ChunkFrame, FrameBatch } from '../../domain/chunk-frames';
 import { ChunkReader, ChunkUnavailableError } from '../chunk-reader';
 import { ReceivingImage } from '../receiving-image';
 import { SerialQueue } from '../serial';
+import { hashFileChunks } from '../scan';
 import { StagingPack } from '../staging';
 import { RemnantStore } from '../store';
 
@@ -53,6 +55,8 @@ export class Transfer {
     readonly held: ChunkReader,
     /** A checkpoint manifest of this container that the node's store holds, or null. */
     private readonly heldGeneration: (generation: number) => Promise<Manifest | null> = () => Promise.resolve(null),
+    /** This container's rootfs here and the manifest it was last synced to (null: none here). */
+    private readonly ownRootfs: () => Promise<{ dir: string; manifest: Manifest } | null> = () => Promise.resolve(null),
   ) {}
 
   /** The base a delta-encoded checkpoint manifest refers to: the one offered earlier in this transfer, or a held one. */
@@ -119,6 +123,31 @@ export class Transfer {
     return this.pack.has(hash) || this.heldIntact.has(hash);
   }
 
+  private readonly ownChecked = new Set<string>();
+
+  /**
+   * The files of this container's rootfs here that the bundle would leave as they are (same path, same chunks as
+   * when last synced) are read back: a chunk that no longer matches marks its file to be written again.
+   */
+  private async verifyUnchangedFiles(m: Manifest): Promise<void> {
+    const own = await this.ownRootfs();
+    if (!own) return;
+    const synced = new Map(own.manifest.entries.map((e) => [e.path, e]));
+    for (const e of m.entries) {
+      const before = synced.get(e.path);
+      if (e.type !== 'file' || before?.type !== 'file' || before.size !== e.size || !before.chunks!.equals(e.chunks!))
+        continue;
+      const key = `${e.path}\0${digestHex(e.chunks!, 0)}`;
+      if (this.ownChecked.has(key)) continue;
+      this.ownChecked.add(key);
+      const file = resolveInside(own.dir, e.path);
+      const st = await lstat(file).catch(() => null);
+      const found = st?.isFile() && st.size === e.size ? await hashFileChunks(file, e.size!, e.chunkSize!) : null;
+      for (let i = 0; i < chunkCountOf(e); i++)
+        if (!found || !digestsEqual(found, i, e.chunks!, i)) this.heldDamaged.add(digestHex(e.chunks!, i));
+    }
+  }
+
   /** Whether a held rootfs chunk was read back in this transfer and found not to match its hash. */
   isDamagedHeld(hash: string): boolean {
     return this.heldDamaged.has(hash);
@@ -134,6 +163,7 @@ export class Transfer {
    * The first bundle offer comes before the freeze; the final one verifies only what it newly claims.
    */
   private async verifyHeld(m: Manifest): Promise<void> {
+    await this.verifyUnchangedFiles(m);
     for (const e of m.entries) {
       if (!e.chunks) continue;
       for (let i = 0; i < chunkCountOf(e); i++) {
@@ -349,7 +379,19 @@ export class TransferRegistry {
         (g) => g.manifest,
         () => null,
       );
-    return new Transfer(record, dir, await StagingPack.open(path.join(dir, 'chunks')), manifests, held, heldGeneration);
+    const ownRootfs = async () => {
+      const manifest = await this.store.readBundleManifest(record.containerId);
+      return manifest ? { dir: this.store.rootfsDir(record.containerId), manifest } : null;
+    };
+    return new Transfer(
+      record,
+      dir,
+      await StagingPack.open(path.join(dir, 'chunks')),
+      manifests,
+      held,
+      heldGeneration,
+      ownRootfs,
+    );
   }
 
   private async release(transferId: string, keep: boolean): Promise<void> {

@@ -58,3 +58,36 @@ it('asks again for a held rootfs chunk damaged on disk, and writes its file agai
   expect(readFileSync(path.join(rootfs, 'data', 'big')).equals(big)).toBe(true);
   await registry.closeAll();
 });
+
+it('writes a damaged file again even when an intact copy of its chunk lies elsewhere on the PC', async () => {
+  const store = new RemnantStore(path.join(tmp, 'store'));
+  const data = randomBytes(FILE_CHUNK_SIZE / 2);
+  // c1's remnant and c3's both hold the same file; c1's copy gets a flipped byte.
+  for (const id of ['c1', 'c3']) {
+    const rootfs = store.rootfsDir(id);
+    mkdirSync(rootfs, { recursive: true });
+    writeFileSync(path.join(rootfs, 'lib.so'), data);
+    await store.writeBundleManifest(id, (await scanDirectory(rootfs, 'bundle', id)).manifest);
+    await store.markRemnant(id, 60_000);
+  }
+  const manifest = (await store.readBundleManifest('c1'))!;
+  const damaged = Buffer.from(data);
+  damaged[5]! ^= 0x40;
+  writeFileSync(path.join(store.rootfsDir('c1'), 'lib.so'), damaged);
+
+  const registry = new TransferRegistry(store);
+  const { transferId } = await registry.register('c1');
+  const transfer = await registry.get(transferId);
+  await transfer.offer(manifest);
+  const stats = await applyBundle(
+    manifest,
+    store.rootfsDir('c1'),
+    manifest,
+    transfer.reader(),
+    path.join(tmp, 'incoming'),
+    { damaged: (h) => transfer.isDamagedHeld(h) },
+  );
+  expect(stats).toMatchObject({ written: 1, unchanged: 0 });
+  expect(readFileSync(path.join(store.rootfsDir('c1'), 'lib.so')).equals(data)).toBe(true);
+  await registry.closeAll();
+});
