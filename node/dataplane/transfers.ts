@@ -142,7 +142,7 @@ export class Transfer {
       this.ownChecked.add(key);
       const file = resolveInside(own.dir, e.path);
       const st = await lstat(file).catch(() => null);
-      const found = st?.isFile() && st.size === e.size ? await hashFileChunks(file, e.size!, e.chunkSize!) : null;
+      const found = st?.isFile() && st.size === e.size ? await hashFileChunks(file, e.size, e.chunkSize!) : null;
       for (let i = 0; i < chunkCountOf(e); i++)
         if (!found || !digestsEqual(found, i, e.chunks!, i)) this.heldDamaged.add(digestHex(e.chunks!, i));
     }
