@@ -31,7 +31,7 @@ import type { ContainerNetwork } from '../domain/container-network';
 import { controlTaskQueue } from '../common/config';
 import { nodeLifecycleWorkflowId } from '../common/names';
 import type { EvacuationReport } from '../workflows/node-lifecycle';
-import type { moveContainer } from '../workflows';
+import type { migrateContainer } from '../workflows';
 import execa from 'execa';
 import { runcBaselines } from './baselines';
 import type { BenchResults, EvacuationResult, MethodResult, SizeResult } from './measure';
@@ -241,10 +241,11 @@ async function main(): Promise<void> {
         await sleep(dwellMs + (mib / 256) * 1000); // filling the memory takes about a second per 256 MiB
         const move = (from: string, to: string) =>
           probed(plan.user.namespace, address, () =>
-            client.workflow.execute<typeof moveContainer>('moveContainer', {
+            // Registered (for its address): moved as users move it, claimed and recorded by migrateContainer.
+            client.workflow.execute<typeof migrateContainer>('migrateContainer', {
               taskQueue: controlTaskQueue(),
               workflowId: `bench-move-${id}-${from}-${to}-${Date.now()}`,
-              args: [{ containerId: id, from, to }],
+              args: [{ containerId: id, to, reason: 'benchmark' }],
             }),
           );
         nodeWorkerPeaks(plan.paths.state, true); // this size's moves start a new peak

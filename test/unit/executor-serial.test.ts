@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { NodeExecutor } from '../../node/executor';
-import type { ContainerSpec, GenerationMeta, RestoreReport } from '../../domain/reports';
+import type { ContainerSpec, GenerationMeta } from '../../domain/reports';
 
 let tmp: string;
 let executor: NodeExecutor;
