@@ -1052,6 +1052,7 @@ export class NodeExecutor {
     try {
       const { chainLength, pages } = await run;
       this.recentManifests.delete(`${containerId}/${generation}`);
+      this.verifiedImages.delete(`${containerId}/${generation}`); // rewritten: checked again before a restore
       return { generation, chainLength, pages, ms: since(t0) };
     } finally {
       if (this.merging.get(containerId) === run) this.merging.delete(containerId);
