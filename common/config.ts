@@ -1,7 +1,10 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Env, envInt, envRequired, envSecret, envString } from './env';
-import { DataPlaneLimits, MIN_STREAM_MIB } from './data-plane-limits';
+import { DataPlaneLimits, DEFAULT_DATA_PLANE_LIMITS as defaults, MIN_STREAM_MIB } from './data-plane-limits';
+
+const MiB = 2 ** 20;
+const mib = (bytes: number): number => bytes / MiB;
 import { REPO_ROOT } from './paths';
 import {
   CONTROL_TASK_QUEUE,
@@ -158,9 +161,11 @@ export function nodeWorkerConfig(env: Env = process.env): NodeWorkerConfig {
     nodeToken: env.ZANSHIN_API_URL ? envSecret(env, 'ZANSHIN_NODE_TOKEN') : null,
     rootfsRoots: rootfsRoots(env),
     dataPlaneLimits: {
-      maxManifestBytes: envInt(env, 'ZANSHIN_DATAPLANE_MAX_MANIFEST_MIB', 64, 1, 4096) * 2 ** 20,
-      maxStreamBytes: envInt(env, 'ZANSHIN_DATAPLANE_MAX_STREAM_MIB', 640, MIN_STREAM_MIB, 65536) * 2 ** 20,
-      maxConnections: envInt(env, 'ZANSHIN_DATAPLANE_MAX_CONNECTIONS', 64, 4, 65536),
+      maxManifestBytes:
+        envInt(env, 'ZANSHIN_DATAPLANE_MAX_MANIFEST_MIB', mib(defaults.maxManifestBytes), 1, 4096) * MiB,
+      maxStreamBytes:
+        envInt(env, 'ZANSHIN_DATAPLANE_MAX_STREAM_MIB', mib(defaults.maxStreamBytes), MIN_STREAM_MIB, 65536) * MiB,
+      maxConnections: envInt(env, 'ZANSHIN_DATAPLANE_MAX_CONNECTIONS', defaults.maxConnections, 4, 65536),
     },
   };
 }

@@ -105,7 +105,8 @@ function holdsDamaged(e: ManifestEntry, damaged?: (hash: string) => boolean): bo
  * so unchanged files are not touched. New content is first written under `incoming` while every source is still
  * intact, then moved into place; entries the manifest lacks are removed.
  * With `partial` (a safety copy synced from a running container), a file whose new content did not arrive keeps
- * its previous version, or stays absent. `damaged`: chunks found not to match their hash where this node held them. Returns the manifest of what `rootfs` now holds.
+ * its previous version, or stays absent. `damaged`: chunks found not to match their hash where this node held them
+ * (a file holding one is written again). Returns the manifest of what `rootfs` now holds.
  */
 export async function applyBundle(
   manifest: Manifest,

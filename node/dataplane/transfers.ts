@@ -1,7 +1,7 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import { lstat, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { DigestIndex, digestHex, digestsEqual } from '../../domain/digest-index';
+import { DigestIndex, digestHex } from '../../domain/digest-index';
 import {
   chunkCountOf,
   decodeManifest,
@@ -15,8 +15,8 @@ import type { ChunkFrame, FrameBatch } from '../../domain/chunk-frames';
 import { ChunkReader, ChunkUnavailableError } from '../chunk-reader';
 import { ReceivingImage } from '../receiving-image';
 import { SerialQueue } from '../serial';
-import { hashFileChunks } from '../scan';
 import { StagingPack } from '../staging';
+import { damagedChunks } from '../verify-image';
 import { RemnantStore } from '../store';
 
 export type ManifestKind = Manifest['kind'];
@@ -140,11 +140,13 @@ export class Transfer {
       const key = `${e.path}\0${digestHex(e.chunks!, 0)}`;
       if (this.ownChecked.has(key)) continue;
       this.ownChecked.add(key);
-      const file = resolveInside(own.dir, e.path);
-      const st = await lstat(file).catch(() => null);
-      const found = st?.isFile() && st.size === e.size ? await hashFileChunks(file, e.size, e.chunkSize!) : null;
-      for (let i = 0; i < chunkCountOf(e); i++)
-        if (!found || !digestsEqual(found, i, e.chunks!, i)) this.heldDamaged.add(digestHex(e.chunks!, i));
+      const damaged = new Set(await damagedChunks(resolveInside(own.dir, e.path), e));
+      for (let i = 0; i < chunkCountOf(e); i++) {
+        const hash = digestHex(e.chunks!, i);
+        // An intact chunk read here need not be read again below (when the store lists it as held).
+        if (damaged.has(i)) this.heldDamaged.add(hash);
+        else if (this.held.has(hash)) this.heldIntact.add(hash);
+      }
     }
   }
 

@@ -5,28 +5,15 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { NodeExecutor } from '../../node/executor';
+import type { NodeExecutor } from '../../node/executor';
+import { scratchExecutor } from '../helpers/executor';
 import type { ContainerSpec, GenerationMeta } from '../../domain/reports';
 
 let tmp: string;
 let executor: NodeExecutor;
 beforeEach(() => {
   tmp = mkdtempSync(path.join(os.tmpdir(), 'zanshin-exec-serial-'));
-  executor = new NodeExecutor({
-    nodeId: 'pc2',
-    dataDir: tmp,
-    dataPlaneAddress: '127.0.0.1:7070',
-    criu: '/bin/false',
-    capabilities: {
-      criuVersion: '4.2',
-      runcVersion: '1.1.5',
-      memDirtyTrack: false,
-      strategy: 'content',
-      checkpointsOtherUsers: true,
-    },
-    remnantRetentionMs: 60_000,
-    keepGenerations: 1,
-  });
+  executor = scratchExecutor(tmp);
 });
 afterEach(() => rmSync(tmp, { recursive: true, force: true }));
 

@@ -3,7 +3,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { NodeExecutor } from '../../node/executor';
+import { scratchExecutor } from '../helpers/executor';
 import { KeyedSerialQueues } from '../../node/serial';
 
 describe('KeyedSerialQueues', () => {
@@ -41,21 +41,7 @@ describe('remnant GC while a transfer is open', () => {
   afterEach(() => rmSync(tmp, { recursive: true, force: true }));
 
   it('removes nothing held while a transfer may take from it, and the expired remnant once it ended', async () => {
-    const executor = new NodeExecutor({
-      nodeId: 'pc2',
-      dataDir: tmp,
-      dataPlaneAddress: '127.0.0.1:7070',
-      criu: '/bin/false',
-      capabilities: {
-        criuVersion: '4.2',
-        runcVersion: '1.1.5',
-        memDirtyTrack: false,
-        strategy: 'content',
-        checkpointsOtherUsers: true,
-      },
-      remnantRetentionMs: 60_000,
-      keepGenerations: 1,
-    });
+    const executor = scratchExecutor(tmp);
     // c2 left pc2 long ago: its remnant (a rootfs other transfers may take chunks from) has expired.
     const rootfs = executor.store.rootfsDir('c2');
     mkdirSync(rootfs, { recursive: true });
