@@ -30,7 +30,10 @@ it("runs one container's restores one at a time, and answers a retry of a comple
   let overlap = 0;
   let calls = 0;
   jest
-    .spyOn(executor as unknown as { restoreFromTransferHere: () => Promise<unknown> }, 'restoreFromTransferHere')
+    .spyOn(
+      (executor as unknown as { restorer: { restoreFromTransferHere: () => Promise<unknown> } }).restorer,
+      'restoreFromTransferHere',
+    )
     .mockImplementation(async (...args: unknown[]) => {
       const [transferId, s] = args as [string, ContainerSpec];
       calls++;

@@ -1,0 +1,169 @@
+// Checkpoints: a dump of a running container into a new generation, hashed while CRIU writes it. The strategy is
+// the PC's (content hashing, or the kernel's dirty tracking with a parent); supersession frees what the dump
+// replaces just before it, so the dump writes into memory just freed.
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import { manifestStats, PAGE_SIZE } from '../domain/manifest';
+import type { CheckpointReport, GenerationMeta } from '../domain/reports';
+import type { DirtyStrategy } from '../domain/runc-args';
+import { mountsTargetLacks } from '../domain/oci-spec';
+import type { ContainerConfigs } from './container-config';
+import type { ContainerNet } from './container-net';
+import type { PcCoordination } from './coordination';
+import { DumpFollower } from './dump-follower';
+import { ExecutorConfig, ExecutorError, KernelDump, msSince, pagesBytes, tracksDirtyPages } from './executor-config';
+import type { Runc } from './runc';
+import { scanDirectory } from './scan';
+import type { RemnantStore } from './store';
+
+export interface CheckpointerDeps {
+  store: RemnantStore;
+  runc: Runc;
+  net: ContainerNet;
+  configs: ContainerConfigs;
+  coordination: PcCoordination;
+}
+
+export interface CheckpointOptions {
+  /** Generations of this container here that this dump replaces (see dropSuperseded). */
+  supersedes?: number[];
+  /** Kernel strategy, on a PC that tracks dirty pages: a pre-dump or a final dump, differential where it can be. */
+  kernel?: KernelDump;
+  /** The target's absent kernel paths: mounts over them stay out of the dump. */
+  targetLacks?: string[];
+}
+
+export class Checkpointer {
+  constructor(
+    private readonly config: ExecutorConfig,
+    private readonly deps: CheckpointerDeps,
+  ) {}
+
+  /**
+   * Checkpoints into a new generation and describes it; without leaveRunning the container is gone afterwards.
+   * A tracked dump that fails is taken again with the content strategy (full, untracked), and the report says why.
+   */
+  async checkpoint(
+    containerId: string,
+    leaveRunning: boolean,
+    { supersedes = [], kernel, targetLacks = [] }: CheckpointOptions = {},
+  ): Promise<CheckpointReport> {
+    const { store, runc, net, configs, coordination } = this.deps;
+    const spec = await store.readSpec(containerId);
+    if (!spec) throw new ExecutorError(`no container ${containerId} on ${this.config.nodeId}`);
+    const state = await runc.state(containerId);
+    if (state.status !== 'running')
+      throw new ExecutorError(`container ${containerId} is ${state.status} on ${this.config.nodeId}, not running`);
+    await coordination.readyToDump(containerId);
+    const tracked = kernel && tracksDirtyPages(this.config) ? kernel : undefined;
+    const parent = tracked ? await this.dumpParent(containerId, tracked.parentCandidates) : undefined;
+    const generation = await store.nextGeneration(containerId);
+    const dir = store.generationDir(containerId, generation);
+    await rm(dir, { recursive: true, force: true });
+    // A differential dump's parents stay (they are the rest of its image).
+    if (!tracked) await this.dropSuperseded(containerId, supersedes);
+    let t0 = process.hrtime.bigint();
+    // A container that stops here must not have its peers reset meanwhile: hold its traffic until it is restored.
+    if (!leaveRunning) await net.hold(containerId);
+    const imageDir = path.join(dir, 'image');
+    const workDir = path.join(dir, 'work');
+    // Mounts over kernel files the target lacks stay out of the image, or the target could not restore it.
+    const skippedMounts = mountsTargetLacks(await runc.baseSpec(), await configs.absentKernelPaths(), targetLacks);
+    await configs.writeCriuConfig(containerId, skippedMounts);
+    let strategy: DirtyStrategy = tracked ? 'kernel' : 'content';
+    let fallback: string | undefined;
+    // Pages are hashed while CRIU writes them: hashing overlaps the dump.
+    let follower = DumpFollower.start(imageDir);
+    const giveUp = async (err: unknown): Promise<never> => {
+      follower?.stop();
+      if (!leaveRunning && (await runc.state(containerId)).status === 'running') await net.release(containerId);
+      throw err;
+    };
+    try {
+      const parentPath = parent === undefined ? undefined : `../../${parent}/image`;
+      if (tracked?.preDump) await runc.preDump(containerId, imageDir, workDir, parentPath);
+      else await runc.checkpoint(containerId, strategy, imageDir, workDir, leaveRunning, parentPath);
+    } catch (err) {
+      if (!tracked || (await runc.state(containerId)).status !== 'running') return giveUp(err);
+      // The tracked dump failed with the container still running: the same move goes on with a full dump.
+      fallback = (err as Error).message.split('\n')[0]!;
+      console.error(`${containerId}: kernel-strategy dump failed (${fallback}); taking a content-strategy dump`);
+      follower?.stop();
+      await rm(dir, { recursive: true, force: true });
+      strategy = 'content';
+      follower = DumpFollower.start(imageDir);
+      try {
+        await runc.checkpoint(containerId, 'content', imageDir, workDir, leaveRunning);
+      } catch (again) {
+        return giveUp(again);
+      }
+    }
+    const dumpMs = msSince(t0);
+    t0 = process.hrtime.bigint();
+    // Its address leaves this PC with it: whoever restores it (a target, or this PC rolling back) creates it anew.
+    const [prehashed] = await Promise.all([follower?.finish(), leaveRunning ? undefined : net.destroy(containerId)]);
+    // No chunk index: a checkpoint is sent by places in its manifest (an object per page was 40 MB per GiB).
+    const { manifest } = await scanDirectory(imageDir, 'checkpoint', containerId, generation, {
+      withLocations: false,
+      ...(prehashed ? { prehashed } : {}),
+    });
+    // What hashing added after the dump (most of it overlapped the dump).
+    const hashMs = msSince(t0);
+    const differential = strategy === 'kernel' && parent !== undefined;
+    const meta: GenerationMeta = {
+      generation,
+      createdAt: new Date().toISOString(),
+      strategy,
+      sourceNode: this.config.nodeId,
+      ...(differential ? { parent } : {}),
+      ...(strategy === 'kernel' && tracked?.preDump ? { preDump: true } : {}),
+    };
+    await store.commitGeneration(containerId, manifest, meta);
+    coordination.rememberManifest(containerId, generation, manifest);
+    coordination.checked(containerId, generation); // its pages were hashed as CRIU wrote them
+    // Every dump on a tracking PC restarts tracking (track-mem): the next one can be differential to this one.
+    if (tracksDirtyPages(this.config)) await store.setTrackingBase(containerId, leaveRunning ? generation : null);
+    const pages = Math.round((await pagesBytes(imageDir)) / PAGE_SIZE);
+    return {
+      containerId,
+      generation,
+      strategy,
+      pages,
+      ...(fallback ? { fallback } : {}),
+      ...(skippedMounts.length ? { skippedMounts } : {}),
+      dumpMs,
+      hashMs,
+      image: manifestStats(manifest),
+      spec,
+      meta,
+    };
+  }
+
+  /** The tracking base when the target holds it and this PC holds its whole chain; else none (a full dump). */
+  private async dumpParent(containerId: string, candidates: number[]): Promise<number | undefined> {
+    const base = await this.deps.store.trackingBase(containerId);
+    if (base === null || !candidates.includes(base)) return undefined;
+    return (await this.deps.store.chain(containerId, base).catch(() => null)) ? base : undefined;
+  }
+
+  /**
+   * Drops, right before a new dump, the generations of this container here that the caller says the dump supersedes:
+   * a move's earlier pre-copy rounds (the target holds their pages; nothing restores from them) and, for its final
+   * dump, those the target holds (it keeps its copy; a failed move restores from the new dump). Only the move's own
+   * dumps name them, so a concurrent checkpoint of another kind drops nothing; a generation a send is reading stays.
+   * The dump then writes into the page cache just freed. That matters where freed memory goes back to a hypervisor
+   * within a second (this machine kind: 1 GiB written into fresh memory took 2.1-2.5 s, into just-freed memory
+   * 0.14 s), and it saves an image of disk everywhere. The newest one dropped stays in memory: the next send
+   * describes its manifest as a delta to it.
+   */
+  private async dropSuperseded(containerId: string, supersedes: number[]): Promise<void> {
+    const { store, coordination } = this.deps;
+    const held = await store.generations(containerId);
+    // Never a parent another generation here needs (kernel strategy: the rest of that one's image).
+    const needed = new Set<number>();
+    for (const n of held) for (const p of (await store.chain(containerId, n).catch(() => [n])).slice(1)) needed.add(p);
+    const drop = held.filter((n) => supersedes.includes(n) && !needed.has(n) && coordination.mayDrop(containerId, n));
+    if (drop.length) await coordination.manifest(containerId, Math.max(...drop));
+    for (const n of drop) await store.recycleGeneration(containerId, n);
+  }
+}

@@ -1,0 +1,165 @@
+// A container's life on one PC outside of moves: created, inspected, stopped, run into, read from, deleted.
+import { lstat, open, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { ContainerSpec, ContainerState, CreateContainerInput } from '../domain/reports';
+import { DEFAULT_DISK_MIB, DEFAULT_LIMITS } from '../domain/reports';
+import { cgroupMemoryBytes } from './cgroup-memory';
+import { ContainerConfigs, INIT_DIR } from './container-config';
+import type { ContainerNet } from './container-net';
+import { ExecutorConfig, ExecutorError } from './executor-config';
+import { checkRootfsSource, populateRootfs } from './rootfs-source';
+import type { Runc } from './runc';
+import type { RemnantStore } from './store';
+
+/** The most bytes of output `exec` returns per stream. */
+const EXEC_OUTPUT_CAP = 1 << 20;
+
+/** How a container's program ended, as zanshin-init recorded it (null: it runs, or nothing was recorded). */
+export interface ContainerExit {
+  /** "exit 0", "exit 3", "signal 9". */
+  status: string;
+}
+
+export interface LifecycleDeps {
+  store: RemnantStore;
+  runc: Runc;
+  net: ContainerNet;
+  configs: ContainerConfigs;
+}
+
+export class ContainerLifecycle {
+  constructor(
+    private readonly config: ExecutorConfig,
+    private readonly deps: LifecycleDeps,
+  ) {}
+
+  /** runc's view of the container, and for a running one the memory a checkpoint of it would dump. */
+  async state(containerId: string): Promise<ContainerState> {
+    const s = await this.deps.runc.state(containerId);
+    return s.status === 'running' ? { ...s, memoryBytes: await cgroupMemoryBytes(s.pid) } : s;
+  }
+
+  /** Builds a bundle from a rootfs and starts the container. */
+  async create(input: CreateContainerInput): Promise<ContainerState> {
+    const { store, runc, net, configs } = this.deps;
+    const { containerId } = input;
+    const current = await runc.state(containerId);
+    if (current.status !== 'absent')
+      throw new ExecutorError(`container ${containerId} already exists on ${this.config.nodeId} (${current.status})`);
+    if ((await store.readSpec(containerId)) && !(await store.remnant(containerId))) {
+      throw new ExecutorError(
+        `container ${containerId} already has a bundle on ${this.config.nodeId}; delete it first`,
+      );
+    }
+    configs.refuseUserItCannotMove(input);
+    const source = input.rootfs.dir ?? input.rootfs.tarball;
+    if (source) await checkRootfsSource(source, this.config);
+    await rm(store.containerDir(containerId), { recursive: true, force: true });
+    const rootfs = store.rootfsDir(containerId);
+    await populateRootfs(input.rootfs, rootfs, input.user, this.config);
+    const spec: ContainerSpec = {
+      containerId,
+      args: input.args,
+      env: input.env,
+      memoryMiB: input.memoryMiB,
+      diskMiB: input.diskMiB ?? DEFAULT_DISK_MIB,
+      cpus: input.cpus ?? DEFAULT_LIMITS.cpus,
+      pids: input.pids ?? DEFAULT_LIMITS.pids,
+      ...(input.network ? { network: input.network } : {}),
+      ...(input.user ? { user: input.user } : {}),
+    };
+    // Name servers for a container with its own address (its resolv.conf is part of its rootfs and moves with it).
+    // Never through a link: the rootfs came from outside, and its /etc or resolv.conf could point at the PC's own.
+    const etc = await lstat(path.join(rootfs, 'etc')).catch(() => null);
+    if (spec.network?.dns?.length && etc?.isDirectory()) {
+      const resolv = path.join(rootfs, 'etc', 'resolv.conf');
+      await rm(resolv, { force: true });
+      await writeFile(resolv, spec.network.dns.map((s) => `nameserver ${s}\n`).join(''), { flag: 'wx' });
+    }
+    await store.writeSpec(spec);
+    await configs.write(spec);
+    // A namespace left by an attempt that timed out (the container itself is absent, checked above) is made anew.
+    await net.destroy(containerId);
+    await net.create(containerId, spec.network, { held: false });
+    try {
+      await runc.run(containerId, store.bundleDir(containerId));
+    } catch (err) {
+      await net.destroy(containerId).catch(() => undefined);
+      throw err;
+    }
+    return runc.state(containerId);
+  }
+
+  /** Stops a container but keeps its bundle and checkpoints (it can be checkpoint-restored or re-created later). */
+  async stop(containerId: string): Promise<ContainerState> {
+    const { runc, net } = this.deps;
+    if ((await runc.state(containerId)).status === 'absent')
+      throw new ExecutorError(`no container ${containerId} on ${this.config.nodeId}`);
+    await runc.remove(containerId);
+    await net.destroy(containerId);
+    return runc.state(containerId);
+  }
+
+  /** Runs a command in a running container, as its user; its output (at most 1 MiB per stream) and exit code. */
+  async exec(
+    containerId: string,
+    args: string[],
+    timeoutMs: number,
+  ): Promise<{ exitCode: number; stdout: string; stderr: string; truncated: boolean }> {
+    const state = await this.deps.runc.state(containerId);
+    if (state.status !== 'running')
+      throw new ExecutorError(`container ${containerId} is ${state.status} on ${this.config.nodeId}, not running`);
+    // As the container's own user: a command must not do in it what its program cannot.
+    const user = (await this.deps.store.readSpec(containerId))?.user;
+    const r = await this.deps.runc.execIn(containerId, args, timeoutMs, 4 * EXEC_OUTPUT_CAP, user);
+    if (r.timedOut)
+      throw new ExecutorError(`\`${args.join(' ')}\` in ${containerId} did not finish within ${timeoutMs / 1000} s`);
+    const cap = (t: string): string => (t.length > EXEC_OUTPUT_CAP ? t.slice(-EXEC_OUTPUT_CAP) : t);
+    return {
+      exitCode: r.exitCode,
+      stdout: cap(r.stdout),
+      stderr: cap(r.stderr),
+      truncated: r.stdout.length > EXEC_OUTPUT_CAP || r.stderr.length > EXEC_OUTPUT_CAP,
+    };
+  }
+
+  /** The last `tailBytes` of a container's stdout or stderr (they live in its rootfs, so they moved with it). */
+  async readLog(
+    containerId: string,
+    stream: 'stdout' | 'stderr',
+    tailBytes: number,
+  ): Promise<{ text: string; bytes: number }> {
+    const file = path.join(this.deps.store.rootfsDir(containerId), INIT_DIR, `${stream}.log`);
+    const handle = await open(file, 'r').catch(() => null);
+    if (!handle) {
+      if (!(await this.deps.store.readSpec(containerId)))
+        throw new ExecutorError(`no container ${containerId} on ${this.config.nodeId}`);
+      return { text: '', bytes: 0 };
+    }
+    try {
+      const { size } = await handle.stat();
+      const length = Math.min(size, tailBytes);
+      const buf = Buffer.alloc(length);
+      await handle.read(buf, 0, length, size - length);
+      return { text: buf.toString('utf8'), bytes: size };
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /** How the program of a container that is no longer running ended (zanshin-init's record), if it did. */
+  async exitOf(containerId: string): Promise<ContainerExit | null> {
+    const text = await readFile(path.join(this.deps.store.rootfsDir(containerId), INIT_DIR, 'exit'), 'utf8').catch(
+      () => null,
+    );
+    return text ? { status: text.trim() } : null;
+  }
+
+  /** Stops and removes a container and everything this node holds of it. */
+  async delete(containerId: string): Promise<void> {
+    await this.deps.runc.remove(containerId);
+    await this.deps.net.destroy(containerId);
+    await rm(this.deps.store.containerDir(containerId), { recursive: true, force: true });
+    await this.deps.configs.remove(containerId);
+  }
+}

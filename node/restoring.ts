@@ -1,0 +1,182 @@
+// Restores: a container brought back to life on this PC from a generation it holds (a move's target, a source
+// rolling back, a start after a stop), each image checked unless this worker checked it itself.
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { ContainerSpec, ContainerState, GenerationMeta, RestoreReport } from '../domain/reports';
+import { restoresLazily } from '../domain/runc-args';
+import type { ContainerNet } from './container-net';
+import type { PcCoordination } from './coordination';
+import type { TransferRegistry } from './dataplane/transfers';
+import { ExecutorConfig, ExecutorError, msSince, pagesBytes, tracksDirtyPages } from './executor-config';
+import type { LazyPagesDaemon } from './lazy-pages';
+import type { Receiver, Received } from './receiving';
+import type { Runc } from './runc';
+import type { RemnantStore } from './store';
+import { trackFrom } from './tracking';
+import { imageDamage } from './verify-image';
+
+export interface RestoreOptions {
+  /** The container's network namespace is already made (held). */
+  networkReady?: boolean;
+  /** Restore with the lazy-pages daemon; default: by image size, never on a PC that tracks. */
+  lazy?: boolean;
+  /** 'always': check every generation again, even those this worker checked (held a while, e.g. stopped). */
+  verify?: 'unless-checked' | 'always';
+}
+
+export interface LocalRestore {
+  restoreMs: number;
+  state: ContainerState;
+  checkpointCreatedAt: string;
+}
+
+export interface RestorerDeps {
+  store: RemnantStore;
+  runc: Runc;
+  net: ContainerNet;
+  transfers: TransferRegistry;
+  receiver: Receiver;
+  coordination: PcCoordination;
+}
+
+export class Restorer {
+  constructor(
+    private readonly config: ExecutorConfig,
+    private readonly deps: RestorerDeps,
+  ) {}
+
+  /** Target side of a migration: receive, then restore here (a retried step gets the first attempt's report). */
+  restoreFromTransfer(transferId: string, spec: ContainerSpec, meta: GenerationMeta): Promise<RestoreReport> {
+    return this.deps.coordination.restoreOnce(transferId, spec.containerId, () =>
+      this.restoreFromTransferHere(transferId, spec, meta),
+    );
+  }
+
+  private async restoreFromTransferHere(
+    transferId: string,
+    spec: ContainerSpec,
+    meta: GenerationMeta,
+  ): Promise<RestoreReport> {
+    const { store, runc, net, transfers, receiver } = this.deps;
+    const transfer = await transfers.get(transferId);
+    if (spec.containerId !== transfer.record.containerId)
+      throw new ExecutorError(`transfer ${transferId} carries ${transfer.record.containerId}, not ${spec.containerId}`);
+    if ((await runc.state(spec.containerId)).status !== 'absent')
+      throw new ExecutorError(`container ${spec.containerId} already exists on ${this.config.nodeId}`);
+    // Both are in the downtime: the namespace is built while the bundle and image are put in place.
+    const netReady = net.create(spec.containerId, spec.network, { held: true });
+    let received: Received;
+    try {
+      [received] = await Promise.all([receiver.receive(transferId, spec, meta, false, true), netReady]);
+    } catch (err) {
+      await netReady.catch(() => undefined);
+      await net.destroy(spec.containerId).catch(() => undefined);
+      throw err;
+    }
+    const { manifest, ...report } = received;
+    let restored: LocalRestore;
+    try {
+      restored = await this.restoreHere(received.containerId, meta.generation, { networkReady: true });
+    } finally {
+      // The image is complete and verified either way: it stays as a generation this PC holds.
+      await store.writeManifest(received.containerId, meta.generation, manifest);
+    }
+    await transfers.finish(transferId);
+    return { ...report, generation: meta.generation, restoreMs: restored.restoreMs, state: restored.state };
+  }
+
+  /** Restores a container from a generation this node holds (a target after a transfer, or a source rolling back). */
+  restoreLocal(containerId: string, generation: number, options: RestoreOptions = {}): Promise<LocalRestore> {
+    return this.deps.coordination.oneAtATime(containerId, () => this.restoreHere(containerId, generation, options));
+  }
+
+  private async restoreHere(
+    containerId: string,
+    generation: number,
+    { networkReady = false, lazy, verify = 'unless-checked' }: RestoreOptions = {},
+  ): Promise<LocalRestore> {
+    const { store, runc, net, coordination } = this.deps;
+    const before = await runc.state(containerId);
+    if (before.status === 'running')
+      throw new ExecutorError(`container ${containerId} is already running on ${this.config.nodeId}`);
+    await runc.remove(containerId);
+    const spec = await store.readSpec(containerId);
+    if (!spec) throw new ExecutorError(`no bundle of ${containerId} on ${this.config.nodeId}`);
+    const t0 = process.hrtime.bigint();
+    // Nothing reaches CRIU unchecked, whichever path restores (a move, a rollback, a start after a stop).
+    if (verify === 'always') coordination.uncheckContainer(containerId);
+    await this.verifyChain(containerId, generation);
+    const work = path.join(store.generationDir(containerId, generation), `restore-work-${Date.now()}`);
+    // config.json is already this PC's (written when the bundle was created or received here). The address is
+    // present but silent while CRIU rebuilds the connections; then the LAN learns where it is.
+    if (!networkReady) await net.create(containerId, spec.network, { held: true });
+    const imageDir = store.imageDir(containerId, generation);
+    const meta = await store.readMeta(containerId, generation);
+    if (meta.preDump)
+      throw new ExecutorError(`generation ${generation} of ${containerId} is a pre-dump (memory only): not restorable`);
+
+    // A PC that tracks restores plainly: pages copied in after the resume would all count as dirtied.
+    const lazyPages =
+      lazy ??
+      (!tracksDirtyPages(this.config) &&
+        restoresLazily(this.config.lazyRestore ?? true, await pagesBytes(imageDir), this.config.lazyRestoreMinBytes));
+    let daemon: LazyPagesDaemon | null;
+    try {
+      daemon = await runc.restore(containerId, imageDir, work, store.bundleDir(containerId), { lazyPages });
+    } catch (err) {
+      await net.destroy(containerId).catch(() => undefined);
+      throw err;
+    }
+    await net.release(containerId);
+    if (spec.network) await net.announce(containerId, spec.network);
+    const restoreMs = msSince(t0);
+    if (daemon) this.awaitMemory(containerId, generation, daemon, work);
+    else await rm(work, { recursive: true, force: true });
+    await store.clearRemnant(containerId);
+    if (tracksDirtyPages(this.config)) await trackFrom(this.deps, containerId, generation, meta);
+    return { restoreMs, state: await runc.state(containerId), checkpointCreatedAt: meta.createdAt };
+  }
+
+  /** Checks a generation and the parents its image needs against their manifests; throws naming what is damaged. */
+  private async verifyChain(containerId: string, generation: number): Promise<void> {
+    const { store, coordination } = this.deps;
+    for (let g: number | undefined = generation; g !== undefined;) {
+      if (!coordination.isChecked(containerId, g)) {
+        const { manifest } = await store.readGeneration(containerId, g);
+        const damage = await imageDamage(store.imageDir(containerId, g), manifest);
+        if (damage)
+          throw new ExecutorError(
+            `generation ${g} of ${containerId} is damaged on ${this.config.nodeId} (${damage}): not restored. ` +
+              'Restore an earlier generation, or one another PC holds.',
+          );
+        coordination.checked(containerId, g);
+      }
+      g = (await store.readMeta(containerId, g)).parent;
+    }
+  }
+
+  /**
+   * A lazily restored container runs while its memory is still being copied in. Until that ends, nothing may dump
+   * it (the coordination's rule 1) and its image must stay. Should the daemon fail, the process would meet zero
+   * pages where its memory is missing: it is stopped and restored again, fully, from the same checkpoint (its open
+   * connections are lost then, its memory never).
+   */
+  private awaitMemory(containerId: string, generation: number, daemon: LazyPagesDaemon, work: string): void {
+    const t0 = process.hrtime.bigint();
+    const settled = daemon.done.then(
+      async () => {
+        console.log(`${containerId}: memory of generation ${generation} complete ${msSince(t0)} ms after the restore`);
+        await rm(work, { recursive: true, force: true });
+      },
+      async (err: unknown) => {
+        if ((await this.deps.runc.state(containerId)).status !== 'running') return; // stopped or moved meanwhile
+        console.error(`${containerId}: ${(err as Error).message}; restoring it again from generation ${generation}`);
+        await this.deps.runc.remove(containerId);
+        await this.restoreLocal(containerId, generation, { lazy: false }).catch((again: unknown) =>
+          console.error(`${containerId}: the full restore failed too: ${(again as Error).message}`),
+        );
+      },
+    );
+    this.deps.coordination.memoryArriving(containerId, settled);
+  }
+}
