@@ -21,6 +21,11 @@ export const apiClientConfig = (env: Env = process.env): ApiClientConfig => admi
 export class ApiClient {
   constructor(private readonly config: ApiClientConfig) {}
 
+  /** The migration-api this client talks to. */
+  get url(): string {
+    return this.config.url;
+  }
+
   async call<T>(method: string, route: string, body?: unknown): Promise<T> {
     let res: Response;
     try {

@@ -15,6 +15,7 @@ import {
 } from '../domain/reports';
 import { ApiClient, apiClientConfig } from './api-client';
 import { formatMoves, mb, table } from './format';
+import { registerOverviewCommands } from './overview';
 
 const api = (): ApiClient => new ApiClient(apiClientConfig());
 const percent = (x: number | null | undefined): string =>
@@ -27,6 +28,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface NodeRow {
   id: string;
+  strategy: 'kernel' | 'content' | null;
   address: string;
   cpu: number | null;
   memory: number | null;
@@ -135,7 +137,7 @@ program
           percent(n.memory),
           n.memoryAvailableBytes === null ? '-' : mb(n.memoryAvailableBytes),
           when(n.lastReportAt),
-          n.dirtyTracking ? 'kernel' : 'content',
+          n.strategy ?? (n.dirtyTracking ? 'kernel' : 'content'),
           n.criuVersion,
         ]),
       ),
@@ -540,6 +542,8 @@ program
     const m = await api().get<MigrationRow>(`/v1/migrations/${id}`);
     out(o.json, m, () => migrationSummary(m));
   });
+
+registerOverviewCommands(program, api);
 
 program.parseAsync().catch((err: unknown) => {
   console.error(`zanshin: ${err instanceof Error ? err.message : String(err)}`);

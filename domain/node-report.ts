@@ -29,6 +29,15 @@ export interface NodeReport {
   containers?: RunningReport[];
   /** When `containers` was read (a container that moved here after that is not missing). */
   listedAt?: string;
+  /** How this PC dumps: `kernel` (dirty tracking, differential) or `content` (hashing). */
+  strategy?: 'kernel' | 'content';
+  /** Root here can checkpoint programs running as another user (it holds CAP_SYS_RESOURCE). */
+  checkpointsOtherUsers?: boolean;
+  /** The shaped rate of the PC's LAN link in bit/s; null when nothing shapes it. */
+  linkRateBps?: number | null;
+  /** Size and free space of the filesystem holding the PC's data directory (its remnant store). */
+  diskTotalBytes?: number;
+  diskFreeBytes?: number;
 }
 
 export interface RunningReport {
@@ -72,6 +81,11 @@ export const nodeReportSchema = {
     dirtyTracking: { type: 'boolean' },
     criuVersion: { type: 'string', maxLength: 64 },
     listedAt: { type: 'string', format: 'date-time' },
+    strategy: { type: 'string', enum: ['kernel', 'content'] },
+    checkpointsOtherUsers: { type: 'boolean' },
+    linkRateBps: { type: ['integer', 'null'], minimum: 0 },
+    diskTotalBytes: { type: 'integer', minimum: 0 },
+    diskFreeBytes: { type: 'integer', minimum: 0 },
     containers: {
       type: 'array',
       maxItems: 10_000,

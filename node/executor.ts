@@ -83,6 +83,8 @@ export class NodeExecutor {
    * copy of a shell, a rootfs of any content) is out of reach of the users logged in at the PC.
    */
   async secureDataDir(): Promise<void> {
+    // Its parents as ordinary directories (a recursive mkdir would make them 0700 too: the cluster's data dir).
+    await mkdir(path.dirname(this.config.dataDir), { recursive: true });
     await mkdir(this.config.dataDir, { recursive: true, mode: 0o700 });
     await chmod(this.config.dataDir, 0o700);
   }

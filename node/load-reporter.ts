@@ -2,6 +2,11 @@ import { readNodeDescription, staticNodeFacts } from './node-description';
 import type { NodeReport } from '../domain/node-report';
 import type { NodeExecutor } from './executor';
 import { nodeTaskQueue } from '../common/names';
+import { statfs } from 'node:fs/promises';
+import { detectLinkRate } from './link-rate';
+
+/** Asked once per worker: the link's shaping does not change while it runs. */
+let linkRate: Promise<number | null> | null = null;
 
 export interface LoadReporterOptions {
   /** migration-api base URL. */
@@ -18,11 +23,14 @@ export interface LoadReporterOptions {
 export async function buildNodeReport(executor: NodeExecutor): Promise<NodeReport> {
   const { nodeId, capabilities, dataPlaneAddress } = executor.config;
   const listedAt = new Date().toISOString();
-  const [description, { cpuFlags: flags }, inventory, runcList] = await Promise.all([
+  linkRate ??= detectLinkRate(dataPlaneAddress.replace(/:\d+$/, '')).catch(() => null);
+  const [description, { cpuFlags: flags }, inventory, runcList, disk, linkRateBps] = await Promise.all([
     readNodeDescription(nodeId),
     staticNodeFacts(),
     executor.store.inventory(),
     executor.list(),
+    statfs(executor.config.dataDir),
+    linkRate,
   ]);
   const containers = await Promise.all(
     runcList
@@ -48,6 +56,11 @@ export async function buildNodeReport(executor: NodeExecutor): Promise<NodeRepor
       .sort(),
     dirtyTracking: capabilities.memDirtyTrack,
     criuVersion: capabilities.criuVersion,
+    strategy: capabilities.strategy,
+    checkpointsOtherUsers: capabilities.checkpointsOtherUsers,
+    linkRateBps,
+    diskTotalBytes: disk.blocks * disk.bsize,
+    diskFreeBytes: disk.bavail * disk.bsize,
     containers,
     listedAt,
     remnants: inventory.map((c) => ({

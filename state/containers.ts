@@ -2,7 +2,7 @@
 import type { Pool } from 'pg';
 import { AddressPool, ContainerNetwork, firstFreeAddress, networkFor } from '../domain/container-network';
 import type { ContainerUser, RootfsSource } from '../domain/reports';
-import { inTransaction, Queryable } from './db';
+import { inTransaction, NATURAL, Queryable } from './db';
 
 export type ContainerStateName = 'created' | 'running' | 'migrating' | 'stopped' | 'exited';
 
@@ -53,7 +53,7 @@ export async function findContainer(db: Queryable, id: string): Promise<Containe
 }
 
 export async function listContainers(db: Queryable): Promise<ContainerRow[]> {
-  return (await db.query<ContainerRow>(`SELECT ${COLUMNS} FROM containers ORDER BY id`)).rows;
+  return (await db.query<ContainerRow>(`SELECT ${COLUMNS} FROM containers ORDER BY id ${NATURAL}`)).rows;
 }
 
 export class AddressPoolFullError extends Error {
@@ -201,7 +201,7 @@ export async function deleteContainerRow(db: Queryable, id: string): Promise<voi
 /** Containers running on a PC, most valuable first: the most memory (the most work lost if not moved), then id. */
 export async function containersOn(db: Queryable, nodeId: string): Promise<{ id: string; memoryMiB: number }[]> {
   const { rows } = await db.query<{ id: string; memoryMiB: number }>(
-    `SELECT id, memory_mib AS "memoryMiB" FROM containers WHERE node_id = $1 AND state = 'running' ORDER BY memory_mib DESC, id`,
+    `SELECT id, memory_mib AS "memoryMiB" FROM containers WHERE node_id = $1 AND state = 'running' ORDER BY memory_mib DESC, id ${NATURAL}`,
     [nodeId],
   );
   return rows;
@@ -210,7 +210,7 @@ export async function containersOn(db: Queryable, nodeId: string): Promise<{ id:
 /** Containers recorded as running on some PC. */
 export async function runningContainers(db: Queryable): Promise<{ id: string; nodeId: string }[]> {
   const { rows } = await db.query<{ id: string; nodeId: string }>(
-    `SELECT id, node_id AS "nodeId" FROM containers WHERE state = 'running' AND node_id IS NOT NULL ORDER BY id`,
+    `SELECT id, node_id AS "nodeId" FROM containers WHERE state = 'running' AND node_id IS NOT NULL ORDER BY id ${NATURAL}`,
   );
   return rows;
 }
@@ -222,7 +222,7 @@ export async function containersOnSilentNodes(
 ): Promise<{ containerId: string; deadNode: string; lastReportAt: Date }[]> {
   const { rows } = await db.query<{ containerId: string; deadNode: string; lastReportAt: Date }>(
     `SELECT c.id AS "containerId", c.node_id AS "deadNode", n.last_report_at AS "lastReportAt" FROM containers c JOIN nodes n ON n.id = c.node_id
-     WHERE c.state = 'running' AND n.last_report_at < now() - ($1::int * interval '1 second') ORDER BY c.id`,
+     WHERE c.state = 'running' AND n.last_report_at < now() - ($1::int * interval '1 second') ORDER BY c.id ${NATURAL}`,
     [offlineAfterSeconds],
   );
   return rows;

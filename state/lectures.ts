@@ -2,7 +2,7 @@
 // `lectures` (expanded occurrences).
 import type { Pool } from 'pg';
 import type { LectureOccurrence } from '../domain/timetable';
-import { inTransaction, Queryable } from './db';
+import { inTransaction, NATURAL, Queryable } from './db';
 
 /** Replaces the PCs of a room. */
 export async function setRoomNodes(db: Pool, room: string, nodes: string[]): Promise<void> {
@@ -15,15 +15,17 @@ export async function setRoomNodes(db: Pool, room: string, nodes: string[]): Pro
 export async function listRooms(db: Queryable): Promise<{ room: string; nodes: string[] }[]> {
   return (
     await db.query<{ room: string; nodes: string[] }>(
-      'SELECT room, array_agg(node_id ORDER BY node_id) AS nodes FROM room_nodes GROUP BY room ORDER BY room',
+      `SELECT room, array_agg(node_id ORDER BY node_id ${NATURAL}) AS nodes FROM room_nodes GROUP BY room
+       ORDER BY room ${NATURAL}`,
     )
   ).rows;
 }
 
 export async function roomsOfNode(db: Queryable, nodeId: string): Promise<string[]> {
-  const { rows } = await db.query<{ room: string }>('SELECT room FROM room_nodes WHERE node_id = $1 ORDER BY room', [
-    nodeId,
-  ]);
+  const { rows } = await db.query<{ room: string }>(
+    `SELECT room FROM room_nodes WHERE node_id = $1 ORDER BY room ${NATURAL}`,
+    [nodeId],
+  );
   return rows.map((r) => r.room);
 }
 

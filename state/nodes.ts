@@ -1,11 +1,14 @@
 // The only writer of the tables a node report fills: `nodes`, `load_samples` and `remnants`.
 import type { Pool } from 'pg';
 import type { NodeReport } from '../domain/node-report';
-import { inTransaction, Queryable } from './db';
+import { inTransaction, NATURAL, Queryable } from './db';
 
 const NODE_COLUMNS = `n.id, n.address, n.task_queue AS "taskQueue", n.cpu_model AS "cpuModel", n.cpu_cores AS "cpuCores",
   n.cpu_flags AS "cpuFlags", n.memory_total_bytes::float8 AS "memoryTotalBytes", n.dirty_tracking AS "dirtyTracking",
-  n.criu_version AS "criuVersion", n.last_report_at AS "lastReportAt",
+  n.criu_version AS "criuVersion", n.last_report_at AS "lastReportAt", n.strategy,
+  n.checkpoints_other_users AS "checkpointsOtherUsers", n.link_rate_bps::float8 AS "linkRateBps",
+  n.disk_total_bytes::float8 AS "diskTotalBytes", n.disk_free_bytes::float8 AS "diskFreeBytes",
+  (SELECT coalesce(sum(image_bytes), 0)::float8 FROM remnants r WHERE r.node_id = n.id) AS "imageBytes",
   l.cpu, l.memory, l.memory_available_bytes::float8 AS "memoryAvailableBytes"`;
 const LATEST_LOAD = `LEFT JOIN LATERAL (SELECT cpu, memory, memory_available_bytes FROM load_samples s
   WHERE s.node_id = n.id ORDER BY at DESC LIMIT 1) l ON true`;
@@ -24,6 +27,14 @@ export interface NodeRow {
   dirtyTracking: boolean;
   criuVersion: string;
   lastReportAt: Date;
+  /** From the PC's reports (null until a worker that reports them has reported). */
+  strategy: 'kernel' | 'content' | null;
+  checkpointsOtherUsers: boolean | null;
+  linkRateBps: number | null;
+  diskTotalBytes: number | null;
+  diskFreeBytes: number | null;
+  /** Checkpoint images the PC holds, of every container (running ones' too), as its last report listed them. */
+  imageBytes: number;
   cpu: number | null;
   memory: number | null;
   memoryAvailableBytes: number | null;
@@ -49,10 +60,12 @@ export async function recordNodeReport(
 ): Promise<void> {
   await inTransaction(db, async (client) => {
     await client.query(
-      `INSERT INTO nodes (id, address, task_queue, cpu_model, cpu_cores, cpu_flags, memory_total_bytes, dirty_tracking, criu_version, last_report_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now())
+      `INSERT INTO nodes (id, address, task_queue, cpu_model, cpu_cores, cpu_flags, memory_total_bytes, dirty_tracking,
+         criu_version, strategy, checkpoints_other_users, link_rate_bps, disk_total_bytes, disk_free_bytes, last_report_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, now())
        ON CONFLICT (id) DO UPDATE SET address = $2, task_queue = $3, cpu_model = $4, cpu_cores = $5, cpu_flags = $6,
-         memory_total_bytes = $7, dirty_tracking = $8, criu_version = $9, last_report_at = now()`,
+         memory_total_bytes = $7, dirty_tracking = $8, criu_version = $9, strategy = $10, checkpoints_other_users = $11,
+         link_rate_bps = $12, disk_total_bytes = $13, disk_free_bytes = $14, last_report_at = now()`,
       [
         nodeId,
         r.address,
@@ -63,6 +76,11 @@ export async function recordNodeReport(
         r.memoryTotalBytes,
         r.dirtyTracking,
         r.criuVersion,
+        r.strategy ?? null,
+        r.checkpointsOtherUsers ?? null,
+        r.linkRateBps ?? null,
+        r.diskTotalBytes ?? null,
+        r.diskFreeBytes ?? null,
       ],
     );
     await client.query(
@@ -86,7 +104,9 @@ export async function recordNodeReport(
 /** Every PC that has reported, with its latest load sample. */
 export async function listNodes(db: Queryable): Promise<NodeRow[]> {
   return (
-    await db.query<NodeRow>(`SELECT ${NODE_COLUMNS} FROM nodes n ${LATEST_LOAD} WHERE ${NOT_REVOKED} ORDER BY n.id`)
+    await db.query<NodeRow>(
+      `SELECT ${NODE_COLUMNS} FROM nodes n ${LATEST_LOAD} WHERE ${NOT_REVOKED} ORDER BY n.id ${NATURAL}`,
+    )
   ).rows;
 }
 
@@ -98,7 +118,7 @@ export async function findNode(db: Queryable, id: string): Promise<NodeRow | nul
 /** What one PC holds of every container. */
 export async function remnantsOnNode(db: Queryable, nodeId: string): Promise<(RemnantRow & { containerId: string })[]> {
   const { rows } = await db.query<RemnantRow & { containerId: string }>(
-    `SELECT container_id AS "containerId", ${REMNANT_COLUMNS} FROM remnants WHERE node_id = $1 ORDER BY container_id`,
+    `SELECT container_id AS "containerId", ${REMNANT_COLUMNS} FROM remnants WHERE node_id = $1 ORDER BY container_id ${NATURAL}`,
     [nodeId],
   );
   return rows;
@@ -110,7 +130,7 @@ export async function remnantsOfContainer(
   containerId: string,
 ): Promise<(RemnantRow & { nodeId: string })[]> {
   const { rows } = await db.query<RemnantRow & { nodeId: string }>(
-    `SELECT node_id AS "nodeId", ${REMNANT_COLUMNS} FROM remnants WHERE container_id = $1 ORDER BY node_id`,
+    `SELECT node_id AS "nodeId", ${REMNANT_COLUMNS} FROM remnants WHERE container_id = $1 ORDER BY node_id ${NATURAL}`,
     [containerId],
   );
   return rows;
@@ -128,7 +148,7 @@ export async function newestGeneration(db: Queryable, containerId: string): Prom
 /** Ids of the PCs that reported within `offlineAfterSeconds`. */
 export async function liveNodeIds(db: Queryable, offlineAfterSeconds: number): Promise<string[]> {
   const { rows } = await db.query<{ id: string }>(
-    `SELECT id FROM nodes n WHERE last_report_at > now() - ($1::int * interval '1 second') AND ${NOT_REVOKED} ORDER BY id`,
+    `SELECT id FROM nodes n WHERE last_report_at > now() - ($1::int * interval '1 second') AND ${NOT_REVOKED} ORDER BY id ${NATURAL}`,
     [offlineAfterSeconds],
   );
   return rows.map((r) => r.id);
@@ -159,7 +179,7 @@ export async function placementCandidates(
   const { rows } = await db.query<NodeRow & { generationsHeld: number | null; hasBundle: boolean | null }>(
     `SELECT ${NODE_COLUMNS}, cardinality(r.generations) AS "generationsHeld", r.has_bundle AS "hasBundle"
      FROM nodes n ${LATEST_LOAD} LEFT JOIN remnants r ON r.node_id = n.id AND r.container_id = $1
-     WHERE ${NOT_REVOKED} ORDER BY n.id`,
+     WHERE ${NOT_REVOKED} ORDER BY n.id ${NATURAL}`,
     [containerId],
   );
   return rows.map((r) => ({ ...r, generationsHeld: r.generationsHeld ?? 0, hasBundle: r.hasBundle ?? false }));

@@ -1,7 +1,7 @@
 // The local cluster launcher: start, stop, status and probe of the simulated classroom.
 import { Command, Option } from 'commander';
 import { clusterConfig, ClusterConfig } from './config';
-import { clusterStatus, ClusterStatus, startCluster, stopCluster } from './cluster';
+import { clusterStatus, ClusterStatus, runningConfig, startCluster, stopCluster } from './cluster';
 import { probeNodes } from './probe';
 import { planCluster } from './plan';
 import { clusterTemporal, withTemporalClient } from './temporal-client';
@@ -90,7 +90,7 @@ shared(
     .argument('[nodes...]', 'PCs to probe (default: all)')
     .description('run the probeNode workflow on each PC through Temporal and show what each PC reports'),
 ).action(async (nodes: string[], opts: CommonOptions) => {
-  const config = configFrom(opts);
+  const config = runningConfig(configFrom(opts));
   const ids = nodes.length ? nodes : planCluster(config).nodes.map((n) => n.id);
   const results = await withTemporalClient(clusterTemporal(config), (client) => probeNodes(client, ids));
   if (opts.json) {

@@ -4,6 +4,8 @@ import { nodeLifecycleWorkflowId } from '../../common/names';
 import { controlTaskQueue } from '../../common/config';
 import { ClusterConfig, REPO_ROOT } from './config';
 import { deleteNamespaces, listNamespaces, runCommands } from './netns';
+import { claimNamespaces, classifyNamespaces, otherLivePrefixes, releaseNamespaces } from './netns-owners';
+import { ensureDataDir } from './private-dir';
 import { ClusterPlan, lanCommands, planCluster, plannedNamespaces } from './plan';
 import {
   ensureDatabase,
@@ -106,8 +108,17 @@ function postgresInstance(config: ClusterConfig, plan: ClusterPlan, secrets: Clu
   };
 }
 
+/**
+ * The configuration of the cluster running from `requested`'s data directory (its PCs as started, guest PCs
+ * included), or `requested` itself when none runs there: status, probe and stop look at what runs, whatever the
+ * environment says now.
+ */
+export function runningConfig(requested: ClusterConfig): ClusterConfig {
+  return readState(planCluster(requested).paths.state)?.config ?? requested;
+}
+
 /** Fails early, naming what is missing and how to get it. */
-async function preflight(config: ClusterConfig): Promise<void> {
+async function preflight(config: ClusterConfig, log: Log): Promise<void> {
   if (process.getuid?.() !== 0)
     throw new Error('the cluster launcher must run as root (it creates network namespaces)');
   if (!existsSync(config.temporalBin)) {
@@ -135,11 +146,25 @@ async function preflight(config: ClusterConfig): Promise<void> {
       `port(s) ${busy.join(', ')} on 127.0.0.1 already in use: stop what uses them or choose other ports (see README, Configuration)`,
     );
   const present = new Set(await listNamespaces());
-  const clash = plannedNamespaces(planCluster(config)).filter((ns) => present.has(ns));
-  if (clash.length)
+  const plan = planCluster(config);
+  const clash = plannedNamespaces(plan).filter((ns) => present.has(ns));
+  const claims = classifyNamespaces(clash, plan.paths.state);
+  if (claims.others.length)
     throw new Error(
-      `network namespace(s) ${clash.join(', ')} already exist: run "npm run cluster -- stop" or set ZANSHIN_NS_PREFIX`,
+      `network namespace(s) ${claims.others.map((o) => o.name).join(', ')} belong to the cluster running from ` +
+        `${claims.others[0]!.dataDir}: stop it (ZANSHIN_DATA_DIR=${claims.others[0]!.dataDir} npm run cluster -- stop) ` +
+        'or give this one another ZANSHIN_NS_PREFIX',
     );
+  if (claims.unknown.length)
+    throw new Error(
+      `network namespace(s) ${claims.unknown.join(', ')} already exist and no cluster recorded making them: ` +
+        `remove them if they are leftovers (ip netns delete ${claims.unknown.join(' ')}) or set ZANSHIN_NS_PREFIX`,
+    );
+  // Left by an earlier start of this very cluster (or of one whose data directory is gone): made anew.
+  if (claims.ours.length) {
+    log(`removing namespace(s) left by an earlier cluster here: ${claims.ours.join(', ')}`);
+    releaseNamespaces(await deleteNamespaces(claims.ours));
+  }
 }
 
 /** Starts one process and records it before anything else can fail. */
@@ -216,7 +241,8 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
     log('a previous cluster is partly down: stopping what is left of it first');
     await stopCluster(config, log);
   }
-  await preflight(config);
+  ensureDataDir(config.dataDir, log);
+  await preflight(config, log);
   for (const dir of [plan.paths.run, plan.paths.logs, plan.paths.sockets, ...plan.nodes.map((n) => n.dataDir)]) {
     mkdirSync(dir, { recursive: true });
   }
@@ -286,6 +312,7 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
     );
     state.namespaces = plannedNamespaces(plan);
     writeState(plan.paths.state, state);
+    claimNamespaces(state.namespaces, plan.paths.state);
     await runCommands(lanCommands(plan, config.linkRate));
 
     // The cluster CA and its certificates: the gate's, the control plane's, an administrator's, and (below) each PC's.
@@ -444,11 +471,16 @@ export function nodeWorkerArgv(): string[] {
   return [process.execPath, '--max-semi-space-size=1', dist('workers', 'node-worker.js')];
 }
 
-/** Stops exactly the processes the cluster started (newest first) and removes its namespaces. */
-export async function stopCluster(config: ClusterConfig, log: Log = console.log): Promise<void> {
+/**
+ * Stops exactly the processes the cluster of `requested`'s data directory started (newest first) and removes its
+ * namespaces: its PCs as it was started (guest PCs included), whatever the environment says now; never another
+ * running cluster's.
+ */
+export async function stopCluster(requested: ClusterConfig, log: Log = console.log): Promise<void> {
+  const config = runningConfig(requested);
   const plan = planCluster(config);
   const state = readState(plan.paths.state);
-  if (!state) log('no cluster state found: removing leftover namespaces only');
+  if (!state) log(`no cluster state in ${config.dataDir}: removing leftover namespaces of its own only`);
   for (const rec of [...(state?.processes ?? [])].reverse()) {
     const how = await stopProcess(rec);
     log(`${rec.name} (pid ${rec.pid}): ${how}`);
@@ -463,10 +495,29 @@ export async function stopCluster(config: ClusterConfig, log: Log = console.log)
       log(`container ${id} on ${node.id} removed`);
     }
   }
-  const containerNamespaces = (await listNamespaces()).filter((n) => n.startsWith(`${containerNetnsPrefix(config)}-`));
-  const deleted = await deleteNamespaces([
-    ...new Set([...(state?.namespaces ?? []), ...plannedNamespaces(plan), ...containerNamespaces]),
-  ]);
+  const present = new Set(await listNamespaces());
+  const claims = classifyNamespaces(
+    [...new Set([...(state?.namespaces ?? []), ...plannedNamespaces(plan)])].filter((n) => present.has(n)),
+    plan.paths.state,
+  );
+  // Namespaces the state lists without a record were made by a version that kept none: this cluster's all the same.
+  const mine = [...claims.ours, ...claims.unknown.filter((n) => state?.namespaces.includes(n))];
+  for (const o of claims.others)
+    log(`namespace ${o.name} belongs to the cluster running from ${o.dataDir}: left alone`);
+  const unclaimed = claims.unknown.filter((n) => !mine.includes(n));
+  if (unclaimed.length)
+    log(
+      `namespace(s) ${unclaimed.join(', ')} have no record of their cluster: left alone (ip netns delete removes them)`,
+    );
+  // Containers' namespaces carry the cluster's prefix; only one running cluster can have it.
+  const sharer = otherLivePrefixes(plan.paths.state).get(config.namePrefix);
+  if (sharer)
+    log(`containers' namespaces ${containerNetnsPrefix(config)}-* belong to the cluster running from ${sharer}`);
+  const containerNamespaces = sharer
+    ? []
+    : [...present].filter((n) => n.startsWith(`${containerNetnsPrefix(config)}-`));
+  const deleted = await deleteNamespaces([...containerNamespaces, ...mine]);
+  releaseNamespaces(mine);
   if (deleted.length) log(`namespaces removed: ${deleted.join(', ')}`);
   rmSync(plan.paths.sockets, { recursive: true, force: true });
   removeState(plan.paths.state);
@@ -474,7 +525,8 @@ export async function stopCluster(config: ClusterConfig, log: Log = console.log)
 }
 
 /** Each part up or down: processes by PID, namespaces, the API's health and each PC's live pollers. */
-export async function clusterStatus(config: ClusterConfig): Promise<ClusterStatus> {
+export async function clusterStatus(requested: ClusterConfig): Promise<ClusterStatus> {
+  const config = runningConfig(requested);
   const plan = planCluster(config);
   const state = readState(plan.paths.state);
   const webUi = `http://127.0.0.1:${config.temporalUiPort}`;

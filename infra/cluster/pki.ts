@@ -3,8 +3,9 @@
 // Made with the openssl CLI (Node's crypto reads certificates but cannot sign them); keys are EC P-256, mode 0600.
 import execa from 'execa';
 import { randomBytes, X509Certificate } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { mkdirPrivate } from './private-dir';
 
 /** The name clients expect the gate to prove (its certificate's subjectAltName), whatever address they dial. */
 export const GATE_SERVER_NAME = 'temporal.zanshin';
@@ -29,7 +30,7 @@ async function openssl(args: string[], what: string): Promise<void> {
 
 /** The cluster CA under `dir` (made once: every certificate of the cluster chains to it). */
 export async function ensureCa(dir: string): Promise<Pki> {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  mkdirPrivate(dir);
   const ca = path.join(dir, 'ca.crt');
   const caKey = path.join(dir, 'ca.key');
   if (!existsSync(ca) || !existsSync(caKey)) {
@@ -52,7 +53,7 @@ export async function issueCert(
   o: { commonName: string; usage: 'server' | 'client' },
 ): Promise<CertPair> {
   if (!/^[A-Za-z0-9:_.-]{1,64}$/.test(o.commonName)) throw new Error(`bad certificate name ${o.commonName}`);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  mkdirPrivate(dir);
   const key = path.join(dir, `${name}.key`);
   const crt = path.join(dir, `${name}.crt`);
   const csr = path.join(dir, `${name}.csr`);

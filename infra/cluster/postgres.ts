@@ -1,6 +1,7 @@
 import execa from 'execa';
-import { chownSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { mkdirPrivate } from './private-dir';
 import { Client } from 'pg';
 import { ProcessRecord, spawnDetached } from './processes';
 import { waitFor } from './wait';
@@ -55,7 +56,7 @@ export async function initPostgres(pg: PostgresInstance, binDir: string): Promis
   if (existsSync(path.join(pg.dataDir, 'PG_VERSION'))) return 'existing';
   const { uid, gid } = await pgUserIds();
   for (const dir of [pg.dataDir, pg.socketDir]) {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    mkdirPrivate(dir);
     chownSync(dir, uid, gid);
   }
   const pwfile = path.join(pg.dataDir, '..', `.pwfile-${process.pid}`);

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { mkdirPrivate } from './private-dir';
 
 /** Reads a secret from `dir/name`, creating it (random, mode 0600) the first time. Secrets never enter the repo. */
 export function ensureSecret(dir: string, name: string): string {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  mkdirPrivate(dir);
   const file = path.join(dir, name);
   if (!existsSync(file)) writeFileSync(file, randomBytes(32).toString('base64url') + '\n', { mode: 0o600 });
   return readFileSync(file, 'utf8').trim();
@@ -39,7 +40,7 @@ export function nodeCredentialFile(dir: string, nodeId: string): string {
 /** Writes a PC's credential, replacing the one it had. */
 export function writeNodeCredential(dir: string, nodeId: string, token: string): string {
   const file = nodeCredentialFile(dir, nodeId);
-  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  mkdirPrivate(path.dirname(file));
   writeFileSync(file, token + '\n', { mode: 0o600 });
   return file;
 }

@@ -6,6 +6,7 @@ import { formatMoves, table } from '../../cli/format';
 import { moveReportOf } from '../../domain/reports';
 import type { ClusterConfig } from '../cluster/config';
 import { planCluster } from '../cluster/plan';
+import { runningConfig } from '../cluster/cluster';
 import { clusterTemporal, withTemporalClient } from '../cluster/temporal-client';
 import { runRoundTrip } from './round-trip';
 import { runScenario } from './scenario';
@@ -39,7 +40,7 @@ export function registerDemoCommands(
   )
     .option('--keys <n>', 'keys redis holds (DEBUG POPULATE)', '200000')
     .action(async (opts: CommonOptions & { keys: string }) => {
-      const config = configFrom(opts);
+      const config = runningConfig(configFrom(opts));
       const keys = Number(opts.keys);
       if (!Number.isInteger(keys) || keys < 1 || keys > 50_000_000)
         throw new Error(`--keys ${opts.keys}: give a whole number from 1 to 50000000`);
@@ -104,7 +105,7 @@ export function registerDemoCommands(
     .option('--mib <n>', 'memory the counter holds, MiB', '64')
     .option('--dirty <n>', 'pages it rewrites per second', '20')
     .action(async (opts: CommonOptions & { mib: string; dirty: string }) => {
-      const config = configFrom(opts);
+      const config = runningConfig(configFrom(opts));
       const [home, away] = planCluster(config).nodes.map((n) => n.id);
       if (!away) throw new Error('the round trip needs at least 2 PCs (--nodes 2)');
       const { mib, dirty } = counterOptions(opts);

@@ -13,5 +13,15 @@ provision_node_modules() {
 }
 
 build_typescript() {
-  (cd "$ZANSHIN_ROOT" && npx --no-install tsc -p tsconfig.build.json) || fail "the TypeScript build failed (see above)."
+  (cd "$ZANSHIN_ROOT" && npm run -s build) || fail "the TypeScript build failed (see above)."
+  install_zanshin_command
+}
+
+# `zanshin` on PATH, from any directory: a link to this checkout's build (node follows it to find the repository).
+install_zanshin_command() {
+  local link=/usr/local/bin/zanshin target="$ZANSHIN_ROOT/dist/cli/zanshin.js"
+  if [ "$(readlink "$link" 2>/dev/null)" != "$target" ]; then
+    ln -sfn "$target" "$link" || fail "cannot link $link to $target"
+    say "  zanshin -> $target"
+  fi
 }

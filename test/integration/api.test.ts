@@ -626,3 +626,59 @@ describe('authentication on every route', () => {
     },
   );
 });
+
+describe('lists as people count them (issue 26)', () => {
+  it('sorts PCs, remnants, containers and rooms naturally (pc2 before pc10), and keeps what doctor shows', async () => {
+    const pc10Token = String((await post('/v1/nodes/pc10/credential', {})).body.token);
+    const facts = {
+      strategy: 'content' as const,
+      checkpointsOtherUsers: false,
+      linkRateBps: 1e9,
+      diskTotalBytes: 100e9,
+      diskFreeBytes: 5e9,
+    };
+    const remnant = (containerId: string) => ({ ...report().remnants[0]!, containerId });
+    expect(
+      (
+        await put(
+          '/v1/nodes/pc10/report',
+          report({
+            address: '10.77.0.20:7070',
+            taskQueue: 'node-pc10',
+            ...facts,
+            remnants: [remnant('n10'), remnant('n9')],
+          }),
+          pc10Token,
+        )
+      ).statusCode,
+    ).toBe(204);
+    expect(
+      (
+        await put(
+          '/v1/nodes/pc2/report',
+          report({ address: '10.77.0.12:7070', taskQueue: 'node-pc2' }),
+          tokens.pc2Token,
+        )
+      ).statusCode,
+    ).toBe(204);
+    const { nodes } = (await get(baseUrl, '/v1/nodes', admin)).body as { nodes: Record<string, unknown>[] };
+    const ids = nodes.map((n) => n.id);
+    expect(ids.indexOf('pc2')).toBeLessThan(ids.indexOf('pc10'));
+    expect(nodes.find((n) => n.id === 'pc10')).toMatchObject({ ...facts, imageBytes: 2000 });
+    expect(nodes.find((n) => n.id === 'pc2')).toMatchObject({ strategy: null, checkpointsOtherUsers: null });
+    const one = (await get(baseUrl, '/v1/nodes/pc10', admin)).body as { remnants: { containerId: string }[] };
+    expect(one.remnants.map((r) => r.containerId)).toEqual(['n9', 'n10']);
+
+    for (const id of ['c10', 'c9']) expect((await post('/v1/containers', { ...container, id })).statusCode).toBe(201);
+    const { containers } = (await get(baseUrl, '/v1/containers', admin)).body as { containers: { id: string }[] };
+    const cids = containers.map((c) => c.id);
+    expect(cids.indexOf('c9')).toBeLessThan(cids.indexOf('c10'));
+
+    expect((await put('/v1/rooms/B10', { nodes: ['pc10', 'pc2'] }, tokens.adminToken)).statusCode).toBe(200);
+    expect((await put('/v1/rooms/B9', { nodes: ['pc1'] }, tokens.adminToken)).statusCode).toBe(200);
+    const { rooms } = (await get(baseUrl, '/v1/rooms', admin)).body as { rooms: { room: string; nodes: string[] }[] };
+    const names = rooms.map((r) => r.room);
+    expect(names.indexOf('B9')).toBeLessThan(names.indexOf('B10'));
+    expect(rooms.find((r) => r.room === 'B10')!.nodes).toEqual(['pc2', 'pc10']);
+  });
+});

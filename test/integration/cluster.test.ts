@@ -1,5 +1,8 @@
 // The local cluster launcher, for real: PostgreSQL, Temporal dev server, migration-api, workers, namespaces.
 import { existsSync, readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { REPO_ROOT } from '../../common/paths';
+import { hasSysResource } from '../../domain/container-user';
 import { ClusterConfig } from '../../infra/cluster/config';
 import { clusterStatus, startCluster, stopCluster } from '../../infra/cluster/cluster';
 import { listNamespaces } from '../../infra/cluster/netns';
@@ -101,6 +104,43 @@ describe('local cluster', () => {
     const { execa } = await import('execa').then((m) => ({ execa: m.default }));
     const { stdout } = await execa('tc', ['-n', `${TEST_PREFIX}-pc1`, 'qdisc', 'show', 'dev', 'eth0']);
     expect(stdout).toMatch(/tbf .*rate 100Mbit/);
+  });
+
+  it('answers `zanshin status` and `zanshin doctor` run by name from any directory (issue 26)', async () => {
+    const { execa } = await import('execa').then((m) => ({ execa: m.default }));
+    // The command provisioning put on PATH is this checkout's build.
+    const { stdout: found } = await execa('sh', ['-c', 'readlink -f "$(command -v zanshin)"']);
+    expect(found).toBe(path.join(REPO_ROOT, 'dist', 'cli', 'zanshin.js'));
+    const env = {
+      ZANSHIN_API_URL: `http://127.0.0.1:${config.apiPort}`,
+      ZANSHIN_ADMIN_TOKEN_FILE: `${planCluster(config).paths.secrets}/admin-token`,
+    };
+    const help = await execa('zanshin', ['--help'], { cwd: '/tmp', env });
+    expect(help.stdout).toMatch(/status/);
+    const status = JSON.parse((await execa('zanshin', ['status', '--json'], { cwd: '/tmp', env })).stdout) as {
+      pcs: { total: number; reporting: number };
+    };
+    expect(status.pcs).toMatchObject({ total: 2, reporting: 2 });
+    const doctor = JSON.parse((await execa('zanshin', ['doctor', '--json'], { cwd: '/tmp', env })).stdout) as {
+      id: string;
+      strategy: string;
+      criuVersion: string;
+      checkpointsOtherUsers: boolean;
+      linkRateBps: number;
+      diskFreeBytes: number;
+    }[];
+    // What this machine can do, as this test process sees it (the workers run as root beside it).
+    const otherUsers = hasSysResource(readFileSync('/proc/self/status', 'utf8'));
+    const dirty = (await execa(config.criuBin, ['check', '--feature', 'mem_dirty_track'], { reject: false })).exitCode;
+    const strategy = dirty === 0 ? 'kernel' : 'content';
+    expect(doctor.map((d) => [d.id, d.strategy, d.checkpointsOtherUsers, d.linkRateBps])).toEqual([
+      ['pc1', strategy, otherUsers, 100e6],
+      ['pc2', strategy, otherUsers, 100e6],
+    ]);
+    for (const d of doctor) {
+      expect(d.criuVersion).toMatch(/^4\./);
+      expect(d.diskFreeBytes).toBeGreaterThan(0);
+    }
   });
 
   it('leaves a running cluster as it is when started again', async () => {
