@@ -118,6 +118,11 @@ export interface CheckpointReport {
   dumpMs: number;
   hashMs: number;
   image: ManifestStats;
+  /**
+   * A differential dump: the bytes of the whole image it stands for (its own files plus the pages it leaves to its
+   * parents), what a full dump would have held; a move's "full image" is measured against this.
+   */
+  fullImageBytes?: number;
   spec: ContainerSpec;
   meta: GenerationMeta;
 }

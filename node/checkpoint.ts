@@ -1,12 +1,13 @@
 // Checkpoints: a dump of a running container into a new generation, hashed while CRIU writes it. The strategy is
 // the PC's (content hashing, or the kernel's dirty tracking with a parent); supersession frees what the dump
 // replaces just before it, so the dump writes into memory just freed.
-import { rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { manifestStats, PAGE_SIZE } from '../domain/manifest';
 import type { CheckpointReport, GenerationMeta } from '../domain/reports';
 import type { DirtyStrategy } from '../domain/runc-args';
 import { mountsTargetLacks } from '../domain/oci-spec';
+import { decodePagemap, isPagemapFile, PE_PARENT } from '../domain/criu-pagemap';
 import type { ContainerConfigs } from './container-config';
 import type { ContainerNet } from './container-net';
 import type { PcCoordination } from './coordination';
@@ -31,6 +32,16 @@ export interface CheckpointOptions {
   kernel?: KernelDump;
   /** The target's absent kernel paths: mounts over them stay out of the dump. */
   targetLacks?: string[];
+}
+
+/** Pages a differential image leaves to its parents (its pagemaps' PARENT runs). */
+async function parentPages(imageDir: string): Promise<number> {
+  let n = 0;
+  for (const name of await readdir(imageDir))
+    if (isPagemapFile(name))
+      for (const e of decodePagemap(await readFile(path.join(imageDir, name)), name).entries)
+        if (e.flags & PE_PARENT) n += e.pages;
+  return n;
 }
 
 export class Checkpointer {
@@ -124,6 +135,7 @@ export class Checkpointer {
     // Every dump on a tracking PC restarts tracking (track-mem): the next one can be differential to this one.
     if (tracksDirtyPages(this.config)) await store.setTrackingBase(containerId, leaveRunning ? generation : null);
     const pages = Math.round((await pagesBytes(imageDir)) / PAGE_SIZE);
+    const inParents = differential ? await parentPages(imageDir) : 0;
     return {
       containerId,
       generation,
@@ -134,6 +146,7 @@ export class Checkpointer {
       dumpMs,
       hashMs,
       image: manifestStats(manifest),
+      ...(differential ? { fullImageBytes: manifestStats(manifest).bytes + inParents * PAGE_SIZE } : {}),
       spec,
       meta,
     };

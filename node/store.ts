@@ -48,6 +48,57 @@ async function writeAtomic(file: string, data: Buffer | string | Buffer[]): Prom
 }
 
 /**
+ * writeAtomic that also survives a power-off: the file reaches the disk before the rename, the rename before this
+ * returns. Without it a file created just before a PC was switched off comes back empty (ext4 allocates its blocks
+ * late): seen with remnant.json on a guest PC stopped seconds after a move. For the small marks written off the
+ * critical path; a generation's files are written in the freeze and checked when read (generations()).
+ */
+async function writeDurable(file: string, data: string): Promise<void> {
+  const handle = await open(`${file}.tmp`, 'w');
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await rename(`${file}.tmp`, file);
+  const dir = await open(path.dirname(file), 'r');
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
+  }
+}
+
+/** A mark file (remnant.json, stopped.json, ...): null when absent; damaged (empty, torn) ones say which file. */
+async function readMark<T>(file: string): Promise<T | null> {
+  const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return null;
+    throw err;
+  });
+  if (text === null) return null;
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    throw new DamagedStoreFileError(
+      `${file} is damaged (${text.length} bytes, not JSON): a power-off while it was written?`,
+    );
+  }
+}
+
+/** Logs a damaged store file and answers null (the caller leaves that container out); rethrows anything else. */
+function skipDamaged(err: unknown): null {
+  if (!(err instanceof DamagedStoreFileError)) throw err;
+  console.error(`${err.message}: that container's remnant is left out`);
+  return null;
+}
+
+/** A store file that cannot be read back (a power-off while it was written, a flipped byte). */
+export class DamagedStoreFileError extends Error {
+  override name = 'DamagedStoreFileError';
+}
+
+/**
  * A node's remnant store:
  *   containers/<id>/container.json        how to run it
  *   containers/<id>/bundle/{config.json,rootfs/}
@@ -98,7 +149,15 @@ export class RemnantStore {
   /** Complete generations only (a generation is complete once its manifest is written). */
   async generations(id: string): Promise<number[]> {
     const gens = await this.generationNumbers(id);
-    const complete = await Promise.all(gens.map((n) => exists(path.join(this.generationDir(id, n), 'manifest'))));
+    // An empty manifest is one a power-off cut short (written last, it is the commit point): not complete.
+    const complete = await Promise.all(
+      gens.map((n) =>
+        stat(path.join(this.generationDir(id, n), 'manifest')).then(
+          (st) => st.size > 0,
+          () => false,
+        ),
+      ),
+    );
     return gens.filter((_, i) => complete[i]).sort((a, b) => a - b);
   }
 
@@ -233,8 +292,7 @@ export class RemnantStore {
   }
 
   async readSpec(id: string): Promise<ContainerSpec | null> {
-    const file = path.join(this.containerDir(id), 'container.json');
-    return (await exists(file)) ? (JSON.parse(await readFile(file, 'utf8')) as ContainerSpec) : null;
+    return readMark<ContainerSpec>(path.join(this.containerDir(id), 'container.json'));
   }
 
   async writeSpec(spec: ContainerSpec): Promise<void> {
@@ -243,21 +301,19 @@ export class RemnantStore {
   }
 
   async remnant(id: string): Promise<RemnantMark | null> {
-    const file = path.join(this.containerDir(id), 'remnant.json');
-    return (await exists(file)) ? (JSON.parse(await readFile(file, 'utf8')) as RemnantMark) : null;
+    return readMark<RemnantMark>(path.join(this.containerDir(id), 'remnant.json'));
   }
 
   /** The container left: keep its bundle and checkpoints as a remnant until `retentionMs` from now. */
   async markRemnant(id: string, retentionMs: number, now = new Date()): Promise<RemnantMark> {
     const mark = { leftAt: now.toISOString(), expiresAt: new Date(now.getTime() + retentionMs).toISOString() };
-    await writeAtomic(path.join(this.containerDir(id), 'remnant.json'), JSON.stringify(mark, null, 2));
+    await writeDurable(path.join(this.containerDir(id), 'remnant.json'), JSON.stringify(mark, null, 2));
     return mark;
   }
 
   /** The checkpoint a stopped container starts again from; null unless it was stopped here. */
   async stoppedMark(id: string): Promise<StoppedMark | null> {
-    const file = path.join(this.containerDir(id), 'stopped.json');
-    return (await exists(file)) ? (JSON.parse(await readFile(file, 'utf8')) as StoppedMark) : null;
+    return readMark<StoppedMark>(path.join(this.containerDir(id), 'stopped.json'));
   }
 
   /**
@@ -266,7 +322,7 @@ export class RemnantStore {
    */
   async markStopped(id: string, generation: number, now = new Date()): Promise<StoppedMark> {
     const mark = { generation, stoppedAt: now.toISOString() };
-    await writeAtomic(path.join(this.containerDir(id), 'stopped.json'), JSON.stringify(mark, null, 2));
+    await writeDurable(path.join(this.containerDir(id), 'stopped.json'), JSON.stringify(mark, null, 2));
     return mark;
   }
 
@@ -287,7 +343,7 @@ export class RemnantStore {
   async setTrackingBase(id: string, generation: number | null): Promise<void> {
     const file = path.join(this.containerDir(id), 'tracking.json');
     if (generation === null) await rm(file, { force: true });
-    else await writeAtomic(file, JSON.stringify({ generation }));
+    else await writeDurable(file, JSON.stringify({ generation }));
   }
 
   /** The container runs here again: its remnant becomes its live bundle. */
@@ -304,7 +360,7 @@ export class RemnantStore {
   async heldChunks(): Promise<ChunkLocations> {
     const held: ChunkLocations = new Map();
     for (const id of await this.containers()) {
-      if (await this.remnant(id)) {
+      if (await this.remnant(id).catch(skipDamaged)) {
         const bundle = await this.readBundleManifest(id);
         if (bundle) locationsOf(bundle, this.rootfsDir(id), held);
       }
@@ -326,21 +382,29 @@ export class RemnantStore {
     }
   }
 
+  /** What this PC holds of each container; one whose remnant mark is damaged is left out (and GC removes it). */
   async inventory(): Promise<ContainerInventory[]> {
-    return Promise.all(
+    const all = await Promise.all(
       (await this.containers()).map(async (id) => {
         const generations = await this.generations(id);
         let imageBytes = 0;
         for (const n of generations) imageBytes += await this.imageBytes(id, n);
+        let remnant: RemnantMark | null;
+        try {
+          remnant = await this.remnant(id);
+        } catch (err) {
+          return skipDamaged(err);
+        }
         return {
           containerId: id,
           hasBundle: await exists(path.join(this.bundleDir(id), 'config.json')),
           generations,
           imageBytes,
-          remnant: await this.remnant(id),
+          remnant,
         };
       }),
     );
+    return all.filter((c) => c !== null);
   }
 
   /**
@@ -354,7 +418,10 @@ export class RemnantStore {
   ) {
     const removed = { remnants: [] as string[], generations: [] as string[] };
     for (const id of await this.containers()) {
-      const mark = await this.remnant(id);
+      // A remnant whose mark a power-off damaged has no known expiry: it goes now (never a running container).
+      const mark = await this.remnant(id).catch(
+        (err: unknown) => skipDamaged(err) ?? { expiresAt: new Date(0).toISOString() },
+      );
       const stopped = await this.stoppedMark(id);
       if (mark && !stopped && Date.parse(mark.expiresAt) <= now.getTime() && !(await isRunning(id))) {
         await rm(this.containerDir(id), { recursive: true, force: true });

@@ -32,6 +32,11 @@ runMain('node-worker', async () => {
   const config = nodeWorkerConfig();
   Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'] });
   const capabilities = await detectCapabilities(config.criu, config.dirtyStrategy);
+  if (capabilities.trackingCheckFailure)
+    console.error(
+      `node-worker ${config.nodeId}: this kernel is built with soft-dirty tracking (CONFIG_MEM_SOFT_DIRTY=y) but ` +
+        `CRIU's check of it failed, so this PC dumps by content hashing. CRIU said:\n${capabilities.trackingCheckFailure}`,
+    );
   hashPool(); // start the hash workers now, not during a migration's downtime
   traceMemory(Number(process.env.ZANSHIN_MEMORY_TRACE_MS ?? 0));
   const executor = new NodeExecutor({

@@ -322,7 +322,7 @@ export async function moveOnce(input: MoveOnceInput): Promise<MoveOutcome> {
         downtimeMs,
         ...(shipped.preCopy.length ? { preCopy: shipped.preCopy } : {}),
         wireBytes: shipped.transfers.reduce((n, t) => n + t.wireBytes, 0),
-        fullBytes: cp.image.bytes + bundleBytes,
+        fullBytes: (cp.fullImageBytes ?? cp.image.bytes) + bundleBytes,
         targetHadRemnant: shipped.targetHadRemnant,
         steps: run.steps,
         transfers: shipped.transfers,

@@ -1,5 +1,6 @@
 // The local cluster launcher: start, stop, status and probe of the simulated classroom.
 import { Command, Option } from 'commander';
+import { rootCause } from '../../common/errors';
 import { clusterConfig, ClusterConfig } from './config';
 import { clusterStatus, ClusterStatus, runningConfig, startCluster, stopCluster } from './cluster';
 import { probeNodes } from './probe';
@@ -32,6 +33,10 @@ function printStatus(status: ClusterStatus): void {
       status.parts.map((p) => [p.part, p.up ? 'up' : 'DOWN', p.detail]),
     ),
   );
+  if (status.pcs.length)
+    console.log(
+      `dump strategy per PC: ${status.pcs.map((p) => `${p.id} ${p.strategy ?? '(not reported yet)'}`).join(', ')}`,
+    );
   console.log(
     status.running
       ? `all up. Temporal Web UI: ${status.webUi}  migration-api: ${status.apiUrl}`
@@ -125,6 +130,7 @@ shared(
 registerDemoCommands(program, (cmd) => shared(cmd), configFrom);
 
 program.parseAsync().catch((err: unknown) => {
-  console.error(`cluster: ${err instanceof Error ? err.message : String(err)}`);
+  // Temporal's wrappers ("Workflow execution failed") say where, the cause beneath says what.
+  console.error(`cluster: ${rootCause(err).message}`);
   process.exit(1);
 });

@@ -92,9 +92,20 @@ export interface PartStatus {
   detail: string;
 }
 
+/** A PC as its own reports to migration-api describe it (null fields: it has not reported). */
+export interface PcStatus {
+  id: string;
+  kind: 'pc' | 'vm';
+  /** How it dumps: `kernel` (dirty tracking, differential) or `content` (hashing). */
+  strategy: 'kernel' | 'content' | null;
+  criuVersion: string | null;
+}
+
 export interface ClusterStatus {
   running: boolean;
   parts: PartStatus[];
+  /** Each PC's dump strategy, so that a user sees at a glance whether guest PCs take the kernel path. */
+  pcs: PcStatus[];
   webUi: string;
   apiUrl: string;
 }
@@ -115,6 +126,13 @@ function postgresInstance(config: ClusterConfig, plan: ClusterPlan, secrets: Clu
  */
 export function runningConfig(requested: ClusterConfig): ClusterConfig {
   return readState(planCluster(requested).paths.state)?.config ?? requested;
+}
+
+/** The settings in which two cluster configurations differ, as "vmNodes 0 -> 2" (empty: the same cluster). */
+export function configDifferences(running: ClusterConfig, asked: ClusterConfig): string[] {
+  return (Object.keys(asked) as (keyof ClusterConfig)[])
+    .filter((k) => JSON.stringify(running[k]) !== JSON.stringify(asked[k]))
+    .map((k) => `${k} ${JSON.stringify(running[k])} -> ${JSON.stringify(asked[k])}`);
 }
 
 /** Fails early, naming what is missing and how to get it. */
@@ -218,6 +236,26 @@ async function issueNodeCredential(
   return ((await res.json()) as { token: string }).token;
 }
 
+/** Each PC's strategy and CRIU as migration-api has them from its reports (empty when the API does not answer). */
+async function reportedPcs(
+  config: ClusterConfig,
+  token: string,
+): Promise<Map<string, { strategy: PcStatus['strategy']; criuVersion: string }>> {
+  const res = await fetch(`http://127.0.0.1:${config.apiPort}/v1/nodes`, {
+    headers: { authorization: `Bearer ${token}` },
+  }).catch(() => null);
+  if (!res?.ok) return new Map();
+  const { nodes } = (await res.json()) as {
+    nodes: { id: string; strategy: PcStatus['strategy']; dirtyTracking: boolean; criuVersion: string }[];
+  };
+  return new Map(
+    nodes.map((n) => [
+      n.id,
+      { strategy: n.strategy ?? (n.dirtyTracking ? 'kernel' : 'content'), criuVersion: n.criuVersion },
+    ]),
+  );
+}
+
 async function apiHealthy(config: ClusterConfig, token: string): Promise<boolean> {
   const res = await fetch(`http://127.0.0.1:${config.apiPort}/health`, {
     headers: { authorization: `Bearer ${token}` },
@@ -232,13 +270,19 @@ async function apiHealthy(config: ClusterConfig, token: string): Promise<boolean
  */
 export async function startCluster(config: ClusterConfig, log: Log = console.log): Promise<ClusterStatus> {
   const plan = planCluster(config);
-  if (readState(plan.paths.state)) {
+  const running = readState(plan.paths.state);
+  if (running) {
+    const differs = configDifferences(running.config, config);
     const status = await clusterStatus(config);
-    if (status.running) {
+    if (status.running && !differs.length) {
       log('cluster already running');
       return status;
     }
-    log('a previous cluster is partly down: stopping what is left of it first');
+    log(
+      differs.length
+        ? `the running cluster differs from the one asked for (${differs.join('; ')}): stopping it first`
+        : 'a previous cluster is partly down: stopping what is left of it first',
+    );
     await stopCluster(config, log);
   }
   ensureDataDir(config.dataDir, log);
@@ -531,7 +575,8 @@ export async function clusterStatus(requested: ClusterConfig): Promise<ClusterSt
   const state = readState(plan.paths.state);
   const webUi = `http://127.0.0.1:${config.temporalUiPort}`;
   const apiUrl = `http://127.0.0.1:${config.apiPort}`;
-  if (!state) return { running: false, parts: [{ part: 'cluster', up: false, detail: 'not started' }], webUi, apiUrl };
+  if (!state)
+    return { running: false, parts: [{ part: 'cluster', up: false, detail: 'not started' }], pcs: [], webUi, apiUrl };
   const parts: PartStatus[] = state.processes.map((rec) => ({
     part: rec.name,
     up: isRunning(rec),
@@ -546,13 +591,23 @@ export async function clusterStatus(requested: ClusterConfig): Promise<ClusterSt
   const pollers = await withTemporalClient(clusterTemporal(config), async (client) =>
     Promise.all(plan.nodes.map((n) => activityPollers(client, n.taskQueue))),
   ).catch(() => null);
+  const reported = apiUp ? await reportedPcs(config, secrets.adminToken) : new Map();
+  const pcs: PcStatus[] = plan.nodes.map((n) => ({
+    id: n.id,
+    kind: n.kind,
+    strategy: reported.get(n.id)?.strategy ?? null,
+    criuVersion: reported.get(n.id)?.criuVersion ?? null,
+  }));
   plan.nodes.forEach((node, i) => {
     const count = pollers?.[i] ?? 0;
+    const strategy = pcs[i]!.strategy;
     parts.push({
       part: `${node.id} task queue ${node.taskQueue}`,
       up: count > 0,
-      detail: pollers ? `${count} live poller(s)` : 'Temporal unreachable',
+      detail:
+        (pollers ? `${count} live poller(s)` : 'Temporal unreachable') +
+        (strategy ? `, dumps: ${strategy}` : ', not reported yet'),
     });
   });
-  return { running: parts.every((p) => p.up), parts, webUi, apiUrl };
+  return { running: parts.every((p) => p.up), parts, pcs, webUi, apiUrl };
 }

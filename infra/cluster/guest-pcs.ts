@@ -12,6 +12,9 @@ import path from 'node:path';
 import { ClusterConfig, REPO_ROOT } from './config';
 import { GUEST_TAP, PlannedNode } from './plan';
 
+/** How long a guest PC may take to pick up and answer a call, and between heartbeats (TCG: ~30x slower). */
+export const GUEST_NODE_TIMEOUTS = { answerSeconds: 300, heartbeatSeconds: 120 };
+
 /** Where a guest PC reaches the cluster's services through its user-networking card. */
 export const GUEST_SERVICE_HOST = '10.0.2.100';
 

@@ -7,6 +7,7 @@ import { moveReportOf } from '../../domain/reports';
 import type { ClusterConfig } from '../cluster/config';
 import { planCluster } from '../cluster/plan';
 import { runningConfig } from '../cluster/cluster';
+import { GUEST_NODE_TIMEOUTS } from '../cluster/guest-pcs';
 import { clusterTemporal, withTemporalClient } from '../cluster/temporal-client';
 import { runRoundTrip } from './round-trip';
 import { runScenario } from './scenario';
@@ -99,15 +100,25 @@ export function registerDemoCommands(
     program
       .command('roundtrip')
       .description(
-        'a real counter container moves pc1 -> pc2 (full move) and back to pc1 (reusing its remnant); prints a report',
+        'a real counter container moves from one PC to another (full move) and back (reusing its remnant); prints a report',
       ),
   )
     .option('--mib <n>', 'memory the counter holds, MiB', '64')
     .option('--dirty <n>', 'pages it rewrites per second', '20')
-    .action(async (opts: CommonOptions & { mib: string; dirty: string }) => {
+    .option('--from <pc>', 'where the counter starts and comes back to (default: the first PC)')
+    .option('--to <pc>', 'where it goes (default: the second PC)')
+    .action(async (opts: CommonOptions & { mib: string; dirty: string; from?: string; to?: string }) => {
       const config = runningConfig(configFrom(opts));
-      const [home, away] = planCluster(config).nodes.map((n) => n.id);
+      const nodes = planCluster(config).nodes;
+      const home = opts.from ?? nodes[0]!.id;
+      const away = opts.to ?? nodes.find((n) => n.id !== home)?.id;
       if (!away) throw new Error('the round trip needs at least 2 PCs (--nodes 2)');
+      for (const pc of [home, away])
+        if (!nodes.some((n) => n.id === pc))
+          throw new Error(`--from/--to ${pc}: the running cluster's PCs are ${nodes.map((n) => n.id).join(', ')}`);
+      if (home === away) throw new Error(`--from and --to are both ${home}: give two different PCs`);
+      // Guest PCs run under emulation here: a step may take minutes to be picked up and between heartbeats.
+      const guest = nodes.some((n) => n.kind === 'vm' && (n.id === home || n.id === away));
       const { mib, dirty } = counterOptions(opts);
       const { there, back } = await withTemporalClient(clusterTemporal(config), async (client) => {
         const containerId = `demo-${Date.now().toString(36)}`;
@@ -116,9 +127,11 @@ export function registerDemoCommands(
           mib,
           dirtyPagesPerSecond: dirty,
           dwellMs: 3_000,
-          home: home!,
+          home,
           away,
-          log: (l) => console.log(`[demo] ${l}`),
+          ...(guest ? { timeouts: GUEST_NODE_TIMEOUTS } : {}),
+          // With --json, stdout holds the JSON alone.
+          log: (l) => (opts.json ? console.error : console.log)(`[demo] ${l}`),
         });
       });
       if (opts.json) {

@@ -3,6 +3,7 @@ import { createWorkflowId } from '../../common/names';
 import { controlTaskQueue } from '../../common/config';
 import type { createContainer, moveContainer } from '../../workflows';
 import type { MoveReport } from '../../domain/reports';
+import type { NodeTimeouts } from '../../workflows/activity-proxies';
 import { ensureCounterRootfs } from '../images/counter';
 
 export interface RoundTripOptions {
@@ -17,6 +18,8 @@ export interface RoundTripOptions {
   env?: string[];
   home: string;
   away: string;
+  /** How long the PCs may take to answer (guest PCs under emulation need minutes). */
+  timeouts?: NodeTimeouts;
   log: (line: string) => void;
 }
 
@@ -54,7 +57,7 @@ export async function runRoundTrip(client: Client, o: RoundTripOptions): Promise
     return client.workflow.execute<typeof moveContainer>('moveContainer', {
       taskQueue: controlTaskQueue(),
       workflowId: `move-${o.containerId}-${from}-${to}-${stamp}`,
-      args: [{ containerId: o.containerId, from, to }],
+      args: [{ containerId: o.containerId, from, to, ...(o.timeouts ? { timeouts: o.timeouts } : {}) }],
     });
   };
   const there = await move(o.home, o.away);

@@ -15,6 +15,9 @@ ip link set lo up
 version=$(uname -r)
 mkdir -p /lib/modules
 ln -sfn "${ZANSHIN_CACHE_DIR:-/var/cache/zanshin}/guest/kernel-$version/root/lib/modules/$version" "/lib/modules/$version"
+# Its build configuration where a Debian PC keeps it (the node worker reads whether soft-dirty is built in).
+mkdir -p /boot
+ln -sfn "${ZANSHIN_CACHE_DIR:-/var/cache/zanshin}/guest/kernel-$version/root/boot/config-$version" "/boot/config-$version"
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
 run=$(sed -n 's/.*zanshin\.run=\([^ ]*\).*/\1/p' /proc/cmdline)
 echo "zanshin-guest: up in $(cut -d' ' -f1 /proc/uptime) s, kernel $version, running $run"

@@ -9,6 +9,7 @@ import { CONTROL_TASK_QUEUE, migrationWorkflowId } from '../../common/names';
 import type { ContainerNetwork } from '../../domain/container-network';
 import type { MigrationResult } from '../../domain/reports';
 import { clusterStatus, stopCluster } from '../../infra/cluster/cluster';
+import { GUEST_NODE_TIMEOUTS } from '../../infra/cluster/guest-pcs';
 import { planCluster } from '../../infra/cluster/plan';
 import { probeNodes } from '../../infra/cluster/probe';
 import { inNamespace } from '../../infra/cluster/relays';
@@ -37,8 +38,6 @@ const DIRTY_RATE = 2;
 const COUNTER_MIB = 8;
 /** Pages a dump holds besides the workload's own: stacks, libc's data, zanshin-init (the go/no-go test saw < 64). */
 const SLACK_PAGES = 64;
-/** How long a guest may take to pick up and answer a call, and between heartbeats (TCG: ~30x slower). */
-const GUEST_TIMEOUTS = { answerSeconds: 300, heartbeatSeconds: 120 };
 
 beforeAll(async () => {
   // Load reports every 10 s, not the tests' 2 s: under emulation each one costs the guest a few seconds of CPU.
@@ -58,7 +57,7 @@ const migrate = (containerId: string, to: string, preCopy = true): Promise<Migra
     taskQueue: CONTROL_TASK_QUEUE,
     workflowId: `${migrationWorkflowId(containerId)}-${Date.now()}`,
     // Under TCG a busy guest answers a quick call in minutes, not the default 60 s (else the move takes another PC).
-    args: [{ containerId, to, reason: 'test', timeouts: GUEST_TIMEOUTS, ...(preCopy ? {} : { preCopy: false }) }],
+    args: [{ containerId, to, reason: 'test', timeouts: GUEST_NODE_TIMEOUTS, ...(preCopy ? {} : { preCopy: false }) }],
   });
 
 async function createOn(

@@ -1,4 +1,5 @@
 import { guestCpuModel } from '../../infra/cluster/guest-pcs';
+import { configDifferences } from '../../infra/cluster/cluster';
 import { clusterConfig, parseRate } from '../../infra/cluster/config';
 import { lanCommands, planCluster, plannedNamespaces, tbfArgs } from '../../infra/cluster/plan';
 
@@ -108,5 +109,16 @@ describe("a guest PC's CPU", () => {
     expect(guestCpuModel('tcg', ['fpu', 'avx2', 'bmi1', 'bmi2'])).toBe(
       'max,-3dnow,-3dnowext,-3dnowprefetch,-abm,-sse4a,-misalignsse,-fsgsbase,-pku,-xop,-bmi1,-bmi2',
     );
+  });
+});
+
+describe('a start asked of a running cluster', () => {
+  it('names what differs, so that a start with other PCs replaces the running cluster instead of keeping it', () => {
+    const running = config();
+    expect(configDifferences(running, config())).toEqual([]);
+    expect(configDifferences(running, config({ ZANSHIN_NODES: '1', ZANSHIN_VM_NODES: '2' }))).toEqual([
+      'nodes 3 -> 1',
+      'vmNodes 0 -> 2',
+    ]);
   });
 });

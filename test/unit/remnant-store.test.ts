@@ -284,3 +284,31 @@ describe('remnant store retention', () => {
     expect(await store.generations('c1')).toEqual([1, 3]);
   });
 });
+
+describe('a store after a power-off cut its writes short', () => {
+  it('leaves out a remnant whose mark came back empty (and GC removes it), and takes an empty manifest for an unfinished generation', async () => {
+    const store = new RemnantStore(path.join(tmp, 'store'));
+    for (const id of ['ok', 'torn']) {
+      makeRootfs(store.rootfsDir(id));
+      await store.writeBundleManifest(id, (await scanDirectory(store.rootfsDir(id), 'bundle', id)).manifest);
+      await store.markRemnant(id, 3_600_000);
+    }
+    writeFileSync(path.join(store.containerDir('torn'), 'remnant.json'), ''); // what ext4 left after the power cut
+    const errors = jest.spyOn(console, 'error').mockImplementation(() => undefined);
+    try {
+      expect((await store.inventory()).map((c) => c.containerId)).toEqual(['ok']);
+      // Every transfer reads the held chunks: one damaged remnant must not stop them all.
+      expect((await store.heldChunks()).size).toBeGreaterThan(0);
+      await expect(store.remnant('torn')).rejects.toThrow(/remnant.json is damaged \(0 bytes, not JSON\)/);
+      expect((await store.collectGarbage(1)).remnants).toEqual(['torn']);
+      expect(await store.containers()).toEqual(['ok']);
+    } finally {
+      errors.mockRestore();
+    }
+
+    // A generation's manifest is written last: empty, the generation is not complete.
+    mkdirSync(store.imageDir('ok', 1), { recursive: true });
+    writeFileSync(path.join(store.generationDir('ok', 1), 'manifest'), '');
+    expect(await store.generations('ok')).toEqual([]);
+  });
+});
