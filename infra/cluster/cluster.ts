@@ -591,7 +591,7 @@ export async function clusterStatus(requested: ClusterConfig): Promise<ClusterSt
   const pollers = await withTemporalClient(clusterTemporal(config), async (client) =>
     Promise.all(plan.nodes.map((n) => activityPollers(client, n.taskQueue))),
   ).catch(() => null);
-  const reported = apiUp ? await reportedPcs(config, secrets.adminToken) : new Map();
+  const reported = apiUp ? await reportedPcs(config, secrets.adminToken) : new Map<string, never>();
   const pcs: PcStatus[] = plan.nodes.map((n) => ({
     id: n.id,
     kind: n.kind,
