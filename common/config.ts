@@ -8,6 +8,8 @@ const mib = (bytes: number): number => bytes / MiB;
 import { REPO_ROOT } from './paths';
 import {
   CONTROL_TASK_QUEUE,
+  DEFAULT_FENCE_MARGIN_SECONDS,
+  DEFAULT_LEASE_SECONDS,
   DEFAULT_LECTURE_WINDOW_DAYS,
   DEFAULT_OFFLINE_AFTER_SECONDS,
   isValidNodeId,
@@ -118,6 +120,8 @@ export interface NodeWorkerConfig {
    * @default 640; sources send at most 512 MiB per request), ZANSHIN_DATAPLANE_MAX_CONNECTIONS (@default 64).
    */
   dataPlaneLimits: DataPlaneLimits;
+  /** ZANSHIN_LEASE_SECONDS: fencing (domain/fencing.ts). @default DEFAULT_LEASE_SECONDS (20) */
+  leaseSeconds: number;
 }
 
 function rootfsRoots(env: Env): string[] {
@@ -167,6 +171,31 @@ export function nodeWorkerConfig(env: Env = process.env): NodeWorkerConfig {
         envInt(env, 'ZANSHIN_DATAPLANE_MAX_STREAM_MIB', mib(defaults.maxStreamBytes), MIN_STREAM_MIB, 65536) * MiB,
       maxConnections: envInt(env, 'ZANSHIN_DATAPLANE_MAX_CONNECTIONS', defaults.maxConnections, 4, 65536),
     },
+    leaseSeconds: leaseSeconds(env),
+  };
+}
+
+const leaseSeconds = (env: Env): number => envInt(env, 'ZANSHIN_LEASE_SECONDS', DEFAULT_LEASE_SECONDS, 2, 3600);
+
+/** The fence watchdog of one PC (workers/fence-watchdog.ts): the node worker's own settings, a few of them. */
+export interface FenceConfig {
+  nodeId: string;
+  dataDir: string;
+  netnsPrefix: string;
+  leaseSeconds: number;
+  remnantRetentionMs: number;
+}
+
+export function fenceConfig(env: Env = process.env): FenceConfig {
+  const nodeId = envRequired(env, 'ZANSHIN_NODE_ID', "set it to this PC's id, e.g. ZANSHIN_NODE_ID=pc1");
+  if (!isValidNodeId(nodeId))
+    throw new ConfigError(`ZANSHIN_NODE_ID=${JSON.stringify(nodeId)} is invalid: ${NODE_ID_RULE}`);
+  return {
+    nodeId,
+    dataDir: envString(env, 'ZANSHIN_NODE_DATA_DIR', `/var/lib/zanshin/${nodeId}`),
+    netnsPrefix: envString(env, 'ZANSHIN_NETNS_PREFIX', 'zc'),
+    leaseSeconds: leaseSeconds(env),
+    remnantRetentionMs: envInt(env, 'ZANSHIN_REMNANT_RETENTION_HOURS', 24, 0, 24 * 365) * 3_600_000,
   };
 }
 
@@ -177,6 +206,11 @@ export interface PolicyConfig {
   offlineAfterMs: number;
   /** ZANSHIN_LECTURE_MARGIN_MINUTES: never place on a PC whose lecture starts within this. @default 15 */
   lectureMarginMs: number;
+  /**
+   * Fencing (domain/fencing.ts): ZANSHIN_LEASE_SECONDS (@default 30), the PCs' lease, and ZANSHIN_FENCE_MARGIN_SECONDS
+   * (@default 10): a silent PC's containers are restored elsewhere no sooner than lease + margin after its last report.
+   */
+  fencing: { leaseSeconds: number; marginSeconds: number };
 }
 
 function envFlag(env: Env, name: string, fallback: boolean): boolean {
@@ -205,6 +239,10 @@ export function policyConfig(env: Env = process.env): PolicyConfig {
     },
     offlineAfterMs: envInt(env, 'ZANSHIN_OFFLINE_AFTER_SECONDS', DEFAULT_OFFLINE_AFTER_SECONDS, 1, 86_400) * 1000,
     lectureMarginMs: envInt(env, 'ZANSHIN_LECTURE_MARGIN_MINUTES', 15, 0, 24 * 60) * 60_000,
+    fencing: {
+      leaseSeconds: leaseSeconds(env),
+      marginSeconds: envInt(env, 'ZANSHIN_FENCE_MARGIN_SECONDS', DEFAULT_FENCE_MARGIN_SECONDS, 2, 3600),
+    },
   };
 }
 

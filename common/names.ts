@@ -16,6 +16,10 @@ export const CONTAINER_ID_PATTERN = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
 export const CONTAINER_ID_RULE =
   'a container id is 1-64 characters of a-z, 0-9, "_", "." and "-", starting with a letter or digit';
 
+/** Fencing (domain/fencing.ts): how long a PC may run its containers without an acknowledged report. */
+export const DEFAULT_LEASE_SECONDS = 30;
+/** Fencing: what recovery elsewhere waits beyond a silent PC's lease. */
+export const DEFAULT_FENCE_MARGIN_SECONDS = 10;
 /** A PC is taken for offline (not a candidate, its containers recovered) after this long without a report. */
 export const DEFAULT_OFFLINE_AFTER_SECONDS = 30;
 

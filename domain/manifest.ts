@@ -2,6 +2,7 @@
  * Manifests: what a checkpoint image or a bundle consists of, as content-addressed chunks. A node holding a
  * chunk anywhere (any older generation, any bundle) never receives it again. Pure: no I/O.
  */
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { isValidContainerId } from '../common/names';
 import { ErrorType } from '../common/errors';
@@ -282,7 +283,29 @@ export function missingChunks(m: Manifest, has: (list: Buffer, i: number) => boo
  * of the pages carries about 1 % of the manifest.
  */
 type WireEntry = Omit<ManifestEntry, 'chunks'> & { chunkCount: number; changes?: number };
-type WireHeader = Omit<Manifest, 'entries'> & { entries: WireEntry[]; base?: number };
+type WireHeader = Omit<Manifest, 'entries'> & { entries: WireEntry[]; base?: number; baseDigest?: string };
+
+const digests = new WeakMap<Manifest, string>();
+
+/**
+ * What a manifest describes, as one sha256 (hex): its entries' paths, types, sizes and chunk lists. Two checkpoints
+ * that happen to share a number (taken by two copies of a container) have different digests, so a delta names its
+ * base by number and digest, and a receiver holding another image under that number refuses it. Remembered per
+ * manifest object (8 MiB of chunk lists per GiB of image: about 8 ms).
+ */
+export function manifestDigest(m: Manifest): string {
+  let d = digests.get(m);
+  if (!d) {
+    const h = createHash('sha256');
+    for (const e of m.entries) {
+      h.update(`${e.path}\0${e.type}\0${e.size ?? ''}\0${e.target ?? ''}\0`);
+      if (e.chunks) h.update(e.chunks);
+    }
+    d = h.digest('hex');
+    digests.set(m, d);
+  }
+  return d;
+}
 
 const DELTA_RECORD = 4 + HASH_BYTES;
 
@@ -313,7 +336,11 @@ export function manifestParts(m: Manifest, base?: Manifest): Buffer[] {
     lists.push(list);
     return { ...rest, chunkCount: count };
   });
-  const header: WireHeader = { ...m, entries, ...(base ? { base: base.generation! } : {}) };
+  const header: WireHeader = {
+    ...m,
+    entries,
+    ...(base ? { base: base.generation!, baseDigest: manifestDigest(base) } : {}),
+  };
   const json = Buffer.from(JSON.stringify(header));
   const len = Buffer.allocUnsafe(4);
   len.writeUInt32BE(json.length, 0);
@@ -349,13 +376,19 @@ export function manifestHeaderLength(first4: Buffer): number {
   return 4 + first4.readUInt32BE(0);
 }
 
-/** The generation a delta-encoded manifest is relative to (the receiver must hold it), or null for a full one. */
-export function manifestBase(buf: Buffer): number | null {
+/**
+ * The generation a delta-encoded manifest is relative to (the receiver must hold that very checkpoint: same number,
+ * same digest), or null for a full one. A base without a digest is named as unknown (""): the receiver asks for the
+ * whole manifest.
+ */
+export function manifestBase(buf: Buffer): { generation: number; digest: string } | null {
   const { header } = readHeader(buf);
   if (header.base === undefined) return null;
   if (!Number.isInteger(header.base) || header.base < 1)
     throw new ManifestError('manifest names an invalid base generation');
-  return header.base;
+  const digest =
+    typeof header.baseDigest === 'string' && /^[0-9a-f]{64}$/.test(header.baseDigest) ? header.baseDigest : '';
+  return { generation: header.base, digest };
 }
 
 export function decodeManifest(buf: Buffer, base?: Manifest): Manifest {
@@ -363,9 +396,14 @@ export function decodeManifest(buf: Buffer, base?: Manifest): Manifest {
   let at = start;
   if (header.base !== undefined && base?.generation !== header.base)
     throw new ManifestError(`manifest is relative to generation ${header.base}, which was not given to decode it`);
+  if (header.base !== undefined && header.baseDigest !== manifestDigest(base!))
+    throw new ManifestError(
+      `manifest is relative to another generation ${header.base} than the one given to decode it`,
+    );
   const baseChunks = new Map((base?.entries ?? []).map((e) => [e.path, e.chunks ?? Buffer.alloc(0)]));
   const rest: Omit<WireHeader, 'base'> = { ...header };
   delete (rest as WireHeader).base;
+  delete (rest as WireHeader).baseDigest;
   const entries = header.entries.map(({ chunkCount, changes, ...e }: WireEntry) => {
     if (!Number.isSafeInteger(chunkCount) || chunkCount < 0)
       throw new ManifestError(`manifest entry ${JSON.stringify(e.path)} has a bad chunk count`);

@@ -15,7 +15,9 @@ export class InvalidInput extends Error {
 
 const containerId = { type: 'string', pattern: CONTAINER_ID_PATTERN.source } as const;
 const nodeId = { type: 'string', pattern: NODE_ID_PATTERN.source } as const;
-const generation = { type: 'integer', minimum: 1, maximum: 2 ** 31 - 1 } as const;
+const generation = { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER } as const;
+/** The epoch a restore or a creation runs the copy under (domain/generations.ts). */
+const epoch = { type: 'integer', minimum: 0, maximum: 2 ** 40 } as const;
 const generations = { type: 'array', maxItems: 4096, items: generation } as const;
 /** Transfers are named by randomUUID() on the target. */
 const transferId = {
@@ -104,6 +106,7 @@ const ofContainer = object(['containerId'], { containerId });
 export const NODE_INPUT_SCHEMAS = {
   createContainer: object(['containerId', 'args', 'env', 'memoryMiB', 'rootfs'], {
     ...specProperties,
+    epoch,
     rootfs: {
       type: 'object',
       additionalProperties: false,
@@ -131,14 +134,14 @@ export const NODE_INPUT_SCHEMAS = {
     target,
     targetHolds: generations,
   }),
-  restoreFromTransfer: object(['transferId', 'spec', 'meta'], { transferId, spec, meta }),
+  restoreFromTransfer: object(['transferId', 'spec', 'meta'], { transferId, spec, meta, epoch }),
   storeFromTransfer: object(['transferId', 'spec', 'meta'], { transferId, spec, meta }),
-  restoreLocal: object(['containerId', 'generation'], { containerId, generation }),
+  restoreLocal: object(['containerId', 'generation'], { containerId, generation, epoch }),
   leaveRemnant: ofContainer,
   abortReceive: object(['transferId'], { transferId }),
   deleteContainer: ofContainer,
   stopWithCheckpoint: ofContainer,
-  startStopped: ofContainer,
+  startStopped: object(['containerId'], { containerId, epoch }),
   execInContainer: object(['containerId', 'args', 'timeoutSeconds'], {
     containerId,
     args: { ...strings(256), minItems: 1 },

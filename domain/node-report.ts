@@ -45,6 +45,13 @@ export interface RunningReport {
   status: 'running' | 'paused' | 'stopped' | 'created';
   /** zanshin-init's record once the program ended ("exit 0", "signal 9"); null while it runs or when unknown. */
   exit: string | null;
+  /** The epoch the PC runs this copy under (domain/fencing.ts); absent or 0: none recorded. */
+  epoch?: number;
+}
+
+/** migration-api's answer to a report: the copies the PC runs that are stale (another was restored since). */
+export interface ReportVerdict {
+  stale: string[];
 }
 
 const containerId = { type: 'string', pattern: CONTAINER_ID_PATTERN.source } as const;
@@ -97,6 +104,7 @@ export const nodeReportSchema = {
           containerId,
           status: { type: 'string', enum: ['running', 'paused', 'stopped', 'created'] },
           exit: { type: ['string', 'null'], pattern: '^(exit|signal) \\d{1,3}$' },
+          epoch: { type: 'integer', minimum: 0, maximum: 2 ** 40 },
         },
       },
     },

@@ -181,6 +181,30 @@ export class ContainerNet {
       await run('iptables', ['-w', '-I', ...rule], `refusing traffic from containers (${pool})`);
   }
 
+  /** Takes the container's interface down (a fence): the address no longer answers here; the namespace stays. */
+  async silence(containerId: string): Promise<void> {
+    if (!this.exists(containerId)) return;
+    const r = await execa('ip', ['-n', this.namespace(containerId), 'link', 'set', 'eth0', 'down'], { reject: false });
+    if (r.exitCode !== 0 && !/Cannot find device/.test(r.stderr))
+      throw new ContainerNetError(`taking ${containerId}'s interface down: ${r.stderr.trim()}`);
+  }
+
+  /** Brings a silenced interface back and tells the LAN (the fence is lifted). */
+  async unsilence(containerId: string, net: ContainerNetwork): Promise<void> {
+    await upWhenFree(() =>
+      run(
+        'ip',
+        ['-n', this.namespace(containerId), 'link', 'set', 'eth0', 'up'],
+        `bringing ${containerId}'s interface up`,
+      ),
+    );
+    if (net.gateway)
+      await execa('ip', ['-n', this.namespace(containerId), 'route', 'replace', 'default', 'via', net.gateway], {
+        reject: false,
+      });
+    await this.announce(containerId, net);
+  }
+
   /** Removes the namespace and with it the interface: this PC no longer answers for the address. */
   async destroy(containerId: string): Promise<void> {
     if (!this.exists(containerId)) return;

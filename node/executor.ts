@@ -107,7 +107,7 @@ export class NodeExecutor {
   list(): Promise<ContainerState[]> {
     return this.runc.list();
   }
-  createContainer(input: CreateContainerInput): Promise<ContainerState> {
+  createContainer(input: CreateContainerInput & { epoch?: number }): Promise<ContainerState> {
     return this.lifecycle.create(input);
   }
   stopContainer(containerId: string): Promise<ContainerState> {
@@ -162,8 +162,13 @@ export class NodeExecutor {
   keepGeneration(transferId: string, meta: GenerationMeta): Promise<{ generation: number }> {
     return this.receiver.keepGeneration(transferId, meta);
   }
-  restoreFromTransfer(transferId: string, spec: ContainerSpec, meta: GenerationMeta): Promise<RestoreReport> {
-    return this.restorer.restoreFromTransfer(transferId, spec, meta);
+  restoreFromTransfer(
+    transferId: string,
+    spec: ContainerSpec,
+    meta: GenerationMeta,
+    epoch?: number,
+  ): Promise<RestoreReport> {
+    return this.restorer.restoreFromTransfer(transferId, spec, meta, epoch);
   }
   storeFromTransfer(
     transferId: string,
@@ -201,14 +206,17 @@ export class NodeExecutor {
   }
 
   /** Starts a container stopped here from its final checkpoint. */
-  async startStopped(containerId: string): Promise<{ generation: number; state: ContainerState }> {
+  async startStopped(containerId: string, epoch?: number): Promise<{ generation: number; state: ContainerState }> {
     const mark = await this.store.stoppedMark(containerId);
     if (!mark)
       throw new ExecutorError(
         `container ${containerId} was not stopped on ${this.config.nodeId} (no final checkpoint here)`,
       );
     // Held for as long as the container was stopped: checked again, whoever wrote it.
-    const restored = await this.restoreLocal(containerId, mark.generation, { verify: 'always' });
+    const restored = await this.restoreLocal(containerId, mark.generation, {
+      verify: 'always',
+      ...(epoch === undefined ? {} : { epoch }),
+    });
     await this.store.clearStopped(containerId);
     return { generation: mark.generation, state: restored.state };
   }

@@ -40,7 +40,7 @@ export class ContainerLifecycle {
   }
 
   /** Builds a bundle from a rootfs and starts the container. */
-  async create(input: CreateContainerInput): Promise<ContainerState> {
+  async create(input: CreateContainerInput & { epoch?: number }): Promise<ContainerState> {
     const { store, runc, net, configs } = this.deps;
     const { containerId } = input;
     const current = await runc.state(containerId);
@@ -77,6 +77,7 @@ export class ContainerLifecycle {
       await writeFile(resolv, spec.network.dns.map((s) => `nameserver ${s}\n`).join(''), { flag: 'wx' });
     }
     await store.writeSpec(spec);
+    if (input.epoch !== undefined) await store.setEpoch(containerId, input.epoch);
     await configs.write(spec);
     // A namespace left by an attempt that timed out (the container itself is absent, checked above) is made anew.
     await net.destroy(containerId);

@@ -1,5 +1,6 @@
 import { readNodeDescription, staticNodeFacts } from './node-description';
-import type { NodeReport } from '../domain/node-report';
+import type { NodeReport, ReportVerdict } from '../domain/node-report';
+import { applyVerdict, FencedList, Lease } from './fence';
 import type { NodeExecutor } from './executor';
 import { nodeTaskQueue } from '../common/names';
 import { statfs } from 'node:fs/promises';
@@ -39,6 +40,7 @@ export async function buildNodeReport(executor: NodeExecutor): Promise<NodeRepor
         containerId: c.containerId,
         status: c.status as 'running' | 'paused' | 'stopped' | 'created',
         exit: c.status === 'running' ? null : ((await executor.exitOf(c.containerId))?.status ?? null),
+        epoch: await executor.store.epoch(c.containerId).catch(() => 0),
       })),
   );
   return {
@@ -81,7 +83,9 @@ export class LoadReporter {
 
   constructor(private readonly o: LoadReporterOptions) {}
 
-  async reportOnce(): Promise<void> {
+  async reportOnce(): Promise<ReportVerdict> {
+    // The lease an acknowledgement renews runs from before the report was made (domain/fencing.ts).
+    const sentAt = process.hrtime.bigint();
     const report = await buildNodeReport(this.o.executor);
     const url = `${this.o.apiUrl}/v1/nodes/${this.o.executor.config.nodeId}/report`;
     const res = await fetch(url, {
@@ -91,12 +95,36 @@ export class LoadReporter {
       signal: AbortSignal.timeout(10_000),
     });
     if (!res.ok) throw new Error(`migration-api refused the load report (HTTP ${res.status}): ${await res.text()}`);
+    const verdict = (await res.json()) as ReportVerdict;
+    await this.lease.acknowledge(sentAt);
+    const { executor } = this.o;
+    await applyVerdict(
+      {
+        runc: executor.runc,
+        net: executor.net,
+        store: executor.store,
+        fenced: this.fenced,
+        remnantRetentionMs: executor.config.remnantRetentionMs,
+        log: this.o.log ?? console.error,
+      },
+      verdict.stale ?? [],
+    );
+    return verdict;
+  }
+
+  private get lease(): Lease {
+    return new Lease(this.o.executor.config.dataDir);
+  }
+
+  private get fenced(): FencedList {
+    return new FencedList(this.o.executor.config.dataDir);
   }
 
   start(): void {
     const tick = (): void => {
-      this.running = this.reportOnce().catch((err: Error) =>
-        (this.o.log ?? console.error)(`load report to ${this.o.apiUrl} failed: ${err.message}`),
+      this.running = this.reportOnce().then(
+        () => undefined,
+        (err: Error) => (this.o.log ?? console.error)(`load report to ${this.o.apiUrl} failed: ${err.message}`),
       );
     };
     tick();

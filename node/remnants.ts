@@ -22,12 +22,17 @@ export class Remnants {
     private readonly deps: RemnantDeps,
   ) {}
 
-  /** The container now runs elsewhere: keep its bundle and checkpoints here as a remnant. */
-  async leave(containerId: string): Promise<{ expiresAt: string }> {
-    await this.deps.runc.remove(containerId);
-    await this.deps.net.destroy(containerId);
-    const mark = await this.deps.store.markRemnant(containerId, this.config.remnantRetentionMs);
-    return { expiresAt: mark.expiresAt };
+  /**
+   * The container now runs elsewhere (or must not run here: an eviction): keep its bundle and checkpoints here as a
+   * remnant. After any restore of it still under way here, which would otherwise start the copy right after.
+   */
+  leave(containerId: string): Promise<{ expiresAt: string }> {
+    return this.deps.coordination.oneAtATime(containerId, async () => {
+      await this.deps.runc.remove(containerId);
+      await this.deps.net.destroy(containerId);
+      const mark = await this.deps.store.markRemnant(containerId, this.config.remnantRetentionMs);
+      return { expiresAt: mark.expiresAt };
+    });
   }
 
   /**

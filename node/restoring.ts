@@ -22,6 +22,8 @@ export interface RestoreOptions {
   lazy?: boolean;
   /** 'always': check every generation again, even those this worker checked (held a while, e.g. stopped). */
   verify?: 'unless-checked' | 'always';
+  /** The epoch the restored copy runs under (its dumps' numbers carry it); absent: the one recorded here. */
+  epoch?: number;
 }
 
 export interface LocalRestore {
@@ -46,9 +48,14 @@ export class Restorer {
   ) {}
 
   /** Target side of a migration: receive, then restore here (a retried step gets the first attempt's report). */
-  restoreFromTransfer(transferId: string, spec: ContainerSpec, meta: GenerationMeta): Promise<RestoreReport> {
+  restoreFromTransfer(
+    transferId: string,
+    spec: ContainerSpec,
+    meta: GenerationMeta,
+    epoch?: number,
+  ): Promise<RestoreReport> {
     return this.deps.coordination.restoreOnce(transferId, spec.containerId, () =>
-      this.restoreFromTransferHere(transferId, spec, meta),
+      this.restoreFromTransferHere(transferId, spec, meta, epoch),
     );
   }
 
@@ -56,6 +63,7 @@ export class Restorer {
     transferId: string,
     spec: ContainerSpec,
     meta: GenerationMeta,
+    epoch?: number,
   ): Promise<RestoreReport> {
     const { store, runc, net, transfers, receiver } = this.deps;
     const transfer = await transfers.get(transferId);
@@ -76,7 +84,10 @@ export class Restorer {
     const { manifest, ...report } = received;
     let restored: LocalRestore;
     try {
-      restored = await this.restoreHere(received.containerId, meta.generation, { networkReady: true });
+      restored = await this.restoreHere(received.containerId, meta.generation, {
+        networkReady: true,
+        ...(epoch === undefined ? {} : { epoch }),
+      });
     } finally {
       // The image is complete and verified either way: it stays as a generation this PC holds.
       await store.writeManifest(received.containerId, meta.generation, manifest);
@@ -93,7 +104,7 @@ export class Restorer {
   private async restoreHere(
     containerId: string,
     generation: number,
-    { networkReady = false, lazy, verify = 'unless-checked' }: RestoreOptions = {},
+    { networkReady = false, lazy, verify = 'unless-checked', epoch }: RestoreOptions = {},
   ): Promise<LocalRestore> {
     const { store, runc, net, coordination } = this.deps;
     const before = await runc.state(containerId);
@@ -102,6 +113,8 @@ export class Restorer {
     await runc.remove(containerId);
     const spec = await store.readSpec(containerId);
     if (!spec) throw new ExecutorError(`no bundle of ${containerId} on ${this.config.nodeId}`);
+    // The copy about to run is the newest: its dumps are numbered in its epoch (never an older one's).
+    if (epoch !== undefined) await store.setEpoch(containerId, epoch);
     const t0 = process.hrtime.bigint();
     // Nothing reaches CRIU unchecked, whichever path restores (a move, a rollback, a start after a stop).
     if (verify === 'always') coordination.uncheckContainer(containerId);
@@ -127,13 +140,22 @@ export class Restorer {
       await net.destroy(containerId).catch(() => undefined);
       throw err;
     }
-    await net.release(containerId);
-    if (spec.network) await net.announce(containerId, spec.network);
-    const restoreMs = msSince(t0);
-    if (daemon) this.awaitMemory(containerId, generation, daemon, work);
-    else await rm(work, { recursive: true, force: true });
-    await store.clearRemnant(containerId);
-    if (tracksDirtyPages(this.config)) await trackFrom(this.deps, containerId, generation, meta);
+    // From here the copy runs. Should what follows fail, it is removed before the failure is told: a restore that
+    // fails must leave nothing running, or the caller would bring the container back elsewhere too.
+    let restoreMs: number;
+    try {
+      await net.release(containerId);
+      if (spec.network) await net.announce(containerId, spec.network);
+      restoreMs = msSince(t0);
+      if (daemon) this.awaitMemory(containerId, generation, daemon, work);
+      else await rm(work, { recursive: true, force: true });
+      await store.clearRemnant(containerId);
+      if (tracksDirtyPages(this.config)) await trackFrom(this.deps, containerId, generation, meta);
+    } catch (err) {
+      await runc.remove(containerId).catch(() => undefined);
+      await net.destroy(containerId).catch(() => undefined);
+      throw err;
+    }
     return { restoreMs, state: await runc.state(containerId), checkpointCreatedAt: meta.createdAt };
   }
 

@@ -4,6 +4,7 @@ import { decodeManifest, manifestParts, Manifest, manifestHeaderBytes, manifestH
 import type { ContainerSpec, GenerationMeta } from '../domain/reports';
 import { ChunkLocations, locationsOf } from './scan';
 import { CONTAINER_ID_PATTERN } from '../common/names';
+import { nextGenerationNumber, StaleCopyError } from '../domain/generations';
 
 /** How a container is run; kept with its bundle so config.json can be regenerated on any node. */
 export interface StoppedMark {
@@ -162,11 +163,31 @@ export class RemnantStore {
   }
 
   /**
-   * The number for a new checkpoint: past every generation directory, complete or not, so that a number once
-   * given (to a recycled pre-copy round another PC was sent, or an unfinished dump) is not given again.
+   * The number for a new checkpoint (domain/generations.ts): within the epoch of the copy running here, past every
+   * generation directory, complete or not, so that a number once given (to a recycled pre-copy round another PC was
+   * sent, or an unfinished dump) is not given again. Refused for a stale copy.
    */
   async nextGeneration(id: string): Promise<number> {
-    return Math.max(0, ...(await this.generationNumbers(id))) + 1;
+    return nextGenerationNumber(id, await this.epoch(id), await this.generationNumbers(id));
+  }
+
+  /** The epoch of the container's copy on this PC (0: never given one: a container migration-api does not keep). */
+  async epoch(id: string): Promise<number> {
+    const mark = await readMark<{ epoch?: unknown }>(path.join(this.containerDir(id), 'epoch.json'));
+    return Number.isSafeInteger(mark?.epoch) ? (mark!.epoch as number) : 0;
+  }
+
+  /** The copy here runs under `epoch` from now on (it was created or restored here under it); never an older one. */
+  async setEpoch(id: string, epoch: number): Promise<void> {
+    const current = await this.epoch(id);
+    if (epoch < current)
+      throw new StaleCopyError(
+        `${id}: epoch ${epoch} is older than epoch ${current}, which a copy here already ran under`,
+      );
+    if (epoch === current) return;
+    await mkdir(this.containerDir(id), { recursive: true });
+    // Not fsynced (it is written in a restore's downtime): after a power-off the copy it names no longer runs.
+    await writeAtomic(path.join(this.containerDir(id), 'epoch.json'), JSON.stringify({ epoch }));
   }
 
   /**

@@ -27,6 +27,8 @@ export interface ContainerRow {
   exitStatus: string | null;
   /** The final checkpoint it starts again from; null unless stopped by a user. */
   stoppedGeneration: number | null;
+  /** The epoch of its current copy, bumped at every restore (domain/generations.ts); 0 until it first starts. */
+  epoch: number;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -44,7 +46,7 @@ export interface NewContainer {
 }
 
 const COLUMNS = `id, args, env, memory_mib AS "memoryMiB", disk_mib AS "diskMiB", cpus, pids, run_as AS "user", rootfs, node_id AS "nodeId", state, network,
-  exit_status AS "exitStatus", stopped_generation AS "stoppedGeneration",
+  exit_status AS "exitStatus", stopped_generation::float8 AS "stoppedGeneration", epoch::float8 AS epoch,
   created_at AS "createdAt", updated_at AS "updatedAt"`;
 
 export async function findContainer(db: Queryable, id: string): Promise<ContainerRow | null> {
@@ -191,6 +193,28 @@ export async function noticeExited(
     );
   }
   return gone;
+}
+
+/**
+ * A new epoch for the container's next copy (a restore is about to run it): the copy under the previous epoch is
+ * stale from now on, and PCs still running it kill it. Null for a container migration-api does not keep.
+ */
+export async function nextEpoch(db: Queryable, id: string): Promise<number | null> {
+  const { rows } = await db.query<{ epoch: number }>(
+    'UPDATE containers SET epoch = epoch + 1, updated_at = now() WHERE id = $1 RETURNING epoch::float8 AS epoch',
+    [id],
+  );
+  return rows[0]?.epoch ?? null;
+}
+
+/** The current epoch of each of these containers that migration-api keeps. */
+export async function epochsOf(db: Queryable, ids: string[]): Promise<Map<string, number>> {
+  if (!ids.length) return new Map();
+  const { rows } = await db.query<{ id: string; epoch: number }>(
+    'SELECT id, epoch::float8 AS epoch FROM containers WHERE id = ANY($1)',
+    [ids],
+  );
+  return new Map(rows.map((r) => [r.id, r.epoch]));
 }
 
 /** Removes a container's row (its migration history first: see deleteContainerWithHistory). */

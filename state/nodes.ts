@@ -14,7 +14,7 @@ const LATEST_LOAD = `LEFT JOIN LATERAL (SELECT cpu, memory, memory_available_byt
   WHERE s.node_id = n.id ORDER BY at DESC LIMIT 1) l ON true`;
 /** A PC whose credential was revoked is no longer one of the cluster's: not listed, not a target, not live. */
 const NOT_REVOKED = `NOT EXISTS (SELECT 1 FROM node_credentials c WHERE c.node_id = n.id AND c.revoked_at IS NOT NULL)`;
-const REMNANT_COLUMNS = `has_bundle AS "hasBundle", generations, image_bytes::float8 AS "imageBytes", left_at AS "leftAt", expires_at AS "expiresAt"`;
+const REMNANT_COLUMNS = `has_bundle AS "hasBundle", generations::float8[] AS generations, image_bytes::float8 AS "imageBytes", left_at AS "leftAt", expires_at AS "expiresAt"`;
 
 export interface NodeRow {
   id: string;
@@ -136,10 +136,10 @@ export async function remnantsOfContainer(
   return rows;
 }
 
-/** The newest checkpoint generation of a container that any PC reports (0: none). */
-export async function newestGeneration(db: Queryable, containerId: string): Promise<number> {
+/** How many distinct checkpoint generations of a container the PCs report (the paper's "all CP generations"). */
+export async function generationCount(db: Queryable, containerId: string): Promise<number> {
   const { rows } = await db.query<{ total: number | null }>(
-    'SELECT max(g)::int AS total FROM remnants, unnest(generations) g WHERE container_id = $1',
+    'SELECT count(DISTINCT g)::int AS total FROM remnants, unnest(generations) g WHERE container_id = $1',
     [containerId],
   );
   return rows[0]?.total ?? 0;
@@ -162,7 +162,7 @@ export async function newestCheckpointHolder(
   offlineAfterSeconds: number,
 ): Promise<{ nodeId: string; generation: number } | null> {
   const { rows } = await db.query<{ nodeId: string; generation: number }>(
-    `SELECT r.node_id AS "nodeId", max(g)::int AS generation FROM remnants r JOIN nodes n ON n.id = r.node_id, unnest(r.generations) g
+    `SELECT r.node_id AS "nodeId", max(g)::float8 AS generation FROM remnants r JOIN nodes n ON n.id = r.node_id, unnest(r.generations) g
      WHERE r.container_id = $1 AND NOT (r.node_id = ANY($2)) AND n.last_report_at > now() - ($3::int * interval '1 second')
        AND ${NOT_REVOKED}
      GROUP BY r.node_id ORDER BY generation DESC, r.node_id LIMIT 1`,

@@ -4,7 +4,7 @@ import { decidePlacement, NodeFacts, PlacementDecision, PlacementPolicy } from '
 import { NodeNeed, nodeNeed } from '../domain/timetable';
 import type { ContainerRow } from './containers';
 import { lecturesOfNode } from './lectures';
-import { newestGeneration, placementCandidates } from './nodes';
+import { generationCount, placementCandidates } from './nodes';
 
 /** Whether a PC is in a lecture now and when its next one starts, looking `horizonDays` ahead (L saturates at 1 day). */
 export async function needOf(db: Queryable, nodeId: string, now: Date, horizonDays = 8): Promise<NodeNeed> {
@@ -40,7 +40,7 @@ export async function placementFor(
       containerId: container.id,
       sourceNode: container.nodeId,
       memoryNeededBytes: container.memoryMiB * 2 ** 20,
-      totalGenerations: await newestGeneration(db, container.id),
+      totalGenerations: await generationCount(db, container.id),
       requiredCpuFlags: source?.cpuFlags ?? [],
       now,
       exclude,

@@ -18,7 +18,7 @@ runMain('control-worker', async () => {
       namespace: config.namespace,
       taskQueue: config.controlTaskQueue,
       workflowsPath: require.resolve('../workflows'),
-      activities: db ? createControlActivities({ db, policy }) : {},
+      activities: db ? createControlActivities({ db, policy, fencing: policy.fencing }) : {},
       shutdownGraceTime: '10s',
       ...dataConverterWith(payloadCodecFromEnv()),
     });

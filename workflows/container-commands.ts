@@ -3,6 +3,7 @@
 import { ErrorType } from '../common/errors';
 import { isValidContainerId } from '../common/names';
 import { controlActivities, nodeActivities, NodeTimeouts } from './activity-proxies';
+import { epochForRestore } from './epochs';
 import { finalFailure, invalidInput } from './workflow-helpers';
 
 const control = controlActivities('30s');
@@ -42,7 +43,10 @@ export async function startStoppedContainer(input: {
   timeouts?: NodeTimeouts;
 }): Promise<{ nodeId: string; generation: number }> {
   const nodeId = await placeOf(input?.containerId, ['stopped'], 'start');
-  const { generation } = await nodeActivities(nodeId, input.timeouts).startStopped({ containerId: input.containerId });
+  const { generation } = await nodeActivities(nodeId, input.timeouts).startStopped({
+    containerId: input.containerId,
+    ...(await epochForRestore(input.containerId)),
+  });
   await control.recordRunning({ containerId: input.containerId, nodeId });
   return { nodeId, generation };
 }

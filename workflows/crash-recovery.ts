@@ -1,5 +1,7 @@
-import { workflowInfo } from '@temporalio/workflow';
+import { executeChild, workflowInfo } from '@temporalio/workflow';
+import { migrationWorkflowId } from '../common/names';
 import { controlActivities, nodeActivities, NodeTimeouts } from './activity-proxies';
+import { epochForRestore } from './epochs';
 import { failureMessage } from './workflow-helpers';
 
 const control = controlActivities();
@@ -12,60 +14,99 @@ export interface RecoveryResult {
   /** How old the checkpoint was: the work lost. */
   checkpointAgeMs: number | null;
   error?: string;
+  /** Left alone, and why (a migration of it runs, it moved meanwhile, its PC answered that it still runs it). */
+  skipped?: string;
+}
+
+interface CrashedContainer {
+  containerId: string;
+  deadNode: string;
+  holder: { nodeId: string; generation: number } | null;
 }
 
 /**
- * Crash recovery (a Temporal Schedule runs this every minute): containers of a PC that stopped reporting are
- * restored on the live PC holding their newest checkpoint, and the history says how old that checkpoint was.
- * First the dead PC is asked once more: if its worker answers that the container still runs, it is left alone
- * (restoring it elsewhere would run it twice).
+ * Crash recovery (a Temporal Schedule runs this every minute): containers of a PC silent for longer than its lease
+ * plus the margin (by then it has fenced itself: domain/fencing.ts) are restored on the live PC holding their newest
+ * checkpoint, and the history says how old that checkpoint was. Each runs as migrate-<container>, so a recovery
+ * never overlaps a migration (or a safety checkpoint) of the same container.
  */
 export async function recoverCrashedNodes(
   input: { offlineAfterSeconds?: number; timeouts?: NodeTimeouts } = {},
 ): Promise<RecoveryResult[]> {
   const out: RecoveryResult[] = [];
-  const { workflowId, runId } = workflowInfo();
+  const { runId } = workflowInfo();
   for (const c of await control.crashedContainers({ offlineAfterSeconds: input.offlineAfterSeconds })) {
-    const base = {
-      id: `${c.containerId}-recovery-${runId}`,
-      workflowId,
-      runId,
-      containerId: c.containerId,
-      from: c.deadNode,
-    };
-    const stillThere = await nodeActivities(c.deadNode, { answerSeconds: 5 })
-      .containerState({ containerId: c.containerId })
-      .catch(() => null);
-    if (stillThere?.status === 'running') continue;
-    const result: RecoveryResult = {
-      containerId: c.containerId,
-      deadNode: c.deadNode,
-      restoredOn: null,
-      generation: c.holder?.generation ?? null,
-      checkpointAgeMs: null,
-    };
-    if (!c.holder) {
-      result.error = `no live PC holds a checkpoint of ${c.containerId}: it is lost until ${c.deadNode} returns`;
-    } else {
-      try {
-        const r = await nodeActivities(c.holder.nodeId, input.timeouts).restoreLocal({
-          containerId: c.containerId,
-          generation: c.holder.generation,
-        });
-        result.restoredOn = c.holder.nodeId;
-        result.checkpointAgeMs = Date.now() - Date.parse(r.checkpointCreatedAt);
-      } catch (err) {
-        result.error = `restoring ${c.containerId} on ${c.holder.nodeId} failed: ${failureMessage(err)}`;
-      }
+    try {
+      out.push(
+        await executeChild(recoverContainer, {
+          workflowId: migrationWorkflowId(c.containerId),
+          args: [{ ...c, recoveryRunId: runId, ...(input.timeouts ? { timeouts: input.timeouts } : {}) }],
+        }),
+      );
+    } catch (err) {
+      const message = failureMessage(err);
+      out.push({
+        containerId: c.containerId,
+        deadNode: c.deadNode,
+        restoredOn: null,
+        generation: null,
+        checkpointAgeMs: null,
+        ...(/already started|AlreadyStarted/i.test(message)
+          ? { skipped: 'a migration of it runs (it decides where the container goes)' }
+          : { error: message }),
+      });
     }
-    await control.recordRecovery({
-      ...base,
-      to: result.restoredOn,
-      generation: result.generation,
-      checkpointAgeMs: result.checkpointAgeMs,
-      ...(result.error ? { error: result.error } : {}),
-    });
-    out.push(result);
   }
   return out;
+}
+
+/** One container of a silent PC, restored from the newest checkpoint a live PC holds (runs as migrate-<container>). */
+export async function recoverContainer(
+  input: CrashedContainer & { recoveryRunId: string; timeouts?: NodeTimeouts },
+): Promise<RecoveryResult> {
+  const { containerId, deadNode } = input;
+  const result: RecoveryResult = {
+    containerId,
+    deadNode,
+    restoredOn: null,
+    generation: input.holder?.generation ?? null,
+    checkpointAgeMs: null,
+  };
+  // Listed before this lock was taken: it may have moved since.
+  const now = await control.loadContainer({ containerId });
+  if (now.state !== 'running' || now.nodeId !== deadNode)
+    return { ...result, skipped: `it is ${now.state} on ${now.nodeId ?? 'no PC'} now` };
+  const stillThere = await nodeActivities(deadNode, { answerSeconds: 5 })
+    .containerState({ containerId })
+    .catch(() => null);
+  // A frozen copy (its PC's fence) is no obstacle: it is stale once restored elsewhere, and killed if it returns.
+  if (stillThere?.status === 'running') return { ...result, skipped: `${deadNode} answered that it still runs it` };
+  if (!input.holder) {
+    result.error = `no live PC holds a checkpoint of ${containerId}: it is lost until ${deadNode} returns`;
+  } else {
+    try {
+      const r = await nodeActivities(input.holder.nodeId, input.timeouts).restoreLocal({
+        containerId,
+        generation: input.holder.generation,
+        ...(await epochForRestore(containerId)),
+      });
+      result.restoredOn = input.holder.nodeId;
+      result.checkpointAgeMs = Date.now() - Date.parse(r.checkpointCreatedAt);
+    } catch (err) {
+      result.error = `restoring ${containerId} on ${input.holder.nodeId} failed: ${failureMessage(err)}`;
+    }
+  }
+  const { workflowId, runId } = workflowInfo();
+  await control.recordRecovery({
+    id: `${containerId}-recovery-${input.recoveryRunId}`,
+    workflowId,
+    runId,
+    containerId,
+    from: deadNode,
+    to: result.restoredOn,
+    generation: result.generation,
+    checkpointAgeMs: result.checkpointAgeMs,
+    ...(result.error ? { error: result.error } : {}),
+  });
+  return result;
 }

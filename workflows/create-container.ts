@@ -1,5 +1,6 @@
 import { isValidContainerId, isValidNodeId, NODE_ID_RULE } from '../common/names';
 import type { ContainerState, CreateContainerInput } from '../domain/reports';
+import { epochForRestore } from './epochs';
 import { nodeActivities } from './activity-proxies';
 import { invalidInput } from './workflow-helpers';
 
@@ -24,6 +25,7 @@ export async function createContainer(input: CreateContainerWorkflowInput): Prom
   const { nodeId, ...container } = input;
   return nodeActivities(nodeId).createContainer({
     ...container,
+    ...(await epochForRestore(container.containerId)),
     env: container.env ?? [],
     memoryMiB: container.memoryMiB ?? 64,
   });

@@ -7,6 +7,6 @@ export { migrateContainer } from './migrate-container';
 export { nodeLifecycle } from './node-lifecycle';
 export { rebalance } from './rebalance';
 export { safetyCheckpoint, safetyCheckpoints } from './safety-checkpoints';
-export { recoverCrashedNodes } from './crash-recovery';
+export { recoverCrashedNodes, recoverContainer } from './crash-recovery';
 export { collectRemnants } from './remnant-gc';
 export { stopContainer, startStoppedContainer, execInContainer, containerLogs } from './container-commands';

@@ -4,6 +4,8 @@ import { isValidContainerId, isValidNodeId, NODE_ID_RULE } from '../common/names
 import type { PlacementDecision } from '../domain/placement';
 import type { CheckpointReport, MigrationAttempt, MigrationResult, StepReport } from '../domain/reports';
 import { controlActivities, nodeActivities, NodeTimeouts } from './activity-proxies';
+import { epochForRestore } from './epochs';
+import { evictCopy } from './eviction';
 import { moveOnce } from './migration-steps';
 import { failureMessage, finalFailure, invalidInput } from './workflow-helpers';
 
@@ -115,6 +117,8 @@ export async function migrateContainer(input: MigrateContainerInput): Promise<Mi
     }
     checkpoint = outcome.checkpoint ?? checkpoint;
     lastError = outcome.error;
+    // A restore that failed may have started the copy all the same: never a second one before it is gone.
+    if (outcome.targetMayRun) await evictCopy(containerId, to);
     const attempt: MigrationAttempt = {
       to,
       outcome: outcome.targetFailed ? 'target failed' : 'failed',
@@ -159,7 +163,11 @@ async function restoreWhereItWas(
   timeouts?: NodeTimeouts,
 ): Promise<{ nodeId: string; state: 'running' | 'stopped'; where: string }> {
   try {
-    await nodeActivities(from, timeouts).restoreLocal({ containerId, generation: checkpoint.generation });
+    await nodeActivities(from, timeouts).restoreLocal({
+      containerId,
+      generation: checkpoint.generation,
+      ...(await epochForRestore(containerId)),
+    });
     return {
       nodeId: from,
       state: 'running',
@@ -167,12 +175,15 @@ async function restoreWhereItWas(
     };
   } catch (err) {
     const sourceError = failureMessage(err);
+    // The source's restore may have started it all the same (its answer lost): gone there before it runs elsewhere.
+    await evictCopy(containerId, from);
     const holder = await control.newestCheckpointHolder({ containerId, exclude: [from] });
     try {
       if (!holder) throw new Error('no live PC holds a checkpoint of it');
       const r = await nodeActivities(holder.nodeId, timeouts).restoreLocal({
         containerId,
         generation: holder.generation,
+        ...(await epochForRestore(containerId)),
       });
       const ageSeconds = Math.round((Date.now() - Date.parse(r.checkpointCreatedAt)) / 1000);
       return {

@@ -27,6 +27,7 @@ import type {
 } from '../domain/reports';
 import { kernelPreCopyDone, PRE_COPY_ENOUGH_BYTES, PRE_COPY_MAX_ROUNDS, preCopyPays } from '../domain/pre-copy';
 import { nodeActivities, NodeTimeouts } from './activity-proxies';
+import { epochForRestore } from './epochs';
 import { failureMessage, finalFailure } from './workflow-helpers';
 
 export type MoveOutcome =
@@ -37,6 +38,11 @@ export type MoveOutcome =
       checkpoint: CheckpointReport | null;
       /** The target stopped answering (PC off, worker or data plane down): another target may do. */
       targetFailed: boolean;
+      /**
+       * The target's restore failed: it may have started the copy all the same (its answer was lost, its worker died
+       * right after): evict it there (evictCopy) before the container runs anywhere else.
+       */
+      targetMayRun: boolean;
       error: string;
     };
 
@@ -276,6 +282,9 @@ export async function moveOnce(input: MoveOnceInput): Promise<MoveOutcome> {
   const run = stepRunner(input);
   let checkpoint: CheckpointReport | null = input.checkpoint ?? null;
   let dest: TransferTarget | null = null;
+  // The target's copy runs under a new epoch, asked for as soon as the source's copy stopped (beside the transfer:
+  // no added downtime); the source's copy is stale from then on.
+  let epoch: Promise<{ epoch?: number }> | null = null;
   try {
     const shipped = await shipCheckpoint(run, input, {
       ...(input.checkpoint ? { checkpoint: input.checkpoint } : {}),
@@ -283,6 +292,8 @@ export async function moveOnce(input: MoveOnceInput): Promise<MoveOutcome> {
       preCopy: input.preCopy !== false,
       onCheckpoint: (cp) => {
         checkpoint = cp;
+        epoch = epochForRestore(containerId);
+        epoch.catch(() => undefined); // awaited at the restore; a move that fails before it never needs it
       },
       onTransfer: (d) => {
         dest = d;
@@ -291,8 +302,9 @@ export async function moveOnce(input: MoveOnceInput): Promise<MoveOutcome> {
     const cp = shipped.checkpoint;
     // 6. Restore on the target.
     const target = nodeActivities(to, input.timeouts);
+    const copy = await (epoch ?? epochForRestore(containerId));
     const restore: RestoreReport = await run.step('restore', to, () =>
-      target.restoreFromTransfer({ transferId: shipped.dest.transferId, spec: cp.spec, meta: cp.meta }),
+      target.restoreFromTransfer({ transferId: shipped.dest.transferId, spec: cp.spec, meta: cp.meta, ...copy }),
     );
     const downtimeMs = Date.now() - shipped.frozenAt;
     // 7. The source keeps the bundle and checkpoints as a remnant for the next move back. The container runs on
@@ -338,8 +350,15 @@ export async function moveOnce(input: MoveOnceInput): Promise<MoveOutcome> {
       await nodeActivities(to, input.timeouts)
         .abortReceive({ transferId: opened.transferId })
         .catch(() => undefined);
-    if (err instanceof StepFailed) return { ok: false, checkpoint, targetFailed: err.targetDown, error: err.message };
-    return { ok: false, checkpoint, targetFailed: false, error: failureMessage(err) };
+    if (err instanceof StepFailed)
+      return {
+        ok: false,
+        checkpoint,
+        targetFailed: err.targetDown,
+        targetMayRun: err.step === 'restore',
+        error: err.message,
+      };
+    return { ok: false, checkpoint, targetFailed: false, targetMayRun: false, error: failureMessage(err) };
   }
 }
 

@@ -3,6 +3,8 @@ import { ErrorType } from '../common/errors';
 import { isValidContainerId, isValidNodeId, NODE_ID_RULE } from '../common/names';
 import type { MoveReport, StepReport } from '../domain/reports';
 import { controlActivities, nodeActivities, NodeTimeouts } from './activity-proxies';
+import { epochForRestore } from './epochs';
+import { evictCopy } from './eviction';
 import { moveOnce } from './migration-steps';
 import { finalFailure, invalidInput } from './workflow-helpers';
 
@@ -53,6 +55,8 @@ export async function moveContainer(input: MoveContainerInput): Promise<MoveRepo
   const outcome = await moveOnce({ containerId, from, to, timeouts: input.timeouts, onStep: (s) => steps.push(s) });
   if (outcome.ok) return outcome.report;
   if (outcome.checkpoint) {
+    // A restore that failed may have started the copy all the same: gone there before the source runs it again.
+    if (outcome.targetMayRun) await evictCopy(containerId, to);
     // Compensation: the container runs again where it was, from the checkpoint just taken.
     log.warn('move failed after the checkpoint; restoring on the source', {
       containerId,
@@ -60,7 +64,11 @@ export async function moveContainer(input: MoveContainerInput): Promise<MoveRepo
       to,
       error: outcome.error,
     });
-    await nodeActivities(from, input.timeouts).restoreLocal({ containerId, generation: outcome.checkpoint.generation });
+    await nodeActivities(from, input.timeouts).restoreLocal({
+      containerId,
+      generation: outcome.checkpoint.generation,
+      ...(await epochForRestore(containerId)),
+    });
   }
   throw finalFailure(
     ErrorType.MoveFailed,

@@ -7,6 +7,7 @@ import {
   executeChild,
   ParentClosePolicy,
   setHandler,
+  sleep,
   workflowInfo,
 } from '@temporalio/workflow';
 import { isValidNodeId, migrationWorkflowId, NODE_ID_RULE } from '../common/names';
@@ -34,7 +35,7 @@ export interface EvacuationReport {
   finishedAt: number | null;
   containers: {
     containerId: string;
-    outcome: 'moved' | 'failed' | 'already migrating' | 'not started (deadline passed)' | 'pending';
+    outcome: 'moved' | 'moved by another workflow' | 'failed' | 'not started (deadline passed)' | 'pending';
     to?: string;
     error?: string;
   }[];
@@ -53,6 +54,9 @@ const control = controlActivities('30s');
  * and the PC is free sooner without (4 x 256 MiB measured: 41 s with pre-copy; see the README's benchmarks).
  */
 const PRE_COPY_MIN_LEAD_MS = 5 * 60_000;
+
+/** How long an evacuation waits before asking again for a container whose lock another workflow holds. */
+const LOCK_WAIT_MS = 2_000;
 
 /** Keeps the last few evacuations in the query answer and in what continue-as-new carries. */
 const KEEP_REPORTS = 5;
@@ -107,26 +111,45 @@ async function evacuate(input: NodeLifecycleInput, report: EvacuationReport): Pr
       entry.outcome = 'not started (deadline passed)';
       return;
     }
-    try {
-      const result = await executeChild(migrateContainer, {
-        workflowId: migrationWorkflowId(c.id),
-        args: [
-          {
-            containerId: c.id,
-            reason: `${report.reason} of ${input.nodeId}`,
-            timeouts: input.timeouts,
-            ...(report.deadline - Date.now() < PRE_COPY_MIN_LEAD_MS ? { preCopy: false } : {}),
-          },
-        ],
-        // The PC's own workflow may be continued or cut; a migration under way must finish regardless.
-        parentClosePolicy: ParentClosePolicy.ABANDON,
-      });
-      entry.outcome = 'moved';
-      entry.to = result.to;
-    } catch (err) {
-      const message = failureMessage(err);
-      entry.outcome = /already started|AlreadyStarted/i.test(message) ? 'already migrating' : 'failed';
-      entry.error = message;
+    // Another holder of the container's lock (a safety checkpoint, a recovery, a migration) is waited for, then the
+    // container is moved if it is still here: a PC must not power off with a container that was merely busy.
+    for (;;) {
+      try {
+        const result = await executeChild(migrateContainer, {
+          workflowId: migrationWorkflowId(c.id),
+          args: [
+            {
+              containerId: c.id,
+              reason: `${report.reason} of ${input.nodeId}`,
+              timeouts: input.timeouts,
+              ...(report.deadline - Date.now() < PRE_COPY_MIN_LEAD_MS ? { preCopy: false } : {}),
+            },
+          ],
+          // The PC's own workflow may be continued or cut; a migration under way must finish regardless.
+          parentClosePolicy: ParentClosePolicy.ABANDON,
+        });
+        entry.outcome = 'moved';
+        entry.to = result.to;
+        return;
+      } catch (err) {
+        const message = failureMessage(err);
+        if (!/already started|AlreadyStarted/i.test(message)) {
+          entry.outcome = 'failed';
+          entry.error = message;
+          return;
+        }
+        const still = await control.containersOn({ nodeId: input.nodeId });
+        if (!still.some((x) => x.id === c.id)) {
+          entry.outcome = 'moved by another workflow';
+          return;
+        }
+        if (Date.now() + LOCK_WAIT_MS >= report.deadline) {
+          entry.outcome = 'not started (deadline passed)';
+          entry.error = `its lock stayed taken (${message})`;
+          return;
+        }
+        await sleep(LOCK_WAIT_MS);
+      }
     }
   });
 }

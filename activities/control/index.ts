@@ -3,6 +3,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Pool } from 'pg';
 import { ErrorType } from '../../common/errors';
+import { DEFAULT_FENCE_MARGIN_SECONDS, DEFAULT_LEASE_SECONDS } from '../../common/names';
 import { cpuIncompatibility, PlacementDecision, PlacementPolicy } from '../../domain/placement';
 import { planRebalance, RebalanceEntry, RebalancePlan } from '../../domain/rebalance';
 import type { MigrationAttempt, RecoveryReport } from '../../domain/reports';
@@ -13,6 +14,7 @@ import {
   containersOn,
   containersOnSilentNodes,
   findContainer,
+  nextEpoch,
   runningContainers,
 } from '../../state/containers';
 import { isRunningMigrationOf, MigrationEnd, MigrationStart, recordAttempt } from '../../state/migrations';
@@ -24,6 +26,8 @@ export interface ControlActivityDeps {
   db: Pool;
   /** Placement weights and margins; its offlineAfterMs is the one offline threshold of every control activity. */
   policy: PlacementPolicy;
+  /** The PCs' lease and the margin recovery waits beyond it (domain/fencing.ts). */
+  fencing?: { leaseSeconds: number; marginSeconds: number };
 }
 
 /** A crash recovery as the workflow reports it. */
@@ -39,7 +43,11 @@ export interface RecoveryRecord {
   error?: string;
 }
 
-export function createControlActivities({ db, policy }: ControlActivityDeps) {
+export function createControlActivities({
+  db,
+  policy,
+  fencing = { leaseSeconds: DEFAULT_LEASE_SECONDS, marginSeconds: DEFAULT_FENCE_MARGIN_SECONDS },
+}: ControlActivityDeps) {
   const offlineSeconds = (given?: number): number => given ?? Math.round(policy.offlineAfterMs / 1000);
   const requireContainer = async (containerId: string): Promise<ContainerRow> => {
     const c = await findContainer(db, containerId);
@@ -136,7 +144,9 @@ export function createControlActivities({ db, policy }: ControlActivityDeps) {
         holder: { nodeId: string; generation: number } | null;
       }[]
     > {
-      const seconds = offlineSeconds(input.offlineAfterSeconds);
+      // Never sooner than lease + margin: until then a silent PC may still run them (domain/fencing.ts).
+      const { leaseSeconds, marginSeconds } = fencing;
+      const seconds = Math.max(offlineSeconds(input.offlineAfterSeconds), leaseSeconds + marginSeconds);
       const out = [];
       for (const r of await containersOnSilentNodes(db, seconds)) {
         const holder = await newestCheckpointHolder(db, r.containerId, [r.deadNode], seconds);
@@ -194,6 +204,17 @@ export function createControlActivities({ db, policy }: ControlActivityDeps) {
           throw ApplicationFailure.create({ type: ErrorType.InvalidInput, nonRetryable: true, message: err.message });
         throw err;
       });
+    },
+    /**
+     * A new epoch for the copy a restore is about to run (the older copy is stale from now on); null for a container
+     * migration-api does not keep.
+     */
+    async nextEpoch(input: { containerId: string }): Promise<number | null> {
+      return nextEpoch(db, input.containerId);
+    },
+    /** Lease and margin (domain/fencing.ts): a copy whose PC went silent may run until lease + margin have passed. */
+    async fencingTimes(): Promise<{ leaseSeconds: number; marginSeconds: number }> {
+      return Promise.resolve(fencing);
     },
     /** Whether migration-api keeps this container (then only migrateContainer may move it: it records where). */
     async isRegistered(input: { containerId: string }): Promise<boolean> {

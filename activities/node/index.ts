@@ -61,7 +61,8 @@ export function createNodeActivities(deps: NodeActivityDeps) {
     async capabilities(): Promise<NodeCapabilities> {
       return Promise.resolve(executor().config.capabilities);
     },
-    async createContainer(input: CreateContainerInput): Promise<ContainerState> {
+    /** `epoch`: the copy's epoch (migration-api's containers), which its dumps' generation numbers carry. */
+    async createContainer(input: CreateContainerInput & { epoch?: number }): Promise<ContainerState> {
       checkNodeInput('createContainer', input);
       return beating(() => executor().createContainer(input));
     },
@@ -139,17 +140,20 @@ export function createNodeActivities(deps: NodeActivityDeps) {
       transferId: string;
       spec: ContainerSpec;
       meta: GenerationMeta;
+      /** The new copy's epoch (every restore runs one). */
+      epoch?: number;
     }): Promise<RestoreReport> {
       checkNodeInput('restoreFromTransfer', input);
-      return beating(() => executor().restoreFromTransfer(input.transferId, input.spec, input.meta));
+      return beating(() => executor().restoreFromTransfer(input.transferId, input.spec, input.meta, input.epoch));
     },
     async storeFromTransfer(input: { transferId: string; spec: ContainerSpec; meta: GenerationMeta }) {
       checkNodeInput('storeFromTransfer', input);
       return beating(() => executor().storeFromTransfer(input.transferId, input.spec, input.meta));
     },
-    async restoreLocal(input: { containerId: string; generation: number }) {
+    async restoreLocal(input: { containerId: string; generation: number; epoch?: number }) {
       checkNodeInput('restoreLocal', input);
-      return beating(() => executor().restoreLocal(input.containerId, input.generation));
+      const { containerId, generation, epoch } = input;
+      return beating(() => executor().restoreLocal(containerId, generation, epoch === undefined ? {} : { epoch }));
     },
     async leaveRemnant(input: { containerId: string }): Promise<{ expiresAt: string }> {
       checkNodeInput('leaveRemnant', input);
@@ -170,9 +174,12 @@ export function createNodeActivities(deps: NodeActivityDeps) {
       checkNodeInput('stopWithCheckpoint', input);
       return beating(() => executor().stopWithCheckpoint(input.containerId));
     },
-    async startStopped(input: { containerId: string }): Promise<{ generation: number; state: ContainerState }> {
+    async startStopped(input: {
+      containerId: string;
+      epoch?: number;
+    }): Promise<{ generation: number; state: ContainerState }> {
       checkNodeInput('startStopped', input);
-      return beating(() => executor().startStopped(input.containerId));
+      return beating(() => executor().startStopped(input.containerId, input.epoch));
     },
     async execInContainer(input: { containerId: string; args: string[]; timeoutSeconds: number }) {
       checkNodeInput('execInContainer', input);

@@ -1,8 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import type { Pool } from 'pg';
 import { NODE_ID_RULE } from '../../common/names';
-import { NodeReport, nodeReportSchema } from '../../domain/node-report';
-import { noticeExited } from '../../state/containers';
+import { NodeReport, nodeReportSchema, ReportVerdict } from '../../domain/node-report';
+import { staleCopies } from '../../domain/fencing';
+import { epochsOf, noticeExited } from '../../state/containers';
 import { findNode, listNodes, recordNodeReport, remnantsOnNode } from '../../state/nodes';
 import { replyError, requireAdmin } from '../http-errors';
 import { issueNodeCredential, revokeNodeCredential } from '../../state/node-credentials';
@@ -39,7 +40,21 @@ export function nodeRoutes(app: FastifyInstance, { db, loadRetentionMs }: NodeRo
       // What the PC runs is the truth: a container killed there, or whose program ended, is recorded as exited.
       if (request.body.containers && request.body.listedAt)
         await noticeExited(db, request.params.nodeId, request.body.containers, new Date(request.body.listedAt));
-      return reply.code(204).send();
+      // The answer renews the PC's lease and names the copies it must kill: those of an older epoch than their
+      // container's (another copy was restored since: domain/fencing.ts).
+      const copies = (request.body.containers ?? [])
+        .filter((c) => c.status === 'running' || c.status === 'paused')
+        .map((c) => ({ containerId: c.containerId, epoch: c.epoch ?? 0 }));
+      const verdict: ReportVerdict = {
+        stale: staleCopies(
+          copies,
+          await epochsOf(
+            db,
+            copies.map((c) => c.containerId),
+          ),
+        ),
+      };
+      return reply.code(200).send(verdict);
     },
   );
 

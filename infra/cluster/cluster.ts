@@ -83,6 +83,12 @@ export async function ensureSchedules(client: Client, config: ClusterConfig): Pr
   }
 }
 
+/** Lease and margin, the same for every PC, their fences and the control plane (domain/fencing.ts). */
+const fencingEnv = (config: ClusterConfig): Record<string, string> => ({
+  ZANSHIN_LEASE_SECONDS: String(config.leaseSeconds),
+  ZANSHIN_FENCE_MARGIN_SECONDS: String(config.fenceMarginSeconds),
+});
+
 /** A compiled entry point: the launched processes run the build, not the sources. */
 export const dist = (...parts: string[]): string => path.join(REPO_ROOT, 'dist', ...parts);
 
@@ -150,7 +156,12 @@ async function preflight(config: ClusterConfig, log: Log): Promise<void> {
     const found = await execa('sh', ['-c', `command -v ${tool}`], { reject: false });
     if (found.exitCode !== 0) throw new Error(`${tool} is not installed: run infra/provision.sh`);
   }
-  for (const entry of ['workers/node-worker.js', 'workers/control-worker.js', 'api/main.js']) {
+  for (const entry of [
+    'workers/node-worker.js',
+    'workers/fence-watchdog.js',
+    'workers/control-worker.js',
+    'api/main.js',
+  ]) {
     if (!existsSync(dist(entry))) throw new Error(`dist/${entry} is missing: build first (npm run build)`);
   }
   const taken = await Promise.all(
@@ -402,6 +413,7 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
     log(`control worker on task queue ${controlTaskQueue()}`);
     launcher.launch('control-worker', [process.execPath, dist('workers', 'control-worker.js')], {
       ...viaGate(controlCert),
+      ...fencingEnv(config),
       ZANSHIN_PAYLOAD_KEY_FILE: secrets.payloadKeyFile,
       ZANSHIN_DATABASE_URL: postgresUrl(pg, PG_DATABASE, false),
       PGPASSFILE: pgpass,
@@ -423,6 +435,7 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
         ZANSHIN_CONTAINER_POOL: containerPool(config),
         ZANSHIN_CRIU: config.criuBin,
         ZANSHIN_LOAD_REPORT_SECONDS: String(config.loadReportSeconds),
+        ...fencingEnv(config),
         // Each PC its own credential and certificate, issued afresh at each start (the previous ones stop working).
         ZANSHIN_NODE_TOKEN_FILE: writeNodeCredential(
           plan.paths.secrets,
@@ -463,6 +476,12 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
         namespaceRelayArgv(node.namespace, config.temporalPort, sock('temporal')),
       );
       launcher.launch(`${node.id}/relay-api`, namespaceRelayArgv(node.namespace, config.apiPort, sock('api')));
+      // The fence of the PC: a process of its own, so that a dead or wedged worker still leaves it fenced.
+      launcher.launch(
+        `${node.id}/fence`,
+        inNamespace(node.namespace, [process.execPath, dist('workers', 'fence-watchdog.js')]),
+        workerEnv,
+      );
       launcher.launch(`${node.id}/node-worker`, inNamespace(node.namespace, nodeWorkerArgv()), {
         // Inside the PC's namespace its relay listens on the Temporal port and leads to the gate.
         TEMPORAL_ADDRESS: `127.0.0.1:${config.temporalPort}`,

@@ -2,6 +2,8 @@ import { REPO_ROOT } from '../../common/paths';
 import path from 'node:path';
 import { Env, envInt, envString } from '../../common/env';
 import { ConfigError } from '../../common/errors';
+import { DEFAULT_FENCE_MARGIN_SECONDS, DEFAULT_LEASE_SECONDS } from '../../common/names';
+import { fencingTimesProblem } from '../../domain/fencing';
 
 export { REPO_ROOT };
 
@@ -56,6 +58,10 @@ export interface ClusterConfig {
   safetyCheckpointMinutes: number;
   /** ZANSHIN_RECOVERY_AFTER_SECONDS: a PC silent this long has its containers restored elsewhere. @default 60 */
   recoveryAfterSeconds: number;
+  /** ZANSHIN_LEASE_SECONDS: a PC whose reports go unacknowledged this long fences its containers. @default 30 */
+  leaseSeconds: number;
+  /** ZANSHIN_FENCE_MARGIN_SECONDS: what recovery waits beyond a silent PC's lease. @default 10 */
+  fenceMarginSeconds: number;
   /** ZANSHIN_SCHEDULES=paused creates the schedules paused (tests, maintenance). @default running */
   schedulesPaused: boolean;
 }
@@ -83,7 +89,9 @@ export function clusterConfig(env: Env = process.env, overrides: Partial<Cluster
     loadReportSeconds: envInt(env, 'ZANSHIN_LOAD_REPORT_SECONDS', 10, 1, 3600),
     rebalanceMinutes: envInt(env, 'ZANSHIN_REBALANCE_MINUTES', 5, 1, 24 * 60),
     safetyCheckpointMinutes: envInt(env, 'ZANSHIN_SAFETY_CHECKPOINT_MINUTES', 10, 1, 24 * 60),
-    recoveryAfterSeconds: envInt(env, 'ZANSHIN_RECOVERY_AFTER_SECONDS', 60, 10, 24 * 3600),
+    recoveryAfterSeconds: envInt(env, 'ZANSHIN_RECOVERY_AFTER_SECONDS', 60, 5, 24 * 3600),
+    leaseSeconds: envInt(env, 'ZANSHIN_LEASE_SECONDS', DEFAULT_LEASE_SECONDS, 2, 3600),
+    fenceMarginSeconds: envInt(env, 'ZANSHIN_FENCE_MARGIN_SECONDS', DEFAULT_FENCE_MARGIN_SECONDS, 2, 3600),
     schedulesPaused: envString(env, 'ZANSHIN_SCHEDULES', 'running') === 'paused',
     ...overrides,
   };
@@ -104,6 +112,13 @@ export function validateClusterConfig(c: ClusterConfig): void {
   if (c.nodes < 1 || c.nodes > 50) throw new ConfigError(`ZANSHIN_NODES=${c.nodes} must be between 1 and 50`);
   if (c.vmNodes < 0 || c.vmNodes > 8) throw new ConfigError(`ZANSHIN_VM_NODES=${c.vmNodes} must be between 0 and 8`);
   if (c.linkRate !== null) parseRate(c.linkRate);
+  const fencing = fencingTimesProblem({
+    reportSeconds: c.loadReportSeconds,
+    leaseSeconds: c.leaseSeconds,
+    marginSeconds: c.fenceMarginSeconds,
+    recoverySeconds: c.recoveryAfterSeconds,
+  });
+  if (fencing) throw new ConfigError(fencing);
   const ports = [c.temporalPort, c.temporalUiPort, c.gatePort, c.codecPort, c.apiPort, c.postgresPort];
   if (new Set(ports).size !== ports.length)
     throw new ConfigError(`the cluster's ports must differ; got ${ports.join(', ')}`);

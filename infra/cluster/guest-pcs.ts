@@ -109,7 +109,19 @@ export function virtiofsdArgv(files: GuestFiles): string[] {
  * and the CPU rule would then refuse guest -> host moves as well (seen on this machine kind's AMD EPYC: 3dnow,
  * 3dnowext, abm, fsgsbase, pku, sse4a).
  */
-const TCG_MAX_EXTRAS = ['3dnow', '3dnowext', '3dnowprefetch', 'abm', 'sse4a', 'misalignsse', 'fsgsbase', 'pku', 'xop'];
+const TCG_MAX_EXTRAS = [
+  '3dnow',
+  '3dnowext',
+  '3dnowprefetch',
+  'abm',
+  'sse4a',
+  'misalignsse',
+  'fsgsbase',
+  'pku',
+  'xop',
+  // AMD's MMX extensions: seen on this machine kind's Intel Xeon (2026-12-05: guest -> host refused for it).
+  'mmxext',
+];
 
 /**
  * Instructions software takes for granted once the CPU offers these others, so they go too: zstd's BMI2 code path

@@ -30,4 +30,6 @@ ip addr add 10.0.2.15/24 dev "$svc" && ip link set "$svc" up
 mkdir -p "$ZANSHIN_NODE_DATA_DIR"
 mount -t ext4 /dev/vda "$ZANSHIN_NODE_DATA_DIR" || { echo "zanshin-guest: cannot mount the store disk"; exit 1; }
 echo "zanshin-guest: $ZANSHIN_NODE_ID at $ZANSHIN_NODE_ADDRESS ($lan), store on /dev/vda, services via $svc"
+# The PC's fence (a process of its own: a dead or wedged worker still leaves the PC fenced), then its worker.
+node "$repo/dist/workers/fence-watchdog.js" &
 exec node --max-semi-space-size=1 "$repo/dist/workers/node-worker.js"

@@ -1,7 +1,7 @@
 import Fastify, { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Readable } from 'node:stream';
 import { FrameError } from '../../domain/chunk-frames';
-import { decodeManifest, ManifestError, manifestBase } from '../../domain/manifest';
+import { decodeManifest, ManifestError, manifestBase, manifestDigest } from '../../domain/manifest';
 import { ChunkRejectedError } from '../staging';
 import { ChunkStreamError, receiveChunkStream, StreamTooLargeError } from './chunk-stream';
 import { DataPlaneLimits, DEFAULT_DATA_PLANE_LIMITS } from '../../common/data-plane-limits';
@@ -71,9 +71,22 @@ export function buildDataPlane(
       let manifest;
       try {
         const base = manifestBase(request.body);
-        const baseManifest = base === null ? undefined : await transfer.baseManifest(base);
+        const baseManifest = base === null ? undefined : await transfer.baseManifest(base.generation);
         if (baseManifest === null)
-          return fail(reply, 409, 'Unknown Base', `generation ${base} is not held here: send the whole manifest`);
+          return fail(
+            reply,
+            409,
+            'Unknown Base',
+            `generation ${base!.generation} is not held here: send the whole manifest`,
+          );
+        // Held under that number but another checkpoint (taken by another copy of the container): not that base.
+        if (baseManifest && manifestDigest(baseManifest) !== base!.digest)
+          return fail(
+            reply,
+            409,
+            'Unknown Base',
+            `generation ${base!.generation} held here is another checkpoint than the base named: send the whole manifest`,
+          );
         manifest = decodeManifest(request.body, baseManifest);
       } catch (err) {
         if (err instanceof ManifestError) return fail(reply, 400, 'Bad Manifest', err.message);

@@ -29,6 +29,9 @@ export async function testClusterConfig(
       // Nothing moves containers behind a test's back; a test triggers what it tests. Reports come often.
       ZANSHIN_SCHEDULES: 'paused',
       ZANSHIN_LOAD_REPORT_SECONDS: '2',
+      // Fencing at the tests' pace: four reports make a lease; recovery may restore 11 s after a PC went silent.
+      ZANSHIN_LEASE_SECONDS: '8',
+      ZANSHIN_FENCE_MARGIN_SECONDS: '3',
     },
     overrides,
   );

@@ -102,6 +102,16 @@ export class StubCluster {
 
   /** Targets whose CPU the stub placement rule refuses, with the reason. */
   cpuRefuses: Record<string, string> = {};
+  /** Each container's epoch, bumped at every restore as PostgreSQL bumps it. */
+  epochs: Record<string, number> = {};
+  /** What crash recovery finds (containers of silent PCs), and the recoveries it recorded. */
+  crashed: {
+    containerId: string;
+    deadNode: string;
+    lastReportAt: string;
+    holder: { nodeId: string; generation: number } | null;
+  }[] = [];
+  recoveries: { containerId: string; to: string | null; error?: string }[] = [];
 
   control(): Partial<ControlActivities> {
     const decide = (containerId: string, exclude: { nodeId: string }[]): PlacementDecision => {
@@ -127,6 +137,13 @@ export class StubCluster {
         return { id: containerId, nodeId: c.nodeId, state: c.state, movable: c.state === 'running' };
       },
       selectTarget: ({ containerId, exclude }) => decide(containerId, exclude),
+      nextEpoch: ({ containerId }) => (this.epochs[containerId] = (this.epochs[containerId] ?? 0) + 1),
+      fencingTimes: () => ({ leaseSeconds: 2, marginSeconds: 1 }),
+      crashedContainers: () => this.crashed,
+      recordRecovery: (r) => {
+        this.recoveries.push({ containerId: r.containerId, to: r.to, ...(r.error ? { error: r.error } : {}) });
+        if (r.to) Object.assign(this.containers[r.containerId]!, { nodeId: r.to, state: 'running' });
+      },
       cpuIncompatibility: ({ to }) => this.cpuRefuses[to] ?? null,
       containersOn: ({ nodeId }) =>
         Object.entries(this.containers)

@@ -42,7 +42,15 @@ const SLACK_PAGES = 64;
 beforeAll(async () => {
   // Load reports every 10 s, not the tests' 2 s: under emulation each one costs the guest a few seconds of CPU.
   await Promise.all([
-    cluster.start('10.83.0', 1, { vmNodes: 2, vmMemoryMiB: 1536, vmDiskGiB: 2, loadReportSeconds: 10 }),
+    // A lease of 60 s: a guest under emulation may answer a report late without fencing itself.
+    cluster.start('10.83.0', 1, {
+      vmNodes: 2,
+      vmMemoryMiB: 1536,
+      vmDiskGiB: 2,
+      loadReportSeconds: 10,
+      leaseSeconds: 60,
+      recoveryAfterSeconds: 90,
+    }),
     ensureCounterRootfs(),
     ensureDebianRootfs(HTTPD_ROOTFS),
   ]);

@@ -102,12 +102,15 @@ describe('cluster plan', () => {
 
 describe("a guest PC's CPU", () => {
   it('never offers an instruction the host lacks (the CPU rule must let guest -> host moves go)', () => {
-    const epyc = ['fpu', 'sse4_2', 'avx2', 'sha_ni', 'fsgsbase', 'abm'];
+    const epyc = ['fpu', 'sse4_2', 'avx2', 'sha_ni', 'fsgsbase', 'abm', 'mmxext'];
     expect(guestCpuModel('tcg', epyc)).toBe('max,-3dnow,-3dnowext,-3dnowprefetch,-sse4a,-misalignsse,-pku,-xop');
+    // An Intel Xeon has no mmxext (AMD's): the guest must not offer it either.
+    const xeon = ['fpu', 'sse4_2', 'avx2', 'fsgsbase', 'abm', '3dnowprefetch'];
+    expect(guestCpuModel('tcg', xeon)).toBe('max,-3dnow,-3dnowext,-sse4a,-misalignsse,-pku,-xop,-mmxext');
     expect(guestCpuModel('kvm', epyc)).toBe('host');
     // Without abm (LZCNT) the guest loses BMI1/BMI2 as well: code built for BMI2 runs LZCNT unasked.
     expect(guestCpuModel('tcg', ['fpu', 'avx2', 'bmi1', 'bmi2'])).toBe(
-      'max,-3dnow,-3dnowext,-3dnowprefetch,-abm,-sse4a,-misalignsse,-fsgsbase,-pku,-xop,-bmi1,-bmi2',
+      'max,-3dnow,-3dnowext,-3dnowprefetch,-abm,-sse4a,-misalignsse,-fsgsbase,-pku,-xop,-mmxext,-bmi1,-bmi2',
     );
   });
 });

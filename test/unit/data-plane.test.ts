@@ -213,6 +213,27 @@ describe('data plane', () => {
     expect(client.counters.manifestBytes).toBeGreaterThan(256 * 32);
   });
 
+  // Hazard 1 of issue 28: two different checkpoints under one number. The target holds its own generation 1; the
+  // source's "generation 1" (taken by another copy) differs. A delta to "1" rebuilt on the target's would describe
+  // another image, and every chunk would then verify against the wrong manifest.
+  it('refuses a delta whose base the target holds under the same number but with other content, and takes the whole manifest', async () => {
+    await holdOnTarget();
+    const { transferId, token } = await registry.register('c1');
+    // The source's own generation 1: another image (pages 10, 20, 30 differ), same number; then its next dump.
+    await changeSource([10, 20, 30]);
+    const sourcesOne = { ...image.manifest, generation: 1 };
+    await changeSource([40]);
+    const client = new DataPlaneClient({ address, transferId, token });
+    const missing = await client.offer(image.manifest, sourcesOne);
+    // Sent whole (the target's generation 1 is not the base the delta names), so the target describes the right image:
+    // the pages the source changed since ITS generation 1 and the ones that differ from the target's are asked for.
+    expect(client.counters.manifestBytes).toBeGreaterThan(256 * 32);
+    const reader = sourceReader();
+    await client.send(missing, reader, undefined, { verify: false });
+    await reader.close();
+    await imageEquals(transferId);
+  });
+
   it('finds a byte damaged in the held image before the freeze and asks for that page again', async () => {
     const imageDir = await holdOnTarget();
     const held = readFileSync(path.join(imageDir, 'pages-1.img'));

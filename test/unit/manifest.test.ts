@@ -5,6 +5,7 @@ import {
   decodeManifest,
   encodeManifest,
   manifestBase,
+  manifestDigest,
   Manifest,
   manifestStats,
   missingChunks,
@@ -149,9 +150,13 @@ describe('manifest deltas', () => {
     const next = image(2, pages(1002, 'g2', [3, 500, 1000, 1001])); // two pages changed, two added
     const full = encodeManifest(next);
     const delta = encodeManifest(next, base);
-    expect(manifestBase(delta)).toBe(1);
+    expect(manifestBase(delta)).toEqual({ generation: 1, digest: manifestDigest(base) });
     expect(manifestBase(full)).toBeNull();
     expect(decodeManifest(delta, base)).toEqual(next);
+    // Another checkpoint under the same number is not that base (issue 28, hazard 1).
+    const impostor = image(1, pages(1000, 'other', [5]));
+    expect(manifestDigest(impostor)).not.toBe(manifestDigest(base));
+    expect(() => decodeManifest(delta, impostor)).toThrow(/another generation 1 than the one given/);
     // 4 changed pages and the core file: 5 records of 36 bytes instead of 1003 hashes of 32.
     expect(delta.length - 4 - delta.readUInt32BE(0)).toBe(5 * 36);
     expect(full.length - 4 - full.readUInt32BE(0)).toBe(1003 * 32);

@@ -312,3 +312,39 @@ describe('a store after a power-off cut its writes short', () => {
     expect(await store.generations('ok')).toEqual([]);
   });
 });
+
+// Issue 28, hazard 1: generation numbers were per-PC counts. pc2 holds generations 1-5 of c1 (taken on pc1); pc3
+// restores c1 from its older generation 3 (a recovery): its next dumps were numbered 4 and 5 again, two different
+// checkpoints under numbers pc2 also holds, and "newest is highest" pointed at pc2's stale 5.
+describe('generation numbers are unique in the cluster', () => {
+  it("numbers a restored copy's dumps past every earlier copy's, and refuses to dump a stale copy", async () => {
+    const pc3 = new RemnantStore(path.join(tmp, 'pc3'));
+    const hold = async (store: RemnantStore, generation: number) => {
+      mkdirSync(store.imageDir('c1', generation), { recursive: true });
+      await store.commitGeneration(
+        'c1',
+        { kind: 'checkpoint', containerId: 'c1', generation, entries: [] },
+        {
+          generation,
+          createdAt: new Date().toISOString(),
+          strategy: 'content',
+          sourceNode: 'pc1',
+        },
+      );
+    };
+    // pc1 ran c1 under epoch 1: its dumps are 1000001..1000005; pc3 holds the third.
+    await hold(pc3, 1_000_003);
+    await pc3.setEpoch('c1', 2); // the recovery restored it here under the next epoch
+    const next = await pc3.nextGeneration('c1');
+    expect(next).toBe(2_000_001);
+    expect(next).toBeGreaterThan(1_000_005);
+    // An epoch never goes back.
+    await expect(pc3.setEpoch('c1', 1)).rejects.toThrow(/epoch 1 is older than epoch 2/);
+
+    // pc4 still runs c1 under epoch 1 (cut off while pc3 took over) and was sent a checkpoint of epoch 2: stale.
+    const pc4 = new RemnantStore(path.join(tmp, 'pc4'));
+    await pc4.setEpoch('c1', 1);
+    await hold(pc4, 2_000_001);
+    await expect(pc4.nextGeneration('c1')).rejects.toThrow(/stale/);
+  });
+});

@@ -5,7 +5,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { ErrorType } from '../../common/errors';
 import { migrationWorkflowId, nodeLifecycleWorkflowId } from '../../common/names';
-import type { migrateContainer, nodeLifecycle, rebalance } from '../../workflows';
+import type { migrateContainer, nodeLifecycle, rebalance, recoverCrashedNodes } from '../../workflows';
 import type { EvacuationReport } from '../../workflows/node-lifecycle';
 import { failures, StubCluster } from '../helpers/stub-cluster';
 import { bundleWorkflows, startTestTemporal } from '../helpers/temporal';
@@ -193,6 +193,24 @@ describe('migrateContainer (stub activities)', () => {
     expect(stub.ended).toEqual([expect.objectContaining({ status: 'failed', nodeId: src, containerState: 'running' })]);
   });
 
+  // Issue 28, hazard 4: a target whose restore failed may run the copy all the same (its answer lost): it is evicted
+  // before the container runs again anywhere, and every restore runs a new copy under a new epoch.
+  it('evicts the copy a failed restore may have left on the target before the source runs it again, each under a new epoch', async () => {
+    const {
+      queue,
+      pcs: [src, tgt],
+    } = ids(2);
+    const stub = new StubCluster(
+      { [src!]: {}, [tgt!]: { fails: { restoreFromTransfer: failures.refused('answer lost') } } },
+      { c3: { nodeId: src!, state: 'running', memoryMiB: 64 } },
+    );
+    await migrate(stub, queue, 'c3', tgt).catch((e: unknown) => e);
+    const order = (call: string) => stub.calls.indexOf(call);
+    expect(order(`${tgt}:leaveRemnant`)).toBeGreaterThan(order(`${tgt}:restoreFromTransfer`));
+    expect(order(`${tgt}:leaveRemnant`)).toBeLessThan(order(`${src}:restoreLocal`));
+    expect(stub.epochs.c3).toBe(2); // the target's restore, then the source's
+  });
+
   it('restores from the newest checkpoint a live PC holds when the source is gone too', async () => {
     const {
       queue,
@@ -324,6 +342,47 @@ describe('nodeLifecycle evacuation (stub activities)', () => {
     expect(stub.on(pc!).filter((c) => c === 'checkpointContainer')).toHaveLength(2); // a round, then the freeze
   });
 
+  // Issue 28: a safety checkpoint holds migrate-<container>; an evacuation used to mark such a container "already
+  // migrating", skip it, and let the PC power off with it.
+  it("waits for a safety checkpoint holding a container's lock, then moves the container off", async () => {
+    const {
+      queue,
+      pcs: [pc, other],
+    } = ids(2);
+    const stub = new StubCluster(
+      { [pc!]: { checkpointMs: 2_000 }, [other!]: {} },
+      { busy: { nodeId: pc!, state: 'running', memoryMiB: 100 } },
+    );
+    const report = await stub.run(env, bundle, queue, async () => {
+      const safety = await env.client.workflow.start('safetyCheckpoint', {
+        taskQueue: queue,
+        workflowId: migrationWorkflowId('busy'),
+        args: [{ containerId: 'busy', timeouts }],
+      });
+      await new Promise((r) => setTimeout(r, 300)); // it holds the lock, dumping
+      const handle = await env.client.workflow.signalWithStart('nodeLifecycle', {
+        taskQueue: queue,
+        workflowId: `${nodeLifecycleWorkflowId(pc!)}-${queue}`,
+        args: [{ nodeId: pc!, parallel: 1, timeouts }],
+        signal: 'shutdown',
+        signalArgs: [{ deadlineSeconds: 60, reason: 'power-off' }],
+      });
+      try {
+        await safety.result();
+        for (;;) {
+          const status = await handle.query<{ evacuations: EvacuationReport[] }>('status');
+          const done = status.evacuations.find((e) => e.finishedAt !== null);
+          if (done) return done;
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      } finally {
+        await handle.terminate('test over');
+      }
+    });
+    expect(report.containers.map((c) => [c.containerId, c.outcome, c.to])).toEqual([['busy', 'moved', other]]);
+    expect(stub.containers.busy).toMatchObject({ nodeId: other, state: 'running' });
+  });
+
   it('starts no migration after the deadline, and never cuts one short', async () => {
     const {
       queue,
@@ -344,6 +403,51 @@ describe('nodeLifecycle evacuation (stub activities)', () => {
       ['small2', 'not started (deadline passed)'],
     ]);
     expect(stub.containers.mid2).toMatchObject({ nodeId: pc, state: 'running' });
+  });
+});
+
+describe('crash recovery (stub activities)', () => {
+  // Issue 28, hazard 5: a recovery and a migration (or safety checkpoint) of one container at once.
+  it('never restores a container whose lock a migration or safety checkpoint holds, and restores the others under a new epoch', async () => {
+    const {
+      queue,
+      pcs: [dead, holder],
+    } = ids(2);
+    const stub = new StubCluster(
+      { [dead!]: { dead: true }, [holder!]: { checkpointMs: 2_000 } },
+      {
+        locked: { nodeId: dead!, state: 'running', memoryMiB: 64 },
+        free: { nodeId: dead!, state: 'running', memoryMiB: 64 },
+      },
+    );
+    const lastReportAt = new Date(Date.now() - 60_000).toISOString();
+    stub.crashed = [
+      { containerId: 'locked', deadNode: dead!, lastReportAt, holder: { nodeId: holder!, generation: 4 } },
+      { containerId: 'free', deadNode: dead!, lastReportAt, holder: { nodeId: holder!, generation: 5 } },
+    ];
+    const results = await stub.run(env, bundle, queue, async () => {
+      // Something holds migrate-locked meanwhile (a migration that will find its source dead, say).
+      const holderRun = await env.client.workflow.start('safetyCheckpoint', {
+        taskQueue: queue,
+        workflowId: migrationWorkflowId('locked'),
+        args: [{ containerId: 'locked', timeouts: { answerSeconds: 20, heartbeatSeconds: 20 } }],
+      });
+      try {
+        return await env.client.workflow.execute<typeof recoverCrashedNodes>('recoverCrashedNodes', {
+          taskQueue: queue,
+          workflowId: `recover-${queue}`,
+          args: [{ timeouts }],
+        });
+      } finally {
+        await holderRun.terminate('test over').catch(() => undefined);
+      }
+    });
+    expect(results.map((r) => [r.containerId, r.restoredOn, r.skipped ?? null])).toEqual([
+      ['locked', null, expect.stringMatching(/a migration of it runs/)],
+      ['free', holder, null],
+    ]);
+    expect(stub.recoveries).toEqual([{ containerId: 'free', to: holder }]);
+    expect(stub.epochs).toEqual({ free: 1 });
   });
 });
 

@@ -1,0 +1,121 @@
+// A PC's side of fencing (domain/fencing.ts): the lease its acknowledged reports renew, the fence its watchdog puts
+// up when the lease runs out (every container frozen, its address taken off the LAN), and what the PC does with the
+// answer to a report: kill stale copies, resume fenced ones that are still its own.
+import execa from 'execa';
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { ContainerNet } from './container-net';
+import type { Runc } from './runc';
+import type { RemnantStore } from './store';
+
+const LEASE_FILE = 'lease.json';
+const FENCED_FILE = 'fenced.json';
+
+async function writeAtomic(file: string, text: string): Promise<void> {
+  await writeFile(`${file}.tmp`, text);
+  await rename(`${file}.tmp`, file);
+}
+
+/** The PC's lease, in its data dir: when the last acknowledged report was sent (CLOCK_MONOTONIC, shared by processes). */
+export class Lease {
+  constructor(private readonly dataDir: string) {}
+
+  /** The report sent at `sentAtNs` (process.hrtime.bigint()) was acknowledged (an older one answered late renews nothing). */
+  async acknowledge(sentAtNs: bigint): Promise<void> {
+    const last = await this.lastAck();
+    if (last !== null && last >= sentAtNs) return;
+    await writeAtomic(path.join(this.dataDir, LEASE_FILE), JSON.stringify({ sentAtNs: sentAtNs.toString() }));
+  }
+
+  async lastAck(): Promise<bigint | null> {
+    const text = await readFile(path.join(this.dataDir, LEASE_FILE), 'utf8').catch(() => null);
+    try {
+      return text ? BigInt((JSON.parse(text) as { sentAtNs: string }).sentAtNs) : null;
+    } catch {
+      return null; // torn: as if there were none (the lease then runs from the watchdog's start)
+    }
+  }
+}
+
+/** Containers the fence froze, in the data dir (the watchdog writes it, the worker reads it). */
+export class FencedList {
+  constructor(private readonly dataDir: string) {}
+
+  async read(): Promise<string[]> {
+    const text = await readFile(path.join(this.dataDir, FENCED_FILE), 'utf8').catch(() => null);
+    try {
+      return text ? (JSON.parse(text) as string[]) : [];
+    } catch {
+      return [];
+    }
+  }
+
+  async write(ids: string[]): Promise<void> {
+    await writeAtomic(path.join(this.dataDir, FENCED_FILE), JSON.stringify([...new Set(ids)].sort()));
+  }
+}
+
+export interface FenceParts {
+  runc: Runc;
+  net: ContainerNet;
+  store: RemnantStore;
+  fenced: FencedList;
+  /** How long a killed stale copy's bundle and checkpoints stay, as a remnant. */
+  remnantRetentionMs: number;
+  log: (line: string) => void;
+}
+
+/**
+ * The lease ran out: every running container is frozen (runc pause: its memory and files stay as they are) and its
+ * LAN interface taken down, so that a copy restored elsewhere may take the address. Idempotent.
+ */
+export async function fenceAll({ runc, net, fenced, log }: FenceParts): Promise<string[]> {
+  const running = (await runc.list()).filter((c) => c.status === 'running').map((c) => c.containerId);
+  const done: string[] = [];
+  for (const id of running) {
+    const paused = await execa('runc', ['--root', runc.global.root, 'pause', id], { reject: false });
+    if (paused.exitCode !== 0) {
+      // A copy that cannot be frozen must not run on: it is killed (its checkpoints elsewhere bring it back).
+      log(`fence: cannot freeze ${id} (${paused.stderr.trim()}): killing it`);
+      await runc.remove(id).catch(() => undefined);
+    }
+    await net.silence(id).catch((err: Error) => log(`fence: ${id}'s address: ${err.message}`));
+    done.push(id);
+  }
+  if (done.length) await fenced.write([...(await fenced.read()), ...done]);
+  return done;
+}
+
+/**
+ * What a PC does with the answer to its report: stale copies (another copy was restored since) are killed at once
+ * and kept as remnants; fenced copies that are still current are resumed, their address back on the LAN.
+ */
+export async function applyVerdict(
+  parts: FenceParts,
+  stale: string[],
+): Promise<{ killed: string[]; resumed: string[] }> {
+  const { runc, net, store, fenced, remnantRetentionMs, log } = parts;
+  const killed: string[] = [];
+  for (const id of stale) {
+    if ((await runc.state(id)).status === 'absent') continue;
+    log(`${id} runs here as a stale copy (another one was restored since): killing it`);
+    await runc.remove(id);
+    await net.destroy(id).catch(() => undefined);
+    await store.markRemnant(id, remnantRetentionMs).catch(() => undefined);
+    killed.push(id);
+  }
+  const resumed: string[] = [];
+  const wasFenced = await fenced.read();
+  for (const id of wasFenced) {
+    if (stale.includes(id) || (await runc.state(id)).status !== 'paused') continue;
+    const spec = await store.readSpec(id).catch(() => null);
+    await execa('runc', ['--root', runc.global.root, 'resume', id], { reject: false });
+    if (spec?.network)
+      await net.unsilence(id, spec.network).catch((err: Error) => log(`${id}'s address: ${err.message}`));
+    log(`${id} resumed: the lease is back and no other copy took over`);
+    resumed.push(id);
+  }
+  if (wasFenced.length)
+    await fenced.write(wasFenced.filter((id) => !killed.includes(id) && !resumed.includes(id) && !stale.includes(id)));
+  return { killed, resumed };
+}
