@@ -129,8 +129,13 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     );
 
     const policy = deps.policy ?? DEFAULT_POLICY;
-    nodeRoutes(api, { db: deps.db, loadRetentionMs: deps.loadRetentionMs ?? 24 * 3_600_000 });
     const controlTaskQueue = deps.controlTaskQueue ?? CONTROL_TASK_QUEUE;
+    nodeRoutes(api, {
+      db: deps.db,
+      loadRetentionMs: deps.loadRetentionMs ?? 24 * 3_600_000,
+      temporal: deps.temporal,
+      controlTaskQueue,
+    });
     containerRoutes(api, {
       db: deps.db,
       temporal: deps.temporal,

@@ -14,6 +14,7 @@ import {
   StepReport,
 } from '../domain/reports';
 import { ApiClient, apiClientConfig } from './api-client';
+import { RESTART_POLICIES, RestartPolicy, restartDueAt } from '../domain/restart-policy';
 import { formatMoves, mb, table } from './format';
 import { registerOverviewCommands } from './overview';
 
@@ -40,6 +41,10 @@ interface NodeRow {
 }
 interface ContainerRow {
   id: string;
+  restartPolicy: RestartPolicy;
+  restartCount: number;
+  lastRestartAt: string | null;
+  updatedAt: string;
   state: string;
   nodeId: string | null;
   memoryMiB: number;
@@ -47,6 +52,26 @@ interface ContainerRow {
   network: { address: string; mac: string } | null;
   exitStatus: string | null;
   remnants?: { nodeId: string; generations: number[]; hasBundle: boolean; expiresAt: string | null }[];
+}
+
+/** The restart policy, the restarts in a row, and when an exited container starts again (its back-off). */
+function restartLine(c: ContainerRow): string {
+  if (c.restartPolicy === 'no') return 'no (its program is not started again when it ends)';
+  const parts = [`${c.restartPolicy}, ${c.restartCount} restart(s) in a row`];
+  if (c.lastRestartAt) parts.push(`last ${when(c.lastRestartAt)}`);
+  if (c.state === 'exited') {
+    const due = restartDueAt(
+      c.restartPolicy,
+      c.exitStatus,
+      new Date(c.updatedAt),
+      c.restartCount,
+      c.lastRestartAt ? new Date(c.lastRestartAt) : null,
+    );
+    parts.push(
+      due ? `starts again after ${when(due.toISOString())} (backing off)` : 'not started again (it ended well)',
+    );
+  }
+  return parts.join('; ');
 }
 
 function placementTable(d: PlacementDecision): string {
@@ -249,12 +274,18 @@ container
   .option('--pids <n>', 'processes and threads it may have at once', String(DEFAULT_LIMITS.pids))
   .option('--user <uid:gid>', 'user its program runs as, numbers of its rootfs (default: root)', parseUser)
   .option('-e, --env <KEY=VALUE...>', 'environment', [])
+  .addOption(
+    new Option('--restart <policy>', 'when its program ends: start it afresh never, after a failure, or always')
+      .choices([...RESTART_POLICIES])
+      .default('no'),
+  )
   .addOption(json)
   .action(
     async (
       id: string,
       command: string[],
       o: {
+        restart: RestartPolicy;
         rootfsDir?: string;
         rootfsTar?: string;
         memory: string;
@@ -278,6 +309,7 @@ container
         pids: Number(o.pids),
         ...(o.user ? { user: o.user } : {}),
         rootfs,
+        restart: o.restart,
       });
       out(o.json, c, () => `registered ${c.id} (${c.memoryMiB} MiB): zanshin container start ${c.id}`);
     },
@@ -293,6 +325,7 @@ container
       () =>
         `${c.id}: ${c.state}${c.exitStatus ? ` (${c.exitStatus})` : ''}${c.nodeId ? ` on ${c.nodeId}` : ''}, ${c.memoryMiB} MiB, ${c.args.map((a) => JSON.stringify(a)).join(' ')}\n` +
         `address: ${c.network ? `${c.network.address} (MAC ${c.network.mac}); it keeps this address when it moves` : 'none (loopback only)'}\n` +
+        `restart: ${restartLine(c)}\n` +
         table(
           ['remnant on', 'generations', 'bundle', 'expires'],
           (c.remnants ?? []).map((r) => [

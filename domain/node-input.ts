@@ -142,6 +142,7 @@ export const NODE_INPUT_SCHEMAS = {
   deleteContainer: ofContainer,
   stopWithCheckpoint: ofContainer,
   startStopped: object(['containerId'], { containerId, epoch }),
+  restartContainer: object(['containerId'], { containerId, epoch }),
   execInContainer: object(['containerId', 'args', 'timeoutSeconds'], {
     containerId,
     args: { ...strings(256), minItems: 1 },

@@ -27,6 +27,11 @@ export interface SpecOptions {
   limits?: { memoryMiB: number; cpus: number; pids: number };
   /** The user the program runs as (absent: the default spec's, root). */
   user?: { uid: number; gid: number };
+  /**
+   * The container's cgroup, per PC (absent: runc's default, /<id>). Simulated PCs share one kernel: a copy frozen by
+   * one PC's fence would freeze a copy restored on another in the same cgroup ("cgroup unexpectedly frozen").
+   */
+  cgroupsPath?: string;
 }
 
 /** CFS period: the quota is cpus x this, per this. */
@@ -73,6 +78,7 @@ export function patchSpec(base: OciSpec, o: SpecOptions): OciSpec {
     const linux = (spec.linux ?? base.linux ?? {}) as { resources?: Record<string, unknown> };
     spec.linux = { ...linux, resources: resourcesFor(linux.resources, o.limits) };
   }
+  if (o.cgroupsPath) spec.linux = { ...(spec.linux ?? base.linux ?? {}), cgroupsPath: o.cgroupsPath };
   const annotations = { ...(base.annotations ?? {}) };
   if (o.criuConfig) annotations['org.criu.config'] = o.criuConfig;
   else delete annotations['org.criu.config'];

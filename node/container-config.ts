@@ -77,6 +77,7 @@ export class ContainerConfigs {
       env: spec.env,
       hostname: spec.containerId,
       netnsPath: this.deps.net.path(spec.containerId),
+      cgroupsPath: `/zanshin/${this.config.nodeId}/${spec.containerId}`,
       limits: {
         memoryMiB: spec.memoryMiB,
         cpus: spec.cpus ?? DEFAULT_LIMITS.cpus,

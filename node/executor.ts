@@ -113,6 +113,10 @@ export class NodeExecutor {
   stopContainer(containerId: string): Promise<ContainerState> {
     return this.lifecycle.stop(containerId);
   }
+  /** A fresh start of the program on its current rootfs (its restart policy), one at a time with restores. */
+  restartContainer(containerId: string, epoch?: number): Promise<ContainerState> {
+    return this.coordination.oneAtATime(containerId, () => this.lifecycle.restart(containerId, epoch));
+  }
   exec(containerId: string, args: string[], timeoutMs: number): ReturnType<ContainerLifecycle['exec']> {
     return this.lifecycle.exec(containerId, args, timeoutMs);
   }

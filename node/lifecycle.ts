@@ -91,6 +91,33 @@ export class ContainerLifecycle {
     return runc.state(containerId);
   }
 
+  /**
+   * Starts a container's program afresh (its restart policy): a new process on the container's current rootfs, under
+   * a new epoch; never old memory over newer files. Refused while it runs.
+   */
+  async restart(containerId: string, epoch?: number): Promise<ContainerState> {
+    const { store, runc, net, configs } = this.deps;
+    const spec = await store.readSpec(containerId);
+    if (!spec) throw new ExecutorError(`no bundle of ${containerId} on ${this.config.nodeId}`);
+    const before = await runc.state(containerId);
+    if (before.status === 'running' || before.status === 'paused')
+      throw new ExecutorError(`container ${containerId} is ${before.status} on ${this.config.nodeId}: not restarted`);
+    await runc.remove(containerId);
+    await net.destroy(containerId);
+    // How the last run ended is history now (the API keeps it); logs go on in the same files.
+    await rm(path.join(store.rootfsDir(containerId), INIT_DIR, 'exit'), { force: true });
+    if (epoch !== undefined) await store.setEpoch(containerId, epoch);
+    await configs.write(spec);
+    await net.create(containerId, spec.network, { held: false });
+    try {
+      await runc.run(containerId, store.bundleDir(containerId));
+    } catch (err) {
+      await net.destroy(containerId).catch(() => undefined);
+      throw err;
+    }
+    return runc.state(containerId);
+  }
+
   /** Stops a container but keeps its bundle and checkpoints (it can be checkpoint-restored or re-created later). */
   async stop(containerId: string): Promise<ContainerState> {
     const { runc, net } = this.deps;

@@ -3,6 +3,7 @@ import type { Pool } from 'pg';
 import { AddressPool, ContainerNetwork, firstFreeAddress, networkFor } from '../domain/container-network';
 import type { ContainerUser, RootfsSource } from '../domain/reports';
 import { inTransaction, NATURAL, Queryable } from './db';
+import { RestartPolicy, restartDueAt, restartsInARow } from '../domain/restart-policy';
 
 export type ContainerStateName = 'created' | 'running' | 'migrating' | 'stopped' | 'exited';
 
@@ -29,6 +30,10 @@ export interface ContainerRow {
   stoppedGeneration: number | null;
   /** The epoch of its current copy, bumped at every restore (domain/generations.ts); 0 until it first starts. */
   epoch: number;
+  restartPolicy: RestartPolicy;
+  /** Restarts in a row (a crash loop backs off); when the last one was. */
+  restartCount: number;
+  lastRestartAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -43,10 +48,13 @@ export interface NewContainer {
   pids: number;
   user: ContainerUser | null;
   rootfs: RootfsSource;
+  /** What happens when its program ends (domain/restart-policy.ts). @default 'no' */
+  restartPolicy?: RestartPolicy;
 }
 
 const COLUMNS = `id, args, env, memory_mib AS "memoryMiB", disk_mib AS "diskMiB", cpus, pids, run_as AS "user", rootfs, node_id AS "nodeId", state, network,
   exit_status AS "exitStatus", stopped_generation::float8 AS "stoppedGeneration", epoch::float8 AS epoch,
+  restart_policy AS "restartPolicy", restart_count AS "restartCount", last_restart_at AS "lastRestartAt",
   created_at AS "createdAt", updated_at AS "updatedAt"`;
 
 export async function findContainer(db: Queryable, id: string): Promise<ContainerRow | null> {
@@ -89,8 +97,9 @@ export async function insertContainer(
       network = networkFor(pool, address);
     }
     const { rows } = await client.query<ContainerRow>(
-      `INSERT INTO containers (id, args, env, memory_mib, disk_mib, cpus, pids, run_as, rootfs, state, network, address)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'created', $10, $11)
+      `INSERT INTO containers (id, args, env, memory_mib, disk_mib, cpus, pids, run_as, rootfs, state, network, address,
+         restart_policy)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'created', $10, $11, $12)
        ON CONFLICT (id) DO NOTHING RETURNING ${COLUMNS}`,
       [
         c.id,
@@ -104,6 +113,7 @@ export async function insertContainer(
         c.rootfs,
         network,
         network?.address ?? null,
+        c.restartPolicy ?? 'no',
       ],
     );
     return rows[0] ?? null;
@@ -205,6 +215,45 @@ export async function nextEpoch(db: Queryable, id: string): Promise<number | nul
     [id],
   );
   return rows[0]?.epoch ?? null;
+}
+
+/** Exited containers of a PC whose restart policy wants them started again now (the back-off has passed). */
+export async function restartsDue(db: Queryable, nodeId: string, now: Date): Promise<string[]> {
+  const { rows } = await db.query<{
+    id: string;
+    policy: RestartPolicy;
+    exitStatus: string | null;
+    exitedAt: Date;
+    restarts: number;
+    lastRestartAt: Date | null;
+  }>(
+    `SELECT id, restart_policy AS policy, exit_status AS "exitStatus", updated_at AS "exitedAt",
+       restart_count AS restarts, last_restart_at AS "lastRestartAt"
+     FROM containers WHERE node_id = $1 AND state = 'exited' AND restart_policy <> 'no' ORDER BY id ${NATURAL}`,
+    [nodeId],
+  );
+  return rows
+    .filter((r) => {
+      const due = restartDueAt(r.policy, r.exitStatus, r.exitedAt, r.restarts, r.lastRestartAt);
+      return due !== null && due <= now;
+    })
+    .map((r) => r.id);
+}
+
+/** The container's program started afresh on `nodeId` (a restart): running again, one more restart in a row. */
+export async function recordRestart(db: Pool, id: string, nodeId: string, now = new Date()): Promise<void> {
+  await inTransaction(db, async (client) => {
+    const { rows } = await client.query<{ restarts: number; lastRestartAt: Date | null }>(
+      'SELECT restart_count AS restarts, last_restart_at AS "lastRestartAt" FROM containers WHERE id = $1 FOR UPDATE',
+      [id],
+    );
+    if (!rows[0]) return;
+    await client.query(
+      `UPDATE containers SET state = 'running', node_id = $2, exit_status = NULL, restart_count = $3,
+         last_restart_at = $4, updated_at = now() WHERE id = $1`,
+      [id, nodeId, restartsInARow(rows[0].restarts, rows[0].lastRestartAt, now), now],
+    );
+  });
 }
 
 /** The current epoch of each of these containers that migration-api keeps. */

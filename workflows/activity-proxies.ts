@@ -58,6 +58,7 @@ export function nodeActivities(nodeId: string, timeouts: NodeTimeouts = {}) {
     collectGarbage: long.collectGarbage,
     stopWithCheckpoint: long.stopWithCheckpoint,
     startStopped: long.startStopped,
+    restartContainer: long.restartContainer,
     execInContainer: long.execInContainer,
     readLog: quick.readLog,
   };

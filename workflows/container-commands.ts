@@ -51,6 +51,23 @@ export async function startStoppedContainer(input: {
   return { nodeId, generation };
 }
 
+/**
+ * A container whose program ended starts afresh where it is, on its current rootfs, as its restart policy says (the
+ * API starts this when a PC's report shows the back-off has passed). Runs as migrate-<container>.
+ */
+export async function restartContainer(input: {
+  containerId: string;
+  timeouts?: NodeTimeouts;
+}): Promise<{ nodeId: string; state: string }> {
+  const nodeId = await placeOf(input?.containerId, ['exited'], 'restart');
+  await nodeActivities(nodeId, input.timeouts).restartContainer({
+    containerId: input.containerId,
+    ...(await epochForRestore(input.containerId)),
+  });
+  await control.recordRestart({ containerId: input.containerId, nodeId });
+  return { nodeId, state: 'running' };
+}
+
 /** Runs a command in a running container and returns its exit code and output. */
 export async function execInContainer(input: { containerId: string; args: string[]; timeoutSeconds?: number }) {
   if (!Array.isArray(input?.args) || !input.args.length || !input.args[0])

@@ -9,4 +9,10 @@ export { rebalance } from './rebalance';
 export { safetyCheckpoint, safetyCheckpoints } from './safety-checkpoints';
 export { recoverCrashedNodes, recoverContainer } from './crash-recovery';
 export { collectRemnants } from './remnant-gc';
-export { stopContainer, startStoppedContainer, execInContainer, containerLogs } from './container-commands';
+export {
+  stopContainer,
+  startStoppedContainer,
+  restartContainer,
+  execInContainer,
+  containerLogs,
+} from './container-commands';

@@ -1,5 +1,5 @@
 import { executeChild, workflowInfo } from '@temporalio/workflow';
-import { isValidContainerId, migrationWorkflowId } from '../common/names';
+import { isValidContainerId, isValidNodeId, migrationWorkflowId, NODE_ID_RULE } from '../common/names';
 import { controlActivities, NodeTimeouts } from './activity-proxies';
 import { keepCheckpointOn } from './migration-steps';
 import { failureMessage, invalidInput } from './workflow-helpers';
@@ -23,9 +23,12 @@ export interface SafetyCheckpointResult {
  */
 export async function safetyCheckpoint(input: {
   containerId: string;
+  /** The PC to keep it on; the placement policy's choice when absent. */
+  to?: string;
   timeouts?: NodeTimeouts;
 }): Promise<SafetyCheckpointResult> {
-  if (!isValidContainerId(input?.containerId)) throw invalidInput('safetyCheckpoint needs {"containerId"}', input);
+  if (!isValidContainerId(input?.containerId) || (input.to !== undefined && !isValidNodeId(input.to)))
+    throw invalidInput(`safetyCheckpoint needs {"containerId", "to"?: PC} (${NODE_ID_RULE})`, input);
   const { containerId } = input;
   const c = await control.loadContainer({ containerId, migrationId: `${containerId}-${workflowInfo().runId}` });
   if (c.state !== 'running' || !c.nodeId)
@@ -38,20 +41,31 @@ export async function safetyCheckpoint(input: {
       note: `not running (${c.state})`,
     };
   // 1. Select the holder.
-  const decision = await control.selectTarget({ containerId, exclude: [] });
-  if (!decision.chosen)
-    return { containerId, source: c.nodeId, holder: null, generation: null, wireBytes: 0, note: decision.explanation };
+  let holder = input.to;
+  if (!holder) {
+    const decision = await control.selectTarget({ containerId, exclude: [] });
+    if (!decision.chosen)
+      return {
+        containerId,
+        source: c.nodeId,
+        holder: null,
+        generation: null,
+        wireBytes: 0,
+        note: decision.explanation,
+      };
+    holder = decision.chosen;
+  }
   // 2-5, 6'.
   const kept = await keepCheckpointOn({
     containerId,
     from: c.nodeId,
-    to: decision.chosen,
+    to: holder,
     ...(input.timeouts ? { timeouts: input.timeouts } : {}),
   });
   return {
     containerId,
     source: c.nodeId,
-    holder: decision.chosen,
+    holder,
     generation: kept.generation,
     wireBytes: kept.wireBytes,
   };

@@ -15,6 +15,7 @@ import {
   containersOnSilentNodes,
   findContainer,
   nextEpoch,
+  recordRestart,
   runningContainers,
 } from '../../state/containers';
 import { isRunningMigrationOf, MigrationEnd, MigrationStart, recordAttempt } from '../../state/migrations';
@@ -234,6 +235,10 @@ export function createControlActivities({
     /** A user stopped the container: where its final checkpoint is kept. */
     async recordStopped(input: { containerId: string; nodeId: string; generation: number }): Promise<void> {
       await setStopped(db, input.containerId, input.nodeId, input.generation);
+    },
+    /** Its program was started afresh on `nodeId` by its restart policy. */
+    async recordRestart(input: { containerId: string; nodeId: string }): Promise<void> {
+      await recordRestart(db, input.containerId, input.nodeId);
     },
     /** The container runs again (after a start of a stopped container). */
     async recordRunning(input: { containerId: string; nodeId: string }): Promise<void> {

@@ -170,6 +170,11 @@ export function createNodeActivities(deps: NodeActivityDeps) {
       checkNodeInput('deleteContainer', input);
       return beating(() => executor().deleteContainer(input.containerId));
     },
+    /** Its restart policy: the program starts afresh on the container's current rootfs, as a new copy. */
+    async restartContainer(input: { containerId: string; epoch?: number }): Promise<ContainerState> {
+      checkNodeInput('restartContainer', input);
+      return beating(() => executor().restartContainer(input.containerId, input.epoch));
+    },
     async stopWithCheckpoint(input: { containerId: string }): Promise<{ generation: number; stoppedAt: string }> {
       checkNodeInput('stopWithCheckpoint', input);
       return beating(() => executor().stopWithCheckpoint(input.containerId));

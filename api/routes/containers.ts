@@ -7,6 +7,7 @@ import { ErrorType, rootCause } from '../../common/errors';
 import { createWorkflowId, migrationWorkflowId } from '../../common/names';
 import type { PlacementPolicy } from '../../domain/placement';
 import type { createContainer } from '../../workflows';
+import { RESTART_POLICIES, RestartPolicy } from '../../domain/restart-policy';
 import { replyError, requireAdmin } from '../http-errors';
 import type { AddressPool } from '../../domain/container-network';
 import { ContainerUser, DEFAULT_DISK_MIB, DEFAULT_LIMITS } from '../../domain/reports';
@@ -60,6 +61,7 @@ export function containerRoutes(
       pids?: number;
       user?: ContainerUser;
       rootfs: { dir?: string; tarball?: string };
+      restart?: RestartPolicy;
     };
   }>(
     '/v1/containers',
@@ -91,6 +93,11 @@ export function containerRoutes(
               maxProperties: 1,
               properties: { dir: { type: 'string', pattern: '^/' }, tarball: { type: 'string', pattern: '^/' } },
             },
+            restart: {
+              type: 'string',
+              enum: [...RESTART_POLICIES],
+              description: 'when its program ends: no (default), on-failure, always; a restart is a fresh start',
+            },
           },
         },
       },
@@ -114,6 +121,7 @@ export function containerRoutes(
             pids: b.pids ?? DEFAULT_LIMITS.pids,
             user: b.user ?? null,
             rootfs: b.rootfs,
+            restartPolicy: b.restart ?? 'no',
           },
           addressPool,
         );

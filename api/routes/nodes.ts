@@ -1,9 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import type { Pool } from 'pg';
-import { NODE_ID_RULE } from '../../common/names';
+import { migrationWorkflowId, NODE_ID_RULE } from '../../common/names';
 import { NodeReport, nodeReportSchema, ReportVerdict } from '../../domain/node-report';
 import { staleCopies } from '../../domain/fencing';
-import { epochsOf, noticeExited } from '../../state/containers';
+import { epochsOf, noticeExited, restartsDue } from '../../state/containers';
+import { Client, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { findNode, listNodes, recordNodeReport, remnantsOnNode } from '../../state/nodes';
 import { replyError, requireAdmin } from '../http-errors';
 import { issueNodeCredential, revokeNodeCredential } from '../../state/node-credentials';
@@ -15,10 +16,36 @@ export interface NodeRoutesOptions {
   db: Pool;
   /** Load samples older than this are deleted as new ones arrive. @default 24 h */
   loadRetentionMs: number;
+  /** Where restarts of exited containers are started (their restart policy). */
+  temporal: Client;
+  controlTaskQueue: string;
 }
 
 /** Node registration, load reports and remnant inventories (from node workers); listings (for everyone). */
-export function nodeRoutes(app: FastifyInstance, { db, loadRetentionMs }: NodeRoutesOptions): void {
+export function nodeRoutes(
+  app: FastifyInstance,
+  { db, loadRetentionMs, temporal, controlTaskQueue }: NodeRoutesOptions,
+): void {
+  /**
+   * Exited containers of the PC that their restart policy starts again now. Each restart runs as
+   * migrate-<container>: one already under way (or a migration holding the lock) is left to finish, and the next
+   * report asks again.
+   */
+  const startDueRestarts = async (nodeId: string): Promise<void> => {
+    for (const containerId of await restartsDue(db, nodeId, new Date()))
+      await temporal.workflow
+        .start('restartContainer', {
+          taskQueue: controlTaskQueue,
+          workflowId: migrationWorkflowId(containerId),
+          workflowIdConflictPolicy: 'FAIL',
+          args: [{ containerId }],
+        })
+        .catch((err: unknown) => {
+          if (!(err instanceof WorkflowExecutionAlreadyStartedError))
+            app.log.error(`restarting ${containerId}: ${(err as Error).message}`);
+        });
+  };
+
   app.put<{ Params: { nodeId: string }; Body: NodeReport }>(
     '/v1/nodes/:nodeId/report',
     {
@@ -54,6 +81,7 @@ export function nodeRoutes(app: FastifyInstance, { db, loadRetentionMs }: NodeRo
           ),
         ),
       };
+      await startDueRestarts(request.params.nodeId);
       return reply.code(200).send(verdict);
     },
   );

@@ -77,6 +77,46 @@ export class LiveCluster {
     while (isRunning(worker)) await sleep(20);
   }
 
+  /** The PID of a PC's process (`node-worker`, `fence`, ...), as the launcher recorded it. */
+  pidOf(node: string, process: string): number {
+    const rec = readState(planCluster(this.config).paths.state)!.processes.find((p) => p.name === `${node}/${process}`);
+    if (!rec) throw new Error(`no process ${node}/${process} in the cluster`);
+    return rec.pid;
+  }
+
+  /**
+   * Cuts a PC off: its LAN link goes down and its way to Temporal and migration-api (the relays inside its namespace)
+   * drops every packet. Its processes and containers keep running, as on a PC whose cable was pulled.
+   */
+  async cut(node: string): Promise<void> {
+    const ns = planCluster(this.config).nodes.find((n) => n.id === node)!.namespace;
+    await execa('ip', ['-n', ns, 'link', 'set', 'eth0', 'down']);
+    await execa('nsenter', [`--net=/run/netns/${ns}`, 'iptables', '-w', ...this.cutRule('-I')]);
+  }
+
+  /** Undoes cut(). */
+  async reconnect(node: string): Promise<void> {
+    const ns = planCluster(this.config).nodes.find((n) => n.id === node)!.namespace;
+    await execa('nsenter', [`--net=/run/netns/${ns}`, 'iptables', '-w', ...this.cutRule('-D')], { reject: false });
+    await execa('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
+  }
+
+  private cutRule(op: '-I' | '-D'): string[] {
+    const ports = `${this.config.temporalPort},${this.config.apiPort}`;
+    return [op, 'OUTPUT', '-o', 'lo', '-p', 'tcp', '-m', 'multiport', '--dports', ports, '-j', 'DROP'];
+  }
+
+  /** runc's status of a container on every PC that knows it (running, paused, ...). */
+  async statusOn(id: string): Promise<Record<string, string>> {
+    this.containers.add(id);
+    const out: Record<string, string> = {};
+    for (const [node, dir] of Object.entries(this.nodeDirs)) {
+      const r = await execa('runc', ['--root', path.join(dir, 'runc'), 'state', id], { reject: false });
+      if (r.exitCode === 0) out[node] = (JSON.parse(r.stdout) as { status: string }).status;
+    }
+    return out;
+  }
+
   /** migration-api as the administrator. */
   async api(method: string, route: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
     const token = readFileSync(path.join(planCluster(this.config).paths.secrets, 'admin-token'), 'utf8').trim();

@@ -422,7 +422,8 @@ describe('safety checkpoints and crash recovery', () => {
     await cluster.killWorker('pc1');
     await execa('runc', ['--root', path.join(nodeDirs.pc1!, 'runc'), 'delete', '--force', API_CONTAINER]);
     expect(await runningOnFor(API_CONTAINER)).toEqual([]);
-    await sleep(5000); // pc1's last report ages past the threshold below
+    // pc1's last report ages past lease + margin (8 + 3 s here): before that, a cut-off pc1 might still run it.
+    await sleep(12_000);
 
     const recovered = await client.workflow.execute<typeof recoverCrashedNodes>('recoverCrashedNodes', {
       taskQueue: CONTROL_TASK_QUEUE,

@@ -6,6 +6,7 @@ import execa from 'execa';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { CONTROL_TASK_QUEUE, migrationWorkflowId } from '../../common/names';
+import { REPO_ROOT } from '../../common/paths';
 import type { ContainerNetwork } from '../../domain/container-network';
 import { ensureDebianRootfs, HTTPD_ROOTFS, PYTHON_STATE_ROOTFS, REDIS_ROOTFS } from '../../infra/images/debian-rootfs';
 import { listNamespaces } from '../../infra/cluster/netns';
@@ -243,6 +244,67 @@ describe('everyday container commands and what runs', () => {
     await createAndStart(id, ['/bin/sh', '-c', 'echo bye; sleep 1; exit 3'], rootfs, 16);
     expect(await exitOf(id)).toMatchObject({ state: 'exited', exitStatus: 'exit 3', nodeId: 'pc1' });
     expect((await api('GET', `/v1/containers/${id}/logs`)).body.text).toBe('bye\n');
+  });
+
+  // Issue 28: restart policies as Podman has them. A restart is a fresh start on the container's current rootfs (the
+  // file each run appends to keeps the earlier runs' lines), under a new epoch, backing off a crash loop.
+  it('restarts a failing program afresh on its rootfs with back-off (on-failure), one that ends well only with always, and never with no', async () => {
+    const rootfs = await ensureDebianRootfs(HTTPD_ROOTFS);
+    const script = (code: number) => ['/bin/sh', '-c', `echo run >> /runs; sleep 1; exit ${code}`];
+    const ids = { failing: `${TEST_PREFIX}-rfail`, always: `${TEST_PREFIX}-ralways`, no: `${TEST_PREFIX}-rno` };
+    for (const [id, policy, code] of [
+      [ids.failing, 'on-failure', 3],
+      [ids.always, 'always', 0],
+      [ids.no, 'no', 3],
+    ] as const) {
+      expect(
+        (
+          await api('POST', '/v1/containers', {
+            id,
+            args: script(code),
+            memoryMiB: 16,
+            rootfs: { dir: rootfs },
+            restart: policy,
+          })
+        ).status,
+      ).toBe(201);
+      expect((await api('POST', `/v1/containers/${id}/start`, { nodeId: 'pc1' })).body).toMatchObject({
+        state: 'running',
+      });
+    }
+    const runs = (id: string) =>
+      readFileSync(path.join(cluster.nodeDirs.pc1!, 'store', 'containers', id, 'bundle', 'rootfs', 'runs'), 'utf8')
+        .trim()
+        .split('\n').length;
+    const body = async (id: string) => (await api('GET', `/v1/containers/${id}`)).body;
+    // Exit after 1 s; restarted 10 s later, then 20 s after the next exit (reports every 2 s).
+    const started = Date.now();
+    for (;;) {
+      const b = await body(ids.failing);
+      if ((b.restartCount as number) >= 2) break;
+      if (Date.now() - started > 90_000) throw new Error(`not restarted twice in 90 s: ${JSON.stringify(b)}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const secondRestartAfter = Date.now() - started;
+    expect(secondRestartAfter).toBeGreaterThan(30_000); // 10 s, then 20 s of back-off, plus the runs
+    expect(runs(ids.failing)).toBeGreaterThanOrEqual(3); // the same rootfs every time
+    expect(await body(ids.failing)).toMatchObject({ restartPolicy: 'on-failure', epoch: expect.any(Number) });
+    expect((await body(ids.failing)).epoch as number).toBeGreaterThanOrEqual(3); // a new copy each time
+    expect((await body(ids.always)).restartCount as number).toBeGreaterThanOrEqual(1);
+    expect(runs(ids.always)).toBeGreaterThanOrEqual(2);
+    expect(await body(ids.no)).toMatchObject({ state: 'exited', exitStatus: 'exit 3', restartCount: 0 });
+    expect(runs(ids.no)).toBe(1);
+    const shown = await execa(
+      process.execPath,
+      [path.join(REPO_ROOT, 'dist', 'cli', 'zanshin.js'), 'container', 'show', ids.failing],
+      {
+        env: {
+          ZANSHIN_API_URL: `http://127.0.0.1:${cluster.config.apiPort}`,
+          ZANSHIN_ADMIN_TOKEN_FILE: path.join(planClusterOf().paths.secrets, 'admin-token'),
+        },
+      },
+    );
+    expect(shown.stdout).toMatch(/restart: on-failure, \d+ restart\(s\) in a row/);
   });
 
   it('notices a container whose program was killed on its PC', async () => {

@@ -71,6 +71,21 @@ describe('limits from the registration', () => {
       devices: [{ allow: false, access: 'rwm' }],
     });
   });
+
+  it("puts the container in a cgroup of its PC's own, beside its limits and namespace", () => {
+    const out = patchSpec(spec, {
+      args: ['/bin/app'],
+      env: [],
+      hostname: 'c1',
+      netnsPath: '/run/netns/zc-c1',
+      limits: { memoryMiB: 96, cpus: 0.5, pids: 64 },
+      cgroupsPath: '/zanshin/pc3/c1',
+    });
+    const linux = out.linux as { cgroupsPath: string; resources: { pids: unknown }; namespaces: unknown[] };
+    expect(linux.cgroupsPath).toBe('/zanshin/pc3/c1');
+    expect(linux.resources.pids).toEqual({ limit: 64 });
+    expect(linux.namespaces).toEqual([{ type: 'network', path: '/run/netns/zc-c1' }]);
+  });
 });
 
 describe('the user a program runs as', () => {
