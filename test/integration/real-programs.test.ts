@@ -288,7 +288,7 @@ describe('everyday container commands and what runs', () => {
     const secondRestartAfter = Date.now() - started;
     expect(secondRestartAfter).toBeGreaterThan(30_000); // 10 s, then 20 s of back-off, plus the runs
     expect(runs(ids.failing)).toBeGreaterThanOrEqual(3); // the same rootfs every time
-    expect(await body(ids.failing)).toMatchObject({ restartPolicy: 'on-failure', epoch: expect.any(Number) });
+    expect(await body(ids.failing)).toMatchObject({ restartPolicy: 'on-failure' });
     expect((await body(ids.failing)).epoch as number).toBeGreaterThanOrEqual(3); // a new copy each time
     expect((await body(ids.always)).restartCount as number).toBeGreaterThanOrEqual(1);
     expect(runs(ids.always)).toBeGreaterThanOrEqual(2);
