@@ -2,7 +2,7 @@
 import { Command, Option } from 'commander';
 import { rootCause } from '../../common/errors';
 import { clusterConfig, ClusterConfig } from './config';
-import { clusterStatus, ClusterStatus, runningConfig, startCluster, stopCluster } from './cluster';
+import { clusterStatus, ClusterStatus, restartPart, runningConfig, startCluster, stopCluster } from './cluster';
 import { probeNodes } from './probe';
 import { planCluster } from './plan';
 import { clusterTemporal, withTemporalClient } from './temporal-client';
@@ -88,6 +88,15 @@ shared(program.command('status').description('show each part up or down (exit 1 
     process.exitCode = status.running ? 0 : 1;
   },
 );
+
+shared(
+  program
+    .command('restart')
+    .argument('<part>', 'a part as `status` names it: pc2/node-worker, temporal, migration-api, ...')
+    .description('stop one part of the running cluster and start it again as it was started'),
+).action(async (part: string, opts: CommonOptions) => {
+  await restartPart(configFrom(opts), part, (l) => console.log(`[cluster] ${l}`));
+});
 
 shared(
   program

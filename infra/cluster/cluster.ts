@@ -207,11 +207,11 @@ class Launcher {
   launch(
     name: string,
     argv: string[],
-    env: NodeJS.ProcessEnv = {},
+    env: Record<string, string> = {},
     stopSignal: NodeJS.Signals = 'SIGTERM',
   ): ProcessRecord {
     const log = path.join(this.logs, `${name.replace('/', '-')}.log`);
-    const rec = spawnDetached(name, argv, { log, env: { ...process.env, ...env }, stopSignal });
+    const rec = spawnDetached(name, argv, { log, env, stopSignal });
     this.state.processes.push(rec);
     writeState(this.stateFile, this.state);
     return rec;
@@ -585,6 +585,36 @@ export async function stopCluster(requested: ClusterConfig, log: Log = console.l
   rmSync(plan.paths.sockets, { recursive: true, force: true });
   removeState(plan.paths.state);
   log('cluster stopped');
+}
+
+/**
+ * Stops one part of the running cluster (`pc2/node-worker`, `temporal`, `migration-api`, ...) if it runs, and starts
+ * it again as it was started (same command, same settings): a restart after a crash, or an operator's.
+ */
+export async function restartPart(
+  requested: ClusterConfig,
+  name: string,
+  log: Log = console.log,
+): Promise<ProcessRecord> {
+  const plan = planCluster(runningConfig(requested));
+  const state = readState(plan.paths.state);
+  if (!state) throw new Error(`no cluster runs from ${requested.dataDir}`);
+  const at = state.processes.findIndex((p) => p.name === name);
+  if (at < 0)
+    throw new Error(`the cluster has no part ${name} (parts: ${state.processes.map((p) => p.name).join(', ')})`);
+  const old = state.processes[at]!;
+  log(`${name} (pid ${old.pid}): ${await stopProcess(old)}`);
+  const rec = spawnDetached(name, old.argv, {
+    log: old.log,
+    stopSignal: old.stopSignal,
+    ...(old.env ? { env: old.env } : {}),
+  });
+  // Read again: another part may have been restarted meanwhile.
+  const now = readState(plan.paths.state) ?? state;
+  now.processes = now.processes.map((p) => (p.name === name ? rec : p));
+  writeState(plan.paths.state, now);
+  log(`${name} started again (pid ${rec.pid})`);
+  return rec;
 }
 
 /** Each part up or down: processes by PID, namespaces, the API's health and each PC's live pollers. */

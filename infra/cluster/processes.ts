@@ -11,6 +11,8 @@ export interface ProcessRecord {
   log: string;
   /** The signal that asks this process to shut down cleanly. */
   stopSignal: NodeJS.Signals;
+  /** What the launcher added to its environment (settings and file paths, never a secret): to start it again. */
+  env?: Record<string, string>;
 }
 
 /** Field 22 of /proc/PID/stat (start time in clock ticks since boot), or null if there is no live process. */
@@ -52,7 +54,8 @@ export function isRunning(rec: ProcessRecord): boolean {
 }
 
 export interface SpawnOptions {
-  env?: NodeJS.ProcessEnv;
+  /** Added to this process's own environment. */
+  env?: Record<string, string>;
   log: string;
   stopSignal?: NodeJS.Signals;
 }
@@ -67,13 +70,21 @@ export function spawnDetached(name: string, argv: string[], opts: SpawnOptions):
     const child = spawn(argv[0]!, argv.slice(1), {
       detached: true,
       stdio: ['ignore', fd, fd],
-      env: opts.env ?? process.env,
+      env: { ...process.env, ...(opts.env ?? {}) },
     });
     if (child.pid === undefined) throw new Error(`could not start ${name} (${argv[0]}): see ${opts.log}`);
     child.unref();
     const startTime = processStartTime(child.pid);
     if (startTime === null) throw new Error(`${name} exited at once; last lines of ${opts.log}:\n${logTail(opts.log)}`);
-    return { name, pid: child.pid, startTime, argv, log: opts.log, stopSignal: opts.stopSignal ?? 'SIGTERM' };
+    return {
+      name,
+      pid: child.pid,
+      startTime,
+      argv,
+      log: opts.log,
+      stopSignal: opts.stopSignal ?? 'SIGTERM',
+      ...(opts.env ? { env: opts.env } : {}),
+    };
   } finally {
     closeSync(fd);
   }

@@ -47,7 +47,6 @@ beforeAll(async () => {
   const worker = spawnDetached('node-worker', inNamespace(NAMESPACE, nodeWorkerArgv()), {
     log: log('node-worker'),
     env: {
-      ...process.env,
       ZANSHIN_NODE_ID: NODE_ID,
       ZANSHIN_NODE_DATA_DIR: path.join(dir, 'node'),
       TEMPORAL_ADDRESS: `127.0.0.1:${port}`,
