@@ -5,7 +5,12 @@ import type { ContainerUser, RootfsSource } from '../domain/reports';
 import { inTransaction, NATURAL, Queryable } from './db';
 import { RestartPolicy, restartDueAt, restartsInARow } from '../domain/restart-policy';
 
-export type ContainerStateName = 'created' | 'running' | 'migrating' | 'stopped' | 'exited';
+/**
+ * 'exited': its program ended and zanshin-init recorded how (its restart policy decides what next); 'lost': its PC
+ * no longer runs it and nothing recorded an ending (a power-off, a copy removed behind Zanshin's back): crash
+ * recovery brings it back from its newest checkpoint.
+ */
+export type ContainerStateName = 'created' | 'running' | 'migrating' | 'stopped' | 'exited' | 'lost';
 
 export interface ContainerRow {
   id: string;
@@ -176,8 +181,9 @@ export async function setRunning(db: Queryable, id: string, nodeId: string): Pro
 
 /**
  * A PC's report of what it runs: containers recorded as running there that it no longer runs are "exited", with
- * how their program ended. Only rows unchanged since the PC listed its containers (`listedAt`) are judged, so a
- * container that arrived after the listing is not taken for gone. Returns the ids marked.
+ * how their program ended, when zanshin-init recorded it; else "lost" (the PC lost the copy: crash recovery brings
+ * it back). Only rows unchanged since the PC listed its containers (`listedAt`) are judged, so a container that
+ * arrived after the listing is not taken for gone. Returns the ids marked.
  */
 export async function noticeExited(
   db: Queryable,
@@ -195,11 +201,15 @@ export async function noticeExited(
   );
   const gone = rows.map((r) => r.id).filter((id) => !running.has(id));
   for (const id of gone) {
+    const ended = exits.get(id);
     const status =
-      exits.get(id) ?? (exits.has(id) ? 'ended (no exit status recorded)' : `gone: ${nodeId} no longer runs it`);
+      ended ??
+      (exits.has(id)
+        ? `lost: ${nodeId} holds it stopped, with no ending recorded`
+        : `lost: ${nodeId} no longer runs it`);
     await db.query(
-      "UPDATE containers SET state = 'exited', exit_status = $2, updated_at = now() WHERE id = $1 AND state = 'running'",
-      [id, status],
+      "UPDATE containers SET state = $3, exit_status = $2, updated_at = now() WHERE id = $1 AND state = 'running'",
+      [id, status, ended ? 'exited' : 'lost'],
     );
   }
   return gone;
@@ -288,14 +298,19 @@ export async function runningContainers(db: Queryable): Promise<{ id: string; no
   return rows;
 }
 
-/** Containers recorded as running on a PC that has not reported for `offlineAfterSeconds`. */
+/**
+ * Containers to recover: recorded as running on a PC that has not reported for `offlineAfterSeconds`, and those a
+ * PC lost (`lost`: it is live, but no longer runs them).
+ */
 export async function containersOnSilentNodes(
   db: Queryable,
   offlineAfterSeconds: number,
-): Promise<{ containerId: string; deadNode: string; lastReportAt: Date }[]> {
-  const { rows } = await db.query<{ containerId: string; deadNode: string; lastReportAt: Date }>(
-    `SELECT c.id AS "containerId", c.node_id AS "deadNode", n.last_report_at AS "lastReportAt" FROM containers c JOIN nodes n ON n.id = c.node_id
-     WHERE c.state = 'running' AND n.last_report_at < now() - ($1::int * interval '1 second') ORDER BY c.id ${NATURAL}`,
+): Promise<{ containerId: string; deadNode: string; lastReportAt: Date; lost: boolean }[]> {
+  const { rows } = await db.query<{ containerId: string; deadNode: string; lastReportAt: Date; lost: boolean }>(
+    `SELECT c.id AS "containerId", c.node_id AS "deadNode", n.last_report_at AS "lastReportAt", c.state = 'lost' AS lost
+     FROM containers c JOIN nodes n ON n.id = c.node_id
+     WHERE (c.state = 'running' AND n.last_report_at < now() - ($1::int * interval '1 second')) OR c.state = 'lost'
+     ORDER BY c.id ${NATURAL}`,
     [offlineAfterSeconds],
   );
   return rows;

@@ -22,6 +22,8 @@ interface CrashedContainer {
   containerId: string;
   deadNode: string;
   holder: { nodeId: string; generation: number } | null;
+  /** Its PC is live but no longer runs it (it came back from a power-off, the copy was removed). */
+  lost?: boolean;
 }
 
 /**
@@ -74,7 +76,7 @@ export async function recoverContainer(
   };
   // Listed before this lock was taken: it may have moved since.
   const now = await control.loadContainer({ containerId });
-  if (now.state !== 'running' || now.nodeId !== deadNode)
+  if (now.state !== (input.lost ? 'lost' : 'running') || now.nodeId !== deadNode)
     return { ...result, skipped: `it is ${now.state} on ${now.nodeId ?? 'no PC'} now` };
   const stillThere = await nodeActivities(deadNode, { answerSeconds: 5 })
     .containerState({ containerId })
@@ -106,6 +108,7 @@ export async function recoverContainer(
     to: result.restoredOn,
     generation: result.generation,
     checkpointAgeMs: result.checkpointAgeMs,
+    reason: input.lost ? `crash recovery: ${deadNode} lost it` : `crash recovery: ${deadNode} stopped reporting`,
     ...(result.error ? { error: result.error } : {}),
   });
   return result;

@@ -41,6 +41,8 @@ export interface RecoveryRecord {
   to: string | null;
   generation: number | null;
   checkpointAgeMs: number | null;
+  /** Why it was recovered. @default crash recovery: <from> stopped reporting */
+  reason?: string;
   error?: string;
 }
 
@@ -143,6 +145,8 @@ export function createControlActivities({
         deadNode: string;
         lastReportAt: string;
         holder: { nodeId: string; generation: number } | null;
+        /** The PC is live but lost the copy (rather than gone silent). */
+        lost: boolean;
       }[]
     > {
       // Never sooner than lease + margin: until then a silent PC may still run them (domain/fencing.ts).
@@ -150,12 +154,14 @@ export function createControlActivities({
       const seconds = Math.max(offlineSeconds(input.offlineAfterSeconds), leaseSeconds + marginSeconds);
       const out = [];
       for (const r of await containersOnSilentNodes(db, seconds)) {
-        const holder = await newestCheckpointHolder(db, r.containerId, [r.deadNode], seconds);
+        // A PC that lost a copy is live: its own checkpoints of it count.
+        const holder = await newestCheckpointHolder(db, r.containerId, r.lost ? [] : [r.deadNode], seconds);
         out.push({
           containerId: r.containerId,
           deadNode: r.deadNode,
           lastReportAt: r.lastReportAt.toISOString(),
           holder,
+          lost: r.lost,
         });
       }
       return out;
@@ -179,7 +185,7 @@ export function createControlActivities({
           containerId: input.containerId,
           from: input.from,
           to: input.to ?? input.from,
-          reason: `crash recovery: ${input.from} stopped reporting`,
+          reason: input.reason ?? `crash recovery: ${input.from} stopped reporting`,
           decision: null,
         },
         { checked: false },

@@ -110,6 +110,7 @@ export class StubCluster {
     deadNode: string;
     lastReportAt: string;
     holder: { nodeId: string; generation: number } | null;
+    lost: boolean;
   }[] = [];
   recoveries: { containerId: string; to: string | null; error?: string }[] = [];
 

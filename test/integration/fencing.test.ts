@@ -189,6 +189,28 @@ it('longer than recovery: restored elsewhere under a new epoch, and the copy tha
   );
   expect(await statuses()).toEqual({ [CUT]: { pc3: 'running' }, [STOPPED]: { pc3: 'running' } });
   expect(await answers(STOPPED)).toBe(true); // its address answers from pc3 now
+});
+
+// Found by the soak: a PC that lost a copy (powered off and back before anyone recovered it, a copy removed behind
+// Zanshin's back) used to have its container recorded as "exited", and nothing brought it back.
+it('recovers a container its PC lost (not ended by its program) from its newest checkpoint', async () => {
+  const where = Object.entries(await cluster.statusOn(CUT)).find(([, s]) => s === 'running')![0];
+  await execa('runc', ['--root', `${cluster.nodeDirs[where]!}/runc`, 'delete', '--force', CUT]);
+  const lost = await until(
+    'the loss recorded',
+    async () => (await cluster.api('GET', `/v1/containers/${CUT}`)).body,
+    (b) => b.state === 'lost',
+    10_000,
+  );
+  expect(lost.exitStatus).toMatch(/^lost: .* no longer runs it/);
+  const recovered = await recover();
+  expect(recovered.filter((r) => r.containerId === CUT).map((r) => r.restoredOn !== null)).toEqual([true]);
+  const running = Object.entries(await cluster.statusOn(CUT)).filter(([, s]) => s === 'running');
+  expect(running).toHaveLength(1);
+  expect((await cluster.api('GET', `/v1/containers/${CUT}`)).body).toMatchObject({
+    state: 'running',
+    nodeId: running[0]![0],
+  });
   await watch.stop();
   expect(watch.looks).toBeGreaterThan(100);
   expect(watch.violations).toEqual([]);

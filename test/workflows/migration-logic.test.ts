@@ -422,8 +422,8 @@ describe('crash recovery (stub activities)', () => {
     );
     const lastReportAt = new Date(Date.now() - 60_000).toISOString();
     stub.crashed = [
-      { containerId: 'locked', deadNode: dead!, lastReportAt, holder: { nodeId: holder!, generation: 4 } },
-      { containerId: 'free', deadNode: dead!, lastReportAt, holder: { nodeId: holder!, generation: 5 } },
+      { containerId: 'locked', deadNode: dead!, lastReportAt, holder: { nodeId: holder!, generation: 4 }, lost: false },
+      { containerId: 'free', deadNode: dead!, lastReportAt, holder: { nodeId: holder!, generation: 5 }, lost: false },
     ];
     const results = await stub.run(env, bundle, queue, async () => {
       // Something holds migrate-locked meanwhile (a migration that will find its source dead, say).

@@ -1,0 +1,483 @@
+// The chaos soak (issue 28): containers moved continuously between host PCs while a seeded schedule injects every
+// kind of fault (schedule.ts), an observer outside Zanshin watches (observer.ts), and the run ends with the store
+// checked chunk by chunk. `npm run soak -- --seed S --minutes M --json FILE`.
+import { Client, Connection, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import execa from 'execa';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { ApiClient } from '../../cli/api-client';
+import { CONTROL_TASK_QUEUE, migrationWorkflowId } from '../../common/names';
+import type { ContainerNetwork } from '../../domain/container-network';
+import { rootCause } from '../../common/errors';
+import { RemnantStore } from '../../node/store';
+import { imageDamage } from '../../node/verify-image';
+import type { migrateContainer, recoverCrashedNodes, safetyCheckpoints } from '../../workflows';
+import { restartPart, startCluster, stopCluster } from '../cluster/cluster';
+import { ClusterConfig, clusterConfig } from '../cluster/config';
+import { deleteNamespaces, listNamespaces } from '../cluster/netns';
+import { planCluster } from '../cluster/plan';
+import { readState } from '../cluster/state';
+import { clusterClient, clusterTemporal } from '../cluster/temporal-client';
+import { freePort } from '../cluster/wait';
+import { ensureCounterRootfs } from '../images/counter';
+import { ensureDebianRootfs, REDIS_ROOTFS } from '../images/debian-rootfs';
+import { LoopDisks } from './disks';
+import { Observer, Violation } from './observer';
+import { FAULT_KINDS, PlannedFault, planFaults, seededRandom } from './schedule';
+import { RedisWriter } from './writer';
+
+export interface SoakOptions {
+  seed: number;
+  minutes: number;
+  log?: (line: string) => void;
+}
+
+export interface SoakReport {
+  seed: number;
+  minutes: number;
+  violations: number;
+  violationDetails: Violation[];
+  migrations: { attempted: number; completed: number; rolledBack: number };
+  faults: Record<string, number>;
+  recoveries: number;
+  restarts: number;
+  workLostSeconds: { max: number; total: number };
+  secondsToRecover: { max: number };
+  redis: { acknowledgedWrites: number; reconnects: number; checks: number };
+  observer: { looks: number };
+  damagedOnPurpose: number;
+}
+
+const PCS = 4;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The soak's own cluster: test-paced fencing, paused schedules (the soak drives every workflow itself). */
+async function soakConfig(seed: number): Promise<ClusterConfig> {
+  const port = async () => String(await freePort());
+  return clusterConfig({
+    ZANSHIN_DATA_DIR: path.join('/var/tmp', `zanshin-soak-${seed}-${process.pid}`),
+    ZANSHIN_NODES: String(PCS),
+    ZANSHIN_NS_PREFIX: 'zk',
+    ZANSHIN_LAN_SUBNET: '10.91.0',
+    ZANSHIN_LINK_RATE: '1gbit',
+    ZANSHIN_TEMPORAL_PORT: await port(),
+    ZANSHIN_TEMPORAL_UI_PORT: await port(),
+    ZANSHIN_TEMPORAL_GATE_PORT: await port(),
+    ZANSHIN_CODEC_PORT: await port(),
+    ZANSHIN_API_PORT: await port(),
+    ZANSHIN_PG_PORT: await port(),
+    ZANSHIN_SCHEDULES: 'paused',
+    ZANSHIN_LOAD_REPORT_SECONDS: '2',
+    ZANSHIN_LEASE_SECONDS: '8',
+    ZANSHIN_FENCE_MARGIN_SECONDS: '3',
+    ZANSHIN_RECOVERY_AFTER_SECONDS: '11',
+  });
+}
+
+/** GET of one key from the user host (a one-shot client on the LAN): its value, or null. */
+async function redisGet(userNs: string, host: string, key: string): Promise<string | null> {
+  const script = String.raw`
+const s = require('net').connect({ host: process.argv[1], port: 6379 }, () =>
+  s.write('*2\r\n$3\r\nGET\r\n$' + process.argv[2].length + '\r\n' + process.argv[2] + '\r\n'));
+let b = ''; s.on('data', (d) => { b += d; const m = /^\$(-?\d+)\r\n/.exec(b);
+  if (m && (m[1] === '-1' || b.length >= m[0].length + Number(m[1]) + 2)) { console.log(m[1] === '-1' ? 'NULL' : b.slice(m[0].length, m[0].length + Number(m[1]))); process.exit(0); } });
+s.on('error', () => process.exit(2)); setTimeout(() => process.exit(3), 5000);`;
+  const r = await execa('nsenter', [`--net=/run/netns/${userNs}`, process.execPath, '-e', script, host, key], {
+    reject: false,
+  });
+  if (r.exitCode !== 0) throw new Error(`redis at ${host} did not answer (exit ${r.exitCode})`);
+  return r.stdout.trim() === 'NULL' ? null : r.stdout.trim();
+}
+
+export async function runSoak(o: SoakOptions): Promise<SoakReport> {
+  const log = o.log ?? ((l: string) => console.log(`[soak] ${l}`));
+  const config = await soakConfig(o.seed);
+  const plan = planCluster(config);
+  const disks = new LoopDisks(`${config.dataDir}-disks`);
+  const nodeIds = plan.nodes.map((n) => n.id);
+  const nodeDirs = Object.fromEntries(plan.nodes.map((n) => [n.id, n.dataDir]));
+  const rnd = seededRandom(o.seed ^ 0x5eed);
+  const pick = <T>(list: T[]): T => list[Math.floor(rnd() * list.length)]!;
+  const report: SoakReport = {
+    seed: o.seed,
+    minutes: o.minutes,
+    violations: 0,
+    violationDetails: [],
+    migrations: { attempted: 0, completed: 0, rolledBack: 0 },
+    faults: Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])),
+    recoveries: 0,
+    restarts: 0,
+    workLostSeconds: { max: 0, total: 0 },
+    secondsToRecover: { max: 0 },
+    redis: { acknowledgedWrites: 0, reconnects: 0, checks: 0 },
+    observer: { looks: 0 },
+    damagedOnPurpose: 0,
+  };
+  const extraViolations: Violation[] = [];
+  const violate = (v: Omit<Violation, 'at'>) => extraViolations.push({ at: new Date().toISOString(), ...v });
+  /** Recoveries and restarts by container, with when: they explain a counter going back. */
+  const comebacks: { containerId: string; at: number }[] = [];
+  const damaged = new Set<string>(); // "<pc>/<container>/<generation>" the soak itself damaged
+  let connection: Connection | null = null;
+  let observer: Observer | null = null;
+  let writer: RedisWriter | null = null;
+  /** Faults in effect, undone before the end whatever happens. */
+  const undo = new Map<string, () => Promise<void>>();
+
+  log(`seed ${o.seed}, ${o.minutes} min, ${PCS} PCs, data in ${config.dataDir}`);
+  try {
+    for (const n of plan.nodes) await disks.mount(n.id, n.dataDir, 4);
+    await startCluster(config, (l) => log(`cluster: ${l}`));
+    connection = await Connection.connect({ address: `127.0.0.1:${config.temporalPort}` });
+    const client: Client = clusterClient(connection, clusterTemporal(config));
+    const api = new ApiClient({
+      url: `http://127.0.0.1:${config.apiPort}`,
+      token: (await readFile(path.join(plan.paths.secrets, 'admin-token'), 'utf8')).trim(),
+    });
+
+    // Workloads: three counters and a redis of >= 128 MiB (as root: programs of another uid cannot be checkpointed
+    // on these PCs), whose client on the user host writes keys in order.
+    const counterRootfs = await ensureCounterRootfs();
+    const redisRootfs = await ensureDebianRootfs(REDIS_ROOTFS);
+    const counters = ['c1', 'c2', 'c3'].map((c) => `soak-${c}`);
+    const redis = 'soak-redis';
+    const create = async (id: string, body: object, node: string) => {
+      const c = await api.post<{ network: ContainerNetwork | null }>('/v1/containers', { id, ...body });
+      await api.post(`/v1/containers/${id}/start`, { nodeId: node });
+      return c.network!;
+    };
+    for (const [i, id] of counters.entries())
+      await create(
+        id,
+        {
+          args: ['/bin/counter'],
+          env: [`MIB=${16 * (i + 1)}`, 'DIRTY_PAGES_PER_SEC=20'],
+          memoryMiB: 96,
+          rootfs: { dir: counterRootfs },
+        },
+        nodeIds[i]!,
+      );
+    const redisNet = await create(
+      redis,
+      {
+        args: ['/usr/bin/redis-server', '/etc/redis.conf', '--save', ''],
+        memoryMiB: 512,
+        rootfs: { dir: redisRootfs },
+      },
+      nodeIds[3]!,
+    );
+    const fill = await execa('nsenter', [
+      `--net=/run/netns/${plan.user.namespace}`,
+      process.execPath,
+      '-e',
+      String.raw`const s=require('net').connect({host:process.argv[1],port:6379},()=>s.write('*5\r\n$5\r\nDEBUG\r\n$8\r\nPOPULATE\r\n$6\r\n450000\r\n$4\r\nfill\r\n$3\r\n256\r\n'));s.on('data',(d)=>{console.log(String(d).trim());process.exit(0)});setTimeout(()=>process.exit(1),60000)`,
+      redisNet.address,
+    ]);
+    log(`redis filled (${fill.stdout}): about 140 MiB`);
+    writer = new RedisWriter(plan.user.namespace, redisNet.address);
+    writer.start();
+    const all = [...counters, redis];
+    const explained = (id: string, since: number) => comebacks.some((c) => c.containerId === id && c.at >= since);
+    observer = new Observer({ api, nodeDirs, userNamespace: plan.user.namespace, counters, explained }).start();
+
+    const checkRedis = async (why: string, ackedBefore: number) => {
+      const n = writer!.lastAckedBefore(ackedBefore);
+      if (!n) return;
+      report.redis.checks++;
+      const value = await redisGet(plan.user.namespace, redisNet.address, `soak:${n}`).catch(
+        (err: Error) => err.message,
+      );
+      if (value === null)
+        violate({
+          kind: 'acknowledged write lost',
+          containerId: redis,
+          detail: `${why}: soak:${n} (acknowledged) is gone`,
+        });
+    };
+
+    const start = Date.now();
+    const endAt = start + o.minutes * 60_000;
+    const coolDownMs = Math.min(60_000, (o.minutes * 60_000) / 4);
+    const faults = planFaults({
+      seed: o.seed,
+      minutes: o.minutes,
+      pcs: PCS,
+      leaseSeconds: config.leaseSeconds,
+      recoverySeconds: config.recoveryAfterSeconds,
+      warmUpMs: Math.min(30_000, (o.minutes * 60_000) / 6),
+      coolDownMs,
+    });
+    log(
+      `${faults.length} faults planned: ${FAULT_KINDS.map((k) => `${k} ${faults.filter((f) => f.kind === k).length}`).join(', ')}`,
+    );
+    const faulted = new Set<string>(); // PCs hurt right now: not chosen as targets
+    const inFlight = new Set<string>();
+
+    const migrate = async (id: string, to: string): Promise<void> => {
+      inFlight.add(id);
+      report.migrations.attempted++;
+      try {
+        await client.workflow.execute<typeof migrateContainer>('migrateContainer', {
+          taskQueue: CONTROL_TASK_QUEUE,
+          workflowId: migrationWorkflowId(id),
+          workflowIdConflictPolicy: 'FAIL',
+          args: [{ containerId: id, to, reason: 'soak' }],
+        });
+        report.migrations.completed++;
+        if (id === redis) await checkRedis(`after moving to ${to}`, Date.now() - 1_000);
+      } catch (err) {
+        if (err instanceof WorkflowExecutionAlreadyStartedError) report.migrations.attempted--;
+        else {
+          report.migrations.rolledBack++;
+          log(`migration of ${id} to ${to} failed: ${rootCause(err).message.slice(0, 300)}`);
+        }
+      } finally {
+        inFlight.delete(id);
+      }
+    };
+
+    // Drivers: moves all the time, safety checkpoints and crash recovery as the schedules would run them.
+    const drivers: Promise<void>[] = [];
+    const loop = (everyMs: number, fn: () => Promise<void>) =>
+      drivers.push(
+        (async () => {
+          while (Date.now() < endAt - coolDownMs / 2) {
+            await fn().catch((err: unknown) => log(`driver: ${rootCause(err).message.slice(0, 200)}`));
+            await sleep(everyMs);
+          }
+        })(),
+      );
+    loop(3_000, async () => {
+      if (inFlight.size >= 2) return;
+      const { containers } = await api.get<{ containers: { id: string; state: string; nodeId: string | null }[] }>(
+        '/v1/containers',
+      );
+      const movable = containers.filter((c) => c.state === 'running' && c.nodeId && !inFlight.has(c.id));
+      if (!movable.length) return;
+      const c = pick(movable);
+      const targets = nodeIds.filter((n) => n !== c.nodeId && !faulted.has(n));
+      if (targets.length) void migrate(c.id, pick(targets));
+    });
+    loop(30_000, async () => {
+      await client.workflow.execute<typeof safetyCheckpoints>('safetyCheckpoints', {
+        taskQueue: CONTROL_TASK_QUEUE,
+        workflowId: `soak-safety-${Date.now()}`,
+        args: [{}],
+      });
+    });
+    loop(5_000, async () => {
+      const results = await client.workflow.execute<typeof recoverCrashedNodes>('recoverCrashedNodes', {
+        taskQueue: CONTROL_TASK_QUEUE,
+        workflowId: `soak-recovery-${Date.now()}`,
+        args: [{ offlineAfterSeconds: config.recoveryAfterSeconds }],
+      });
+      for (const r of results.filter((x) => x.restoredOn)) {
+        report.recoveries++;
+        comebacks.push({ containerId: r.containerId, at: Date.now() });
+        const lost = (r.checkpointAgeMs ?? 0) / 1000;
+        report.workLostSeconds.max = Math.max(report.workLostSeconds.max, lost);
+        report.workLostSeconds.total += lost;
+        log(`recovered ${r.containerId} on ${r.restoredOn} (its checkpoint was ${Math.round(lost)} s old)`);
+        if (r.containerId === redis)
+          await checkRedis('after a recovery', Date.now() - (r.checkpointAgeMs ?? 0) - 5_000);
+      }
+      for (const r of results.filter((x) => x.error)) log(`recovery of ${r.containerId}: ${r.error}`);
+    });
+    // Restarts are recorded by the API; they explain a counter that starts afresh.
+    loop(5_000, async () => {
+      for (const id of all) {
+        const c = await api.get<{ restartCount: number; lastRestartAt: string | null }>(`/v1/containers/${id}`);
+        if (c.lastRestartAt && !comebacks.some((x) => x.containerId === id && x.at === Date.parse(c.lastRestartAt!))) {
+          comebacks.push({ containerId: id, at: Date.parse(c.lastRestartAt) });
+          report.restarts++;
+        }
+      }
+    });
+
+    // The faults, in their planned order.
+    const worker = (pc: string) => `${pc}/node-worker`;
+    const pidOf = (name: string) => readState(plan.paths.state)!.processes.find((p) => p.name === name)!.pid;
+    const signal = (name: string, sig: NodeJS.Signals) => {
+      try {
+        process.kill(pidOf(name), sig);
+      } catch {
+        /* gone already */
+      }
+    };
+    const cutRule = (op: '-I' | '-D') => [
+      'iptables',
+      '-w',
+      op,
+      'OUTPUT',
+      '-o',
+      'lo',
+      '-p',
+      'tcp',
+      '-m',
+      'multiport',
+      '--dports',
+      `${config.temporalPort},${config.apiPort}`,
+      '-j',
+      'DROP',
+    ];
+    const nsOf = (pc: string) => plan.nodes.find((n) => n.id === pc)!.namespace;
+    const inject = async (f: PlannedFault): Promise<void> => {
+      const pc = nodeIds[f.pc]!;
+      const hurt = (key: string, fn: () => Promise<void>) => {
+        faulted.add(pc);
+        undo.set(key, async () => {
+          await fn();
+          faulted.delete(pc);
+          undo.delete(key);
+        });
+      };
+      const restart = (name: string) => restartPart(config, name, () => undefined);
+      switch (f.kind) {
+        case 'kill-worker-mid-migration': {
+          const { containers } = await api.get<{ containers: { id: string; state: string; nodeId: string }[] }>(
+            '/v1/containers',
+          );
+          const c = containers.find((x) => x.state === 'running' && !inFlight.has(x.id));
+          if (!c) return;
+          const to = pick(nodeIds.filter((n) => n !== c.nodeId && !faulted.has(n)));
+          const moving = migrate(c.id, to);
+          await sleep(500 + rnd() * 5_000); // somewhere in its steps
+          const victim = rnd() < 0.5 ? c.nodeId : to;
+          signal(worker(victim), 'SIGKILL');
+          log(`killed ${victim}'s worker while ${c.id} moved ${c.nodeId} -> ${to}`);
+          await sleep(8_000);
+          await restart(worker(victim));
+          await moving;
+          return;
+        }
+        case 'stop-worker':
+          signal(worker(pc), 'SIGSTOP');
+          hurt(`stop-${pc}`, () => Promise.resolve(signal(worker(pc), 'SIGCONT')));
+          return;
+        case 'partition-short':
+        case 'partition-long':
+          await execa('ip', ['-n', nsOf(pc), 'link', 'set', 'eth0', 'down']);
+          await execa('nsenter', [`--net=/run/netns/${nsOf(pc)}`, ...cutRule('-I')]);
+          hurt(`cut-${pc}`, async () => {
+            await execa('nsenter', [`--net=/run/netns/${nsOf(pc)}`, ...cutRule('-D')], { reject: false });
+            await execa('ip', ['-n', nsOf(pc), 'link', 'set', 'eth0', 'up']);
+          });
+          return;
+        case 'power-off': {
+          // Everything of the PC at once: worker, fence, containers, and the containers' namespaces with them.
+          signal(worker(pc), 'SIGKILL');
+          signal(`${pc}/fence`, 'SIGKILL');
+          const root = path.join(nodeDirs[pc]!, 'runc');
+          const listed = await execa('runc', ['--root', root, 'list', '-q'], { reject: false });
+          for (const id of listed.stdout.split('\n').filter(Boolean))
+            await execa('runc', ['--root', root, 'delete', '--force', id], { reject: false });
+          await deleteNamespaces((await listNamespaces()).filter((n) => n.startsWith(`zkc-${pc}-`)));
+          hurt(`power-${pc}`, async () => {
+            await restart(`${pc}/fence`);
+            await restart(worker(pc));
+          });
+          return;
+        }
+        case 'restart-temporal':
+          return void (await restart('temporal'));
+        case 'restart-postgres':
+          return void (await restart('postgres'));
+        case 'restart-api':
+          return void (await restart('migration-api'));
+        case 'restart-control-worker':
+          return void (await restart('control-worker'));
+        case 'disk-full': {
+          const filler = await disks.fill(nodeDirs[pc]!);
+          hurt(`disk-${pc}`, () => execa('rm', ['-f', filler]).then(() => undefined));
+          return;
+        }
+        case 'corrupt-checkpoint': {
+          // A byte flipped in a pages file of a generation a PC holds of a container it does not run.
+          const store = new RemnantStore(path.join(nodeDirs[pc]!, 'store'));
+          const running = await observer!.running();
+          for (const id of await store.containers()) {
+            if (running.get(id)?.includes(pc)) continue;
+            const gens = await store.generations(id);
+            if (!gens.length) continue;
+            const g = pick(gens);
+            const dir = store.imageDir(id, g);
+            const pages = (await readdir(dir)).find((n) => /^pages-\d+\.img$/.test(n));
+            if (!pages) continue;
+            const file = path.join(dir, pages);
+            const buf = await readFile(file);
+            if (!buf.length) continue;
+            const at = Math.floor(rnd() * buf.length);
+            buf[at] = buf[at]! ^ 0xff;
+            await writeFile(file, buf);
+            damaged.add(`${pc}/${id}/${g}`);
+            log(`flipped byte ${at} of ${id} generation ${g} on ${pc}`);
+            return;
+          }
+          return;
+        }
+      }
+    };
+
+    for (const f of faults) {
+      while (Date.now() < start + f.atMs) await sleep(200);
+      log(`fault: ${f.kind} on ${nodeIds[f.pc]} for ${Math.round(f.forMs / 1000)} s`);
+      report.faults[f.kind]!++;
+      await inject(f).catch((err: unknown) => log(`fault ${f.kind} failed: ${rootCause(err).message}`));
+      if (f.forMs) {
+        await sleep(f.forMs);
+        for (const fn of [...undo.values()]) await fn().catch((err: Error) => log(`undo: ${err.message}`));
+      }
+    }
+    while (Date.now() < endAt - coolDownMs / 2) await sleep(500);
+    await Promise.all(drivers);
+    while (inFlight.size) await sleep(500);
+
+    // Settle: crash recovery once more, then every container must run exactly once where migration-api says.
+    log('settling');
+    const settleUntil = Date.now() + coolDownMs / 2;
+    while (Date.now() < settleUntil) await sleep(1_000);
+    await checkRedis('at the end', Date.now() - 2_000);
+    await observer.stop();
+    writer.stop();
+    report.redis.acknowledgedWrites = writer.lastAcked;
+    report.redis.reconnects = writer.reconnects;
+    report.observer.looks = observer.looks;
+    report.secondsToRecover.max = Math.round(observer.maxDownMs / 100) / 10;
+    for (const l of observer.lostSeconds) report.workLostSeconds.max = Math.max(report.workLostSeconds.max, l);
+
+    // The stores: every chunk verifies (but those the soak damaged itself), nothing left in staging.
+    for (const pc of nodeIds) {
+      const store = new RemnantStore(path.join(nodeDirs[pc]!, 'store'));
+      for (const id of await store.containers())
+        for (const g of await store.generations(id)) {
+          if (damaged.has(`${pc}/${id}/${g}`)) continue;
+          const { manifest } = await store.readGeneration(id, g);
+          const damage = await imageDamage(store.imageDir(id, g), manifest);
+          if (damage) violate({ kind: 'damaged chunk', containerId: id, detail: `${pc} generation ${g}: ${damage}` });
+        }
+      const staging = existsSync(store.stagingRoot()) ? readdirSync(store.stagingRoot()) : [];
+      if (staging.length) violate({ kind: 'staging left', detail: `${pc}: ${staging.join(', ')}` });
+    }
+    report.damagedOnPurpose = damaged.size;
+  } finally {
+    for (const fn of [...undo.values()]) await fn().catch(() => undefined);
+    await observer?.stop().catch(() => undefined);
+    writer?.stop();
+    await connection?.close().catch(() => undefined);
+    await stopCluster(config, () => undefined).catch((err: Error) => log(`stop: ${err.message}`));
+    await disks.removeAll();
+    await execa('rm', ['-rf', config.dataDir], { reject: false });
+  }
+  report.violationDetails = [...(observer?.violations ?? []), ...extraViolations];
+  report.violations = report.violationDetails.length;
+  report.workLostSeconds.total = Math.round(report.workLostSeconds.total * 10) / 10;
+  report.workLostSeconds.max = Math.round(report.workLostSeconds.max * 10) / 10;
+  return report;
+}
+
+/** Writes the report as JSON. */
+export function writeReport(file: string, report: SoakReport): void {
+  writeFileSync(file, JSON.stringify(report, null, 2) + os.EOL);
+}
