@@ -46,6 +46,8 @@ export class Observer {
   readonly lostSeconds: number[] = [];
   private stopped = false;
   private loops: Promise<void>[] = [];
+  /** Counters that went back, judged once the recovery that may explain them is recorded. */
+  private readonly judgements: Promise<void>[] = [];
 
   constructor(
     private readonly o: {
@@ -99,6 +101,7 @@ export class Observer {
   async stop(): Promise<void> {
     this.stopped = true;
     await Promise.all(this.loops);
+    await Promise.all(this.judgements);
   }
 
   private async checkCopies(): Promise<void> {
@@ -203,9 +206,11 @@ export class Observer {
       // Judged a little later: the recovery that explains it is recorded once its restore has returned.
       const since = before.at - 5_000;
       const detail = `${before.bootId}:${before.count} -> ${now.bootId}:${now.count} with no recovery or restart recorded`;
-      setTimeout(() => {
-        if (!this.o.explained(id, since)) this.violate({ kind: 'counter went back', containerId: id, detail });
-      }, 30_000).unref();
+      this.judgements.push(
+        new Promise((r) => setTimeout(r, 30_000)).then(() => {
+          if (!this.o.explained(id, since)) this.violate({ kind: 'counter went back', containerId: id, detail });
+        }),
+      );
     }
   }
 }
