@@ -41,7 +41,7 @@ export class ContainerLifecycle {
 
   /** Builds a bundle from a rootfs and starts the container. */
   async create(input: CreateContainerInput & { epoch?: number }): Promise<ContainerState> {
-    const { store, runc, net, configs } = this.deps;
+    const { store, runc, configs } = this.deps;
     const { containerId } = input;
     const current = await runc.state(containerId);
     if (current.status !== 'absent')
@@ -77,9 +77,16 @@ export class ContainerLifecycle {
       await writeFile(resolv, spec.network.dns.map((s) => `nameserver ${s}\n`).join(''), { flag: 'wx' });
     }
     await store.writeSpec(spec);
-    if (input.epoch !== undefined) await store.setEpoch(containerId, input.epoch);
-    await configs.write(spec);
     // A namespace left by an attempt that timed out (the container itself is absent, checked above) is made anew.
+    return this.startProgram(spec, input.epoch);
+  }
+
+  /** Writes the container's configs and starts its program in a network namespace made anew, under `epoch`. */
+  private async startProgram(spec: ContainerSpec, epoch: number | undefined): Promise<ContainerState> {
+    const { store, runc, net, configs } = this.deps;
+    const { containerId } = spec;
+    if (epoch !== undefined) await store.setEpoch(containerId, epoch);
+    await configs.write(spec);
     await net.destroy(containerId);
     await net.create(containerId, spec.network, { held: false });
     try {
@@ -96,26 +103,16 @@ export class ContainerLifecycle {
    * a new epoch; never old memory over newer files. Refused while it runs.
    */
   async restart(containerId: string, epoch?: number): Promise<ContainerState> {
-    const { store, runc, net, configs } = this.deps;
+    const { store, runc } = this.deps;
     const spec = await store.readSpec(containerId);
     if (!spec) throw new ExecutorError(`no bundle of ${containerId} on ${this.config.nodeId}`);
     const before = await runc.state(containerId);
     if (before.status === 'running' || before.status === 'paused')
       throw new ExecutorError(`container ${containerId} is ${before.status} on ${this.config.nodeId}: not restarted`);
     await runc.remove(containerId);
-    await net.destroy(containerId);
     // How the last run ended is history now (the API keeps it); logs go on in the same files.
     await rm(path.join(store.rootfsDir(containerId), INIT_DIR, 'exit'), { force: true });
-    if (epoch !== undefined) await store.setEpoch(containerId, epoch);
-    await configs.write(spec);
-    await net.create(containerId, spec.network, { held: false });
-    try {
-      await runc.run(containerId, store.bundleDir(containerId));
-    } catch (err) {
-      await net.destroy(containerId).catch(() => undefined);
-      throw err;
-    }
-    return runc.state(containerId);
+    return this.startProgram(spec, epoch);
   }
 
   /** Stops a container but keeps its bundle and checkpoints (it can be checkpoint-restored or re-created later). */
