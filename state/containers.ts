@@ -154,7 +154,7 @@ export async function setLocation(
   db: Queryable,
   id: string,
   nodeId: string,
-  state: 'running' | 'stopped',
+  state: 'running' | 'stopped' | 'lost',
 ): Promise<void> {
   await db.query('UPDATE containers SET node_id = $2, state = $3, updated_at = now() WHERE id = $1', [
     id,

@@ -77,7 +77,8 @@ export interface MigrationEnd {
   error?: string;
   /** Where the container is now. */
   nodeId: string;
-  containerState: 'running' | 'stopped';
+  /** 'lost': its source no longer runs it (crash recovery brings it back). */
+  containerState: 'running' | 'stopped' | 'lost';
 }
 
 export async function findMigration(db: Queryable, id: string): Promise<MigrationRow | null> {

@@ -139,7 +139,7 @@ export async function migrateContainer(input: MigrateContainerInput): Promise<Mi
   // Compensation: no target could take it, so it runs again where it was.
   const back = checkpoint
     ? await restoreWhereItWas(containerId, from, checkpoint, input.timeouts)
-    : { nodeId: from, state: 'running' as const, where: `it kept running on ${from}` };
+    : await stillOnSource(containerId, from);
   const message = `migration ${migrationId} of ${containerId} failed after ${attempts.length} target(s) (${attempts.map((a) => `${a.to}: ${a.outcome}`).join(', ')}); ${back.where}. Last error: ${lastError}`;
   await control.recordMigrationEnd({
     id: migrationId,
@@ -150,6 +150,27 @@ export async function migrateContainer(input: MigrateContainerInput): Promise<Mi
     containerState: back.state,
   });
   throw finalFailure(ErrorType.MigrationFailed, message);
+}
+
+/**
+ * No checkpoint was taken: the container is where it was, if its source still runs it (found by the soak: a source
+ * that had lost it, powered off and back, was recorded as running it). Asked, not assumed; a source that does not
+ * answer is left to crash recovery's own judgement.
+ */
+async function stillOnSource(
+  containerId: string,
+  from: string,
+): Promise<{ nodeId: string; state: 'running' | 'lost'; where: string }> {
+  const there = await nodeActivities(from, { answerSeconds: 10 })
+    .containerState({ containerId })
+    .catch(() => null);
+  if (there && (there.status === 'absent' || there.status === 'stopped'))
+    return {
+      nodeId: from,
+      state: 'lost',
+      where: `${from} no longer runs it (${there.status}): crash recovery brings it back from its newest checkpoint`,
+    };
+  return { nodeId: from, state: 'running', where: `it kept running on ${from}` };
 }
 
 /**

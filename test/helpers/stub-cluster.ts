@@ -36,6 +36,8 @@ export interface StubNode {
   checkpointMs?: number;
   /** Memory its containers report using (decides pre-copy). @default unknown */
   containerMemoryBytes?: number;
+  /** It lost its containers (powered off and back): it says they are absent. */
+  lostContainers?: boolean;
 }
 
 export interface StubContainer {
@@ -264,7 +266,11 @@ export class StubCluster {
       abortReceive: () => act('abortReceive', () => undefined),
       containerState: ({ containerId }) =>
         act('containerState', () => ({
-          ...state(containerId, 'absent'),
+          // What the stub control plane records there runs there, unless the PC lost it.
+          ...state(
+            containerId,
+            !behaviour.lostContainers && this.containers[containerId]?.nodeId === nodeId ? 'running' : 'absent',
+          ),
           ...(behaviour.containerMemoryBytes !== undefined ? { memoryBytes: behaviour.containerMemoryBytes } : {}),
         })),
     };

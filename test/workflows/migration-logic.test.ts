@@ -211,6 +211,28 @@ describe('migrateContainer (stub activities)', () => {
     expect(stub.epochs.c3).toBe(2); // the target's restore, then the source's
   });
 
+  // Found by the soak: a source that lost the container (powered off and back) refuses the dump; the migration used to
+  // record it as still running there, and nothing brought it back.
+  it('records a container its source no longer runs as lost, not as running there', async () => {
+    const {
+      queue,
+      pcs: [src, tgt],
+    } = ids(2);
+    const stub = new StubCluster(
+      {
+        [src!]: {
+          lostContainers: true,
+          fails: { checkpointContainer: failures.refused('container c4 is absent, not running') },
+        },
+        [tgt!]: {},
+      },
+      { c4: { nodeId: src!, state: 'running', memoryMiB: 64 } },
+    );
+    const err = await migrate(stub, queue, 'c4', tgt).catch((e: unknown) => e);
+    expect(failureOf(err).message).toMatch(`${src} no longer runs it (absent): crash recovery brings it back`);
+    expect(stub.ended).toEqual([expect.objectContaining({ status: 'failed', nodeId: src, containerState: 'lost' })]);
+  });
+
   it('restores from the newest checkpoint a live PC holds when the source is gone too', async () => {
     const {
       queue,
