@@ -24,7 +24,9 @@ const program = new Command('soak')
   .showHelpAfterError()
   .action(async (o: { seed: number; minutes: number; json: string }) => {
     if (process.getuid?.() !== 0) throw new Error('the soak must run as root (it starts a cluster of simulated PCs)');
-    const report = await runSoak({ seed: o.seed, minutes: o.minutes });
+    const stop = new AbortController();
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => stop.abort());
+    const report = await runSoak({ seed: o.seed, minutes: o.minutes, signal: stop.signal });
     writeReport(o.json, report);
     console.log(
       `soak seed ${o.seed}, ${o.minutes} min: ${report.violations} violation(s); migrations ${report.migrations.completed}/` +

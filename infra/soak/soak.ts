@@ -32,6 +32,8 @@ export interface SoakOptions {
   seed: number;
   minutes: number;
   log?: (line: string) => void;
+  /** Ends the soak early, cleaning up as at its end. */
+  signal?: AbortSignal;
 }
 
 export interface SoakReport {
@@ -207,7 +209,12 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     const judgements: Promise<void>[] = [];
 
     const start = Date.now();
-    const endAt = start + o.minutes * 60_000;
+    let endAt = start + o.minutes * 60_000;
+    // Asked to stop (Ctrl-C): no more faults or moves, undo what is in effect, settle briefly, clean up.
+    o.signal?.addEventListener('abort', () => {
+      log('stopping early: undoing the faults in effect');
+      endAt = Date.now();
+    });
     const coolDownMs = Math.min(60_000, (o.minutes * 60_000) / 4);
     const faults = planFaults({
       seed: o.seed,
@@ -357,8 +364,13 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
           const moving = migrate(c.id, to);
           await sleep(500 + rnd() * 5_000); // somewhere in its steps
           const victim = rnd() < 0.5 ? c.nodeId : to;
+          const progress = await client.workflow
+            .getHandle(migrationWorkflowId(c.id))
+            .query<{ steps: { step: string }[] }>('progress')
+            .catch(() => null);
           signal(worker(victim), 'SIGKILL');
-          log(`killed ${victim}'s worker while ${c.id} moved ${c.nodeId} -> ${to}`);
+          const step = progress?.steps.at(-1)?.step ?? 'its first step';
+          log(`killed ${victim}'s worker while ${c.id} moved ${c.nodeId} -> ${to}, after ${step}`);
           await sleep(8_000);
           await restart(worker(victim));
           await moving;
@@ -401,8 +413,20 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
         case 'restart-control-worker':
           return void (await restart('control-worker'));
         case 'disk-full': {
+          // The PC's disk full, and a container sent there meanwhile: the move must fail cleanly, the container stay.
           const filler = await disks.fill(nodeDirs[pc]!);
-          hurt(`disk-${pc}`, () => execa('rm', ['-f', filler]).then(() => undefined));
+          undo.set(`disk-${pc}`, async () => {
+            await execa('rm', ['-f', filler]);
+            undo.delete(`disk-${pc}`);
+          });
+          const { containers } = await api.get<{ containers: { id: string; state: string; nodeId: string }[] }>(
+            '/v1/containers',
+          );
+          const c = containers.find((x) => x.state === 'running' && x.nodeId !== pc && !inFlight.has(x.id));
+          if (c) {
+            log(`sending ${c.id} to ${pc}, whose disk is full`);
+            void migrate(c.id, pc);
+          }
           return;
         }
         case 'corrupt-checkpoint': {
@@ -433,12 +457,13 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     };
 
     for (const f of faults) {
-      while (Date.now() < start + f.atMs) await sleep(200);
+      while (Date.now() < start + f.atMs && !o.signal?.aborted) await sleep(200);
+      if (o.signal?.aborted) break;
       log(`fault: ${f.kind} on ${nodeIds[f.pc]} for ${Math.round(f.forMs / 1000)} s`);
       report.faults[f.kind]!++;
       await inject(f).catch((err: unknown) => log(`fault ${f.kind} failed: ${rootCause(err).message}`));
       if (f.forMs) {
-        await sleep(f.forMs);
+        await sleep(o.signal?.aborted ? 0 : f.forMs);
         for (const fn of [...undo.values()]) await fn().catch((err: Error) => log(`undo: ${err.message}`));
       }
     }
