@@ -1,10 +1,10 @@
 // Checkpoints: a dump of a running container into a new generation, hashed while CRIU writes it. The strategy is
 // the PC's (content hashing, or the kernel's dirty tracking with a parent); supersession frees what the dump
 // replaces just before it, so the dump writes into memory just freed.
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, readlink, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { manifestStats, PAGE_SIZE } from '../domain/manifest';
-import type { CheckpointReport, GenerationMeta } from '../domain/reports';
+import type { CheckpointReport, ContainerSpec, GenerationMeta } from '../domain/reports';
 import type { DirtyStrategy } from '../domain/runc-args';
 import { mountsTargetLacks } from '../domain/oci-spec';
 import { decodePagemap, isPagemapFile, PE_PARENT } from '../domain/criu-pagemap';
@@ -63,8 +63,14 @@ export class Checkpointer {
     const spec = await store.readSpec(containerId);
     if (!spec) throw new ExecutorError(`no container ${containerId} on ${this.config.nodeId}`);
     const state = await runc.state(containerId);
-    if (state.status !== 'running')
+    if (state.status !== 'running') {
+      // A retry whose first attempt's worker died once CRIU had dumped (and so ended) the container: that dump is the
+      // container now. Taken, not lost (found by the soak: a worker killed at the checkpoint step).
+      const adopted =
+        !leaveRunning && state.status === 'absent' ? await this.adoptFinishedDump(containerId, spec, kernel) : null;
+      if (adopted) return adopted;
       throw new ExecutorError(`container ${containerId} is ${state.status} on ${this.config.nodeId}, not running`);
+    }
     await coordination.readyToDump(containerId);
     const tracked = kernel && tracksDirtyPages(this.config) ? kernel : undefined;
     const parent = tracked ? await this.dumpParent(containerId, tracked.parentCandidates) : undefined;
@@ -147,6 +153,51 @@ export class Checkpointer {
       hashMs,
       image: manifestStats(manifest),
       ...(differential ? { fullImageBytes: manifestStats(manifest).bytes + inParents * PAGE_SIZE } : {}),
+      spec,
+      meta,
+    };
+  }
+
+  /**
+   * The newest generation here when it is a dump CRIU finished (it writes stats-dump only then) that nobody
+   * committed: described, committed and reported as this checkpoint; its address leaves this PC. Null: none.
+   */
+  private async adoptFinishedDump(
+    containerId: string,
+    spec: ContainerSpec,
+    kernel: KernelDump | undefined,
+  ): Promise<CheckpointReport | null> {
+    const { store, net, coordination } = this.deps;
+    const newest = Math.max(0, ...(await store.generationNumbers(containerId)));
+    if (!newest || (await store.generations(containerId)).includes(newest)) return null;
+    const imageDir = store.imageDir(containerId, newest);
+    if (!(await stat(path.join(imageDir, 'stats-dump')).catch(() => null))) return null;
+    const t0 = process.hrtime.bigint();
+    await net.destroy(containerId);
+    const { manifest } = await scanDirectory(imageDir, 'checkpoint', containerId, newest, { withLocations: false });
+    const link = await readlink(path.join(imageDir, 'parent')).catch(() => null);
+    const parent = link ? Number(/^\.\.\/\.\.\/(\d+)\/image$/.exec(link)?.[1]) : undefined;
+    const strategy = parent !== undefined || (kernel && tracksDirtyPages(this.config)) ? 'kernel' : 'content';
+    const meta: GenerationMeta = {
+      generation: newest,
+      createdAt: new Date().toISOString(),
+      strategy,
+      sourceNode: this.config.nodeId,
+      ...(parent !== undefined && Number.isInteger(parent) ? { parent } : {}),
+    };
+    await store.commitGeneration(containerId, manifest, meta);
+    coordination.rememberManifest(containerId, newest, manifest);
+    coordination.checked(containerId, newest);
+    if (tracksDirtyPages(this.config)) await store.setTrackingBase(containerId, null);
+    console.log(`${containerId}: took over generation ${newest}, dumped before this worker's restart`);
+    return {
+      containerId,
+      generation: newest,
+      strategy,
+      pages: Math.round((await pagesBytes(imageDir)) / PAGE_SIZE),
+      dumpMs: 0,
+      hashMs: msSince(t0),
+      image: manifestStats(manifest),
       spec,
       meta,
     };

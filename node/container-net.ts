@@ -6,7 +6,7 @@
 // Traffic is held (dropped, so that the peer retransmits instead of being reset) from just before the checkpoint
 // until the restore has finished, which keeps established TCP connections through a move.
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import execa from 'execa';
 import type { ContainerNetwork } from '../domain/container-network';
 
@@ -211,6 +211,17 @@ export class ContainerNet {
     // The kernel frees a deleted namespace's devices later, asynchronously (and not at all while a process still
     // holds it): remove the interface first, so its MAC is free at once for the next namespace of this container.
     await execa('ip', ['-n', this.namespace(containerId), 'link', 'delete', 'eth0'], { reject: false });
-    await run('ip', ['netns', 'delete', this.namespace(containerId)], `removing ${containerId}'s network namespace`);
+    const r = await execa('ip', ['netns', 'delete', this.namespace(containerId)], { reject: false });
+    // Gone meanwhile is as good (the orphan sweep may remove it at the same time).
+    if (r.exitCode !== 0 && this.exists(containerId))
+      throw new ContainerNetError(`removing ${containerId}'s network namespace: ${r.stderr.trim()}`);
+  }
+
+  /** The containers that have a network namespace of this PC now. */
+  containersWithNamespaces(): string[] {
+    const start = `${this.prefix}-${this.nodeId}-`;
+    return (existsSync(NETNS_DIR) ? readdirSync(NETNS_DIR) : [])
+      .filter((n) => n.startsWith(start))
+      .map((n) => n.slice(start.length));
   }
 }

@@ -108,7 +108,26 @@ export class NodeExecutor {
     return this.runc.list();
   }
   createContainer(input: CreateContainerInput & { epoch?: number }): Promise<ContainerState> {
-    return this.lifecycle.create(input);
+    return this.coordination.oneAtATime(input.containerId, () => this.lifecycle.create(input));
+  }
+
+  /**
+   * Network namespaces of containers that no longer run here (a worker died between a dump and its cleanup): removed,
+   * so that their address answers only where the container runs. Each under its container's lock: a creation or
+   * restore has made its namespace before the container exists.
+   */
+  async removeOrphanedNamespaces(): Promise<string[]> {
+    const removed: string[] = [];
+    // Only containers this PC holds (simulated PCs share /run/netns: pc1's "x-c1" could be pc1-x's "c1").
+    const known = new Set(await this.store.containers());
+    for (const id of this.net.containersWithNamespaces().filter((c) => known.has(c)))
+      await this.coordination.oneAtATime(id, async () => {
+        const { status } = await this.runc.state(id);
+        if (status !== 'absent' && status !== 'stopped') return;
+        await this.net.destroy(id);
+        removed.push(id);
+      });
+    return removed;
   }
   stopContainer(containerId: string): Promise<ContainerState> {
     return this.lifecycle.stop(containerId);

@@ -109,6 +109,9 @@ export class LoadReporter {
       },
       verdict.stale ?? [],
     );
+    const orphans = await executor.removeOrphanedNamespaces();
+    if (orphans.length)
+      (this.o.log ?? console.error)(`removed the network namespaces of ${orphans.join(', ')}: they run no longer here`);
     return verdict;
   }
 

@@ -142,7 +142,7 @@ export class RemnantStore {
   }
 
   /** Every generation directory's number, complete or not. */
-  private async generationNumbers(id: string): Promise<number[]> {
+  async generationNumbers(id: string): Promise<number[]> {
     const names = await readdir(path.join(this.containerDir(id), 'gens')).catch(() => [] as string[]);
     return names.filter((n) => /^\d+$/.test(n)).map(Number);
   }
