@@ -2,6 +2,7 @@
 // up when the lease runs out (every container frozen, its address taken off the LAN), and what the PC does with the
 // answer to a report: kill stale copies, resume fenced ones that are still its own.
 import execa from 'execa';
+import { randomBytes } from 'node:crypto';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ContainerNet } from './container-net';
@@ -11,9 +12,11 @@ import type { RemnantStore } from './store';
 const LEASE_FILE = 'lease.json';
 const FENCED_FILE = 'fenced.json';
 
+/** Written whole or not at all; a temporary name of its own per write (the worker and the fence both write). */
 async function writeAtomic(file: string, text: string): Promise<void> {
-  await writeFile(`${file}.tmp`, text);
-  await rename(`${file}.tmp`, file);
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  await writeFile(tmp, text);
+  await rename(tmp, file);
 }
 
 /** The PC's lease, in its data dir: when the last acknowledged report was sent (CLOCK_MONOTONIC, shared by processes). */

@@ -1,6 +1,6 @@
 // The target side of a transfer: opens it, brings the bundle up to the source's manifest and takes the image (built
 // in place as chunks arrived, each verified) into the store as a generation, to restore or to keep.
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, rename, rm, stat, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { checkDiskQuota, Manifest } from '../domain/manifest';
 import type { ApplyStats, ContainerSpec, GenerationMeta } from '../domain/reports';
@@ -61,11 +61,23 @@ export class Receiver {
     const heldGenerations = await store.generations(containerId);
     // The newest held image seeds the one to receive (copied and verified while the container still runs).
     const newest = heldGenerations[heldGenerations.length - 1];
-    const { transferId, token } = await transfers.register(
-      containerId,
-      undefined,
-      newest !== undefined ? { generation: newest, imageDir: store.imageDir(containerId, newest) } : undefined,
-    );
+    const { transferId, token } = await transfers
+      .register(
+        containerId,
+        undefined,
+        newest !== undefined ? { generation: newest, imageDir: store.imageDir(containerId, newest) } : undefined,
+      )
+      .catch(async (err: NodeJS.ErrnoException) => {
+        // A full disk makes Node's recursive mkdir say ENOENT: say what it is (found by the soak).
+        const disk = await statfs(store.root).catch(() => null);
+        if (disk && disk.bavail * disk.bsize < 64 * 2 ** 20)
+          throw new ExecutorError(
+            `${this.config.nodeId}'s store is full (${Math.round((disk.bavail * disk.bsize) / 2 ** 20)} MiB free of ` +
+              `${Math.round((disk.blocks * disk.bsize) / 2 ** 30)} GiB): it cannot receive ${containerId}. ` +
+              'Free space there (remnant GC, zanshin doctor shows the disk) or choose another PC.',
+          );
+        throw err;
+      });
     // Seeding goes on before the freeze, not during the source's dump (PCs simulated on one machine share its cores);
     // bounded, as this is a quick call: a large seed that takes longer is awaited by the checkpoint's offer.
     const seeded = (await transfers.get(transferId)).seeded();

@@ -25,7 +25,8 @@ const program = new Command('soak')
   .action(async (o: { seed: number; minutes: number; json: string }) => {
     if (process.getuid?.() !== 0) throw new Error('the soak must run as root (it starts a cluster of simulated PCs)');
     const stop = new AbortController();
-    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => stop.abort());
+    // Handlers that stay (a once-handler would be gone when execa's exit hook looks, and it would re-raise the signal).
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => stop.abort());
     const report = await runSoak({ seed: o.seed, minutes: o.minutes, signal: stop.signal });
     writeReport(o.json, report);
     console.log(

@@ -303,6 +303,14 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       }
       for (const r of results.filter((x) => x.error)) log(`recovery of ${r.containerId}: ${r.error}`);
     });
+    // Remnant GC, as its hourly schedule would (here every minute: the soak moves containers far more often).
+    loop(60_000, async () => {
+      await client.workflow.execute('collectRemnants', {
+        taskQueue: CONTROL_TASK_QUEUE,
+        workflowId: `soak-gc-${Date.now()}`,
+        args: [],
+      });
+    });
     // Restarts are recorded by the API; they explain a counter that starts afresh.
     loop(5_000, async () => {
       for (const id of all) {
