@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { ApiClient } from '../../cli/api-client';
 import { migrationWorkflowId } from '../../common/names';
 import { RemnantStore } from '../../node/store';
-import { restartPart } from '../cluster/cluster';
+import { containerNetnsPrefix, restartPart } from '../cluster/cluster';
 import type { ClusterConfig } from '../cluster/config';
 import { deleteNamespaces, listNamespaces } from '../cluster/netns';
 import type { ClusterPlan } from '../cluster/plan';
@@ -141,7 +141,7 @@ export function faultInjector(ctx: FaultContext): (f: PlannedFault) => Promise<v
         const listed = await execa('runc', ['--root', root, 'list', '-q'], { reject: false });
         for (const id of listed.stdout.split('\n').filter(Boolean))
           await execa('runc', ['--root', root, 'delete', '--force', id], { reject: false });
-        await deleteNamespaces((await listNamespaces()).filter((n) => n.startsWith(`zkc-${pc}-`)));
+        await deleteNamespaces((await listNamespaces()).filter((n) => n.startsWith(`${containerNetnsPrefix(config)}-${pc}-`)));
         hurt(`power-${pc}`, async () => {
           await restart(`${pc}/fence`);
           await restart(worker(pc));

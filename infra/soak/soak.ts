@@ -33,6 +33,10 @@ export interface SoakOptions {
   log?: (line: string) => void;
   /** Ends the soak early, cleaning up as at its end. */
   signal?: AbortSignal;
+  /** Network namespace prefix and LAN subnet of the soak's cluster (so that two soaks, or a soak and a
+   * user's cluster, never share names). @default zk, 10.91.0 */
+  namespacePrefix?: string;
+  lanSubnet?: string;
 }
 
 export interface SoakReport {
@@ -55,13 +59,14 @@ const PCS = 4;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The soak's own cluster: test-paced fencing, paused schedules (the soak drives every workflow itself). */
-async function soakConfig(seed: number): Promise<ClusterConfig> {
+async function soakConfig(o: SoakOptions): Promise<ClusterConfig> {
+  const seed = o.seed;
   const port = async () => String(await freePort());
   return clusterConfig({
     ZANSHIN_DATA_DIR: path.join('/var/tmp', `zanshin-soak-${seed}-${process.pid}`),
     ZANSHIN_NODES: String(PCS),
-    ZANSHIN_NS_PREFIX: 'zk',
-    ZANSHIN_LAN_SUBNET: '10.91.0',
+    ZANSHIN_NS_PREFIX: o.namespacePrefix ?? 'zk',
+    ZANSHIN_LAN_SUBNET: o.lanSubnet ?? '10.91.0',
     ZANSHIN_LINK_RATE: '1gbit',
     ZANSHIN_TEMPORAL_PORT: await port(),
     ZANSHIN_TEMPORAL_UI_PORT: await port(),
@@ -94,7 +99,7 @@ s.on('error', () => process.exit(2)); setTimeout(() => process.exit(3), 5000);`;
 
 export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   const log = o.log ?? ((l: string) => console.log(`[soak] ${l}`));
-  const config = await soakConfig(o.seed);
+  const config = await soakConfig(o);
   const plan = planCluster(config);
   const disks = new LoopDisks(`${config.dataDir}-disks`);
   const nodeIds = plan.nodes.map((n) => n.id);

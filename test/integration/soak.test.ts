@@ -5,7 +5,12 @@ import { runSoak } from '../../infra/soak/soak';
 jest.setTimeout(600_000);
 
 it('moves containers while faults strike, with no violation', async () => {
-  const report = await runSoak({ seed: 2026, minutes: 2, log: (l) => console.log(`[soak] ${l}`) });
+  const report = await runSoak({
+    seed: 2026,
+    minutes: 2,
+    namespacePrefix: 'zy',
+    lanSubnet: '10.93.0',
+    log: (l) => console.log(`[soak] ${l}`) });
   console.log(JSON.stringify({ ...report, violationDetails: report.violationDetails.slice(0, 10) }, null, 2));
   expect(report.violationDetails).toEqual([]);
   expect(report.migrations.completed).toBeGreaterThan(5);
