@@ -171,7 +171,9 @@ export class Checkpointer {
     const newest = Math.max(0, ...(await store.generationNumbers(containerId)));
     if (!newest || (await store.generations(containerId)).includes(newest)) return null;
     const imageDir = store.imageDir(containerId, newest);
-    if (!(await stat(path.join(imageDir, 'stats-dump')).catch(() => null))) return null;
+    // CRIU writes stats-dump into its work directory (runc's --work-path), the image's sibling.
+    const finished = path.join(store.generationDir(containerId, newest), 'work', 'stats-dump');
+    if (!(await stat(finished).catch(() => null))) return null;
     const t0 = process.hrtime.bigint();
     await net.destroy(containerId);
     const { manifest } = await scanDirectory(imageDir, 'checkpoint', containerId, newest, { withLocations: false });

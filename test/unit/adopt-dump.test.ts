@@ -24,12 +24,17 @@ it('takes a dump CRIU finished before the worker died as the retried checkpoint,
   writeFileSync(path.join(image, 'inventory.img'), randomBytes(64));
   // Without stats-dump CRIU did not finish: nothing to take, the container is simply not there.
   await expect(executor.checkpoint('c1', false)).rejects.toThrow(/c1 is absent on pc2, not running/);
+  // Where runc has CRIU write it: the work directory beside the image (one in the image proves nothing).
   writeFileSync(path.join(image, 'stats-dump'), randomBytes(16));
+  await expect(executor.checkpoint('c1', false)).rejects.toThrow(/absent/);
+  const work = path.join(executor.store.generationDir('c1', 7), 'work');
+  mkdirSync(work);
+  writeFileSync(path.join(work, 'stats-dump'), randomBytes(16));
   const report = await executor.checkpoint('c1', false);
   expect(report).toMatchObject({ generation: 7, strategy: 'content', pages: 8 });
   expect(await executor.store.generations('c1')).toEqual([7]);
   // A checkpoint that leaves the container running is taken anew by its retry, never adopted.
-  mkdirSync(executor.store.imageDir('c1', 8), { recursive: true });
-  writeFileSync(path.join(executor.store.imageDir('c1', 8), 'stats-dump'), '');
+  mkdirSync(path.join(executor.store.generationDir('c1', 8), 'work'), { recursive: true });
+  writeFileSync(path.join(executor.store.generationDir('c1', 8), 'work', 'stats-dump'), '');
   await expect(executor.checkpoint('c1', true)).rejects.toThrow(/absent/);
 });
