@@ -12,7 +12,15 @@ import type { ContainerConfigs } from './container-config';
 import type { ContainerNet } from './container-net';
 import type { PcCoordination } from './coordination';
 import { DumpFollower } from './dump-follower';
-import { ExecutorConfig, ExecutorError, KernelDump, msSince, pagesBytes, tracksDirtyPages } from './executor-config';
+import {
+  ExecutorConfig,
+  ExecutorError,
+  KernelDump,
+  msSince,
+  pagesBytes,
+  storeWriteError,
+  tracksDirtyPages,
+} from './executor-config';
 import type { Runc } from './runc';
 import { scanDirectory } from './scan';
 import type { RemnantStore } from './store';
@@ -57,7 +65,19 @@ export class Checkpointer {
   async checkpoint(
     containerId: string,
     leaveRunning: boolean,
-    { supersedes = [], kernel, targetLacks = [] }: CheckpointOptions = {},
+    options: CheckpointOptions = {},
+  ): Promise<CheckpointReport> {
+    try {
+      return await this.checkpointHere(containerId, leaveRunning, options);
+    } catch (err) {
+      throw await storeWriteError(err, this.deps.store.root, this.config.nodeId, `checkpoint ${containerId}`);
+    }
+  }
+
+  private async checkpointHere(
+    containerId: string,
+    leaveRunning: boolean,
+    { supersedes = [], kernel, targetLacks = [] }: CheckpointOptions,
   ): Promise<CheckpointReport> {
     const { store, runc, net, configs, coordination } = this.deps;
     const spec = await store.readSpec(containerId);

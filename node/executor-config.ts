@@ -1,5 +1,5 @@
 // What every part of a PC's work shares: its settings, its one error type, and the options of a send.
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, stat, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { isPagesFile } from '../domain/manifest';
 import { ErrorType } from '../common/errors';
@@ -33,6 +33,20 @@ export interface ExecutorConfig {
 /** A PC refused an operation's precondition (container absent, already running, image damaged, ...). */
 export class ExecutorError extends Error {
   override name = ErrorType.Executor;
+}
+
+/**
+ * The error to tell for a failed write into the store: when the store's disk is (nearly) full, that, and what to do
+ * (Node's recursive mkdir says ENOENT on a full disk: found by the soak); else the error itself.
+ */
+export async function storeWriteError(err: unknown, storeRoot: string, nodeId: string, what: string): Promise<unknown> {
+  const disk = await statfs(storeRoot).catch(() => null);
+  if (!disk || disk.bavail * disk.bsize >= 64 * 2 ** 20) return err;
+  return new ExecutorError(
+    `${nodeId}'s store is full (${Math.round((disk.bavail * disk.bsize) / 2 ** 20)} MiB free of ` +
+      `${Math.round((disk.blocks * disk.bsize) / 2 ** 30)} GiB): it cannot ${what}. ` +
+      'Free space there (remnant GC, zanshin doctor shows the disk) or choose another PC.',
+  );
 }
 
 /** Kernel strategy: how a dump of a move is taken (see Checkpointer.checkpoint). */

@@ -1,5 +1,6 @@
 // A container's life on one PC outside of moves: created, inspected, stopped, run into, read from, deleted.
-import { lstat, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { lstat, open, rm, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
 import path from 'node:path';
 import type { ContainerSpec, ContainerState, CreateContainerInput } from '../domain/reports';
 import { DEFAULT_DISK_MIB, DEFAULT_LIMITS } from '../domain/reports';
@@ -174,10 +175,20 @@ export class ContainerLifecycle {
 
   /** How the program of a container that is no longer running ended (zanshin-init's record), if it did. */
   async exitOf(containerId: string): Promise<ContainerExit | null> {
-    const text = await readFile(path.join(this.deps.store.rootfsDir(containerId), INIT_DIR, 'exit'), 'utf8').catch(
-      () => null,
-    );
-    return text ? { status: text.trim() } : null;
+    // The rootfs is the container's: no symlink is followed (`.zanshin` or `exit` could lead to a host file), and
+    // only what zanshin-init writes is taken ("exit N" or "signal N").
+    const dir = path.join(this.deps.store.rootfsDir(containerId), INIT_DIR);
+    if (!(await lstat(dir).catch(() => null))?.isDirectory()) return null;
+    const file = await open(path.join(dir, 'exit'), constants.O_RDONLY | constants.O_NOFOLLOW).catch(() => null);
+    if (!file) return null;
+    try {
+      const buf = Buffer.alloc(32);
+      const { bytesRead } = await file.read(buf, 0, buf.length, 0);
+      const text = buf.subarray(0, bytesRead).toString('utf8').trim();
+      return /^(exit|signal) \d{1,3}$/.test(text) ? { status: text } : null;
+    } finally {
+      await file.close();
+    }
   }
 
   /** Stops and removes a container and everything this node holds of it. */

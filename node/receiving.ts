@@ -1,6 +1,6 @@
 // The target side of a transfer: opens it, brings the bundle up to the source's manifest and takes the image (built
 // in place as chunks arrived, each verified) into the store as a generation, to restore or to keep.
-import { mkdir, rename, rm, stat, statfs } from 'node:fs/promises';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { checkDiskQuota, Manifest } from '../domain/manifest';
 import type { ApplyStats, ContainerSpec, GenerationMeta } from '../domain/reports';
@@ -8,7 +8,7 @@ import { DEFAULT_DISK_MIB } from '../domain/reports';
 import type { ContainerConfigs } from './container-config';
 import type { PcCoordination } from './coordination';
 import type { Transfer, TransferRegistry } from './dataplane/transfers';
-import { ExecutorConfig, ExecutorError, msSince, tracksDirtyPages } from './executor-config';
+import { ExecutorConfig, ExecutorError, msSince, storeWriteError, tracksDirtyPages } from './executor-config';
 import { applyBundle } from './materialize';
 import type { Runc } from './runc';
 import type { RemnantStore } from './store';
@@ -67,16 +67,8 @@ export class Receiver {
         undefined,
         newest !== undefined ? { generation: newest, imageDir: store.imageDir(containerId, newest) } : undefined,
       )
-      .catch(async (err: NodeJS.ErrnoException) => {
-        // A full disk makes Node's recursive mkdir say ENOENT: say what it is (found by the soak).
-        const disk = await statfs(store.root).catch(() => null);
-        if (disk && disk.bavail * disk.bsize < 64 * 2 ** 20)
-          throw new ExecutorError(
-            `${this.config.nodeId}'s store is full (${Math.round((disk.bavail * disk.bsize) / 2 ** 20)} MiB free of ` +
-              `${Math.round((disk.blocks * disk.bsize) / 2 ** 30)} GiB): it cannot receive ${containerId}. ` +
-              'Free space there (remnant GC, zanshin doctor shows the disk) or choose another PC.',
-          );
-        throw err;
+      .catch(async (err: unknown) => {
+        throw await storeWriteError(err, store.root, this.config.nodeId, `receive ${containerId}`);
       });
     // Seeding goes on before the freeze, not during the source's dump (PCs simulated on one machine share its cores);
     // bounded, as this is a quick call: a large seed that takes longer is awaited by the checkpoint's offer.

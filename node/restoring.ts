@@ -1,6 +1,6 @@
 // Restores: a container brought back to life on this PC from a generation it holds (a move's target, a source
 // rolling back, a start after a stop), each image checked unless this worker checked it itself.
-import { rm } from 'node:fs/promises';
+import { lstat, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { ContainerSpec, ContainerState, GenerationMeta, RestoreReport } from '../domain/reports';
 import { restoresLazily } from '../domain/runc-args';
@@ -14,6 +14,7 @@ import type { Runc } from './runc';
 import type { RemnantStore } from './store';
 import { trackFrom } from './tracking';
 import { imageDamage } from './verify-image';
+import { INIT_DIR } from './container-config';
 
 export interface RestoreOptions {
   /** The container's network namespace is already made (held). */
@@ -127,6 +128,10 @@ export class Restorer {
     const meta = await store.readMeta(containerId, generation);
     if (meta.preDump)
       throw new ExecutorError(`generation ${generation} of ${containerId} is a pre-dump (memory only): not restorable`);
+    // The program runs on in the copy restored here: an ending zanshin-init recorded in an earlier life (carried in
+    // the rootfs, e.g. written while CRIU ended the tasks after a dump) is not this copy's. Left, it made a copy this
+    // PC later lost count as "exited" (never recovered) instead of "lost" (found by the soak: a redis ran nowhere).
+    await clearExitRecord(store.rootfsDir(containerId));
 
     // A PC that tracks restores plainly: pages copied in after the resume would all count as dirtied.
     const lazyPages =
@@ -201,4 +206,14 @@ export class Restorer {
     );
     this.deps.coordination.memoryArriving(containerId, settled);
   }
+}
+
+/**
+ * Removes zanshin-init's record of how the program ended (and its temporary file) from a rootfs. Only through a real
+ * directory: the rootfs is the container's, and a `.zanshin` it made a symlink would lead outside it.
+ */
+export async function clearExitRecord(rootfs: string): Promise<void> {
+  const dir = path.join(rootfs, INIT_DIR);
+  if (!(await lstat(dir).catch(() => null))?.isDirectory()) return;
+  await Promise.all(['exit', 'exit.tmp'].map((f) => rm(path.join(dir, f), { force: true })));
 }

@@ -4,7 +4,7 @@
 import { Client, Connection, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import execa from 'execa';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { ApiClient } from '../../cli/api-client';
@@ -128,6 +128,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   const damaged = new Set<string>(); // "<pc>/<container>/<generation>" the soak itself damaged
   let connection: Connection | null = null;
   let observer: Observer | null = null;
+  /** What a violation needs explained, kept before the cluster goes: its logs and migration-api's records. */
+  let keepEvidence: () => Promise<string> = () => Promise.resolve('(no cluster yet)');
   let writer: RedisWriter | null = null;
   /** Faults in effect, undone before the end whatever happens. */
   const undo = new Map<string, () => Promise<void>>();
@@ -142,6 +144,16 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       url: `http://127.0.0.1:${config.apiPort}`,
       token: (await readFile(path.join(plan.paths.secrets, 'admin-token'), 'utf8')).trim(),
     });
+    keepEvidence = async () => {
+      const dir = `${config.dataDir}-evidence`;
+      await execa('cp', ['-a', plan.paths.logs, path.join(dir, 'logs')], { reject: false });
+      for (const what of ['containers', 'migrations'])
+        await api
+          .get(`/v1/${what}`)
+          .then((body) => writeFileSync(path.join(dir, `${what}.json`), JSON.stringify(body, null, 2)))
+          .catch(() => undefined);
+      return dir;
+    };
 
     // Workloads: three counters and a redis of >= 128 MiB (as root: programs of another uid cannot be checkpointed
     // on these PCs), whose client on the user host writes keys in order.
@@ -391,6 +403,10 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   } finally {
     for (const fn of [...undo.values()]) await fn().catch(() => undefined);
     await observer?.stop().catch(() => undefined);
+    if ((observer?.violations.length ?? 0) + extraViolations.length > 0) {
+      await mkdir(`${config.dataDir}-evidence`, { recursive: true });
+      log(`violations: the cluster's logs and records are kept in ${await keepEvidence()}`);
+    }
     writer?.stop();
     await connection?.close().catch(() => undefined);
     await stopCluster(config, () => undefined).catch((err: Error) => log(`stop: ${err.message}`));
