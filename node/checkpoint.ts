@@ -8,6 +8,7 @@ import type { CheckpointReport, ContainerSpec, GenerationMeta } from '../domain/
 import type { DirtyStrategy } from '../domain/runc-args';
 import { mountsTargetLacks } from '../domain/oci-spec';
 import { decodePagemap, isPagemapFile, PE_PARENT } from '../domain/criu-pagemap';
+import { frozenMsOf, parseDumpStats } from '../domain/criu-stats';
 import type { ContainerConfigs } from './container-config';
 import type { ContainerNet } from './container-net';
 import type { PcCoordination } from './coordination';
@@ -142,6 +143,7 @@ export class Checkpointer {
     if (tracksDirtyPages(this.config)) await store.setTrackingBase(containerId, leaveRunning ? generation : null);
     const pages = Math.round((await pagesBytes(imageDir)) / PAGE_SIZE);
     const inParents = differential ? await parentPages(imageDir) : 0;
+    const frozenMs = await frozenMsOfDump(workDir);
     return {
       containerId,
       generation,
@@ -150,6 +152,7 @@ export class Checkpointer {
       ...(fallback ? { fallback } : {}),
       ...(skippedMounts.length ? { skippedMounts } : {}),
       dumpMs,
+      ...(frozenMs !== null ? { frozenMs } : {}),
       hashMs,
       image: manifestStats(manifest),
       ...(differential ? { fullImageBytes: manifestStats(manifest).bytes + inParents * PAGE_SIZE } : {}),
@@ -231,5 +234,16 @@ export class Checkpointer {
     const drop = held.filter((n) => supersedes.includes(n) && !needed.has(n) && coordination.mayDrop(containerId, n));
     if (drop.length) await coordination.manifest(containerId, Math.max(...drop));
     for (const n of drop) await store.recycleGeneration(containerId, n);
+  }
+}
+
+/** How long CRIU kept the program frozen in the dump whose work directory is `workDir` (null: it wrote no stats). */
+async function frozenMsOfDump(workDir: string): Promise<number | null> {
+  const bytes = await readFile(path.join(workDir, 'stats-dump')).catch(() => null);
+  if (!bytes) return null;
+  try {
+    return frozenMsOf(parseDumpStats(bytes));
+  } catch {
+    return null; // figures only: a damaged stats file changes nothing about the dump
   }
 }

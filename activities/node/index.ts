@@ -146,6 +146,11 @@ export function createNodeActivities(deps: NodeActivityDeps) {
       checkNodeInput('restoreFromTransfer', input);
       return beating(() => executor().restoreFromTransfer(input.transferId, input.spec, input.meta, input.epoch));
     },
+    /** A move's target takes the address over while the image is on its way: peers' packets are kept, not lost. */
+    async takeOverAddress(input: { transferId: string; spec: ContainerSpec }): Promise<{ heldFromMs: number }> {
+      checkNodeInput('takeOverAddress', input);
+      return executor().takeOverAddress(input.transferId, input.spec);
+    },
     async storeFromTransfer(input: { transferId: string; spec: ContainerSpec; meta: GenerationMeta }) {
       checkNodeInput('storeFromTransfer', input);
       return beating(() => executor().storeFromTransfer(input.transferId, input.spec, input.meta));

@@ -92,7 +92,8 @@ describe('migrateContainer (stub activities)', () => {
       [next, 'completed'],
     ]);
     expect(stub.checkpointed).toEqual(['c1']);
-    expect(stub.on(next!)).toEqual(['prepareReceive', 'restoreFromTransfer']);
+    // The target takes the address over beside the transfer (after the source stopped), then restores.
+    expect(stub.on(next!)).toEqual(['prepareReceive', 'takeOverAddress', 'restoreFromTransfer']);
     // No remnant on the target and a container of unknown size: one pre-copy round (the stub's transfers are tiny,
     // so one is enough) before the freeze.
     const calls = stub.on(src!);
