@@ -125,6 +125,7 @@ export const NODE_INPUT_SCHEMAS = {
     supersedes: generations,
     kernel: object(['preDump', 'parentCandidates'], { preDump: { type: 'boolean' }, parentCandidates: generations }),
     targetLacks: { type: 'array', maxItems: 64, items: kernelPath },
+    live: { type: 'boolean' },
   }),
   keepGeneration: object(['transferId', 'meta'], { transferId, meta }),
   mergeChain: object(['containerId', 'generation'], { containerId, generation }),

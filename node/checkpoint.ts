@@ -1,7 +1,7 @@
 // Checkpoints: a dump of a running container into a new generation, hashed while CRIU writes it. The strategy is
 // the PC's (content hashing, or the kernel's dirty tracking with a parent); supersession frees what the dump
 // replaces just before it, so the dump writes into memory just freed.
-import { readdir, readFile, readlink, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, readlink, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { manifestStats, PAGE_SIZE } from '../domain/manifest';
 import type { CheckpointReport, ContainerSpec, GenerationMeta } from '../domain/reports';
@@ -13,6 +13,7 @@ import type { ContainerConfigs } from './container-config';
 import type { ContainerNet } from './container-net';
 import type { PcCoordination } from './coordination';
 import { DumpFollower } from './dump-follower';
+import { copyLiveMemory } from './live-copy';
 import { ExecutorConfig, ExecutorError, KernelDump, msSince, pagesBytes, tracksDirtyPages } from './executor-config';
 import type { Runc } from './runc';
 import { scanDirectory } from './scan';
@@ -33,6 +34,11 @@ export interface CheckpointOptions {
   kernel?: KernelDump;
   /** The target's absent kernel paths: mounts over them stay out of the dump. */
   targetLacks?: string[];
+  /**
+   * With leaveRunning: a live copy of the memory instead of a dump (node/live-copy.ts): nothing is frozen, and the
+   * generation is pages only (a pre-dump, never restored), for a move's content-strategy pre-copy.
+   */
+  live?: boolean;
 }
 
 /** Pages a differential image leaves to its parents (its pagemaps' PARENT runs). */
@@ -58,7 +64,7 @@ export class Checkpointer {
   async checkpoint(
     containerId: string,
     leaveRunning: boolean,
-    { supersedes = [], kernel, targetLacks = [] }: CheckpointOptions = {},
+    { supersedes = [], kernel, targetLacks = [], live = false }: CheckpointOptions = {},
   ): Promise<CheckpointReport> {
     const { store, runc, net, configs, coordination } = this.deps;
     const spec = await store.readSpec(containerId);
@@ -73,6 +79,7 @@ export class Checkpointer {
       throw new ExecutorError(`container ${containerId} is ${state.status} on ${this.config.nodeId}, not running`);
     }
     await coordination.readyToDump(containerId);
+    if (live && leaveRunning) return this.liveCopy(containerId, spec, state.pid, supersedes);
     const tracked = kernel && tracksDirtyPages(this.config) ? kernel : undefined;
     const parent = tracked ? await this.dumpParent(containerId, tracked.parentCandidates) : undefined;
     const generation = await store.nextGeneration(containerId);
@@ -156,6 +163,49 @@ export class Checkpointer {
       hashMs,
       image: manifestStats(manifest),
       ...(differential ? { fullImageBytes: manifestStats(manifest).bytes + inParents * PAGE_SIZE } : {}),
+      spec,
+      meta,
+    };
+  }
+
+  /** A live copy of the running container's memory as a new pages-only generation: nothing is frozen. */
+  private async liveCopy(
+    containerId: string,
+    spec: ContainerSpec,
+    pid: number,
+    supersedes: number[],
+  ): Promise<CheckpointReport> {
+    const { store, coordination } = this.deps;
+    const generation = await store.nextGeneration(containerId);
+    await rm(store.generationDir(containerId, generation), { recursive: true, force: true });
+    await this.dropSuperseded(containerId, supersedes);
+    const imageDir = store.imageDir(containerId, generation);
+    await mkdir(imageDir, { recursive: true });
+    let t0 = process.hrtime.bigint();
+    const copied = await copyLiveMemory(pid, imageDir);
+    const dumpMs = msSince(t0);
+    t0 = process.hrtime.bigint();
+    const { manifest } = await scanDirectory(imageDir, 'checkpoint', containerId, generation, { withLocations: false });
+    const hashMs = msSince(t0);
+    const meta: GenerationMeta = {
+      generation,
+      createdAt: new Date().toISOString(),
+      strategy: 'content',
+      sourceNode: this.config.nodeId,
+      preDump: true,
+    };
+    await store.commitGeneration(containerId, manifest, meta);
+    coordination.rememberManifest(containerId, generation, manifest);
+    coordination.checked(containerId, generation);
+    return {
+      containerId,
+      generation,
+      strategy: 'content',
+      pages: copied.pages,
+      dumpMs,
+      frozenMs: 0,
+      hashMs,
+      image: manifestStats(manifest),
       spec,
       meta,
     };

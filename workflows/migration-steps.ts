@@ -214,13 +214,16 @@ async function shipCheckpoint(
         );
       while (preCopies && preCopy.length < PRE_COPY_MAX_ROUNDS) {
         const round = preCopy.length + 1;
-        const pre = await run.step(`pre-copy ${round}: checkpoint (running)`, from, () =>
+        // A live copy of the memory freezes nothing (a dump with --leave-running froze the program for seconds).
+        const live = patched('live-pre-copy');
+        const pre = await run.step(`pre-copy ${round}: ${live ? 'live copy' : 'checkpoint'} (running)`, from, () =>
           // Each round supersedes the move's previous ones: the source drops them before it dumps.
           source.checkpointContainer({
             containerId,
             leaveRunning: true,
             targetLacks,
             supersedes: preCopy.map((r) => r.generation),
+            ...(live ? { live: true } : {}),
           }),
         );
         const sent = await sendRound(round, pre);

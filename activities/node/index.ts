@@ -100,6 +100,8 @@ export function createNodeActivities(deps: NodeActivityDeps) {
       kernel?: KernelDump;
       /** The target's absentKernelPaths (prepareReceive): mounts over them stay out of the dump. */
       targetLacks?: string[];
+      /** With leaveRunning: a live copy of the memory (nothing frozen, pages only) instead of a dump. */
+      live?: boolean;
     }): Promise<CheckpointReport> {
       checkNodeInput('checkpointContainer', input);
       return beating(() =>
@@ -107,6 +109,7 @@ export function createNodeActivities(deps: NodeActivityDeps) {
           supersedes: input.supersedes ?? [],
           ...(input.kernel ? { kernel: input.kernel } : {}),
           ...(input.targetLacks ? { targetLacks: input.targetLacks } : {}),
+          ...(input.live ? { live: true } : {}),
         }),
       );
     },
