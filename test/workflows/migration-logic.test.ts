@@ -136,6 +136,12 @@ describe('migrateContainer (stub activities)', () => {
     const bigMove = await migrate(stub, queue, 'c2');
     expect(bigMove.preCopy).toHaveLength(1);
     expect(stub.on(big!).filter((c) => c === 'checkpointContainer')).toHaveLength(2);
+    // The round is a live copy (nothing frozen); the final checkpoint a dump.
+    expect(stub.checkpointInputs.filter((i) => i.containerId === 'c2').map((i) => i.live ?? false)).toEqual([
+      true,
+      false,
+    ]);
+    expect(bigMove.freezes!.map((f) => f.kind)).toEqual(['pre-copy 1', 'move']);
   });
 
   it('resends the same checkpoint to another target when the target dies after the checkpoint', async () => {
