@@ -22,6 +22,8 @@ const NETNS_DIR = '/run/netns';
 const HOLD_RULE = ['INPUT', '-i', 'eth0', '-j', 'DROP'];
 /** The rule that hands a restoring container's packets to its holder (dropped while none is bound). */
 const QUEUE_RULE = ['INPUT', '-i', 'eth0', '-j', 'NFQUEUE', '--queue-num', String(HOLD_QUEUE)];
+/** A namespace's ARP answers: 8 answers none (a held namespace is silent), 0 is the default. */
+const ARP_IGNORE = '/proc/sys/net/ipv4/conf/all/arp_ignore';
 /** Set just before it: no new connections, while those under way are accepted. */
 const NO_NEW_CONNECTIONS_RULE = ['INPUT', '-i', 'eth0', '-p', 'tcp', '--syn', '-j', 'DROP'];
 /** How long connections whose handshake is under way get to reach the program before everything is held. */
@@ -132,22 +134,33 @@ export class ContainerNet {
     }
   }
 
-  /** Keeps what arrives at a new, held namespace (a holder), or drops it when no holder can run. */
+  /**
+   * Keeps what arrives at a new, held namespace (a holder), or drops it when no holder can run. A held namespace
+   * answers no ARP request either (arp_ignore 8): should its worker die with it held, it stays silent on the LAN
+   * while the container runs elsewhere (its announce still teaches the switch where the address is).
+   */
   private async holdArriving(containerId: string): Promise<void> {
+    let rule = QUEUE_RULE;
     try {
-      const holder = await TrafficHolder.start(this.path(containerId), this.holdBinary);
-      this.holders.set(containerId, holder);
-      await this.inside(containerId, ['iptables', '-w', '-A', ...QUEUE_RULE], `queueing ${containerId}'s traffic`);
-      return;
+      this.holders.set(containerId, await TrafficHolder.start(this.path(containerId), this.holdBinary));
     } catch (err) {
-      this.holders.get(containerId)?.discard();
-      this.holders.delete(containerId);
+      rule = HOLD_RULE;
       console.error(
         `${this.nodeId}: ${containerId}'s traffic is dropped, not kept, while it is restored (peers wait for ` +
           `their retransmissions): ${(err as Error).message}`,
       );
     }
-    await this.inside(containerId, ['iptables', '-w', '-A', ...HOLD_RULE], `holding ${containerId}'s traffic`);
+    try {
+      await this.inside(
+        containerId,
+        ['sh', '-c', `iptables -w -A ${rule.join(' ')} && echo 8 > ${ARP_IGNORE}`],
+        `holding ${containerId}'s traffic`,
+      );
+    } catch (err) {
+      this.holders.get(containerId)?.discard();
+      this.holders.delete(containerId);
+      throw err;
+    }
   }
 
   /** Whether this PC keeps the packets sent to the container's address (it took the address over, held). */
@@ -183,7 +196,11 @@ export class ContainerNet {
    * alone writes it), so one flush lifts them all: it runs in the downtime, and each iptables call is a process.
    */
   async release(containerId: string): Promise<{ heldPackets: number | null }> {
-    await this.inside(containerId, ['iptables', '-w', '-F', 'INPUT'], `releasing ${containerId}'s traffic`);
+    await this.inside(
+      containerId,
+      ['sh', '-c', `iptables -w -F INPUT && echo 0 > ${ARP_IGNORE}`],
+      `releasing ${containerId}'s traffic`,
+    );
     // New packets go straight in now; those kept meanwhile follow at once.
     const holder = this.holders.get(containerId);
     this.holders.delete(containerId);
