@@ -191,7 +191,12 @@ export class Restorer {
       await net.destroy(containerId).catch(() => undefined);
       throw err;
     }
-    return { restoreMs, heldPackets, state: await runc.state(containerId), checkpointCreatedAt: meta.createdAt };
+    return {
+      restoreMs,
+      heldPackets,
+      state: await runc.startedState(containerId),
+      checkpointCreatedAt: meta.createdAt,
+    };
   }
 
   /** Checks a generation and the parents its image needs against their manifests; throws naming what is damaged. */
