@@ -1,5 +1,6 @@
 // What every method of the benchmark reports, how its steps are timed, and what every baseline container is.
 import { readFileSync } from 'node:fs';
+import type { RedisBenchResult } from './redis-move';
 
 export interface MethodResult {
   /** The container answers nothing: from the checkpoint's start to the restored container running. */
@@ -70,4 +71,6 @@ export interface BenchResults {
   sizes: SizeResult[];
   nodeWorkerPeakRssMiB: Record<string, number>;
   evacuation: EvacuationResult | null;
+  /** The real program (absent in results older than it). */
+  redis?: RedisBenchResult | null;
 }

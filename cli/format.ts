@@ -12,7 +12,7 @@ export const mb = (bytes: number): string => `${(bytes / 1e6).toFixed(2)} MB`;
 export const pct = (a: number, b: number): string => `${((100 * a) / b).toFixed(2)} %`;
 
 /** A readable report of moves: route, strategy, downtime, bytes on the wire against the full image, per-step times. */
-export function formatMoves(moves: MoveReport[]): string {
+export function formatMoves(moves: (MoveReport & { totalMs?: number })[]): string {
   const summary = table(
     [
       'route',
@@ -38,6 +38,17 @@ export function formatMoves(moves: MoveReport[]): string {
       ];
     }),
   );
+  // Every stop a client lived through, not only the final one (reports older than freezes have none).
+  const freezes = table(
+    ['route', 'freezes', 'frozen in all', 'longest', 'request to done'],
+    moves.map((m) => [
+      `${m.from} -> ${m.to}`,
+      (m.freezes ?? []).map((f) => `${f.kind} ${f.ms} ms`).join(', ') || '-',
+      m.frozenTotalMs === undefined ? '-' : `${m.frozenTotalMs} ms`,
+      m.longestFreezeMs === undefined ? '-' : `${m.longestFreezeMs} ms`,
+      m.totalMs === undefined ? '-' : `${(m.totalMs / 1000).toFixed(1)} s`,
+    ]),
+  );
   const steps = table(
     ['route', 'step', 'node', 'time'],
     moves.flatMap((m) => m.steps.map((s) => [`${m.from} -> ${m.to}`, s.step, s.node, `${s.ms} ms`])),
@@ -59,7 +70,7 @@ export function formatMoves(moves: MoveReport[]): string {
       [
         'final dump',
         m.checkpoint.pages,
-        m.checkpoint.dumpMs,
+        m.checkpoint.frozenMs ?? m.checkpoint.dumpMs,
         m.transfers.find((t) => t.kind === 'checkpoint')?.wireBytes ?? 0,
       ],
     ].map(([what, pages, ms, wire]) => [
@@ -72,6 +83,11 @@ export function formatMoves(moves: MoveReport[]): string {
   );
   const dumps = table(['route', 'dump', 'pages written', 'frozen', 'sent'], rounds);
   const notes = moves.flatMap((m) => [
+    ...(typeof m.restore.heldPackets === 'number'
+      ? [
+          `${m.from} -> ${m.to}: ${m.restore.heldPackets} packet(s) that peers sent during the move were kept on ${m.to} and passed after the restore`,
+        ]
+      : []),
     ...(m.checkpoint.fallback
       ? [`${m.from} -> ${m.to}: the kernel-strategy dump failed, content strategy used (${m.checkpoint.fallback})`]
       : []),
@@ -82,5 +98,5 @@ export function formatMoves(moves: MoveReport[]): string {
         ]
       : []),
   ]);
-  return [summary, steps, inside, dumps, ...notes].join('\n');
+  return [summary, freezes, steps, inside, dumps, ...notes].join('\n');
 }

@@ -4,6 +4,7 @@
  */
 import type { ManifestStats } from './manifest';
 import type { ContainerNetwork } from './container-network';
+import type { Freeze } from './freezes';
 import type { PlacementDecision } from './placement';
 
 /** What a container is, independent of where it runs. */
@@ -116,6 +117,8 @@ export interface CheckpointReport {
   /** Mounts left out of the dump because the target's kernel lacks their file (domain/oci-spec.ts). */
   skippedMounts?: string[];
   dumpMs: number;
+  /** How long the program was stopped by the dump, as CRIU measured it (freezing + frozen; absent: no figures). */
+  frozenMs?: number;
   hashMs: number;
   image: ManifestStats;
   /**
@@ -143,6 +146,8 @@ export interface RestoreReport {
   applyBundleMs: number;
   writeImageMs: number;
   restoreMs: number;
+  /** Packets peers sent during the move, kept on this PC and passed after the restore (null: dropped instead). */
+  heldPackets?: number | null;
   state: ContainerState;
 }
 
@@ -168,6 +173,13 @@ export interface MoveReport {
    * for its dump (frozenMs) while it kept running on the source, and sent what the target lacked.
    */
   preCopy?: PreCopyRound[];
+  /**
+   * Every stop of the program in this move, as a client lives them (domain/freezes.ts): the pre-copy rounds' dumps
+   * and the move's own downtime; with their sum and the longest. Absent in reports older than them.
+   */
+  freezes?: Freeze[];
+  frozenTotalMs?: number;
+  longestFreezeMs?: number;
   /** Bytes that crossed the data plane (bundle syncs, checkpoint, manifests). */
   wireBytes: number;
   /** Size of the full image plus the rootfs: what a move without remnants would send. */
@@ -188,6 +200,7 @@ export interface PreCopyRound {
   generation: number;
   /** Memory pages the round's dump wrote. */
   pages: number;
+  /** How long the round stopped the program (CRIU's own figure; the dump's wall time where it gave none). */
   frozenMs: number;
   wireBytes: number;
   transferMs: number;
@@ -203,6 +216,8 @@ export interface MigrationAttempt {
 /** A migration's result: the move that succeeded, every target tried, and the policy's decision. */
 export interface MigrationResult extends MoveReport {
   migrationId: string;
+  /** From the request (the workflow's start) to the container running on the target. */
+  totalMs?: number;
   attempts: MigrationAttempt[];
   /** The placement decision that chose the target (null when the caller named it). */
   decision: PlacementDecision | null;

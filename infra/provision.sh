@@ -13,7 +13,7 @@ t0=$SECONDS
 step "Debian packages (runc, iptables, socat, openssl, PostgreSQL)" provision_apt
 step "CRIU >= 4.2" provision_criu
 step "Temporal CLI $TEMPORAL_CLI_VERSION" provision_temporal_cli
-step "zanshin-init (containers' first process)" provision_init
+step "zanshin-init and zanshin-hold (static helpers)" provision_init
 step "npm dependencies" provision_node_modules
 step "TypeScript build" build_typescript
 # Guest PCs (QEMU, Debian's stock kernel with soft-dirty tracking): the kernel path's tests run in them.

@@ -1,13 +1,14 @@
 // Checkpoints: a dump of a running container into a new generation, hashed while CRIU writes it. The strategy is
 // the PC's (content hashing, or the kernel's dirty tracking with a parent); supersession frees what the dump
 // replaces just before it, so the dump writes into memory just freed.
-import { readdir, readFile, readlink, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, readlink, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { manifestStats, PAGE_SIZE } from '../domain/manifest';
 import type { CheckpointReport, ContainerSpec, GenerationMeta } from '../domain/reports';
 import type { DirtyStrategy } from '../domain/runc-args';
 import { mountsTargetLacks } from '../domain/oci-spec';
 import { decodePagemap, isPagemapFile, PE_PARENT } from '../domain/criu-pagemap';
+import { frozenMsOf, parseDumpStats } from '../domain/criu-stats';
 import type { ContainerConfigs } from './container-config';
 import type { ContainerNet } from './container-net';
 import type { PcCoordination } from './coordination';
@@ -21,6 +22,7 @@ import {
   storeWriteError,
   tracksDirtyPages,
 } from './executor-config';
+import { copyLiveMemory } from './live-copy';
 import type { Runc } from './runc';
 import { scanDirectory } from './scan';
 import type { RemnantStore } from './store';
@@ -40,6 +42,11 @@ export interface CheckpointOptions {
   kernel?: KernelDump;
   /** The target's absent kernel paths: mounts over them stay out of the dump. */
   targetLacks?: string[];
+  /**
+   * With leaveRunning: a live copy of the memory instead of a dump (node/live-copy.ts): nothing is frozen, and the
+   * generation is pages only (a pre-dump, never restored), for a move's content-strategy pre-copy.
+   */
+  live?: boolean;
 }
 
 /** Pages a differential image leaves to its parents (its pagemaps' PARENT runs). */
@@ -77,7 +84,7 @@ export class Checkpointer {
   private async checkpointHere(
     containerId: string,
     leaveRunning: boolean,
-    { supersedes = [], kernel, targetLacks = [] }: CheckpointOptions,
+    { supersedes = [], kernel, targetLacks = [], live = false }: CheckpointOptions,
   ): Promise<CheckpointReport> {
     const { store, runc, net, configs, coordination } = this.deps;
     const spec = await store.readSpec(containerId);
@@ -92,6 +99,7 @@ export class Checkpointer {
       throw new ExecutorError(`container ${containerId} is ${state.status} on ${this.config.nodeId}, not running`);
     }
     await coordination.readyToDump(containerId);
+    if (live && leaveRunning) return this.liveCopy(containerId, spec, state.pid, supersedes);
     const tracked = kernel && tracksDirtyPages(this.config) ? kernel : undefined;
     const parent = tracked ? await this.dumpParent(containerId, tracked.parentCandidates) : undefined;
     const generation = await store.nextGeneration(containerId);
@@ -162,6 +170,7 @@ export class Checkpointer {
     if (tracksDirtyPages(this.config)) await store.setTrackingBase(containerId, leaveRunning ? generation : null);
     const pages = Math.round((await pagesBytes(imageDir)) / PAGE_SIZE);
     const inParents = differential ? await parentPages(imageDir) : 0;
+    const frozenMs = await frozenMsOfDump(workDir);
     return {
       containerId,
       generation,
@@ -170,9 +179,53 @@ export class Checkpointer {
       ...(fallback ? { fallback } : {}),
       ...(skippedMounts.length ? { skippedMounts } : {}),
       dumpMs,
+      ...(frozenMs !== null ? { frozenMs } : {}),
       hashMs,
       image: manifestStats(manifest),
       ...(differential ? { fullImageBytes: manifestStats(manifest).bytes + inParents * PAGE_SIZE } : {}),
+      spec,
+      meta,
+    };
+  }
+
+  /** A live copy of the running container's memory as a new pages-only generation: nothing is frozen. */
+  private async liveCopy(
+    containerId: string,
+    spec: ContainerSpec,
+    pid: number,
+    supersedes: number[],
+  ): Promise<CheckpointReport> {
+    const { store, coordination } = this.deps;
+    const generation = await store.nextGeneration(containerId);
+    await rm(store.generationDir(containerId, generation), { recursive: true, force: true });
+    await this.dropSuperseded(containerId, supersedes);
+    const imageDir = store.imageDir(containerId, generation);
+    await mkdir(imageDir, { recursive: true });
+    let t0 = process.hrtime.bigint();
+    const copied = await copyLiveMemory(pid, imageDir);
+    const dumpMs = msSince(t0);
+    t0 = process.hrtime.bigint();
+    const { manifest } = await scanDirectory(imageDir, 'checkpoint', containerId, generation, { withLocations: false });
+    const hashMs = msSince(t0);
+    const meta: GenerationMeta = {
+      generation,
+      createdAt: new Date().toISOString(),
+      strategy: 'content',
+      sourceNode: this.config.nodeId,
+      preDump: true,
+    };
+    await store.commitGeneration(containerId, manifest, meta);
+    coordination.rememberManifest(containerId, generation, manifest);
+    coordination.checked(containerId, generation);
+    return {
+      containerId,
+      generation,
+      strategy: 'content',
+      pages: copied.pages,
+      dumpMs,
+      frozenMs: 0,
+      hashMs,
+      image: manifestStats(manifest),
       spec,
       meta,
     };
@@ -251,5 +304,16 @@ export class Checkpointer {
     const drop = held.filter((n) => supersedes.includes(n) && !needed.has(n) && coordination.mayDrop(containerId, n));
     if (drop.length) await coordination.manifest(containerId, Math.max(...drop));
     for (const n of drop) await store.recycleGeneration(containerId, n);
+  }
+}
+
+/** How long CRIU kept the program frozen in the dump whose work directory is `workDir` (null: it wrote no stats). */
+async function frozenMsOfDump(workDir: string): Promise<number | null> {
+  const bytes = await readFile(path.join(workDir, 'stats-dump')).catch(() => null);
+  if (!bytes) return null;
+  try {
+    return frozenMsOf(parseDumpStats(bytes));
+  } catch {
+    return null; // figures only: a damaged stats file changes nothing about the dump
   }
 }

@@ -3,12 +3,15 @@
 // a macvlan interface on the PC's LAN interface, with the container's own address and MAC, loopback up, and a
 // default route when the LAN has a gateway. Moving a container moves its address: the source deletes its namespace
 // after the checkpoint, the target creates one with the same address and MAC, and announces it (gratuitous ARP).
-// Traffic is held (dropped, so that the peer retransmits instead of being reset) from just before the checkpoint
-// until the restore has finished, which keeps established TCP connections through a move.
+// Traffic is held from just before the checkpoint until the restore has finished, which keeps established TCP
+// connections through a move: on the source it is dropped (the peer retransmits instead of being reset); the target
+// takes the address over as soon as the source let it go and keeps the packets that arrive (node/traffic-holder.ts),
+// so that peers are answered as soon as the program runs again, not at their next retransmission.
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import execa from 'execa';
 import type { ContainerNetwork } from '../domain/container-network';
+import { HOLD_QUEUE, TrafficHolder } from './traffic-holder';
 
 export class ContainerNetError extends Error {
   override name = 'ContainerNetError';
@@ -17,6 +20,10 @@ export class ContainerNetError extends Error {
 const NETNS_DIR = '/run/netns';
 /** The rule that holds a container's traffic; removed by exact match. */
 const HOLD_RULE = ['INPUT', '-i', 'eth0', '-j', 'DROP'];
+/** The rule that hands a restoring container's packets to its holder (dropped while none is bound). */
+const QUEUE_RULE = ['INPUT', '-i', 'eth0', '-j', 'NFQUEUE', '--queue-num', String(HOLD_QUEUE)];
+/** A namespace's ARP answers: 8 answers none (a held namespace is silent), 0 is the default. */
+const ARP_IGNORE = '/proc/sys/net/ipv4/conf/all/arp_ignore';
 /** Set just before it: no new connections, while those under way are accepted. */
 const NO_NEW_CONNECTIONS_RULE = ['INPUT', '-i', 'eth0', '-p', 'tcp', '--syn', '-j', 'DROP'];
 /** How long connections whose handshake is under way get to reach the program before everything is held. */
@@ -50,6 +57,8 @@ async function upWhenFree(up: () => Promise<string>): Promise<void> {
 /** Network namespaces of the containers of one PC. */
 export class ContainerNet {
   private lanInterface: string | null = null;
+  /** Holders of the namespaces created held on this PC, until release() or destroy(). */
+  private readonly holders = new Map<string, TrafficHolder>();
 
   /**
    * `lanAddress`: this PC's own LAN address; container interfaces hang off the interface that holds it.
@@ -59,6 +68,7 @@ export class ContainerNet {
     readonly nodeId: string,
     private readonly lanAddress: string,
     private readonly prefix = 'zc',
+    private readonly holdBinary?: string,
   ) {}
 
   namespace(containerId: string): string {
@@ -92,7 +102,8 @@ export class ContainerNet {
 
   /**
    * Creates the namespace with the container's interface, address and routes. With `held`, traffic arriving there is
-   * dropped until release() (a restore that keeps TCP connections needs the address present but silent).
+   * kept until release() (a restore that keeps TCP connections needs the address present but silent), or dropped
+   * when no holder can run here.
    */
   async create(containerId: string, net: ContainerNetwork | undefined, o: { held: boolean }): Promise<void> {
     if (this.exists(containerId)) await this.destroy(containerId);
@@ -109,8 +120,7 @@ export class ContainerNet {
         `giving ${containerId} an interface on ${lan}`,
       );
       await run('ip', ['link', 'set', tmp, 'netns', ns], `moving ${containerId}'s interface into its namespace`);
-      if (o.held)
-        await this.inside(containerId, ['iptables', '-w', '-A', ...HOLD_RULE], `holding ${containerId}'s traffic`);
+      if (o.held) await this.holdArriving(containerId);
       const ip = (args: string[]): Promise<string> =>
         run('ip', ['-n', ns, ...args], `configuring ${containerId}'s network`);
       await ip(['link', 'set', tmp, 'name', 'eth0']);
@@ -122,6 +132,40 @@ export class ContainerNet {
       await run('ip', ['link', 'delete', tmp], 'cleanup').catch(() => undefined);
       throw err;
     }
+  }
+
+  /**
+   * Keeps what arrives at a new, held namespace (a holder), or drops it when no holder can run. A held namespace
+   * answers no ARP request either (arp_ignore 8): should its worker die with it held, it stays silent on the LAN
+   * while the container runs elsewhere (its announce still teaches the switch where the address is).
+   */
+  private async holdArriving(containerId: string): Promise<void> {
+    let rule = QUEUE_RULE;
+    try {
+      this.holders.set(containerId, await TrafficHolder.start(this.path(containerId), this.holdBinary));
+    } catch (err) {
+      rule = HOLD_RULE;
+      console.error(
+        `${this.nodeId}: ${containerId}'s traffic is dropped, not kept, while it is restored (peers wait for ` +
+          `their retransmissions): ${(err as Error).message}`,
+      );
+    }
+    try {
+      await this.inside(
+        containerId,
+        ['sh', '-c', `iptables -w -A ${rule.join(' ')} && echo 8 > ${ARP_IGNORE}`],
+        `holding ${containerId}'s traffic`,
+      );
+    } catch (err) {
+      this.holders.get(containerId)?.discard();
+      this.holders.delete(containerId);
+      throw err;
+    }
+  }
+
+  /** Whether this PC keeps the packets sent to the container's address (it took the address over, held). */
+  isHolding(containerId: string): boolean {
+    return this.holders.has(containerId);
   }
 
   /** Whether the container's traffic is held already. */
@@ -151,8 +195,16 @@ export class ContainerNet {
    * Lets traffic in again. The INPUT chain of a container's namespace holds nothing but the hold rules (this class
    * alone writes it), so one flush lifts them all: it runs in the downtime, and each iptables call is a process.
    */
-  async release(containerId: string): Promise<void> {
-    await this.inside(containerId, ['iptables', '-w', '-F', 'INPUT'], `releasing ${containerId}'s traffic`);
+  async release(containerId: string): Promise<{ heldPackets: number | null }> {
+    await this.inside(
+      containerId,
+      ['sh', '-c', `iptables -w -F INPUT && echo 0 > ${ARP_IGNORE}`],
+      `releasing ${containerId}'s traffic`,
+    );
+    // New packets go straight in now; those kept meanwhile follow at once.
+    const holder = this.holders.get(containerId);
+    this.holders.delete(containerId);
+    return { heldPackets: holder ? await holder.release() : null };
   }
 
   /**
@@ -207,6 +259,9 @@ export class ContainerNet {
 
   /** Removes the namespace and with it the interface: this PC no longer answers for the address. */
   async destroy(containerId: string): Promise<void> {
+    // What a holder kept is dropped with the namespace (nothing runs there to take it).
+    this.holders.get(containerId)?.discard();
+    this.holders.delete(containerId);
     if (!this.exists(containerId)) return;
     // The kernel frees a deleted namespace's devices later, asynchronously (and not at all while a process still
     // holds it): remove the interface first, so its MAC is free at once for the next namespace of this container.

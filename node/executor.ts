@@ -124,6 +124,7 @@ export class NodeExecutor {
       await this.coordination.oneAtATime(id, async () => {
         const { status } = await this.runc.state(id);
         if (status !== 'absent' && status !== 'stopped') return;
+        if (this.net.isHolding(id)) return; // taken over for a move under way: the restore comes next
         await this.net.destroy(id);
         removed.push(id);
       });
@@ -200,8 +201,17 @@ export class NodeExecutor {
   ): Promise<{ containerId: string; generation: number; bundle: ApplyStats; writeImageMs: number }> {
     return this.receiver.store(transferId, spec, meta);
   }
-  abortReceive(transferId: string): Promise<void> {
-    return this.receiver.abort(transferId);
+  takeOverAddress(transferId: string, spec: ContainerSpec): Promise<{ heldFromMs: number }> {
+    return this.restorer.takeOverAddress(transferId, spec);
+  }
+  /** Drops a transfer, and the address this PC took over for it unless the container runs here (a failed move). */
+  async abortReceive(transferId: string): Promise<void> {
+    const containerId = (await this.transfers.get(transferId).catch(() => null))?.record.containerId;
+    await this.receiver.abort(transferId);
+    if (containerId && this.net.isHolding(containerId))
+      await this.coordination.oneAtATime(containerId, async () => {
+        if ((await this.runc.state(containerId)).status === 'absent') await this.net.destroy(containerId);
+      });
   }
   restoreLocal(containerId: string, generation: number, options: RestoreOptions = {}): Promise<LocalRestore> {
     return this.restorer.restoreLocal(containerId, generation, options);

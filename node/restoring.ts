@@ -29,6 +29,8 @@ export interface RestoreOptions {
 
 export interface LocalRestore {
   restoreMs: number;
+  /** Packets peers sent during the move that were kept and passed after the restore (null: none were kept). */
+  heldPackets?: number | null;
   state: ContainerState;
   checkpointCreatedAt: string;
 }
@@ -72,8 +74,11 @@ export class Restorer {
       throw new ExecutorError(`transfer ${transferId} carries ${transfer.record.containerId}, not ${spec.containerId}`);
     if ((await runc.state(spec.containerId)).status !== 'absent')
       throw new ExecutorError(`container ${spec.containerId} already exists on ${this.config.nodeId}`);
-    // Both are in the downtime: the namespace is built while the bundle and image are put in place.
-    const netReady = net.create(spec.containerId, spec.network, { held: true });
+    // Both are in the downtime: the namespace is built while the bundle and image are put in place (unless this PC
+    // took the address over already, as soon as the source let it go).
+    const netReady = net.isHolding(spec.containerId)
+      ? Promise.resolve()
+      : net.create(spec.containerId, spec.network, { held: true });
     let received: Received;
     try {
       [received] = await Promise.all([receiver.receive(transferId, spec, meta, false, true), netReady]);
@@ -94,7 +99,36 @@ export class Restorer {
       await store.writeManifest(received.containerId, meta.generation, manifest);
     }
     await transfers.finish(transferId);
-    return { ...report, generation: meta.generation, restoreMs: restored.restoreMs, state: restored.state };
+    return {
+      ...report,
+      generation: meta.generation,
+      restoreMs: restored.restoreMs,
+      heldPackets: restored.heldPackets,
+      state: restored.state,
+    };
+  }
+
+  /**
+   * A move's target takes the container's address over while the image is still on its way (the source's copy is
+   * stopped and its namespace gone): the namespace is made here, held, and announced, so that what peers send
+   * meanwhile is kept here and answered as soon as the restore ends. A failed move destroys it (abortReceive).
+   */
+  takeOverAddress(transferId: string, spec: ContainerSpec): Promise<{ heldFromMs: number }> {
+    const { net, transfers, runc, coordination } = this.deps;
+    return coordination.oneAtATime(spec.containerId, async () => {
+      const transfer = await transfers.get(transferId);
+      if (spec.containerId !== transfer.record.containerId)
+        throw new ExecutorError(
+          `transfer ${transferId} carries ${transfer.record.containerId}, not ${spec.containerId}`,
+        );
+      if ((await runc.state(spec.containerId)).status !== 'absent')
+        throw new ExecutorError(`container ${spec.containerId} already exists on ${this.config.nodeId}`);
+      const t0 = process.hrtime.bigint();
+      if (!spec.network) return { heldFromMs: 0 };
+      if (!net.isHolding(spec.containerId)) await net.create(spec.containerId, spec.network, { held: true });
+      await net.announce(spec.containerId, spec.network);
+      return { heldFromMs: msSince(t0) };
+    });
   }
 
   /** Restores a container from a generation this node holds (a target after a transfer, or a source rolling back). */
@@ -148,8 +182,9 @@ export class Restorer {
     // From here the copy runs. Should what follows fail, it is removed before the failure is told: a restore that
     // fails must leave nothing running, or the caller would bring the container back elsewhere too.
     let restoreMs: number;
+    let heldPackets: number | null;
     try {
-      await net.release(containerId);
+      ({ heldPackets } = await net.release(containerId));
       if (spec.network) await net.announce(containerId, spec.network);
       restoreMs = msSince(t0);
       if (daemon) this.awaitMemory(containerId, generation, daemon, work);
@@ -161,7 +196,12 @@ export class Restorer {
       await net.destroy(containerId).catch(() => undefined);
       throw err;
     }
-    return { restoreMs, state: await runc.state(containerId), checkpointCreatedAt: meta.createdAt };
+    return {
+      restoreMs,
+      heldPackets,
+      state: await runc.startedState(containerId),
+      checkpointCreatedAt: meta.createdAt,
+    };
   }
 
   /** Checks a generation and the parents its image needs against their manifests; throws naming what is damaged. */

@@ -67,6 +67,25 @@ export class Runc {
     return { containerId, status: s.status, pid: s.pid };
   }
 
+  /**
+   * The state of a container that runc has just restored or started, without a process start (restores need it in
+   * the downtime; `runc state` costs tens of ms here, most of a second on an emulated guest PC): runc's own record
+   * of its first process, else what `runc state` says.
+   */
+  async startedState(containerId: string): Promise<ContainerState> {
+    try {
+      const record = JSON.parse(await readFile(path.join(this.global.root, containerId, 'state.json'), 'utf8')) as {
+        init_process_pid?: unknown;
+      };
+      const pid = record.init_process_pid;
+      if (typeof pid === 'number' && pid > 0 && (await stat(`/proc/${pid}`).catch(() => null)))
+        return { containerId, status: 'running', pid };
+    } catch {
+      // no record to read: ask runc
+    }
+    return this.state(containerId);
+  }
+
   async list(): Promise<ContainerState[]> {
     // runc keeps a directory per container under its root: none, nothing to ask (a PC's load report comes every
     // few seconds, and starting runc costs a guest PC under emulation a good part of a second).

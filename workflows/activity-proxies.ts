@@ -41,6 +41,7 @@ export function nodeActivities(nodeId: string, timeouts: NodeTimeouts = {}) {
   return {
     prepareReceive: quick.prepareReceive,
     abortReceive: quick.abortReceive,
+    takeOverAddress: quick.takeOverAddress,
     leaveRemnant: quick.leaveRemnant,
     containerState: quick.containerState,
     listContainers: quick.listContainers,

@@ -104,7 +104,13 @@ export async function migrateContainer(input: MigrateContainerInput): Promise<Mi
       const attempt: MigrationAttempt = { to, outcome: 'completed' };
       attempts.push(attempt);
       await control.recordAttempt({ id: migrationId, attempt, nextTo: null, decision: null });
-      const result: MigrationResult = { ...outcome.report, migrationId, attempts, decision };
+      const result: MigrationResult = {
+        ...outcome.report,
+        migrationId,
+        attempts,
+        decision,
+        totalMs: Date.now() - info.startTime.getTime(),
+      };
       await control.recordMigrationEnd({
         id: migrationId,
         containerId,

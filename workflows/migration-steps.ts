@@ -25,6 +25,7 @@ import type {
   TransferReport,
   TransferTarget,
 } from '../domain/reports';
+import { freezesOf } from '../domain/freezes';
 import { kernelPreCopyDone, PRE_COPY_ENOUGH_BYTES, PRE_COPY_MAX_ROUNDS, preCopyPays } from '../domain/pre-copy';
 import { nodeActivities, NodeTimeouts } from './activity-proxies';
 import { epochForRestore } from './epochs';
@@ -168,7 +169,7 @@ async function shipCheckpoint(
       preCopy.push({
         generation: pre.generation,
         pages: pre.pages,
-        frozenMs: pre.dumpMs,
+        frozenMs: pre.frozenMs ?? pre.dumpMs,
         wireBytes: sent.wireBytes,
         transferMs: sent.ms,
       });
@@ -213,13 +214,16 @@ async function shipCheckpoint(
         );
       while (preCopies && preCopy.length < PRE_COPY_MAX_ROUNDS) {
         const round = preCopy.length + 1;
-        const pre = await run.step(`pre-copy ${round}: checkpoint (running)`, from, () =>
+        // A live copy of the memory freezes nothing (a dump with --leave-running froze the program for seconds).
+        const live = patched('live-pre-copy');
+        const pre = await run.step(`pre-copy ${round}: ${live ? 'live copy' : 'checkpoint'} (running)`, from, () =>
           // Each round supersedes the move's previous ones: the source drops them before it dumps.
           source.checkpointContainer({
             containerId,
             leaveRunning: true,
             targetLacks,
             supersedes: preCopy.map((r) => r.generation),
+            ...(live ? { live: true } : {}),
           }),
         );
         const sent = await sendRound(round, pre);
@@ -246,7 +250,15 @@ async function shipCheckpoint(
   const cp = checkpoint;
   // 5. Only the difference: the rootfs after the freeze (a running container's was synced in step 3), then the
   // pages the target holds nowhere.
-  // The frozen rootfs and the pages go side by side: both are in the downtime.
+  // The frozen rootfs and the pages go side by side: both are in the downtime. Beside them the target takes the
+  // address over (the source's copy is stopped and its address gone): what peers send meanwhile waits there, to be
+  // answered as soon as the restore ends, instead of being dropped and retransmitted on TCP's back-off.
+  const takeOver =
+    !o.leaveRunning && patched('take-over-address')
+      ? run
+          .step('take over address', to, () => target.takeOverAddress({ transferId: dest.transferId, spec: cp.spec }))
+          .catch(() => null) // not needed for the move: the restore makes the address itself
+      : null;
   const sent = await Promise.all([
     o.leaveRunning
       ? null
@@ -255,6 +267,7 @@ async function shipCheckpoint(
       source.sendCheckpoint({ containerId, generation: cp.generation, target: dest, targetHolds: deltaBases() }),
     ),
   ]);
+  await takeOver;
   for (const t of sent) if (t) transfers.push(t);
   return {
     dest,
@@ -333,6 +346,7 @@ export async function moveOnce(input: MoveOnceInput): Promise<MoveOutcome> {
         strategy: cp.strategy,
         downtimeMs,
         ...(shipped.preCopy.length ? { preCopy: shipped.preCopy } : {}),
+        ...freezesOf(shipped.preCopy, downtimeMs),
         wireBytes: shipped.transfers.reduce((n, t) => n + t.wireBytes, 0),
         fullBytes: (cp.fullImageBytes ?? cp.image.bytes) + bundleBytes,
         targetHadRemnant: shipped.targetHadRemnant,

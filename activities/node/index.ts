@@ -100,6 +100,8 @@ export function createNodeActivities(deps: NodeActivityDeps) {
       kernel?: KernelDump;
       /** The target's absentKernelPaths (prepareReceive): mounts over them stay out of the dump. */
       targetLacks?: string[];
+      /** With leaveRunning: a live copy of the memory (nothing frozen, pages only) instead of a dump. */
+      live?: boolean;
     }): Promise<CheckpointReport> {
       checkNodeInput('checkpointContainer', input);
       return beating(() =>
@@ -107,6 +109,7 @@ export function createNodeActivities(deps: NodeActivityDeps) {
           supersedes: input.supersedes ?? [],
           ...(input.kernel ? { kernel: input.kernel } : {}),
           ...(input.targetLacks ? { targetLacks: input.targetLacks } : {}),
+          ...(input.live ? { live: true } : {}),
         }),
       );
     },
@@ -145,6 +148,11 @@ export function createNodeActivities(deps: NodeActivityDeps) {
     }): Promise<RestoreReport> {
       checkNodeInput('restoreFromTransfer', input);
       return beating(() => executor().restoreFromTransfer(input.transferId, input.spec, input.meta, input.epoch));
+    },
+    /** A move's target takes the address over while the image is on its way: peers' packets are kept, not lost. */
+    async takeOverAddress(input: { transferId: string; spec: ContainerSpec }): Promise<{ heldFromMs: number }> {
+      checkNodeInput('takeOverAddress', input);
+      return executor().takeOverAddress(input.transferId, input.spec);
     },
     async storeFromTransfer(input: { transferId: string; spec: ContainerSpec; meta: GenerationMeta }) {
       checkNodeInput('storeFromTransfer', input);

@@ -107,6 +107,22 @@ export class RedisLanClient {
   }
 }
 
+/** A client on `netns` connected to the redis at `address`, once it listens (it may have just started). */
+export async function connectRedisClient(netns: string, address: string): Promise<RedisLanClient> {
+  for (let attempt = 1; ; attempt++) {
+    const client = new RedisLanClient(netns, address);
+    try {
+      await client.connected();
+      return client;
+    } catch (err) {
+      client.close();
+      if (attempt >= 20)
+        throw new Error(`no redis answered at ${address}:6379 from ${netns}: ${(err as Error).message}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
 /** Runs inside the PC's namespace: GETs a URL every 50 ms until stdin closes, then prints counts. */
 const HTTP_PROBE = String.raw`
 const http = require('http');

@@ -7,7 +7,7 @@ import type { MigrationRow } from '../../state/migrations';
 import type { ContainerNetwork } from '../../domain/container-network';
 import { REBALANCE_SCHEDULE_ID } from '../cluster/cluster';
 import { ensureDebianRootfs, REDIS_ROOTFS } from '../images/debian-rootfs';
-import { RedisLanClient } from './lan-client';
+import { connectRedisClient } from './lan-client';
 
 export interface ScenarioOptions {
   home: string;
@@ -95,7 +95,7 @@ export async function runScenario(api: ApiClient, temporal: Client, o: ScenarioO
   const address = created.network.address;
   await api.post(`/v1/containers/${id}/start`, { nodeId: o.home });
   o.log(`1. ${id}: redis-server (Debian) starts on ${o.home} with its own address ${address}`);
-  const client = await connectClient(o.userNamespace, address);
+  const client = await connectRedisClient(o.userNamespace, address);
   try {
     await client.command('DEBUG', 'POPULATE', String(o.keys), 'key', '64');
     const view: ClientView = {
@@ -165,21 +165,5 @@ export async function runScenario(api: ApiClient, temporal: Client, o: ScenarioO
     return { moves: [away, back], client: view };
   } finally {
     client.close();
-  }
-}
-
-/** Connects the client once redis listens (it has just started). */
-async function connectClient(netns: string, address: string): Promise<RedisLanClient> {
-  for (let attempt = 1; ; attempt++) {
-    const client = new RedisLanClient(netns, address);
-    try {
-      await client.connected();
-      return client;
-    } catch (err) {
-      client.close();
-      if (attempt >= 20)
-        throw new Error(`no redis answered at ${address}:6379 from the user host: ${(err as Error).message}`);
-      await sleep(250);
-    }
   }
 }

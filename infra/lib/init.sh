@@ -1,19 +1,27 @@
-# zanshin-init, the first process of every container (infra/images/zanshin-init.c): a static binary that node
-# workers copy into each container's rootfs. Rebuilt only when its source changes.
+# The project's two small static binaries, rebuilt only when their source changes:
+#   zanshin-init (infra/images/zanshin-init.c), the first process of every container; node workers copy it into each
+#   container's rootfs.
+#   zanshin-hold (infra/images/zanshin-hold.c), which holds a moving container's incoming packets until it runs again.
+# Static, so that guest PCs (which see the host's files) run them whatever their libc.
 
 ZANSHIN_INIT="$ZANSHIN_BIN_DIR/zanshin-init"
 
-provision_init() {
-  local src="$ZANSHIN_ROOT/infra/images/zanshin-init.c" want have=""
+build_static() { # name: infra/images/<name>.c -> $ZANSHIN_BIN_DIR/<name>
+  local name=$1 src="$ZANSHIN_ROOT/infra/images/$1.c" out="$ZANSHIN_BIN_DIR/$1" want have=""
   want=$(sha256sum "$src" | cut -d' ' -f1)
-  [ -f "$ZANSHIN_INIT.sha256" ] && have=$(cat "$ZANSHIN_INIT.sha256")
-  if [ -x "$ZANSHIN_INIT" ] && [ "$want" = "$have" ]; then
-    say "  cached: $ZANSHIN_INIT"
+  [ -f "$out.sha256" ] && have=$(cat "$out.sha256")
+  if [ -x "$out" ] && [ "$want" = "$have" ]; then
+    say "  cached: $out"
     return
   fi
   mkdir -p "$ZANSHIN_BIN_DIR"
-  gcc -static -O2 -Wall -o "$ZANSHIN_INIT.tmp" "$src" || fail "compiling zanshin-init failed (gcc and libc6-dev needed)."
-  mv "$ZANSHIN_INIT.tmp" "$ZANSHIN_INIT"
-  echo "$want" > "$ZANSHIN_INIT.sha256"
-  say "  built $ZANSHIN_INIT"
+  gcc -static -O2 -Wall -o "$out.tmp" "$src" || fail "compiling $name failed (gcc and libc6-dev needed)."
+  mv "$out.tmp" "$out"
+  echo "$want" > "$out.sha256"
+  say "  built $out"
+}
+
+provision_init() {
+  build_static zanshin-init
+  build_static zanshin-hold
 }

@@ -76,6 +76,7 @@ export class StubCluster {
   readonly checkpointInputs: {
     containerId: string;
     leaveRunning: boolean;
+    live?: boolean;
     supersedes?: number[];
     targetLacks?: string[];
   }[] = [];
@@ -213,9 +214,9 @@ export class StubCluster {
           absentKernelPaths: behaviour.absentKernelPaths ?? [],
         })),
       syncBundle: () => act('syncBundle', () => transfer('bundle')),
-      checkpointContainer: ({ containerId, leaveRunning, supersedes, targetLacks }) =>
+      checkpointContainer: ({ containerId, leaveRunning, supersedes, targetLacks, live }) =>
         act('checkpointContainer', async (): Promise<CheckpointReport> => {
-          this.checkpointInputs.push({ containerId, leaveRunning, supersedes, targetLacks });
+          this.checkpointInputs.push({ containerId, leaveRunning, supersedes, targetLacks, live });
           // Only checkpoints that stop the container (pre-copy rounds and safety checkpoints leave it running).
           if (!leaveRunning) this.checkpointed.push(containerId);
           this.running++;
@@ -264,6 +265,7 @@ export class StubCluster {
         })),
       leaveRemnant: () => act('leaveRemnant', () => ({ expiresAt: new Date(Date.now() + 3_600_000).toISOString() })),
       abortReceive: () => act('abortReceive', () => undefined),
+      takeOverAddress: () => act('takeOverAddress', () => ({ heldFromMs: 1 })),
       containerState: ({ containerId }) =>
         act('containerState', () => ({
           // What the stub control plane records there runs there, unless the PC lost it.

@@ -80,8 +80,12 @@ describe('real programs keep their state, their address and their connections th
         expect(await client.command('CLIENT', 'ID')).toBe(clientId);
         expect(await client.command('DEBUG', 'DIGEST')).toBe(digest);
         expect(await client.command('DBSIZE')).toBe(200000);
+        // The client's PINGs of the downtime waited on the target (taken over early) instead of being dropped.
+        expect(result.steps.map((s) => s.step)).toContain('take over address');
+        expect(result.restore.heldPackets).toBeGreaterThan(0);
+        expect(result.freezes!.at(-1)).toEqual({ kind: 'move', ms: result.downtimeMs });
         figures.push(
-          `${from} -> ${to}: downtime ${result.downtimeMs} ms, wire ${(result.wireBytes / 1e6).toFixed(2)} MB of ${(result.fullBytes / 1e6).toFixed(2)} MB, client's longest wait ${pauseMs} ms`,
+          `${from} -> ${to}: downtime ${result.downtimeMs} ms, frozen in all ${result.frozenTotalMs} ms, wire ${(result.wireBytes / 1e6).toFixed(2)} MB of ${(result.fullBytes / 1e6).toFixed(2)} MB, client's longest wait ${pauseMs} ms, ${result.restore.heldPackets} packets held`,
         );
       }
       console.log(`redis round trip (200,000 keys):\n  ${figures.join('\n  ')}`);

@@ -92,7 +92,8 @@ describe('migrateContainer (stub activities)', () => {
       [next, 'completed'],
     ]);
     expect(stub.checkpointed).toEqual(['c1']);
-    expect(stub.on(next!)).toEqual(['prepareReceive', 'restoreFromTransfer']);
+    // The target takes the address over beside the transfer (after the source stopped), then restores.
+    expect(stub.on(next!)).toEqual(['prepareReceive', 'takeOverAddress', 'restoreFromTransfer']);
     // No remnant on the target and a container of unknown size: one pre-copy round (the stub's transfers are tiny,
     // so one is enough) before the freeze.
     const calls = stub.on(src!);
@@ -135,6 +136,12 @@ describe('migrateContainer (stub activities)', () => {
     const bigMove = await migrate(stub, queue, 'c2');
     expect(bigMove.preCopy).toHaveLength(1);
     expect(stub.on(big!).filter((c) => c === 'checkpointContainer')).toHaveLength(2);
+    // The round is a live copy (nothing frozen); the final checkpoint a dump.
+    expect(stub.checkpointInputs.filter((i) => i.containerId === 'c2').map((i) => i.live ?? false)).toEqual([
+      true,
+      false,
+    ]);
+    expect(bigMove.freezes!.map((f) => f.kind)).toEqual(['pre-copy 1', 'move']);
   });
 
   it('resends the same checkpoint to another target when the target dies after the checkpoint', async () => {
