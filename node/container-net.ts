@@ -168,27 +168,23 @@ export class ContainerNet {
     return this.holders.has(containerId);
   }
 
-  /** Whether the container's traffic is held already. */
-  private async isHeld(containerId: string): Promise<boolean> {
-    const r = await execa('nsenter', [`--net=${this.path(containerId)}`, 'iptables', '-w', '-C', ...HOLD_RULE], {
-      reject: false,
-    });
-    return r.exitCode === 0;
-  }
-
   /** Drops traffic arriving at the container (before a checkpoint that keeps its connections). */
   async hold(containerId: string): Promise<void> {
-    if (await this.isHeld(containerId)) return;
     // New connections first: one whose handshake completed but that the program has not accepted yet cannot be
     // checkpointed (CRIU carries established sockets, not a listener's queue), and its client would get a reset
     // from the target. Handshakes under way finish and are accepted during the grace; then everything is held.
+    // One process for all of it (it runs just before the freeze): already held, nothing to do.
+    const held = HOLD_RULE.join(' ');
     await this.inside(
       containerId,
-      ['iptables', '-w', '-A', ...NO_NEW_CONNECTIONS_RULE],
-      `refusing new connections to ${containerId}`,
+      [
+        'sh',
+        '-c',
+        `iptables -w -C ${held} 2>/dev/null && exit 0; ` +
+          `iptables -w -A ${NO_NEW_CONNECTIONS_RULE.join(' ')} && sleep ${ACCEPT_GRACE_MS / 1000} && iptables -w -A ${held}`,
+      ],
+      `holding ${containerId}'s traffic`,
     );
-    await new Promise((r) => setTimeout(r, ACCEPT_GRACE_MS));
-    await this.inside(containerId, ['iptables', '-w', '-A', ...HOLD_RULE], `holding ${containerId}'s traffic`);
   }
 
   /**
