@@ -13,11 +13,14 @@ let n = Number(process.argv[2] || 0);
 const out = (o) => process.stdout.write(JSON.stringify(o) + '\n');
 function connect() {
   const s = net.connect({ host, port: 6379 });
-  let buf = '', waiting = false, timer = null;
+  // One connection at a time, one SET in flight, and a key counts only when its own +OK comes back. (A connection's
+  // 'error' and 'close' both retried before: the writers doubled at each reconnect, two of them SET the same key
+  // and counted two acknowledgements, and keys never written were reported as lost.)
+  let buf = '', pending = 0, timer = null, retried = false;
   const next = () => {
-    if (waiting) return;
-    waiting = true;
-    const key = 'soak:' + (n + 1), value = String(Date.now());
+    if (pending) return;
+    pending = n + 1;
+    const key = 'soak:' + pending, value = String(Date.now());
     s.write('*3\r\n$3\r\nSET\r\n$' + key.length + '\r\n' + key + '\r\n$' + value.length + '\r\n' + value + '\r\n');
   };
   s.on('connect', () => { out({ connected: true }); timer = setInterval(next, 50); next(); });
@@ -25,12 +28,16 @@ function connect() {
     buf += d.toString();
     while (buf.includes('\r\n')) {
       const line = buf.slice(0, buf.indexOf('\r\n')); buf = buf.slice(buf.indexOf('\r\n') + 2);
-      if (line === '+OK') { n++; out({ ack: n, at: Date.now() }); }
+      if (line === '+OK' && pending) { n = pending; out({ ack: n, at: Date.now() }); }
       else out({ error: line });
-      waiting = false;
+      pending = 0;
     }
   });
-  const retry = () => { clearInterval(timer); s.destroy(); setTimeout(connect, 500); };
+  const retry = () => {
+    if (retried) return;
+    retried = true;
+    clearInterval(timer); s.destroy(); setTimeout(connect, 500);
+  };
   s.on('error', retry); s.on('close', retry);
 }
 connect();
