@@ -216,6 +216,30 @@ export async function noticeExited(
 }
 
 /**
+ * Crash recovery's new epoch: given only while the container's PC is still silent (no report for `silentSeconds`),
+ * judged under the PC's row lock that a report holds while its answer is read (state/nodes.ts). So a PC that
+ * reports again either stops the recovery (null: it is back) or hears in that very answer that its copy is stale;
+ * never is a fenced copy resumed by an answer read just before the recovery's epoch (found by the soak: two copies
+ * ran for one report interval).
+ */
+export async function nextEpochIfSilent(
+  db: Pool,
+  id: string,
+  nodeId: string,
+  silentSeconds: number,
+): Promise<{ epoch: number | null } | { reporting: true }> {
+  return inTransaction(db, async (client) => {
+    const { rows } = await client.query<{ silent: boolean }>(
+      `SELECT last_report_at IS NULL OR last_report_at < now() - ($2::int * interval '1 second') AS silent
+         FROM nodes WHERE id = $1 FOR UPDATE`,
+      [nodeId, silentSeconds],
+    );
+    if (rows[0] && !rows[0].silent) return { reporting: true as const };
+    return { epoch: await nextEpoch(client, id) };
+  });
+}
+
+/**
  * A new epoch for the container's next copy (a restore is about to run it): the copy under the previous epoch is
  * stale from now on, and PCs still running it kill it. Null for a container migration-api does not keep.
  */

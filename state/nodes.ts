@@ -52,13 +52,18 @@ export interface RemnantRow {
  * Stores one report: the node's facts, a load sample and its whole remnant inventory, together or not at all.
  * Load samples older than `loadRetentionMs` are dropped as new ones arrive.
  */
-export async function recordNodeReport(
+export async function recordNodeReport<T = void>(
   db: Pool,
   nodeId: string,
   r: NodeReport,
   loadRetentionMs: number,
-): Promise<void> {
-  await inTransaction(db, async (client) => {
+  /**
+   * Runs in the report's transaction, the PC's row locked until it commits: what the answer says (its copies'
+   * epochs) is read under the same lock a recovery takes to judge the PC silent (state/containers.ts).
+   */
+  answer?: (client: Queryable) => Promise<T>,
+): Promise<T | undefined> {
+  return inTransaction(db, async (client) => {
     await client.query(
       `INSERT INTO nodes (id, address, task_queue, cpu_model, cpu_cores, cpu_flags, memory_total_bytes, dirty_tracking,
          criu_version, strategy, checkpoints_other_users, link_rate_bps, disk_total_bytes, disk_free_bytes, last_report_at)
@@ -98,6 +103,7 @@ export async function recordNodeReport(
         [nodeId, rem.containerId, rem.hasBundle, rem.generations, rem.imageBytes, rem.leftAt, rem.expiresAt],
       );
     }
+    return answer ? await answer(client) : undefined;
   });
 }
 

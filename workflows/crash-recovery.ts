@@ -1,4 +1,4 @@
-import { executeChild, workflowInfo } from '@temporalio/workflow';
+import { executeChild, patched, workflowInfo } from '@temporalio/workflow';
 import { migrationWorkflowId } from '../common/names';
 import { controlActivities, nodeActivities, NodeTimeouts } from './activity-proxies';
 import { epochForRestore } from './epochs';
@@ -24,6 +24,8 @@ interface CrashedContainer {
   holder: { nodeId: string; generation: number } | null;
   /** Its PC is live but no longer runs it (it came back from a power-off, the copy was removed). */
   lost?: boolean;
+  /** How long its PC has been silent at least: its epoch is given only while it still is. */
+  silentSeconds?: number;
 }
 
 /**
@@ -86,11 +88,18 @@ export async function recoverContainer(
   if (!input.holder) {
     result.error = `no live PC holds a checkpoint of ${containerId}: it is lost until ${deadNode} returns`;
   } else {
+    // Its epoch only while the PC is still silent (a lost copy's PC is live and does not run it): a PC back just
+    // now keeps its copy, or hears at its very next report that the copy is stale.
+    const epoch =
+      !input.lost && input.silentSeconds !== undefined && patched('recovery-epoch-if-silent')
+        ? await control.nextEpochIfSilent({ containerId, nodeId: deadNode, silentSeconds: input.silentSeconds })
+        : await epochForRestore(containerId);
+    if ('reporting' in epoch) return { ...result, skipped: `${deadNode} reports again: its copy goes on` };
     try {
       const r = await nodeActivities(input.holder.nodeId, input.timeouts).restoreLocal({
         containerId,
         generation: input.holder.generation,
-        ...(await epochForRestore(containerId)),
+        ...(epoch.epoch === null || epoch.epoch === undefined ? {} : { epoch: epoch.epoch }),
       });
       result.restoredOn = input.holder.nodeId;
       result.checkpointAgeMs = Date.now() - Date.parse(r.checkpointCreatedAt);

@@ -15,6 +15,7 @@ import {
   containersOnSilentNodes,
   findContainer,
   nextEpoch,
+  nextEpochIfSilent,
   recordRestart,
   runningContainers,
 } from '../../state/containers';
@@ -147,6 +148,8 @@ export function createControlActivities({
         holder: { nodeId: string; generation: number } | null;
         /** The PC is live but lost the copy (rather than gone silent). */
         lost: boolean;
+        /** How long the PC has been silent at least (its recovery's epoch is given only while it still is). */
+        silentSeconds: number;
       }[]
     > {
       // Never sooner than lease + margin: until then a silent PC may still run them (domain/fencing.ts).
@@ -162,6 +165,7 @@ export function createControlActivities({
           lastReportAt: r.lastReportAt.toISOString(),
           holder,
           lost: r.lost,
+          silentSeconds: seconds,
         });
       }
       return out;
@@ -218,6 +222,17 @@ export function createControlActivities({
      */
     async nextEpoch(input: { containerId: string }): Promise<number | null> {
       return nextEpoch(db, input.containerId);
+    },
+    /**
+     * Crash recovery's epoch, given only while the PC is still silent (state/containers.ts nextEpochIfSilent):
+     * `reporting` when it reports again (the recovery stops; the PC's copy goes on).
+     */
+    async nextEpochIfSilent(input: {
+      containerId: string;
+      nodeId: string;
+      silentSeconds: number;
+    }): Promise<{ epoch: number | null } | { reporting: true }> {
+      return nextEpochIfSilent(db, input.containerId, input.nodeId, input.silentSeconds);
     },
     /** Lease and margin (domain/fencing.ts): a copy whose PC went silent may run until lease + margin have passed. */
     async fencingTimes(): Promise<{ leaseSeconds: number; marginSeconds: number }> {

@@ -63,24 +63,22 @@ export function nodeRoutes(
       },
     },
     async (request, reply) => {
-      await recordNodeReport(db, request.params.nodeId, request.body, loadRetentionMs);
-      // What the PC runs is the truth: a container killed there, or whose program ended, is recorded as exited.
-      if (request.body.containers && request.body.listedAt)
-        await noticeExited(db, request.params.nodeId, request.body.containers, new Date(request.body.listedAt));
       // The answer renews the PC's lease and names the copies it must kill: those of an older epoch than their
-      // container's (another copy was restored since: domain/fencing.ts).
+      // container's (another copy was restored since: domain/fencing.ts). Read in the report's transaction: a
+      // recovery judging this PC silent waits for it, or this answer sees the epoch that recovery gave.
       const copies = (request.body.containers ?? [])
         .filter((c) => c.status === 'running' || c.status === 'paused')
         .map((c) => ({ containerId: c.containerId, epoch: c.epoch ?? 0 }));
-      const verdict: ReportVerdict = {
-        stale: staleCopies(
-          copies,
-          await epochsOf(
-            db,
-            copies.map((c) => c.containerId),
-          ),
+      const current = await recordNodeReport(db, request.params.nodeId, request.body, loadRetentionMs, (client) =>
+        epochsOf(
+          client,
+          copies.map((c) => c.containerId),
         ),
-      };
+      );
+      // What the PC runs is the truth: a container killed there, or whose program ended, is recorded as exited.
+      if (request.body.containers && request.body.listedAt)
+        await noticeExited(db, request.params.nodeId, request.body.containers, new Date(request.body.listedAt));
+      const verdict: ReportVerdict = { stale: staleCopies(copies, current ?? new Map<string, number>()) };
       await startDueRestarts(request.params.nodeId);
       return reply.code(200).send(verdict);
     },

@@ -115,6 +115,8 @@ export class StubCluster {
     holder: { nodeId: string; generation: number } | null;
     lost: boolean;
   }[] = [];
+  /** PCs that report again by the time a recovery asks for its epoch (nextEpochIfSilent says so). */
+  reportingAgain = new Set<string>();
   recoveries: { containerId: string; to: string | null; error?: string }[] = [];
 
   control(): Partial<ControlActivities> {
@@ -143,7 +145,11 @@ export class StubCluster {
       selectTarget: ({ containerId, exclude }) => decide(containerId, exclude),
       nextEpoch: ({ containerId }) => (this.epochs[containerId] = (this.epochs[containerId] ?? 0) + 1),
       fencingTimes: () => ({ leaseSeconds: 2, marginSeconds: 1 }),
-      crashedContainers: () => this.crashed,
+      crashedContainers: () => this.crashed.map((c) => ({ ...c, silentSeconds: 3 })),
+      nextEpochIfSilent: ({ containerId, nodeId }) =>
+        this.reportingAgain.has(nodeId)
+          ? { reporting: true as const }
+          : { epoch: (this.epochs[containerId] = (this.epochs[containerId] ?? 0) + 1) },
       recordRecovery: (r) => {
         this.recoveries.push({ containerId: r.containerId, to: r.to, ...(r.error ? { error: r.error } : {}) });
         if (r.to) Object.assign(this.containers[r.containerId]!, { nodeId: r.to, state: 'running' });

@@ -6,6 +6,7 @@ import { migrate } from '../../api/db';
 import { extendLectureWindows } from '../../api/lecture-window';
 import { DEFAULT_LECTURE_WINDOW_DAYS } from '../../common/names';
 import { createPool } from '../../state/db';
+import { nextEpochIfSilent } from '../../state/containers';
 import type { NodeReport } from '../../domain/node-report';
 import { startTestPostgres, TestPostgres } from '../helpers/postgres';
 import { startTestTemporal } from '../helpers/temporal';
@@ -699,5 +700,22 @@ describe('fencing: the answer to a report (issue 28)', () => {
     expect([stale.statusCode, stale.body]).toEqual([200, { stale: ['fenced1'] }]);
     const current = await put('/v1/nodes/pc1/report', copies(3), tokens.nodeToken);
     expect([current.statusCode, current.body]).toEqual([200, { stale: [] }]);
+  });
+
+  it("gives a recovery its epoch only while the PC is silent; a report's answer then names the copy stale", async () => {
+    expect((await post('/v1/containers', { ...container, id: 'fenced2' })).statusCode).toBe(201);
+    await pool.query("UPDATE containers SET epoch = 3, state = 'running', node_id = 'pc1' WHERE id = 'fenced2'");
+    const copy = report({
+      listedAt: new Date().toISOString(),
+      containers: [{ containerId: 'fenced2', status: 'paused', exit: null, epoch: 3 }],
+    });
+    expect((await put('/v1/nodes/pc1/report', copy, tokens.nodeToken)).statusCode).toBe(200);
+    // pc1 has just reported: no epoch for a recovery of its container.
+    expect(await nextEpochIfSilent(pool, 'fenced2', 'pc1', 11)).toEqual({ reporting: true });
+    await pool.query("UPDATE nodes SET last_report_at = now() - interval '60 seconds' WHERE id = 'pc1'");
+    expect(await nextEpochIfSilent(pool, 'fenced2', 'pc1', 11)).toEqual({ epoch: 4 });
+    // Back now: the answer to its report names its copy stale (it would otherwise resume it beside the restored one).
+    const back = await put('/v1/nodes/pc1/report', copy, tokens.nodeToken);
+    expect([back.statusCode, back.body]).toEqual([200, { stale: ['fenced2'] }]);
   });
 });

@@ -478,6 +478,40 @@ describe('crash recovery (stub activities)', () => {
     expect(stub.recoveries).toEqual([{ containerId: 'free', to: holder }]);
     expect(stub.epochs).toEqual({ free: 1 });
   });
+
+  it('restores nothing of a PC that reports again before the recovery takes its epoch (its copy goes on)', async () => {
+    const {
+      queue,
+      pcs: [back, holder],
+    } = ids(2);
+    // Its copy is frozen by its fence (not running), so only the epoch's check can tell that it is back.
+    const stub = new StubCluster(
+      { [back!]: { lostContainers: true }, [holder!]: {} },
+      { c1: { nodeId: back!, state: 'running', memoryMiB: 64 } },
+    );
+    stub.crashed = [
+      {
+        containerId: 'c1',
+        deadNode: back!,
+        lastReportAt: new Date(Date.now() - 60_000).toISOString(),
+        holder: { nodeId: holder!, generation: 4 },
+        lost: false,
+      },
+    ];
+    stub.reportingAgain.add(back!);
+    const results = await stub.run(env, bundle, queue, () =>
+      env.client.workflow.execute<typeof recoverCrashedNodes>('recoverCrashedNodes', {
+        taskQueue: queue,
+        workflowId: `recover-${queue}`,
+        args: [{ timeouts }],
+      }),
+    );
+    expect(results.map((r) => [r.restoredOn, r.skipped ?? null])).toEqual([
+      [null, expect.stringMatching(/reports again/)],
+    ]);
+    expect(stub.on(holder!)).toEqual([]);
+    expect(stub.epochs).toEqual({});
+  });
 });
 
 describe('rebalance (stub activities)', () => {
