@@ -3,7 +3,6 @@
  * after it) and the move's own stop, from the final dump until the restored copy runs. A client waits through each
  * one, so a move is judged by their sum and by the longest, not by the final stop alone. Pure.
  */
-import type { PreCopyRound } from './reports';
 
 export interface Freeze {
   /** "pre-copy 1", "pre-copy 2", ..., then "move" (final dump, transfer, restore). */
@@ -17,7 +16,8 @@ export interface Freezes {
   longestFreezeMs: number;
 }
 
-export function freezesOf(preCopy: readonly PreCopyRound[], downtimeMs: number): Freezes {
+/** `preCopy`: the rounds before the final dump, each with how long it froze the program. */
+export function freezesOf(preCopy: readonly { frozenMs: number }[], downtimeMs: number): Freezes {
   const freezes = [
     ...preCopy.map((r, i) => ({ kind: `pre-copy ${i + 1}`, ms: r.frozenMs })),
     { kind: 'move', ms: downtimeMs },
