@@ -141,7 +141,9 @@ export function faultInjector(ctx: FaultContext): (f: PlannedFault) => Promise<v
         const listed = await execa('runc', ['--root', root, 'list', '-q'], { reject: false });
         for (const id of listed.stdout.split('\n').filter(Boolean))
           await execa('runc', ['--root', root, 'delete', '--force', id], { reject: false });
-        await deleteNamespaces((await listNamespaces()).filter((n) => n.startsWith(`${containerNetnsPrefix(config)}-${pc}-`)));
+        await deleteNamespaces(
+          (await listNamespaces()).filter((n) => n.startsWith(`${containerNetnsPrefix(config)}-${pc}-`)),
+        );
         hurt(`power-${pc}`, async () => {
           await restart(`${pc}/fence`);
           await restart(worker(pc));

@@ -10,7 +10,8 @@ it('moves containers while faults strike, with no violation', async () => {
     minutes: 2,
     namespacePrefix: 'zy',
     lanSubnet: '10.93.0',
-    log: (l) => console.log(`[soak] ${l}`) });
+    log: (l) => console.log(`[soak] ${l}`),
+  });
   console.log(JSON.stringify({ ...report, violationDetails: report.violationDetails.slice(0, 10) }, null, 2));
   expect(report.violationDetails).toEqual([]);
   expect(report.migrations.completed).toBeGreaterThan(5);
