@@ -85,6 +85,11 @@ export interface NodeWorkerConfig {
   remnantRetentionMs: number;
   /** ZANSHIN_KEEP_GENERATIONS: checkpoints kept per container. @default 2 */
   keepGenerations: number;
+  /**
+   * ZANSHIN_STORE_RESERVE_MIB: free space the store keeps for checkpoints and receives; under it, the remnants that
+   * left longest ago go first. @default 10 % of the store's disk, 256 MiB to 2 GiB
+   */
+  storeReserveBytes?: number;
   /** ZANSHIN_LAZY_RESTORE: restore with CRIU's lazy-pages daemon (memory copied in after resuming). @default true */
   lazyRestore: boolean;
   /** ZANSHIN_LAZY_RESTORE_MIN_MIB: images with less memory are restored plainly (lazy does not pay). @default 128 */
@@ -154,6 +159,9 @@ export function nodeWorkerConfig(env: Env = process.env): NodeWorkerConfig {
     criu: envString(env, 'ZANSHIN_CRIU', '/var/cache/zanshin/bin/criu'),
     remnantRetentionMs: envInt(env, 'ZANSHIN_REMNANT_RETENTION_HOURS', 24, 0, 24 * 365) * 3_600_000,
     keepGenerations: envInt(env, 'ZANSHIN_KEEP_GENERATIONS', 2, 1, 100),
+    ...(env.ZANSHIN_STORE_RESERVE_MIB
+      ? { storeReserveBytes: envInt(env, 'ZANSHIN_STORE_RESERVE_MIB', 0, 0, 1 << 24) * 2 ** 20 }
+      : {}),
     lazyRestore: envFlag(env, 'ZANSHIN_LAZY_RESTORE', true),
     lazyRestoreMinBytes: envInt(env, 'ZANSHIN_LAZY_RESTORE_MIN_MIB', 128, 0, 1 << 20) * 1024 * 1024,
     dirtyStrategy: dirtyStrategy(env),

@@ -116,12 +116,21 @@ export function runArgs(g: RuncGlobal, o: { containerId: string; bundle: string 
 }
 
 /**
- * The CRIU config a PC with dirty tracking gives its containers (annotation org.criu.config): every dump tracks
- * memory (so a later one can be differential to it), and every restore runs the action script, which restarts
- * tracking of the restored tasks before they resume (without it the next dump would hold every page).
+ * The CRIU config a PC gives its containers (annotation org.criu.config; it overrides what runc asks).
+ *
+ * - With dirty tracking (`actionScript`): every dump tracks memory (so a later one can be differential to it), and
+ *   every restore runs the action script, which restarts tracking of the restored tasks before they resume
+ *   (without it the next dump would hold every page).
+ * - On cgroup v2: CRIU leaves the restored tasks in the cgroup runc made for the container here. runc 1.1 tells
+ *   CRIU the new cgroup root on v1 only, so on v2 CRIU put them back in the path they had where they were dumped
+ *   (/zanshin/<source PC>/<id>), runc froze the empty cgroup of this PC at the next dump, and CRIU could not seize
+ *   the tasks ("Unseizable non-zombie": every move away from a guest PC failed).
  */
-export function criuNodeConfig(actionScript: string): string {
-  return `track-mem\naction-script ${actionScript}\n`;
+export function criuNodeConfig(o: { actionScript?: string; cgroupV2: boolean }): string {
+  return (
+    (o.actionScript ? `track-mem\naction-script ${o.actionScript}\n` : '') +
+    (o.cgroupV2 ? 'manage-cgroups=ignore\n' : '')
+  );
 }
 
 /**

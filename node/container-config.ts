@@ -26,16 +26,23 @@ export class ContainerConfigs {
     private readonly deps: { store: RemnantStore; runc: Runc; net: ContainerNet },
   ) {}
 
-  /** This PC's own CRIU settings: tracking and the restore action script where it tracks dirty pages, else none. */
+  /**
+   * This PC's own CRIU settings: tracking and the restore action script where it tracks dirty pages; on cgroup v2,
+   * restored tasks stay in this PC's cgroup (domain/runc-args.ts says why).
+   */
   private criuNodeLines(): Promise<string> {
     this.nodeCriuLines ??= (async () => {
-      if (!tracksDirtyPages(this.config)) return '';
+      const cgroupV2 = await access('/sys/fs/cgroup/cgroup.controllers').then(
+        () => true,
+        () => false,
+      );
+      if (!tracksDirtyPages(this.config)) return criuNodeConfig({ cgroupV2 });
       const dir = path.join(this.config.dataDir, 'criu');
       await mkdir(dir, { recursive: true });
       const script = path.join(dir, 'restart-tracking.sh');
       await writeFile(script, CLEAR_SOFT_DIRTY_SCRIPT, { mode: 0o755 });
       await chmod(script, 0o755);
-      return criuNodeConfig(script);
+      return criuNodeConfig({ actionScript: script, cgroupV2 });
     })();
     return this.nodeCriuLines;
   }

@@ -16,6 +16,8 @@ export interface ExecutorConfig {
   /** How long a remnant is kept after its container left. */
   remnantRetentionMs: number;
   keepGenerations: number;
+  /** Free space the store keeps for checkpoints and receives (remnants go to keep it). @default storeReserve() */
+  storeReserveBytes?: number;
   /** Start of the names of containers' network namespaces. @default zc */
   netnsPrefix?: string;
   /** Restore with CRIU's lazy-pages daemon (memory copied in after the process resumes). @default true */
@@ -28,6 +30,11 @@ export interface ExecutorConfig {
   chainMergeThreshold?: number;
   /** Directories new containers' rootfs sources must lie in (symlinks resolved). Absent: anywhere. */
   rootfsRoots?: string[];
+}
+
+/** The default reserve: 10 % of the store's disk, at least 256 MiB and at most 2 GiB. */
+export function defaultStoreReserve(diskBytes: number): number {
+  return Math.min(2 * 2 ** 30, Math.max(256 * 2 ** 20, Math.round(diskBytes / 10)));
 }
 
 /** A PC refused an operation's precondition (container absent, already running, image damaged, ...). */

@@ -155,7 +155,12 @@ export class NodeExecutor {
   }
 
   // A move, source side.
-  checkpoint(containerId: string, leaveRunning: boolean, options: CheckpointOptions = {}): Promise<CheckpointReport> {
+  async checkpoint(
+    containerId: string,
+    leaveRunning: boolean,
+    options: CheckpointOptions = {},
+  ): Promise<CheckpointReport> {
+    await this.makeRoom(containerId);
     return this.checkpointer.checkpoint(containerId, leaveRunning, options);
   }
   syncBundle(
@@ -180,8 +185,18 @@ export class NodeExecutor {
   }
 
   // A move, target side.
-  prepareReceive(containerId: string): Promise<ReceivePlan> {
+  async prepareReceive(containerId: string): Promise<ReceivePlan> {
+    await this.makeRoom(containerId);
     return this.receiver.prepare(containerId);
+  }
+
+  /** Keeps the store's reserve free before it is written (node/remnants.ts), saying which remnants went. */
+  private async makeRoom(containerId: string): Promise<void> {
+    const removed = await this.remnants.makeRoom(containerId);
+    if (removed.length)
+      console.log(
+        `${this.config.nodeId}: store under its reserve; removed the oldest remnants to make room for ${containerId}: ${removed.join(', ')}`,
+      );
   }
   keepGeneration(transferId: string, meta: GenerationMeta): Promise<{ generation: number }> {
     return this.receiver.keepGeneration(transferId, meta);

@@ -1,10 +1,10 @@
 // What a PC keeps of containers that left it (the paper's remnants), and the retention that ends them.
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, rm, stat, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import type { ContainerNet } from './container-net';
 import type { PcCoordination } from './coordination';
 import type { TransferRegistry } from './dataplane/transfers';
-import type { ExecutorConfig } from './executor-config';
+import { defaultStoreReserve, type ExecutorConfig } from './executor-config';
 import type { Runc } from './runc';
 import type { RemnantStore } from './store';
 
@@ -18,7 +18,7 @@ export interface RemnantDeps {
 
 export class Remnants {
   constructor(
-    private readonly config: Pick<ExecutorConfig, 'remnantRetentionMs' | 'keepGenerations'>,
+    private readonly config: Pick<ExecutorConfig, 'remnantRetentionMs' | 'keepGenerations' | 'storeReserveBytes'>,
     private readonly deps: RemnantDeps,
   ) {}
 
@@ -33,6 +33,42 @@ export class Remnants {
       const mark = await this.deps.store.markRemnant(containerId, this.config.remnantRetentionMs);
       return { expiresAt: mark.expiresAt };
     });
+  }
+
+  /**
+   * Room for a checkpoint or a receive: while the store's free space is under its reserve, the remnants that left
+   * longest ago go (never `keep`, a container this PC runs or holds stopped, nor anything while a transfer may read
+   * what the store holds). Remnants are the cache of moves back; a full store refused every move off its PC, a
+   * lecture's evacuation too (found by the soak: one full store kept a container there for the rest of the run).
+   * Returns the containers whose remnant went.
+   */
+  async makeRoom(keep: string, now = new Date()): Promise<string[]> {
+    const { store, runc, coordination } = this.deps;
+    const free = async () => {
+      const disk = await statfs(store.root);
+      return { free: disk.bavail * disk.bsize, total: disk.blocks * disk.bsize };
+    };
+    const first = await free().catch(() => null);
+    if (!first) return [];
+    const reserve = this.config.storeReserveBytes ?? defaultStoreReserve(first.total);
+    if (first.free >= reserve || (await coordination.transfersHoldingGc(now)).length) return [];
+    const remnants: { id: string; leftAt: number }[] = [];
+    for (const id of await store.containers()) {
+      if (id === keep) continue;
+      const mark = await store.remnant(id).catch(() => null);
+      if (mark && !(await store.stoppedMark(id))) remnants.push({ id, leftAt: Date.parse(mark.leftAt) });
+    }
+    const removed: string[] = [];
+    for (const { id } of remnants.sort((a, b) => a.leftAt - b.leftAt)) {
+      if ((await free()).free >= reserve) break;
+      await coordination.oneAtATime(id, async () => {
+        // Asked again under the container's lock: it may have arrived or been restored here meanwhile.
+        if ((await runc.state(id)).status !== 'absent' || !(await store.remnant(id).catch(() => null))) return;
+        await rm(store.containerDir(id), { recursive: true, force: true });
+        removed.push(id);
+      });
+    }
+    return removed;
   }
 
   /**

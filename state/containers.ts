@@ -216,6 +216,27 @@ export async function noticeExited(
 }
 
 /**
+ * Lost containers that their own PC reports running under their current epoch: the copy its fence froze was
+ * resumed and nobody took over (no restore since, or the epoch would be newer). Running there again; without this
+ * the record said "lost" while the copy ran (found by the soak). Returns the ids marked.
+ */
+export async function noticeResumed(
+  db: Queryable,
+  nodeId: string,
+  copies: { containerId: string; epoch: number }[],
+): Promise<string[]> {
+  if (!copies.length) return [];
+  const { rows } = await db.query<{ id: string }>(
+    `UPDATE containers c SET state = 'running', exit_status = NULL, updated_at = now()
+       FROM unnest($2::text[], $3::float8[]) AS r(id, epoch)
+      WHERE c.id = r.id AND c.node_id = $1 AND c.state = 'lost' AND c.epoch::float8 = r.epoch
+      RETURNING c.id`,
+    [nodeId, copies.map((c) => c.containerId), copies.map((c) => c.epoch)],
+  );
+  return rows.map((r) => r.id);
+}
+
+/**
  * Crash recovery's new epoch: given only while the container's PC is still silent (no report for `silentSeconds`),
  * judged under the PC's row lock that a report holds while its answer is read (state/nodes.ts). So a PC that
  * reports again either stops the recovery (null: it is back) or hears in that very answer that its copy is stale;

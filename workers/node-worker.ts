@@ -47,6 +47,7 @@ runMain('node-worker', async () => {
     capabilities,
     remnantRetentionMs: config.remnantRetentionMs,
     keepGenerations: config.keepGenerations,
+    ...(config.storeReserveBytes !== undefined ? { storeReserveBytes: config.storeReserveBytes } : {}),
     lazyRestore: config.lazyRestore,
     lazyRestoreMinBytes: config.lazyRestoreMinBytes,
     chainMergeThreshold: config.chainMergeThreshold,

@@ -85,6 +85,8 @@ export async function recoverContainer(
     .catch(() => null);
   // A frozen copy (its PC's fence) is no obstacle: it is stale once restored elsewhere, and killed if it returns.
   if (stillThere?.status === 'running') return { ...result, skipped: `${deadNode} answered that it still runs it` };
+  // Already recorded lost, and still nobody holds a checkpoint: nothing new to try or to record (every minute).
+  if (!input.holder && input.lost) return { ...result, skipped: 'no live PC holds a checkpoint of it yet' };
   if (!input.holder) {
     result.error = `no live PC holds a checkpoint of ${containerId}: it is lost until ${deadNode} returns`;
   } else {

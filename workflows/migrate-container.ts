@@ -1,4 +1,4 @@
-import { defineQuery, log, setHandler, workflowInfo } from '@temporalio/workflow';
+import { defineQuery, log, patched, setHandler, workflowInfo } from '@temporalio/workflow';
 import { ErrorType } from '../common/errors';
 import { isValidContainerId, isValidNodeId, NODE_ID_RULE } from '../common/names';
 import type { PlacementDecision } from '../domain/placement';
@@ -188,7 +188,7 @@ async function restoreWhereItWas(
   from: string,
   checkpoint: CheckpointReport,
   timeouts?: NodeTimeouts,
-): Promise<{ nodeId: string; state: 'running' | 'stopped'; where: string }> {
+): Promise<{ nodeId: string; state: 'running' | 'lost'; where: string }> {
   try {
     await nodeActivities(from, timeouts).restoreLocal({
       containerId,
@@ -219,10 +219,14 @@ async function restoreWhereItWas(
         where: `${from} could not restore it (${sourceError}); it runs on ${holder.nodeId} from generation ${holder.generation}, taken ${ageSeconds} s earlier (its work since then and its established connections are lost)`,
       };
     } catch (fallbackError) {
+      // Lost, not stopped: crash recovery tries again every minute from the newest checkpoint a live PC holds
+      // ('stopped' left it on no PC for good: found by the soak). The holder's restore may have started it all the
+      // same (its answer lost): gone there first.
+      if (holder && patched('evict-failed-holder')) await evictCopy(containerId, holder.nodeId);
       return {
         nodeId: from,
-        state: 'stopped',
-        where: `${from} could not restore it (${sourceError}), nor could another PC (${failureMessage(fallbackError)}); its checkpoint generation ${checkpoint.generation} is kept on ${from}`,
+        state: 'lost',
+        where: `${from} could not restore it (${sourceError}), nor could another PC (${failureMessage(fallbackError)}); its checkpoint generation ${checkpoint.generation} is kept on ${from}, and crash recovery tries again`,
       };
     }
   }

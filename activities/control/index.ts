@@ -206,7 +206,8 @@ export function createControlActivities({
         } satisfies RecoveryReport,
         ...(input.error ? { error: input.error } : {}),
         nodeId: input.to ?? input.from,
-        containerState: ok ? 'running' : 'stopped',
+        // Not restored: lost, so that the next recovery tries again (when a PC holding a checkpoint is live).
+        containerState: ok ? 'running' : 'lost',
       });
     },
     async recordMigrationStart(input: MigrationStart): Promise<void> {

@@ -3,7 +3,7 @@ import type { Pool } from 'pg';
 import { migrationWorkflowId, NODE_ID_RULE } from '../../common/names';
 import { NodeReport, nodeReportSchema, ReportVerdict } from '../../domain/node-report';
 import { staleCopies } from '../../domain/fencing';
-import { epochsOf, noticeExited, restartsDue } from '../../state/containers';
+import { epochsOf, noticeExited, noticeResumed, restartsDue } from '../../state/containers';
 import { Client, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { findNode, listNodes, recordNodeReport, remnantsOnNode } from '../../state/nodes';
 import { replyError, requireAdmin } from '../http-errors';
@@ -78,6 +78,7 @@ export function nodeRoutes(
       // What the PC runs is the truth: a container killed there, or whose program ended, is recorded as exited.
       if (request.body.containers && request.body.listedAt)
         await noticeExited(db, request.params.nodeId, request.body.containers, new Date(request.body.listedAt));
+      await noticeResumed(db, request.params.nodeId, copies);
       const verdict: ReportVerdict = { stale: staleCopies(copies, current ?? new Map<string, number>()) };
       await startDueRestarts(request.params.nodeId);
       return reply.code(200).send(verdict);

@@ -5,6 +5,9 @@ import { ConfigError } from '../../common/errors';
 import { DEFAULT_FENCE_MARGIN_SECONDS, DEFAULT_LEASE_SECONDS } from '../../common/names';
 import { fencingTimesProblem } from '../../domain/fencing';
 
+/** The lease of a cluster with guest PCs: twice a host PC's (a guest's dump under TCG takes 20-60 s). */
+export const GUEST_LEASE_SECONDS = 2 * DEFAULT_LEASE_SECONDS;
+
 export { REPO_ROOT };
 
 /** The local cluster's settings. Every field has an environment variable and a default (see README). */
@@ -56,9 +59,9 @@ export interface ClusterConfig {
   rebalanceMinutes: number;
   /** ZANSHIN_SAFETY_CHECKPOINT_MINUTES: interval of safety checkpoints (the most work a power-off can lose). @default 10 */
   safetyCheckpointMinutes: number;
-  /** ZANSHIN_RECOVERY_AFTER_SECONDS: a PC silent this long has its containers restored elsewhere. @default 60 */
+  /** ZANSHIN_RECOVERY_AFTER_SECONDS: a PC silent this long has its containers restored elsewhere. @default 60 (90 with guest PCs) */
   recoveryAfterSeconds: number;
-  /** ZANSHIN_LEASE_SECONDS: a PC whose reports go unacknowledged this long fences its containers. @default 30 */
+  /** ZANSHIN_LEASE_SECONDS: a PC whose reports go unacknowledged this long fences its containers. @default 30 (60 with guest PCs) */
   leaseSeconds: number;
   /** ZANSHIN_FENCE_MARGIN_SECONDS: what recovery waits beyond a silent PC's lease. @default 10 */
   fenceMarginSeconds: number;
@@ -69,10 +72,14 @@ export interface ClusterConfig {
 export function clusterConfig(env: Env = process.env, overrides: Partial<ClusterConfig> = {}): ClusterConfig {
   const cacheDir = envString(env, 'ZANSHIN_CACHE_DIR', '/var/cache/zanshin');
   const rate = envString(env, 'ZANSHIN_LINK_RATE', '1gbit');
+  const vmNodes = overrides.vmNodes ?? envInt(env, 'ZANSHIN_VM_NODES', 0, 0, 8);
+  // An emulated guest (TCG) busy with a dump answers a report tens of seconds late: with guests, the lease (and the
+  // recovery delay behind it) default to what the guest tests need, so that a busy guest does not fence itself.
+  const slow = vmNodes > 0;
   const config: ClusterConfig = {
     dataDir: path.resolve(envString(env, 'ZANSHIN_DATA_DIR', path.join(REPO_ROOT, '.zanshin'))),
     nodes: envInt(env, 'ZANSHIN_NODES', 3, 1, 50),
-    vmNodes: envInt(env, 'ZANSHIN_VM_NODES', 0, 0, 8),
+    vmNodes,
     vmMemoryMiB: envInt(env, 'ZANSHIN_VM_MEMORY_MIB', 2048, 512, 65536),
     vmDiskGiB: envInt(env, 'ZANSHIN_VM_DISK_GIB', 8, 1, 1024),
     namePrefix: envString(env, 'ZANSHIN_NS_PREFIX', 'zs'),
@@ -89,8 +96,8 @@ export function clusterConfig(env: Env = process.env, overrides: Partial<Cluster
     loadReportSeconds: envInt(env, 'ZANSHIN_LOAD_REPORT_SECONDS', 10, 1, 3600),
     rebalanceMinutes: envInt(env, 'ZANSHIN_REBALANCE_MINUTES', 5, 1, 24 * 60),
     safetyCheckpointMinutes: envInt(env, 'ZANSHIN_SAFETY_CHECKPOINT_MINUTES', 10, 1, 24 * 60),
-    recoveryAfterSeconds: envInt(env, 'ZANSHIN_RECOVERY_AFTER_SECONDS', 60, 5, 24 * 3600),
-    leaseSeconds: envInt(env, 'ZANSHIN_LEASE_SECONDS', DEFAULT_LEASE_SECONDS, 2, 3600),
+    recoveryAfterSeconds: envInt(env, 'ZANSHIN_RECOVERY_AFTER_SECONDS', slow ? 90 : 60, 5, 24 * 3600),
+    leaseSeconds: envInt(env, 'ZANSHIN_LEASE_SECONDS', slow ? GUEST_LEASE_SECONDS : DEFAULT_LEASE_SECONDS, 2, 3600),
     fenceMarginSeconds: envInt(env, 'ZANSHIN_FENCE_MARGIN_SECONDS', DEFAULT_FENCE_MARGIN_SECONDS, 2, 3600),
     schedulesPaused: envString(env, 'ZANSHIN_SCHEDULES', 'running') === 'paused',
     ...overrides,

@@ -152,7 +152,7 @@ export class StubCluster {
           : { epoch: (this.epochs[containerId] = (this.epochs[containerId] ?? 0) + 1) },
       recordRecovery: (r) => {
         this.recoveries.push({ containerId: r.containerId, to: r.to, ...(r.error ? { error: r.error } : {}) });
-        if (r.to) Object.assign(this.containers[r.containerId]!, { nodeId: r.to, state: 'running' });
+        Object.assign(this.containers[r.containerId]!, r.to ? { nodeId: r.to, state: 'running' } : { state: 'lost' });
       },
       cpuIncompatibility: ({ to }) => this.cpuRefuses[to] ?? null,
       containersOn: ({ nodeId }) =>

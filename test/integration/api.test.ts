@@ -7,6 +7,8 @@ import { extendLectureWindows } from '../../api/lecture-window';
 import { DEFAULT_LECTURE_WINDOW_DAYS } from '../../common/names';
 import { createPool } from '../../state/db';
 import { nextEpochIfSilent } from '../../state/containers';
+import { createControlActivities } from '../../activities/control';
+import { DEFAULT_POLICY } from '../../domain/placement';
 import type { NodeReport } from '../../domain/node-report';
 import { startTestPostgres, TestPostgres } from '../helpers/postgres';
 import { startTestTemporal } from '../helpers/temporal';
@@ -717,5 +719,53 @@ describe('fencing: the answer to a report (issue 28)', () => {
     // Back now: the answer to its report names its copy stale (it would otherwise resume it beside the restored one).
     const back = await put('/v1/nodes/pc1/report', copy, tokens.nodeToken);
     expect([back.statusCode, back.body]).toEqual([200, { stale: ['fenced2'] }]);
+  });
+
+  it('records a recovery that restored nothing as lost (the next one tries again), with its error in the history', async () => {
+    expect((await post('/v1/containers', { ...container, id: 'unrecovered' })).statusCode).toBe(201);
+    await pool.query("UPDATE containers SET state = 'running', node_id = 'pc1' WHERE id = 'unrecovered'");
+    await createControlActivities({ db: pool, policy: DEFAULT_POLICY }).recordRecovery({
+      id: 'unrecovered-recovery-1',
+      workflowId: 'migrate-unrecovered',
+      runId: 'run-1',
+      containerId: 'unrecovered',
+      from: 'pc1',
+      to: null,
+      generation: 4,
+      checkpointAgeMs: null,
+      error: 'restoring unrecovered on pc2 failed: chunk damaged',
+    });
+    const row = (
+      await pool.query<{ state: string; node_id: string }>(
+        "SELECT state, node_id FROM containers WHERE id = 'unrecovered'",
+      )
+    ).rows[0];
+    expect(row).toEqual({ state: 'lost', node_id: 'pc1' });
+    const history = await pool.query<{ status: string; error: string }>(
+      "SELECT status, error FROM migrations WHERE id = 'unrecovered-recovery-1'",
+    );
+    expect(history.rows.map((r) => r.status)).toEqual(['failed']);
+    expect(history.rows[0]!.error).toMatch(/chunk damaged/);
+  });
+
+  it('records a lost container running again when its own PC reports it under its current epoch, not an older one', async () => {
+    expect((await post('/v1/containers', { ...container, id: 'resumed1' })).statusCode).toBe(201);
+    await pool.query("UPDATE containers SET epoch = 5, state = 'lost', node_id = 'pc1' WHERE id = 'resumed1'");
+    const state = async () =>
+      (await pool.query<{ state: string }>("SELECT state FROM containers WHERE id = 'resumed1'")).rows[0]!.state;
+    const copyAt = (epoch: number) =>
+      report({
+        listedAt: new Date().toISOString(),
+        containers: [{ containerId: 'resumed1', status: 'running', exit: null, epoch }],
+      });
+    // An older copy (another was restored since): stale, and the record stays lost.
+    const old = await put('/v1/nodes/pc1/report', copyAt(4), tokens.nodeToken);
+    expect([old.body, await state()]).toEqual([{ stale: ['resumed1'] }, 'lost']);
+    // Another PC reporting a copy under the current epoch is not where the record places it: nothing changes.
+    expect((await put('/v1/nodes/pc2/report', copyAt(5), tokens.pc2Token)).statusCode).toBe(200);
+    expect(await state()).toBe('lost');
+    // Its own PC, the current epoch: the fenced copy was resumed and nobody took over.
+    const back = await put('/v1/nodes/pc1/report', copyAt(5), tokens.nodeToken);
+    expect([back.body, await state()]).toEqual([{ stale: [] }, 'running']);
   });
 });

@@ -8,7 +8,7 @@ import { TEST_PREFIX } from '../helpers/names';
 const CONTAINER = `${TEST_PREFIX}-src`;
 const cluster = new LiveCluster();
 
-beforeAll(() => cluster.start('10.83.0', 3, { linkRate: '100mbit' }), 180_000);
+beforeAll(() => cluster.start('10.87.0', 3, { linkRate: '100mbit' }), 180_000);
 afterAll(() => cluster.stop());
 
 it('restores a container whose source died after its checkpoint from the newest checkpoint a live PC holds', async () => {

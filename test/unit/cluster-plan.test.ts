@@ -17,6 +17,13 @@ describe('cluster configuration', () => {
     expect(config({ ZANSHIN_LINK_RATE: 'off' }).linkRate).toBeNull();
   });
 
+  it('gives a cluster with guest PCs a longer lease and recovery delay, unless they are set', () => {
+    expect(config()).toMatchObject({ leaseSeconds: 30, recoveryAfterSeconds: 60 });
+    expect(config({ ZANSHIN_VM_NODES: '2' })).toMatchObject({ leaseSeconds: 60, recoveryAfterSeconds: 90 });
+    const set = { ZANSHIN_VM_NODES: '2', ZANSHIN_LEASE_SECONDS: '40', ZANSHIN_RECOVERY_AFTER_SECONDS: '70' };
+    expect(config(set)).toMatchObject({ leaseSeconds: 40, recoveryAfterSeconds: 70 });
+  });
+
   it.each([
     [{ ZANSHIN_NS_PREFIX: 'Bad-Prefix' }, /ZANSHIN_NS_PREFIX/],
     [{ ZANSHIN_LAN_SUBNET: '10.77' }, /ZANSHIN_LAN_SUBNET/],
@@ -122,6 +129,8 @@ describe('a start asked of a running cluster', () => {
     expect(configDifferences(running, config({ ZANSHIN_NODES: '1', ZANSHIN_VM_NODES: '2' }))).toEqual([
       'nodes 3 -> 1',
       'vmNodes 0 -> 2',
+      'recoveryAfterSeconds 60 -> 90', // guests' defaults
+      'leaseSeconds 30 -> 60',
     ]);
   });
 });

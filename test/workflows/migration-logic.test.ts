@@ -262,6 +262,27 @@ describe('migrateContainer (stub activities)', () => {
     expect(stub.containers.c1).toMatchObject({ nodeId: holder, state: 'running' });
   });
 
+  it('leaves the container lost (crash recovery tries again) when neither the source nor a holder restores it', async () => {
+    const {
+      queue,
+      pcs: [src, tgt, holder],
+    } = ids(3);
+    const stub = new StubCluster(
+      {
+        [src!]: { fails: { restoreLocal: failures.refused('source lost its disk') } },
+        [tgt!]: { fails: { restoreFromTransfer: failures.refused('runc restore failed') } },
+        [holder!]: { fails: { restoreLocal: failures.refused('chunk damaged') } },
+      },
+      { c1: { nodeId: src!, state: 'running', memoryMiB: 64 } },
+    );
+    stub.holder = { nodeId: holder!, generation: 7 };
+    const err = await migrate(stub, queue, 'c1', tgt).catch((e: unknown) => e);
+    expect(failureOf(err).message).toMatch(/nor could another PC \(chunk damaged\).*crash recovery tries again/);
+    // The holder's restore may have run it all the same (its answer lost): removed there before anything else.
+    expect(stub.on(holder!)).toEqual(['restoreLocal', 'leaveRemnant']);
+    expect(stub.containers.c1).toMatchObject({ nodeId: src, state: 'lost' });
+  });
+
   it('says NoTarget and changes nothing when no PC can take the container', async () => {
     const {
       queue,
@@ -511,6 +532,39 @@ describe('crash recovery (stub activities)', () => {
     ]);
     expect(stub.on(holder!)).toEqual([]);
     expect(stub.epochs).toEqual({});
+  });
+});
+
+describe('crash recovery of what nobody could restore (stub activities)', () => {
+  it('records a failed recovery as lost, then leaves it quietly while no live PC holds a checkpoint', async () => {
+    const {
+      queue,
+      pcs: [dead, holder],
+    } = ids(2);
+    const stub = new StubCluster(
+      { [dead!]: { dead: true }, [holder!]: { fails: { restoreLocal: failures.refused('chunk damaged') } } },
+      { c1: { nodeId: dead!, state: 'running', memoryMiB: 64 } },
+    );
+    const lastReportAt = new Date(Date.now() - 60_000).toISOString();
+    const recover = (n: number) =>
+      stub.run(env, bundle, queue, () =>
+        env.client.workflow.execute<typeof recoverCrashedNodes>('recoverCrashedNodes', {
+          taskQueue: queue,
+          workflowId: `recover-${queue}-${n}`,
+          args: [{ timeouts }],
+        }),
+      );
+    stub.crashed = [
+      { containerId: 'c1', deadNode: dead!, lastReportAt, holder: { nodeId: holder!, generation: 4 }, lost: false },
+    ];
+    const [first] = await recover(1);
+    expect(first!.error).toMatch(/chunk damaged/);
+    expect(stub.containers.c1).toMatchObject({ nodeId: dead, state: 'lost' }); // not 'stopped': tried again
+    // The next minute: lost, and no live PC holds a checkpoint: skipped, nothing recorded again.
+    stub.crashed = [{ containerId: 'c1', deadNode: dead!, lastReportAt, holder: null, lost: true }];
+    const [second] = await recover(2);
+    expect(second!.skipped).toMatch(/no live PC holds a checkpoint/);
+    expect(stub.recoveries).toHaveLength(1);
   });
 });
 

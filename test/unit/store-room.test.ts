@@ -1,0 +1,79 @@
+// A store under its reserve makes room before a checkpoint or receive: the remnants that left longest ago go first,
+// never the one asked for, one this PC runs or holds stopped (found by the soak: a full store kept a container on its
+// PC for the rest of the run, every move off it refused).
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Manifest } from '../../domain/manifest';
+import { PcCoordination } from '../../node/coordination';
+import type { TransferRecord } from '../../node/dataplane/transfers';
+import { Remnants, type RemnantDeps } from '../../node/remnants';
+import { RemnantStore } from '../../node/store';
+
+const MiB = 2 ** 20;
+let dir: string;
+let store: RemnantStore;
+let running: Set<string>;
+let open: TransferRecord[];
+
+beforeAll(() => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'zanshin-room-'));
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=40m', 'tmpfs', dir]);
+});
+afterAll(() => {
+  execFileSync('umount', [dir]);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+beforeEach(() => {
+  rmSync(path.join(dir, 'store'), { recursive: true, force: true });
+  store = new RemnantStore(path.join(dir, 'store'));
+  running = new Set();
+  open = [];
+});
+
+/** A container's directory holding `mib` of checkpoint, left `leftMinutesAgo` (no mark: it runs here). */
+async function holding(id: string, mib: number, leftMinutesAgo?: number): Promise<void> {
+  const gen = store.generationDir(id, 1);
+  mkdirSync(gen, { recursive: true });
+  writeFileSync(path.join(gen, 'pages.img'), Buffer.alloc(mib * MiB, 1));
+  if (leftMinutesAgo !== undefined)
+    await store.markRemnant(id, 3_600_000, new Date(Date.now() - leftMinutesAgo * 60_000));
+}
+
+function remnants(reserveMiB: number): Remnants {
+  const deps = {
+    store,
+    runc: { state: (id: string) => Promise.resolve({ status: running.has(id) ? 'running' : 'absent' }) },
+    coordination: new PcCoordination({
+      openTransfersSince: () => Promise.resolve(open),
+      readManifest: () => Promise.resolve({} as Manifest),
+    }),
+  } as unknown as RemnantDeps;
+  return new Remnants({ remnantRetentionMs: 3_600_000, keepGenerations: 2, storeReserveBytes: reserveMiB * MiB }, deps);
+}
+
+it('removes the oldest remnants until the reserve is free, sparing the container asked for and those it runs or holds stopped', async () => {
+  await holding('old', 8, 30);
+  await holding('asked', 8, 40); // the oldest, but the one the receive is for
+  await holding('stopped', 8, 50);
+  await store.markStopped('stopped', 1);
+  await holding('runs', 4); // no remnant mark: it runs here
+  await holding('newer', 8, 10);
+  // 40 MiB, 36 held: about 4 free. A 10 MiB reserve needs one 8 MiB remnant gone: the oldest that may go.
+  expect(await remnants(10).makeRoom('asked')).toEqual(['old']);
+  expect((await store.containers()).sort()).toEqual(['asked', 'newer', 'runs', 'stopped']);
+  // Room enough already: nothing goes.
+  expect(await remnants(10).makeRoom('asked')).toEqual([]);
+});
+
+it('leaves everything while a transfer may read what the store holds, or a copy runs under a remnant mark', async () => {
+  await holding('a', 16, 30);
+  await holding('b', 16, 20);
+  open = [{ transferId: 't1', createdAt: new Date().toISOString() } as TransferRecord];
+  expect(await remnants(20).makeRoom('c')).toEqual([]);
+  open = [];
+  running.add('a'); // restored here meanwhile: its mark not yet cleared
+  expect(await remnants(20).makeRoom('c')).toEqual(['b']);
+});
