@@ -3,7 +3,7 @@
 // answer to a report: kill stale copies, resume fenced ones that are still its own.
 import execa from 'execa';
 import { randomBytes } from 'node:crypto';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { open, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ContainerNet } from './container-net';
 import type { Runc } from './runc';
@@ -12,11 +12,47 @@ import type { RemnantStore } from './store';
 const LEASE_FILE = 'lease.json';
 const FENCED_FILE = 'fenced.json';
 
-/** Written whole or not at all; a temporary name of its own per write (the worker and the fence both write). */
-async function writeAtomic(file: string, text: string): Promise<void> {
-  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  await writeFile(tmp, text);
-  await rename(tmp, file);
+/** The size the lease and the fenced list are written at: one allocation, then overwritten in place. */
+const FIXED_BYTES = 4096;
+
+/**
+ * Writes a small file that must be written even on a full disk: the first write allocates it (padded, whole or not
+ * at all), every later one overwrites it in place (JSON ignores the padding), which needs no free block. A full
+ * store made every lease renewal fail (ENOSPC): the fence froze a healthy PC's containers and could not even
+ * record which (found by the soak).
+ */
+async function writeInPlace(file: string, text: string): Promise<void> {
+  const handle = await open(file, 'r+').catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return null;
+    throw err;
+  });
+  if (!handle) {
+    // A temporary name of its own per write (the worker and the fence both write).
+    const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    await writeFile(tmp, text.padEnd(FIXED_BYTES));
+    await rename(tmp, file);
+    return;
+  }
+  try {
+    // Padded to what the file holds already: nothing of a longer earlier text is left behind.
+    await handle.write(text.padEnd(Math.max(FIXED_BYTES, (await handle.stat()).size)), 0, 'utf8');
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Parses a file written in place; a read that met a write half done is read again. */
+async function readInPlace<T>(file: string): Promise<T | null> {
+  for (let attempt = 0; ; attempt++) {
+    const text = await readFile(file, 'utf8').catch(() => null);
+    if (text === null) return null;
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      if (attempt >= 2) return null;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
 }
 
 /** The PC's lease, in its data dir: when the last acknowledged report was sent (CLOCK_MONOTONIC, shared by processes). */
@@ -27,16 +63,13 @@ export class Lease {
   async acknowledge(sentAtNs: bigint): Promise<void> {
     const last = await this.lastAck();
     if (last !== null && last >= sentAtNs) return;
-    await writeAtomic(path.join(this.dataDir, LEASE_FILE), JSON.stringify({ sentAtNs: sentAtNs.toString() }));
+    await writeInPlace(path.join(this.dataDir, LEASE_FILE), JSON.stringify({ sentAtNs: sentAtNs.toString() }));
   }
 
   async lastAck(): Promise<bigint | null> {
-    const text = await readFile(path.join(this.dataDir, LEASE_FILE), 'utf8').catch(() => null);
-    try {
-      return text ? BigInt((JSON.parse(text) as { sentAtNs: string }).sentAtNs) : null;
-    } catch {
-      return null; // torn: as if there were none (the lease then runs from the watchdog's start)
-    }
+    const lease = await readInPlace<{ sentAtNs?: unknown }>(path.join(this.dataDir, LEASE_FILE));
+    // Damaged: as if there were none (the lease then runs from the watchdog's start).
+    return typeof lease?.sentAtNs === 'string' && /^\d+$/.test(lease.sentAtNs) ? BigInt(lease.sentAtNs) : null;
   }
 }
 
@@ -45,16 +78,12 @@ export class FencedList {
   constructor(private readonly dataDir: string) {}
 
   async read(): Promise<string[]> {
-    const text = await readFile(path.join(this.dataDir, FENCED_FILE), 'utf8').catch(() => null);
-    try {
-      return text ? (JSON.parse(text) as string[]) : [];
-    } catch {
-      return [];
-    }
+    const ids = await readInPlace<unknown>(path.join(this.dataDir, FENCED_FILE));
+    return Array.isArray(ids) ? ids.filter((id): id is string => typeof id === 'string') : [];
   }
 
   async write(ids: string[]): Promise<void> {
-    await writeAtomic(path.join(this.dataDir, FENCED_FILE), JSON.stringify([...new Set(ids)].sort()));
+    await writeInPlace(path.join(this.dataDir, FENCED_FILE), JSON.stringify([...new Set(ids)].sort()));
   }
 }
 

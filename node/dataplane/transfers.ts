@@ -49,14 +49,20 @@ export class TransferRegistry {
   ): Promise<{ transferId: string; token: string }> {
     const dir = this.dir(transferId);
     const token = randomBytes(32).toString('base64url');
-    await mkdir(dir, { recursive: true });
     const record: TransferRecord = {
       transferId,
       containerId,
       tokenSha256: createHash('sha256').update(token).digest('hex'),
       createdAt: new Date().toISOString(),
     };
-    await writeFile(path.join(dir, 'transfer.json'), JSON.stringify(record, null, 2), { mode: 0o600 });
+    try {
+      await mkdir(dir, { recursive: true });
+      await writeFile(path.join(dir, 'transfer.json'), JSON.stringify(record, null, 2), { mode: 0o600 });
+    } catch (err) {
+      // A transfer that could not be opened (a full store, say) leaves no staging behind (found by the soak).
+      await rm(dir, { recursive: true, force: true });
+      throw err;
+    }
     this.open.delete(transferId);
     if (seed) (await this.get(transferId)).seed(seed);
     return { transferId, token };
