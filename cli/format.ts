@@ -12,6 +12,9 @@ export const mb = (bytes: number): string => `${(bytes / 1e6).toFixed(2)} MB`;
 export const pct = (a: number, b: number): string => `${((100 * a) / b).toFixed(2)} %`;
 
 /** A readable report of moves: route, strategy, downtime, bytes on the wire against the full image, per-step times. */
+/** The final checkpoint's transfer (pre-copy rounds send theirs before it). */
+const finalTransfer = (m: MoveReport) => m.transfers.filter((t) => t.kind === 'checkpoint').pop();
+
 export function formatMoves(moves: (MoveReport & { totalMs?: number })[]): string {
   const summary = table(
     [
@@ -22,10 +25,10 @@ export function formatMoves(moves: (MoveReport & { totalMs?: number })[]): strin
       'wire',
       'full image + rootfs',
       'wire / full',
-      'changed pages',
+      'final image: chunks sent',
     ],
     moves.map((m) => {
-      const cp = m.transfers.find((t) => t.kind === 'checkpoint');
+      const cp = finalTransfer(m);
       return [
         `${m.from} -> ${m.to}`,
         m.strategy,
@@ -71,7 +74,7 @@ export function formatMoves(moves: (MoveReport & { totalMs?: number })[]): strin
         'final dump',
         m.checkpoint.pages,
         m.checkpoint.frozenMs ?? m.checkpoint.dumpMs,
-        m.transfers.find((t) => t.kind === 'checkpoint')?.wireBytes ?? 0,
+        finalTransfer(m)?.wireBytes ?? 0,
       ],
     ].map(([what, pages, ms, wire]) => [
       `${m.from} -> ${m.to}`,
