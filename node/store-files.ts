@@ -53,10 +53,16 @@ export async function readMark<T>(file: string): Promise<T | null> {
   }
 }
 
-/** Logs a damaged store file and answers null (the caller leaves that container out); rethrows anything else. */
+/** Damaged files already told: each report reads the store again, and one line a file is enough. */
+const toldDamaged = new Set<string>();
+
+/** Logs a damaged store file (once) and answers null (the caller leaves that container out); rethrows anything else. */
 export function skipDamaged(err: unknown): null {
   if (!(err instanceof DamagedStoreFileError)) throw err;
-  console.error(`${err.message}: that container's remnant is left out`);
+  if (!toldDamaged.has(err.message)) {
+    toldDamaged.add(err.message);
+    console.error(`${err.message}: that container's remnant is left out`);
+  }
   return null;
 }
 
