@@ -90,6 +90,41 @@ export async function hashRangesWithPool(
   return Buffer.concat(results);
 }
 
+/**
+ * How long a file must have been left alone for its hashes to be kept. A write through a shared mapping to a page
+ * already dirty changes no timestamp; once written back (within ~35 s: dirty_expire + the writeback interval) the
+ * page is write-protected again and the next write stamps the file. Five minutes leaves room for a busy disk.
+ */
+export const STAT_CACHE_MIN_AGE_MS = 5 * 60_000;
+
+/**
+ * What a live scan learnt of a rootfs's files, by path: their hashes and the stat they had. A scan after the freeze
+ * hashes again only what changed since (issue 29: the frozen sync re-read the whole rootfs in the downtime).
+ */
+export class StatCache extends Map<string, { stat: FileStat; chunkSize: number; chunks: Buffer }> {
+  /** @param minAgeMs how long a file must have been left alone for its hashes to be kept (tests shorten it) */
+  constructor(readonly minAgeMs = STAT_CACHE_MIN_AGE_MS) {
+    super();
+  }
+}
+
+/** A file's identity and last change, to the nanosecond. */
+interface FileStat {
+  dev: bigint;
+  ino: bigint;
+  size: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+}
+
+
+const fileStat = async (handle: FileHandle): Promise<FileStat> => {
+  const st = await handle.stat({ bigint: true });
+  return { dev: st.dev, ino: st.ino, size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs };
+};
+const sameStat = (a: FileStat, b: FileStat): boolean =>
+  a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs;
+
 export interface ScanResult {
   manifest: Manifest;
   /** Where each chunk lies (empty when the scan was asked for the manifest alone). */
@@ -139,7 +174,14 @@ export async function scanDirectory(
     live = false,
     prehashed,
     withLocations = true,
-  }: { live?: boolean; prehashed?: Map<string, Buffer>; withLocations?: boolean } = {},
+    statCache,
+  }: {
+    live?: boolean;
+    prehashed?: Map<string, Buffer>;
+    withLocations?: boolean;
+    /** A live scan fills it; a frozen scan of the same rootfs reuses the hashes of files unchanged since. */
+    statCache?: StatCache;
+  } = {},
 ): Promise<ScanResult> {
   const entries: ManifestEntry[] = [];
   const locations: ChunkLocations = new Map();
@@ -202,7 +244,9 @@ export async function scanDirectory(
         const chunks =
           known && digestCount(known) === Math.ceil(st.size / chunkSize)
             ? known
-            : await hashFileChunks(handle, st.size, chunkSize);
+            : statCache
+              ? await hashWithCache(statCache, handle, relPath, chunkSize)
+              : await hashFileChunks(handle, st.size, chunkSize);
         // Entries are pushed only once fully read, so a skipped file leaves no trace in the manifest. Chunks are
         // later read back by path; the reader checks each against its hash, so a path steered elsewhere since
         // yields nothing but a missing chunk.
@@ -253,6 +297,28 @@ export async function scanDirectory(
   const manifest: Manifest = { kind, containerId, entries };
   if (generation !== undefined) manifest.generation = generation;
   return { manifest, locations, skipped };
+}
+
+/**
+ * A file's chunk hashes: from the cache when its stat is the one cached, else read; kept for the next scan when the
+ * file did not change while it was read and was last changed long enough ago (the cache's minAgeMs).
+ */
+async function hashWithCache(
+  cache: StatCache,
+  handle: FileHandle,
+  relPath: string,
+  chunkSize: number,
+): Promise<Buffer> {
+  const before = await fileStat(handle);
+  const cached = cache.get(relPath);
+  if (cached && cached.chunkSize === chunkSize && sameStat(cached.stat, before)) return cached.chunks;
+  const readAt = Date.now();
+  const chunks = await hashFileChunks(handle, Number(before.size), chunkSize);
+  const after = await fileStat(handle);
+  if (sameStat(before, after) && Number(after.ctimeNs / 1_000_000n) < readAt - cache.minAgeMs)
+    cache.set(relPath, { stat: after, chunkSize, chunks });
+  else cache.delete(relPath);
+  return chunks;
 }
 
 /** Where the k-th chunk of a list of [entry, chunk] pairs of a manifest lies under `root` (an offer's answer). */

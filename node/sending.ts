@@ -7,10 +7,13 @@ import { ChunkReader } from './chunk-reader';
 import type { PcCoordination } from './coordination';
 import { DataPlaneClient } from './dataplane/client';
 import { ExecutorError, msSince, SendOptions } from './executor-config';
-import { positionLocator, scanDirectory } from './scan';
+import { positionLocator, scanDirectory, StatCache } from './scan';
 import type { RemnantStore } from './store';
 
 export class Sender {
+  /** Per container, what its last live rootfs scan learnt: the frozen scan re-reads only what changed since. */
+  private readonly statCaches = new Map<string, StatCache>();
+
   constructor(private readonly deps: { store: RemnantStore; coordination: PcCoordination }) {}
 
   /** Describes the rootfs and sends what the target lacks; `final` (after the freeze) records it as this node's bundle. */
@@ -22,15 +25,17 @@ export class Sender {
   ): Promise<TransferReport> {
     const { store } = this.deps;
     const t0 = process.hrtime.bigint();
-    // Before the freeze the rootfs changes under the scan: what changes meanwhile goes with the frozen sync.
+    // Before the freeze the rootfs changes under the scan: what changes meanwhile goes with the frozen sync, which
+    // hashes again only the files whose stat changed since (the cache's entries leave with the container).
+    let statCache = this.statCaches.get(containerId);
+    if (!statCache) this.statCaches.set(containerId, (statCache = new StatCache()));
+    if (final) this.statCaches.delete(containerId);
     const { manifest, locations } = await scanDirectory(
       store.rootfsDir(containerId),
       'bundle',
       containerId,
       undefined,
-      {
-        live: !final,
-      },
+      { live: !final, statCache },
     );
     // A rootfs over its quota stays here (the container runs on): it would fill every PC it visits.
     const spec = await store.readSpec(containerId);
