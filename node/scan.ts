@@ -117,7 +117,6 @@ interface FileStat {
   ctimeNs: bigint;
 }
 
-
 const fileStat = async (handle: FileHandle): Promise<FileStat> => {
   const st = await handle.stat({ bigint: true });
   return { dev: st.dev, ino: st.ino, size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs };
