@@ -121,16 +121,14 @@ export function runArgs(g: RuncGlobal, o: { containerId: string; bundle: string 
  * - With dirty tracking (`actionScript`): every dump tracks memory (so a later one can be differential to it), and
  *   every restore runs the action script, which restarts tracking of the restored tasks before they resume
  *   (without it the next dump would hold every page).
- * - On cgroup v2: CRIU leaves the restored tasks in the cgroup runc made for the container here. runc 1.1 tells
- *   CRIU the new cgroup root on v1 only, so on v2 CRIU put them back in the path they had where they were dumped
- *   (/zanshin/<source PC>/<id>), runc froze the empty cgroup of this PC at the next dump, and CRIU could not seize
- *   the tasks ("Unseizable non-zombie": every move away from a guest PC failed).
+ * - Always: CRIU leaves cgroups to runc (`manage-cgroups=ignore`). runc puts CRIU itself in the container's cgroups
+ *   of this PC (`/zanshin/<pc>/<id>`) and applies the limits; the restored tasks, its children, stay there. Left to
+ *   CRIU, they went back to the paths they had where they were dumped: runc 1.1 names the new root to CRIU on
+ *   cgroup v1 only, so on a v2 guest the tasks landed in the source's path (runc froze this PC's empty cgroup at the
+ *   next dump: "Unseizable non-zombie") and a guest's image restored on a v1 host asked for a v2 path that host lacks.
  */
-export function criuNodeConfig(o: { actionScript?: string; cgroupV2: boolean }): string {
-  return (
-    (o.actionScript ? `track-mem\naction-script ${o.actionScript}\n` : '') +
-    (o.cgroupV2 ? 'manage-cgroups=ignore\n' : '')
-  );
+export function criuNodeConfig(o: { actionScript?: string } = {}): string {
+  return (o.actionScript ? `track-mem\naction-script ${o.actionScript}\n` : '') + 'manage-cgroups=ignore\n';
 }
 
 /**

@@ -27,22 +27,18 @@ export class ContainerConfigs {
   ) {}
 
   /**
-   * This PC's own CRIU settings: tracking and the restore action script where it tracks dirty pages; on cgroup v2,
-   * restored tasks stay in this PC's cgroup (domain/runc-args.ts says why).
+   * This PC's own CRIU settings: cgroups left to runc; tracking and the restore action script where it tracks dirty
+   * pages (domain/runc-args.ts says why).
    */
   private criuNodeLines(): Promise<string> {
     this.nodeCriuLines ??= (async () => {
-      const cgroupV2 = await access('/sys/fs/cgroup/cgroup.controllers').then(
-        () => true,
-        () => false,
-      );
-      if (!tracksDirtyPages(this.config)) return criuNodeConfig({ cgroupV2 });
+      if (!tracksDirtyPages(this.config)) return criuNodeConfig();
       const dir = path.join(this.config.dataDir, 'criu');
       await mkdir(dir, { recursive: true });
       const script = path.join(dir, 'restart-tracking.sh');
       await writeFile(script, CLEAR_SOFT_DIRTY_SCRIPT, { mode: 0o755 });
       await chmod(script, 0o755);
-      return criuNodeConfig({ actionScript: script, cgroupV2 });
+      return criuNodeConfig({ actionScript: script });
     })();
     return this.nodeCriuLines;
   }

@@ -128,19 +128,15 @@ describe('runc checkpoint/restore arguments', () => {
   });
 
   it('restarts dirty tracking after restore through a CRIU action script at pre-resume', () => {
-    expect(criuNodeConfig({ actionScript: '/s/clear.sh', cgroupV2: false })).toBe(
-      'track-mem\naction-script /s/clear.sh\n',
+    expect(criuNodeConfig({ actionScript: '/s/clear.sh' })).toBe(
+      'track-mem\naction-script /s/clear.sh\nmanage-cgroups=ignore\n',
     );
     expect(CLEAR_SOFT_DIRTY_SCRIPT).toMatch(/pre-resume/);
     expect(CLEAR_SOFT_DIRTY_SCRIPT).toMatch(/echo 4 > \/proc\/"\$1"\/clear_refs/);
   });
 
-  it("leaves restored tasks in this PC's cgroup on cgroup v2 (runc names the new root to CRIU on v1 only)", () => {
-    expect(criuNodeConfig({ actionScript: '/s/clear.sh', cgroupV2: true })).toBe(
-      'track-mem\naction-script /s/clear.sh\nmanage-cgroups=ignore\n',
-    );
-    expect(criuNodeConfig({ cgroupV2: true })).toBe('manage-cgroups=ignore\n');
-    expect(criuNodeConfig({ cgroupV2: false })).toBe('');
+  it("leaves cgroups to runc on every PC: restored tasks stay in this PC's cgroup, whatever the source's path", () => {
+    expect(criuNodeConfig()).toBe('manage-cgroups=ignore\n');
   });
 
   it('chooses the kernel strategy only where CRIU confirms dirty tracking', () => {
