@@ -44,6 +44,30 @@ export function tcpOpen(host: string, port: number): Promise<boolean> {
 }
 
 /** A TCP port on 127.0.0.1 that is free now (for tests that start their own services). */
+/**
+ * `n` distinct free ports: each is held until all are bound, so two calls cannot be given the same one (one
+ * freePort() after another could: a test cluster once got one port twice).
+ */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers: net.Server[] = [];
+  try {
+    const ports: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const server = net.createServer();
+      servers.push(server);
+      ports.push(
+        await new Promise<number>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port));
+        }),
+      );
+    }
+    return ports;
+  } finally {
+    await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  }
+}
+
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();

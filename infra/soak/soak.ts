@@ -18,7 +18,7 @@ import { startCluster, stopCluster } from '../cluster/cluster';
 import { ClusterConfig, clusterConfig } from '../cluster/config';
 import { planCluster } from '../cluster/plan';
 import { clusterClient, clusterTemporal } from '../cluster/temporal-client';
-import { freePort } from '../cluster/wait';
+import { freePorts } from '../cluster/wait';
 import { ensureCounterRootfs } from '../images/counter';
 import { ensureDebianRootfs, REDIS_ROOTFS } from '../images/debian-rootfs';
 import { LoopDisks } from './disks';
@@ -61,19 +61,19 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** The soak's own cluster: test-paced fencing, paused schedules (the soak drives every workflow itself). */
 async function soakConfig(o: SoakOptions): Promise<ClusterConfig> {
   const seed = o.seed;
-  const port = async () => String(await freePort());
+  const [temporal, ui, gate, codec, api, pg] = (await freePorts(6)).map(String);
   return clusterConfig({
     ZANSHIN_DATA_DIR: path.join('/var/tmp', `zanshin-soak-${seed}-${process.pid}`),
     ZANSHIN_NODES: String(PCS),
     ZANSHIN_NS_PREFIX: o.namespacePrefix ?? 'zk',
     ZANSHIN_LAN_SUBNET: o.lanSubnet ?? '10.91.0',
     ZANSHIN_LINK_RATE: '1gbit',
-    ZANSHIN_TEMPORAL_PORT: await port(),
-    ZANSHIN_TEMPORAL_UI_PORT: await port(),
-    ZANSHIN_TEMPORAL_GATE_PORT: await port(),
-    ZANSHIN_CODEC_PORT: await port(),
-    ZANSHIN_API_PORT: await port(),
-    ZANSHIN_PG_PORT: await port(),
+    ZANSHIN_TEMPORAL_PORT: temporal,
+    ZANSHIN_TEMPORAL_UI_PORT: ui,
+    ZANSHIN_TEMPORAL_GATE_PORT: gate,
+    ZANSHIN_CODEC_PORT: codec,
+    ZANSHIN_API_PORT: api,
+    ZANSHIN_PG_PORT: pg,
     ZANSHIN_SCHEDULES: 'paused',
     ZANSHIN_LOAD_REPORT_SECONDS: '2',
     ZANSHIN_LEASE_SECONDS: '8',

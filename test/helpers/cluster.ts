@@ -2,7 +2,7 @@ import { chmodSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ClusterConfig, clusterConfig } from '../../infra/cluster/config';
-import { freePort } from '../../infra/cluster/wait';
+import { freePorts } from '../../infra/cluster/wait';
 import { TEST_PREFIX } from './names';
 
 /** A cluster configuration of its own: temporary data dir, free ports, the test's namespace prefix and subnet. */
@@ -13,6 +13,7 @@ export async function testClusterConfig(
 ): Promise<ClusterConfig> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'zanshin-cluster-'));
   chmodSync(dataDir, 0o755); // PostgreSQL runs as its own user and must reach its data dir
+  const [temporal, ui, gate, codec, api, pg] = await freePorts(6);
   return clusterConfig(
     {
       ZANSHIN_DATA_DIR: dataDir,
@@ -20,12 +21,12 @@ export async function testClusterConfig(
       ZANSHIN_NS_PREFIX: TEST_PREFIX,
       ZANSHIN_LAN_SUBNET: subnet,
       ZANSHIN_LINK_RATE: '1gbit',
-      ZANSHIN_TEMPORAL_PORT: String(await freePort()),
-      ZANSHIN_TEMPORAL_UI_PORT: String(await freePort()),
-      ZANSHIN_TEMPORAL_GATE_PORT: String(await freePort()),
-      ZANSHIN_CODEC_PORT: String(await freePort()),
-      ZANSHIN_API_PORT: String(await freePort()),
-      ZANSHIN_PG_PORT: String(await freePort()),
+      ZANSHIN_TEMPORAL_PORT: String(temporal),
+      ZANSHIN_TEMPORAL_UI_PORT: String(ui),
+      ZANSHIN_TEMPORAL_GATE_PORT: String(gate),
+      ZANSHIN_CODEC_PORT: String(codec),
+      ZANSHIN_API_PORT: String(api),
+      ZANSHIN_PG_PORT: String(pg),
       // Nothing moves containers behind a test's back; a test triggers what it tests. Reports come often.
       ZANSHIN_SCHEDULES: 'paused',
       ZANSHIN_LOAD_REPORT_SECONDS: '2',

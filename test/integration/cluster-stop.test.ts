@@ -13,7 +13,7 @@ import { planCluster, plannedNamespaces } from '../../infra/cluster/plan';
 import { ensureDataDir } from '../../infra/cluster/private-dir';
 import { ensureClusterSecrets } from '../../infra/cluster/secrets';
 import { writeState } from '../../infra/cluster/state';
-import { freePort } from '../../infra/cluster/wait';
+import { freePorts } from '../../infra/cluster/wait';
 import { scratchExecutor } from '../helpers/executor';
 
 const PREFIX = 'zq'; // the tests' own namespaces: zq-*, zqc-*
@@ -24,7 +24,7 @@ beforeAll(async () => {
   tmp = mkdtempSync(path.join(os.tmpdir(), 'zanshin-cluster-stop-'));
   process.env.ZANSHIN_NETNS_OWNERS_DIR = path.join(tmp, 'owners');
   // Ports nothing listens on: status finds the API and Temporal down at once.
-  const [a, b, c, d, e, f] = await Promise.all(Array.from({ length: 6 }, () => freePort()));
+  const [a, b, c, d, e, f] = await freePorts(6);
   ports = {
     ZANSHIN_TEMPORAL_PORT: String(a),
     ZANSHIN_TEMPORAL_UI_PORT: String(b),

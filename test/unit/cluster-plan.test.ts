@@ -1,3 +1,4 @@
+import { freePorts } from '../../infra/cluster/wait';
 import { guestCpuModel } from '../../infra/cluster/guest-pcs';
 import { configDifferences } from '../../infra/cluster/cluster';
 import { clusterConfig, parseRate } from '../../infra/cluster/config';
@@ -132,5 +133,13 @@ describe('a start asked of a running cluster', () => {
       'recoveryAfterSeconds 60 -> 90', // guests' defaults
       'leaseSeconds 30 -> 60',
     ]);
+  });
+});
+
+describe('free ports for a test cluster', () => {
+  it('are distinct: each is held until all are bound', async () => {
+    const ports = await freePorts(12);
+    expect(new Set(ports).size).toBe(12);
+    for (const p of ports) expect(p).toBeGreaterThan(0);
   });
 });
