@@ -195,7 +195,7 @@ export class NodeExecutor {
     const removed = await this.remnants.makeRoom(containerId);
     if (removed.length)
       console.log(
-        `${this.config.nodeId}: store under its reserve; removed the oldest remnants to make room for ${containerId}: ${removed.join(', ')}`,
+        `${this.config.nodeId}: store under its reserve; removed to make room for ${containerId}: ${removed.join(', ')}`,
       );
   }
   keepGeneration(transferId: string, meta: GenerationMeta): Promise<{ generation: number }> {

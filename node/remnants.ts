@@ -16,6 +16,9 @@ export interface RemnantDeps {
   coordination: PcCoordination;
 }
 
+/** How long a receive may write nothing before a store short of room takes it for abandoned (a 1 GiB one takes ~10 s). */
+export const STAGING_IDLE_MS = 10 * 60_000;
+
 export class Remnants {
   constructor(
     private readonly config: Pick<ExecutorConfig, 'remnantRetentionMs' | 'keepGenerations' | 'storeReserveBytes'>,
@@ -40,7 +43,7 @@ export class Remnants {
    * longest ago go (never `keep`, a container this PC runs or holds stopped, nor anything while a transfer may read
    * what the store holds). Remnants are the cache of moves back; a full store refused every move off its PC, a
    * lecture's evacuation too (found by the soak: one full store kept a container there for the rest of the run).
-   * Returns the containers whose remnant went.
+   * Returns what went: containers whose remnant went, and `staging <transfer>` for abandoned receives.
    */
   async makeRoom(keep: string, now = new Date()): Promise<string[]> {
     const { store, runc, coordination } = this.deps;
@@ -51,14 +54,21 @@ export class Remnants {
     const first = await free().catch(() => null);
     if (!first) return [];
     const reserve = this.config.storeReserveBytes ?? defaultStoreReserve(first.total);
-    if (first.free >= reserve || (await coordination.transfersHoldingGc(now)).length) return [];
+    if (first.free >= reserve) return [];
+    // A receive nothing has written to for STAGING_IDLE_MS was abandoned (its worker killed mid-receive, say): its
+    // staging goes first, and it holds nothing back (found by the soak: one such staging filled a store and, as an
+    // open transfer, kept every remnant from going for two hours).
+    const abandoned = await this.idleStaging(now);
+    for (const id of abandoned) await this.deps.transfers.finish(id);
+    const holding = (await coordination.transfersHoldingGc(now)).filter((t) => !abandoned.includes(t.transferId));
+    if (holding.length || (await free()).free >= reserve) return abandoned.map((id) => `staging ${id}`);
     const remnants: { id: string; leftAt: number }[] = [];
     for (const id of await store.containers()) {
       if (id === keep) continue;
       const mark = await store.remnant(id).catch(() => null);
       if (mark && !(await store.stoppedMark(id))) remnants.push({ id, leftAt: Date.parse(mark.leftAt) });
     }
-    const removed: string[] = [];
+    const removed = abandoned.map((id) => `staging ${id}`);
     for (const { id } of remnants.sort((a, b) => a.leftAt - b.leftAt)) {
       if ((await free()).free >= reserve) break;
       await coordination.oneAtATime(id, async () => {
@@ -69,6 +79,24 @@ export class Remnants {
       });
     }
     return removed;
+  }
+
+  /** Transfers whose staging saw no new file for STAGING_IDLE_MS (the newest of its directories' times). */
+  private async idleStaging(now: Date): Promise<string[]> {
+    const root = this.deps.store.stagingRoot();
+    const idle: string[] = [];
+    for (const id of await readdir(root).catch(() => [] as string[])) {
+      const times = await Promise.all(
+        ['', 'image', 'chunks'].map((sub) =>
+          stat(path.join(root, id, sub)).then(
+            (st) => st.mtimeMs,
+            () => 0,
+          ),
+        ),
+      );
+      if (now.getTime() - Math.max(...times) > STAGING_IDLE_MS) idle.push(id);
+    }
+    return idle;
   }
 
   /**

@@ -2,12 +2,12 @@
 // never the one asked for, one this PC runs or holds stopped (found by the soak: a full store kept a container on its
 // PC for the rest of the run, every move off it refused).
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Manifest } from '../../domain/manifest';
 import { PcCoordination } from '../../node/coordination';
-import type { TransferRecord } from '../../node/dataplane/transfers';
+import { TransferRegistry, type TransferRecord } from '../../node/dataplane/transfers';
 import { Remnants, type RemnantDeps } from '../../node/remnants';
 import { RemnantStore } from '../../node/store';
 
@@ -46,6 +46,7 @@ function remnants(reserveMiB: number): Remnants {
   const deps = {
     store,
     runc: { state: (id: string) => Promise.resolve({ status: running.has(id) ? 'running' : 'absent' }) },
+    transfers: new TransferRegistry(store),
     coordination: new PcCoordination({
       openTransfersSince: () => Promise.resolve(open),
       readManifest: () => Promise.resolve({} as Manifest),
@@ -76,4 +77,26 @@ it('leaves everything while a transfer may read what the store holds, or a copy 
   open = [];
   running.add('a'); // restored here meanwhile: its mark not yet cleared
   expect(await remnants(20).makeRoom('c')).toEqual(['b']);
+});
+
+it("removes a receive's staging nothing wrote to for ten minutes first; it no longer holds the remnants back", async () => {
+  await holding('a', 16, 30);
+  const registry = new TransferRegistry(store);
+  const stale = await registry.register('b');
+  const live = await registry.register('c');
+  const dir = path.join(store.stagingRoot(), stale.transferId);
+  writeFileSync(path.join(dir, 'pages.img'), Buffer.alloc(12 * MiB, 1)); // what a killed worker left received
+  const old = new Date(Date.now() - 11 * 60_000);
+  utimesSync(dir, old, old);
+  open = [
+    { transferId: stale.transferId, createdAt: old.toISOString() } as TransferRecord,
+    { transferId: live.transferId, createdAt: new Date().toISOString() } as TransferRecord,
+  ];
+  // 28 MiB held, 12 free: a 20 MiB reserve. The stale staging goes; the live transfer still holds the remnants.
+  expect(await remnants(20).makeRoom('c')).toEqual([`staging ${stale.transferId}`]);
+  expect(readdirSync(store.stagingRoot())).toEqual([live.transferId]);
+  expect(await store.containers()).toContain('a');
+  // Once the live one is done too, the remnant may go for a larger reserve.
+  open = [];
+  expect(await remnants(36).makeRoom('c')).toEqual(['a']);
 });
