@@ -2,22 +2,16 @@
 // lease renewal failed, and the fence froze a healthy PC's containers without recording which), and a transfer that
 // cannot open leaves no staging behind.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { useTmpfs } from '../helpers/tmpfs';
 import { TransferRegistry } from '../../node/dataplane/transfers';
 import { FencedList, Lease } from '../../node/fence';
 import { RemnantStore } from '../../node/store';
 
+const mounted = useTmpfs('1m', 'fence-files');
 let dir: string;
-beforeAll(() => {
-  dir = mkdtempSync(path.join(os.tmpdir(), 'zanshin-fence-files-'));
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', dir]);
-});
-afterAll(() => {
-  execFileSync('umount', [dir]);
-  rmSync(dir, { recursive: true, force: true });
-});
+beforeAll(() => (dir = mounted()));
 
 /** Fills the filesystem: the next write that needs a new block fails with ENOSPC. */
 function fill(): void {

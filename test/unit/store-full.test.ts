@@ -1,19 +1,11 @@
 // A write into a full store says so, and what to do (found by the soak: Node's recursive mkdir said ENOENT).
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
+import { useTmpfs } from '../helpers/tmpfs';
 import { storeWriteError } from '../../node/executor-config';
 
+const mounted = useTmpfs('8m', 'full');
 let dir: string;
-beforeAll(() => {
-  dir = mkdtempSync(path.join(os.tmpdir(), 'zanshin-full-'));
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', dir]);
-});
-afterAll(() => {
-  execFileSync('umount', [dir]);
-  rmSync(dir, { recursive: true, force: true });
-});
+beforeAll(() => (dir = mounted()));
 
 it('names a full store and what to do, and leaves other errors as they are', async () => {
   const enoent = Object.assign(new Error("ENOENT: no such file or directory, mkdir '/x'"), { code: 'ENOENT' });

@@ -1,10 +1,9 @@
 // A store under its reserve makes room before a checkpoint or receive: the remnants that left longest ago go first,
 // never the one asked for, one this PC runs or holds stopped (found by the soak: a full store kept a container on its
 // PC for the rest of the run, every move off it refused).
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { mkdirSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { useTmpfs } from '../helpers/tmpfs';
 import type { Manifest } from '../../domain/manifest';
 import { PcCoordination } from '../../node/coordination';
 import { TransferRegistry, type TransferRecord } from '../../node/dataplane/transfers';
@@ -12,19 +11,13 @@ import { Remnants, type RemnantDeps } from '../../node/remnants';
 import { RemnantStore } from '../../node/store';
 
 const MiB = 2 ** 20;
+const mounted = useTmpfs('40m', 'room');
 let dir: string;
 let store: RemnantStore;
 let running: Set<string>;
 let open: TransferRecord[];
 
-beforeAll(() => {
-  dir = mkdtempSync(path.join(os.tmpdir(), 'zanshin-room-'));
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=40m', 'tmpfs', dir]);
-});
-afterAll(() => {
-  execFileSync('umount', [dir]);
-  rmSync(dir, { recursive: true, force: true });
-});
+beforeAll(() => (dir = mounted()));
 
 beforeEach(() => {
   rmSync(path.join(dir, 'store'), { recursive: true, force: true });
