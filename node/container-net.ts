@@ -8,7 +8,7 @@
 // takes the address over as soon as the source let it go and keeps the packets that arrive (node/traffic-holder.ts),
 // so that peers are answered as soon as the program runs again, not at their next retransmission.
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import execa from 'execa';
 import type { ContainerNetwork } from '../domain/container-network';
 import { HOLD_QUEUE, TrafficHolder } from './traffic-holder';
@@ -40,17 +40,66 @@ async function run(file: string, args: string[], what: string): Promise<string> 
 
 /**
  * Brings an interface up, waiting up to 5 s while its MAC is still taken ("Address already in use"): a namespace of
- * the same container deleted just before may not be freed by the kernel yet.
+ * the same container deleted just before may not be freed by the kernel yet. Past that, the error names the
+ * processes whose network namespace still holds an interface with that MAC (a deleted namespace lives on while a
+ * process is in it: the soak met one for minutes after a PC's simulated power-off).
  */
-async function upWhenFree(up: () => Promise<string>): Promise<void> {
+async function upWhenFree(up: () => Promise<string>, mac?: string): Promise<void> {
   for (let waited = 0; ; waited += 200) {
     try {
       await up();
       return;
     } catch (err) {
-      if (!/Address already in use/.test((err as Error).message) || waited >= 5_000) throw err;
+      if (!/Address already in use/.test((err as Error).message)) throw err;
+      if (waited >= 5_000) {
+        const holders = mac ? await holdersOfMac(mac).catch(() => []) : [];
+        if (!holders.length) throw err;
+        throw new ContainerNetError(
+          `${(err as Error).message}; the MAC ${mac} is still on an interface in the network namespace of ${holders.join('; ')}: that namespace lives on while they run (end them, or wait for them to end)`,
+        );
+      }
       await new Promise((r) => setTimeout(r, 200));
     }
+  }
+}
+
+/** Processes (pid, name, cgroup) in network namespaces, other than this process's, that hold an interface with `mac`. */
+export async function holdersOfMac(mac: string): Promise<string[]> {
+  const own = readlinkOrNull('/proc/self/ns/net');
+  const byNamespace = new Map<string, string[]>();
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    const ns = readlinkOrNull(`/proc/${pid}/ns/net`);
+    if (!ns || ns === own) continue;
+    byNamespace.set(ns, [...(byNamespace.get(ns) ?? []), pid]);
+  }
+  const out: string[] = [];
+  for (const pids of byNamespace.values()) {
+    const links = await execa('nsenter', [`--net=/proc/${pids[0]}/ns/net`, 'ip', '-o', 'link'], { reject: false });
+    if (!links.stdout.toLowerCase().includes(mac.toLowerCase())) continue;
+    for (const pid of pids.slice(0, 5)) {
+      const name = readOrEmpty(`/proc/${pid}/comm`).trim();
+      const cgroup = readOrEmpty(`/proc/${pid}/cgroup`)
+        .split('\n')
+        .find((l) => l.startsWith('0::') || l.includes(':pids:'));
+      out.push(`process ${pid} (${name}${cgroup ? `, cgroup ${cgroup.replace(/^[^/]*/, '')}` : ''})`);
+    }
+  }
+  return out;
+}
+
+function readlinkOrNull(p: string): string | null {
+  try {
+    return readlinkSync(p);
+  } catch {
+    return null;
+  }
+}
+
+function readOrEmpty(p: string): string {
+  try {
+    return readFileSync(p, 'utf8');
+  } catch {
+    return '';
   }
 }
 
@@ -125,7 +174,7 @@ export class ContainerNet {
         run('ip', ['-n', ns, ...args], `configuring ${containerId}'s network`);
       await ip(['link', 'set', tmp, 'name', 'eth0']);
       await ip(['addr', 'add', `${net.address}/${net.prefixLength}`, 'dev', 'eth0']);
-      await upWhenFree(() => ip(['link', 'set', 'eth0', 'up']));
+      await upWhenFree(() => ip(['link', 'set', 'eth0', 'up']), net.mac);
       if (net.gateway) await ip(['route', 'add', 'default', 'via', net.gateway]);
     } catch (err) {
       await this.destroy(containerId).catch(() => undefined);
@@ -239,12 +288,14 @@ export class ContainerNet {
 
   /** Brings a silenced interface back and tells the LAN (the fence is lifted). */
   async unsilence(containerId: string, net: ContainerNetwork): Promise<void> {
-    await upWhenFree(() =>
-      run(
-        'ip',
-        ['-n', this.namespace(containerId), 'link', 'set', 'eth0', 'up'],
-        `bringing ${containerId}'s interface up`,
-      ),
+    await upWhenFree(
+      () =>
+        run(
+          'ip',
+          ['-n', this.namespace(containerId), 'link', 'set', 'eth0', 'up'],
+          `bringing ${containerId}'s interface up`,
+        ),
+      net.mac,
     );
     if (net.gateway)
       await execa('ip', ['-n', this.namespace(containerId), 'route', 'replace', 'default', 'via', net.gateway], {

@@ -4,20 +4,41 @@ import type { Pool, PoolClient } from 'pg';
 /** A pool or one transaction's connection: repository functions that may run inside a transaction take either. */
 export type Queryable = Pool | PoolClient;
 
+/**
+ * Runs `fn` with one connection of the pool to itself. While it is checked out, node-postgres gives the connection
+ * no 'error' listener: a server restart then (between two queries) emitted an unhandled 'error' and ended the whole
+ * process (found by the soak: migration-api died at a PostgreSQL restart). Here such an error fails the next query
+ * instead, and the dead connection is dropped from the pool, not handed out again.
+ */
+export async function withConnection<T>(db: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+  const client = await db.connect();
+  let lost: Error | undefined;
+  const onError = (err: Error): void => {
+    lost = err;
+  };
+  client.on('error', onError);
+  try {
+    return await fn(client);
+  } finally {
+    client.removeListener('error', onError);
+    client.release(lost ?? undefined);
+  }
+}
+
 /** Runs `fn` in one transaction on one connection: everything it writes commits together, or nothing does. */
 export async function inTransaction<T>(db: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
-  const client = await db.connect();
-  try {
+  return withConnection(db, async (client) => {
     await client.query('BEGIN');
-    const result = await fn(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (err) {
-    await client.query('ROLLBACK');
-    throw err;
-  } finally {
-    client.release();
-  }
+    try {
+      const result = await fn(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      // A connection that died has no transaction left to roll back.
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
+  });
 }
 
 /**

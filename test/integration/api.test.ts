@@ -6,6 +6,8 @@ import { migrate } from '../../api/db';
 import { extendLectureWindows } from '../../api/lecture-window';
 import { DEFAULT_LECTURE_WINDOW_DAYS } from '../../common/names';
 import { createPool } from '../../state/db';
+import { REPO_ROOT } from '../../common/paths';
+import execa from 'execa';
 import { nextEpochIfSilent } from '../../state/containers';
 import { createControlActivities } from '../../activities/control';
 import { DEFAULT_POLICY } from '../../domain/placement';
@@ -117,6 +119,29 @@ describe('database migrations', () => {
       'SELECT version::text FROM schema_migrations ORDER BY version',
     );
     expect(rows.map((r) => r.version)).toContain('1');
+  });
+});
+
+describe('a connection the server ends', () => {
+  it('fails the transaction that held it, not the process, and the pool carries on (PostgreSQL restarted under a transaction)', async () => {
+    // In a process of its own: jest swallows the unhandled 'error' event that ended migration-api (found by the soak).
+    const script = `
+      const { createPool, inTransaction } = require(${JSON.stringify(path.join(REPO_ROOT, 'dist', 'state', 'db.js'))});
+      (async () => {
+        const pool = createPool(process.argv[1], 2, () => undefined);
+        const attempt = await inTransaction(pool, async (client) => {
+          const { rows } = await client.query('SELECT pg_backend_pid() AS pid');
+          await pool.query('SELECT pg_terminate_backend($1)', [rows[0].pid]); // as a restart does, between queries
+          await new Promise((r) => setTimeout(r, 300));
+          await client.query('SELECT 1');
+        }).then(() => 'committed', (err) => 'failed: ' + err.message);
+        const { rows } = await pool.query('SELECT 1 AS one');
+        console.log(attempt + '; next query: ' + rows[0].one);
+        await pool.end();
+      })();`;
+    const r = await execa(process.execPath, ['-e', script, pg.url], { reject: false });
+    expect([r.exitCode, r.stderr]).toEqual([0, '']);
+    expect(r.stdout).toMatch(/^failed: .*(terminat|not queryable).*; next query: 1$/);
   });
 });
 
