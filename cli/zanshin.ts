@@ -523,6 +523,25 @@ lectures
     );
   });
 
+lectures
+  .command('conflicts')
+  .description('containers that were still on a PC when its lecture started (default: the last 7 days)')
+  .option('--since <time>', 'ISO date-time, e.g. 2026-12-01T00:00:00Z')
+  .addOption(json)
+  .action(async (o: { since?: string; json?: boolean }) => {
+    const { conflicts } = await api().get<{
+      conflicts: { containerId: string; nodeId: string; lectureAt: string; detectedAt: string }[];
+    }>(`/v1/lectures/conflicts${o.since ? `?since=${encodeURIComponent(o.since)}` : ''}`);
+    out(o.json, conflicts, () =>
+      conflicts.length
+        ? table(
+            ['container', 'PC', 'lecture from', 'detected'],
+            conflicts.map((c) => [c.containerId, c.nodeId, when(c.lectureAt), when(c.detectedAt)]),
+          )
+        : 'no lecture conflicts',
+    );
+  });
+
 const rooms = program
   .command('rooms')
   .description('which PCs stand in which room')

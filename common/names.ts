@@ -63,3 +63,8 @@ export function createWorkflowId(containerId: string, stamp: number): string {
 export function nodeLifecycleWorkflowId(nodeId: string): string {
   return `node-${nodeId}`;
 }
+
+/** One evacuation per PC and lecture: a planner run that finds it under way does not start a second. */
+export function lectureEvacuationWorkflowId(nodeId: string, lectureAt: Date): string {
+  return `lecture-${nodeId}-${lectureAt.toISOString().replace(/[-:]|\.\d+/g, '')}`;
+}

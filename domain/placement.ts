@@ -4,6 +4,8 @@
  * C, M: CPU and memory utilisation of the node; P: share of the container's checkpoint generations the node
  * holds; B: 1 if it holds the container's bundle; L: time until the node's next lecture, scaled to [0, 1]
  * (1 = none within 24 h, 0 = in use). Nodes that cannot take the container are excluded with the reason.
+ * A container's first start goes, before cost, to the PCs whose CPU the most PCs can follow: a process started on a
+ * newer CPU can never move to one lacking its instructions (the campus simulator found them caught by lectures).
  * Pure: no I/O, no clock (the caller passes `now`).
  */
 
@@ -169,13 +171,43 @@ export function decidePlacement(
     const cost = why.length ? null : round(k * (terms.C + terms.M) - l * (terms.P + terms.B) - m * terms.L);
     return { nodeId: n.nodeId, eligible: why.length === 0, excludedBecause: why, terms, cost };
   });
-  // Deterministic: lowest cost, then node id; excluded nodes after, by id.
+  // A first start binds the container to its CPU's instructions for good: it starts where the most PCs can follow.
+  const reach = firstStart(req) ? reachOfCpus(nodes) : null;
+  const reachOf = (v: CandidateVerdict) => (reach ? reach.get(v.nodeId)! : 0);
+  // Deterministic: (widest reach for a first start), lowest cost, then node id; excluded nodes after, by id.
   verdicts.sort((a, b) =>
-    a.eligible === b.eligible ? (a.cost ?? 0) - (b.cost ?? 0) || a.nodeId.localeCompare(b.nodeId) : a.eligible ? -1 : 1,
+    a.eligible === b.eligible
+      ? reachOf(b) - reachOf(a) || (a.cost ?? 0) - (b.cost ?? 0) || a.nodeId.localeCompare(b.nodeId)
+      : a.eligible
+        ? -1
+        : 1,
   );
   const chosen = verdicts[0]?.eligible ? verdicts[0].nodeId : null;
+  const narrowed =
+    reach && chosen && verdicts.some((v) => v.eligible && reachOf(v) < reachOf(verdicts[0]!))
+      ? ` among the PCs whose CPU ${reachOf(verdicts[0]!)} of ${nodes.length} PCs can take a process from (a first start)`
+      : '';
   const explanation = chosen
-    ? `${chosen} has the lowest cost ${verdicts[0]!.cost} = ${k}(C+M) - ${l}(P+B) - ${m}L with ${JSON.stringify(verdicts[0]!.terms)}`
+    ? `${chosen} has the lowest cost ${verdicts[0]!.cost} = ${k}(C+M) - ${l}(P+B) - ${m}L with ${JSON.stringify(verdicts[0]!.terms)}${narrowed}`
     : `no node can take ${req.containerId}: ${verdicts.map((v) => `${v.nodeId} (${v.excludedBecause.join('; ')})`).join(', ') || 'no nodes known'}`;
   return { containerId: req.containerId, chosen, policy, candidates: verdicts, explanation };
+}
+
+/** A container that has never run: nothing binds it to a CPU yet. */
+const firstStart = (req: PlacementRequest): boolean => req.sourceNode === null && req.requiredCpuFlags.length === 0;
+
+/** For each PC, how many PCs have every instruction its CPU has (where a process started on it could go). */
+function reachOfCpus(nodes: NodeFacts[]): Map<string, number> {
+  const byFlags = new Map<string, number>();
+  const out = new Map<string, number>();
+  for (const n of nodes) {
+    const key = instructionFlags(n.cpuFlags).sort().join(' ');
+    let count = byFlags.get(key);
+    if (count === undefined) {
+      count = nodes.filter((o) => cpuFlagsLacking(n.cpuFlags, o.cpuFlags).length === 0).length;
+      byFlags.set(key, count);
+    }
+    out.set(n.nodeId, count);
+  }
+  return out;
 }

@@ -132,7 +132,10 @@ export class Checkpointer {
       if (!tracked || (await runc.state(containerId)).status !== 'running') return giveUp(err);
       // The tracked dump failed with the container still running: the same move goes on with a full dump.
       fallback = (err as Error).message.split('\n')[0]!;
-      console.error(`${containerId}: kernel-strategy dump failed (${fallback}); taking a content-strategy dump`);
+      // The whole message (CRIU's own errors with it) goes to the PC's log: the report keeps its first line.
+      console.error(
+        `${containerId}: kernel-strategy dump failed; taking a content-strategy dump. ${(err as Error).message}`,
+      );
       follower?.stop();
       await rm(dir, { recursive: true, force: true });
       strategy = 'content';

@@ -360,3 +360,12 @@ export async function containersOnSilentNodes(
   );
   return rows;
 }
+
+/** Containers recorded as running, with their PC and memory limit, in one query. */
+export async function runningWithMemory(db: Queryable): Promise<{ id: string; nodeId: string; memoryMiB: number }[]> {
+  const { rows } = await db.query<{ id: string; nodeId: string; memoryMiB: number }>(
+    `SELECT id, node_id AS "nodeId", memory_mib AS "memoryMiB" FROM containers
+     WHERE state = 'running' AND node_id IS NOT NULL ORDER BY id ${NATURAL}`,
+  );
+  return rows;
+}

@@ -118,3 +118,49 @@ export async function lecturesOfNode(
   );
   return rows;
 }
+
+/** Per PC of `nodeIds`, the lectures in its rooms that have not ended by `now` and start within `horizonMs`. */
+export async function lecturesOfNodes(
+  db: Queryable,
+  nodeIds: string[],
+  now: Date,
+  horizonMs: number,
+): Promise<Map<string, { startsAt: Date; endsAt: Date }[]>> {
+  const { rows } = await db.query<{ nodeId: string; startsAt: Date; endsAt: Date }>(
+    `SELECT r.node_id AS "nodeId", l.starts_at AS "startsAt", l.ends_at AS "endsAt" FROM lectures l
+     JOIN room_nodes r ON r.room = l.room
+     WHERE r.node_id = ANY($1) AND l.ends_at > $2 AND l.starts_at < $2::timestamptz + ($3::bigint * interval '1 millisecond')`,
+    [nodeIds, now, horizonMs],
+  );
+  const out = new Map<string, { startsAt: Date; endsAt: Date }[]>();
+  for (const r of rows) {
+    const list = out.get(r.nodeId) ?? [];
+    list.push({ startsAt: r.startsAt, endsAt: r.endsAt });
+    out.set(r.nodeId, list);
+  }
+  return out;
+}
+
+/** Records lecture conflicts (each once); returns how many were new. */
+export async function recordLectureConflicts(
+  db: Queryable,
+  conflicts: { nodeId: string; containerId: string; lectureAt: Date }[],
+): Promise<number> {
+  if (!conflicts.length) return 0;
+  const { rowCount } = await db.query(
+    `INSERT INTO lecture_conflicts (container_id, node_id, lecture_at)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[]) ON CONFLICT DO NOTHING`,
+    [conflicts.map((c) => c.containerId), conflicts.map((c) => c.nodeId), conflicts.map((c) => c.lectureAt)],
+  );
+  return rowCount ?? 0;
+}
+
+/** Lecture conflicts detected since `since`, newest first, at most 1000. */
+export async function listLectureConflicts(db: Queryable, since: Date) {
+  const { rows } = await db.query<{ containerId: string; nodeId: string; lectureAt: Date; detectedAt: Date }>(
+    `SELECT container_id AS "containerId", node_id AS "nodeId", lecture_at AS "lectureAt", detected_at AS "detectedAt"
+     FROM lecture_conflicts WHERE detected_at >= $1 ORDER BY detected_at DESC LIMIT 1000`,
+    [since],
+  );
+  return rows;
+}

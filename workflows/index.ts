@@ -6,6 +6,7 @@ export { moveContainer } from './move-container';
 export { migrateContainer } from './migrate-container';
 export { nodeLifecycle } from './node-lifecycle';
 export { rebalance } from './rebalance';
+export { lectureEvacuations, evacuateForLecture } from './lecture-evacuation';
 export { safetyCheckpoint, safetyCheckpoints } from './safety-checkpoints';
 export { recoverCrashedNodes, recoverContainer } from './crash-recovery';
 export { collectRemnants } from './remnant-gc';

@@ -101,7 +101,7 @@ export async function nodeLifecycle(input: NodeLifecycleInput, carried: Evacuati
 }
 
 /** Migrates every container off the PC, most valuable first, a few at a time, none started after the deadline. */
-async function evacuate(input: NodeLifecycleInput, report: EvacuationReport): Promise<void> {
+export async function evacuate(input: NodeLifecycleInput, report: EvacuationReport): Promise<void> {
   const queue = await control.containersOn({ nodeId: input.nodeId });
   for (const c of queue) report.containers.push({ containerId: c.id, outcome: 'pending' });
   await forEachBounded(queue, input.parallel ?? 2, async (c) => {

@@ -6,6 +6,8 @@ import { ErrorType } from '../../common/errors';
 import { DEFAULT_FENCE_MARGIN_SECONDS, DEFAULT_LEASE_SECONDS } from '../../common/names';
 import { cpuIncompatibility, PlacementDecision, PlacementPolicy } from '../../domain/placement';
 import { planRebalance, RebalanceEntry, RebalancePlan } from '../../domain/rebalance';
+import { type DueEvacuation, planLectureEvacuations } from '../../domain/lecture-evacuation';
+import { lecturesOfNodes, recordLectureConflicts } from '../../state/lectures';
 import type { MigrationAttempt, RecoveryReport } from '../../domain/reports';
 import {
   setRunning,
@@ -18,11 +20,18 @@ import {
   nextEpochIfSilent,
   recordRestart,
   runningContainers,
+  runningWithMemory,
 } from '../../state/containers';
 import { isRunningMigrationOf, MigrationEnd, MigrationStart, recordAttempt } from '../../state/migrations';
 import { ClaimRefusedError, recordMigrationEnd, recordMigrationStart } from '../../state/migration-records';
 import { findNode, liveNodeIds, newestCheckpointHolder } from '../../state/nodes';
 import { needOf, placementFor } from '../../state/placement';
+
+/** A PC's lecture evacuation due now, as an activity returns it (dates as ISO strings). */
+export type LectureEvacuationDue = Omit<DueEvacuation, 'lectureAt'> & { lectureAt: string };
+
+/** How far ahead lectures are looked at for evacuation (a lead time is minutes; a day is plenty). */
+const LECTURE_LOOKAHEAD_MS = 24 * 3_600_000;
 
 export interface ControlActivityDeps {
   db: Pool;
@@ -127,6 +136,34 @@ export function createControlActivities({
         now,
         ...input,
       });
+    },
+    /**
+     * Lecture-driven evacuation: which PCs must start evacuating now for their next lecture (and those caught in
+     * one, whose containers are recorded as lecture conflicts). Three queries whatever the number of PCs.
+     */
+    async planLectureEvacuations(input: {
+      parallel?: number;
+      intervalMs?: number;
+      safetyMs?: number;
+    }): Promise<{ due: LectureEvacuationDue[]; newConflicts: number }> {
+      const now = new Date();
+      const running = await runningWithMemory(db);
+      const byNode = new Map<string, { id: string; memoryBytes: number }[]>();
+      for (const c of running) {
+        const list = byNode.get(c.nodeId) ?? [];
+        list.push({ id: c.id, memoryBytes: c.memoryMiB * 2 ** 20 });
+        byNode.set(c.nodeId, list);
+      }
+      const lectures = await lecturesOfNodes(db, [...byNode.keys()], now, LECTURE_LOOKAHEAD_MS);
+      const plan = planLectureEvacuations(
+        [...byNode].map(([nodeId, containers]) => ({ nodeId, containers, lectures: lectures.get(nodeId) ?? [] })),
+        { now, ...input },
+      );
+      const newConflicts = await recordLectureConflicts(db, plan.conflicts);
+      return {
+        due: plan.due.map((d) => ({ ...d, lectureAt: d.lectureAt.toISOString() })),
+        newConflicts,
+      };
     },
     /** Containers recorded as running, for safety checkpoints. */
     async runningContainers(): Promise<{ id: string; nodeId: string }[]> {

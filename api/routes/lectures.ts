@@ -4,7 +4,15 @@ import { freeTimeTerm } from '../../domain/placement';
 import { isKnownZone, TimetableError } from '../../domain/timetable';
 import { importTimetable, roomSummaries, TimetableFormat } from '../../domain/timetable-import';
 import { replyError, requireAdmin } from '../http-errors';
-import { listLectures, listRooms, mappedRooms, replaceImport, roomsOfNode, setRoomNodes } from '../../state/lectures';
+import {
+  listLectureConflicts,
+  listLectures,
+  listRooms,
+  mappedRooms,
+  replaceImport,
+  roomsOfNode,
+  setRoomNodes,
+} from '../../state/lectures';
 import { needOf } from '../../state/placement';
 import { nodeIdSchema, params, roomSchema } from '../schemas';
 
@@ -156,6 +164,24 @@ export function lectureRoutes(app: FastifyInstance, { db, timezone, windowDays }
         to,
         lectures: await listLectures(db, { from, to, ...(request.query.room ? { room: request.query.room } : {}) }),
       };
+    },
+  );
+
+  app.get<{ Querystring: { since?: string } }>(
+    '/v1/lectures/conflicts',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { since: { type: 'string', format: 'date-time' } },
+        },
+      },
+    },
+    async (request) => {
+      // Default: the last 7 days.
+      const since = request.query.since ? new Date(request.query.since) : new Date(Date.now() - 7 * 24 * 3_600_000);
+      return { since, conflicts: await listLectureConflicts(db, since) };
     },
   );
 

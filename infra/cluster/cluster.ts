@@ -46,6 +46,8 @@ export function clusterSchedules(
 ): { id: string; every: `${number}m`; workflowType: string; args: unknown[] }[] {
   return [
     { id: REBALANCE_SCHEDULE_ID, every: `${config.rebalanceMinutes}m`, workflowType: 'rebalance', args: [{}] },
+    // Every minute: the planner's lead times count one interval (domain/lecture-evacuation.ts).
+    { id: 'zanshin-lecture-evacuation', every: '1m' as const, workflowType: 'lectureEvacuations', args: [{}] },
     {
       id: 'zanshin-safety-checkpoints',
       every: `${config.safetyCheckpointMinutes}m`,

@@ -1,13 +1,7 @@
 // npm run soak -- --seed S --minutes M --json FILE: the chaos soak (soak.ts), as root.
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
+import { wholeNumber as whole } from '../cli-options';
 import { runSoak, writeReport } from './soak';
-
-const whole = (name: string, min: number, max: number) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min || n > max)
-    throw new InvalidArgumentError(`${name} must be a whole number from ${min} to ${max}`);
-  return n;
-};
 
 const program = new Command('soak')
   .description(

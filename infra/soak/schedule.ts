@@ -1,4 +1,5 @@
 // The soak's plan of faults: drawn from a seed, so that a run that found something can be run again exactly. Pure.
+import { seededRandom } from '../../common/seeded-random';
 
 /** Every kind of fault the soak injects (issue 28). */
 export const FAULT_KINDS = [
@@ -24,18 +25,6 @@ export interface PlannedFault {
   pc: number;
   /** How long the fault lasts before it is undone (partitions, stops, power-off, full disk). */
   forMs: number;
-}
-
-/** A small seeded generator (mulberry32): the same seed, the same numbers. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export interface ScheduleSettings {

@@ -24,7 +24,8 @@ import { ensureDebianRootfs, REDIS_ROOTFS } from '../images/debian-rootfs';
 import { LoopDisks } from './disks';
 import { faultInjector } from './faults';
 import { Observer, Violation } from './observer';
-import { FAULT_KINDS, planFaults, seededRandom } from './schedule';
+import { seededRandom } from '../../common/seeded-random';
+import { FAULT_KINDS, planFaults } from './schedule';
 import { RedisWriter } from './writer';
 
 export interface SoakOptions {

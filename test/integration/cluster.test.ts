@@ -88,6 +88,7 @@ describe('local cluster', () => {
     await withTemporalClient(clusterTemporal(config), async (client) => {
       for (const id of [
         'zanshin-rebalance',
+        'zanshin-lecture-evacuation',
         'zanshin-safety-checkpoints',
         'zanshin-crash-recovery',
         'zanshin-remnant-gc',

@@ -76,8 +76,12 @@ it('moves a counter vm1 -> vm2 -> vm1 on the kernel path, the return under 5 % o
   const { there, back } = JSON.parse(run.stdout) as RoundTrip;
   console.log(
     `README cluster, counter 64 MiB, 5 pages/s: vm1 -> vm2 ${there.strategy}, ${there.wireBytes} B of ${there.fullBytes}; ` +
-      `vm2 -> vm1 ${back.strategy}, ${back.wireBytes} B of ${back.fullBytes}, downtime ${back.downtimeMs} ms`,
+      `vm2 -> vm1 ${back.strategy}, ${back.wireBytes} B of ${back.fullBytes}, downtime ${back.downtimeMs} ms, ` +
+      `remnant on vm1 ${back.targetHadRemnant}` +
+      (back.checkpoint.fallback ? `, kernel dump failed: ${back.checkpoint.fallback}` : ''),
   );
+  // A move that left the kernel path says why in the cluster's log (the PCs' consoles are kept, see afterAll).
+  if (back.strategy !== 'kernel') console.log(`roundtrip's own log:\n${run.stderr}`);
   expect([there.strategy, back.strategy]).toEqual(['kernel', 'kernel']);
   expect(back.targetHadRemnant).toBe(true);
   expect(back.checkpoint.meta.parent).toBeDefined(); // a differential dump, not a full one

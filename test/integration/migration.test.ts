@@ -15,7 +15,14 @@ import { ensureCounterRootfs } from '../../infra/images/counter';
 import { TransferRegistry } from '../../node/dataplane/transfers';
 import { RemnantStore } from '../../node/store';
 import type { MigrationRow } from '../../state/migrations';
-import type { createContainer, moveContainer, recoverCrashedNodes, safetyCheckpoint } from '../../workflows';
+import type {
+  createContainer,
+  evacuateForLecture,
+  lectureEvacuations,
+  moveContainer,
+  recoverCrashedNodes,
+  safetyCheckpoint,
+} from '../../workflows';
 import { moveReportOf, MoveReport } from '../../domain/reports';
 import { LiveCluster, sleep } from '../helpers/live-cluster';
 import { TEST_PREFIX } from '../helpers/names';
@@ -247,30 +254,30 @@ describe('data plane of a live PC', () => {
   });
 });
 
-describe('control plane on the live cluster, through the zanshin CLI', () => {
-  const zanshin = (...args: string[]) =>
-    execa(process.execPath, [dist('cli', 'zanshin.js'), ...args], {
-      reject: false,
-      env: {
-        ...process.env,
-        ZANSHIN_API_URL: `http://127.0.0.1:${config.apiPort}`,
-        ZANSHIN_ADMIN_TOKEN_FILE: path.join(planCluster(config).paths.secrets, 'admin-token'),
-      },
-    });
-  /** A fixed-offset zone where it is about noon now, so "in 10 minutes" never crosses midnight. */
-  const noonZone = (): { zone: string; local: Date } => {
-    const offset = ((12 - new Date().getUTCHours() + 36) % 24) - 12;
-    return { zone: offset >= 0 ? `UTC+${offset}` : `UTC${offset}`, local: new Date(Date.now() + offset * 3_600_000) };
-  };
-  const timetable = (room: string, startsInMinutes: number): string => {
-    const { local } = noonZone();
-    const start = new Date(local.getTime() + startsInMinutes * 60_000);
-    const hhmm = (d: Date) => d.toISOString().slice(11, 16);
-    const day = start.toISOString().slice(0, 10);
-    const weekday = ((start.getUTCDay() + 6) % 7) + 1;
-    return `room,weekday,start,end,term_start,term_end,title\n${room},${weekday},${hhmm(start)},${hhmm(new Date(start.getTime() + 45 * 60_000))},${day},${day},Lab\n`;
-  };
+const zanshin = (...args: string[]) =>
+  execa(process.execPath, [dist('cli', 'zanshin.js'), ...args], {
+    reject: false,
+    env: {
+      ...process.env,
+      ZANSHIN_API_URL: `http://127.0.0.1:${config.apiPort}`,
+      ZANSHIN_ADMIN_TOKEN_FILE: path.join(planCluster(config).paths.secrets, 'admin-token'),
+    },
+  });
+/** A fixed-offset zone where it is about noon now, so "in 10 minutes" never crosses midnight. */
+const noonZone = (): { zone: string; local: Date } => {
+  const offset = ((12 - new Date().getUTCHours() + 36) % 24) - 12;
+  return { zone: offset >= 0 ? `UTC+${offset}` : `UTC${offset}`, local: new Date(Date.now() + offset * 3_600_000) };
+};
+const timetable = (room: string, startsInMinutes: number): string => {
+  const { local } = noonZone();
+  const start = new Date(local.getTime() + startsInMinutes * 60_000);
+  const hhmm = (d: Date) => d.toISOString().slice(11, 16);
+  const day = start.toISOString().slice(0, 10);
+  const weekday = ((start.getUTCDay() + 6) % 7) + 1;
+  return `room,weekday,start,end,term_start,term_end,title\n${room},${weekday},${hhmm(start)},${hhmm(new Date(start.getTime() + 45 * 60_000))},${day},${day},Lab\n`;
+};
 
+describe('control plane on the live cluster, through the zanshin CLI', () => {
   it('keeps a PC with a lecture in 10 minutes out of every placement, then migrates there with progress once it is free', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'zanshin-tt-'));
     try {
@@ -384,6 +391,68 @@ describe('shutdown evacuation', () => {
       reason: 'power-off',
       containers: [{ containerId: API_CONTAINER, outcome: 'moved', to: 'pc1' }],
     });
+  });
+});
+
+describe('lectures drive evacuation', () => {
+  it("moves a PC's containers off before its lecture starts, and records a container caught in a lecture as a conflict", async () => {
+    // After the shutdown test, API_CONTAINER runs on pc1.
+    expect(await runningOnFor(API_CONTAINER)).toEqual(['pc1']);
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'zanshin-lecture-'));
+    const importTimetable = async (csv: string) => {
+      writeFileSync(path.join(dir, 'term.csv'), csv);
+      const r = await zanshin(
+        'lectures',
+        'import',
+        path.join(dir, 'term.csv'),
+        '--name',
+        'evac-term',
+        '--timezone',
+        noonZone().zone,
+      );
+      expect([r.exitCode, r.stderr]).toEqual([0, '']);
+    };
+    const plan = (safetyMs: number) =>
+      client.workflow.execute<typeof lectureEvacuations>('lectureEvacuations', {
+        taskQueue: CONTROL_TASK_QUEUE,
+        workflowId: `${TEST_PREFIX}-lectures-${Date.now()}`,
+        args: [{ safetyMs }],
+      });
+    try {
+      expect((await zanshin('rooms', 'set', 'R701', 'pc1')).exitCode).toBe(0);
+      expect((await zanshin('rooms', 'set', 'R702', 'pc2')).exitCode).toBe(0);
+      // 1. A lecture on pc1 in 2-3 minutes; a lead of 10 minutes (the margin given here) makes it due now.
+      await importTimetable(timetable('R701', 3));
+      const week = await zanshin('lectures', 'week', '--room', 'R701', '--json');
+      const lectureAt = (JSON.parse(week.stdout) as { startsAt: string }[])[0]!.startsAt;
+      const first = await plan(600_000);
+      expect(first.started.map((x) => [x.nodeId, x.lectureAt, x.containers])).toEqual([
+        ['pc1', new Date(lectureAt).toISOString(), [API_CONTAINER]],
+      ]);
+      expect(first.newConflicts).toBe(0);
+      const report = await client.workflow.getHandle<typeof evacuateForLecture>(first.started[0]!.workflowId).result();
+      expect(report.containers).toEqual([{ containerId: API_CONTAINER, outcome: 'moved', to: 'pc2' }]);
+      expect(report.finishedAt).toBeLessThan(Date.parse(lectureAt));
+      expect(await runningOnFor(API_CONTAINER)).toEqual(['pc2']);
+      // Nothing is left on pc1 for its lecture: a second run has nothing to do there.
+      expect((await plan(600_000)).started).toEqual([]);
+
+      // 2. A lecture that began a minute ago on pc2, where the container is now: a conflict, and it leaves.
+      await importTimetable(timetable('R702', -1));
+      const second = await plan(0);
+      expect(second.newConflicts).toBe(1);
+      expect(second.started.map((x) => x.nodeId)).toEqual(['pc2']);
+      const back = await client.workflow.getHandle<typeof evacuateForLecture>(second.started[0]!.workflowId).result();
+      expect(back.containers).toEqual([{ containerId: API_CONTAINER, outcome: 'moved', to: 'pc1' }]);
+      expect(await runningOnFor(API_CONTAINER)).toEqual(['pc1']);
+      const listed = await zanshin('lectures', 'conflicts', '--json');
+      const conflicts = JSON.parse(listed.stdout) as { containerId: string; nodeId: string }[];
+      expect(conflicts.map((c) => [c.containerId, c.nodeId])).toEqual([[API_CONTAINER, 'pc2']]);
+      expect((await plan(0)).newConflicts).toBe(0); // recorded once
+    } finally {
+      await importTimetable(timetable('R799', 3)); // a room without PCs: the later tests see no lectures
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

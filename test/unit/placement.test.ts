@@ -125,3 +125,27 @@ describe('the CPU rule', () => {
     expect(cpuIncompatibility('vm1', guest, 'pc1', host)).toBeNull();
   });
 });
+
+describe('a first start', () => {
+  const older = ['sse4_2', 'avx2'];
+  const newer = ['sse4_2', 'avx2', 'vaes', 'gfni'];
+  const first: PlacementRequest = { ...request, sourceNode: null, requiredCpuFlags: [], totalGenerations: 0 };
+
+  it('goes where the most PCs can follow, even to a busier PC: a newer CPU would bind it to the newer PCs', () => {
+    const nodes = [
+      node('new1', { cpuFlags: newer, cpu: 0.05 }),
+      node('old1', { cpuFlags: older, cpu: 0.6 }),
+      node('old2', { cpuFlags: older, cpu: 0.4 }),
+    ];
+    const d = decidePlacement(first, nodes);
+    expect(d.chosen).toBe('old2');
+    expect(d.explanation).toContain('3 of 3 PCs can take a process from (a first start)');
+    // A container that has run somewhere is bound already: load decides.
+    expect(decidePlacement({ ...first, sourceNode: 'old1', requiredCpuFlags: older }, nodes).chosen).toBe('new1');
+  });
+
+  it('takes a newer CPU when no older one has room', () => {
+    const nodes = [node('new1', { cpuFlags: newer }), node('old1', { cpuFlags: older, memoryAvailableBytes: 0 })];
+    expect(decidePlacement(first, nodes).chosen).toBe('new1');
+  });
+});

@@ -1,0 +1,49 @@
+// The campus simulator (infra/simulate): a short semester on a small campus, every policy on one seed.
+import { generateCampus } from '../../infra/simulate/campus';
+import { POLICY_NAMES } from '../../infra/simulate/policies';
+import { simulateSemester } from '../../infra/simulate/semester';
+import { seededRandom } from '../../common/seeded-random';
+
+describe('campus simulator', () => {
+  const report = simulateSemester({ pcs: 48, weeks: 2, seed: 3 });
+
+  it('reports every policy with the figures the issue names', () => {
+    expect(Object.keys(report.policies)).toEqual([...POLICY_NAMES]);
+    for (const p of Object.values(report.policies)) {
+      for (const key of ['migrations', 'bytesMoved', 'lectureConflicts', 'workLostSeconds', 'frozenSeconds'] as const)
+        expect(p[key]).toBeGreaterThanOrEqual(0);
+      expect(p.remnantHitRate).toBeGreaterThanOrEqual(0);
+      expect(p.remnantHitRate).toBeLessThanOrEqual(1);
+    }
+    expect(report.workload.containers).toBeGreaterThan(100);
+    expect(report.campus.lectures).toBeGreaterThan(0);
+  });
+
+  it('leaves no container on a PC when its lecture starts with the lecture-driven evacuation, unlike rebalancing alone', () => {
+    expect(report.policies.zanshin.lectureConflicts).toBe(0);
+    expect(report.policies.random.lectureConflicts).toBeGreaterThan(0);
+    expect(report.policies.zanshin.migrations).toBeGreaterThan(0);
+  });
+
+  it('is the same semester for the same seed, and another for another', () => {
+    expect(simulateSemester({ pcs: 48, weeks: 2, seed: 3 })).toEqual({
+      ...report,
+      policies: expect.anything() as unknown,
+    });
+    const again = simulateSemester({ pcs: 48, weeks: 2, seed: 3 });
+    for (const name of POLICY_NAMES) {
+      const { simulatedInSeconds: _a, ...a } = again.policies[name];
+      const { simulatedInSeconds: _b, ...b } = report.policies[name];
+      expect(a).toEqual(b);
+    }
+    expect(simulateSemester({ pcs: 48, weeks: 2, seed: 4 }).policies.zanshin).not.toEqual(report.policies.zanshin);
+  });
+
+  it('generates a timetable the importer takes, with an open lab of older PCs', () => {
+    const campus = generateCampus({ pcs: 200, weeks: 15, rnd: seededRandom(1) });
+    expect(campus.pcs).toHaveLength(200);
+    expect(campus.rooms[0]).toEqual({ id: 'LAB', pcs: 20, utilisation: 0 });
+    expect(campus.lecturesByRoom.get('LAB')).toEqual([]);
+    expect(campus.lectures).toBeGreaterThan(100);
+  });
+});
