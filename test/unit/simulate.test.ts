@@ -26,16 +26,9 @@ describe('campus simulator', () => {
   });
 
   it('is the same semester for the same seed, and another for another', () => {
-    expect(simulateSemester({ pcs: 48, weeks: 2, seed: 3 })).toEqual({
-      ...report,
-      policies: expect.anything() as unknown,
-    });
     const again = simulateSemester({ pcs: 48, weeks: 2, seed: 3 });
-    for (const name of POLICY_NAMES) {
-      const { simulatedInSeconds: _a, ...a } = again.policies[name];
-      const { simulatedInSeconds: _b, ...b } = report.policies[name];
-      expect(a).toEqual(b);
-    }
+    const figures = (p: (typeof report.policies)['zanshin']) => ({ ...p, simulatedInSeconds: 0 });
+    for (const name of POLICY_NAMES) expect(figures(again.policies[name])).toEqual(figures(report.policies[name]));
     expect(simulateSemester({ pcs: 48, weeks: 2, seed: 4 }).policies.zanshin).not.toEqual(report.policies.zanshin);
   });
 
