@@ -58,6 +58,12 @@ export interface PolicyOutcome {
   safetyCheckpointBytes: number;
 }
 
+interface Load {
+  cpu: number;
+  memory: number;
+  usedBytes: number;
+}
+
 interface Move {
   from: string;
   to: string;
@@ -152,7 +158,15 @@ export function simulatePolicy(
   const needs = new Map<string, NodeNeed>();
   const needOf = (p: Pc) => needs.get(p.pc.room)!;
 
-  const loadOf = (p: Pc): { cpu: number; memory: number; usedBytes: number } => {
+  // Loads change only with lectures (every step) and a PC's containers: computed once per step and PC.
+  const loads = new Map<Pc, Load>();
+  const changed = (p: Pc) => loads.delete(p);
+  const loadOf = (p: Pc): Load => {
+    let load = loads.get(p);
+    if (!load) loads.set(p, (load = computeLoad(p)));
+    return load;
+  };
+  const computeLoad = (p: Pc): Load => {
     const need = needOf(p);
     const inLecture = need.inLectureUntil !== null;
     let cpu = inLecture ? 0.5 : 0.05;
@@ -205,6 +219,7 @@ export function simulatePolicy(
     const bytes = remnant ? changedBytes(c.a, t - c.copies.get(to)!) + 2 ** 20 : c.a.memoryBytes + ROOTFS_BYTES;
     c.moving = { from: from.pc.id, to, doneAt, remnant, bytes, frozenS: downtimeSeconds(input) };
     target.incomingBytes += c.a.memoryBytes;
+    changed(target);
     out.movesByReason[reason]++;
   };
   const endMove = (c: Ctr, completed: boolean) => {
@@ -212,8 +227,10 @@ export function simulatePolicy(
     c.moving = null;
     const target = pcs.get(m.to)!;
     target.incomingBytes -= c.a.memoryBytes;
+    changed(target);
     if (!completed) return;
     pcs.get(m.from)!.containers.delete(c);
+    changed(pcs.get(m.from)!);
     target.containers.add(c);
     c.node = m.to;
     c.copies.set(m.from, t);
@@ -230,6 +247,7 @@ export function simulatePolicy(
     const p = pcs.get(to)!;
     if (c.requiredFlags.length === 0) c.requiredFlags = p.pc.cpuFlags;
     p.containers.add(c);
+    changed(p);
     c.node = to;
     c.copies.delete(to);
     return true;
@@ -248,6 +266,7 @@ export function simulatePolicy(
       waiting.add(c);
     }
     p.containers.clear();
+    changed(p);
     // Moves on their way here fail: the container stays on its source.
     for (const c of running)
       if (c.moving?.to === p.pc.id) {
@@ -261,10 +280,11 @@ export function simulatePolicy(
   const end = campus.termEnd.getTime();
   for (; t <= end; t += MINUTE) {
     for (const [room, clock] of rooms) needs.set(room, nodeNeed(clock.around(t), new Date(t)));
+    loads.clear();
     // Lectures that start now: what is still on their PCs is caught; some PCs are switched off or restarted.
+    const startedNow = new Set([...rooms].filter(([, clock]) => clock.startedWithin(t, MINUTE)).map(([r]) => r));
     for (const p of pcs.values()) {
-      const started = rooms.get(p.pc.room)!.startedWithin(t, MINUTE);
-      if (!started || !isOn(p)) continue;
+      if (!startedNow.has(p.pc.room) || !isOn(p)) continue;
       out.lectureConflicts += p.containers.size;
       if (seededRandom(s.seed ^ Math.imul(p.index + 1, 2654435761) ^ (t / MINUTE))() < s.lectureRebootChance)
         powerOff(p, 2 * MINUTE);
@@ -278,6 +298,7 @@ export function simulatePolicy(
       if (c.a.endsAt <= t) {
         if (c.moving) endMove(c, false);
         pcs.get(c.node!)!.containers.delete(c);
+        changed(pcs.get(c.node!)!);
         running.delete(c);
       }
     }
@@ -321,8 +342,9 @@ export function simulatePolicy(
       const inUse: PcInUse[] = [];
       for (const p of pcs.values()) {
         if (!isOn(p) || p.containers.size === 0) continue;
+        const need = needOf(p);
+        if (!need.inLectureUntil && !(need.nextLectureAt && need.nextLectureAt.getTime() <= horizon)) continue;
         const lectures = rooms.get(p.pc.room)!.around(t);
-        if (!lectures.some((l) => l.startsAt.getTime() <= horizon)) continue;
         const staying = [...p.containers].filter((c) => !c.moving);
         if (staying.length)
           inUse.push({
@@ -341,7 +363,20 @@ export function simulatePolicy(
     }
     if ((t - campus.termStart.getTime()) % REBALANCE_EVERY_MS === 0) {
       // The rebalancer asks placement only for containers it could move: on a PC in or near a lecture, or overloaded.
+      // Lecture moves are taken by container id up to the cap: those past it are not asked (1,000 PCs cost minutes).
       const entries: RebalanceEntry[] = [];
+      const nearLecture: { c: Ctr; p: Pc }[] = [];
+      const entryOf = (c: Ctr, p: Pc): RebalanceEntry => {
+        const candidates = facts(c);
+        // Costs by our formula (planRebalance weighs a move's gain with them), the target by the policy.
+        const decision = decidePlacement(request(c), candidates, { ...DEFAULT_POLICY, lectureMarginMs: 0 });
+        return {
+          containerId: c.a.id,
+          nodeId: p.pc.id,
+          source: { cpu: loadOf(p).cpu, memory: loadOf(p).memory, ...needOf(p) },
+          decision: { ...decision, chosen: policy.choose(request(c), candidates, rnd) },
+        };
+      };
       for (const p of pcs.values()) {
         if (!isOn(p) || p.containers.size === 0) continue;
         const need = needOf(p);
@@ -352,16 +387,17 @@ export function simulatePolicy(
         if (!near && load.cpu + load.memory <= 1.5) continue;
         for (const c of p.containers) {
           if (c.moving) continue;
-          const candidates = facts(c);
-          // Costs by our formula (planRebalance weighs a move's gain with them), the target by the policy.
-          const decision = decidePlacement(request(c), candidates, { ...DEFAULT_POLICY, lectureMarginMs: 0 });
-          entries.push({
-            containerId: c.a.id,
-            nodeId: p.pc.id,
-            source: { cpu: load.cpu, memory: load.memory, ...need },
-            decision: { ...decision, chosen: policy.choose(request(c), candidates, rnd) },
-          });
+          if (near) nearLecture.push({ c, p });
+          else entries.push(entryOf(c, p));
         }
+      }
+      nearLecture.sort((x, y) => x.c.a.id.localeCompare(y.c.a.id));
+      let withTarget = 0;
+      for (const { c, p } of nearLecture) {
+        if (withTarget >= REBALANCE_MAX_MOVES) break;
+        const entry = entryOf(c, p);
+        if (entry.decision.chosen) withTarget++;
+        entries.push(entry);
       }
       const plan = planRebalance(entries, {
         weights: DEFAULT_POLICY.weights,
