@@ -25,7 +25,7 @@ import {
 import { isRunningMigrationOf, MigrationEnd, MigrationStart, recordAttempt } from '../../state/migrations';
 import { ClaimRefusedError, recordMigrationEnd, recordMigrationStart } from '../../state/migration-records';
 import { findNode, liveNodeIds, newestCheckpointHolder } from '../../state/nodes';
-import { needOf, placementFor } from '../../state/placement';
+import { needOf, needsOf, placementFor } from '../../state/placement';
 
 /** A PC's lecture evacuation due now, as an activity returns it (dates as ISO strings). */
 export type LectureEvacuationDue = Omit<DueEvacuation, 'lectureAt'> & { lectureAt: string };
@@ -119,14 +119,18 @@ export function createControlActivities({
     }): Promise<RebalancePlan> {
       const now = new Date();
       const entries: RebalanceEntry[] = [];
-      for (const { id } of await runningContainers(db)) {
+      const running = await runningContainers(db);
+      // Every source PC's lectures in one query (one per container before).
+      const needs = await needsOf(db, [...new Set(running.map((r) => r.nodeId))], now);
+      for (const { id } of running) {
         const c = await findContainer(db, id);
         if (!c?.nodeId) continue;
         const node = await findNode(db, c.nodeId);
+        const need = needs.get(c.nodeId) ?? (await needOf(db, c.nodeId, now));
         entries.push({
           containerId: c.id,
           nodeId: c.nodeId,
-          source: { cpu: node?.cpu ?? 0, memory: node?.memory ?? 0, ...(await needOf(db, c.nodeId, now)) },
+          source: { cpu: node?.cpu ?? 0, memory: node?.memory ?? 0, ...need },
           decision: await placementFor(db, c, policy, now),
         });
       }
