@@ -13,6 +13,7 @@ import type { ContainerConfigs } from './container-config';
 import type { ContainerNet } from './container-net';
 import type { PcCoordination } from './coordination';
 import { DumpFollower } from './dump-follower';
+import { describeAddress, missingParentPage, parentEntriesNear } from './dump-diagnosis';
 import {
   ExecutorConfig,
   ExecutorError,
@@ -136,6 +137,16 @@ export class Checkpointer {
       console.error(
         `${containerId}: kernel-strategy dump failed; taking a content-strategy dump. ${(err as Error).message}`,
       );
+      const missing = missingParentPage((err as Error).message);
+      if (missing !== null && parent !== undefined) {
+        const holders = await describeAddress(state.pid, missing);
+        const parentImage = path.join(store.generationDir(containerId, parent), 'image');
+        const near = await parentEntriesNear(parentImage, missing).catch((e: Error) => [e.message]);
+        console.error(
+          `${containerId}: the page CRIU did not find in parent ${parent} is in ${holders.join(' | ') || 'no mapping now'}; ` +
+            `the parent's pagemap near it: ${near.join(' | ') || 'nothing'}`,
+        );
+      }
       follower?.stop();
       await rm(dir, { recursive: true, force: true });
       strategy = 'content';

@@ -8,7 +8,7 @@
 // takes the address over as soon as the source let it go and keeps the packets that arrive (node/traffic-holder.ts),
 // so that peers are answered as soon as the program runs again, not at their next retransmission.
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import execa from 'execa';
 import type { ContainerNetwork } from '../domain/container-network';
 import { HOLD_QUEUE, TrafficHolder } from './traffic-holder';
@@ -44,7 +44,7 @@ async function run(file: string, args: string[], what: string): Promise<string> 
  * processes whose network namespace still holds an interface with that MAC (a deleted namespace lives on while a
  * process is in it: the soak met one for minutes after a PC's simulated power-off).
  */
-async function upWhenFree(up: () => Promise<string>, mac?: string): Promise<void> {
+async function upWhenFree(up: () => Promise<string>, mac: string | undefined, netnsPath: string): Promise<void> {
   for (let waited = 0; ; waited += 200) {
     try {
       await up();
@@ -52,10 +52,12 @@ async function upWhenFree(up: () => Promise<string>, mac?: string): Promise<void
     } catch (err) {
       if (!/Address already in use/.test((err as Error).message)) throw err;
       if (waited >= 5_000) {
-        const holders = mac ? await holdersOfMac(mac).catch(() => []) : [];
-        if (!holders.length) throw err;
+        if (!mac) throw err;
+        const holders = await holdersOfMac(mac, netnsPath).catch(() => []);
         throw new ContainerNetError(
-          `${(err as Error).message}; the MAC ${mac} is still on an interface in the network namespace of ${holders.join('; ')}: that namespace lives on while they run (end them, or wait for them to end)`,
+          holders.length
+            ? `${(err as Error).message}; the MAC ${mac} is still on an interface in the network namespace of ${holders.join('; ')}: that namespace lives on while they run (end them, or wait for them to end)`
+            : `${(err as Error).message}; the MAC ${mac} is still on an interface of a namespace no process is in: one deleted without removing its interfaces first, which the kernel frees later (wait, then try again)`,
         );
       }
       await new Promise((r) => setTimeout(r, 200));
@@ -63,13 +65,17 @@ async function upWhenFree(up: () => Promise<string>, mac?: string): Promise<void
   }
 }
 
-/** Processes (pid, name, cgroup) in network namespaces, other than this process's, that hold an interface with `mac`. */
-export async function holdersOfMac(mac: string): Promise<string[]> {
+/**
+ * Processes (pid, name, cgroup) in network namespaces that hold an interface with `mac`, other than this process's and
+ * the one at `except` (whose interface is being brought up: its own holder is in it).
+ */
+export async function holdersOfMac(mac: string, except?: string): Promise<string[]> {
   const own = readlinkOrNull('/proc/self/ns/net');
+  const excepted = except ? `net:[${statSync(except).ino}]` : null;
   const byNamespace = new Map<string, string[]>();
   for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
     const ns = readlinkOrNull(`/proc/${pid}/ns/net`);
-    if (!ns || ns === own) continue;
+    if (!ns || ns === own || ns === excepted) continue;
     byNamespace.set(ns, [...(byNamespace.get(ns) ?? []), pid]);
   }
   const out: string[] = [];
@@ -174,7 +180,7 @@ export class ContainerNet {
         run('ip', ['-n', ns, ...args], `configuring ${containerId}'s network`);
       await ip(['link', 'set', tmp, 'name', 'eth0']);
       await ip(['addr', 'add', `${net.address}/${net.prefixLength}`, 'dev', 'eth0']);
-      await upWhenFree(() => ip(['link', 'set', 'eth0', 'up']), net.mac);
+      await upWhenFree(() => ip(['link', 'set', 'eth0', 'up']), net.mac, this.path(containerId));
       if (net.gateway) await ip(['route', 'add', 'default', 'via', net.gateway]);
     } catch (err) {
       await this.destroy(containerId).catch(() => undefined);
@@ -296,6 +302,7 @@ export class ContainerNet {
           `bringing ${containerId}'s interface up`,
         ),
       net.mac,
+      this.path(containerId),
     );
     if (net.gateway)
       await execa('ip', ['-n', this.namespace(containerId), 'route', 'replace', 'default', 'via', net.gateway], {

@@ -32,21 +32,46 @@ async function runcLogError(logFile: string): Promise<string> {
   return lines.join('; ');
 }
 
+/** Runs a command with transparent huge pages off (infra/images/zanshin-nothp.c says why restores need it). */
+export const DEFAULT_NO_THP_BINARY = '/var/cache/zanshin/bin/zanshin-nothp';
+
 /** runc for one node: its own state root and log, and the CRIU it must use. */
 export class Runc {
   readonly global: RuncGlobal;
+  private warnedNoThp = false;
 
-  constructor(root: string, criu: string) {
+  constructor(
+    root: string,
+    criu: string,
+    private readonly noThpBinary = DEFAULT_NO_THP_BINARY,
+  ) {
     this.global = { root, criu, log: path.join(root, 'runc.log') };
+  }
+
+  /**
+   * runc restore with transparent huge pages off while CRIU writes the pages back: else, where THP is "always", pages
+   * the image never held become resident and the next differential dump fails (see zanshin-nothp.c).
+   */
+  private async restoreCommand(args: string[]): Promise<[string, string[]]> {
+    if (await stat(this.noThpBinary).catch(() => null)) return [this.noThpBinary, ['runc', ...args]];
+    if (!this.warnedNoThp) {
+      this.warnedNoThp = true;
+      console.error(
+        `${this.noThpBinary} is missing (run infra/provision.sh): restores run with transparent huge pages as the ` +
+          'kernel has them, and on a PC whose THP is "always" a differential dump after a restore may fail',
+      );
+    }
+    return ['runc', args];
   }
 
   /**
    * Runs runc with stdio on /dev/null: a container started or restored by it inherits those fds, and CRIU can
    * only dump a container whose stdio is not a host file or pipe.
    */
-  private async exec(args: string[], what: string, criuLog?: string): Promise<void> {
+  private async exec(args: string[], what: string, criuLog?: string, command?: [string, string[]]): Promise<void> {
     await mkdir(this.global.root, { recursive: true });
-    const result = await execa('runc', args, { stdio: 'ignore', reject: false });
+    const [file, argv] = command ?? ['runc', args];
+    const result = await execa(file, argv, { stdio: 'ignore', reject: false });
     if (result.exitCode !== 0) {
       const runcSays = await runcLogError(this.global.log);
       const criuSays = criuLog ? await criuErrors(criuLog) : '';
@@ -169,10 +194,12 @@ export class Runc {
     await mkdir(workPath, { recursive: true });
     const daemon = lazyPages ? await LazyPagesDaemon.start(this.global.criu, imagePath, workPath) : null;
     try {
+      const args = restoreArgs(this.global, { containerId, imagePath, workPath, bundle, lazyPages });
       await this.exec(
-        restoreArgs(this.global, { containerId, imagePath, workPath, bundle, lazyPages }),
+        args,
         `restore of ${containerId}`,
         path.join(workPath, 'restore.log'),
+        await this.restoreCommand(args),
       );
     } catch (err) {
       daemon?.kill();

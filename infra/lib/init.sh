@@ -1,7 +1,8 @@
-# The project's two small static binaries, rebuilt only when their source changes:
+# The project's small static binaries, rebuilt only when their source changes:
 #   zanshin-init (infra/images/zanshin-init.c), the first process of every container; node workers copy it into each
 #   container's rootfs.
 #   zanshin-hold (infra/images/zanshin-hold.c), which holds a moving container's incoming packets until it runs again.
+#   zanshin-nothp (infra/images/zanshin-nothp.c), which runs runc restore with transparent huge pages off.
 # Static, so that guest PCs (which see the host's files) run them whatever their libc.
 
 ZANSHIN_INIT="$ZANSHIN_BIN_DIR/zanshin-init"
@@ -24,4 +25,5 @@ build_static() { # name: infra/images/<name>.c -> $ZANSHIN_BIN_DIR/<name>
 provision_init() {
   build_static zanshin-init
   build_static zanshin-hold
+  build_static zanshin-nothp
 }

@@ -1,6 +1,6 @@
 import { Client, Connection } from '@temporalio/client';
 import execa from 'execa';
-import { cpSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ClusterConfig } from '../../infra/cluster/config';
@@ -44,6 +44,19 @@ export class LiveCluster {
       cpSync(planCluster(this.config).paths.logs, kept, { recursive: true });
       rmSync(this.config.dataDir, { recursive: true, force: true });
     }
+  }
+
+  /** Lines of the cluster's logs (guests' consoles included) from each line matching `pattern`, `after` more with it. */
+  logLines(pattern: RegExp, after = 40): string[] {
+    const dir = planCluster(this.config).paths.logs;
+    const found: string[] = [];
+    for (const file of readdirSync(dir)) {
+      const lines = readFileSync(path.join(dir, file), 'utf8').split('\n');
+      lines.forEach((line, i) => {
+        if (pattern.test(line)) found.push(`${file}:`, ...lines.slice(i, i + after + 1));
+      });
+    }
+    return found;
   }
 
   /** The PCs whose own runc says the container is running. */
