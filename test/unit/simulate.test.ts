@@ -1,5 +1,6 @@
 // The campus simulator (infra/simulate): a short semester on a small campus, every policy on one seed.
 import { generateCampus } from '../../infra/simulate/campus';
+import { markdownTable, seriesPer100Pcs } from '../../infra/simulate/chart';
 import { POLICY_NAMES } from '../../infra/simulate/policies';
 import { simulateSemester } from '../../infra/simulate/semester';
 import { seededRandom } from '../../common/seeded-random';
@@ -38,5 +39,17 @@ describe('campus simulator', () => {
     expect(campus.rooms[0]).toEqual({ id: 'LAB', pcs: 20, utilisation: 0 });
     expect(campus.lecturesByRoom.get('LAB')).toEqual([]);
     expect(campus.lectures).toBeGreaterThan(100);
+  });
+
+  it("gives the README's table and plot series from reports of several sizes", () => {
+    const larger = { ...report, pcs: 96 }; // the same figures on twice the PCs: half per 100 PCs
+    const rows = markdownTable([larger, report]).split('\n');
+    expect(rows).toHaveLength(2 + 2 * POLICY_NAMES.length);
+    expect(rows[2]).toMatch(/^\| 48, 2, 3 \| random \| /); // smallest campus first
+    const conflicts = seriesPer100Pcs([report, larger], (p) => p.lectureConflicts);
+    const random = conflicts.find((s) => s.name === 'random')!;
+    expect(random.points.map((p) => p.x)).toEqual([48, 96]);
+    expect(random.points[1]!.y).toBeCloseTo(random.points[0]!.y / 2, 0);
+    expect(conflicts.find((s) => s.name === 'zanshin')!.points.map((p) => p.y)).toEqual([0, 0]);
   });
 });
