@@ -6,6 +6,7 @@ import execa from 'execa';
 import path from 'node:path';
 import { readFile } from 'node:fs/promises';
 import type { ApiClient } from '../../cli/api-client';
+import { isDying } from './dying';
 
 export interface Violation {
   at: string;
@@ -74,8 +75,8 @@ export class Observer {
           reject: false,
         });
         if (r.exitCode !== 0 || !r.stdout.trim()) return;
-        for (const c of (JSON.parse(r.stdout) as { id: string; status: string }[] | null) ?? [])
-          if (c.status === 'running') out.set(c.id, [...(out.get(c.id) ?? []), node]);
+        for (const c of (JSON.parse(r.stdout) as { id: string; status: string; pid: number }[] | null) ?? [])
+          if (c.status === 'running' && !(await dyingProcess(c.pid))) out.set(c.id, [...(out.get(c.id) ?? []), node]);
       }),
     );
     return out;
@@ -213,4 +214,13 @@ export class Observer {
       );
     }
   }
+}
+
+/** A copy being killed is not a running copy (dying.ts says why runc lists it as running). */
+async function dyingProcess(pid: number): Promise<boolean> {
+  const [status, stat] = await Promise.all([
+    readFile(`/proc/${pid}/status`, 'utf8').catch(() => ''),
+    readFile(`/proc/${pid}/stat`, 'utf8').catch(() => ''),
+  ]);
+  return isDying(status, stat);
 }
