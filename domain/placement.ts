@@ -103,13 +103,29 @@ const INSTRUCTION_FLAG =
   /^(avx|sse|ssse|sha|aes|vaes|bmi|fma|f16c|adx|rdrand|rdseed|popcnt|abm|movbe|pclmul|vpclmul|gfni|xsave|xgetbv|clflushopt|clwb|rdpid|movdir|fsrm|erms|serialize|amx|mmx|3dnow|xop|tbm|cx8|cx16|cmov|fxsr|lahf_lm|lm$|pni$|fsgsbase|pku|rtm|hle|clzero|wbnoinvd|rdpru|sm3|sm4)/;
 
 export function instructionFlags(flags: string[]): string[] {
-  return flags.filter((f) => INSTRUCTION_FLAG.test(f));
+  return flagsOf(flags).instructions;
+}
+
+/**
+ * A flag list's instruction flags, as a set too and as a sorted key, worked out once per list: placement compares
+ * every candidate's list with the source's, and at 1,000 PCs the regular expression and the sets were most of a
+ * decision's time (the campus simulator's profile). Lists are never changed once made (a report makes a new one).
+ */
+const flagLists = new WeakMap<string[], { instructions: string[]; all: Set<string>; key: string }>();
+function flagsOf(flags: string[]): { instructions: string[]; all: Set<string>; key: string } {
+  let known = flagLists.get(flags);
+  if (!known) {
+    const instructions = flags.filter((f) => INSTRUCTION_FLAG.test(f));
+    known = { instructions, all: new Set(flags), key: [...instructions].sort().join(' ') };
+    flagLists.set(flags, known);
+  }
+  return known;
 }
 
 /** The instruction flags of the source's CPU that the target's lacks. */
 export function cpuFlagsLacking(source: string[], target: string[]): string[] {
-  const has = new Set(target);
-  return instructionFlags(source).filter((f) => !has.has(f));
+  const has = flagsOf(target).all;
+  return flagsOf(source).instructions.filter((f) => !has.has(f));
 }
 
 /** Why a CPU cannot take a process from another, or null when it can. */
@@ -201,7 +217,7 @@ function reachOfCpus(nodes: NodeFacts[]): Map<string, number> {
   const byFlags = new Map<string, number>();
   const out = new Map<string, number>();
   for (const n of nodes) {
-    const key = instructionFlags(n.cpuFlags).sort().join(' ');
+    const key = flagsOf(n.cpuFlags).key;
     let count = byFlags.get(key);
     if (count === undefined) {
       count = nodes.filter((o) => cpuFlagsLacking(n.cpuFlags, o.cpuFlags).length === 0).length;
