@@ -72,8 +72,11 @@ export class Restorer {
     const transfer = await transfers.get(transferId);
     if (spec.containerId !== transfer.record.containerId)
       throw new ExecutorError(`transfer ${transferId} carries ${transfer.record.containerId}, not ${spec.containerId}`);
-    if ((await runc.state(spec.containerId)).status !== 'absent')
+    if ((await runc.state(spec.containerId)).status !== 'absent') {
+      const adopted = await this.adoptRestored(transferId, spec, meta, epoch);
+      if (adopted) return adopted;
       throw new ExecutorError(`container ${spec.containerId} already exists on ${this.config.nodeId}`);
+    }
     // Both are in the downtime: the namespace is built while the bundle and image are put in place (unless this PC
     // took the address over already, as soon as the source let it go).
     const netReady = net.isHolding(spec.containerId)
@@ -105,6 +108,50 @@ export class Restorer {
       restoreMs: restored.restoreMs,
       heldPackets: restored.heldPackets,
       state: restored.state,
+    };
+  }
+
+  /**
+   * A retried restore whose first attempt's worker died once `runc restore` had started: that restore went on
+   * without it, and its copy runs here under this very move's epoch, from this transfer's generation. It is the
+   * container now: taken over and finished (traffic let in, the LAN told, tracking restarted), not reported as
+   * "already exists". Found by the soak: the move was rolled back to its source instead, from the dump, and the
+   * seconds this copy had run were lost (a counter went back). Null when the copy here is not this move's.
+   */
+  private async adoptRestored(
+    transferId: string,
+    spec: ContainerSpec,
+    meta: GenerationMeta,
+    epoch: number | undefined,
+  ): Promise<RestoreReport | null> {
+    const { store, runc, net, transfers } = this.deps;
+    const id = spec.containerId;
+    if (epoch === undefined || (await runc.state(id)).status !== 'running') return null;
+    if ((await store.epoch(id)) !== epoch) return null;
+    const manifest = (await transfers.get(transferId)).manifests.checkpoint;
+    if (!manifest || manifest.generation !== meta.generation) return null;
+    const t0 = process.hrtime.bigint();
+    // Its holder died with the worker (what it held was dropped: peers retransmit); the hold rules are lifted.
+    const { heldPackets } = await net.release(id);
+    if (spec.network) await net.announce(id, spec.network);
+    await store.clearRemnant(id);
+    await store.writeManifest(id, meta.generation, manifest);
+    if (tracksDirtyPages(this.config))
+      await trackFrom(this.deps, id, meta.generation, await store.readMeta(id, meta.generation));
+    await transfers.finish(transferId);
+    console.log(
+      `${id}: took over the copy restored before this worker's restart (epoch ${epoch}, generation ${meta.generation})`,
+    );
+    const none = { written: 0, unchanged: 0, removed: 0, kept: 0 };
+    return {
+      containerId: id,
+      generation: meta.generation,
+      bundle: none,
+      applyBundleMs: 0,
+      writeImageMs: 0,
+      restoreMs: msSince(t0),
+      heldPackets,
+      state: await runc.startedState(id),
     };
   }
 
