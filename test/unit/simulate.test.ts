@@ -1,6 +1,6 @@
 // The campus simulator (infra/simulate): a short semester on a small campus, every policy on one seed.
 import { generateCampus } from '../../infra/simulate/campus';
-import { markdownTable, seriesPer100Pcs } from '../../infra/simulate/chart';
+import { markdownTable, seriesPer100Pcs } from '../../bench/semester-chart';
 import { POLICY_NAMES } from '../../infra/simulate/policies';
 import { simulateSemester } from '../../infra/simulate/semester';
 import { seededRandom } from '../../common/seeded-random';

@@ -2,9 +2,9 @@
 // reports (one per campus size, same seed), per policy: lecture conflicts and hours of work lost per 100 PCs.
 import { Command } from 'commander';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { lineChartSvg } from '../../bench/plot';
-import type { Series } from '../../bench/plot';
-import type { SemesterReport } from './semester';
+import { lineChartSvg } from './plot';
+import type { Series } from './plot';
+import type { SemesterReport } from '../infra/simulate/semester';
 
 export function readReport(file: string): SemesterReport {
   let r: SemesterReport;
