@@ -72,8 +72,9 @@ export class Restorer {
     const transfer = await transfers.get(transferId);
     if (spec.containerId !== transfer.record.containerId)
       throw new ExecutorError(`transfer ${transferId} carries ${transfer.record.containerId}, not ${spec.containerId}`);
-    if ((await runc.state(spec.containerId)).status !== 'absent') {
-      const adopted = await this.adoptRestored(transferId, spec, meta, epoch);
+    const existing = (await runc.state(spec.containerId)).status;
+    if (existing !== 'absent') {
+      const adopted = existing === 'running' ? await this.adoptRestored(transferId, spec, meta, epoch) : null;
       if (adopted) return adopted;
       throw new ExecutorError(`container ${spec.containerId} already exists on ${this.config.nodeId}`);
     }
@@ -116,7 +117,8 @@ export class Restorer {
    * without it, and its copy runs here under this very move's epoch, from this transfer's generation. It is the
    * container now: taken over and finished (traffic let in, the LAN told, tracking restarted), not reported as
    * "already exists". Found by the soak: the move was rolled back to its source instead, from the dump, and the
-   * seconds this copy had run were lost (a counter went back). Null when the copy here is not this move's.
+   * seconds this copy had run were lost (a counter went back). Called for a running copy; null when it is not this
+   * move's.
    */
   private async adoptRestored(
     transferId: string,
@@ -126,8 +128,8 @@ export class Restorer {
   ): Promise<RestoreReport | null> {
     const { store, runc, net, transfers } = this.deps;
     const id = spec.containerId;
-    if (epoch === undefined || (await runc.state(id)).status !== 'running') return null;
-    if ((await store.epoch(id)) !== epoch) return null;
+    // The caller saw it running (one `runc state` spawn is enough).
+    if (epoch === undefined || (await store.epoch(id)) !== epoch) return null;
     const manifest = (await transfers.get(transferId)).manifests.checkpoint;
     if (!manifest || manifest.generation !== meta.generation) return null;
     const t0 = process.hrtime.bigint();
