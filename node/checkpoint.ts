@@ -75,10 +75,33 @@ export class Checkpointer {
     leaveRunning: boolean,
     options: CheckpointOptions = {},
   ): Promise<CheckpointReport> {
+    const before = new Set(await this.deps.store.generationNumbers(containerId));
     try {
       return await this.checkpointHere(containerId, leaveRunning, options);
     } catch (err) {
+      await this.dropFailedDump(containerId, before).catch((e: Error) =>
+        console.error(`${containerId}: could not remove a failed dump: ${e.message}`),
+      );
       throw await storeWriteError(err, this.deps.store.root, this.config.nodeId, `checkpoint ${containerId}`);
+    }
+  }
+
+  /**
+   * Removes what a failed checkpoint wrote (generations begun since `before` that nobody committed), but a dump CRIU
+   * finished of a container that is gone: that dump is the container now (adoptFinishedDump takes it on a retry).
+   * Found by the soak: each failed dump on a full store left its part behind under a new number, and the store
+   * stayed full.
+   */
+  private async dropFailedDump(containerId: string, before: Set<number>): Promise<void> {
+    const { store, runc } = this.deps;
+    const complete = new Set(await store.generations(containerId));
+    for (const n of await store.generationNumbers(containerId)) {
+      if (before.has(n) || complete.has(n)) continue;
+      const finished = await stat(path.join(store.generationDir(containerId, n), 'work', 'stats-dump')).catch(
+        () => null,
+      );
+      if (finished && (await runc.state(containerId)).status === 'absent') continue;
+      await rm(store.generationDir(containerId, n), { recursive: true, force: true });
     }
   }
 

@@ -60,15 +60,16 @@ export class Remnants {
     // open transfer, kept every remnant from going for two hours).
     const abandoned = await this.idleStaging(now);
     for (const id of abandoned) await this.deps.transfers.finish(id);
+    // Parts of dumps and receives that failed (no transfer reads those) go next.
+    const removed = [...abandoned.map((id) => `staging ${id}`), ...(await store.dropDeadGenerations())];
     const holding = (await coordination.transfersHoldingGc(now)).filter((t) => !abandoned.includes(t.transferId));
-    if (holding.length || (await free()).free >= reserve) return abandoned.map((id) => `staging ${id}`);
+    if (holding.length || (await free()).free >= reserve) return removed;
     const remnants: { id: string; leftAt: number }[] = [];
     for (const id of await store.containers()) {
       if (id === keep) continue;
       const mark = await store.remnant(id).catch(() => null);
       if (mark && !(await store.stoppedMark(id))) remnants.push({ id, leftAt: Date.parse(mark.leftAt) });
     }
-    const removed = abandoned.map((id) => `staging ${id}`);
     for (const { id } of remnants.sort((a, b) => a.leftAt - b.leftAt)) {
       if ((await free()).free >= reserve) break;
       await coordination.oneAtATime(id, async () => {
@@ -109,7 +110,12 @@ export class Remnants {
     // delta base or parent): nothing held is removed until it ends.
     const busy = await coordination.transfersHoldingGc(now);
     const removed = busy.length
-      ? { remnants: [] as string[], generations: [] as string[], deferredBy: busy.map((t) => t.transferId) }
+      ? // Parts of failed dumps no transfer reads: they go all the same.
+        {
+          remnants: [] as string[],
+          generations: await store.dropDeadGenerations(),
+          deferredBy: busy.map((t) => t.transferId),
+        }
       : await store.collectGarbage(
           this.config.keepGenerations,
           now,

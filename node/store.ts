@@ -316,6 +316,30 @@ export class RemnantStore {
     return held;
   }
 
+  /**
+   * Unfinished generations nothing can finish any more: a newer one was begun after each (a dump or receive that
+   * failed or was cut short) and no complete generation names it as a parent. The newest may be in progress: never.
+   */
+  async deadGenerations(id: string): Promise<number[]> {
+    const all = await this.generationNumbers(id);
+    const complete = await this.generations(id);
+    const newest = Math.max(0, ...all);
+    const needed = new Set<number>();
+    for (const n of complete) for (const p of await this.chain(id, n).catch(() => [n])) needed.add(p);
+    return all.filter((n) => n !== newest && !complete.includes(n) && !needed.has(n));
+  }
+
+  /** Removes every container's dead generations (see deadGenerations); says which went, as "<id>/<n>". */
+  async dropDeadGenerations(): Promise<string[]> {
+    const removed: string[] = [];
+    for (const id of await this.containers())
+      for (const n of await this.deadGenerations(id)) {
+        await rm(this.generationDir(id, n), { recursive: true, force: true });
+        removed.push(`${id}/${n}`);
+      }
+    return removed;
+  }
+
   /** Size of a generation's image, from its manifest's header only (reports run every few seconds). */
   async imageBytes(id: string, n: number): Promise<number> {
     const handle = await open(path.join(this.generationDir(id, n), 'manifest'), 'r');
@@ -383,10 +407,10 @@ export class RemnantStore {
       // A kept differential generation needs its parents: they stay as long as it does.
       for (const n of [...keep]) for (const p of await this.chain(id, n).catch(() => [n])) keep.add(p);
       const all = await this.generationNumbers(id);
-      const newest = complete.length ? complete[complete.length - 1]! : 0;
+      const newest = Math.max(0, ...all);
       for (const n of all) {
-        // An unfinished generation newer than every complete one may be a checkpoint in progress: leave it.
-        if (keep.has(n) || (!complete.includes(n) && n > newest)) continue;
+        // The newest generation, unfinished, may be a checkpoint in progress: it stays (older unfinished ones are dead).
+        if (keep.has(n) || (!complete.includes(n) && n === newest)) continue;
         await rm(this.generationDir(id, n), { recursive: true, force: true });
         removed.generations.push(`${id}/${n}`);
       }

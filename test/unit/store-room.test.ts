@@ -93,3 +93,24 @@ it("removes a receive's staging nothing wrote to for ten minutes first; it no lo
   open = [];
   expect(await remnants(36).makeRoom('c')).toEqual(['a']);
 });
+
+it('removes the parts that failed dumps left of any container first, even while a transfer is open; never the newest', async () => {
+  // "runs" runs here: generation 1 complete, 2 and 3 parts of failed dumps (a newer one was begun after each),
+  // 4 the newest part: a dump that may be under way.
+  await holding('runs', 2);
+  await store.commitGeneration('runs', { entries: [] } as unknown as Manifest, {
+    generation: 1,
+    createdAt: '',
+    strategy: 'content',
+    sourceNode: 'pc1',
+  });
+  for (const n of [2, 3, 4]) {
+    mkdirSync(store.imageDir('runs', n), { recursive: true });
+    writeFileSync(path.join(store.imageDir('runs', n), 'pages-1.img'), Buffer.alloc(8 * MiB, 1));
+  }
+  await holding('a', 8, 30);
+  open = [{ transferId: 't1', createdAt: new Date().toISOString() } as TransferRecord];
+  expect(await remnants(20).makeRoom('c')).toEqual(['runs/2', 'runs/3']);
+  expect((await store.generationNumbers('runs')).sort()).toEqual([1, 4]);
+  expect(await store.containers()).toContain('a'); // the open transfer may still read it
+});
