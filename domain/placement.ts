@@ -146,58 +146,87 @@ export function freeTimeTerm(f: Pick<NodeFacts, 'inLectureUntil' | 'nextLectureA
 
 const minutes = (ms: number): string => `${Math.round(ms / 60_000)} min`;
 
+/** Ids in the order String#localeCompare gives, with one collator made once (a decision compares thousands). */
+const byId = new Intl.Collator().compare;
+
+/** The paper's terms for one node and one container. */
+function termsOf(req: PlacementRequest, n: NodeFacts): Terms {
+  return {
+    C: round(n.cpu),
+    M: round(n.memory),
+    P: req.totalGenerations > 0 ? round(Math.min(1, n.generationsHeld / req.totalGenerations)) : 0,
+    B: n.hasBundle ? 1 : 0,
+    L: freeTimeTerm(n, req.now),
+  };
+}
+
+const costOf = ({ k, l, m }: PlacementWeights, t: Terms): number => round(k * (t.C + t.M) - l * (t.P + t.B) - m * t.L);
+
+/**
+ * Why a node cannot take the container: every reason, or with `firstOnly` just whether there is one (the reasons
+ * are not even worded: the campus simulator asks a million times).
+ */
+function exclusions(req: PlacementRequest, n: NodeFacts, policy: PlacementPolicy, firstOnly: boolean): string[] {
+  const why: string[] = [];
+  const now = req.now.getTime();
+  const no = (reason: () => string): boolean => {
+    why.push(firstOnly ? '' : reason());
+    return firstOnly;
+  };
+  if (n.nodeId === req.sourceNode && no(() => 'it is the source')) return why;
+  for (const x of req.exclude ?? []) if (x.nodeId === n.nodeId && no(() => x.reason)) return why;
+  if (!n.lastReportAt) {
+    if (no(() => 'it never reported')) return why;
+  } else if (now - n.lastReportAt.getTime() > policy.offlineAfterMs) {
+    if (no(() => `offline: last report ${Math.round((now - n.lastReportAt!.getTime()) / 1000)} s ago`)) return why;
+  }
+  if (n.inLectureUntil && n.inLectureUntil.getTime() > now) {
+    if (no(() => `in a lecture until ${n.inLectureUntil!.toISOString()}`)) return why;
+  } else if (n.nextLectureAt && n.nextLectureAt.getTime() - now < policy.lectureMarginMs) {
+    const soon = n.nextLectureAt.getTime() - now;
+    if (no(() => `a lecture starts in ${minutes(soon)} (margin ${minutes(policy.lectureMarginMs)})`)) return why;
+  }
+  if (
+    n.memoryAvailableBytes < req.memoryNeededBytes &&
+    no(
+      () =>
+        `${(n.memoryAvailableBytes / 2 ** 20).toFixed(0)} MiB free, ${(req.memoryNeededBytes / 2 ** 20).toFixed(0)} MiB needed`,
+    )
+  )
+    return why;
+  const lacking = cpuFlagsLacking(req.requiredCpuFlags, n.cpuFlags);
+  if (
+    lacking.length &&
+    no(
+      () =>
+        `its CPU lacks ${lacking.slice(0, 8).join(', ')}${lacking.length > 8 ? ` and ${lacking.length - 8} more` : ''}`,
+    )
+  )
+    return why;
+  return why;
+}
+
+/** A candidate the chosen one must beat: (widest reach for a first start), lowest cost, then node id. */
+interface Ranked {
+  nodeId: string;
+  cost: number;
+  reach: number;
+}
+const rankOrder = (a: Ranked, b: Ranked): number => b.reach - a.reach || a.cost - b.cost || byId(a.nodeId, b.nodeId);
+
 export function decidePlacement(
   req: PlacementRequest,
   nodes: NodeFacts[],
   policy: PlacementPolicy = DEFAULT_POLICY,
 ): PlacementDecision {
   const { k, l, m } = policy.weights;
-  const now = req.now.getTime();
-  const verdicts = nodes.map((n): CandidateVerdict => {
-    const terms: Terms = {
-      C: round(n.cpu),
-      M: round(n.memory),
-      P: req.totalGenerations > 0 ? round(Math.min(1, n.generationsHeld / req.totalGenerations)) : 0,
-      B: n.hasBundle ? 1 : 0,
-      L: freeTimeTerm(n, req.now),
-    };
-    const why: string[] = [];
-    if (n.nodeId === req.sourceNode) why.push('it is the source');
-    for (const x of req.exclude ?? []) if (x.nodeId === n.nodeId) why.push(x.reason);
-    if (!n.lastReportAt) why.push('it never reported');
-    else if (now - n.lastReportAt.getTime() > policy.offlineAfterMs)
-      why.push(`offline: last report ${Math.round((now - n.lastReportAt.getTime()) / 1000)} s ago`);
-    if (n.inLectureUntil && n.inLectureUntil.getTime() > now)
-      why.push(`in a lecture until ${n.inLectureUntil.toISOString()}`);
-    else if (n.nextLectureAt && n.nextLectureAt.getTime() - now < policy.lectureMarginMs) {
-      why.push(
-        `a lecture starts in ${minutes(n.nextLectureAt.getTime() - now)} (margin ${minutes(policy.lectureMarginMs)})`,
-      );
-    }
-    if (n.memoryAvailableBytes < req.memoryNeededBytes) {
-      why.push(
-        `${(n.memoryAvailableBytes / 2 ** 20).toFixed(0)} MiB free, ${(req.memoryNeededBytes / 2 ** 20).toFixed(0)} MiB needed`,
-      );
-    }
-    const lacking = cpuFlagsLacking(req.requiredCpuFlags, n.cpuFlags);
-    if (lacking.length)
-      why.push(
-        `its CPU lacks ${lacking.slice(0, 8).join(', ')}${lacking.length > 8 ? ` and ${lacking.length - 8} more` : ''}`,
-      );
-    const cost = why.length ? null : round(k * (terms.C + terms.M) - l * (terms.P + terms.B) - m * terms.L);
-    return { nodeId: n.nodeId, eligible: why.length === 0, excludedBecause: why, terms, cost };
-  });
+  const verdicts = nodes.map((n) => verdictFor(req, n, policy));
   // A first start binds the container to its CPU's instructions for good: it starts where the most PCs can follow.
   const reach = firstStart(req) ? reachOfCpus(nodes) : null;
   const reachOf = (v: CandidateVerdict) => (reach ? reach.get(v.nodeId)! : 0);
-  // Deterministic: (widest reach for a first start), lowest cost, then node id; excluded nodes after, by id.
-  verdicts.sort((a, b) =>
-    a.eligible === b.eligible
-      ? reachOf(b) - reachOf(a) || (a.cost ?? 0) - (b.cost ?? 0) || a.nodeId.localeCompare(b.nodeId)
-      : a.eligible
-        ? -1
-        : 1,
-  );
+  const ranked = (v: CandidateVerdict): Ranked => ({ nodeId: v.nodeId, cost: v.cost ?? 0, reach: reachOf(v) });
+  // Deterministic: eligible ones ranked (see rankOrder); excluded nodes after, by id.
+  verdicts.sort((a, b) => (a.eligible === b.eligible ? rankOrder(ranked(a), ranked(b)) : a.eligible ? -1 : 1));
   const chosen = verdicts[0]?.eligible ? verdicts[0].nodeId : null;
   const narrowed =
     reach && chosen && verdicts.some((v) => v.eligible && reachOf(v) < reachOf(verdicts[0]!))
@@ -207,6 +236,56 @@ export function decidePlacement(
     ? `${chosen} has the lowest cost ${verdicts[0]!.cost} = ${k}(C+M) - ${l}(P+B) - ${m}L with ${JSON.stringify(verdicts[0]!.terms)}${narrowed}`
     : `no node can take ${req.containerId}: ${verdicts.map((v) => `${v.nodeId} (${v.excludedBecause.join('; ')})`).join(', ') || 'no nodes known'}`;
   return { containerId: req.containerId, chosen, policy, candidates: verdicts, explanation };
+}
+
+/**
+ * The node decidePlacement would choose, and its cost, in one pass without wording or sorting anything: for callers
+ * that need only the choice (the campus simulator: ~2 million decisions over a 1,000-PC semester). Null: none can.
+ */
+export function choosePlacement(
+  req: PlacementRequest,
+  nodes: NodeFacts[],
+  policy: PlacementPolicy = DEFAULT_POLICY,
+): { nodeId: string; cost: number } | null {
+  const reach = firstStart(req) ? reachOfCpus(nodes) : null;
+  let best: Ranked | null = null;
+  for (const n of nodes) {
+    if (exclusions(req, n, policy, true).length) continue;
+    const candidate = {
+      nodeId: n.nodeId,
+      cost: costOf(policy.weights, termsOf(req, n)),
+      reach: reach?.get(n.nodeId) ?? 0,
+    };
+    if (!best || rankOrder(candidate, best) < 0) best = candidate;
+  }
+  return best && { nodeId: best.nodeId, cost: best.cost };
+}
+
+/** The nodes that can take the container, in the order given, with their terms and cost (no wording, no sort). */
+export function eligibleNodes(
+  req: PlacementRequest,
+  nodes: NodeFacts[],
+  policy: PlacementPolicy = DEFAULT_POLICY,
+): { nodeId: string; terms: Terms; cost: number }[] {
+  const out: { nodeId: string; terms: Terms; cost: number }[] = [];
+  for (const n of nodes) {
+    if (exclusions(req, n, policy, true).length) continue;
+    const terms = termsOf(req, n);
+    out.push({ nodeId: n.nodeId, terms, cost: costOf(policy.weights, terms) });
+  }
+  return out;
+}
+
+/** One node's verdict for the container: its terms, its cost by the formula, or why it cannot take it. */
+export function verdictFor(
+  req: PlacementRequest,
+  n: NodeFacts,
+  policy: PlacementPolicy = DEFAULT_POLICY,
+): CandidateVerdict {
+  const terms = termsOf(req, n);
+  const why = exclusions(req, n, policy, false);
+  const cost = why.length ? null : costOf(policy.weights, terms);
+  return { nodeId: n.nodeId, eligible: why.length === 0, excludedBecause: why, terms, cost };
 }
 
 /** A container that has never run: nothing binds it to a CPU yet. */

@@ -6,7 +6,7 @@ import { seededRandom } from '../../common/seeded-random';
 import { planLectureEvacuations } from '../../domain/lecture-evacuation';
 import type { PcInUse } from '../../domain/lecture-evacuation';
 import { downtimeSeconds, moveSeconds } from '../../domain/move-cost';
-import { DEFAULT_POLICY, decidePlacement } from '../../domain/placement';
+import { DEFAULT_POLICY, verdictFor } from '../../domain/placement';
 import type { NodeFacts, PlacementRequest } from '../../domain/placement';
 import { planRebalance } from '../../domain/rebalance';
 import type { RebalanceEntry } from '../../domain/rebalance';
@@ -26,6 +26,8 @@ const REMNANT_RETENTION_MS = 24 * 60 * MINUTE;
 const REBALANCE_EVERY_MS = 5 * MINUTE;
 const REBALANCE_MAX_MOVES = 3;
 const LECTURE_MARGIN_MS = 15 * MINUTE;
+/** Costs for rebalancing's gains: our formula, no lecture margin (planRebalance applies its own). */
+const REBALANCE_POLICY = { ...DEFAULT_POLICY, lectureMarginMs: 0 };
 /** Evacuations look this far ahead (a longer lead than this would take hours of moves). */
 const EVACUATION_HORIZON_MS = 2 * 60 * MINUTE;
 /** Migrations at once from one PC. */
@@ -181,22 +183,35 @@ export function simulatePolicy(
     const at = c.copies.get(node);
     return at !== undefined && t - at < REMNANT_RETENTION_MS;
   };
-  const facts = (c: Ctr | null): NodeFacts[] =>
-    [...pcs.values()].map((p) => {
-      const load = loadOf(p);
-      const held = c !== null && hasCopy(c, p.pc.id);
-      return {
-        nodeId: p.pc.id,
-        lastReportAt: new Date(isOn(p) ? t : p.offSince),
-        cpu: load.cpu,
-        memory: load.memory,
-        memoryAvailableBytes: p.pc.memoryBytes - load.usedBytes,
-        cpuFlags: p.pc.cpuFlags,
-        ...needOf(p),
-        generationsHeld: held ? 1 : 0,
-        hasBundle: held,
-      };
-    });
+  // A PC's facts change with the step and its load: made once for both, shared by every decision meanwhile (a
+  // 1,000-PC decision would otherwise build 1,000 of them); only a container's own copies differ (generationsHeld).
+  const factCache = new Map<Pc, { t: number; load: Load; facts: NodeFacts }>();
+  const factsOf = (p: Pc): NodeFacts => {
+    const load = loadOf(p);
+    const known = factCache.get(p);
+    if (known && known.t === t && known.load === load) return known.facts;
+    const facts: NodeFacts = {
+      nodeId: p.pc.id,
+      lastReportAt: new Date(isOn(p) ? t : p.offSince),
+      cpu: load.cpu,
+      memory: load.memory,
+      memoryAvailableBytes: p.pc.memoryBytes - load.usedBytes,
+      cpuFlags: p.pc.cpuFlags,
+      ...needOf(p),
+      generationsHeld: 0,
+      hasBundle: false,
+    };
+    factCache.set(p, { t, load, facts });
+    return facts;
+  };
+  const facts = (c: Ctr | null): NodeFacts[] => {
+    const out: NodeFacts[] = [];
+    for (const p of pcs.values()) {
+      const held = c !== null && c.copies.size > 0 && hasCopy(c, p.pc.id);
+      out.push(held ? { ...factsOf(p), generationsHeld: 1, hasBundle: true } : factsOf(p));
+    }
+    return out;
+  };
   const request = (c: Ctr, exclude: string[] = []): PlacementRequest => ({
     containerId: c.a.id,
     sourceNode: c.node,
@@ -368,13 +383,21 @@ export function simulatePolicy(
       const nearLecture: { c: Ctr; p: Pc }[] = [];
       const entryOf = (c: Ctr, p: Pc): RebalanceEntry => {
         const candidates = facts(c);
-        // Costs by our formula (planRebalance weighs a move's gain with them), the target by the policy.
-        const decision = decidePlacement(request(c), candidates, { ...DEFAULT_POLICY, lectureMarginMs: 0 });
+        const req = request(c);
+        const chosen = policy.choose(req, candidates, rnd);
+        // planRebalance weighs a move's gain with the chosen PC's cost by our formula, whoever chose it.
+        const target = chosen === null ? null : candidates.find((n) => n.nodeId === chosen)!;
         return {
           containerId: c.a.id,
           nodeId: p.pc.id,
           source: { cpu: loadOf(p).cpu, memory: loadOf(p).memory, ...needOf(p) },
-          decision: { ...decision, chosen: policy.choose(request(c), candidates, rnd) },
+          decision: {
+            containerId: c.a.id,
+            chosen,
+            policy: REBALANCE_POLICY,
+            candidates: target ? [verdictFor(req, target, REBALANCE_POLICY)] : [],
+            explanation: chosen ? `${chosen} chosen by ${policy.name}` : `no PC can take ${c.a.id}`,
+          },
         };
       };
       for (const p of pcs.values()) {

@@ -1,7 +1,8 @@
-// The placement policies the simulator compares. All see the same facts through the real decidePlacement (its hard
+// The placement policies the simulator compares. All see the same facts through the real placement code (its hard
 // exclusions: offline, in a lecture, short of memory, lacking CPU instructions); they differ in how they choose among
-// the eligible PCs, and in how containers leave a PC before its lecture.
-import { DEFAULT_POLICY, decidePlacement } from '../../domain/placement';
+// the eligible PCs, and in how containers leave a PC before its lecture. They use the placement functions that only
+// choose (choosePlacement, eligibleNodes: the same rules as decidePlacement, without its wording and sorting).
+import { choosePlacement, DEFAULT_POLICY, eligibleNodes } from '../../domain/placement';
 import type { NodeFacts, PlacementPolicy, PlacementRequest } from '../../domain/placement';
 
 export const POLICY_NAMES = ['random', 'least-loaded', 'paper', 'zanshin'] as const;
@@ -19,8 +20,16 @@ export interface Policy {
 /** Only PCs in a lecture are excluded for lectures (no margin before one): the baselines know nothing of lead times. */
 const NO_MARGIN: PlacementPolicy = { ...DEFAULT_POLICY, lectureMarginMs: 0 };
 
-const eligible = (req: PlacementRequest, nodes: NodeFacts[], policy: PlacementPolicy) =>
-  decidePlacement(req, nodes, policy).candidates.filter((c) => c.eligible);
+const eligible = eligibleNodes;
+const byId = new Intl.Collator().compare;
+
+/** The candidate with the lowest `key`, ties to the first id (one pass: no sort). */
+function lowest<T extends { nodeId: string }>(list: T[], key: (c: T) => number): string | null {
+  let best: T | null = null;
+  for (const c of list)
+    if (!best || key(c) - key(best) < 0 || (key(c) === key(best) && byId(c.nodeId, best.nodeId) < 0)) best = c;
+  return best?.nodeId ?? null;
+}
 
 export const POLICIES: Record<PolicyName, Policy> = {
   random: {
@@ -37,9 +46,7 @@ export const POLICIES: Record<PolicyName, Policy> = {
     description: 'the eligible PC with the lowest C + M; leaves lecture PCs by rebalancing',
     lectureEvacuation: false,
     choose(req, nodes) {
-      const ok = eligible(req, nodes, NO_MARGIN);
-      ok.sort((a, b) => a.terms.C + a.terms.M - (b.terms.C + b.terms.M) || a.nodeId.localeCompare(b.nodeId));
-      return ok[0]?.nodeId ?? null;
+      return lowest(eligible(req, nodes, NO_MARGIN), (c) => c.terms.C + c.terms.M);
     },
   },
   paper: {
@@ -49,9 +56,7 @@ export const POLICIES: Record<PolicyName, Policy> = {
     lectureEvacuation: false,
     choose(req, nodes) {
       const asWritten = { ...NO_MARGIN, weights: { ...NO_MARGIN.weights, m: -NO_MARGIN.weights.m } };
-      const ok = eligible(req, nodes, asWritten);
-      ok.sort((a, b) => a.cost! - b.cost! || a.nodeId.localeCompare(b.nodeId));
-      return ok[0]?.nodeId ?? null;
+      return lowest(eligible(req, nodes, asWritten), (c) => c.cost);
     },
   },
   zanshin: {
@@ -60,7 +65,7 @@ export const POLICIES: Record<PolicyName, Policy> = {
       'decidePlacement with the defaults, lowest k(C+M) - l(P+B) - mL, 15 min lecture margin; lecture-driven evacuation',
     lectureEvacuation: true,
     choose(req, nodes) {
-      return decidePlacement(req, nodes, DEFAULT_POLICY).chosen;
+      return choosePlacement(req, nodes, DEFAULT_POLICY)?.nodeId ?? null;
     },
   },
 };

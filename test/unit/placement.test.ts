@@ -1,5 +1,7 @@
 import { decidePlacement, DEFAULT_POLICY, freeTimeTerm, NodeFacts, PlacementRequest } from '../../domain/placement';
 import { cpuFlagsLacking, cpuIncompatibility, instructionFlags } from '../../domain/placement';
+import { choosePlacement, eligibleNodes, verdictFor } from '../../domain/placement';
+import { seededRandom } from '../../common/seeded-random';
 
 const now = new Date('2026-11-26T10:00:00Z');
 const MiB = 2 ** 20;
@@ -147,5 +149,55 @@ describe('a first start', () => {
   it('takes a newer CPU when no older one has room', () => {
     const nodes = [node('new1', { cpuFlags: newer }), node('old1', { cpuFlags: older, memoryAvailableBytes: 0 })];
     expect(decidePlacement(first, nodes).chosen).toBe('new1');
+  });
+});
+
+describe('the choice alone (choosePlacement, eligibleNodes)', () => {
+  it('chooses what decidePlacement chooses, at the cost it gives, over many random campuses', () => {
+    const rnd = seededRandom(7);
+    const pick = <T>(xs: T[]): T => xs[Math.floor(rnd() * xs.length)]!;
+    const cpus = [['sse4_2'], ['sse4_2', 'avx2'], ['sse4_2', 'avx2', 'avx512f']];
+    let chosenSome = 0;
+    let chosenNone = 0;
+    for (let round = 0; round < 300; round++) {
+      const nodes = Array.from({ length: 1 + Math.floor(rnd() * 30) }, (_, i) =>
+        node(`pc${Math.floor(rnd() * 40)}-${i}`, {
+          cpu: Math.round(rnd() * 4) / 4, // ties in cost are common: the id breaks them
+          memory: Math.round(rnd() * 4) / 4,
+          memoryAvailableBytes: Math.floor(rnd() * 2048) * MiB,
+          cpuFlags: pick(cpus),
+          lastReportAt: rnd() < 0.1 ? null : new Date(now.getTime() - rnd() * 60_000),
+          inLectureUntil: rnd() < 0.2 ? new Date(now.getTime() + 3_600_000) : null,
+          nextLectureAt: rnd() < 0.4 ? new Date(now.getTime() + rnd() * 2 * 86_400_000) : null,
+          generationsHeld: Math.floor(rnd() * 3),
+          hasBundle: rnd() < 0.3,
+        }),
+      );
+      const req: PlacementRequest = {
+        ...request,
+        sourceNode: rnd() < 0.3 ? null : pick(nodes).nodeId,
+        requiredCpuFlags: rnd() < 0.3 ? [] : pick(cpus),
+        exclude: rnd() < 0.3 ? [{ nodeId: pick(nodes).nodeId, reason: 'unreachable' }] : [],
+      };
+      const full = decidePlacement(req, nodes);
+      const fast = choosePlacement(req, nodes);
+      expect(fast?.nodeId ?? null).toBe(full.chosen);
+      if (fast) expect(fast.cost).toBe(full.candidates[0]!.cost);
+      if (fast)
+        expect(
+          verdictFor(
+            req,
+            nodes.find((n) => n.nodeId === fast.nodeId)!,
+          ),
+        ).toEqual(full.candidates[0]);
+      const eligible = eligibleNodes(req, nodes).map((e) => `${e.nodeId} ${e.cost}`);
+      const fromFull = full.candidates.filter((c) => c.eligible).map((c) => `${c.nodeId} ${c.cost}`);
+      expect(eligible.sort()).toEqual(fromFull.sort());
+      if (fast) chosenSome++;
+      else chosenNone++;
+    }
+    // Both outcomes were exercised.
+    expect(chosenSome).toBeGreaterThan(50);
+    expect(chosenNone).toBeGreaterThan(5);
   });
 });
