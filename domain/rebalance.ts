@@ -42,6 +42,19 @@ export interface RebalancePlan {
   skipped: { containerId: string; reason: string }[];
 }
 
+/**
+ * Whether a container on a PC in this state could be moved by a run: its PC is in a lecture, has one starting within
+ * the margin, or is overloaded. Others are not asked about at all (a 1,000-PC run asks placement only for these).
+ */
+export function mayMoveFrom(
+  s: RebalanceEntry['source'],
+  o: Pick<RebalanceOptions, 'lectureMarginMs' | 'overloadThreshold' | 'now'>,
+): boolean {
+  const inLecture = s.inLectureUntil !== null && s.inLectureUntil > o.now;
+  const lectureSoon = s.nextLectureAt !== null && s.nextLectureAt.getTime() - o.now.getTime() < o.lectureMarginMs;
+  return inLecture || lectureSoon || s.cpu + s.memory > o.overloadThreshold;
+}
+
 export function planRebalance(entries: RebalanceEntry[], o: RebalanceOptions): RebalancePlan {
   const lecture: PlannedMove[] = [];
   const load: PlannedMove[] = [];

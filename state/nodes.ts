@@ -143,12 +143,29 @@ export async function remnantsOfContainer(
 }
 
 /** How many distinct checkpoint generations of a container the PCs report (the paper's "all CP generations"). */
-export async function generationCount(db: Queryable, containerId: string): Promise<number> {
-  const { rows } = await db.query<{ total: number | null }>(
-    'SELECT count(DISTINCT g)::int AS total FROM remnants, unnest(generations) g WHERE container_id = $1',
-    [containerId],
+/** What PCs hold of a container: generations and bundle per holder, and the container's distinct generations. */
+export interface HeldCopies {
+  holders: Map<string, { generationsHeld: number; hasBundle: boolean }>;
+  totalGenerations: number;
+}
+
+/** HeldCopies of every container of `containerIds`, in one query (placement over many containers made one each). */
+export async function heldCopiesOf(db: Queryable, containerIds: string[]): Promise<Map<string, HeldCopies>> {
+  const { rows } = await db.query<{ containerId: string; nodeId: string; gens: number[]; hasBundle: boolean }>(
+    `SELECT container_id AS "containerId", node_id AS "nodeId", generations::float8[] AS gens, has_bundle AS "hasBundle"
+     FROM remnants WHERE container_id = ANY($1)`,
+    [containerIds],
   );
-  return rows[0]?.total ?? 0;
+  const out = new Map<string, HeldCopies>(containerIds.map((id) => [id, { holders: new Map(), totalGenerations: 0 }]));
+  const distinct = new Map<string, Set<number>>();
+  for (const r of rows) {
+    out.get(r.containerId)!.holders.set(r.nodeId, { generationsHeld: r.gens.length, hasBundle: r.hasBundle });
+    const seen = distinct.get(r.containerId) ?? new Set<number>();
+    for (const g of r.gens) seen.add(g);
+    distinct.set(r.containerId, seen);
+  }
+  for (const [id, seen] of distinct) out.get(id)!.totalGenerations = seen.size;
+  return out;
 }
 
 /** Ids of the PCs that reported within `offlineAfterSeconds`. */
@@ -177,16 +194,10 @@ export async function newestCheckpointHolder(
   return rows[0] ?? null;
 }
 
-/** Every PC with its latest load and what it holds of `containerId`: the placement formula's inputs. */
-export async function placementCandidates(
-  db: Queryable,
-  containerId: string,
-): Promise<(NodeRow & { generationsHeld: number; hasBundle: boolean })[]> {
-  const { rows } = await db.query<NodeRow & { generationsHeld: number | null; hasBundle: boolean | null }>(
-    `SELECT ${NODE_COLUMNS}, cardinality(r.generations) AS "generationsHeld", r.has_bundle AS "hasBundle"
-     FROM nodes n ${LATEST_LOAD} LEFT JOIN remnants r ON r.node_id = n.id AND r.container_id = $1
-     WHERE ${NOT_REVOKED} ORDER BY n.id ${NATURAL}`,
-    [containerId],
+/** Every PC placement may choose (revoked ones are not the cluster's), with its latest load, in natural order. */
+export async function placementNodes(db: Queryable): Promise<NodeRow[]> {
+  const { rows } = await db.query<NodeRow>(
+    `SELECT ${NODE_COLUMNS} FROM nodes n ${LATEST_LOAD} WHERE ${NOT_REVOKED} ORDER BY n.id ${NATURAL}`,
   );
-  return rows.map((r) => ({ ...r, generationsHeld: r.generationsHeld ?? 0, hasBundle: r.hasBundle ?? false }));
+  return rows;
 }

@@ -5,7 +5,7 @@ import type { Pool } from 'pg';
 import { ErrorType } from '../../common/errors';
 import { DEFAULT_FENCE_MARGIN_SECONDS, DEFAULT_LEASE_SECONDS } from '../../common/names';
 import { cpuIncompatibility, PlacementDecision, PlacementPolicy } from '../../domain/placement';
-import { planRebalance, RebalanceEntry, RebalancePlan } from '../../domain/rebalance';
+import { mayMoveFrom, planRebalance, RebalanceEntry, RebalancePlan } from '../../domain/rebalance';
 import { type DueEvacuation, planLectureEvacuations } from '../../domain/lecture-evacuation';
 import { lecturesOfNodes, recordLectureConflicts } from '../../state/lectures';
 import type { MigrationAttempt, RecoveryReport } from '../../domain/reports';
@@ -25,7 +25,7 @@ import {
 import { isRunningMigrationOf, MigrationEnd, MigrationStart, recordAttempt } from '../../state/migrations';
 import { ClaimRefusedError, recordMigrationEnd, recordMigrationStart } from '../../state/migration-records';
 import { findNode, liveNodeIds, newestCheckpointHolder } from '../../state/nodes';
-import { needOf, needsOf, placementFor } from '../../state/placement';
+import { campusFacts, choicesFor, needOf, placementFor } from '../../state/placement';
 
 /** A PC's lecture evacuation due now, as an activity returns it (dates as ISO strings). */
 export type LectureEvacuationDue = Omit<DueEvacuation, 'lectureAt'> & { lectureAt: string };
@@ -118,28 +118,33 @@ export function createControlActivities({
       overloadThreshold: number;
     }): Promise<RebalancePlan> {
       const now = new Date();
-      const entries: RebalanceEntry[] = [];
-      const running = await runningContainers(db);
-      // Every source PC's lectures in one query (one per container before).
-      const needs = await needsOf(db, [...new Set(running.map((r) => r.nodeId))], now);
-      for (const { id } of running) {
-        const c = await findContainer(db, id);
-        if (!c?.nodeId) continue;
-        const node = await findNode(db, c.nodeId);
-        const need = needs.get(c.nodeId) ?? (await needOf(db, c.nodeId, now));
-        entries.push({
-          containerId: c.id,
-          nodeId: c.nodeId,
-          source: { cpu: node?.cpu ?? 0, memory: node?.memory ?? 0, ...need },
-          decision: await placementFor(db, c, policy, now),
-        });
+      const options = { weights: policy.weights, lectureMarginMs: policy.lectureMarginMs, now, ...input };
+      // The campus read once; placement asked only for containers whose PC makes them movable (domain/rebalance.ts).
+      const campus = await campusFacts(db, now);
+      const byId = new Map(campus.nodes.map((n, i) => [n.id, { node: n, facts: campus.facts[i]! }]));
+      const movable = new Map<string, RebalanceEntry['source']>();
+      for (const { id, nodeId } of await runningContainers(db)) {
+        const pc = byId.get(nodeId);
+        const need = pc ? pc.facts : await needOf(db, nodeId, now);
+        const source = {
+          cpu: pc?.node.cpu ?? 0,
+          memory: pc?.node.memory ?? 0,
+          inLectureUntil: need.inLectureUntil,
+          nextLectureAt: need.nextLectureAt,
+        };
+        if (mayMoveFrom(source, options)) movable.set(id, source);
       }
-      return planRebalance(entries, {
-        weights: policy.weights,
-        lectureMarginMs: policy.lectureMarginMs,
-        now,
-        ...input,
-      });
+      const rows = (await Promise.all([...movable.keys()].map((id) => findContainer(db, id)))).filter(
+        (c): c is ContainerRow => !!c?.nodeId,
+      );
+      const choices = await choicesFor(db, rows, policy, now, campus);
+      const entries: RebalanceEntry[] = rows.map((c) => ({
+        containerId: c.id,
+        nodeId: c.nodeId!,
+        source: movable.get(c.id)!,
+        decision: choices.get(c.id)!,
+      }));
+      return planRebalance(entries, options);
     },
     /**
      * Lecture-driven evacuation: which PCs must start evacuating now for their next lecture (and those caught in

@@ -1,5 +1,5 @@
 import { decidePlacement, DEFAULT_POLICY, NodeFacts } from '../../domain/placement';
-import { planRebalance, RebalanceEntry, RebalanceOptions } from '../../domain/rebalance';
+import { mayMoveFrom, planRebalance, RebalanceEntry, RebalanceOptions } from '../../domain/rebalance';
 
 const now = new Date('2026-11-26T10:00:00Z');
 const fact = (nodeId: string, over: Partial<NodeFacts> = {}): NodeFacts => ({
@@ -87,5 +87,32 @@ describe('rebalancing plan', () => {
     expect(plan.skipped.map((s) => s.containerId)).toEqual(['z', 'x']);
     expect(plan.skipped[0]!.reason).toMatch(/but no node can take z/);
     expect(plan.skipped[1]!.reason).toMatch(/over this run's limit of 1/);
+  });
+});
+
+describe('which containers a run asks placement about (mayMoveFrom)', () => {
+  const o = { lectureMarginMs: 15 * 60_000, overloadThreshold: 1.5, now };
+  const source = (over: Partial<RebalanceEntry['source']>) => ({
+    cpu: 0.2,
+    memory: 0.2,
+    inLectureUntil: null,
+    nextLectureAt: null,
+    ...over,
+  });
+  const inMinutes = (m: number) => new Date(now.getTime() + m * 60_000);
+
+  it('asks for containers of PCs in a lecture, with one inside the margin, or overloaded; never the others', () => {
+    expect(mayMoveFrom(source({ inLectureUntil: inMinutes(30) }), o)).toBe(true);
+    expect(mayMoveFrom(source({ inLectureUntil: inMinutes(-1) }), o)).toBe(false); // ended
+    expect(mayMoveFrom(source({ nextLectureAt: inMinutes(10) }), o)).toBe(true);
+    expect(mayMoveFrom(source({ nextLectureAt: inMinutes(20) }), o)).toBe(false);
+    expect(mayMoveFrom(source({ cpu: 0.9, memory: 0.7 }), o)).toBe(true);
+    expect(mayMoveFrom(source({ cpu: 0.8, memory: 0.7 }), o)).toBe(false);
+  });
+
+  it('agrees with planRebalance: a container it leaves out is one a plan never moves', () => {
+    const idle = entry('c1', 'pc1', { nextLectureAt: inMinutes(20) }, [fact('pc2')]);
+    expect(mayMoveFrom(idle.source, o)).toBe(false);
+    expect(planRebalance([idle], { ...options, ...o }).moves).toEqual([]);
   });
 });
