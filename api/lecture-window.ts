@@ -5,6 +5,7 @@
 import type { Pool } from 'pg';
 import { importTimetable } from '../domain/timetable-import';
 import { importsToExtend, replaceImport } from '../state/lectures';
+import { PERIODIC_LOCKS, startPeriodic } from './periodic';
 
 const DAY_MS = 86_400_000;
 
@@ -36,25 +37,24 @@ export async function extendLectureWindows(
   return done;
 }
 
-/** Runs `extendLectureWindows` now and then every `everyMs` (never keeping the process alive); returns a stop. */
+/** Runs `extendLectureWindows` now and then every `everyMs` (one instance at a time: api/periodic.ts); a stop. */
 export function startLectureWindow(
   db: Pool,
   o: { windowDays: number; everyMs: number; log: (line: string) => void },
 ): () => void {
-  const run = () =>
-    extendLectureWindows(db, { now: new Date(), windowDays: o.windowDays }).then(
-      (done) =>
-        done.forEach((d) =>
-          o.log(
-            d.error
-              ? `lecture import ${d.name} could not be expanded further: ${d.error}`
-              : `lecture import ${d.name} expanded ${o.windowDays} days ahead: ${d.lectures} lectures`,
-          ),
+  return startPeriodic(db, {
+    lock: PERIODIC_LOCKS.lectureWindow,
+    everyMs: o.everyMs,
+    what: 'expanding lecture imports',
+    run: () => extendLectureWindows(db, { now: new Date(), windowDays: o.windowDays }),
+    report: (done) =>
+      done.forEach((d) =>
+        o.log(
+          d.error
+            ? `lecture import ${d.name} could not be expanded further: ${d.error}`
+            : `lecture import ${d.name} expanded ${o.windowDays} days ahead: ${d.lectures} lectures`,
         ),
-      (err: unknown) => o.log(`expanding lecture imports failed: ${(err as Error).message}`),
-    );
-  void run();
-  const timer = setInterval(() => void run(), o.everyMs);
-  timer.unref();
-  return () => clearInterval(timer);
+      ),
+    log: o.log,
+  });
 }

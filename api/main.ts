@@ -8,10 +8,13 @@ import { ConfigError } from '../common/errors';
 import { AddressPool, parseAddressPool } from '../domain/container-network';
 import { buildApi } from './app';
 import { migrate } from './db';
+import { startHistoryPruning } from './history-pruning';
 import { startLectureWindow } from './lecture-window';
 
 /** How often timetables with rules going on past their window are looked at. */
 const LECTURE_WINDOW_CHECK_MS = 6 * 3_600_000;
+/** How often finished history past ZANSHIN_HISTORY_DAYS is removed. */
+const HISTORY_PRUNING_MS = 3_600_000;
 
 /** The containers' address pool, checked at start so that a bad setting stops the API with its name. */
 function addressPoolOf(settings: AddressPoolSettings | null): AddressPool | null {
@@ -51,8 +54,14 @@ async function main(): Promise<void> {
     everyMs: LECTURE_WINDOW_CHECK_MS,
     log: (line) => console.log(`migration-api: ${line}`),
   });
+  const stopHistoryPruning = startHistoryPruning(db, {
+    historyDays: config.historyDays,
+    everyMs: HISTORY_PRUNING_MS,
+    log: (line) => console.log(`migration-api: ${line}`),
+  });
   const shutdown = async (): Promise<void> => {
     stopLectureWindow();
+    stopHistoryPruning();
     await app.close();
     await db.end();
     await connection.close();

@@ -10,6 +10,7 @@ import {
   CONTROL_TASK_QUEUE,
   DEFAULT_FENCE_MARGIN_SECONDS,
   DEFAULT_LEASE_SECONDS,
+  DEFAULT_HISTORY_DAYS,
   DEFAULT_LECTURE_WINDOW_DAYS,
   DEFAULT_OFFLINE_AFTER_SECONDS,
   isValidNodeId,
@@ -304,6 +305,11 @@ export interface ApiConfig {
    */
   lectureWindowDays: number;
   /**
+   * ZANSHIN_HISTORY_DAYS: finished migrations, lecture conflicts and lectures that ended longer ago than this are
+   * removed (hourly). @default 180 (a term and its exams)
+   */
+  historyDays: number;
+  /**
    * ZANSHIN_CONTAINER_POOL (e.g. 10.77.0.128/25), ZANSHIN_LAN_PREFIX (default 24), ZANSHIN_LAN_GATEWAY (optional):
    * containers' own LAN addresses. @default none: containers get loopback only
    */
@@ -321,6 +327,7 @@ export function apiConfig(env: Env = process.env): ApiConfig {
     adminToken,
     timezone: envString(env, 'ZANSHIN_TIMEZONE', 'Asia/Tokyo'),
     lectureWindowDays: envInt(env, 'ZANSHIN_LECTURE_WINDOW_DAYS', DEFAULT_LECTURE_WINDOW_DAYS, 7, 3660),
+    historyDays: envInt(env, 'ZANSHIN_HISTORY_DAYS', DEFAULT_HISTORY_DAYS, 1, 36600),
     addressPool: addressPoolSettings(env),
     policy: policyConfig(env),
     temporal: temporalConfig(env),

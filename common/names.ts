@@ -25,6 +25,8 @@ export const DEFAULT_OFFLINE_AFTER_SECONDS = 30;
 
 /** About one term (20 weeks): how far ahead timetables are expanded (rules without an end stop there for now). */
 export const DEFAULT_LECTURE_WINDOW_DAYS = 140;
+/** Finished history older than this many days is removed (migration-api). */
+export const DEFAULT_HISTORY_DAYS = 180;
 
 /** True when `id` can name a PC. */
 export function isValidNodeId(id: unknown): id is string {

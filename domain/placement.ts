@@ -306,3 +306,16 @@ function reachOfCpus(nodes: NodeFacts[]): Map<string, number> {
   }
   return out;
 }
+
+/**
+ * A decision as workflows and the migration history keep it: the chosen PC and the next best, the first excluded
+ * ones, and how many were left out. At 1,000 PCs the whole decision is ~200 kB, in every migration's row and in
+ * Temporal's history (whose payloads have limits); GET /v1/containers/{id}/placement explains every PC.
+ */
+export function recordedDecision(d: PlacementDecision, keep = 8): PlacementDecision & { omittedCandidates?: number } {
+  const eligible = d.candidates.filter((c) => c.eligible);
+  const excluded = d.candidates.filter((c) => !c.eligible);
+  const kept = [...eligible.slice(0, keep), ...excluded.slice(0, keep)];
+  const omitted = d.candidates.length - kept.length;
+  return omitted ? { ...d, candidates: kept, omittedCandidates: omitted } : d;
+}

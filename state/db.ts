@@ -53,3 +53,14 @@ export function createPool(connectionString: string, max: number, log: (line: st
 
 /** Appended to an ORDER BY term: ids sort the way people count (pc2 before pc10; migration 010's collation). */
 export const NATURAL = 'COLLATE natural_order';
+
+/**
+ * Runs `fn` only where no other process holds the advisory lock `key` (two migration-api instances: one does the
+ * periodic work, the other skips it); null when it was held elsewhere. The lock lasts the transaction.
+ */
+export async function ifFirst<T>(db: Pool, key: number, fn: (client: PoolClient) => Promise<T>): Promise<T | null> {
+  return inTransaction(db, async (client) => {
+    const { rows } = await client.query<{ got: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS got', [key]);
+    return rows[0]!.got ? fn(client) : null;
+  });
+}

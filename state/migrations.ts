@@ -111,3 +111,21 @@ export async function isRunningMigrationOf(db: Queryable, id: string, containerI
 export async function deleteMigrationsOf(db: Queryable, containerId: string): Promise<void> {
   await db.query('DELETE FROM migrations WHERE container_id = $1', [containerId]);
 }
+
+/**
+ * Removes history that ended before `before`: finished migrations, lecture conflicts, and lectures (a semester of
+ * 1,000 PCs would otherwise keep growing: see bench/control-plane.ts). Running migrations stay whatever their age.
+ */
+export async function pruneHistory(
+  db: Queryable,
+  before: Date,
+): Promise<{ migrations: number; lectureConflicts: number; lectures: number }> {
+  const migrations = await db.query("DELETE FROM migrations WHERE status <> 'running' AND ended_at < $1", [before]);
+  const conflicts = await db.query('DELETE FROM lecture_conflicts WHERE lecture_at < $1', [before]);
+  const lectures = await db.query('DELETE FROM lectures WHERE ends_at < $1', [before]);
+  return {
+    migrations: migrations.rowCount ?? 0,
+    lectureConflicts: conflicts.rowCount ?? 0,
+    lectures: lectures.rowCount ?? 0,
+  };
+}

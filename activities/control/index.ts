@@ -4,7 +4,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type { Pool } from 'pg';
 import { ErrorType } from '../../common/errors';
 import { DEFAULT_FENCE_MARGIN_SECONDS, DEFAULT_LEASE_SECONDS } from '../../common/names';
-import { cpuIncompatibility, PlacementDecision, PlacementPolicy } from '../../domain/placement';
+import { cpuIncompatibility, PlacementDecision, PlacementPolicy, recordedDecision } from '../../domain/placement';
 import { mayMoveFrom, planRebalance, RebalanceEntry, RebalancePlan } from '../../domain/rebalance';
 import { type DueEvacuation, planLectureEvacuations } from '../../domain/lecture-evacuation';
 import { lecturesOfNodes, recordLectureConflicts } from '../../state/lectures';
@@ -96,7 +96,9 @@ export function createControlActivities({
       containerId: string;
       exclude: { nodeId: string; reason: string }[];
     }): Promise<PlacementDecision> {
-      return placementFor(db, await requireContainer(input.containerId), policy, new Date(), input.exclude);
+      return recordedDecision(
+        await placementFor(db, await requireContainer(input.containerId), policy, new Date(), input.exclude),
+      );
     },
     /**
      * Whether a container may move from one PC to another as the caller named them: null, or why the target's CPU

@@ -2,7 +2,7 @@ import { Client, WorkflowExecutionAlreadyStartedError } from '@temporalio/client
 import type { FastifyInstance } from 'fastify';
 import type { Pool } from 'pg';
 import { migrationWorkflowId } from '../../common/names';
-import type { PlacementPolicy } from '../../domain/placement';
+import { type PlacementPolicy, recordedDecision } from '../../domain/placement';
 import type { migrateContainer } from '../../workflows';
 import { replyError, requireAdmin } from '../http-errors';
 import { syncMigration } from '../migration-sync';
@@ -50,9 +50,12 @@ export function migrationRoutes(
       if (c.state !== 'running' || !c.nodeId)
         return replyError(reply, 409, `container ${containerId} is ${c.state}, not running anywhere: start it first`);
       if (given === c.nodeId) return replyError(reply, 400, `container ${containerId} already runs on ${given}`);
-      const decision = given ? null : await placementFor(db, c, policy);
+      const full = given ? null : await placementFor(db, c, policy);
+      // Workflows and the history keep the decision's head (domain/placement.ts recordedDecision).
+      const decision = full && recordedDecision(full);
       const to = given ?? decision?.chosen;
-      if (!to) return reply.code(422).send({ error: 'Unprocessable Entity', message: decision!.explanation, decision });
+      if (!to)
+        return reply.code(422).send({ error: 'Unprocessable Entity', message: full!.explanation, decision: full });
       // Claim the container first: a concurrent request sees "migrating" and is refused.
       if (!(await claimForMigration(db, c.id, c.nodeId)))
         return replyError(reply, 409, `container ${containerId} changed meanwhile; try again`);

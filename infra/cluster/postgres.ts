@@ -1,10 +1,11 @@
 import execa from 'execa';
-import { chownSync, existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { mkdirPrivate } from './private-dir';
 import { Client } from 'pg';
-import { ProcessRecord, spawnDetached } from './processes';
-import { waitFor } from './wait';
+import { ProcessRecord, spawnDetached, stopProcess } from './processes';
+import { freePort, waitFor } from './wait';
 
 /** The OS user PostgreSQL runs as (it refuses to run as root). Created by Debian's postgresql package. */
 const PG_OS_USER = 'postgres';
@@ -142,4 +143,37 @@ export function writePgpass(file: string, pg: PostgresInstance): void {
   writeFileSync(file, `127.0.0.1:${pg.port}:*:${PG_USER}:${pg.password.replace(/([:\\])/g, '\\$1')}\n`, {
     mode: 0o600,
   });
+}
+
+export interface ScratchPostgres {
+  url: string;
+  instance: PostgresInstance;
+  process: ProcessRecord;
+  stop(): Promise<void>;
+}
+
+/** A real PostgreSQL server in a temporary directory on a free port (tests, benches); stop() removes it all. */
+export async function startScratchPostgres(): Promise<ScratchPostgres> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'zanshin-pg-'));
+  chmodSync(dir, 0o755); // the postgres OS user must reach its data dir
+  const instance: PostgresInstance = {
+    dataDir: path.join(dir, 'data'),
+    socketDir: path.join(dir, 'socket'),
+    port: await freePort(),
+    password: 'test-only-password',
+  };
+  const binDir = postgresBinDir();
+  await initPostgres(instance, binDir);
+  const proc = startPostgres(instance, binDir, path.join(dir, 'postgres.log'));
+  const stop = async (): Promise<void> => {
+    await stopProcess(proc);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await ensureDatabase(instance);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { url: postgresUrl(instance), instance, process: proc, stop };
 }

@@ -66,18 +66,20 @@ export interface Campus {
   termEnd: Date;
   /** Mean minutes a day a PC is in a lecture, over the term's days (the paper's campus: 59). */
   meanLectureMinutesPerPcDay: number;
+  /** The timetable as the CSV migration-api imports (POST /v1/lectures/imports, zone CAMPUS_ZONE). */
+  timetableCsv: string;
 }
 
 const pick = <T>(rnd: () => number, xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
 
-/** The term's first Monday in April of 2027 and `weeks` weeks on (local dates). */
-function termDates(weeks: number): { start: string; end: string } {
-  const start = new Date(Date.UTC(2027, 3, 5)); // Monday 5 April 2027
+/** The term's first day (default Monday 5 April 2027) and `weeks` weeks on (local dates). */
+function termDates(weeks: number, startsOn = '2027-04-05'): { start: string; end: string } {
+  const start = new Date(`${startsOn}T00:00:00Z`);
   const end = new Date(start.getTime() + (weeks * 7 - 1) * 86_400_000);
   return { start: start.toISOString().slice(0, 10), end: end.toISOString().slice(0, 10) };
 }
 
-export function generateCampus(o: { pcs: number; weeks: number; rnd: () => number }): Campus {
+export function generateCampus(o: { pcs: number; weeks: number; rnd: () => number; startsOn?: string }): Campus {
   const { rnd } = o;
   const rooms: Campus['rooms'] = [];
   const pcs: SimPc[] = [];
@@ -100,7 +102,7 @@ export function generateCampus(o: { pcs: number; weeks: number; rnd: () => numbe
         cpuFlags: [...hardware.flags],
       });
   }
-  const term = termDates(o.weeks);
+  const term = termDates(o.weeks, o.startsOn);
   // Holidays: a lecture on one of these dates does not take place (the CSV's exceptions column).
   const holidays = ['2027-04-29', '2027-05-03', '2027-05-04', '2027-05-05', '2027-07-19'];
   const rows = ['room,weekday,start,end,term_start,term_end,title,exceptions'];
@@ -132,5 +134,6 @@ export function generateCampus(o: { pcs: number; weeks: number; rnd: () => numbe
     termStart: new Date(`${term.start}T00:00:00+09:00`),
     termEnd: new Date(`${term.end}T23:59:59+09:00`),
     meanLectureMinutesPerPcDay: Math.round(pcMinutes / pcs.length / (o.weeks * 7)),
+    timetableCsv: rows.join('\n'),
   };
 }

@@ -1,6 +1,6 @@
 import { decidePlacement, DEFAULT_POLICY, freeTimeTerm, NodeFacts, PlacementRequest } from '../../domain/placement';
 import { cpuFlagsLacking, cpuIncompatibility, instructionFlags } from '../../domain/placement';
-import { choosePlacement, eligibleNodes, verdictFor } from '../../domain/placement';
+import { choosePlacement, eligibleNodes, recordedDecision, verdictFor } from '../../domain/placement';
 import { seededRandom } from '../../common/seeded-random';
 
 const now = new Date('2026-11-26T10:00:00Z');
@@ -199,5 +199,32 @@ describe('the choice alone (choosePlacement, eligibleNodes)', () => {
     // Both outcomes were exercised.
     expect(chosenSome).toBeGreaterThan(50);
     expect(chosenNone).toBeGreaterThan(5);
+  });
+});
+
+describe('a decision as records keep it (recordedDecision)', () => {
+  it('keeps the chosen PC and the next best and the first excluded, and says how many were left out', () => {
+    const nodes = Array.from({ length: 40 }, (_, i) =>
+      node(`pc${i + 2}`, { cpu: i / 40, inLectureUntil: i % 2 ? new Date(now.getTime() + 60_000) : null }),
+    );
+    const full = decidePlacement(request, nodes);
+    const kept = recordedDecision(full, 3);
+    expect(kept.chosen).toBe(full.chosen);
+    expect(kept.candidates.map((c) => c.nodeId)).toEqual([
+      ...full.candidates
+        .filter((c) => c.eligible)
+        .slice(0, 3)
+        .map((c) => c.nodeId),
+      ...full.candidates
+        .filter((c) => !c.eligible)
+        .slice(0, 3)
+        .map((c) => c.nodeId),
+    ]);
+    expect(kept.candidates[0]).toEqual(full.candidates[0]);
+    expect(kept.omittedCandidates).toBe(34);
+    // A small campus is kept whole.
+    expect(recordedDecision(decidePlacement(request, nodes.slice(0, 5)))).toEqual(
+      decidePlacement(request, nodes.slice(0, 5)),
+    );
   });
 });
