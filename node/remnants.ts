@@ -7,6 +7,7 @@ import type { TransferRegistry } from './dataplane/transfers';
 import { defaultStoreReserve, type ExecutorConfig } from './executor-config';
 import type { Runc } from './runc';
 import type { RemnantStore } from './store';
+import { collectStoreGarbage, dropDeadGenerations } from './store-retention';
 
 export interface RemnantDeps {
   store: RemnantStore;
@@ -61,7 +62,7 @@ export class Remnants {
     const abandoned = await this.idleStaging(now);
     for (const id of abandoned) await this.deps.transfers.finish(id);
     // Parts of dumps and receives that failed (no transfer reads those) go next.
-    const removed = [...abandoned.map((id) => `staging ${id}`), ...(await store.dropDeadGenerations())];
+    const removed = [...abandoned.map((id) => `staging ${id}`), ...(await dropDeadGenerations(store))];
     const holding = (await coordination.transfersHoldingGc(now)).filter((t) => !abandoned.includes(t.transferId));
     if (holding.length || (await free()).free >= reserve) return removed;
     const remnants: { id: string; leftAt: number }[] = [];
@@ -113,10 +114,11 @@ export class Remnants {
       ? // Parts of failed dumps no transfer reads: they go all the same.
         {
           remnants: [] as string[],
-          generations: await store.dropDeadGenerations(),
+          generations: await dropDeadGenerations(store),
           deferredBy: busy.map((t) => t.transferId),
         }
-      : await store.collectGarbage(
+      : await collectStoreGarbage(
+          store,
           this.config.keepGenerations,
           now,
           async (id) => (await runc.state(id)).status !== 'absent',

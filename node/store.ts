@@ -316,30 +316,6 @@ export class RemnantStore {
     return held;
   }
 
-  /**
-   * Unfinished generations nothing can finish any more: a newer one was begun after each (a dump or receive that
-   * failed or was cut short) and no complete generation names it as a parent. The newest may be in progress: never.
-   */
-  async deadGenerations(id: string): Promise<number[]> {
-    const all = await this.generationNumbers(id);
-    const complete = await this.generations(id);
-    const newest = Math.max(0, ...all);
-    const needed = new Set<number>();
-    for (const n of complete) for (const p of await this.chain(id, n).catch(() => [n])) needed.add(p);
-    return all.filter((n) => n !== newest && !complete.includes(n) && !needed.has(n));
-  }
-
-  /** Removes every container's dead generations (see deadGenerations); says which went, as "<id>/<n>". */
-  async dropDeadGenerations(): Promise<string[]> {
-    const removed: string[] = [];
-    for (const id of await this.containers())
-      for (const n of await this.deadGenerations(id)) {
-        await rm(this.generationDir(id, n), { recursive: true, force: true });
-        removed.push(`${id}/${n}`);
-      }
-    return removed;
-  }
-
   /** Size of a generation's image, from its manifest's header only (reports run every few seconds). */
   async imageBytes(id: string, n: number): Promise<number> {
     const handle = await open(path.join(this.generationDir(id, n), 'manifest'), 'r');
@@ -377,44 +353,5 @@ export class RemnantStore {
       }),
     );
     return all.filter((c) => c !== null);
-  }
-
-  /**
-   * Retention: removes remnants past their expiry, all but the newest `keepGenerations` checkpoints of every
-   * container, and unfinished generations; their chunks go with them (images are the chunk packs).
-   */
-  async collectGarbage(
-    keepGenerations: number,
-    now = new Date(),
-    isRunning: (id: string) => Promise<boolean> = () => Promise.resolve(false),
-  ) {
-    const removed = { remnants: [] as string[], generations: [] as string[] };
-    for (const id of await this.containers()) {
-      // A remnant whose mark a power-off damaged has no known expiry: it goes now (never a running container).
-      const mark = await this.remnant(id).catch(
-        (err: unknown) => skipDamaged(err) ?? { expiresAt: new Date(0).toISOString() },
-      );
-      const stopped = await this.stoppedMark(id);
-      if (mark && !stopped && Date.parse(mark.expiresAt) <= now.getTime() && !(await isRunning(id))) {
-        await rm(this.containerDir(id), { recursive: true, force: true });
-        removed.remnants.push(id);
-        continue;
-      }
-      for (const n of await this.generations(id)) await this.recoverMerge(id, n);
-      const complete = await this.generations(id);
-      const keep = new Set(complete.slice(-Math.max(1, keepGenerations)));
-      if (stopped) keep.add(stopped.generation);
-      // A kept differential generation needs its parents: they stay as long as it does.
-      for (const n of [...keep]) for (const p of await this.chain(id, n).catch(() => [n])) keep.add(p);
-      const all = await this.generationNumbers(id);
-      const newest = Math.max(0, ...all);
-      for (const n of all) {
-        // The newest generation, unfinished, may be a checkpoint in progress: it stays (older unfinished ones are dead).
-        if (keep.has(n) || (!complete.includes(n) && n === newest)) continue;
-        await rm(this.generationDir(id, n), { recursive: true, force: true });
-        removed.generations.push(`${id}/${n}`);
-      }
-    }
-    return removed;
   }
 }

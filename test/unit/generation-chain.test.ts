@@ -17,6 +17,7 @@ import type { GenerationMeta } from '../../domain/reports';
 import { mergeImageChain } from '../../node/merge-generation';
 import { scanDirectory } from '../../node/scan';
 import { RemnantStore } from '../../node/store';
+import { collectStoreGarbage } from '../../node/store-retention';
 
 // pagemap-1.img of a CRIU 4.2.1 pre-dump in a guest PC, made with a parent (runc checkpoint --pre-dump --parent-path).
 const REAL = Buffer.from(
@@ -176,7 +177,7 @@ describe('chains in the store', () => {
     await generation(3, 2);
     await generation(4);
     await generation(5, 3);
-    const removed = await store.collectGarbage(1);
+    const removed = await collectStoreGarbage(store, 1);
     expect(removed.generations).toEqual(['c1/4']);
     expect(await store.generations('c1')).toEqual([1, 2, 3, 5]);
   });
@@ -200,7 +201,7 @@ describe('chains in the store', () => {
     // The manifest describes the merged image.
     const { manifest } = await store.readGeneration('c1', 3);
     expect(manifest.entries.find((e) => e.path === 'core-1.img')?.size).toBe('merged 3'.length);
-    await store.collectGarbage(1);
+    await collectStoreGarbage(store, 1);
     expect(await store.generations('c1')).toEqual([3]);
   });
 

@@ -19,6 +19,7 @@ import { applyBundle, writeImage } from '../../node/materialize';
 import { scanDirectory, sha256, sha256Digest } from '../../node/scan';
 import { StagingPack } from '../../node/staging';
 import { RemnantStore } from '../../node/store';
+import { collectStoreGarbage } from '../../node/store-retention';
 
 let tmp: string;
 beforeEach(() => {
@@ -235,7 +236,7 @@ describe('remnant store retention', () => {
     mkdirSync(store.imageDir('c1', 4), { recursive: true }); // a checkpoint in progress
     const now = new Date('2026-01-01T00:00:00Z');
     await store.markRemnant('c2', 60_000, new Date(now.getTime() - 120_000));
-    const removed = await store.collectGarbage(2, now);
+    const removed = await collectStoreGarbage(store, 2, now);
     expect(removed).toEqual({ remnants: ['c2'], generations: ['c1/1'] });
     expect(await store.generations('c1')).toEqual([2, 3]);
     expect(existsSync(store.imageDir('c1', 4))).toBe(true);
@@ -280,7 +281,7 @@ describe('remnant store retention', () => {
       strategy: 'content',
       sourceNode: 'pc1',
     });
-    expect((await store.collectGarbage(2, new Date())).generations).toEqual(['c1/2']);
+    expect((await collectStoreGarbage(store, 2, new Date())).generations).toEqual(['c1/2']);
     expect(await store.generations('c1')).toEqual([1, 3]);
   });
 });
@@ -300,7 +301,7 @@ describe('a store after a power-off cut its writes short', () => {
       // Every transfer reads the held chunks: one damaged remnant must not stop them all.
       expect((await store.heldChunks()).size).toBeGreaterThan(0);
       await expect(store.remnant('torn')).rejects.toThrow(/remnant.json is damaged \(0 bytes, not JSON\)/);
-      expect((await store.collectGarbage(1)).remnants).toEqual(['torn']);
+      expect((await collectStoreGarbage(store, 1)).remnants).toEqual(['torn']);
       expect(await store.containers()).toEqual(['ok']);
     } finally {
       errors.mockRestore();
