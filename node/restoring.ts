@@ -2,6 +2,7 @@
 // rolling back, a start after a stop), each image checked unless this worker checked it itself.
 import { lstat, rm } from 'node:fs/promises';
 import path from 'node:path';
+import type { Manifest } from '../domain/manifest';
 import type { ContainerSpec, ContainerState, GenerationMeta, RestoreReport } from '../domain/reports';
 import { restoresLazily } from '../domain/runc-args';
 import type { ContainerNet } from './container-net';
@@ -68,7 +69,7 @@ export class Restorer {
     meta: GenerationMeta,
     epoch?: number,
   ): Promise<RestoreReport> {
-    const { store, runc, net, transfers, receiver } = this.deps;
+    const { runc, net, transfers, receiver } = this.deps;
     const transfer = await transfers.get(transferId);
     if (spec.containerId !== transfer.record.containerId)
       throw new ExecutorError(`transfer ${transferId} carries ${transfer.record.containerId}, not ${spec.containerId}`);
@@ -98,10 +99,12 @@ export class Restorer {
         networkReady: true,
         ...(epoch === undefined ? {} : { epoch }),
       });
-    } finally {
-      // The image is complete and verified either way: it stays as a generation this PC holds.
-      await store.writeManifest(received.containerId, meta.generation, manifest);
+    } catch (err) {
+      // The image is complete and verified: it stays as a generation this PC holds (the restore's error is told).
+      await this.keepManifest(received.containerId, meta.generation, manifest);
+      throw err;
     }
+    await this.keepManifest(received.containerId, meta.generation, manifest);
     await transfers.finish(transferId);
     return {
       ...report,
@@ -137,7 +140,7 @@ export class Restorer {
     const { heldPackets } = await net.release(id);
     if (spec.network) await net.announce(id, spec.network);
     await store.clearRemnant(id);
-    await store.writeManifest(id, meta.generation, manifest);
+    await this.keepManifest(id, meta.generation, manifest);
     if (tracksDirtyPages(this.config))
       await trackFrom(this.deps, id, meta.generation, await store.readMeta(id, meta.generation));
     await transfers.finish(transferId);
@@ -155,6 +158,22 @@ export class Restorer {
       heldPackets,
       state: await runc.startedState(id),
     };
+  }
+
+  /**
+   * Commits a restored generation's manifest. A store that cannot write it (full) must not fail a restore whose copy
+   * runs: the move would roll back to its source from the dump and this copy's seconds of work would be lost (found
+   * by the soak, on a full store). The generation then stays unfinished here, and retention removes it once a newer
+   * one is begun.
+   */
+  private async keepManifest(id: string, generation: number, manifest: Manifest): Promise<void> {
+    await this.deps.store
+      .writeManifest(id, generation, manifest)
+      .catch((err: Error) =>
+        console.error(
+          `${id}: generation ${generation} runs here but its manifest could not be written: ${err.message}`,
+        ),
+      );
   }
 
   /**

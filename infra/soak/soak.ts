@@ -148,11 +148,22 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     keepEvidence = async () => {
       const dir = `${config.dataDir}-evidence`;
       await execa('cp', ['-a', plan.paths.logs, path.join(dir, 'logs')], { reject: false });
-      for (const what of ['containers', 'migrations'])
+      for (const [what, url] of [
+        ['containers', '/v1/containers'],
+        ['migrations', '/v1/migrations?limit=1000'],
+      ])
         await api
-          .get(`/v1/${what}`)
+          .get(url!)
           .then((body) => writeFileSync(path.join(dir, `${what}.json`), JSON.stringify(body, null, 2)))
           .catch(() => undefined);
+      // What filled a store, if one was full: each PC's disk and the sizes of what its store holds.
+      const stores: string[] = [];
+      for (const n of plan.nodes) {
+        const df = await execa('df', ['-h', n.dataDir], { reject: false });
+        const du = await execa('du', ['-a', '-h', '-d', '5', path.join(n.dataDir, 'store')], { reject: false });
+        stores.push(`== ${n.id}\n${df.stdout}\n${du.stdout}`);
+      }
+      writeFileSync(path.join(dir, 'stores.txt'), stores.join('\n'));
       return dir;
     };
 

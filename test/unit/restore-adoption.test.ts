@@ -69,3 +69,18 @@ it('refuses a copy of another epoch, or of another generation', async () => {
   );
   expect(finished).toEqual([]);
 });
+
+it('takes it over on a full store too: the manifest it cannot write does not undo a copy that runs', async () => {
+  // Found by the soak: the manifest write failed ENOSPC, the move rolled back to its source from the dump, and the
+  // seconds this copy had run were lost (a counter went back).
+  const full = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+  jest.spyOn(executor.store, 'writeManifest').mockRejectedValue(full);
+  const said = jest.spyOn(console, 'error').mockImplementation(() => undefined);
+  const report = await executor.restoreFromTransfer('t-1', spec, meta, 7);
+  expect(report).toMatchObject({ containerId: 'c1', generation: meta.generation, state: { status: 'running' } });
+  expect(finished).toEqual(['t-1']);
+  expect(said).toHaveBeenCalledWith(expect.stringMatching(/runs here but its manifest could not be written: ENOSPC/));
+  // Unfinished here, and the newest: retention leaves it until a newer generation is begun.
+  expect(await executor.store.generations('c1')).toEqual([]);
+  expect(await executor.store.generationNumbers('c1')).toEqual([meta.generation]);
+});
