@@ -127,9 +127,13 @@ export class ReceivingImage {
   async plan(manifest: Manifest, held: ChunkReader): Promise<void> {
     if (manifest.kind !== 'checkpoint') throw new ManifestError('a receiving image takes a checkpoint manifest');
     const names = new Set(manifest.entries.map((e) => e.path));
-    for (const name of [...this.content.keys()])
+    // Files the new manifest does not name go, but only once their chunks were offered to its positions: a live
+    // pre-copy round names its pages files by process id, CRIU by page-file id, and the final dump must find the
+    // round's pages by digest (found by the 1 GiB bench: it found none and sent the whole image again).
+    const dropped: { file: string; content: FileContent }[] = [];
+    for (const [name, content] of [...this.content])
       if (!names.has(name)) {
-        await rm(path.join(this.dir, name), { force: true });
+        dropped.push({ file: path.join(this.dir, name), content });
         this.content.delete(name);
       }
     this.entries = manifest.entries;
@@ -178,7 +182,11 @@ export class ReceivingImage {
       this.content.set(e.path, { digests: e.chunks!, known });
       for (let i = 0; i < count; i++) if (!known[i]) this.await(e.chunks!, i, this.starts[k]! + i);
     }
-    if (this.unfilled) await this.fillFromHeld(held);
+    try {
+      if (this.unfilled) await this.fillFromHeld(held, dropped);
+    } finally {
+      for (const d of dropped) await rm(d.file, { force: true });
+    }
   }
 
   /** Notes that position p waits for hash i of `list`. */
@@ -201,7 +209,7 @@ export class ReceivingImage {
    * in batches, each verified as it is read. Sources are sorted by place and read in runs: after a layout shift
    * most of an image is found elsewhere in it.
    */
-  private async fillFromHeld(held: ChunkReader): Promise<void> {
+  private async fillFromHeld(held: ChunkReader, dropped: { file: string; content: FileContent }[] = []): Promise<void> {
     // Where in this image a wanted chunk already lies: one pass of lookups, no index of all positions.
     const filledAt = new Int32Array(this.wanted.size).fill(-1);
     this.entries.forEach((e, k) => {
@@ -212,11 +220,23 @@ export class ReceivingImage {
         if (n >= 0 && filledAt[n]! < 0) filledAt[n] = this.starts[k]! + i;
       }
     });
+    // Then in the files the previous image had and this one does not name (read before they are removed).
+    const fromDropped = new Map<number, { file: string; offset: number; length: number }>();
+    for (const { file, content } of dropped) {
+      const cs = chunkSizeFor('checkpoint', path.basename(file));
+      for (let i = 0; i < content.known.length; i++) {
+        if (!content.known[i]) continue;
+        const n = this.wanted.find(content.digests, i);
+        if (n >= 0 && filledAt[n]! < 0 && !fromDropped.has(n)) fromDropped.set(n, { file, offset: i * cs, length: cs });
+      }
+    }
     const sources: { n: number; file: string; offset: number; length: number }[] = [];
     for (let n = 0; n < this.wanted.size; n++) {
       if (filledAt[n]! >= 0) {
         const { entry, offset, length } = this.locate(filledAt[n]!);
         sources.push({ n, file: path.join(this.dir, entry.path), offset, length });
+      } else if (fromDropped.has(n)) {
+        sources.push({ n, ...fromDropped.get(n)! });
       } else {
         const loc = held.candidates(digestHex(this.wanted.digest(n)))[0];
         if (loc) sources.push({ n, ...loc });

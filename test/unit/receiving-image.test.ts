@@ -1,6 +1,6 @@
 // The image a target builds in place: what it asks for after planning an offer, and where it finds the rest.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { FrameBatch } from '../../domain/chunk-frames';
@@ -47,4 +47,31 @@ it('asks for each missing chunk once, at its first place, and copies pages it al
   expect(image.missingCount).toBe(0);
   expect(image.missingPositions().length).toBe(0);
   expect(readFileSync(path.join(receiving, 'pages-1.img')).equals(wanted)).toBe(true);
+});
+
+it("finds a previous image's pages by digest in files the new one does not name, then removes those files", async () => {
+  // A live pre-copy round names its pages files by process id (pages-4242.img); CRIU's final dump by page-file id
+  // (pages-1.img), in another order. Found by the 1 GiB bench: the final transfer sent the whole image again.
+  const page = () => randomBytes(PAGE_SIZE);
+  const [a, b, c, d] = [page(), page(), page(), page()];
+  const seed = path.join(tmp, 'seed');
+  const receiving = path.join(tmp, 'receiving');
+  const offered = path.join(tmp, 'offered');
+  for (const dir of [seed, offered]) mkdirSync(dir);
+  writeFileSync(path.join(seed, 'pages-4242.img'), pages(a, b, c));
+  const wanted = pages(d, c, a, b);
+  writeFileSync(path.join(offered, 'pages-1.img'), wanted);
+  const { manifest } = await scanDirectory(offered, 'checkpoint', 'c1', 2);
+
+  const image = await ReceivingImage.open(receiving);
+  await image.seedFrom(seed);
+  await image.plan(manifest, new ChunkReader([]));
+
+  // Only d travels; a, b and c came from the live round's file, which is gone now.
+  expect(image.missingCount).toBe(1);
+  const hashes = manifest.entries[0]!.chunks!;
+  expect(await image.write(FrameBatch.of([{ hash: digestAt(hashes, 0), data: d }]))).toBe(1);
+  expect(image.missingCount).toBe(0);
+  expect(readFileSync(path.join(receiving, 'pages-1.img')).equals(wanted)).toBe(true);
+  expect(existsSync(path.join(receiving, 'pages-4242.img'))).toBe(false);
 });
