@@ -220,23 +220,29 @@ export class ReceivingImage {
         if (n >= 0 && filledAt[n]! < 0) filledAt[n] = this.starts[k]! + i;
       }
     });
-    // Then in the files the previous image had and this one does not name (read before they are removed).
-    const fromDropped = new Map<number, { file: string; offset: number; length: number }>();
-    for (const { file, content } of dropped) {
-      const cs = chunkSizeFor('checkpoint', path.basename(file));
+    // Then in the files the previous image had and this one does not name (read before they are removed): which
+    // file and chunk, one number each per wanted chunk (a GiB image wants 262,144: no object per chunk here).
+    const droppedFile = new Int32Array(this.wanted.size).fill(-1);
+    const droppedChunk = new Int32Array(this.wanted.size);
+    dropped.forEach(({ content }, f) => {
       for (let i = 0; i < content.known.length; i++) {
         if (!content.known[i]) continue;
         const n = this.wanted.find(content.digests, i);
-        if (n >= 0 && filledAt[n]! < 0 && !fromDropped.has(n)) fromDropped.set(n, { file, offset: i * cs, length: cs });
+        if (n >= 0 && filledAt[n]! < 0 && droppedFile[n]! < 0) {
+          droppedFile[n] = f;
+          droppedChunk[n] = i;
+        }
       }
-    }
+    });
     const sources: { n: number; file: string; offset: number; length: number }[] = [];
     for (let n = 0; n < this.wanted.size; n++) {
       if (filledAt[n]! >= 0) {
         const { entry, offset, length } = this.locate(filledAt[n]!);
         sources.push({ n, file: path.join(this.dir, entry.path), offset, length });
-      } else if (fromDropped.has(n)) {
-        sources.push({ n, ...fromDropped.get(n)! });
+      } else if (droppedFile[n]! >= 0) {
+        const file = dropped[droppedFile[n]!]!.file;
+        const cs = chunkSizeFor('checkpoint', path.basename(file));
+        sources.push({ n, file, offset: droppedChunk[n]! * cs, length: cs });
       } else {
         const loc = held.candidates(digestHex(this.wanted.digest(n)))[0];
         if (loc) sources.push({ n, ...loc });
