@@ -111,6 +111,22 @@ export function lazyPagesArgs(o: { imagePath: string; workPath: string; logFile:
   return ['lazy-pages', '--images-dir', o.imagePath, '--work-dir', o.workPath, '--log-file', o.logFile, '-v2'];
 }
 
+/**
+ * The container a command line brings to life under this runc root (`runc restore` or `runc run`, also behind a
+ * wrapper such as zanshin-nothp), or null. A worker killed while its runc restored a container leaves that runc
+ * running: the next worker recognises it by its command line.
+ */
+export function containerBroughtUp(argv: string[], root: string): string | null {
+  const runc = argv.findIndex((a) => a === 'runc' || a.endsWith('/runc'));
+  if (runc < 0) return null;
+  const rest = argv.slice(runc + 1);
+  const at = rest.indexOf('--root');
+  if (at < 0 || rest[at + 1] !== root) return null;
+  if (!rest.some((a) => a === 'restore' || a === 'run')) return null;
+  const id = rest.at(-1);
+  return id && !id.startsWith('-') && id !== 'restore' && id !== 'run' ? id : null;
+}
+
 export function runArgs(g: RuncGlobal, o: { containerId: string; bundle: string }): string[] {
   return [...global(g), 'run', '--detach', '--bundle', o.bundle, o.containerId];
 }

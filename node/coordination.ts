@@ -3,7 +3,8 @@
  * other, and the rules between them, stated here once:
  *   1. no dump while a container's memory is still arriving (lazy restore) or while a merge rewrites its chain;
  *   2. nothing is dropped while a send reads it, and a generation being sent is not merged;
- *   3. one restore, receive or store per container at a time; a retried restore gets the first one's answer;
+ *   3. one restore, receive or store per container at a time; a retried restore gets the first one's answer; none
+ *      starts while a runc that an earlier (killed) worker started still brings the container up;
  *   4. GC waits while a transfer is open (it may have promised its source any held chunk);
  *   5. a generation is restored unchecked only when this worker wrote and checked it itself;
  *   6. the manifests a move reads right after taking them stay in memory (a dropped generation keeps serving as
@@ -30,6 +31,8 @@ export interface CoordinationDeps {
   openTransfersSince(since: Date): Promise<TransferRecord[]>;
   /** Reads a generation's manifest from the store. */
   readManifest(containerId: string, generation: number): Promise<Manifest>;
+  /** Resolves once no runc left by an earlier worker of this PC brings the container up (node/inherited-runc.ts). */
+  inheritedRuncEnded(containerId: string): Promise<void>;
 }
 
 export class PcCoordination {
@@ -99,9 +102,15 @@ export class PcCoordination {
 
   // Rule 3: one restore, receive or store per container at a time.
 
-  /** Runs `step` once every earlier restore, receive or store of the same container has settled. */
+  /**
+   * Runs `step` once every earlier restore, receive or store of the same container has settled, and any restore an
+   * earlier worker's runc still runs for it has ended (its namespace is in use then, though runc knows no container).
+   */
   oneAtATime<T>(containerId: string, step: () => Promise<T>): Promise<T> {
-    return this.perContainer.run(containerId, step);
+    return this.perContainer.run(containerId, async () => {
+      await this.deps.inheritedRuncEnded(containerId);
+      return step();
+    });
   }
 
   /**

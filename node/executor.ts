@@ -38,6 +38,7 @@ import { LocalRestore, RestoreOptions, Restorer } from './restoring';
 import { Runc } from './runc';
 import { Sender } from './sending';
 import { RemnantStore } from './store';
+import { InheritedRuncs } from './inherited-runc';
 
 export { ExecutorError } from './executor-config';
 export type { ExecutorConfig, KernelDump, SendOptions } from './executor-config';
@@ -64,9 +65,12 @@ export class NodeExecutor {
     this.runc = new Runc(path.join(config.dataDir, 'runc'), config.criu);
     this.transfers = new TransferRegistry(this.store);
     const { store, runc, net, transfers } = this;
+    // Looked for at once: only runc processes this worker did not start are an earlier worker's.
+    const inherited = new InheritedRuncs(runc.global.root);
     this.coordination = new PcCoordination({
       openTransfersSince: (since) => transfers.openSince(since),
       readManifest: async (id, n) => (await store.readGeneration(id, n)).manifest,
+      inheritedRuncEnded: (id) => inherited.awaitEnd(id),
     });
     const coordination = this.coordination;
     const configs = (this.configs = new ContainerConfigs(config, { store, runc, net }));

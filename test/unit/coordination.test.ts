@@ -15,6 +15,7 @@ function coordination(transfers: TransferRecord[] = []) {
       reads.push(`${id}/${n}`);
       return Promise.resolve(manifestOf(n));
     },
+    inheritedRuncEnded: () => Promise.resolve(),
   });
   return { c, reads };
 }

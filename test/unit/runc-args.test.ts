@@ -1,11 +1,13 @@
 import {
   checkpointArgs,
+  containerBroughtUp,
   chooseStrategy,
   CLEAR_SOFT_DIRTY_SCRIPT,
   criuNodeConfig,
   needsMerge,
   preDumpArgs,
   restoreArgs,
+  runArgs,
   LAZY_RESTORE_MIN_BYTES,
   lazyPagesArgs,
   restoresLazily,
@@ -145,6 +147,26 @@ describe('runc checkpoint/restore arguments', () => {
     expect(chooseStrategy(true, 'content')).toBe('content');
     expect(() => chooseStrategy(false, 'kernel')).toThrow(/lacks soft-dirty tracking/);
     expect([needsMerge(3, 3), needsMerge(4, 3)]).toEqual([false, true]);
+  });
+
+  it("recognises the restores and starts of this PC's runc root (an earlier worker's, left running)", () => {
+    const restore = restoreArgs(g, { containerId: 'c1', imagePath: '/i', workPath: '/w', bundle: '/b' });
+    expect(containerBroughtUp(['runc', ...restore], g.root)).toBe('c1');
+    expect(containerBroughtUp(['/var/cache/zanshin/bin/zanshin-nothp', 'runc', ...restore], g.root)).toBe('c1');
+    expect(containerBroughtUp(['/usr/sbin/runc', ...runArgs(g, { containerId: 'c2', bundle: '/b' })], g.root)).toBe(
+      'c2',
+    );
+    // Another PC's root, a dump, a state query, or not runc at all: none of ours.
+    expect(containerBroughtUp(['runc', ...restore], '/other/runc')).toBeNull();
+    const dump = checkpointArgs(g, 'content', {
+      containerId: 'c1',
+      imagePath: '/i',
+      workPath: '/w',
+      leaveRunning: false,
+    });
+    expect(containerBroughtUp(['runc', ...dump], g.root)).toBeNull();
+    expect(containerBroughtUp(['runc', '--root', g.root, 'state', 'c1'], g.root)).toBeNull();
+    expect(containerBroughtUp(['criu', 'swrk', '3'], g.root)).toBeNull();
   });
 });
 

@@ -43,6 +43,7 @@ function remnants(reserveMiB: number): Remnants {
     coordination: new PcCoordination({
       openTransfersSince: () => Promise.resolve(open),
       readManifest: () => Promise.resolve({} as Manifest),
+      inheritedRuncEnded: () => Promise.resolve(),
     }),
   } as unknown as RemnantDeps;
   return new Remnants({ remnantRetentionMs: 3_600_000, keepGenerations: 2, storeReserveBytes: reserveMiB * MiB }, deps);
