@@ -8,7 +8,7 @@ import { open, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { PAGE_SIZE } from '../domain/manifest';
 import { memoryCgroup } from '../domain/pre-copy';
-import { dumpedMappings, dumpedRuns, parseMaps } from '../domain/proc-memory';
+import { dumpedMappings, dumpedRuns, parseMaps, zeroPageIn } from '../domain/proc-memory';
 
 /** Bytes read from /proc/PID/mem at once (and pagemap entries: 8 bytes per page). */
 const BLOCK = 1 << 20;
@@ -17,6 +17,34 @@ export interface LiveCopy {
   /** Pages copied, in all processes. */
   pages: number;
   processes: number;
+}
+
+/** How much of /proc/kpageflags is searched for the zero page (it lies in the kernel's image, near the start). */
+const ZERO_PAGE_SEARCH_BYTES = 64 << 20;
+let zeroPfn: Promise<bigint | null> | null = null;
+
+/**
+ * The shared zero page's frame number (what a page only read maps to), looked up once: CRIU leaves such pages out
+ * of its dump, and so must a live copy that lays its pages out as CRIU does. Null where /proc/kpageflags cannot be
+ * read (not root): such pages are then copied too, which only shifts the layout.
+ */
+export function zeroPagePfn(): Promise<bigint | null> {
+  zeroPfn ??= (async () => {
+    const flags = await open('/proc/kpageflags', 'r');
+    try {
+      const block = Buffer.allocUnsafe(BLOCK);
+      for (let at = 0; at < ZERO_PAGE_SEARCH_BYTES; at += BLOCK) {
+        const { bytesRead } = await flags.read(block, 0, BLOCK, at);
+        const i = zeroPageIn(block.subarray(0, bytesRead));
+        if (i >= 0) return BigInt(at / 8 + i);
+        if (bytesRead < BLOCK) break;
+      }
+      return null;
+    } finally {
+      await flags.close();
+    }
+  })().catch(() => null);
+  return zeroPfn;
 }
 
 /** The processes of the container whose first process is `pid` (its memory cgroup's), or just that one. */
@@ -36,7 +64,7 @@ export async function containerPids(pid: number, cgroupRoot = '/sys/fs/cgroup'):
 
 /**
  * Copies every page a dump would hold of the container's processes into `imageDir/pages-<pid>.img` (one file per
- * process, the pages in address order), reading them while the processes run.
+ * process, the pages in the order of CRIU's pages file: domain/proc-memory.ts), reading them while they run.
  */
 export async function copyLiveMemory(
   pid: number,
@@ -57,6 +85,7 @@ export async function copyLiveMemory(
 
 async function copyProcess(pid: number, out: string): Promise<number> {
   const maps = dumpedMappings(parseMaps(await readFile(`/proc/${pid}/maps`, 'utf8')));
+  const zero = await zeroPagePfn();
   const [pagemap, mem, file] = await Promise.all([
     open(`/proc/${pid}/pagemap`, 'r'),
     open(`/proc/${pid}/mem`, 'r'),
@@ -71,7 +100,10 @@ async function copyProcess(pid: number, out: string): Promise<number> {
         const pagesHere = Math.min(BLOCK / 8, (m.end - at) / PAGE_SIZE);
         const entries = Buffer.allocUnsafe(pagesHere * 8);
         const { bytesRead } = await pagemap.read(entries, 0, entries.length, (at / PAGE_SIZE) * 8);
-        for (const run of dumpedRuns(at, entries.subarray(0, bytesRead))) {
+        const runs = m.whole
+          ? [{ start: at, pages: pagesHere }]
+          : dumpedRuns(at, entries.subarray(0, bytesRead), zero, m.parasitePage && at === m.start);
+        for (const run of runs) {
           for (let done = 0; done < run.pages * PAGE_SIZE;) {
             const want = Math.min(BLOCK, run.pages * PAGE_SIZE - done);
             const r = await mem.read(buf, 0, want, run.start + done).catch(() => ({ bytesRead: 0 }));

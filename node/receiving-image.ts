@@ -1,4 +1,4 @@
-import { copyFile, FileHandle, mkdir, open, readdir, rm, stat } from 'node:fs/promises';
+import { copyFile, FileHandle, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { DIGEST_BYTES, DigestIndex, digestHex, digestsEqual, zeroDigest } from '../domain/digest-index';
 import {
@@ -136,6 +136,7 @@ export class ReceivingImage {
         dropped.push({ file: path.join(this.dir, name), content });
         this.content.delete(name);
       }
+    await this.adoptDropped(manifest.entries, dropped);
     this.entries = manifest.entries;
     this.starts = [];
     let total = 0;
@@ -186,6 +187,36 @@ export class ReceivingImage {
       if (this.unfilled) await this.fillFromHeld(held, dropped);
     } finally {
       for (const d of dropped) await rm(d.file, { force: true });
+    }
+  }
+
+  /**
+   * A file the manifest names and this image lacks takes over, by renaming, the dropped file whose pages lie where
+   * it wants them (most positions holding their chunk): a live pre-copy round names its files by process id and
+   * lays its pages out as CRIU does (node/live-copy.ts), so the final dump's pages-1.img finds them in place instead
+   * of having a GiB copied into it inside the freeze.
+   */
+  private async adoptDropped(
+    entries: ManifestEntry[],
+    dropped: { file: string; content: FileContent }[],
+  ): Promise<void> {
+    for (const e of entries) {
+      if (this.content.has(e.path) || e.chunkSize !== chunkSizeFor('checkpoint', e.path) || !dropped.length) continue;
+      const count = chunkCountOf(e);
+      let best = -1;
+      let bestMatches = 0;
+      dropped.forEach(({ file, content }, f) => {
+        if (chunkSizeFor('checkpoint', path.basename(file)) !== e.chunkSize) return;
+        let matches = 0;
+        for (let i = 0; i < Math.min(count, content.known.length); i++)
+          if (content.known[i] && digestsEqual(content.digests, i, e.chunks!, i)) matches++;
+        if (matches > bestMatches) [best, bestMatches] = [f, matches];
+      });
+      // Worth it only where most of the file would stay: else the copies below are as cheap.
+      if (best < 0 || bestMatches * 2 < count) continue;
+      const { file, content } = dropped.splice(best, 1)[0]!;
+      await rename(file, resolveInside(this.dir, e.path));
+      this.content.set(e.path, content);
     }
   }
 

@@ -1,8 +1,10 @@
 // Live pre-copy (issue 29): the pages of a running process, read through /proc while it runs. A python process (not
 // ours) fills 8 MiB of private anonymous memory with pages each of a known pattern and keeps running; every one of them must be in the copy,
-// and the process must never have been stopped (it keeps counting meanwhile).
+// and the process must never have been stopped (it keeps counting meanwhile). And the copy lays the pages out as
+// CRIU's dump of the same process does, so that the target keeps them in place when the final dump comes.
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -33,11 +35,13 @@ const pageDigest = (i: number): string => {
 
 let tmp: string;
 let child: execa.ExecaChildProcess | null = null;
+let stopped: number | null = null;
 beforeAll(() => {
   tmp = mkdtempSync(path.join(os.tmpdir(), 'zanshin-live-copy-'));
 });
 afterAll(() => {
   child?.kill('SIGKILL');
+  if (stopped) process.kill(stopped, 'SIGKILL');
   rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -61,4 +65,46 @@ it("copies every page of a running process's memory without stopping it", async 
   expect(missing).toEqual([]);
   // Still running (a copy stops nothing): it goes on counting.
   expect(Number((await lines.next()).value)).toBeGreaterThan(0);
+});
+
+// Memory CRIU dumps and a careless copy would not lay out alike: relocated read-only data of the interpreter and its
+// libraries (private, not writable), and pages only read (mapped to the zero page, which CRIU leaves out).
+const LAYOUT_PROGRAM = `
+import mmap, struct, time, sys
+buf = mmap.mmap(-1, 512 * 4096, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+for i in range(512):
+    buf[i*4096:(i+1)*4096] = struct.pack('<Q', i) + bytes([(i % 251) + 1]) * 4088
+only_read = mmap.mmap(-1, 64 * 4096, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+touched = sum(only_read[i*4096] for i in range(64))
+open(sys.argv[1], 'w').write('ready')
+while True: time.sleep(1)
+`;
+
+it("lays the pages out as CRIU's dump of the same process does, page for page", async () => {
+  const ready = path.join(tmp, 'ready');
+  // stdio on /dev/null and a session of its own: CRIU dumps it as it would a container's process.
+  const p = spawn('python3', ['-c', LAYOUT_PROGRAM, ready], { stdio: 'ignore', detached: true });
+  stopped = p.pid!;
+  for (let i = 0; i < 200 && !existsSync(ready); i++) await new Promise((r) => setTimeout(r, 25));
+  expect(existsSync(ready)).toBe(true);
+  process.kill(stopped, 'SIGSTOP'); // the same memory for both: the layout is what is compared
+  const live = path.join(tmp, 'live');
+  const dumped = path.join(tmp, 'criu');
+  mkdirSync(live);
+  mkdirSync(dumped);
+  const copied = await copyLiveMemory(stopped, live, [stopped]);
+  await execa(process.env.ZANSHIN_CRIU ?? '/var/cache/zanshin/bin/criu', [
+    'dump',
+    '--tree',
+    String(stopped),
+    '--images-dir',
+    dumped,
+    '--leave-running',
+    '--log-file',
+    'dump.log',
+  ]);
+  const ours = readFileSync(path.join(live, `pages-${stopped}.img`));
+  const criu = readFileSync(path.join(dumped, 'pages-1.img'));
+  expect(copied.pages).toBe(criu.length / 4096);
+  expect(ours.equals(criu)).toBe(true);
 });

@@ -1,6 +1,6 @@
-// Which pages of a running process a live pre-copy reads (issue 29): private writable mappings, present anonymous
-// or swapped pages only (reading any other would make the kernel allocate it).
-import { dumpedMappings, dumpedPage, dumpedRuns, parseMaps } from '../../domain/proc-memory';
+// Which pages of a running process a live pre-copy reads (issue 29): those of private mappings that CRIU would dump,
+// present anonymous (not the zero page) or swapped pages only (reading any other would make the kernel allocate it).
+import { dumpedMappings, dumpedPage, dumpedRuns, parseMaps, zeroPageIn } from '../../domain/proc-memory';
 
 const MAPS = `55d0c0a00000-55d0c0a21000 r--p 00000000 fe:00 1311 /usr/bin/redis-server
 55d0c0c00000-55d0c0c05000 rw-p 00200000 fe:00 1311 /usr/bin/redis-server
@@ -13,12 +13,32 @@ const MAPS = `55d0c0a00000-55d0c0a21000 r--p 00000000 fe:00 1311 /usr/bin/redis-
 ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsyscall]
 `;
 
-it('reads /proc/PID/maps and keeps the private writable mappings a dump holds', () => {
+it('reads /proc/PID/maps and keeps the private mappings a dump holds, writable or not', () => {
   const maps = parseMaps(MAPS);
   expect(maps).toHaveLength(9);
   expect(maps[2]).toEqual({ start: 0x55d0c1000000, end: 0x55d0c1400000, perms: 'rw-p', name: '[heap]' });
   expect(maps[3]!.name).toBe('');
-  expect(dumpedMappings(maps).map((m) => m.name)).toEqual(['/usr/bin/redis-server', '[heap]', '', '[stack]']);
+  expect(dumpedMappings(maps).map((m) => m.name)).toEqual([
+    '/usr/bin/redis-server', // r--p: relocated read-only data is written once, then dumped by CRIU too
+    '/usr/bin/redis-server',
+    '[heap]',
+    '',
+    '[stack]',
+    '[vdso]', // whole (CRIU may build a proxy of it), though its pages are the kernel's
+  ]);
+  expect(
+    dumpedMappings(maps)
+      .filter((m) => m.whole)
+      .map((m) => m.name),
+  ).toEqual(['[vdso]']);
+  // The first executable mapping (here the vDSO: this redis has no text mapped) takes CRIU's parasite.
+  expect(
+    dumpedMappings(maps)
+      .filter((m) => m.parasitePage)
+      .map((m) => m.name),
+  ).toEqual(['[vdso]']);
+  const withText = parseMaps(`55d0c0a21000-55d0c0b00000 r-xp 00021000 fe:00 1311 /usr/bin/redis-server\n${MAPS}`);
+  expect(dumpedMappings(withText).find((m) => m.parasitePage)?.start).toBe(0x55d0c0a21000);
   expect(() => parseMaps('nonsense line')).toThrow(/cannot read "nonsense line"/);
 });
 
@@ -38,4 +58,25 @@ it('reads only present anonymous or swapped pages, in runs', () => {
     { start: 0x10000 + 4 * 4096, pages: 2 },
   ]);
   expect(dumpedRuns(0x10000, Buffer.alloc(0))).toEqual([]);
+});
+
+it('leaves out pages only read, mapped to the zero page, as CRIU does', () => {
+  const present = 1n << 63n;
+  const zeroPfn = 14632n;
+  expect(dumpedPage(present | zeroPfn, zeroPfn)).toBe(false);
+  expect(dumpedPage(present | (zeroPfn + 1n), zeroPfn)).toBe(true);
+  expect(dumpedPage(present | zeroPfn)).toBe(true); // unknown zero page: copied (harmless, only off CRIU's order)
+  const entries = [present | 7n, present | zeroPfn, present | 9n];
+  const buf = Buffer.alloc(entries.length * 8);
+  entries.forEach((e, i) => buf.writeBigUInt64LE(e, i * 8));
+  expect(dumpedRuns(0, buf, zeroPfn)).toEqual([
+    { start: 0, pages: 1 },
+    { start: 2 * 4096, pages: 1 },
+  ]);
+  // A parasite page is kept whatever its entry says (CRIU will have copied it by the time it dumps).
+  expect(dumpedRuns(0, Buffer.alloc(16), zeroPfn, true)).toEqual([{ start: 0, pages: 1 }]);
+  const flags = Buffer.alloc(5 * 8);
+  flags.writeBigUInt64LE(1n << 24n, 3 * 8);
+  expect(zeroPageIn(flags)).toBe(3);
+  expect(zeroPageIn(Buffer.alloc(16))).toBe(-1);
 });
