@@ -1,4 +1,5 @@
-import { copyFile, FileHandle, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import execa from 'execa';
+import { copyFile, FileHandle, mkdir, open, readdir, rename, rm, stat, truncate } from 'node:fs/promises';
 import path from 'node:path';
 import { DIGEST_BYTES, DigestIndex, digestHex, digestsEqual, zeroDigest } from '../domain/digest-index';
 import {
@@ -6,11 +7,13 @@ import {
   chunkSizeFor,
   FILE_CHUNK_SIZE,
   Manifest,
+  PAGE_SIZE,
   ManifestEntry,
   ManifestError,
   resolveInside,
 } from '../domain/manifest';
 import { ChunkFrame, FrameBatch } from '../domain/chunk-frames';
+import { alignPages, pagesLeftOut, PageShift, shiftedContent, shiftedOrder } from '../domain/page-alignment';
 import { ChunkReader } from './chunk-reader';
 import { hashFileChunks, sha256Digest } from './scan';
 import { ChunkRejectedError } from './staging';
@@ -23,6 +26,13 @@ import { ChunkRejectedError } from './staging';
 interface FileContent {
   digests: Buffer;
   known: Uint8Array;
+}
+
+/** A file the new manifest does not name, kept until the plan has taken what it wants from it. */
+interface Dropped {
+  file: string;
+  chunkSize: number;
+  content: FileContent;
 }
 
 /** Bytes of held chunks read with one call when they lie side by side. */
@@ -130,10 +140,10 @@ export class ReceivingImage {
     // Files the new manifest does not name go, but only once their chunks were offered to its positions: a live
     // pre-copy round names its pages files by process id, CRIU by page-file id, and the final dump must find the
     // round's pages by digest (found by the 1 GiB bench: it found none and sent the whole image again).
-    const dropped: { file: string; content: FileContent }[] = [];
+    const dropped: Dropped[] = [];
     for (const [name, content] of [...this.content])
       if (!names.has(name)) {
-        dropped.push({ file: path.join(this.dir, name), content });
+        dropped.push({ file: path.join(this.dir, name), chunkSize: chunkSizeFor('checkpoint', name), content });
         this.content.delete(name);
       }
     await this.adoptDropped(manifest.entries, dropped);
@@ -191,32 +201,33 @@ export class ReceivingImage {
   }
 
   /**
-   * A file the manifest names and this image lacks takes over, by renaming, the dropped file whose pages lie where
-   * it wants them (most positions holding their chunk): a live pre-copy round names its files by process id and
-   * lays its pages out as CRIU does (node/live-copy.ts), so the final dump's pages-1.img finds them in place instead
-   * of having a GiB copied into it inside the freeze.
+   * A file the manifest names and this image lacks takes over, by renaming, the dropped file that holds most of its
+   * pages, shifted into place: a live pre-copy round names its files by process id and lays its pages out as CRIU
+   * does (node/live-copy.ts), so the final dump's pages-1.img finds them where it wants them, but for the pages the
+   * program gained or lost since (a few holes inserted, a few ranges collapsed: domain/page-alignment.ts). Without
+   * this a GiB was copied into place inside the freeze.
    */
-  private async adoptDropped(
-    entries: ManifestEntry[],
-    dropped: { file: string; content: FileContent }[],
-  ): Promise<void> {
+  private async adoptDropped(entries: ManifestEntry[], dropped: Dropped[]): Promise<void> {
     for (const e of entries) {
-      if (this.content.has(e.path) || e.chunkSize !== chunkSizeFor('checkpoint', e.path) || !dropped.length) continue;
+      if (this.content.has(e.path) || e.chunkSize !== PAGE_SIZE || !dropped.length) continue;
       const count = chunkCountOf(e);
-      let best = -1;
-      let bestMatches = 0;
-      dropped.forEach(({ file, content }, f) => {
-        if (chunkSizeFor('checkpoint', path.basename(file)) !== e.chunkSize) return;
-        let matches = 0;
-        for (let i = 0; i < Math.min(count, content.known.length); i++)
-          if (content.known[i] && digestsEqual(content.digests, i, e.chunks!, i)) matches++;
-        if (matches > bestMatches) [best, bestMatches] = [f, matches];
-      });
-      // Worth it only where most of the file would stay: else the copies below are as cheap.
-      if (best < 0 || bestMatches * 2 < count) continue;
-      const { file, content } = dropped.splice(best, 1)[0]!;
-      await rename(file, resolveInside(this.dir, e.path));
-      this.content.set(e.path, content);
+      // The processes of a container differ in size by far: the nearest in size is the same process's round.
+      const candidates = dropped
+        .map((d, f) => ({ ...d, f }))
+        .filter((d) => d.chunkSize === PAGE_SIZE)
+        .sort((a, b) => Math.abs(a.content.known.length - count) - Math.abs(b.content.known.length - count))
+        .slice(0, 2);
+      for (const c of candidates) {
+        const alignment = alignPages(c.content.digests, e.chunks!);
+        // Worth it only where most of the file stays: else the copies of the plan are as cheap.
+        if (!alignment || alignment.inPlace * 2 < count) continue;
+        const shifted = await shiftPages(c.file, c.content, alignment.shifts, count);
+        dropped.splice(c.f, 1);
+        if (shifted.leftOut) dropped.push(shifted.leftOut);
+        await rename(c.file, resolveInside(this.dir, e.path));
+        this.content.set(e.path, shifted.content);
+        break;
+      }
     }
   }
 
@@ -240,7 +251,7 @@ export class ReceivingImage {
    * in batches, each verified as it is read. Sources are sorted by place and read in runs: after a layout shift
    * most of an image is found elsewhere in it.
    */
-  private async fillFromHeld(held: ChunkReader, dropped: { file: string; content: FileContent }[] = []): Promise<void> {
+  private async fillFromHeld(held: ChunkReader, dropped: Dropped[] = []): Promise<void> {
     // Where in this image a wanted chunk already lies: one pass of lookups, no index of all positions.
     const filledAt = new Int32Array(this.wanted.size).fill(-1);
     this.entries.forEach((e, k) => {
@@ -271,8 +282,7 @@ export class ReceivingImage {
         const { entry, offset, length } = this.locate(filledAt[n]!);
         sources.push({ n, file: path.join(this.dir, entry.path), offset, length });
       } else if (droppedFile[n]! >= 0) {
-        const file = dropped[droppedFile[n]!]!.file;
-        const cs = chunkSizeFor('checkpoint', path.basename(file));
+        const { file, chunkSize: cs } = dropped[droppedFile[n]!]!;
         sources.push({ n, file, offset: droppedChunk[n]! * cs, length: cs });
       } else {
         const loc = held.candidates(digestHex(this.wanted.digest(n)))[0];
@@ -413,4 +423,69 @@ export class ReceivingImage {
     }
     return taken.size;
   }
+}
+
+/**
+ * Makes the shifts in the file itself (fallocate's insert and collapse ranges: extents move, data does not) and says
+ * what its first `pages` places hold after them. The held pages they push past those places or collapse away are
+ * first copied to a file of their own (`<file>.left`, few pages), which the plan can still take them from. A
+ * filesystem without these operations (tmpfs) leaves the file as it was: null then, and the plan copies.
+ */
+async function shiftPages(
+  file: string,
+  content: FileContent,
+  shifts: readonly PageShift[],
+  pages: number,
+): Promise<{ content: FileContent; leftOut: Dropped | null }> {
+  const order = shiftedOrder(content.known.length, shifts);
+  const left = pagesLeftOut(content.known, order, pages);
+  let leftOut: Dropped | null = null;
+  if (left.length) {
+    const leftFile = `${file}.left`;
+    const from = await open(file, 'r');
+    const to = await open(leftFile, 'w');
+    try {
+      const page = Buffer.allocUnsafe(PAGE_SIZE);
+      const digests = Buffer.allocUnsafe(left.length * DIGEST_BYTES);
+      for (const [k, at] of left.entries()) {
+        await from.read(page, 0, PAGE_SIZE, at * PAGE_SIZE);
+        await to.write(page, 0, PAGE_SIZE, k * PAGE_SIZE);
+        content.digests.copy(digests, k * DIGEST_BYTES, at * DIGEST_BYTES, (at + 1) * DIGEST_BYTES);
+      }
+      leftOut = {
+        file: leftFile,
+        chunkSize: PAGE_SIZE,
+        content: { digests, known: new Uint8Array(left.length).fill(1) },
+      };
+    } finally {
+      await Promise.all([from.close(), to.close()]);
+    }
+  }
+  let size = (await stat(file)).size;
+  try {
+    for (const s of shifts) {
+      const at = s.at * PAGE_SIZE;
+      const length = s.pages * PAGE_SIZE;
+      if (s.kind === 'insert') {
+        if (at >= size) break; // past the end: the plan extends the file
+        await execa('fallocate', ['--insert-range', '--offset', String(at), '--length', String(length), file]);
+        size += length;
+      } else if (at + length >= size) {
+        await truncate(file, at); // a range up to the end cannot be collapsed: nothing after it to move
+        size = at;
+      } else {
+        await execa('fallocate', ['--collapse-range', '--offset', String(at), '--length', String(length), file]);
+        size -= length;
+      }
+    }
+  } catch {
+    // Shifted part-way, or not at all: what it holds now is not known without hashing it again.
+    const digests = await hashFileChunks(file, size, PAGE_SIZE);
+    return { content: { digests, known: new Uint8Array(digests.length / DIGEST_BYTES).fill(1) }, leftOut };
+  }
+  const shifted = shiftedContent(content.digests, content.known, order, pages);
+  // Past the file's end (an insert there was left to the plan) nothing is held.
+  const end = Math.floor(size / PAGE_SIZE);
+  if (shifted.known.length > end) shifted.known.fill(0, end);
+  return { content: shifted, leftOut };
 }

@@ -1,6 +1,15 @@
 // The image a target builds in place: what it asks for after planning an offer, and where it finds the rest.
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { FrameBatch } from '../../domain/chunk-frames';
@@ -104,4 +113,32 @@ it("takes over, by renaming, the live round's file whose pages lie where the fin
   const hashes = manifest.entries[0]!.chunks!;
   expect(await image.write(FrameBatch.of([{ hash: digestAt(hashes, 1), data: e }]))).toBe(1);
   expect(readFileSync(path.join(receiving, 'pages-1.img')).equals(wanted)).toBe(true);
+});
+
+it("shifts the round's file into the final layout when the program gained and freed pages since (no copy)", async () => {
+  // Found by the 1 GiB redis bench: a writer's new keys added pages between the live round and the final dump, every
+  // page after them sat a few places off, and the whole image was copied into place inside the freeze (14.5 s).
+  const held = Array.from({ length: 64 }, () => randomBytes(PAGE_SIZE));
+  const gained = [randomBytes(PAGE_SIZE), randomBytes(PAGE_SIZE), randomBytes(PAGE_SIZE)];
+  const wanted = [...held.slice(0, 10), ...gained, ...held.slice(10, 40), ...held.slice(45)]; // 40..44 freed
+  const seed = path.join(tmp, 'seed');
+  const receiving = path.join(tmp, 'receiving');
+  const offered = path.join(tmp, 'offered');
+  for (const dir of [seed, offered]) mkdirSync(dir);
+  writeFileSync(path.join(seed, 'pages-4242.img'), pages(...held));
+  writeFileSync(path.join(offered, 'pages-1.img'), pages(...wanted));
+  const { manifest } = await scanDirectory(offered, 'checkpoint', 'c1', 2);
+
+  const image = await ReceivingImage.open(receiving);
+  await image.seedFrom(seed);
+  const { ino } = statSync(path.join(receiving, 'pages-4242.img'));
+  await image.plan(manifest, new ChunkReader([]));
+
+  expect(statSync(path.join(receiving, 'pages-1.img')).ino).toBe(ino);
+  expect(image.missingCount).toBe(3); // the gained pages only
+  const hashes = manifest.entries[0]!.chunks!;
+  const sent = gained.map((data, k) => ({ hash: digestAt(hashes, 10 + k), data }));
+  expect(await image.write(FrameBatch.of(sent))).toBe(3);
+  expect(readFileSync(path.join(receiving, 'pages-1.img')).equals(pages(...wanted))).toBe(true);
+  expect(readdirSync(receiving)).toEqual(['pages-1.img']); // the pages set aside are gone too
 });
