@@ -132,13 +132,40 @@ it("shifts the round's file into the final layout when the program gained and fr
   const image = await ReceivingImage.open(receiving);
   await image.seedFrom(seed);
   const { ino } = statSync(path.join(receiving, 'pages-4242.img'));
+  const copies = jest.spyOn(image, 'write');
   await image.plan(manifest, new ChunkReader([]));
 
   expect(statSync(path.join(receiving, 'pages-1.img')).ino).toBe(ino);
+  expect(copies).not.toHaveBeenCalled();
   expect(image.missingCount).toBe(3); // the gained pages only
   const hashes = manifest.entries[0]!.chunks!;
   const sent = gained.map((data, k) => ({ hash: digestAt(hashes, 10 + k), data }));
   expect(await image.write(FrameBatch.of(sent))).toBe(3);
   expect(readFileSync(path.join(receiving, 'pages-1.img')).equals(pages(...wanted))).toBe(true);
   expect(readdirSync(receiving)).toEqual(['pages-1.img']); // the pages set aside are gone too
+});
+
+it('shifts back into place a held file of the same name whose pages sit off their places (a move back)', async () => {
+  const held = Array.from({ length: 64 }, () => randomBytes(PAGE_SIZE));
+  const gained = [randomBytes(PAGE_SIZE), randomBytes(PAGE_SIZE)];
+  const wanted = [...held.slice(0, 5), ...gained, ...held.slice(5, 30), ...held.slice(33)]; // 30..32 freed
+  const seed = path.join(tmp, 'seed');
+  const receiving = path.join(tmp, 'receiving');
+  const offered = path.join(tmp, 'offered');
+  for (const dir of [seed, offered]) mkdirSync(dir);
+  writeFileSync(path.join(seed, 'pages-1.img'), pages(...held)); // the remnant's image
+  writeFileSync(path.join(offered, 'pages-1.img'), pages(...wanted));
+  const { manifest } = await scanDirectory(offered, 'checkpoint', 'c1', 2);
+
+  const image = await ReceivingImage.open(receiving);
+  await image.seedFrom(seed);
+  const copies = jest.spyOn(image, 'write'); // how the plan puts held pages it found elsewhere in place
+  await image.plan(manifest, new ChunkReader([]));
+
+  expect(copies).not.toHaveBeenCalled(); // shifted into place: nothing copied
+  expect(image.missingCount).toBe(2);
+  const hashes = manifest.entries[0]!.chunks!;
+  expect(await image.write(FrameBatch.of(gained.map((data, k) => ({ hash: digestAt(hashes, 5 + k), data }))))).toBe(2);
+  expect(readFileSync(path.join(receiving, 'pages-1.img')).equals(pages(...wanted))).toBe(true);
+  expect(readdirSync(receiving)).toEqual(['pages-1.img']);
 });

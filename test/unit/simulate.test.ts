@@ -2,7 +2,7 @@
 import { generateCampus } from '../../infra/simulate/campus';
 import { markdownTable, seriesPer100Pcs } from '../../bench/semester-chart';
 import { POLICY_NAMES } from '../../infra/simulate/policies';
-import { simulateSemester } from '../../infra/simulate/semester';
+import { simulateOnePolicy, simulateSemester } from '../../infra/simulate/semester';
 import { seededRandom } from '../../common/seeded-random';
 
 describe('campus simulator', () => {
@@ -31,6 +31,12 @@ describe('campus simulator', () => {
     const figures = (p: (typeof report.policies)['zanshin']) => ({ ...p, simulatedInSeconds: 0 });
     for (const name of POLICY_NAMES) expect(figures(again.policies[name])).toEqual(figures(report.policies[name]));
     expect(simulateSemester({ pcs: 48, weeks: 2, seed: 4 }).policies.zanshin).not.toEqual(report.policies.zanshin);
+  });
+
+  it('gives one policy run alone (as each worker thread runs it) the figures it has among all', () => {
+    const figures = (p: (typeof report.policies)['zanshin']) => ({ ...p, simulatedInSeconds: 0 });
+    const alone = simulateOnePolicy({ pcs: 48, weeks: 2, seed: 3 }, 'least-loaded');
+    expect(figures(alone)).toEqual(figures(report.policies['least-loaded']));
   });
 
   it('generates a timetable the importer takes, with an open lab of older PCs', () => {
