@@ -9,6 +9,7 @@ import { PERIODIC_LOCKS } from '../../api/periodic';
 import { DEFAULT_LECTURE_WINDOW_DAYS } from '../../common/names';
 import { importTimetable } from '../../domain/timetable-import';
 import { runControlPlaneLoad } from '../../infra/load/control-plane-load';
+import { findContainer, insertContainer, nextEpoch, recordRestart } from '../../state/containers';
 import { createPool, ifFirst } from '../../state/db';
 import { replaceImport } from '../../state/lectures';
 import { startTestPostgres } from '../helpers/postgres';
@@ -79,6 +80,28 @@ it('expands a timetable once when two API instances look at the same moment', as
     );
     // One instance expanded it; the other skipped the round (null) or found nothing left to do.
     expect(runs.flatMap((r) => r ?? []).map((d) => d.name)).toEqual(['seminars']);
+  } finally {
+    await Promise.all(instances.map((db) => db.end()));
+    await pg.stop();
+  }
+});
+
+it('loses no update when two API instances change one container at the same moment', async () => {
+  const pg = await startTestPostgres();
+  const instances = [createPool(pg.url, 4, () => undefined), createPool(pg.url, 4, () => undefined)];
+  try {
+    await migrate(instances[0]!);
+    const c = { id: 'c1', args: ['/bin/app'], env: [], memoryMiB: 16, diskMiB: 64, cpus: 1, pids: 64, user: null };
+    const before = (await insertContainer(instances[0]!, { ...c, rootfs: { dir: '/srv/c1' } }, null))!;
+    // Each instance: 20 recoveries (a new epoch each) and 20 restarts (a read, then a write of the count) at once.
+    await Promise.all(
+      instances.flatMap((db) =>
+        Array.from({ length: 40 }, (_, k) => (k % 2 ? nextEpoch(db, 'c1') : recordRestart(db, 'c1', 'pc1'))),
+      ),
+    );
+    const after = (await findContainer(instances[1]!, 'c1'))!;
+    expect(after.epoch).toBe(before.epoch + 40);
+    expect(after.restartCount).toBe(40); // each read-then-write under the row's lock: none overwritten
   } finally {
     await Promise.all(instances.map((db) => db.end()));
     await pg.stop();
