@@ -29,6 +29,7 @@ import { ensureCounterRootfs } from '../infra/images/counter';
 import { ApiClient, apiClientConfig } from '../cli/api-client';
 import { formatMoves } from '../cli/format';
 import type { MigrationResult, MoveReport } from '../domain/reports';
+import { moveSteps } from './move-steps';
 import type { ContainerNetwork } from '../domain/container-network';
 import { controlTaskQueue } from '../common/config';
 import { nodeLifecycleWorkflowId } from '../common/names';
@@ -79,17 +80,15 @@ async function probed<T>(
   }
 }
 
+const stepsText = (steps: Record<string, number>) =>
+  Object.entries(steps)
+    .map(([k, v]) => `${k} ${fmtMs(v)}`)
+    .join(', ');
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function zanshinResult(m: MoveReport, probe: ProbeResult): MethodResult {
-  const steps: Record<string, number> = {};
-  for (const s of m.steps) steps[s.step] = s.ms;
-  steps['dump (final)'] = m.checkpoint.dumpMs;
-  steps['hash after dump'] = m.checkpoint.hashMs;
-  steps['runc restore'] = m.restore.restoreMs;
-  steps['downtime (workflow view)'] = m.downtimeMs;
-  (m.preCopy ?? []).forEach((r, i) => (steps[`pre-copy ${i + 1} freeze`] = r.frozenMs));
-  if (m.frozenTotalMs !== undefined) steps['frozen in all (reported)'] = m.frozenTotalMs;
+  const steps = moveSteps(m);
   // Request to done as the migration reports it (older reports: the sum of its steps).
   const totalMs = (m as MigrationResult).totalMs ?? m.steps.reduce((n, s) => n + s.ms, 0);
   // Downtime as a client sees it: the longest silence; every silence counts in the frozen total.
@@ -300,11 +299,7 @@ async function main(): Promise<void> {
         console.log(`\n${mib} MiB, ${workload} memory, ${dirty} dirty pages/s, link ${config.linkRate ?? 'unshaped'}:`);
         for (const [name, m] of Object.entries(r.methods))
           console.log(
-            `  ${name.padEnd(30)} downtime ${fmtMs(m.downtimeMs).padStart(9)}  total ${fmtMs(m.totalMs).padStart(9)}  wire ${fmtMB(m.wireBytes).padStart(10)}  ${Object.entries(
-              m.steps,
-            )
-              .map(([k, v]) => `${k} ${fmtMs(v)}`)
-              .join(', ')}`,
+            `  ${name.padEnd(30)} downtime ${fmtMs(m.downtimeMs).padStart(9)}  total ${fmtMs(m.totalMs).padStart(9)}  wire ${fmtMB(m.wireBytes).padStart(10)}  ${stepsText(m.steps)}`,
           );
         const sc = baselines.stopAndCopy.downtimeMs;
         const rs = baselines.rsyncReturn;
@@ -329,7 +324,8 @@ async function main(): Promise<void> {
         );
         for (const m of redis.moves)
           console.log(
-            `  ${m.route.padEnd(12)} downtime ${fmtMs(m.downtimeMs)}  freezes ${m.freezes.map((f) => `${f.kind} ${fmtMs(f.ms)}`).join(', ')} (in all ${fmtMs(m.frozenTotalMs)})  client's longest wait ${fmtMs(m.clientLongestWaitMs)} (${m.clientMinusDowntimeMs >= 0 ? '+' : ''}${fmtMs(m.clientMinusDowntimeMs)})  writer's ${fmtMs(m.writerLongestWaitMs)}  wire ${fmtMB(m.wireBytes)}  request to done ${m.totalMs === null ? '-' : fmtMs(m.totalMs)}  held packets ${m.heldPackets ?? '-'}`,
+            `  ${m.route.padEnd(12)} downtime ${fmtMs(m.downtimeMs)}  freezes ${m.freezes.map((f) => `${f.kind} ${fmtMs(f.ms)}`).join(', ')} (in all ${fmtMs(m.frozenTotalMs)})  client's longest wait ${fmtMs(m.clientLongestWaitMs)} (${m.clientMinusDowntimeMs >= 0 ? '+' : ''}${fmtMs(m.clientMinusDowntimeMs)})  writer's ${fmtMs(m.writerLongestWaitMs)}  wire ${fmtMB(m.wireBytes)}  request to done ${m.totalMs === null ? '-' : fmtMs(m.totalMs)}  held packets ${m.heldPackets ?? '-'}` +
+              `\n               ${stepsText(m.steps)}`,
           );
         log(
           `node workers' peak memory during the redis moves: ${JSON.stringify(nodeWorkerPeaks(plan.paths.state, false))} MiB`,

@@ -9,6 +9,7 @@ import type { ContainerNetwork } from '../domain/container-network';
 import type { MigrationResult } from '../domain/reports';
 import { connectRedisClient, RedisLanClient } from '../infra/demo/lan-client';
 import { ensureDebianRootfs, REDIS_ROOTFS } from '../infra/images/debian-rootfs';
+import { moveSteps } from './move-steps';
 import type { migrateContainer } from '../workflows';
 
 export interface RedisMoveResult {
@@ -28,6 +29,8 @@ export interface RedisMoveResult {
   fullBytes: number;
   totalMs: number | null;
   heldPackets: number | null;
+  /** Where the move's time went (bench/move-steps.ts). */
+  steps: Record<string, number>;
 }
 
 export interface RedisBenchResult {
@@ -123,6 +126,7 @@ function moveFigures(
     fullBytes: m.fullBytes,
     totalMs: m.totalMs ?? null,
     heldPackets: m.restore.heldPackets ?? null,
+    steps: moveSteps(m),
   };
 }
 
