@@ -1,5 +1,6 @@
 import execa from 'execa';
 import { chmod, lchown, link, lstat, mkdir, open, readdir, readlink, rename, rm, symlink } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
 import path from 'node:path';
 import { digestHex, unpackHex } from '../domain/digest-index';
 import { chunkCountOf, isZeroChunk, Manifest, ManifestEntry, ManifestError, resolveInside } from '../domain/manifest';
@@ -94,6 +95,37 @@ async function assertRealParents(root: string, rel: string): Promise<void> {
 const sameChunks = (a: ManifestEntry | undefined, b: ManifestEntry): boolean =>
   !!a && a.type === 'file' && a.size === b.size && a.chunks!.equals(b.chunks!);
 
+/** The same entry as last applied: type, mode, owner, target, and (files) content. */
+const sameEntry = (a: ManifestEntry | undefined, b: ManifestEntry): boolean =>
+  !!a &&
+  a.type === b.type &&
+  a.mode === b.mode &&
+  (a.uid ?? 0) === (b.uid ?? 0) &&
+  (a.gid ?? 0) === (b.gid ?? 0) &&
+  a.target === b.target &&
+  (b.type !== 'file' || sameChunks(a, b));
+
+/**
+ * Whether an entry applied before and not written now is on disk as applied (type, mode, owner; a symlink's target):
+ * then nothing is done to it. A restore applies the whole bundle inside the freeze, and checking each of a rootfs's
+ * entries and every parent of it took 0.6-1 s for redis's 1,127 (measured); one lstat each now.
+ */
+async function unchangedOnDisk(full: string, e: ManifestEntry, st: Stats | null): Promise<boolean> {
+  if (!st || (st.uid ?? 0) !== (e.uid ?? 0) || (st.gid ?? 0) !== (e.gid ?? 0)) return false;
+  switch (e.type) {
+    case 'dir':
+      return st.isDirectory() && (st.mode & 0o7777) === (e.mode & 0o7777);
+    case 'file':
+      return st.isFile();
+    case 'fifo':
+      return st.isFIFO() && (st.mode & 0o7777) === (e.mode & 0o7777);
+    case 'symlink':
+      return st.isSymbolicLink() && (await readlink(full)) === e.target;
+    default:
+      return false; // a hard link: checked against its file the full way
+  }
+}
+
 function holdsDamaged(e: ManifestEntry, damaged?: (hash: string) => boolean): boolean {
   if (!damaged) return false;
   for (let k = 0; k < chunkCountOf(e); k++) if (damaged(digestHex(e.chunks!, k))) return true;
@@ -154,8 +186,11 @@ export async function applyBundle(
   const wanted = new Set(entries.map((e) => e.path));
   for (const e of entries) {
     const full = resolveInside(rootfs, e.path);
-    await assertRealParents(rootfs, e.path);
     let st = await lstat(full).catch(() => null);
+    // Nothing is written for such an entry: no parent needs checking.
+    if (!staged.has(e.path) && sameEntry(before.get(e.path), e) && (await unchangedOnDisk(full, e, st))) continue;
+    await assertRealParents(rootfs, e.path);
+    st = await lstat(full).catch(() => null);
     if (e.type === 'dir') {
       if (st && !st.isDirectory()) await rm(full, { recursive: true, force: true });
       if (!st || !st.isDirectory()) await mkdir(full, { mode: e.mode });

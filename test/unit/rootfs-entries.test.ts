@@ -1,15 +1,18 @@
 // What a rootfs holds besides plain root-owned files, carried between PCs: owners, FIFOs, sockets, devices.
 import execa from 'execa';
 import {
+  chmodSync,
   chownSync,
   linkSync,
   lstatSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
+  readlinkSync,
   renameSync,
   rmSync,
   statSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { createServer } from 'node:net';
@@ -128,4 +131,22 @@ describe('hard links', () => {
       /hard link a must name a file listed before it/,
     );
   });
+});
+
+it('applies an unchanged manifest again with one look at each entry, and still puts back what changed on disk', async () => {
+  mkdirSync(path.join(src, 'etc'), { mode: 0o755 });
+  writeFileSync(path.join(src, 'etc', 'conf'), 'x');
+  symlinkSync('conf', path.join(src, 'etc', 'link'));
+  const { manifest, locations } = await scanDirectory(src, 'bundle', 'c1');
+  const reader = ChunkReader.fromLocations(locations);
+  const first = await applyBundle(manifest, dst, null, reader, path.join(tmp, 'incoming'));
+  // Changed on this PC behind the manifest's back: a directory's mode, a symlink's target.
+  chmodSync(path.join(dst, 'etc'), 0o700);
+  rmSync(path.join(dst, 'etc', 'link'));
+  symlinkSync('/etc/passwd', path.join(dst, 'etc', 'link'));
+  const again = await applyBundle(manifest, dst, first.applied, reader, path.join(tmp, 'incoming'));
+  await reader.close();
+  expect(again).toMatchObject({ written: 0, unchanged: 1, removed: 0 });
+  expect(statSync(path.join(dst, 'etc')).mode & 0o7777).toBe(0o755);
+  expect(readlinkSync(path.join(dst, 'etc', 'link'))).toBe('conf');
 });
