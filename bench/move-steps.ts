@@ -6,7 +6,11 @@ export function moveSteps(m: MoveReport): Record<string, number> {
   for (const s of m.steps) steps[s.step] = s.ms;
   steps['dump (final)'] = m.checkpoint.dumpMs;
   steps['hash after dump'] = m.checkpoint.hashMs;
+  const finalImage = [...m.transfers].reverse().find((t) => t.kind === 'checkpoint');
+  if (finalImage?.offerMs !== undefined) steps['transfer: manifest and plan'] = finalImage.offerMs;
+  if (finalImage?.streamMs !== undefined) steps['transfer: pages'] = finalImage.streamMs;
   steps['runc restore'] = m.restore.restoreMs;
+  for (const [part, ms] of Object.entries(m.restore.partsMs ?? {})) steps[`restore: ${part}`] = ms;
   steps['downtime (workflow view)'] = m.downtimeMs;
   (m.preCopy ?? []).forEach((r, i) => (steps[`pre-copy ${i + 1} freeze`] = r.frozenMs));
   if (m.frozenTotalMs !== undefined) steps['frozen in all (reported)'] = m.frozenTotalMs;

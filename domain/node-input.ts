@@ -138,6 +138,7 @@ export const NODE_INPUT_SCHEMAS = {
   restoreFromTransfer: object(['transferId', 'spec', 'meta'], { transferId, spec, meta, epoch }),
   storeFromTransfer: object(['transferId', 'spec', 'meta'], { transferId, spec, meta }),
   takeOverAddress: object(['transferId', 'spec'], { transferId, spec }),
+  applyRunningBundle: object(['transferId'], { transferId }),
   restoreLocal: object(['containerId', 'generation'], { containerId, generation, epoch }),
   leaveRemnant: ofContainer,
   abortReceive: object(['transferId'], { transferId }),

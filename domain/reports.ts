@@ -104,6 +104,9 @@ export interface TransferReport extends WireCounters {
   manifest: ManifestStats;
   missingChunks: number;
   ms: number;
+  /** Of ms: the manifest's round trip (the target plans from what it holds) and the chunks' streaming. */
+  offerMs?: number;
+  streamMs?: number;
 }
 
 export interface CheckpointReport {
@@ -149,6 +152,8 @@ export interface RestoreReport {
   /** Packets peers sent during the move, kept on this PC and passed after the restore (null: dropped instead). */
   heldPackets?: number | null;
   state: ContainerState;
+  /** Where the restore step's time went on the target, by part (ms); absent from workers before it was kept. */
+  partsMs?: Record<string, number>;
 }
 
 /** One step of a migration as the workflow saw it. */

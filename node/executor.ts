@@ -202,6 +202,9 @@ export class NodeExecutor {
         `${this.config.nodeId}: store under its reserve; removed to make room for ${containerId}: ${removed.join(', ')}`,
       );
   }
+  applyRunningBundle(transferId: string): ReturnType<Receiver['applyRunningBundle']> {
+    return this.receiver.applyRunningBundle(transferId);
+  }
   keepGeneration(transferId: string, meta: GenerationMeta): Promise<{ generation: number }> {
     return this.receiver.keepGeneration(transferId, meta);
   }

@@ -34,6 +34,8 @@ export interface LocalRestore {
   heldPackets?: number | null;
   state: ContainerState;
   checkpointCreatedAt: string;
+  /** Where the restore's time went, by part (ms). */
+  partsMs?: Record<string, number>;
 }
 
 export interface RestorerDeps {
@@ -69,6 +71,7 @@ export class Restorer {
     meta: GenerationMeta,
     epoch?: number,
   ): Promise<RestoreReport> {
+    const start = process.hrtime.bigint();
     const { runc, net, transfers, receiver } = this.deps;
     const transfer = await transfers.get(transferId);
     if (spec.containerId !== transfer.record.containerId)
@@ -85,6 +88,8 @@ export class Restorer {
       ? Promise.resolve()
       : net.create(spec.containerId, spec.network, { held: true });
     let received: Received;
+    const beforeReceiveMs = msSince(start);
+    const t0 = process.hrtime.bigint();
     try {
       [received] = await Promise.all([receiver.receive(transferId, spec, meta, false, true), netReady]);
     } catch (err) {
@@ -92,6 +97,7 @@ export class Restorer {
       await net.destroy(spec.containerId).catch(() => undefined);
       throw err;
     }
+    const receivedMs = msSince(t0);
     const { manifest, ...report } = received;
     let restored: LocalRestore;
     try {
@@ -104,6 +110,7 @@ export class Restorer {
       await this.keepManifest(received.containerId, meta.generation, manifest);
       throw err;
     }
+    const t1 = process.hrtime.bigint();
     await this.keepManifest(received.containerId, meta.generation, manifest);
     await transfers.finish(transferId);
     return {
@@ -112,6 +119,14 @@ export class Restorer {
       restoreMs: restored.restoreMs,
       heldPackets: restored.heldPackets,
       state: restored.state,
+      partsMs: {
+        'before receive': beforeReceiveMs,
+        'apply bundle': report.applyBundleMs,
+        'take image': report.writeImageMs,
+        'receive and namespace': receivedMs,
+        ...restored.partsMs,
+        'keep manifest': msSince(t1),
+      },
     };
   }
 
@@ -219,9 +234,16 @@ export class Restorer {
     // The copy about to run is the newest: its dumps are numbered in its epoch (never an older one's).
     if (epoch !== undefined) await store.setEpoch(containerId, epoch);
     const t0 = process.hrtime.bigint();
+    const parts: Record<string, number> = {};
+    let partFrom = t0;
+    const part = (name: string) => {
+      parts[name] = msSince(partFrom);
+      partFrom = process.hrtime.bigint();
+    };
     // Nothing reaches CRIU unchecked, whichever path restores (a move, a rollback, a start after a stop).
     if (verify === 'always') coordination.uncheckContainer(containerId);
     await this.verifyChain(containerId, generation);
+    part('verify');
     const work = path.join(store.generationDir(containerId, generation), `restore-work-${Date.now()}`);
     // config.json is already this PC's (written when the bundle was created or received here). The address is
     // present but silent while CRIU rebuilds the connections; then the LAN learns where it is.
@@ -240,6 +262,7 @@ export class Restorer {
       lazy ??
       (!tracksDirtyPages(this.config) &&
         restoresLazily(this.config.lazyRestore ?? true, await pagesBytes(imageDir), this.config.lazyRestoreMinBytes));
+    part('before runc');
     let daemon: LazyPagesDaemon | null;
     try {
       daemon = await runc.restore(containerId, imageDir, work, store.bundleDir(containerId), { lazyPages });
@@ -251,10 +274,12 @@ export class Restorer {
     // fails must leave nothing running, or the caller would bring the container back elsewhere too.
     let restoreMs: number;
     let heldPackets: number | null;
+    part('runc restore');
     try {
       ({ heldPackets } = await net.release(containerId));
       if (spec.network) await net.announce(containerId, spec.network);
       restoreMs = msSince(t0);
+      part('release and announce');
       if (daemon) this.awaitMemory(containerId, generation, daemon, work);
       else await rm(work, { recursive: true, force: true });
       await store.clearRemnant(containerId);
@@ -264,12 +289,9 @@ export class Restorer {
       await net.destroy(containerId).catch(() => undefined);
       throw err;
     }
-    return {
-      restoreMs,
-      heldPackets,
-      state: await runc.startedState(containerId),
-      checkpointCreatedAt: meta.createdAt,
-    };
+    const state = await runc.startedState(containerId);
+    part('after');
+    return { restoreMs, heldPackets, state, checkpointCreatedAt: meta.createdAt, partsMs: parts };
   }
 
   /** Checks a generation and the parents its image needs against their manifests; throws naming what is damaged. */

@@ -113,7 +113,10 @@ export class Sender {
     const client = new DataPlaneClient(target, signal);
     let reader: ChunkReader | null = null;
     try {
+      let t0 = process.hrtime.bigint();
       const missing = await client.offer(manifest, base);
+      const offerMs = msSince(t0);
+      t0 = process.hrtime.bigint();
       reader = readerFor();
       const missingCount = missing.count;
       // A checkpoint image is read-only once hashed: read in runs, the target verifies each chunk. A rootfs may be
@@ -130,6 +133,8 @@ export class Sender {
         kind: manifest.kind,
         manifest: manifestStats(manifest),
         missingChunks: missingCount,
+        offerMs,
+        streamMs: msSince(t0),
         ...client.counters,
       };
     } finally {

@@ -50,6 +50,7 @@ export function nodeActivities(nodeId: string, timeouts: NodeTimeouts = {}) {
     syncBundle: long.syncBundle,
     checkpointContainer: long.checkpointContainer,
     keepGeneration: long.keepGeneration,
+    applyRunningBundle: long.applyRunningBundle,
     mergeChain: long.mergeChain,
     sendCheckpoint: long.sendCheckpoint,
     restoreFromTransfer: long.restoreFromTransfer,

@@ -152,6 +152,10 @@ async function shipCheckpoint(
   const deltaBases = () => targetHolds.filter((n) => !(receive.rewrittenGenerations ?? []).includes(n));
   // Mounts over kernel files the target lacks (e.g. /proc/sysrq-trigger) stay out of the dumps, or it cannot restore.
   const targetLacks = receive.absentKernelPaths ?? [];
+  // A first move's target writes the synced rootfs while the pre-copy goes on (not a remnant's: should the move
+  // fail, it must stay as its checkpoints saw it). Awaited before the freeze; if it fails, the frozen receive
+  // writes every file as before.
+  let appliedEarly: Promise<unknown> = Promise.resolve();
   if (!checkpoint) {
     // 3. Sync the rootfs while the container still runs, so the downtime carries only the last delta.
     transfers.push(
@@ -159,6 +163,10 @@ async function shipCheckpoint(
         source.syncBundle({ containerId, target: dest, final: false }),
       ),
     );
+    if (!receive.hasBundle && patched('apply-bundle-early'))
+      appliedEarly = run
+        .step('apply bundle (running)', to, () => target.applyRunningBundle({ transferId: dest.transferId }))
+        .catch(() => null);
     /** Sends a pre-copy round's dump and records it: the target holds it from now on. */
     const sendRound = async (round: number, pre: CheckpointReport): Promise<TransferReport> => {
       const sent = await run.step(`pre-copy ${round}: transfer`, from, () =>
@@ -231,6 +239,7 @@ async function shipCheckpoint(
       }
     }
     // 4. Checkpoint: unless it is left running, the container stops here and the downtime starts.
+    await appliedEarly;
     frozenAt = Date.now();
     // A content move's dump supersedes on the source its pre-copy rounds and what the target holds (it keeps its
     // copy); a kernel one's parents stay.

@@ -150,6 +150,10 @@ export function createNodeActivities(deps: NodeActivityDeps) {
       return beating(() => executor().restoreFromTransfer(input.transferId, input.spec, input.meta, input.epoch));
     },
     /** A move's target takes the address over while the image is on its way: peers' packets are kept, not lost. */
+    async applyRunningBundle(input: { transferId: string }) {
+      checkNodeInput('applyRunningBundle', input);
+      return beating(() => executor().applyRunningBundle(input.transferId));
+    },
     async takeOverAddress(input: { transferId: string; spec: ContainerSpec }): Promise<{ heldFromMs: number }> {
       checkNodeInput('takeOverAddress', input);
       return executor().takeOverAddress(input.transferId, input.spec);

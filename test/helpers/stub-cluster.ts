@@ -272,6 +272,8 @@ export class StubCluster {
       leaveRemnant: () => act('leaveRemnant', () => ({ expiresAt: new Date(Date.now() + 3_600_000).toISOString() })),
       abortReceive: () => act('abortReceive', () => undefined),
       takeOverAddress: () => act('takeOverAddress', () => ({ heldFromMs: 1 })),
+      applyRunningBundle: () =>
+        act('applyRunningBundle', () => ({ written: 1, unchanged: 0, removed: 0, kept: 0, applied: true, ms: 1 })),
       containerState: ({ containerId }) =>
         act('containerState', () => ({
           // What the stub control plane records there runs there, unless the PC lost it.

@@ -158,6 +158,12 @@ describe('container migration with remnants', () => {
     const pages = back.checkpoint.image.chunks;
     expect(cp.missingChunks / pages).toBeLessThan(0.02);
     expect(back.wireBytes / back.checkpoint.image.bytes).toBeLessThan(0.05);
+    // pc2 held nothing of it: it wrote the synced rootfs while the counter still ran, and the frozen receive found
+    // every file in place (written again: only what changed after the running sync).
+    expect(there.steps.map((s) => s.step)).toContain('apply bundle (running)');
+    expect(there.restore.bundle.unchanged).toBeGreaterThan(there.restore.bundle.written);
+    // The way back found pc1's remnant: its rootfs is left alone until the freeze.
+    expect(back.steps.map((s) => s.step)).not.toContain('apply bundle (running)');
     // The first move had nothing to reuse: it carried about the whole image.
     expect(there.wireBytes / there.checkpoint.image.bytes).toBeGreaterThan(0.9);
     // pc2 dropped the generation it had restored from before its dump (pc1 holds it): one image of it on pc2, the

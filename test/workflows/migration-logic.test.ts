@@ -92,8 +92,9 @@ describe('migrateContainer (stub activities)', () => {
       [next, 'completed'],
     ]);
     expect(stub.checkpointed).toEqual(['c1']);
-    // The target takes the address over beside the transfer (after the source stopped), then restores.
-    expect(stub.on(next!)).toEqual(['prepareReceive', 'takeOverAddress', 'restoreFromTransfer']);
+    // The target (holding nothing of it) writes the running rootfs before the freeze, takes the address over beside
+    // the transfer (after the source stopped), then restores.
+    expect(stub.on(next!)).toEqual(['prepareReceive', 'applyRunningBundle', 'takeOverAddress', 'restoreFromTransfer']);
     // No remnant on the target and a container of unknown size: one pre-copy round (the stub's transfers are tiny,
     // so one is enough) before the freeze.
     const calls = stub.on(src!);
@@ -175,6 +176,8 @@ describe('migrateContainer (stub activities)', () => {
     expect(stub.checkpointInputs.map((i) => i.supersedes)).toEqual([[1]]);
     expect(stub.on(src!).filter((a) => a === 'sendCheckpoint')).toHaveLength(2);
     expect(stub.on(dying!)).toContain('abortReceive');
+    // A remnant's rootfs is left as its checkpoints saw it until the freeze.
+    expect(stub.on(dying!)).not.toContain('applyRunningBundle');
     expect(result.generation).toBe(1);
     expect(stub.containers.c1).toMatchObject({ nodeId: next, state: 'running' });
   });
