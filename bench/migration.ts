@@ -24,7 +24,7 @@ import { REPO_ROOT, clusterConfig } from '../infra/cluster/config';
 import { startCluster, stopCluster } from '../infra/cluster/cluster';
 import { planCluster } from '../infra/cluster/plan';
 import { readState } from '../infra/cluster/state';
-import { freePort } from '../infra/cluster/wait';
+import { freePorts } from '../infra/cluster/wait';
 import { ensureCounterRootfs } from '../infra/images/counter';
 import { ApiClient, apiClientConfig } from '../cli/api-client';
 import { formatMoves } from '../cli/format';
@@ -195,6 +195,8 @@ async function main(): Promise<void> {
   const dwellMs = 5_000;
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'zanshin-bench-'));
   chmodSync(dataDir, 0o755);
+  // Taken together, so that no two are the same (four separate picks once gave the API and Temporal one port).
+  const [temporalPort, uiPort, apiPort, pgPort] = await freePorts(4);
   const config = clusterConfig({
     ...process.env,
     ZANSHIN_DATA_DIR: dataDir,
@@ -202,10 +204,10 @@ async function main(): Promise<void> {
     ZANSHIN_NS_PREFIX: 'zb',
     ZANSHIN_LAN_SUBNET: '10.81.0',
     ...(process.env.BENCH_LINK_RATE ? { ZANSHIN_LINK_RATE: process.env.BENCH_LINK_RATE } : {}),
-    ZANSHIN_TEMPORAL_PORT: String(await freePort()),
-    ZANSHIN_TEMPORAL_UI_PORT: String(await freePort()),
-    ZANSHIN_API_PORT: String(await freePort()),
-    ZANSHIN_PG_PORT: String(await freePort()),
+    ZANSHIN_TEMPORAL_PORT: String(temporalPort),
+    ZANSHIN_TEMPORAL_UI_PORT: String(uiPort),
+    ZANSHIN_API_PORT: String(apiPort),
+    ZANSHIN_PG_PORT: String(pgPort),
   });
   const plan = planCluster(config);
   const [home, away] = plan.nodes;
