@@ -6,6 +6,7 @@ export function moveSteps(m: MoveReport): Record<string, number> {
   for (const s of m.steps) steps[s.step] = s.ms;
   steps['dump (final)'] = m.checkpoint.dumpMs;
   steps['hash after dump'] = m.checkpoint.hashMs;
+  for (const [part, ms] of Object.entries(m.checkpoint.partsMs ?? {})) steps[`checkpoint: ${part}`] = ms;
   const finalImage = [...m.transfers].reverse().find((t) => t.kind === 'checkpoint');
   if (finalImage?.offerMs !== undefined) steps['transfer: manifest and plan'] = finalImage.offerMs;
   if (finalImage?.streamMs !== undefined) steps['transfer: pages'] = finalImage.streamMs;

@@ -120,6 +120,8 @@ export interface CheckpointReport {
   /** Mounts left out of the dump because the target's kernel lacks their file (domain/oci-spec.ts). */
   skippedMounts?: string[];
   dumpMs: number;
+  /** Where the checkpoint step's time went on the source, by part (ms); absent from workers before it was kept. */
+  partsMs?: Record<string, number>;
   /** How long the program was stopped by the dump, as CRIU measured it (freezing + frozen; absent: no figures). */
   frozenMs?: number;
   hashMs: number;

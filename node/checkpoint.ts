@@ -111,6 +111,12 @@ export class Checkpointer {
     { supersedes = [], kernel, targetLacks = [], live = false }: CheckpointOptions,
   ): Promise<CheckpointReport> {
     const { store, runc, net, configs, coordination } = this.deps;
+    const parts: Record<string, number> = {};
+    let partFrom = process.hrtime.bigint();
+    const part = (name: string) => {
+      parts[name] = msSince(partFrom);
+      partFrom = process.hrtime.bigint();
+    };
     const spec = await store.readSpec(containerId);
     if (!spec) throw new ExecutorError(`no container ${containerId} on ${this.config.nodeId}`);
     const state = await runc.state(containerId);
@@ -131,6 +137,7 @@ export class Checkpointer {
     await rm(dir, { recursive: true, force: true });
     // A differential dump's parents stay (they are the rest of its image).
     if (!tracked) await this.dropSuperseded(containerId, supersedes);
+    part('state, drop superseded');
     let t0 = process.hrtime.bigint();
     // A container that stops here must not have its peers reset meanwhile: hold its traffic until it is restored.
     if (!leaveRunning) await net.hold(containerId);
@@ -139,6 +146,7 @@ export class Checkpointer {
     // Mounts over kernel files the target lacks stay out of the image, or the target could not restore it.
     const skippedMounts = mountsTargetLacks(await runc.baseSpec(), await configs.absentKernelPaths(), targetLacks);
     await configs.writeCriuConfig(containerId, skippedMounts);
+    part('hold traffic, CRIU config');
     let strategy: DirtyStrategy = tracked ? 'kernel' : 'content';
     let fallback: string | undefined;
     // Pages are hashed while CRIU writes them: hashing overlaps the dump.
@@ -181,6 +189,7 @@ export class Checkpointer {
       }
     }
     const dumpMs = msSince(t0);
+    part('dump');
     t0 = process.hrtime.bigint();
     // Its address leaves this PC with it: whoever restores it (a target, or this PC rolling back) creates it anew.
     const [prehashed] = await Promise.all([follower?.finish(), leaveRunning ? undefined : net.destroy(containerId)]);
@@ -191,6 +200,7 @@ export class Checkpointer {
     });
     // What hashing added after the dump (most of it overlapped the dump).
     const hashMs = msSince(t0);
+    part('hash, namespace gone');
     const differential = strategy === 'kernel' && parent !== undefined;
     const meta: GenerationMeta = {
       generation,
@@ -208,7 +218,9 @@ export class Checkpointer {
     const pages = Math.round((await pagesBytes(imageDir)) / PAGE_SIZE);
     const inParents = differential ? await parentPages(imageDir) : 0;
     const frozenMs = await frozenMsOfDump(workDir);
+    part('commit, figures');
     return {
+      partsMs: parts,
       containerId,
       generation,
       strategy,

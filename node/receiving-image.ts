@@ -5,7 +5,6 @@ import { DIGEST_BYTES, DigestIndex, digestHex, digestsEqual, zeroDigest } from '
 import {
   chunkCountOf,
   chunkSizeFor,
-  FILE_CHUNK_SIZE,
   Manifest,
   PAGE_SIZE,
   ManifestEntry,
@@ -39,6 +38,8 @@ interface Dropped {
 const MAX_WRITE_RUN = 8 << 20;
 /** Bytes of received chunks copied together and written with one call when their positions lie side by side. */
 const WRITE_RUN_BYTES = 1 << 20;
+/** Writes of one batch in flight at once (the thread pool runs four; more keep it fed). */
+const WRITES_AT_ONCE = 32;
 /** Frames of one batch a position key can name (a batch of a few MiB holds far fewer). */
 const FRAMES_PER_KEY = 2 ** 21;
 
@@ -68,8 +69,6 @@ export class ReceivingImage {
   /** Per position: the next position waiting for the same hash, or -1. */
   private nextWaiting = new Int32Array(0);
   private unfilled = 0;
-  /** Where runs of received chunks are put together before they are written (allocated once). */
-  private runBuffer: Buffer | undefined;
 
   private constructor(readonly dir: string) {}
 
@@ -416,37 +415,47 @@ export class ReceivingImage {
       }
     }
     keys.sort((a, b) => a - b);
-    this.runBuffer ??= Buffer.allocUnsafe(WRITE_RUN_BYTES + FILE_CHUNK_SIZE);
-    const run = this.runBuffer;
+    // Runs of positions side by side in one file, each written with one call. The writes of a batch go side by side:
+    // a move back's pages are scattered (one run per page), and 828 writes one after another took ~0.2 s of the
+    // downtime. A one-chunk run is written straight from the batch.
+    const runs: { k: number; start: number; end: number; data: Buffer }[] = [];
     let i = 0;
     while (i < keys.length) {
-      const first = Math.floor(keys[i]! / FRAMES_PER_KEY);
-      const k = this.entryOf(first);
-      const entry = this.entries[k]!;
-      const content = this.content.get(entry.path)!;
-      const handle = await open(path.join(this.dir, entry.path), 'r+');
-      try {
-        // Runs of positions side by side in this file, copied together and written with one call.
-        while (i < keys.length && this.entryOf(Math.floor(keys[i]! / FRAMES_PER_KEY)) === k) {
-          const start = Math.floor(keys[i]! / FRAMES_PER_KEY);
-          let bytes = 0;
-          let p = start;
-          while (i < keys.length && bytes < WRITE_RUN_BYTES) {
-            const key = keys[i]!;
-            const at = Math.floor(key / FRAMES_PER_KEY);
-            if (at !== p || (p !== start && this.entryOf(p) !== k)) break;
-            const j = key - at * FRAMES_PER_KEY;
-            bytes += buf.copy(run, bytes, batch.dataOffset(j), batch.dataOffset(j) + batch.length(j));
-            p++;
-            i++;
-          }
-          await handle.write(run, 0, bytes, (start - this.starts[k]!) * entry.chunkSize!);
-          // The positions now hold their manifest chunks (`digests` is the manifest's list since the plan).
-          content.known.fill(1, start - this.starts[k]!, p - this.starts[k]!);
-        }
-      } finally {
-        await handle.close();
+      const start = Math.floor(keys[i]! / FRAMES_PER_KEY);
+      const k = this.entryOf(start);
+      const parts: Buffer[] = [];
+      let bytes = 0;
+      let p = start;
+      while (i < keys.length && bytes < WRITE_RUN_BYTES) {
+        const key = keys[i]!;
+        const at = Math.floor(key / FRAMES_PER_KEY);
+        if (at !== p || (p !== start && this.entryOf(p) !== k)) break;
+        const j = key - at * FRAMES_PER_KEY;
+        parts.push(buf.subarray(batch.dataOffset(j), batch.dataOffset(j) + batch.length(j)));
+        bytes += batch.length(j);
+        p++;
+        i++;
       }
+      runs.push({ k, start, end: p, data: parts.length === 1 ? parts[0]! : Buffer.concat(parts, bytes) });
+    }
+    const handles = new Map<number, Promise<FileHandle>>();
+    const handleOf = (k: number) => {
+      let h = handles.get(k);
+      if (!h) handles.set(k, (h = open(path.join(this.dir, this.entries[k]!.path), 'r+')));
+      return h;
+    };
+    try {
+      for (let r = 0; r < runs.length; r += WRITES_AT_ONCE)
+        await Promise.all(
+          runs.slice(r, r + WRITES_AT_ONCE).map(async ({ k, start, end, data }) => {
+            const entry = this.entries[k]!;
+            await (await handleOf(k)).write(data, 0, data.length, (start - this.starts[k]!) * entry.chunkSize!);
+            // The positions now hold their manifest chunks (`digests` is the manifest's list since the plan).
+            this.content.get(entry.path)!.known.fill(1, start - this.starts[k]!, end - this.starts[k]!);
+          }),
+        );
+    } finally {
+      await Promise.all([...handles.values()].map((h) => h.then((handle) => handle.close()).catch(() => undefined)));
     }
     // Only now: a failed write leaves its chunks asked for.
     for (const n of taken) {

@@ -189,11 +189,14 @@ export class DataPlaneClient {
             await writeTo(compressor, Buffer.concat(encodeFrame(hashes.hash(k), data)));
           }
         } else {
-          for (const run of adjacentRuns(start, end, where)) {
+          for (const batch of runBatches(adjacentRuns(start, end, where))) {
             signal?.throwIfAborted();
-            const buf = await frames.fill(run, reader);
-            counters.chunkBytes += run.bytes;
-            counters.chunks += run.lengths.length;
+            const buf = await frames.fill(batch, reader);
+            signal?.throwIfAborted(); // reading a batch takes a while: a cancelled step sends none of it
+            for (const run of batch) {
+              counters.chunkBytes += run.bytes;
+              counters.chunks += run.lengths.length;
+            }
             await writeTo(compressor, buf);
           }
         }
@@ -239,6 +242,29 @@ function firstLocation(reader: ChunkReader, hash: string): ChunkLocation {
 
 const chunkLength = (reader: ChunkReader, hash: string): number => reader.candidates(hash)[0]?.length ?? 0;
 
+/** Runs read together and handed to the compressor as one buffer. */
+const BATCH_BYTES = 512 << 10;
+const BATCH_RUNS = 256;
+
+/**
+ * Groups runs into batches: a move back sends pages scattered over the image (a return at 1 GiB: ~1,200 runs of one
+ * page), and one read and one compressor call per run, one after another, took ~0.4 s of the downtime for 5 MB.
+ */
+export function* runBatches(runs: Iterable<Run>): Generator<Run[]> {
+  let batch: Run[] = [];
+  let bytes = 0;
+  for (const run of runs) {
+    batch.push(run);
+    bytes += run.bytes;
+    if (bytes >= BATCH_BYTES || batch.length >= BATCH_RUNS) {
+      yield batch;
+      batch = [];
+      bytes = 0;
+    }
+  }
+  if (batch.length) yield batch;
+}
+
 /** Groups chunks [from, to) of a send into runs that lie side by side in one file, each read with one call. */
 export function* adjacentRuns(from: number, to: number, locate: (k: number) => ChunkLocation): Generator<Run> {
   let run: Run | null = null;
@@ -264,24 +290,44 @@ export function* adjacentRuns(from: number, to: number, locate: (k: number) => C
 class FrameWriter {
   constructor(private readonly hashes: ChunkList) {}
 
-  private readBuf = Buffer.allocUnsafe(MAX_RUN_BYTES);
-  private frameBuf = Buffer.allocUnsafe(MAX_RUN_BYTES + 256 * FRAME_HEADER_BYTES);
+  private readBuf = Buffer.allocUnsafe(BATCH_BYTES + MAX_RUN_BYTES);
+  private frameBuf = Buffer.allocUnsafe(BATCH_BYTES + MAX_RUN_BYTES + 256 * FRAME_HEADER_BYTES);
 
-  async fill(run: Run, reader: ChunkReader): Promise<Buffer> {
-    const need = run.bytes + run.lengths.length * FRAME_HEADER_BYTES;
+  /** The frames of a batch of runs, their reads issued side by side (the buffer is reused by the next call). */
+  async fill(batch: Run[], reader: ChunkReader): Promise<Buffer> {
+    let bytes = 0;
+    let chunks = 0;
+    for (const run of batch) {
+      bytes += run.bytes;
+      chunks += run.lengths.length;
+    }
+    if (this.readBuf.length < bytes) this.readBuf = Buffer.allocUnsafe(bytes);
+    const need = bytes + chunks * FRAME_HEADER_BYTES;
     if (this.frameBuf.length < need) this.frameBuf = Buffer.allocUnsafe(need);
-    const data = await reader.readAt({ file: run.file, offset: run.offset, length: run.bytes }, this.readBuf);
-    if (data.length !== run.bytes)
-      throw new ChunkUnavailableError(
-        `${run.file} is shorter than its manifest says (${data.length} of ${run.bytes} bytes at ${run.offset})`,
-      );
+    const starts: number[] = [];
+    for (let i = 0, at = 0; i < batch.length; at += batch[i]!.bytes, i++) starts.push(at);
+    const datas = await Promise.all(
+      batch.map((run, i) =>
+        reader.readAt(
+          { file: run.file, offset: run.offset, length: run.bytes },
+          this.readBuf.subarray(starts[i], starts[i]! + run.bytes),
+        ),
+      ),
+    );
     let at = 0;
-    let from = 0;
-    run.lengths.forEach((len, k) => {
-      at += writeFrameHeader(this.frameBuf, at, this.hashes.hash(run.first + k), len);
-      data.copy(this.frameBuf, at, from, from + len);
-      at += len;
-      from += len;
+    batch.forEach((run, i) => {
+      const data = datas[i]!;
+      if (data.length !== run.bytes)
+        throw new ChunkUnavailableError(
+          `${run.file} is shorter than its manifest says (${data.length} of ${run.bytes} bytes at ${run.offset})`,
+        );
+      let from = 0;
+      run.lengths.forEach((len, k) => {
+        at += writeFrameHeader(this.frameBuf, at, this.hashes.hash(run.first + k), len);
+        data.copy(this.frameBuf, at, from, from + len);
+        at += len;
+        from += len;
+      });
     });
     return this.frameBuf.subarray(0, at);
   }
