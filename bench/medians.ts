@@ -34,7 +34,8 @@ function perRun(size: SizeResult) {
   const back = size.methods['zanshin return move'];
   const stop = size.methods['stop-and-copy (runc + rsync)'];
   if (!first || !back || !stop) throw new Error(`${size.sizeMiB} MiB: a run lacks a Zanshin move or stop-and-copy`);
-  const dump = back.steps['dump (final)'];
+  // CRIU's dump alone where the run has it (its `dump (final)` also holds the traffic and writes CRIU's config).
+  const dump = back.steps['checkpoint: dump'] ?? back.steps['dump (final)'];
   const restore = back.steps['runc restore'];
   if (dump === undefined || restore === undefined)
     throw new Error(`${size.sizeMiB} MiB: the return move's steps lack its dump or runc restore (an older run?)`);

@@ -184,6 +184,16 @@ async function benchEvacuation(o: {
 const fmtMs = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 const fmtMB = (b: number) => `${(b / 1e6).toFixed(1)} MB`;
 
+/** The cluster's configuration; a bad one leaves no data directory behind. */
+function configOrClean(dataDir: string, env: NodeJS.ProcessEnv): ReturnType<typeof clusterConfig> {
+  try {
+    return clusterConfig(env);
+  } catch (err) {
+    rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
 async function main(): Promise<void> {
   const sizes = (process.env.BENCH_SIZES ?? '256,1024').split(',').map(Number);
   if (sizes.some((s) => !Number.isInteger(s) || s < 1))
@@ -197,7 +207,7 @@ async function main(): Promise<void> {
   chmodSync(dataDir, 0o755);
   // Taken together, so that no two are the same (four separate picks once gave the API and Temporal one port).
   const [temporalPort, uiPort, apiPort, pgPort] = await freePorts(4);
-  const config = clusterConfig({
+  const config = configOrClean(dataDir, {
     ...process.env,
     ZANSHIN_DATA_DIR: dataDir,
     ZANSHIN_NODES: '2',
