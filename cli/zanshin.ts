@@ -264,10 +264,14 @@ function parseUser(value: string): ContainerUser {
 }
 
 container
-  .command('create <id> <command...>')
-  .description('register a container (then: zanshin container start <id>)')
-  .addOption(new Option('--rootfs-dir <dir>', 'rootfs directory on the PC').conflicts('rootfsTar'))
-  .option('--rootfs-tar <file>', 'rootfs tarball on the PC')
+  .command('create <id> [command...]')
+  .description('register a container (then: zanshin container start <id>); from an image, a command replaces its CMD')
+  .addOption(new Option('--rootfs-dir <dir>', 'rootfs directory on the PC').conflicts(['rootfsTar', 'image']))
+  .addOption(new Option('--rootfs-tar <file>', 'rootfs tarball on the PC').conflicts('image'))
+  .option(
+    '--image <ref>',
+    'OCI image, as skopeo names it: oci:/DIR:TAG, oci-archive:/FILE, docker-archive:/FILE, docker://HOST/NAME:TAG',
+  )
   .option('--memory <MiB>', 'memory it needs and may use (its limit)', '64')
   .option('--disk <MiB>', 'disk quota of its rootfs, checked whenever it moves', String(DEFAULT_DISK_MIB))
   .option('--cpus <n>', 'CPUs it may use (0.5 = half a core)', String(DEFAULT_LIMITS.cpus))
@@ -288,6 +292,7 @@ container
         restart: RestartPolicy;
         rootfsDir?: string;
         rootfsTar?: string;
+        image?: string;
         memory: string;
         disk: string;
         cpus: string;
@@ -297,8 +302,13 @@ container
         json?: boolean;
       },
     ) => {
-      if (!o.rootfsDir && !o.rootfsTar) throw new Error('give --rootfs-dir or --rootfs-tar');
-      const rootfs = o.rootfsDir ? { dir: path.resolve(o.rootfsDir) } : { tarball: path.resolve(o.rootfsTar!) };
+      if (!o.rootfsDir && !o.rootfsTar && !o.image) throw new Error('give --image, --rootfs-dir or --rootfs-tar');
+      if (!o.image && !command.length) throw new Error('give the command to run (an absolute path in the rootfs)');
+      const rootfs = o.image
+        ? { image: o.image }
+        : o.rootfsDir
+          ? { dir: path.resolve(o.rootfsDir) }
+          : { tarball: path.resolve(o.rootfsTar!) };
       const c = await api().post<ContainerRow>('/v1/containers', {
         id,
         args: command,

@@ -128,6 +128,11 @@ export interface NodeWorkerConfig {
   dataPlaneLimits: DataPlaneLimits;
   /** ZANSHIN_LEASE_SECONDS: fencing (domain/fencing.ts). @default DEFAULT_LEASE_SECONDS (20) */
   leaseSeconds: number;
+  /**
+   * ZANSHIN_INSECURE_REGISTRIES: registries (host[:port], comma-separated) whose images this PC pulls without
+   * checking their TLS certificate (a campus registry with a self-signed one). @default none
+   */
+  insecureRegistries: string[];
 }
 
 function rootfsRoots(env: Env): string[] {
@@ -138,6 +143,17 @@ function rootfsRoots(env: Env): string[] {
       throw new ConfigError(`ZANSHIN_ROOTFS_ROOTS: ${JSON.stringify(r)} is not an absolute path without ".."`);
   if (!roots.length) throw new ConfigError('ZANSHIN_ROOTFS_ROOTS is empty: name at least one directory');
   return roots;
+}
+
+function insecureRegistries(env: Env): string[] {
+  const hosts = envString(env, 'ZANSHIN_INSECURE_REGISTRIES', '')
+    .split(',')
+    .map((h) => h.trim())
+    .filter(Boolean);
+  for (const h of hosts)
+    if (!/^[A-Za-z0-9.-]+(:\d{1,5})?$/.test(h))
+      throw new ConfigError(`ZANSHIN_INSECURE_REGISTRIES: ${JSON.stringify(h)} is not a host[:port]`);
+  return hosts;
 }
 
 function dirtyStrategy(env: Env): NodeWorkerConfig['dirtyStrategy'] {
@@ -173,6 +189,7 @@ export function nodeWorkerConfig(env: Env = process.env): NodeWorkerConfig {
     containerPool: addressPoolSettings(env)?.cidr ?? null,
     nodeToken: env.ZANSHIN_API_URL ? envSecret(env, 'ZANSHIN_NODE_TOKEN') : null,
     rootfsRoots: rootfsRoots(env),
+    insecureRegistries: insecureRegistries(env),
     dataPlaneLimits: {
       maxManifestBytes:
         envInt(env, 'ZANSHIN_DATAPLANE_MAX_MANIFEST_MIB', mib(defaults.maxManifestBytes), 1, 4096) * MiB,

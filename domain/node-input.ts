@@ -69,6 +69,17 @@ const specProperties = {
   pids: { type: 'integer', minimum: 8, maximum: 1 << 22 },
   network,
   user: containerUserSchema,
+  cwd: { type: 'string', maxLength: 4096, pattern: '^/' },
+  image: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['ref', 'digest'],
+    properties: {
+      ref: { type: 'string', minLength: 1, maxLength: 1024 },
+      digest: { type: 'string', pattern: '^sha256:[a-f0-9]{64}$' },
+    },
+  },
+  ports: { type: 'array', maxItems: 256, items: { type: 'string', pattern: '^[0-9]{1,5}(/(tcp|udp|sctp))?$' } },
 } as const;
 const spec = {
   type: 'object',
@@ -106,13 +117,24 @@ const ofContainer = object(['containerId'], { containerId });
 export const NODE_INPUT_SCHEMAS = {
   createContainer: object(['containerId', 'args', 'env', 'memoryMiB', 'rootfs'], {
     ...specProperties,
+    // From an image, no arguments means the image's command.
+    args: strings(256),
     epoch,
     rootfs: {
       type: 'object',
       additionalProperties: false,
       minProperties: 1,
       maxProperties: 1,
-      properties: { dir: absolutePath, tarball: absolutePath },
+      properties: {
+        dir: absolutePath,
+        tarball: absolutePath,
+        image: {
+          type: 'string',
+          minLength: 4,
+          maxLength: 1024,
+          pattern: '^(oci|oci-archive|docker-archive):/|^docker://',
+        },
+      },
     },
   }),
   containerState: ofContainer,

@@ -27,6 +27,8 @@ export interface SpecOptions {
   limits?: { memoryMiB: number; cpus: number; pids: number };
   /** The user the program runs as (absent: the default spec's, root). */
   user?: { uid: number; gid: number };
+  /** The program's working directory (absent: the default spec's, /). */
+  cwd?: string;
   /**
    * The container's cgroup, per PC (absent: runc's default, /<id>). Simulated PCs share one kernel: a copy frozen by
    * one PC's fence would freeze a copy restored on another in the same cgroup ("cgroup unexpectedly frozen").
@@ -62,6 +64,7 @@ export function patchSpec(base: OciSpec, o: SpecOptions): OciSpec {
       args: [...o.args],
       env: [...base.process.env.filter((e) => !names.has(e.split('=')[0])), ...o.env],
       ...(o.user ? { user: { uid: o.user.uid, gid: o.user.gid } } : {}),
+      ...(o.cwd ? { cwd: o.cwd } : {}),
       // A setuid file in a rootfs gives nothing (whatever the PC's runc defaults to): the carried mode stays inert.
       noNewPrivileges: true,
     },

@@ -27,6 +27,12 @@ export interface ContainerSpec {
   network?: ContainerNetwork;
   /** The user its program runs as (numbers of its own rootfs); absent: root, with runc's few capabilities. */
   user?: ContainerUser;
+  /** The program's working directory (absent: /). */
+  cwd?: string;
+  /** The OCI image it was created from: the reference as given and the manifest digest pulled. */
+  image?: { ref: string; digest: string };
+  /** Ports its image exposes ("6379/tcp"), recorded for its users (nothing is published or forwarded). */
+  ports?: string[];
 }
 
 /** A numeric user and group of a container's rootfs. */
@@ -74,6 +80,12 @@ export interface RootfsSource {
   dir?: string;
   /** A tar archive (optionally compressed) on the PC to unpack the rootfs from. */
   tarball?: string;
+  /**
+   * An OCI image in skopeo's transport syntax (oci:/DIR:TAG, oci-archive:/FILE, docker-archive:/FILE,
+   * docker://HOST/NAME:TAG): its config gives the program (args then replace its command), environment, working
+   * directory and user.
+   */
+  image?: string;
 }
 
 export interface CreateContainerInput extends ContainerSpec {

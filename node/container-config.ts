@@ -87,6 +87,7 @@ export class ContainerConfigs {
         pids: spec.pids ?? DEFAULT_LIMITS.pids,
       },
       ...(spec.user ? { user: spec.user } : {}),
+      ...(spec.cwd ? { cwd: spec.cwd } : {}),
       // zanshin-init runs the program with stdout/stderr into files of the rootfs, which move with it.
       args: [INIT_PATH, '--', ...spec.args],
     });

@@ -30,6 +30,8 @@ export interface ExecutorConfig {
   chainMergeThreshold?: number;
   /** Directories new containers' rootfs sources must lie in (symlinks resolved). Absent: anywhere. */
   rootfsRoots?: string[];
+  /** Registries (host[:port]) whose images are pulled without checking their TLS certificate. */
+  insecureRegistries?: string[];
 }
 
 /** The default reserve: 10 % of the store's disk, at least 256 MiB and at most 2 GiB. */

@@ -32,6 +32,7 @@ import { TransferRegistry } from './dataplane/transfers';
 import { ExecutorConfig, ExecutorError, SendOptions, tracksDirtyPages } from './executor-config';
 import { ContainerExit, ContainerLifecycle } from './lifecycle';
 import { MergeReport, mergeChain } from './merging';
+import { ImageCache } from './images';
 import { Receiver, ReceivePlan } from './receiving';
 import { Remnants } from './remnants';
 import { LocalRestore, RestoreOptions, Restorer } from './restoring';
@@ -58,12 +59,19 @@ export class NodeExecutor {
   private readonly receiver: Receiver;
   private readonly restorer: Restorer;
   private readonly remnants: Remnants;
+  readonly images: ImageCache;
 
   constructor(readonly config: ExecutorConfig) {
     this.net = new ContainerNet(config.nodeId, config.dataPlaneAddress.replace(/:\d+$/, ''), config.netnsPrefix);
     this.store = new RemnantStore(path.join(config.dataDir, 'store'));
     this.runc = new Runc(path.join(config.dataDir, 'runc'), config.criu);
-    this.transfers = new TransferRegistry(this.store);
+    // Images live beside the store: their files serve moves here like a remnant's (never written: copies are).
+    this.images = new ImageCache(path.join(config.dataDir, 'images'), {
+      nodeId: config.nodeId,
+      ...(config.insecureRegistries ? { insecureRegistries: config.insecureRegistries } : {}),
+    });
+    const images = this.images;
+    this.transfers = new TransferRegistry(this.store, (into) => images.heldChunks(into));
     const { store, runc, net, transfers } = this;
     // Looked for at once: only runc processes this worker did not start are an earlier worker's.
     const inherited = new InheritedRuncs(runc.global.root);
@@ -74,12 +82,12 @@ export class NodeExecutor {
     });
     const coordination = this.coordination;
     const configs = (this.configs = new ContainerConfigs(config, { store, runc, net }));
-    this.lifecycle = new ContainerLifecycle(config, { store, runc, net, configs });
+    this.lifecycle = new ContainerLifecycle(config, { store, runc, net, configs, images });
     this.checkpointer = new Checkpointer(config, { store, runc, net, configs, coordination });
     this.sender = new Sender({ store, coordination });
     const receiver = (this.receiver = new Receiver(config, { store, runc, transfers, configs, coordination }));
     this.restorer = new Restorer(config, { store, runc, net, transfers, receiver, coordination });
-    this.remnants = new Remnants(config, { store, runc, net, transfers, coordination });
+    this.remnants = new Remnants(config, { store, runc, net, transfers, coordination, images });
   }
 
   /**

@@ -9,6 +9,9 @@ import { ContainerConfigs, INIT_DIR } from './container-config';
 import type { ContainerNet } from './container-net';
 import { ExecutorConfig, ExecutorError } from './executor-config';
 import { checkRootfsSource, populateRootfs } from './rootfs-source';
+import type { ImageCache } from './images';
+import { dropsPrivileges, imageDefaults, ImageRefError, parseImageRef, resolveImageUser } from '../domain/oci-image';
+import { InvalidInput } from '../domain/node-input';
 import type { Runc } from './runc';
 import type { RemnantStore } from './store';
 
@@ -26,6 +29,30 @@ export interface LifecycleDeps {
   runc: Runc;
   net: ContainerNet;
   configs: ContainerConfigs;
+  images: ImageCache;
+}
+
+/**
+ * A file of an image's rootfs, read only through real directories (an image's /etc could be a link to the PC's own):
+ * null when absent or reached through a link. At most `maxBytes`.
+ */
+async function readInsideRootfs(rootfs: string, rel: string, maxBytes = 1 << 20): Promise<string | null> {
+  let at = rootfs;
+  const parts = rel.split('/').filter(Boolean);
+  if (!parts.length || parts.includes('..')) return null;
+  for (const [i, part] of parts.entries()) {
+    at = path.join(at, part);
+    const st = await lstat(at).catch(() => null);
+    if (!st || st.isSymbolicLink() || (i < parts.length - 1 ? !st.isDirectory() : !st.isFile())) return null;
+  }
+  const handle = await open(at, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    const buf = Buffer.alloc(maxBytes);
+    const { bytesRead } = await handle.read(buf, 0, maxBytes, 0);
+    return buf.subarray(0, bytesRead).toString('utf8');
+  } finally {
+    await handle.close();
+  }
 }
 
 export class ContainerLifecycle {
@@ -33,6 +60,55 @@ export class ContainerLifecycle {
     private readonly config: ExecutorConfig,
     private readonly deps: LifecycleDeps,
   ) {}
+
+  /**
+   * What an image makes of a container: its config applied (given args replace its command, given variables its
+   * own, a given user its user), refused here when the program would run as, or drop to, a user this PC cannot
+   * checkpoint (CRIU needs CAP_SYS_RESOURCE for another user's process).
+   */
+  private async fromImage(input: CreateContainerInput) {
+    let ref;
+    try {
+      ref = parseImageRef(input.rootfs.image!);
+    } catch (err) {
+      throw new InvalidInput((err as Error).message);
+    }
+    if (ref.path) await checkRootfsSource(ref.path, this.config);
+    const pulled = await this.deps.images.pull(ref);
+    try {
+      const d = imageDefaults(pulled.config, { args: input.args, env: input.env });
+      const user =
+        input.user ??
+        resolveImageUser(d.user, {
+          passwd: (await readInsideRootfs(pulled.rootfs, 'etc/passwd')) ?? '',
+          group: (await readInsideRootfs(pulled.rootfs, 'etc/group')) ?? '',
+        });
+      this.deps.configs.refuseUserItCannotMove({ containerId: input.containerId, user });
+      if (!user && !this.config.capabilities.checkpointsOtherUsers) {
+        const script = await readInsideRootfs(pulled.rootfs, d.args[0]!.replace(/^\/+/, ''), 64 * 1024);
+        const tool = script?.startsWith('#!') ? dropsPrivileges(script) : null;
+        if (tool)
+          throw new InvalidInput(
+            `${this.config.nodeId} cannot checkpoint container ${input.containerId}: its image's entrypoint ` +
+              `${d.args[0]} hands the program to another user (${tool}), and this PC's root lacks CAP_SYS_RESOURCE, ` +
+              "which CRIU needs for another user's process. Run it on a PC with full root, or give args that run " +
+              'the program directly as root.',
+          );
+      }
+      return {
+        rootfs: pulled.rootfs,
+        args: d.args,
+        env: d.env,
+        user,
+        cwd: d.cwd,
+        ports: d.ports,
+        image: { ref: input.rootfs.image!, digest: pulled.digest },
+      };
+    } catch (err) {
+      if (err instanceof ImageRefError) throw new InvalidInput(`image ${input.rootfs.image}: ${err.message}`);
+      throw err;
+    }
+  }
 
   /** runc's view of the container, and for a running one the memory a checkpoint of it would dump. */
   async state(containerId: string): Promise<ContainerState> {
@@ -55,19 +131,25 @@ export class ContainerLifecycle {
     configs.refuseUserItCannotMove(input);
     const source = input.rootfs.dir ?? input.rootfs.tarball;
     if (source) await checkRootfsSource(source, this.config);
+    // From an image: pulled (unless this PC holds it) and unpacked once; the container starts from a copy.
+    const fromImage = input.rootfs.image ? await this.fromImage(input) : null;
+    if (!fromImage && !input.args[0])
+      throw new InvalidInput('args must name the program to run (an absolute path inside the rootfs)');
+    const program = fromImage ?? { args: input.args, env: input.env, user: input.user };
     await rm(store.containerDir(containerId), { recursive: true, force: true });
     const rootfs = store.rootfsDir(containerId);
-    await populateRootfs(input.rootfs, rootfs, input.user, this.config);
+    await populateRootfs(fromImage ? { dir: fromImage.rootfs } : input.rootfs, rootfs, program.user, this.config);
     const spec: ContainerSpec = {
       containerId,
-      args: input.args,
-      env: input.env,
+      args: program.args,
+      env: program.env,
       memoryMiB: input.memoryMiB,
       diskMiB: input.diskMiB ?? DEFAULT_DISK_MIB,
       cpus: input.cpus ?? DEFAULT_LIMITS.cpus,
       pids: input.pids ?? DEFAULT_LIMITS.pids,
       ...(input.network ? { network: input.network } : {}),
-      ...(input.user ? { user: input.user } : {}),
+      ...(program.user ? { user: program.user } : {}),
+      ...(fromImage ? { cwd: fromImage.cwd, image: fromImage.image, ports: fromImage.ports } : {}),
     };
     // Name servers for a container with its own address (its resolv.conf is part of its rootfs and moves with it).
     // Never through a link: the rootfs came from outside, and its /etc or resolv.conf could point at the PC's own.

@@ -2,6 +2,7 @@
 import { readdir, rm, stat, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import type { ContainerNet } from './container-net';
+import type { ImageCache } from './images';
 import type { PcCoordination } from './coordination';
 import type { TransferRegistry } from './dataplane/transfers';
 import { defaultStoreReserve, type ExecutorConfig } from './executor-config';
@@ -15,6 +16,8 @@ export interface RemnantDeps {
   net: ContainerNet;
   transfers: TransferRegistry;
   coordination: PcCoordination;
+  /** Absent: no images to collect (tests of the store alone). */
+  images?: ImageCache;
 }
 
 /** How long a receive may write nothing before a store short of room takes it for abandoned (a 1 GiB one takes ~10 s). */
@@ -83,6 +86,15 @@ export class Remnants {
     return removed;
   }
 
+  private async imagesInUse(): Promise<Set<string>> {
+    const inUse = new Set<string>();
+    for (const id of await this.deps.store.containers()) {
+      const digest = (await this.deps.store.readSpec(id).catch(() => null))?.image?.digest;
+      if (digest) inUse.add(digest);
+    }
+    return inUse;
+  }
+
   /** Transfers whose staging saw no new file for STAGING_IDLE_MS (the newest of its directories' times). */
   private async idleStaging(now: Date): Promise<string[]> {
     const root = this.deps.store.stagingRoot();
@@ -131,6 +143,8 @@ export class Remnants {
         staging.push(id);
       }
     }
-    return { ...removed, staging };
+    // Images no container here was created from (running, stopped or a remnant) go, unless a transfer may read them.
+    const images = busy.length || !this.deps.images ? [] : await this.deps.images.collect(await this.imagesInUse());
+    return { ...removed, staging, images };
   }
 }

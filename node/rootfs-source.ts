@@ -34,7 +34,7 @@ export async function checkRootfsSource(source: string, rules: RootfsSourceRules
  * A rootfs archive may hold device nodes of any number (/dev/sda of the PC, its memory): none is kept. runc gives
  * each container the few devices it may use, and devices never travel between PCs.
  */
-async function refuseDeviceNodes(rootfs: string, source: string): Promise<void> {
+export async function refuseDeviceNodes(rootfs: string, source: string): Promise<void> {
   const { stdout } = await execa('find', [rootfs, '-xdev', '(', '-type', 'b', '-o', '-type', 'c', ')', '-print']);
   const found = stdout.split('\n').filter(Boolean);
   if (!found.length) return;

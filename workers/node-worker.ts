@@ -53,6 +53,7 @@ runMain('node-worker', async () => {
     chainMergeThreshold: config.chainMergeThreshold,
     netnsPrefix: config.netnsPrefix,
     rootfsRoots: config.rootfsRoots,
+    insecureRegistries: config.insecureRegistries,
   });
   await executor.secureDataDir();
   await executor.runc.baseSpec(); // asked now, not in a restore's downtime

@@ -7,6 +7,7 @@ import { ErrorType, rootCause } from '../../common/errors';
 import { createWorkflowId, migrationWorkflowId } from '../../common/names';
 import type { PlacementPolicy } from '../../domain/placement';
 import type { createContainer } from '../../workflows';
+import { parseImageRef } from '../../domain/oci-image';
 import { RESTART_POLICIES, RestartPolicy } from '../../domain/restart-policy';
 import { replyError, requireAdmin } from '../http-errors';
 import type { AddressPool } from '../../domain/container-network';
@@ -53,14 +54,14 @@ export function containerRoutes(
   app.post<{
     Body: {
       id: string;
-      args: string[];
+      args?: string[];
       env?: string[];
       memoryMiB: number;
       diskMiB?: number;
       cpus?: number;
       pids?: number;
       user?: ContainerUser;
-      rootfs: { dir?: string; tarball?: string };
+      rootfs: { dir?: string; tarball?: string; image?: string };
       restart?: RestartPolicy;
     };
   }>(
@@ -70,13 +71,14 @@ export function containerRoutes(
         body: {
           type: 'object',
           additionalProperties: false,
-          required: ['id', 'args', 'memoryMiB', 'rootfs'],
+          required: ['id', 'memoryMiB', 'rootfs'],
           properties: {
             id: containerIdSchema,
             args: {
               type: 'array',
-              minItems: 1,
               maxItems: 256,
+              description:
+                "the program and its arguments; from an image: they replace its command (absent: the image's)",
               // An empty argument is a normal argument (redis-server --save ""); only the program must be named.
               items: { type: 'string', maxLength: 4096 },
             },
@@ -91,7 +93,17 @@ export function containerRoutes(
               additionalProperties: false,
               minProperties: 1,
               maxProperties: 1,
-              properties: { dir: { type: 'string', pattern: '^/' }, tarball: { type: 'string', pattern: '^/' } },
+              properties: {
+                dir: { type: 'string', pattern: '^/' },
+                tarball: { type: 'string', pattern: '^/' },
+                image: {
+                  type: 'string',
+                  maxLength: 1024,
+                  pattern: '^(oci|oci-archive|docker-archive):/|^docker://',
+                  description:
+                    'an OCI image as skopeo names it: oci:/DIR:TAG, oci-archive:/FILE, docker://HOST/NAME:TAG',
+                },
+              },
             },
             restart: {
               type: 'string',
@@ -105,7 +117,13 @@ export function containerRoutes(
     async (request, reply) => {
       if (!requireAdmin(request.role, reply)) return reply;
       const b = request.body;
-      if (!b.args[0])
+      if (b.rootfs.image) {
+        try {
+          parseImageRef(b.rootfs.image);
+        } catch (err) {
+          return replyError(reply, 400, (err as Error).message);
+        }
+      } else if (!b.args?.[0])
         return replyError(reply, 400, 'args[0] must name the program to run (an absolute path inside the rootfs)');
       let created;
       try {
@@ -113,7 +131,7 @@ export function containerRoutes(
           db,
           {
             id: b.id,
-            args: b.args,
+            args: b.args ?? [],
             env: b.env ?? [],
             memoryMiB: b.memoryMiB,
             diskMiB: b.diskMiB ?? DEFAULT_DISK_MIB,

@@ -6,6 +6,7 @@ import { decodeManifest, Manifest } from '../../domain/manifest';
 import { ChunkReader } from '../chunk-reader';
 import { StagingPack } from '../staging';
 import type { RemnantStore } from '../store';
+import type { ChunkLocations } from '../scan';
 import { ManifestKind, Transfer, TransferRecord } from './transfer';
 
 export { Transfer } from './transfer';
@@ -21,7 +22,11 @@ const TRANSFER_ID = /^[A-Za-z0-9_-]{1,80}$/;
 export class TransferRegistry {
   private readonly open = new Map<string, Promise<Transfer>>();
 
-  constructor(private readonly store: RemnantStore) {}
+  /** `alsoHeld`: more content this PC holds for moves here (its unpacked images' files). */
+  constructor(
+    private readonly store: RemnantStore,
+    private readonly alsoHeld: (into: ChunkLocations) => Promise<ChunkLocations> = async (into) => into,
+  ) {}
 
   private dir(transferId: string): string {
     if (!TRANSFER_ID.test(transferId))
@@ -95,7 +100,7 @@ export class TransferRegistry {
       )
         manifests[kind] = decodeManifest(await readFile(file));
     }
-    const held = ChunkReader.fromLocations(await this.store.heldChunks());
+    const held = ChunkReader.fromLocations(await this.alsoHeld(await this.store.heldChunks()));
     const heldGeneration = (n: number) =>
       this.store.readGeneration(record.containerId, n).then(
         (g) => g.manifest,
