@@ -49,6 +49,7 @@ interface ContainerRow {
   nodeId: string | null;
   memoryMiB: number;
   args: string[];
+  rootfs: { dir?: string; tarball?: string; image?: string };
   network: { address: string; mac: string } | null;
   exitStatus: string | null;
   remnants?: { nodeId: string; generations: number[]; hasBundle: boolean; expiresAt: string | null }[];
@@ -333,7 +334,8 @@ container
       o.json,
       c,
       () =>
-        `${c.id}: ${c.state}${c.exitStatus ? ` (${c.exitStatus})` : ''}${c.nodeId ? ` on ${c.nodeId}` : ''}, ${c.memoryMiB} MiB, ${c.args.map((a) => JSON.stringify(a)).join(' ')}\n` +
+        `${c.id}: ${c.state}${c.exitStatus ? ` (${c.exitStatus})` : ''}${c.nodeId ? ` on ${c.nodeId}` : ''}, ${c.memoryMiB} MiB, ${c.args.map((a) => JSON.stringify(a)).join(' ') || "the image's command"}\n` +
+        (c.rootfs.image ? `image: ${c.rootfs.image}\n` : '') +
         `address: ${c.network ? `${c.network.address} (MAC ${c.network.mac}); it keeps this address when it moves` : 'none (loopback only)'}\n` +
         `restart: ${restartLine(c)}\n` +
         table(

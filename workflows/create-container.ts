@@ -18,7 +18,7 @@ export async function createContainer(input: CreateContainerWorkflowInput): Prom
     !input.rootfs
   ) {
     throw invalidInput(
-      `createContainer needs {"nodeId", "containerId", "rootfs": {"dir"|"tarball"}, "args": [...], "env": [...], "memoryMiB"} (${NODE_ID_RULE})`,
+      `createContainer needs {"nodeId", "containerId", "rootfs": {"dir"|"tarball"|"image"}, "args": [...], "env": [...], "memoryMiB"} (${NODE_ID_RULE})`,
       input,
     );
   }

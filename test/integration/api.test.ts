@@ -341,7 +341,19 @@ describe('containers', () => {
   it.each([
     ['a duplicate id', container, 409, /already exists/],
     ['an id with a slash', { ...container, id: 'a/b' }, 400, /body\/id must match pattern/],
-    ['no command', { ...container, id: 'x1', args: [] }, 400, /body\/args must NOT have fewer than 1 items/],
+    ['no command', { ...container, id: 'x1', args: [] }, 400, /args\[0\] must name the program to run/],
+    [
+      'an image in no transport skopeo knows',
+      { ...container, id: 'x1', args: [], rootfs: { image: 'oci:relative/layout' } },
+      400,
+      /body\/rootfs\/image must match pattern/,
+    ],
+    [
+      'an image path with ..',
+      { ...container, id: 'x1', args: [], rootfs: { image: 'oci:/images/../etc:x' } },
+      400,
+      /must not hold "\.\."/,
+    ],
     [
       'a relative rootfs',
       { ...container, id: 'x1', rootfs: { dir: 'rel/path' } },
