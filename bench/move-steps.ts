@@ -12,7 +12,8 @@ export function moveSteps(m: MoveReport): Record<string, number> {
   if (finalImage?.streamMs !== undefined) steps['transfer: pages'] = finalImage.streamMs;
   steps['runc restore'] = m.restore.restoreMs;
   for (const [part, ms] of Object.entries(m.restore.partsMs ?? {})) steps[`restore: ${part}`] = ms;
-  steps['downtime (workflow view)'] = m.downtimeMs;
+  steps['downtime (reported)'] = m.downtimeMs;
+  steps['downtime (workflow view)'] = m.workflowDowntimeMs ?? m.downtimeMs;
   (m.preCopy ?? []).forEach((r, i) => (steps[`pre-copy ${i + 1} freeze`] = r.frozenMs));
   if (m.frozenTotalMs !== undefined) steps['frozen in all (reported)'] = m.frozenTotalMs;
   return steps;

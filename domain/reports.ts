@@ -134,6 +134,8 @@ export interface CheckpointReport {
   dumpMs: number;
   /** Where the checkpoint step's time went on the source, by part (ms); absent from workers before it was kept. */
   partsMs?: Record<string, number>;
+  /** A final dump: when the source began holding the container's traffic (ms since the epoch, its clock). */
+  frozeAt?: number;
   /** How long the program was stopped by the dump, as CRIU measured it (freezing + frozen; absent: no figures). */
   frozenMs?: number;
   hashMs: number;
@@ -168,6 +170,8 @@ export interface RestoreReport {
   state: ContainerState;
   /** Where the restore step's time went on the target, by part (ms); absent from workers before it was kept. */
   partsMs?: Record<string, number>;
+  /** When the target let the restored container's traffic in (ms since the epoch, its clock). */
+  runningAt?: number;
 }
 
 /** One step of a migration as the workflow saw it. */
@@ -185,8 +189,13 @@ export interface MoveReport {
   to: string;
   generation: number;
   strategy: string;
-  /** From the final checkpoint's start to the restored container running, as the workflow saw it. */
+  /**
+   * From the source holding the container's traffic for the final dump to the target letting it in again, by the
+   * PCs' clocks (domain/freezes.ts moveDowntime); the workflow's view where they gave none.
+   */
   downtimeMs: number;
+  /** From scheduling the final checkpoint to the restore step's completion, as the workflow saw it. */
+  workflowDowntimeMs?: number;
   /**
    * Pre-copy rounds before the final checkpoint (none when the target held a remnant): each froze the container
    * for its dump (frozenMs) while it kept running on the source, and sent what the target lacked.

@@ -139,6 +139,7 @@ export class Checkpointer {
     if (!tracked) await this.dropSuperseded(containerId, supersedes);
     part('state, drop superseded');
     let t0 = process.hrtime.bigint();
+    const frozeAt = Date.now();
     // A container that stops here must not have its peers reset meanwhile: hold its traffic until it is restored.
     if (!leaveRunning) await net.hold(containerId);
     const imageDir = path.join(dir, 'image');
@@ -221,6 +222,7 @@ export class Checkpointer {
     part('commit, figures');
     return {
       partsMs: parts,
+      ...(leaveRunning ? {} : { frozeAt }),
       containerId,
       generation,
       strategy,

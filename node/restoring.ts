@@ -36,6 +36,8 @@ export interface LocalRestore {
   checkpointCreatedAt: string;
   /** Where the restore's time went, by part (ms). */
   partsMs?: Record<string, number>;
+  /** When its traffic was let in (ms since the epoch). */
+  runningAt?: number;
 }
 
 export interface RestorerDeps {
@@ -119,6 +121,7 @@ export class Restorer {
       restoreMs: restored.restoreMs,
       heldPackets: restored.heldPackets,
       state: restored.state,
+      ...(restored.runningAt !== undefined ? { runningAt: restored.runningAt } : {}),
       partsMs: {
         'before receive': beforeReceiveMs,
         'apply bundle': report.applyBundleMs,
@@ -274,9 +277,11 @@ export class Restorer {
     // fails must leave nothing running, or the caller would bring the container back elsewhere too.
     let restoreMs: number;
     let heldPackets: number | null;
+    let runningAt: number;
     part('runc restore');
     try {
       ({ heldPackets } = await net.release(containerId));
+      runningAt = Date.now();
       if (spec.network) await net.announce(containerId, spec.network);
       restoreMs = msSince(t0);
       part('release and announce');
@@ -291,7 +296,7 @@ export class Restorer {
     }
     const state = await runc.startedState(containerId);
     part('after');
-    return { restoreMs, heldPackets, state, checkpointCreatedAt: meta.createdAt, partsMs: parts };
+    return { restoreMs, heldPackets, state, checkpointCreatedAt: meta.createdAt, partsMs: parts, runningAt };
   }
 
   /** Checks a generation and the parents its image needs against their manifests; throws naming what is damaged. */

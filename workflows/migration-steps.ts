@@ -25,7 +25,7 @@ import type {
   TransferReport,
   TransferTarget,
 } from '../domain/reports';
-import { freezesOf } from '../domain/freezes';
+import { freezesOf, moveDowntime } from '../domain/freezes';
 import { kernelPreCopyDone, PRE_COPY_ENOUGH_BYTES, PRE_COPY_MAX_ROUNDS, preCopyPays } from '../domain/pre-copy';
 import { nodeActivities, NodeTimeouts } from './activity-proxies';
 import { epochForRestore } from './epochs';
@@ -328,7 +328,8 @@ export async function moveOnce(input: MoveOnceInput): Promise<MoveOutcome> {
     const restore: RestoreReport = await run.step('restore', to, () =>
       target.restoreFromTransfer({ transferId: shipped.dest.transferId, spec: cp.spec, meta: cp.meta, ...copy }),
     );
-    const downtimeMs = Date.now() - shipped.frozenAt;
+    const workflowDowntimeMs = Date.now() - shipped.frozenAt;
+    const downtimeMs = moveDowntime(workflowDowntimeMs, cp.frozeAt, restore.runningAt);
     // 7. The source keeps the bundle and checkpoints as a remnant for the next move back. The container runs on
     // the target now: whatever happens here must not undo the move (that could leave it on two PCs).
     const remnantError = await run
@@ -354,6 +355,7 @@ export async function moveOnce(input: MoveOnceInput): Promise<MoveOutcome> {
         generation: cp.generation,
         strategy: cp.strategy,
         downtimeMs,
+        workflowDowntimeMs,
         ...(shipped.preCopy.length ? { preCopy: shipped.preCopy } : {}),
         ...freezesOf(shipped.preCopy, downtimeMs),
         wireBytes: shipped.transfers.reduce((n, t) => n + t.wireBytes, 0),

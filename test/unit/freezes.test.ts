@@ -1,7 +1,7 @@
 // What a move reports of the program's stops: CRIU's own freeze figures, and every freeze of a move with their sum
 // and the longest (issue 29).
 import { frozenMsOf, parseDumpStats } from '../../domain/criu-stats';
-import { freezesOf } from '../../domain/freezes';
+import { freezesOf, moveDowntime } from '../../domain/freezes';
 
 // A stats-dump CRIU 4.2.1 wrote for a small counter container on this machine (service magic, stats magic, length,
 // entry).
@@ -44,5 +44,17 @@ it('lists every freeze of a move, with their sum and the longest', () => {
     freezes: [{ kind: 'move', ms: 400 }],
     frozenTotalMs: 400,
     longestFreezeMs: 400,
+  });
+});
+
+describe("a move's downtime", () => {
+  it('is what the PCs measured, from holding the traffic to letting it in', () => {
+    expect(moveDowntime(2_600, 1_000_000, 1_002_150)).toBe(2_150);
+  });
+  it("falls back to the workflow's view without both figures, or when the clocks disagree", () => {
+    expect(moveDowntime(2_600)).toBe(2_600);
+    expect(moveDowntime(2_600, 1_000_000)).toBe(2_600);
+    expect(moveDowntime(2_600, 1_000_000, 999_000)).toBe(2_600); // the target's clock behind the source's
+    expect(moveDowntime(2_600, 1_000_000, 1_004_000)).toBe(2_600); // longer than the whole step sequence
   });
 });
