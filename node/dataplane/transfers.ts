@@ -25,7 +25,7 @@ export class TransferRegistry {
   /** `alsoHeld`: more content this PC holds for moves here (its unpacked images' files). */
   constructor(
     private readonly store: RemnantStore,
-    private readonly alsoHeld: (into: ChunkLocations) => Promise<ChunkLocations> = async (into) => into,
+    private readonly alsoHeld: (into: ChunkLocations) => Promise<ChunkLocations> = (into) => Promise.resolve(into),
   ) {}
 
   private dir(transferId: string): string {

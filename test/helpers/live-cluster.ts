@@ -10,6 +10,9 @@ import { isRunning } from '../../infra/cluster/processes';
 import { readState } from '../../infra/cluster/state';
 import { testClusterConfig } from './cluster';
 import { clusterClient, clusterTemporal } from '../../infra/cluster/temporal-client';
+import { CONTROL_TASK_QUEUE, migrationWorkflowId } from '../../common/names';
+import type { migrateContainer } from '../../workflows';
+import type { MigrationResult } from '../../workflows/migrate-container';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -60,6 +63,15 @@ export class LiveCluster {
   }
 
   /** The PCs whose own runc says the container is running. */
+  /** Migrates a container as users do (migrateContainer, under its migration lock), to `to`. */
+  migrate(containerId: string, to: string): Promise<MigrationResult> {
+    return this.client.workflow.execute<typeof migrateContainer>('migrateContainer', {
+      taskQueue: CONTROL_TASK_QUEUE,
+      workflowId: migrationWorkflowId(containerId),
+      args: [{ containerId, to, reason: 'test' }],
+    });
+  }
+
   async runningOn(id: string): Promise<string[]> {
     this.containers.add(id);
     const on: string[] = [];

@@ -5,13 +5,11 @@ import execa, { ExecaChildProcess } from 'execa';
 import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { CONTROL_TASK_QUEUE, migrationWorkflowId } from '../../common/names';
 import type { ContainerNetwork } from '../../domain/container-network';
 import { ensureDebianRootfs, REDIS_ROOTFS } from '../../infra/images/debian-rootfs';
 import { RedisLanClient } from '../../infra/demo/lan-client';
 import { planCluster } from '../../infra/cluster/plan';
 import { RemnantStore } from '../../node/store';
-import type { migrateContainer } from '../../workflows';
 import type { MigrationResult } from '../../workflows/migrate-container';
 import { LiveCluster } from '../helpers/live-cluster';
 import { TEST_PREFIX } from '../helpers/names';
@@ -77,12 +75,7 @@ async function createFromImage(id: string, nodeId: string): Promise<ContainerNet
   return created.body.network as ContainerNetwork;
 }
 
-const migrate = (containerId: string, to: string): Promise<MigrationResult> =>
-  cluster.client.workflow.execute<typeof migrateContainer>('migrateContainer', {
-    taskQueue: CONTROL_TASK_QUEUE,
-    workflowId: migrationWorkflowId(containerId),
-    args: [{ containerId, to, reason: 'test' }],
-  });
+const migrate = (containerId: string, to: string): Promise<MigrationResult> => cluster.migrate(containerId, to);
 
 /** Bytes the rootfs syncs of a move put on the wire. */
 const bundleWire = (r: MigrationResult): number =>

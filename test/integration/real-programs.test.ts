@@ -5,12 +5,10 @@
 import execa from 'execa';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { CONTROL_TASK_QUEUE, migrationWorkflowId } from '../../common/names';
 import { REPO_ROOT } from '../../common/paths';
 import type { ContainerNetwork } from '../../domain/container-network';
 import { ensureDebianRootfs, HTTPD_ROOTFS, PYTHON_STATE_ROOTFS, REDIS_ROOTFS } from '../../infra/images/debian-rootfs';
 import { listNamespaces } from '../../infra/cluster/netns';
-import type { migrateContainer } from '../../workflows';
 import type { MigrationResult } from '../../workflows/migrate-container';
 import { HttpLanProbe, httpGetFrom, RedisLanClient } from '../../infra/demo/lan-client';
 import { planCluster } from '../../infra/cluster/plan';
@@ -41,12 +39,7 @@ async function createAndStart(
   return created.body.network as ContainerNetwork;
 }
 
-const migrate = (containerId: string, to: string): Promise<MigrationResult> =>
-  cluster.client.workflow.execute<typeof migrateContainer>('migrateContainer', {
-    taskQueue: CONTROL_TASK_QUEUE,
-    workflowId: migrationWorkflowId(containerId),
-    args: [{ containerId, to, reason: 'test' }],
-  });
+const migrate = (containerId: string, to: string): Promise<MigrationResult> => cluster.migrate(containerId, to);
 
 /** Which PCs hold a network namespace for the container (only the one it runs on may). */
 const namespacesOf = async (id: string): Promise<string[]> =>
