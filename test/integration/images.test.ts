@@ -37,6 +37,13 @@ async function makeRedisImage(): Promise<void> {
   await execa('umoci', ['unpack', '--image', `${LAYOUT}:base`, bundle]);
   await execa('cp', ['-a', `${rootfs}/.`, path.join(bundle, 'rootfs')]);
   await execa('mkdir', ['-p', path.join(bundle, 'rootfs', 'srv', 'redis')]);
+  // An entrypoint that hands redis to another user, as many published images do.
+  await execa('mkdir', ['-p', path.join(bundle, 'rootfs', 'usr', 'local', 'bin')]);
+  await writeFile(
+    path.join(bundle, 'rootfs', 'usr', 'local', 'bin', 'entry.sh'),
+    '#!/bin/sh\n# run as redis, not root\nexec setpriv --reuid=100 --regid=100 --clear-groups /usr/bin/redis-server "$@"\n',
+    { mode: 0o755 },
+  );
   await execa('umoci', ['repack', '--image', `${LAYOUT}:base`, bundle]);
   await rm(bundle, { recursive: true, force: true });
   await execa('umoci', [
@@ -47,6 +54,12 @@ async function makeRedisImage(): Promise<void> {
     ...['--config.cmd', 'yes', '--config.cmd', '--appendonly', '--config.cmd', 'no'],
     ...['--config.workingdir', '/srv/redis', '--config.env', 'REDIS_FROM=image'],
     ...['--config.exposedports', '6379/tcp'],
+  ]);
+  // The same image run as uid 100, and one whose root entrypoint drops to it.
+  await execa('umoci', ['config', '--image', `${LAYOUT}:redis`, '--tag', 'redis-user', '--config.user', '100:100']);
+  await execa('umoci', [
+    'config',
+    ...['--image', `${LAYOUT}:redis`, '--tag', 'redis-drop', '--config.entrypoint', '/usr/local/bin/entry.sh'],
   ]);
 }
 
@@ -210,4 +223,31 @@ describe('containers from OCI images', () => {
     expect(refused.status).toBeGreaterThanOrEqual(400);
     expect(JSON.stringify(refused.body)).toMatch(/reading image docker:\/\/.*campus\/none:1 on pc3 failed/);
   }, 240_000);
+
+  it('refuses, at creation, an image whose program would run as another user on a PC that cannot checkpoint it', async () => {
+    const node = await cluster.api('GET', '/v1/nodes/pc1');
+    const fullRoot = (node.body as { checkpointsOtherUsers?: boolean | null }).checkpointsOtherUsers === true;
+    for (const [tag, why] of [
+      ['redis-user', /cannot checkpoint container .* whose program runs as uid 100/],
+      [
+        'redis-drop',
+        /its image's entrypoint \/usr\/local\/bin\/entry\.sh hands the program to another user \(setpriv\)/,
+      ],
+    ] as const) {
+      const id = `${TEST_PREFIX}-${tag}`;
+      const created = await cluster.api('POST', '/v1/containers', {
+        id,
+        memoryMiB: 64,
+        rootfs: { image: `oci:${LAYOUT}:${tag}` },
+      });
+      expect(created.status).toBe(201);
+      const started = await cluster.api('POST', `/v1/containers/${id}/start`, { nodeId: 'pc1' });
+      if (fullRoot) expect(started.body).toMatchObject({ nodeId: 'pc1', state: 'running' });
+      else {
+        expect(started.status).toBeGreaterThanOrEqual(400);
+        expect(JSON.stringify(started.body)).toMatch(why);
+        expect(await cluster.runningOn(id)).toEqual([]);
+      }
+    }
+  }, 120_000);
 });
