@@ -1,4 +1,5 @@
-import { readFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
 
 /** CRIU prints this as an error on some VMs; it is harmless and would hide the real cause. */
 const HARMLESS_CRIU_ERRORS = [/Can't setup RLIMIT_NOFILE for self/];
@@ -15,8 +16,16 @@ export async function criuErrors(logFile: string, procRoot = '/proc'): Promise<s
     .slice(-8);
   const pids = new Set(errors.flatMap((l) => UNSEIZABLE.map((re) => re.exec(l)?.[1]).filter((p) => p !== undefined)));
   const described = await Promise.all([...pids].map((pid) => describeProcess(Number(pid), procRoot)));
+  if (!errors.length && text.trim()) {
+    // No error line: CRIU died mid-way (a signal, or killed); where it was is the only clue.
+    const last = text.trimEnd().split('\n').slice(-LAST_LINES);
+    return [`CRIU ended without an error line; its last ${last.length} line(s):`, ...last].join('\n');
+  }
   return [...errors, ...described].join('\n');
 }
+
+/** Lines of a log without errors kept as the clue to where CRIU stopped. */
+const LAST_LINES = 6;
 
 /**
  * One line on a process, read from /proc: its name, state, parent, tracer, command line and cgroup. A process CRIU
@@ -34,4 +43,21 @@ export async function describeProcess(pid: number, procRoot = '/proc'): Promise<
     `process ${pid}: ${command} (state ${field('State')}, parent ${field('PPid')}, tracer ${field('TracerPid')}, ` +
     `pids in namespaces ${field('NSpid')}, cgroup ${cgroups || '?'})`
   );
+}
+
+/** Failed CRIU logs kept per PC (the newest ones; a log can be megabytes). */
+const KEPT_FAILED_LOGS = 5;
+
+/** Copies a failed CRIU log into `dir` (named by time), dropping the oldest beyond KEPT_FAILED_LOGS; null if none. */
+export async function keepFailedLog(logFile: string, dir: string): Promise<string | null> {
+  try {
+    await mkdir(dir, { recursive: true });
+    const kept = path.join(dir, `${new Date().toISOString().replace(/[:.]/g, '-')}-${path.basename(logFile)}`);
+    await copyFile(logFile, kept);
+    const all = (await readdir(dir)).sort();
+    await Promise.all(all.slice(0, -KEPT_FAILED_LOGS).map((f) => rm(path.join(dir, f), { force: true })));
+    return kept;
+  } catch {
+    return null; // no log to keep (CRIU never started): the error says what runc said
+  }
 }

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { checkpointArgs, DirtyStrategy, preDumpArgs, restoreArgs, RuncGlobal, runArgs } from '../domain/runc-args';
 import { OciSpec, patchSpec, SpecOptions } from '../domain/oci-spec';
 import type { ContainerState } from '../domain/reports';
-import { criuErrors } from './criu-log';
+import { criuErrors, keepFailedLog } from './criu-log';
 import { LazyPagesDaemon } from './lazy-pages';
 
 export class RuncError extends Error {
@@ -75,8 +75,13 @@ export class Runc {
     if (result.exitCode !== 0) {
       const runcSays = await runcLogError(this.global.log);
       const criuSays = criuLog ? await criuErrors(criuLog) : '';
+      // The log's directory goes with the failed generation: a copy stays beside runc's log for whoever looks later.
+      const kept = criuLog
+        ? await keepFailedLog(criuLog, path.join(path.dirname(this.global.root), 'failed-criu-logs'))
+        : null;
       throw new RuncError(
-        `${what} failed: ${runcSays || `runc exited ${result.exitCode}`}${criuSays ? `\nCRIU log (${criuLog}):\n${criuSays}` : ''}`,
+        `${what} failed: ${runcSays || `runc exited ${result.exitCode}`}` +
+          (criuSays ? `\nCRIU log (${kept ?? criuLog}):\n${criuSays}` : ''),
       );
     }
   }

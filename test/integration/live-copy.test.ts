@@ -88,6 +88,13 @@ it("lays the pages out as CRIU's dump of the same process does, page for page", 
   for (let i = 0; i < 200 && !existsSync(ready); i++) await new Promise((r) => setTimeout(r, 25));
   expect(existsSync(ready)).toBe(true);
   process.kill(stopped, 'SIGSTOP'); // the same memory for both: the layout is what is compared
+  // kill() returns before the signal has stopped it: wait for the kernel to say it is stopped ('T').
+  const state = (): string =>
+    readFileSync(`/proc/${stopped}/stat`, 'utf8')
+      .replace(/^.*\) /s, '')
+      .charAt(0);
+  for (let i = 0; i < 200 && state() !== 'T'; i++) await new Promise((r) => setTimeout(r, 10));
+  expect(state()).toBe('T');
   const live = path.join(tmp, 'live');
   const dumped = path.join(tmp, 'criu');
   mkdirSync(live);

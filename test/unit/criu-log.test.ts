@@ -1,7 +1,7 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { criuErrors, describeProcess } from '../../node/criu-log';
+import { criuErrors, describeProcess, keepFailedLog } from '../../node/criu-log';
 
 let dir: string;
 beforeEach(() => {
@@ -44,8 +44,35 @@ describe('criuErrors', () => {
     );
   });
 
+  it('gives the last lines of a log CRIU left without an error line (it died mid-way)', async () => {
+    const log = path.join(dir, 'died.log');
+    writeFileSync(log, Array.from({ length: 20 }, (_, i) => `(00.${i}) page-xfer: line ${i}`).join('\n') + '\n');
+    const said = (await criuErrors(log)).split('\n');
+    expect(said[0]).toBe('CRIU ended without an error line; its last 6 line(s):');
+    expect(said.slice(1)).toEqual(Array.from({ length: 6 }, (_, i) => `(00.${14 + i}) page-xfer: line ${14 + i}`));
+  });
+
   it('says a process is gone when /proc no longer has it, and nothing when the log is missing', async () => {
     expect(await describeProcess(99999, path.join(dir, 'proc'))).toBe('process 99999: gone');
     expect(await criuErrors(path.join(dir, 'none.log'))).toBe('');
+  });
+});
+
+describe('keepFailedLog', () => {
+  it('keeps a copy of each failed log, the newest five, and says where', async () => {
+    const kept = path.join(dir, 'failed');
+    const copies: string[] = [];
+    for (let i = 0; i < 7; i++) {
+      const log = path.join(dir, `dump-${i}.log`);
+      writeFileSync(log, `attempt ${i}\n`);
+      copies.push((await keepFailedLog(log, kept))!);
+      await new Promise((r) => setTimeout(r, 2)); // names are by time, to the millisecond
+    }
+    expect(readdirSync(kept).sort()).toEqual(copies.slice(2).map((c) => path.basename(c)));
+    expect(readFileSync(copies[6]!, 'utf8')).toBe('attempt 6\n');
+  });
+
+  it('keeps nothing, and says so, when there is no log', async () => {
+    expect(await keepFailedLog(path.join(dir, 'none.log'), path.join(dir, 'failed'))).toBeNull();
   });
 });
