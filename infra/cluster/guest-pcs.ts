@@ -126,9 +126,12 @@ const TCG_MAX_EXTRAS = [
 /**
  * Instructions software takes for granted once the CPU offers these others, so they go too: zstd's BMI2 code path
  * (compiled for "lzcnt,bmi,bmi2") uses LZCNT whenever BMI1/BMI2 are there, and TCG without `abm` runs LZCNT as BSR,
- * which gives other numbers. Seen here: every zstd stream between two guests came out corrupt.
+ * which gives other numbers. Seen here: every zstd stream between two guests came out corrupt. And no real CPU has
+ * AVX2 without BMI1/BMI2, so libraries' AVX2 code uses them unasked: on a host without `abm` (2026-12-07) the guests
+ * offered AVX2 alone and sid's glibc, picking its AVX2 string functions, made CRIU die of SIGILL (ILL_ILLOPN) parsing
+ * a restored container's mounts (seen with strace; CRIU's log just stopped).
  */
-const IMPLIED_BY: Record<string, string[]> = { abm: ['bmi1', 'bmi2'] };
+const IMPLIED_BY: Record<string, string[]> = { abm: ['bmi1', 'bmi2', 'avx2'] };
 
 /** The guest's CPU: the host's own under KVM; under TCG the emulated `max` without what the host lacks. */
 export function guestCpuModel(accel: GuestKernel['accel'], hostCpuFlags: string[]): string {
