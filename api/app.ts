@@ -7,6 +7,8 @@ import type { AddressPool } from '../domain/container-network';
 import { DEFAULT_POLICY, PlacementPolicy } from '../domain/placement';
 import { authenticate, Role } from './auth';
 import { credentialOf } from '../state/node-credentials';
+import { ownerOfToken } from '../state/owners';
+import { ownerRoutes } from './routes/owners';
 import { containerRoutes } from './routes/containers';
 import { lectureRoutes } from './routes/lectures';
 import { migrationRoutes } from './routes/migrations';
@@ -19,6 +21,8 @@ declare module 'fastify' {
     role: Role;
     /** The PC whose credential the request carries (role node). */
     nodeId: string | null;
+    /** The owner whose token the request carries (role owner). */
+    ownerId: string | null;
   }
 }
 
@@ -44,12 +48,16 @@ export interface ApiDeps {
   addressPool?: AddressPool | null;
 }
 
-/** Builds migration-api: every route needs a bearer token (admin, or a PC's own); mutations need the admin's. */
+/**
+ * Builds migration-api: every route needs a bearer token (admin, a PC's own, or an owner's); an owner reaches only
+ * their own containers (api/access.ts); other changes need the admin's.
+ */
 export function buildApi(deps: ApiDeps): FastifyInstance {
   // Unknown fields are refused, not silently dropped (Fastify's default), so a typo never goes unnoticed.
   const app = Fastify({ logger: deps.logger ?? false, ajv: { customOptions: { removeAdditional: false } } });
   app.decorateRequest('role', 'node');
   app.decorateRequest('nodeId', null);
+  app.decorateRequest('ownerId', null);
   app.setErrorHandler((err: { validation?: unknown; statusCode?: number; message: string }, _request, reply) => {
     if (err.validation) return reply.code(400).send({ error: 'Bad Request', message: err.message });
     const code = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
@@ -57,8 +65,11 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   });
 
   app.addHook('onRequest', async (request, reply) => {
-    const result = await authenticate(request.headers.authorization, deps.adminToken, (token) =>
-      credentialOf(deps.db, token),
+    const result = await authenticate(
+      request.headers.authorization,
+      deps.adminToken,
+      (token) => credentialOf(deps.db, token),
+      (token) => ownerOfToken(deps.db, token),
     );
     if ('error' in result) {
       return reply
@@ -68,6 +79,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     }
     request.role = result.role;
     request.nodeId = result.role === 'node' ? result.nodeId : null;
+    request.ownerId = result.role === 'owner' ? result.ownerId : null;
   });
 
   // Registered before the routes so that it sees all of them.
@@ -83,7 +95,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
           bearer: {
             type: 'http',
             scheme: 'bearer',
-            description: "the administrator token, or a PC's own credential for its reports",
+            description: "the administrator token, a PC's own credential for its reports, or an owner's token",
           },
         },
       },
@@ -149,6 +161,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       windowDays: deps.lectureWindowDays ?? DEFAULT_LECTURE_WINDOW_DAYS,
     });
     migrationRoutes(api, { db: deps.db, temporal: deps.temporal, policy, controlTaskQueue });
+    ownerRoutes(api, { db: deps.db });
     done();
   });
   return app;

@@ -41,6 +41,8 @@ interface NodeRow {
 }
 interface ContainerRow {
   id: string;
+  /** Its owner (null: an administrator's). */
+  owner?: string | null;
   restartPolicy: RestartPolicy;
   restartCount: number;
   lastRestartAt: string | null;
@@ -143,7 +145,9 @@ async function migrate(
 }
 
 const program = new Command('zanshin')
-  .description('Administer a Zanshin cluster through migration-api (ZANSHIN_API_URL, ZANSHIN_ADMIN_TOKEN[_FILE])')
+  .description(
+    'Administer a Zanshin cluster through migration-api (ZANSHIN_API_URL, ZANSHIN_ADMIN_TOKEN[_FILE]; an owner: ZANSHIN_TOKEN[_FILE])',
+  )
   .showHelpAfterError();
 const json = new Option('--json', 'print JSON for scripts');
 
@@ -231,6 +235,76 @@ credential
   .action(async (nodeId: string) => {
     await api().delete(`/v1/nodes/${nodeId}/credential`);
     console.log(`credential of ${nodeId} revoked`);
+  });
+
+const owner = program
+  .command('owner')
+  .description("owners: issue one a token with quotas, revoke it, or show one's containers and usage");
+
+const quotaInt = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a whole number >= 0`);
+  return n;
+};
+
+owner
+  .command('issue <ownerId>')
+  .description(
+    'issues an owner a token (a previous one stops working), with quotas (defaults 3 containers, 2048 MiB, 8192 MiB ' +
+      'of disk; issued again, the quotas not given stay); printed once, or written to --out',
+  )
+  .option('--containers <n>', 'containers at once', quotaInt('--containers'))
+  .option('--memory <MiB>', 'sum of their memory limits', quotaInt('--memory'))
+  .option('--disk <MiB>', 'sum of their disk quotas', quotaInt('--disk'))
+  .option('--out <file>', 'write it to this file (mode 0600) instead of printing it')
+  .action(async (ownerId: string, o: { containers?: number; memory?: number; disk?: number; out?: string }) => {
+    const { token, quota } = await api().post<{ token: string; quota: Record<string, number> }>(
+      `/v1/owners/${ownerId}/token`,
+      {
+        ...(o.containers !== undefined ? { containers: o.containers } : {}),
+        ...(o.memory !== undefined ? { memoryMiB: o.memory } : {}),
+        ...(o.disk !== undefined ? { diskMiB: o.disk } : {}),
+      },
+    );
+    const limits = `${quota.containers} containers, ${quota.memoryMiB} MiB memory, ${quota.diskMiB} MiB disk`;
+    if (!o.out) return console.log(token);
+    writeFileSync(o.out, `${token}\n`, { mode: 0o600 });
+    console.log(`token of ${ownerId} (${limits}) written to ${o.out}: the owner uses it as ZANSHIN_TOKEN_FILE`);
+  });
+
+owner
+  .command('revoke <ownerId>')
+  .description("revokes an owner's token: they can no longer reach the API (their containers run on)")
+  .action(async (ownerId: string) => {
+    await api().delete(`/v1/owners/${ownerId}/token`);
+    console.log(`token of ${ownerId} revoked`);
+  });
+
+interface OwnerView {
+  id: string;
+  quota: { containers: number; memoryMiB: number; diskMiB: number };
+  usage: { containers: number; memoryMiB: number; diskMiB: number };
+  revokedAt: string | null;
+}
+
+program
+  .command('owners')
+  .description('owners with their quotas and what they hold')
+  .addOption(json)
+  .action(async (o: { json?: boolean }) => {
+    const { owners } = await api().get<{ owners: OwnerView[] }>('/v1/owners');
+    out(o.json, owners, () =>
+      table(
+        ['owner', 'containers', 'memory MiB', 'disk MiB', 'token'],
+        owners.map((w) => [
+          w.id,
+          `${w.usage.containers} / ${w.quota.containers}`,
+          `${w.usage.memoryMiB} / ${w.quota.memoryMiB}`,
+          `${w.usage.diskMiB} / ${w.quota.diskMiB}`,
+          w.revokedAt ? `revoked ${when(w.revokedAt)}` : 'live',
+        ]),
+      ),
+    );
   });
 
 program
@@ -336,6 +410,7 @@ container
       () =>
         `${c.id}: ${c.state}${c.exitStatus ? ` (${c.exitStatus})` : ''}${c.nodeId ? ` on ${c.nodeId}` : ''}, ${c.memoryMiB} MiB, ${c.args.map((a) => JSON.stringify(a)).join(' ') || "the image's command"}\n` +
         (c.rootfs.image ? `image: ${c.rootfs.image}\n` : '') +
+        `owner: ${c.owner ?? "none (an administrator's)"}\n` +
         `address: ${c.network ? `${c.network.address} (MAC ${c.network.mac}); it keeps this address when it moves` : 'none (loopback only)'}\n` +
         `restart: ${restartLine(c)}\n` +
         table(

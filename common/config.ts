@@ -365,13 +365,18 @@ export function controlWorkerConfig(env: Env = process.env): ControlWorkerConfig
 export interface AdminClientConfig {
   /** ZANSHIN_API_URL. @default http://127.0.0.1:8787 */
   url: string;
-  /** ZANSHIN_ADMIN_TOKEN, ZANSHIN_ADMIN_TOKEN_FILE, or the local cluster's own token file (<ZANSHIN_DATA_DIR>/secrets/admin-token). */
+  /**
+   * An owner's ZANSHIN_TOKEN[_FILE]; else ZANSHIN_ADMIN_TOKEN, ZANSHIN_ADMIN_TOKEN_FILE, or the local cluster's own token
+   * file (<ZANSHIN_DATA_DIR>/secrets/admin-token).
+   */
   token: string;
 }
 
 /** How the administrator CLI reaches migration-api. */
 export function adminClientConfig(env: Env = process.env): AdminClientConfig {
   const url = envString(env, 'ZANSHIN_API_URL', 'http://127.0.0.1:8787').replace(/\/$/, '');
+  // An owner's token (issued by `zanshin owner issue`) goes first: an owner runs the same CLI on their containers.
+  if (env.ZANSHIN_TOKEN || env.ZANSHIN_TOKEN_FILE) return { url, token: envSecret(env, 'ZANSHIN_TOKEN') };
   if (!env.ZANSHIN_ADMIN_TOKEN && !env.ZANSHIN_ADMIN_TOKEN_FILE) {
     const file = path.join(
       envString(env, 'ZANSHIN_DATA_DIR', path.join(REPO_ROOT, '.zanshin')),

@@ -4,6 +4,8 @@ import { AddressPool, ContainerNetwork, firstFreeAddress, networkFor } from '../
 import type { ContainerUser, RootfsSource } from '../domain/reports';
 import { inTransaction, NATURAL, Queryable } from './db';
 import { RestartPolicy, restartDueAt, restartsInARow } from '../domain/restart-policy';
+import { quotaRefusal } from '../domain/ownership';
+import { findOwner } from './owners';
 
 /**
  * 'exited': its program ended and zanshin-init recorded how (its restart policy decides what next); 'lost': its PC
@@ -25,6 +27,8 @@ export interface ContainerRow {
   /** The user its program runs as (null: root). */
   user: ContainerUser | null;
   rootfs: RootfsSource;
+  /** The owner it belongs to (null: created by an administrator). */
+  owner: string | null;
   nodeId: string | null;
   state: ContainerStateName;
   /** Its own LAN address (null: loopback only). */
@@ -55,9 +59,11 @@ export interface NewContainer {
   rootfs: RootfsSource;
   /** What happens when its program ends (domain/restart-policy.ts). @default 'no' */
   restartPolicy?: RestartPolicy;
+  /** Its owner, whose quotas it must fit (null or absent: an administrator's). */
+  owner?: string | null;
 }
 
-const COLUMNS = `id, args, env, memory_mib AS "memoryMiB", disk_mib AS "diskMiB", cpus, pids, run_as AS "user", rootfs, node_id AS "nodeId", state, network,
+const COLUMNS = `id, args, env, memory_mib AS "memoryMiB", disk_mib AS "diskMiB", cpus, pids, run_as AS "user", rootfs, owner, node_id AS "nodeId", state, network,
   exit_status AS "exitStatus", stopped_generation::float8 AS "stoppedGeneration", epoch::float8 AS epoch,
   restart_policy AS "restartPolicy", restart_count AS "restartCount", last_restart_at AS "lastRestartAt",
   created_at AS "createdAt", updated_at AS "updatedAt"`;
@@ -75,6 +81,11 @@ export class AddressPoolFullError extends Error {
   override name = 'AddressPoolFullError';
 }
 
+/** A container its owner's quotas have no room for. */
+export class OwnerQuotaError extends Error {
+  override name = 'OwnerQuotaError';
+}
+
 /**
  * Registers a container (state created) with the next free address of `pool` (none without a pool); null when the
  * id is taken. The table is locked against other registrations meanwhile, so no address is given twice.
@@ -86,6 +97,13 @@ export async function insertContainer(
 ): Promise<ContainerRow | null> {
   return inTransaction(db, async (client) => {
     await client.query('LOCK TABLE containers IN SHARE ROW EXCLUSIVE MODE');
+    // Under the lock: two creations of one owner cannot both take the quota's last room.
+    if (c.owner) {
+      const owner = await findOwner(client, c.owner);
+      if (!owner) throw new OwnerQuotaError(`no owner ${c.owner}`);
+      const refusal = quotaRefusal(c.owner, owner.quota, owner.usage, c);
+      if (refusal) throw new OwnerQuotaError(refusal);
+    }
     let network: ContainerNetwork | null = null;
     if (pool) {
       const { rows: taken } = await client.query<{ address: string }>(
@@ -103,8 +121,8 @@ export async function insertContainer(
     }
     const { rows } = await client.query<ContainerRow>(
       `INSERT INTO containers (id, args, env, memory_mib, disk_mib, cpus, pids, run_as, rootfs, state, network, address,
-         restart_policy)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'created', $10, $11, $12)
+         restart_policy, owner)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'created', $10, $11, $12, $13)
        ON CONFLICT (id) DO NOTHING RETURNING ${COLUMNS}`,
       [
         c.id,
@@ -119,6 +137,7 @@ export async function insertContainer(
         network,
         network?.address ?? null,
         c.restartPolicy ?? 'no',
+        c.owner ?? null,
       ],
     );
     return rows[0] ?? null;

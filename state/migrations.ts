@@ -86,14 +86,16 @@ export async function findMigration(db: Queryable, id: string): Promise<Migratio
   return rows[0] ?? null;
 }
 
-/** Newest first, optionally of one container. */
+/** Newest first, optionally of one container, optionally only of one owner's containers. */
 export async function listMigrations(
   db: Queryable,
-  q: { containerId?: string; limit: number },
+  q: { containerId?: string; owner?: string; limit: number },
 ): Promise<MigrationRow[]> {
   const { rows } = await db.query<MigrationRow>(
-    `SELECT ${COLUMNS} FROM migrations WHERE ($1::text IS NULL OR container_id = $1) ORDER BY started_at DESC LIMIT $2`,
-    [q.containerId ?? null, q.limit],
+    `SELECT ${COLUMNS} FROM migrations WHERE ($1::text IS NULL OR container_id = $1)
+       AND ($3::text IS NULL OR container_id IN (SELECT id FROM containers WHERE owner = $3))
+     ORDER BY started_at DESC LIMIT $2`,
+    [q.containerId ?? null, q.limit, q.owner ?? null],
   );
   return rows;
 }

@@ -9,7 +9,9 @@ import type { PlacementPolicy } from '../../domain/placement';
 import type { createContainer } from '../../workflows';
 import { parseImageRef } from '../../domain/oci-image';
 import { RESTART_POLICIES, RestartPolicy } from '../../domain/restart-policy';
-import { replyError, requireAdmin } from '../http-errors';
+import { replyError } from '../http-errors';
+import { requireAdminOrOwner, viewerOf, visibleContainer } from '../access';
+import { maySee, ownerRootfsRefusal } from '../../domain/ownership';
 import type { AddressPool } from '../../domain/container-network';
 import { ContainerUser, DEFAULT_DISK_MIB, DEFAULT_LIMITS } from '../../domain/reports';
 import {
@@ -17,6 +19,7 @@ import {
   findContainer,
   insertContainer,
   listContainers,
+  OwnerQuotaError,
   setLocation,
 } from '../../state/containers';
 import { deleteContainerWithHistory } from '../../state/migration-records';
@@ -115,8 +118,11 @@ export function containerRoutes(
       },
     },
     async (request, reply) => {
-      if (!requireAdmin(request.role, reply)) return reply;
+      if (!requireAdminOrOwner(request, reply)) return reply;
       const b = request.body;
+      const owner = request.role === 'owner' ? request.ownerId : null;
+      const refused = owner ? ownerRootfsRefusal(b.rootfs) : null;
+      if (refused) return replyError(reply, 403, refused);
       if (b.rootfs.image) {
         try {
           parseImageRef(b.rootfs.image);
@@ -140,11 +146,13 @@ export function containerRoutes(
             user: b.user ?? null,
             rootfs: b.rootfs,
             restartPolicy: b.restart ?? 'no',
+            owner,
           },
           addressPool,
         );
       } catch (err) {
-        if (err instanceof AddressPoolFullError) return replyError(reply, 409, err.message);
+        if (err instanceof AddressPoolFullError || err instanceof OwnerQuotaError)
+          return replyError(reply, 409, err.message);
         throw err;
       }
       if (!created) return replyError(reply, 409, `container ${b.id} already exists`);
@@ -152,15 +160,16 @@ export function containerRoutes(
     },
   );
 
-  app.get('/v1/containers', async () => {
-    return { containers: await listContainers(db) };
+  app.get('/v1/containers', async (request) => {
+    const viewer = viewerOf(request);
+    return { containers: (await listContainers(db)).filter((c) => maySee(viewer, c.owner)) };
   });
 
   app.get<{ Params: { containerId: string } }>(
     '/v1/containers/:containerId',
     { schema: { params: idParams } },
     async (request, reply) => {
-      const c = await findContainer(db, request.params.containerId);
+      const c = await visibleContainer(db, request, request.params.containerId);
       if (!c) return replyError(reply, 404, `no container ${request.params.containerId}`);
       return { ...c, remnants: await remnantsOfContainer(db, c.id) };
     },
@@ -170,7 +179,7 @@ export function containerRoutes(
     '/v1/containers/:containerId/placement',
     { schema: { params: idParams } },
     async (request, reply) => {
-      const c = await findContainer(db, request.params.containerId);
+      const c = await visibleContainer(db, request, request.params.containerId);
       if (!c) return replyError(reply, 404, `no container ${request.params.containerId}`);
       return placementFor(db, c, policy);
     },
@@ -210,8 +219,8 @@ export function containerRoutes(
     '/v1/containers/:containerId/stop',
     { schema: { params: idParams } },
     async (request, reply) => {
-      if (!requireAdmin(request.role, reply)) return reply;
-      const c = await findContainer(db, request.params.containerId);
+      if (!requireAdminOrOwner(request, reply)) return reply;
+      const c = await visibleContainer(db, request, request.params.containerId);
       if (!c) return replyError(reply, 404, `no container ${request.params.containerId}`);
       if (c.state !== 'running') return replyError(reply, 409, `container ${c.id} is ${c.state}, not running`);
       const r = await runCommand<{ generation: number }>(reply, 'stopContainer', c.id, [{ containerId: c.id }]);
@@ -224,8 +233,8 @@ export function containerRoutes(
     '/v1/containers/:containerId/exec',
     { schema: { params: idParams, body: execBody } },
     async (request, reply) => {
-      if (!requireAdmin(request.role, reply)) return reply;
-      const c = await findContainer(db, request.params.containerId);
+      if (!requireAdminOrOwner(request, reply)) return reply;
+      const c = await visibleContainer(db, request, request.params.containerId);
       if (!c) return replyError(reply, 404, `no container ${request.params.containerId}`);
       if (!request.body.args[0]) return replyError(reply, 400, 'args[0] must name the program to run');
       if (c.state !== 'running') return replyError(reply, 409, `container ${c.id} is ${c.state}, not running`);
@@ -250,7 +259,7 @@ export function containerRoutes(
       },
     },
     async (request, reply) => {
-      const c = await findContainer(db, request.params.containerId);
+      const c = await visibleContainer(db, request, request.params.containerId);
       if (!c) return replyError(reply, 404, `no container ${request.params.containerId}`);
       if (!c.nodeId) return replyError(reply, 409, `container ${c.id} has not run anywhere yet`);
       const q = {
@@ -271,8 +280,8 @@ export function containerRoutes(
       },
     },
     async (request, reply) => {
-      if (!requireAdmin(request.role, reply)) return reply;
-      const c = await findContainer(db, request.params.containerId);
+      if (!requireAdminOrOwner(request, reply)) return reply;
+      const c = await visibleContainer(db, request, request.params.containerId);
       if (!c) return replyError(reply, 404, `no container ${request.params.containerId}`);
       if (c.state !== 'created' && c.state !== 'stopped')
         return replyError(reply, 409, `container ${c.id} is ${c.state}${c.nodeId ? ` on ${c.nodeId}` : ''}`);
@@ -334,8 +343,8 @@ export function containerRoutes(
     '/v1/containers/:containerId',
     { schema: { params: idParams } },
     async (request, reply) => {
-      if (!requireAdmin(request.role, reply)) return reply;
-      const c = await findContainer(db, request.params.containerId);
+      if (!requireAdminOrOwner(request, reply)) return reply;
+      const c = await visibleContainer(db, request, request.params.containerId);
       if (!c) return replyError(reply, 404, `no container ${request.params.containerId}`);
       if (c.state === 'running' || c.state === 'migrating')
         return replyError(reply, 409, `container ${c.id} is ${c.state}: stop it first`);

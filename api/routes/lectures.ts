@@ -4,6 +4,7 @@ import { freeTimeTerm } from '../../domain/placement';
 import { isKnownZone, TimetableError } from '../../domain/timetable';
 import { importTimetable, roomSummaries, TimetableFormat } from '../../domain/timetable-import';
 import { replyError, requireAdmin } from '../http-errors';
+import { visibleItems } from '../access';
 import {
   listLectureConflicts,
   listLectures,
@@ -181,7 +182,8 @@ export function lectureRoutes(app: FastifyInstance, { db, timezone, windowDays }
     async (request) => {
       // Default: the last 7 days.
       const since = request.query.since ? new Date(request.query.since) : new Date(Date.now() - 7 * 24 * 3_600_000);
-      return { since, conflicts: await listLectureConflicts(db, since) };
+      const conflicts = await visibleItems(db, request, await listLectureConflicts(db, since), (c) => c.containerId);
+      return { since, conflicts };
     },
   );
 

@@ -4,9 +4,10 @@ import type { Pool } from 'pg';
 import { migrationWorkflowId } from '../../common/names';
 import { type PlacementPolicy, recordedDecision } from '../../domain/placement';
 import type { migrateContainer } from '../../workflows';
-import { replyError, requireAdmin } from '../http-errors';
+import { replyError } from '../http-errors';
+import { requireAdminOrOwner, visibleContainer } from '../access';
 import { syncMigration } from '../migration-sync';
-import { claimForMigration, findContainer, releaseClaim } from '../../state/containers';
+import { claimForMigration, releaseClaim } from '../../state/containers';
 import { findMigration, insertMigration, listMigrations } from '../../state/migrations';
 import { placementFor } from '../../state/placement';
 import { containerIdSchema, nodeIdSchema, params } from '../schemas';
@@ -37,9 +38,10 @@ export function migrationRoutes(
       },
     },
     async (request, reply) => {
-      if (!requireAdmin(request.role, reply)) return reply;
-      const { containerId, to: given, reason = 'requested by an administrator' } = request.body;
-      const c = await findContainer(db, containerId);
+      if (!requireAdminOrOwner(request, reply)) return reply;
+      const byWhom = request.role === 'owner' ? `its owner ${request.ownerId}` : 'an administrator';
+      const { containerId, to: given, reason = `requested by ${byWhom}` } = request.body;
+      const c = await visibleContainer(db, request, containerId);
       if (!c) return replyError(reply, 404, `no container ${containerId}`);
       if (c.state === 'migrating')
         return replyError(
@@ -116,6 +118,7 @@ export function migrationRoutes(
       const rows = await listMigrations(db, {
         limit: request.query.limit ?? 50,
         ...(request.query.containerId ? { containerId: request.query.containerId } : {}),
+        ...(request.role === 'owner' ? { owner: request.ownerId! } : {}),
       });
       return { migrations: await Promise.all(rows.map((r) => syncMigration(db, temporal, r))) };
     },
@@ -128,7 +131,9 @@ export function migrationRoutes(
     },
     async (request, reply) => {
       const found = await findMigration(db, request.params.migrationId);
-      if (!found) return replyError(reply, 404, `no migration ${request.params.migrationId}`);
+      // Another owner's migration is as absent as their container.
+      const visible = found && (request.role !== 'owner' || (await visibleContainer(db, request, found.containerId)));
+      if (!visible) return replyError(reply, 404, `no migration ${request.params.migrationId}`);
       const row = await syncMigration(db, temporal, found);
       // While it runs, the workflow answers with the steps done so far. A query waits for a worker, so it has a
       // deadline (which also cancels its retries): with the control worker down the API answers at once (progress: null).

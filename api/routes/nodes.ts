@@ -7,6 +7,7 @@ import { epochsOf, noticeExited, noticeResumed, restartsDue } from '../../state/
 import { Client, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { findNode, listNodes, recordNodeReport, remnantsOnNode } from '../../state/nodes';
 import { replyError, requireAdmin } from '../http-errors';
+import { visibleItems } from '../access';
 import { issueNodeCredential, revokeNodeCredential } from '../../state/node-credentials';
 import { nodeIdSchema, params } from '../schemas';
 
@@ -132,7 +133,9 @@ export function nodeRoutes(
     async (request, reply) => {
       const node = await findNode(db, request.params.nodeId);
       if (!node) return replyError(reply, 404, `no node ${request.params.nodeId} has reported yet`);
-      return { ...node, remnants: await remnantsOnNode(db, node.id) };
+      // An owner sees the remnants of their own containers only.
+      const remnants = await visibleItems(db, request, await remnantsOnNode(db, node.id), (r) => r.containerId);
+      return { ...node, remnants };
     },
   );
 }

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { apiConfig, nodeWorkerConfig, temporalConfig } from '../../common/config';
+import { adminClientConfig, apiConfig, nodeWorkerConfig, temporalConfig } from '../../common/config';
 import { envInt, envSecret } from '../../common/env';
 import { ConfigError } from '../../common/errors';
 
@@ -77,5 +77,13 @@ describe('environment settings', () => {
       '/srv/b',
     ]);
     expect(() => nodeWorkerConfig({ ZANSHIN_NODE_ID: 'pc1', ZANSHIN_ROOTFS_ROOTS: 'rel' })).toThrow(/absolute path/);
+  });
+});
+
+describe("the CLI's token", () => {
+  it("takes an owner's ZANSHIN_TOKEN before the administrator's", () => {
+    const both = { ZANSHIN_TOKEN: 'zo_owner', ZANSHIN_ADMIN_TOKEN: 'admin', ZANSHIN_API_URL: 'http://api:1/' };
+    expect(adminClientConfig(both)).toEqual({ url: 'http://api:1', token: 'zo_owner' });
+    expect(adminClientConfig({ ZANSHIN_ADMIN_TOKEN: 'admin' }).token).toBe('admin');
   });
 });
