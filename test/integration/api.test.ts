@@ -14,6 +14,7 @@ import { DEFAULT_POLICY } from '../../domain/placement';
 import type { NodeReport } from '../../domain/node-report';
 import { startTestPostgres, TestPostgres } from '../helpers/postgres';
 import { startTestTemporal } from '../helpers/temporal';
+import { callApi } from '../helpers/http';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -33,16 +34,8 @@ async function get(base: string, url: string, headers: Record<string, string> = 
 }
 
 async function send(method: string, url: string, body: unknown, token: string) {
-  const res = await fetch(`${baseUrl}${url}`, {
-    method,
-    body: body === undefined ? undefined : JSON.stringify(body),
-    headers: {
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      authorization: `Bearer ${token}`,
-    },
-  });
-  const text = await res.text();
-  return { statusCode: res.status, body: (text ? JSON.parse(text) : {}) as Record<string, unknown> };
+  const res = await callApi(baseUrl, method, url, token, body);
+  return { statusCode: res.status, body: res.body };
 }
 const put = (url: string, body: unknown, token: string) => send('PUT', url, body, token);
 const post = (url: string, body: unknown, token = tokens.adminToken) => send('POST', url, body, token);

@@ -11,6 +11,7 @@ import { insertMigration } from '../../state/migrations';
 import type { NodeReport } from '../../domain/node-report';
 import { startTestPostgres, TestPostgres } from '../helpers/postgres';
 import { startTestTemporal } from '../helpers/temporal';
+import { callApi } from '../helpers/http';
 
 const ADMIN = 'admin-owners-test-token';
 const tokens = { admin: ADMIN, pc1: '', alice: '', bob: '' };
@@ -20,18 +21,7 @@ let pool: Pool;
 let api: FastifyInstance;
 let baseUrl: string;
 
-async function call(method: string, url: string, token: string, body?: unknown) {
-  const res = await fetch(`${baseUrl}${url}`, {
-    method,
-    body: body === undefined ? undefined : JSON.stringify(body),
-    headers: {
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      authorization: `Bearer ${token}`,
-    },
-  });
-  const text = await res.text();
-  return { status: res.status, text, body: (text ? JSON.parse(text) : {}) as Record<string, unknown> };
-}
+const call = (method: string, url: string, token: string, body?: unknown) => callApi(baseUrl, method, url, token, body);
 
 const IMAGE = 'docker://registry.campus.test/redis:7';
 const ALICE_C = 'alice-redis';
