@@ -62,7 +62,6 @@ export class LiveCluster {
     return found;
   }
 
-  /** The PCs whose own runc says the container is running. */
   /** Migrates a container as users do (migrateContainer, under its migration lock), to `to`. */
   migrate(containerId: string, to: string): Promise<MigrationResult> {
     return this.client.workflow.execute<typeof migrateContainer>('migrateContainer', {
@@ -72,6 +71,7 @@ export class LiveCluster {
     });
   }
 
+  /** The PCs whose own runc says the container is running. */
   async runningOn(id: string): Promise<string[]> {
     this.containers.add(id);
     const on: string[] = [];
@@ -142,9 +142,15 @@ export class LiveCluster {
     return out;
   }
 
-  /** migration-api as the administrator. */
-  async api(method: string, route: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
-    const token = readFileSync(path.join(planCluster(this.config).paths.secrets, 'admin-token'), 'utf8').trim();
+  /** migration-api as the administrator, or as the holder of `asToken` (an owner). */
+  async api(
+    method: string,
+    route: string,
+    body?: unknown,
+    asToken?: string,
+  ): Promise<{ status: number; body: Record<string, unknown> }> {
+    const token =
+      asToken ?? readFileSync(path.join(planCluster(this.config).paths.secrets, 'admin-token'), 'utf8').trim();
     const res = await fetch(`http://127.0.0.1:${this.config.apiPort}${route}`, {
       method,
       headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },

@@ -161,7 +161,7 @@ describe('containers from OCI images', () => {
     expect(bundleWire(moved)).toBeLessThan(rootfsBytes / 50);
   }, 240_000);
 
-  it('pulls an image from a registry over docker:// on a PC that holds nothing of it', async () => {
+  it('pulls an image from a registry over docker:// on a PC that holds nothing of it, for an owner who moves it', async () => {
     registryDir = await mkdtemp(path.join(os.tmpdir(), 'zanshin-registry-'));
     const config = path.join(registryDir, 'config.yml');
     const { namespace, address } = laptop();
@@ -191,14 +191,19 @@ describe('containers from OCI images', () => {
       await new Promise((res) => setTimeout(res, 200));
     }
     expect((await imagesOn('pc3')).unpacked).toEqual([]);
+    // A student (an owner) runs it: created, started, exec'd into, read and moved with their own token.
+    const issue = async (owner: string) =>
+      String((await cluster.api('POST', `/v1/owners/${owner}/token`, { containers: 2, memoryMiB: 512 })).body.token);
+    const [student, other] = [await issue('student'), await issue('other')];
+    const asStudent = (method: string, route: string, body?: unknown) => cluster.api(method, route, body, student);
     const R4 = `${TEST_PREFIX}-img4`;
-    const created = await cluster.api('POST', '/v1/containers', {
+    const created = await asStudent('POST', '/v1/containers', {
       id: R4,
       memoryMiB: 256,
       rootfs: { image: `docker://${where}/campus/redis:1` },
     });
-    expect(created.status).toBe(201);
-    const started = await cluster.api('POST', `/v1/containers/${R4}/start`, { nodeId: 'pc3' });
+    expect([created.status, created.body.owner]).toEqual([201, 'student']);
+    const started = await asStudent('POST', `/v1/containers/${R4}/start`, { nodeId: 'pc3' });
     expect(started.body).toMatchObject({ nodeId: 'pc3', state: 'running' });
     expect((await imagesOn('pc3')).unpacked).toHaveLength(1);
     const client = new RedisLanClient(namespace, (created.body.network as ContainerNetwork).address);
@@ -208,6 +213,21 @@ describe('containers from OCI images', () => {
     } finally {
       client.close();
     }
+    const ran = await asStudent('POST', `/v1/containers/${R4}/exec`, { args: ['/usr/bin/redis-server', '--version'] });
+    expect([ran.status, String(ran.body.stdout)]).toEqual([200, expect.stringMatching(/^Redis server v=/)]);
+    expect((await asStudent('GET', `/v1/containers/${R4}/logs`)).status).toBe(200);
+    // To another owner it does not exist.
+    expect((await cluster.api('GET', `/v1/containers/${R4}`, undefined, other)).status).toBe(404);
+    expect((await cluster.api('POST', '/v1/migrations', { containerId: R4, to: 'pc1' }, other)).status).toBe(404);
+    const asked = await asStudent('POST', '/v1/migrations', { containerId: R4, to: 'pc1' });
+    expect(asked.status).toBe(202);
+    await cluster.client.workflow.getHandle(String(asked.body.workflowId)).result();
+    const moved = await asStudent('GET', `/v1/migrations/${String(asked.body.id)}`);
+    expect([moved.body.status, moved.body.reason, await cluster.runningOn(R4)]).toEqual([
+      'completed',
+      'requested by its owner student',
+      ['pc1'],
+    ]);
     // A name no registry serves is refused at the start, naming the image and what skopeo said.
     const R5 = `${TEST_PREFIX}-img5`;
     expect(
