@@ -1,3 +1,4 @@
+import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
 import type { Client } from '@temporalio/client';
 import Fastify, { FastifyInstance } from 'fastify';
@@ -9,6 +10,9 @@ import { authenticate, Role } from './auth';
 import { credentialOf } from '../state/node-credentials';
 import { ownerOfToken } from '../state/owners';
 import { ownerRoutes } from './routes/owners';
+import { PUBLIC_ROUTES, webRoutes } from './routes/web';
+import { eventRoutes } from './routes/events';
+import { SECURITY_HEADERS, sessionIdentity } from './web/session';
 import { containerRoutes } from './routes/containers';
 import { lectureRoutes } from './routes/lectures';
 import { migrationRoutes } from './routes/migrations';
@@ -23,6 +27,8 @@ declare module 'fastify' {
     nodeId: string | null;
     /** The owner whose token the request carries (role owner). */
     ownerId: string | null;
+    /** The CSRF token of the web session the request came through (null: a bearer token). */
+    csrf: string | null;
   }
 }
 
@@ -46,6 +52,8 @@ export interface ApiDeps {
   controlTaskQueue?: string;
   /** Where containers' LAN addresses come from. @default null (containers get loopback only) */
   addressPool?: AddressPool | null;
+  /** The web view's session cookie only over HTTPS. @default false (migration-api serves plain HTTP today) */
+  secureCookies?: boolean;
 }
 
 /**
@@ -58,19 +66,35 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   app.decorateRequest('role', 'node');
   app.decorateRequest('nodeId', null);
   app.decorateRequest('ownerId', null);
+  app.decorateRequest('csrf', null);
+  // Cookies are parsed in an onRequest hook of their own, registered before the authentication below.
+  void app.register(cookie);
+  app.addHook('onSend', async (_request, reply) => {
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) void reply.header(name, value);
+  });
   app.setErrorHandler((err: { validation?: unknown; statusCode?: number; message: string }, _request, reply) => {
     if (err.validation) return reply.code(400).send({ error: 'Bad Request', message: err.message });
     const code = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
     return reply.code(code).send({ error: NAMES[code] ?? 'Internal Server Error', message: err.message });
   });
 
+  const credentials = (token: string) => credentialOf(deps.db, token);
+  const owners = (token: string) => ownerOfToken(deps.db, token);
   app.addHook('onRequest', async (request, reply) => {
-    const result = await authenticate(
-      request.headers.authorization,
-      deps.adminToken,
-      (token) => credentialOf(deps.db, token),
-      (token) => ownerOfToken(deps.db, token),
-    );
+    if (PUBLIC_ROUTES.has(`${request.method} ${request.routeOptions.url}`)) return;
+    // A browser's page: its session cookie stands for the token it logged in with (api/web/session.ts).
+    if (!request.headers.authorization) {
+      const session = await sessionIdentity(deps.db, request);
+      if (session && 'status' in session)
+        return reply.code(session.status).send({ error: NAMES[session.status], message: session.error });
+      if (session) {
+        request.role = session.identity.role;
+        request.ownerId = session.identity.role === 'owner' ? session.identity.ownerId : null;
+        request.csrf = session.csrf;
+        return;
+      }
+    }
+    const result = await authenticate(request.headers.authorization, deps.adminToken, credentials, owners);
     if ('error' in result) {
       return reply
         .code(401)
@@ -162,6 +186,14 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     });
     migrationRoutes(api, { db: deps.db, temporal: deps.temporal, policy, controlTaskQueue });
     ownerRoutes(api, { db: deps.db });
+    eventRoutes(api, { db: deps.db, temporal: deps.temporal });
+    webRoutes(api, {
+      db: deps.db,
+      adminToken: deps.adminToken,
+      credentials,
+      owners,
+      secureCookies: deps.secureCookies ?? false,
+    });
     done();
   });
   return app;

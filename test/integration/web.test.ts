@@ -1,0 +1,177 @@
+// The web view's server side (issue 31 part 3) over a real PostgreSQL and Temporal: its page and files without a
+// token, a login into an HttpOnly, SameSite=Strict session cookie, CSRF on every change made through a session, the
+// session ending at logout and with its owner's token, and the live stream of migrations, an owner's holding only
+// theirs.
+import type { FastifyInstance } from 'fastify';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Pool } from 'pg';
+import { buildApi } from '../../api/app';
+import { migrate } from '../../api/db';
+import { createPool } from '../../state/db';
+import { insertMigration } from '../../state/migrations';
+import { startTestPostgres, TestPostgres } from '../helpers/postgres';
+import { startTestTemporal } from '../helpers/temporal';
+import { callApi } from '../helpers/http';
+
+const ADMIN = 'admin-web-test-token';
+let pg: TestPostgres;
+let temporal: TestWorkflowEnvironment;
+let pool: Pool;
+let api: FastifyInstance;
+let baseUrl: string;
+const tokens = { alice: '', bob: '', pc1: '' };
+const IMAGE = 'docker://registry.campus.test/redis:7';
+
+/** A request as a browser makes it: the session cookie, and the CSRF header when given. */
+async function browser(method: string, url: string, cookie: string, csrf?: string, body?: unknown) {
+  const res = await fetch(`${baseUrl}${url}`, {
+    method,
+    headers: {
+      cookie,
+      ...(csrf ? { 'x-csrf-token': csrf } : {}),
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: (text ? JSON.parse(text) : {}) as Record<string, unknown> };
+}
+
+async function login(token: string) {
+  const res = await fetch(`${baseUrl}/ui/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ token }),
+  });
+  const body = (await res.json()) as Record<string, unknown>;
+  return { status: res.status, body, setCookie: res.headers.get('set-cookie') ?? '' };
+}
+
+/** The first event of the live stream, read as a browser's EventSource would. */
+async function firstEvent(cookie: string): Promise<{ event: string; data: Record<string, unknown> }> {
+  const res = await fetch(`${baseUrl}/v1/events`, { headers: { cookie } });
+  expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+  const reader = res.body!.getReader();
+  let text = '';
+  while (!text.includes('\n\n')) text += new TextDecoder().decode((await reader.read()).value as Uint8Array);
+  await reader.cancel();
+  const block = text.split('\n\n')[0]!;
+  const field = (name: string) => new RegExp(`^${name}: (.*)$`, 'm').exec(block)?.[1];
+  return { event: field('event')!, data: JSON.parse(field('data')!) as Record<string, unknown> };
+}
+
+beforeAll(async () => {
+  [pg, temporal] = await Promise.all([startTestPostgres(), startTestTemporal()]);
+  pool = createPool(pg.url, 10, () => undefined);
+  await migrate(pool);
+  api = buildApi({ db: pool, temporal: temporal.client, adminToken: ADMIN });
+  baseUrl = await api.listen({ host: '127.0.0.1', port: 0 });
+  const issue = async (url: string) => String((await callApi(baseUrl, 'POST', url, ADMIN, {})).body.token);
+  [tokens.alice, tokens.bob, tokens.pc1] = [
+    await issue('/v1/owners/alice/token'),
+    await issue('/v1/owners/bob/token'),
+    await issue('/v1/nodes/pc1/credential'),
+  ];
+  for (const [owner, id] of [
+    ['alice', 'alice-db'],
+    ['bob', 'bob-db'],
+  ] as const) {
+    const token = owner === 'alice' ? tokens.alice : tokens.bob;
+    expect(
+      (await callApi(baseUrl, 'POST', '/v1/containers', token, { id, memoryMiB: 64, rootfs: { image: IMAGE } })).status,
+    ).toBe(201);
+    await insertMigration(pool, {
+      id: `${id}-1`,
+      workflowId: `migrate-${id}`,
+      runId: 'r',
+      containerId: id,
+      from: 'pc1',
+      to: 'pc2',
+      reason: 'test',
+      decision: null,
+    });
+    await pool.query("UPDATE migrations SET status = 'completed', ended_at = now() WHERE id = $1", [`${id}-1`]);
+  }
+}, 120_000);
+
+afterAll(async () => {
+  await api?.close();
+  await pool?.end();
+  await Promise.all([pg?.stop(), temporal?.teardown()]);
+});
+
+it('serves the page and its files without a token, under a CSP that loads only its own files', async () => {
+  const page = await fetch(`${baseUrl}/`);
+  expect([page.status, page.headers.get('content-type')]).toEqual([200, 'text/html; charset=utf-8']);
+  expect(page.headers.get('content-security-policy')).toMatch(
+    /default-src 'self'; script-src 'self'.*frame-ancestors 'none'/,
+  );
+  expect(await page.text()).toContain('<script src="/ui/app.js" defer></script>');
+  expect((await fetch(`${baseUrl}/ui/app.js`)).headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+  expect((await fetch(`${baseUrl}/ui/secrets`)).status).toBe(404);
+  // The API itself still needs a token.
+  expect((await fetch(`${baseUrl}/v1/containers`)).status).toBe(401);
+});
+
+it('logs an owner in with their token into an HttpOnly, SameSite=Strict cookie; a PC and a wrong token cannot', async () => {
+  expect((await login('zo_wrong')).status).toBe(401);
+  const pc = await login(tokens.pc1);
+  expect([pc.status, pc.body.message]).toEqual([403, expect.stringMatching(/a PC's credential is for its reports/)]);
+  const alice = await login(tokens.alice);
+  expect([alice.status, alice.body.role, alice.body.ownerId]).toEqual([200, 'owner', 'alice']);
+  expect(alice.setCookie).toMatch(/^zanshin_session=[A-Za-z0-9_-]{43}; .*HttpOnly; SameSite=Strict/);
+  expect(alice.setCookie).toMatch(/Path=\//);
+  const cookie = alice.setCookie.split(';')[0]!;
+  const mine = await browser('GET', '/v1/containers', cookie);
+  expect((mine.body.containers as { id: string }[]).map((c) => c.id)).toEqual(['alice-db']);
+  expect((await browser('GET', '/ui/session', cookie)).body).toEqual({
+    role: 'owner',
+    ownerId: 'alice',
+    csrf: alice.body.csrf,
+  });
+});
+
+it('refuses every change through a session without its CSRF token, and lets one with it through', async () => {
+  const alice = await login(tokens.alice);
+  const cookie = alice.setCookie.split(';')[0]!;
+  const csrf = String(alice.body.csrf);
+  for (const given of [undefined, 'forged', String((await login(tokens.alice)).body.csrf)]) {
+    const r = await browser('DELETE', '/v1/containers/alice-db', cookie, given);
+    expect([r.status, r.body.message]).toEqual([403, expect.stringMatching(/CSRF token in x-csrf-token/)]);
+  }
+  expect((await browser('GET', '/v1/containers/alice-db', cookie)).status).toBe(200); // still there
+  // With its token the change goes through to the route (which answers for the container).
+  const moved = await browser('POST', '/v1/migrations', cookie, csrf, { containerId: 'alice-db' });
+  expect([moved.status, moved.body.message]).toEqual([409, expect.stringMatching(/is created, not running/)]);
+  expect((await browser('POST', '/v1/migrations', cookie, csrf, { containerId: 'bob-db' })).status).toBe(404);
+});
+
+it('ends a session at logout and when its owner is revoked', async () => {
+  const first = (await login(tokens.bob)).setCookie.split(';')[0]!;
+  const second = await login(tokens.bob);
+  const cookie = second.setCookie.split(';')[0]!;
+  const out = await fetch(`${baseUrl}/ui/logout`, {
+    method: 'POST',
+    headers: { cookie: first, 'x-csrf-token': 'x' },
+  });
+  // Logging out is a change too: without the session's CSRF token it is refused, and the session lives on.
+  expect(out.status).toBe(403);
+  expect((await browser('GET', '/v1/containers', first)).status).toBe(200);
+  const logout = await browser('POST', '/ui/logout', cookie, String(second.body.csrf));
+  expect(logout.status).toBe(204);
+  const after = await browser('GET', '/v1/containers', cookie);
+  expect([after.status, after.body.message]).toEqual([401, expect.stringMatching(/your session has ended/)]);
+  expect((await callApi(baseUrl, 'DELETE', '/v1/owners/bob/token', ADMIN)).status).toBe(204);
+  expect((await browser('GET', '/v1/containers', first)).status).toBe(401);
+});
+
+it('streams migrations as server-sent events, an owner seeing only theirs', async () => {
+  const alice = (await login(tokens.alice)).setCookie.split(';')[0]!;
+  const seen = await firstEvent(alice);
+  expect(seen.event).toBe('migrations');
+  expect((seen.data.recent as { id: string }[]).map((m) => m.id)).toEqual(['alice-db-1']);
+  expect(seen.data.running).toEqual([]);
+  const admin = await login(ADMIN);
+  const all = await firstEvent(admin.setCookie.split(';')[0]!);
+  expect((all.data.recent as { id: string }[]).map((m) => m.id).sort()).toEqual(['alice-db-1', 'bob-db-1']);
+});
