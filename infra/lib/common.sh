@@ -10,7 +10,8 @@ TEMPORAL_CLI_MODULE="github.com/temporalio/cli/cmd/temporal"
 TEMPORAL_CLI_VERSION="${ZANSHIN_TEMPORAL_CLI_VERSION:-v1.5.1}"
 # rsync and podman: the baselines of npm run bench:migration.
 # skopeo, umoci, docker-registry: containers from OCI images (node/images.ts; the tests run a local registry).
-APT_PACKAGES=(runc iptables socat openssl postgresql iproute2 util-linux busybox-static gcc libc6-dev tar rsync podman skopeo umoci docker-registry)
+# chromium: the web view is tested in a real headless browser (test/integration/web-browser.test.ts).
+APT_PACKAGES=(runc iptables socat openssl postgresql iproute2 util-linux busybox-static gcc libc6-dev tar rsync podman skopeo umoci docker-registry chromium)
 
 say() { printf '\033[1m[zanshin]\033[0m %s\n' "$*"; }
 fail() { printf '\033[31m[zanshin] error:\033[0m %s\n' "$*" >&2; exit 1; }

@@ -13,6 +13,7 @@ import { RemnantStore } from '../../node/store';
 import type { MigrationResult } from '../../workflows/migrate-container';
 import { LiveCluster } from '../helpers/live-cluster';
 import { TEST_PREFIX } from '../helpers/names';
+import { launchBrowser, loggedIn, screenshot } from '../helpers/browser';
 
 const cluster = new LiveCluster();
 // A student's laptop on the LAN: the clients run there, and so does the campus registry (Debian's docker-registry).
@@ -219,10 +220,32 @@ describe('containers from OCI images', () => {
     // To another owner it does not exist.
     expect((await cluster.api('GET', `/v1/containers/${R4}`, undefined, other)).status).toBe(404);
     expect((await cluster.api('POST', '/v1/migrations', { containerId: R4, to: 'pc1' }, other)).status).toBe(404);
-    const asked = await asStudent('POST', '/v1/migrations', { containerId: R4, to: 'pc1' });
-    expect(asked.status).toBe(202);
-    await cluster.client.workflow.getHandle(String(asked.body.workflowId)).result();
-    const moved = await asStudent('GET', `/v1/migrations/${String(asked.body.id)}`);
+    // The web view, in a real browser: the student sees their container and follows its move live; the other owner
+    // sees none of it.
+    const browser = await launchBrowser();
+    try {
+      const site = `http://127.0.0.1:${cluster.config.apiPort}`;
+      const page = await loggedIn(browser, site, student);
+      expect(await page.textContent('#who')).toBe('owner student');
+      await page.waitForSelector(`#containers td:text-is("${R4}")`);
+      const asked = await asStudent('POST', '/v1/migrations', { containerId: R4, to: 'pc1' });
+      expect(asked.status).toBe(202);
+      const live = page.locator(`#live .live[data-migration="${String(asked.body.id)}"] .step`);
+      await live.waitFor({ timeout: 60_000 });
+      const step = await live.textContent();
+      console.log(`web view, live: ${step} (${await screenshot(page, 'live-migration')})`);
+      expect(step).toMatch(/ step \d+: /);
+      await cluster.client.workflow.getHandle(String(asked.body.workflowId)).result();
+      await page.waitForSelector(`#history tr:has(td:text-is("${String(asked.body.id)}")) td:text-is("completed")`);
+      await screenshot(page, 'campus');
+      const others = await loggedIn(browser, site, other);
+      expect(await others.locator('#containers td').allTextContents()).toEqual([]);
+      expect(await others.content()).not.toContain(R4);
+    } finally {
+      await browser.close();
+    }
+    const [latest] = (await asStudent('GET', `/v1/migrations?containerId=${R4}`)).body.migrations as { id: string }[];
+    const moved = await asStudent('GET', `/v1/migrations/${latest!.id}`);
     expect([moved.body.status, moved.body.reason, await cluster.runningOn(R4)]).toEqual([
       'completed',
       'requested by its owner student',
