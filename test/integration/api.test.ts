@@ -15,6 +15,7 @@ import type { NodeReport } from '../../domain/node-report';
 import { startTestPostgres, TestPostgres } from '../helpers/postgres';
 import { startTestTemporal } from '../helpers/temporal';
 import { callApi } from '../helpers/http';
+import { sampleReport } from '../helpers/api-server';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -138,30 +139,7 @@ describe('a connection the server ends', () => {
   });
 });
 
-const report = (over: Partial<NodeReport> = {}): NodeReport => ({
-  address: '10.77.0.11:7070',
-  taskQueue: 'node-pc1',
-  cpu: 0.25,
-  memory: 0.5,
-  memoryTotalBytes: 8 * 2 ** 30,
-  memoryAvailableBytes: 4 * 2 ** 30,
-  cpuModel: 'Test CPU',
-  cpuCores: 4,
-  cpuFlags: ['avx2', 'sse4_2'],
-  dirtyTracking: false,
-  criuVersion: '4.1.1',
-  remnants: [
-    {
-      containerId: 'c1',
-      hasBundle: true,
-      generations: [1, 2],
-      imageBytes: 1000,
-      leftAt: '2026-11-26T06:00:00.000Z',
-      expiresAt: '2026-11-27T06:00:00.000Z',
-    },
-  ],
-  ...over,
-});
+const report = sampleReport;
 
 async function tableCounts() {
   const { rows } = await pool.query<{ n: string; l: string; r: string }>(

@@ -1,24 +1,15 @@
 // Owners (issue 31 part 2) against a real PostgreSQL and Temporal: each owner reaches only their own containers, and
 // another owner's answers as absent (404) on every route. The routes come from /openapi.json: a route this file does
 // not classify fails the test, so a new route cannot forget its owner check.
-import type { FastifyInstance } from 'fastify';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Pool } from 'pg';
-import { buildApi } from '../../api/app';
-import { migrate } from '../../api/db';
-import { createPool } from '../../state/db';
+import type { Pool } from 'pg';
 import { insertMigration } from '../../state/migrations';
-import type { NodeReport } from '../../domain/node-report';
-import { startTestPostgres, TestPostgres } from '../helpers/postgres';
-import { startTestTemporal } from '../helpers/temporal';
 import { callApi } from '../helpers/http';
+import { sampleReport, startTestApi, TestApi } from '../helpers/api-server';
 
 const ADMIN = 'admin-owners-test-token';
 const tokens = { admin: ADMIN, pc1: '', alice: '', bob: '' };
-let pg: TestPostgres;
-let temporal: TestWorkflowEnvironment;
+let server: TestApi;
 let pool: Pool;
-let api: FastifyInstance;
 let baseUrl: string;
 
 const call = (method: string, url: string, token: string, body?: unknown) => callApi(baseUrl, method, url, token, body);
@@ -27,18 +18,8 @@ const IMAGE = 'docker://registry.campus.test/redis:7';
 const ALICE_C = 'alice-redis';
 const ALICE_MIGRATION = 'alice-redis-1796640000000';
 
-const report: NodeReport = {
-  address: '10.77.0.11:7070',
-  taskQueue: 'node-pc1',
-  cpu: 0.25,
-  memory: 0.5,
-  memoryTotalBytes: 8 * 2 ** 30,
-  memoryAvailableBytes: 4 * 2 ** 30,
-  cpuModel: 'Test CPU',
-  cpuCores: 4,
+const report = sampleReport({
   cpuFlags: ['sse4_2'],
-  dirtyTracking: false,
-  criuVersion: '4.2.1',
   remnants: [
     {
       containerId: ALICE_C,
@@ -49,14 +30,11 @@ const report: NodeReport = {
       expiresAt: '2026-12-08T06:00:00.000Z',
     },
   ],
-};
+});
 
 beforeAll(async () => {
-  [pg, temporal] = await Promise.all([startTestPostgres(), startTestTemporal()]);
-  pool = createPool(pg.url, 10, () => undefined);
-  await migrate(pool);
-  api = buildApi({ db: pool, temporal: temporal.client, adminToken: ADMIN });
-  baseUrl = await api.listen({ host: '127.0.0.1', port: 0 });
+  server = await startTestApi(ADMIN);
+  ({ pool, baseUrl } = server);
   tokens.pc1 = (await call('POST', '/v1/nodes/pc1/credential', ADMIN, {})).body.token as string;
   expect((await call('PUT', '/v1/nodes/pc1/report', tokens.pc1, report)).status).toBe(200);
   const issue = async (owner: string, quota: object) => {
@@ -89,11 +67,7 @@ beforeAll(async () => {
   ]);
 }, 120_000);
 
-afterAll(async () => {
-  await api?.close();
-  await pool?.end();
-  await Promise.all([pg?.stop(), temporal?.teardown()]);
-});
+afterAll(() => server?.stop());
 
 /**
  * What bob (another owner) meets on each route, reached with alice's container, migration and owner id in its

@@ -2,22 +2,14 @@
 // token, a login into an HttpOnly, SameSite=Strict session cookie, CSRF on every change made through a session, the
 // session ending at logout and with its owner's token, and the live stream of migrations, an owner's holding only
 // theirs.
-import type { FastifyInstance } from 'fastify';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Pool } from 'pg';
-import { buildApi } from '../../api/app';
-import { migrate } from '../../api/db';
-import { createPool } from '../../state/db';
+import type { Pool } from 'pg';
 import { insertMigration } from '../../state/migrations';
-import { startTestPostgres, TestPostgres } from '../helpers/postgres';
-import { startTestTemporal } from '../helpers/temporal';
 import { callApi } from '../helpers/http';
+import { startTestApi, TestApi } from '../helpers/api-server';
 
 const ADMIN = 'admin-web-test-token';
-let pg: TestPostgres;
-let temporal: TestWorkflowEnvironment;
+let server: TestApi;
 let pool: Pool;
-let api: FastifyInstance;
 let baseUrl: string;
 const tokens = { alice: '', bob: '', pc1: '' };
 const IMAGE = 'docker://registry.campus.test/redis:7';
@@ -61,11 +53,8 @@ async function firstEvent(cookie: string): Promise<{ event: string; data: Record
 }
 
 beforeAll(async () => {
-  [pg, temporal] = await Promise.all([startTestPostgres(), startTestTemporal()]);
-  pool = createPool(pg.url, 10, () => undefined);
-  await migrate(pool);
-  api = buildApi({ db: pool, temporal: temporal.client, adminToken: ADMIN });
-  baseUrl = await api.listen({ host: '127.0.0.1', port: 0 });
+  server = await startTestApi(ADMIN);
+  ({ pool, baseUrl } = server);
   const issue = async (url: string) => String((await callApi(baseUrl, 'POST', url, ADMIN, {})).body.token);
   [tokens.alice, tokens.bob, tokens.pc1] = [
     await issue('/v1/owners/alice/token'),
@@ -94,11 +83,7 @@ beforeAll(async () => {
   }
 }, 120_000);
 
-afterAll(async () => {
-  await api?.close();
-  await pool?.end();
-  await Promise.all([pg?.stop(), temporal?.teardown()]);
-});
+afterAll(() => server?.stop());
 
 it('serves the page and its files without a token, under a CSP that loads only its own files', async () => {
   const page = await fetch(`${baseUrl}/`);
