@@ -1,9 +1,15 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { isRunning, processStartTime, spawnDetached, stopProcess } from '../../infra/cluster/processes';
 
-const log = () => path.join(mkdtempSync(path.join(os.tmpdir(), 'zanshin-proc-')), 'p.log');
+/** Each test's log in a directory of its own, all removed at the end. */
+const dirs: string[] = [];
+const log = () => {
+  dirs.push(mkdtempSync(path.join(os.tmpdir(), 'zanshin-proc-')));
+  return path.join(dirs[dirs.length - 1]!, 'p.log');
+};
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 describe('launcher process handling', () => {
   it('stops a process with its stop signal and reports it gone', async () => {
