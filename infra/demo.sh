@@ -18,4 +18,5 @@ The cluster keeps running. Next:
   npm run cluster -- status     each part up or down
   npm run cluster -- stop       stop everything this cluster started
   Temporal Web UI               http://127.0.0.1:${ZANSHIN_TEMPORAL_UI_PORT:-8233}
+  Zanshin's web view            http://127.0.0.1:${ZANSHIN_API_PORT:-8787}/ (log in with ${ZANSHIN_DATA_DIR:-.zanshin}/secrets/admin-token)
 TXT
