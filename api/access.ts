@@ -2,7 +2,7 @@
 // not 403: an owner does not learn that it exists). Routes ask here rather than compare roles themselves.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { maySee, Viewer } from '../domain/ownership';
-import { ContainerRow, findContainer } from '../state/containers';
+import { containerIdsOf, ContainerRow, findContainer } from '../state/containers';
 import type { Queryable } from '../state/db';
 import { replyError } from './http-errors';
 
@@ -30,8 +30,7 @@ export async function visibleItems<T>(
 ): Promise<T[]> {
   const viewer = viewerOf(request);
   if (viewer.role !== 'owner') return items;
-  const { rows } = await db.query<{ id: string }>('SELECT id FROM containers WHERE owner = $1', [viewer.ownerId]);
-  const theirs = new Set(rows.map((r) => r.id));
+  const theirs = new Set(await containerIdsOf(db, viewer.ownerId));
   return items.filter((item) => theirs.has(containerOf(item)));
 }
 

@@ -77,6 +77,11 @@ export async function listContainers(db: Queryable): Promise<ContainerRow[]> {
   return (await db.query<ContainerRow>(`SELECT ${COLUMNS} FROM containers ORDER BY id ${NATURAL}`)).rows;
 }
 
+/** The ids of one owner's containers. */
+export async function containerIdsOf(db: Queryable, owner: string): Promise<string[]> {
+  return (await db.query<{ id: string }>('SELECT id FROM containers WHERE owner = $1', [owner])).rows.map((r) => r.id);
+}
+
 export class AddressPoolFullError extends Error {
   override name = 'AddressPoolFullError';
 }
