@@ -193,6 +193,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
       credentials,
       owners,
       secureCookies: deps.secureCookies ?? false,
+      offlineAfterMs: policy.offlineAfterMs,
     });
     done();
   });

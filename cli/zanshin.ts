@@ -3,6 +3,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { formatRoomPc, parseRoomPc, ROOM_PC_RULE, RoomPc } from '../domain/floor-plan';
 import type { PlacementDecision } from '../domain/placement';
 import type { MigrationRow } from '../state/migrations';
 import {
@@ -27,6 +28,11 @@ const out = (json: boolean | undefined, data: unknown, human: () => string): voi
   console.log(json ? JSON.stringify(data, null, 2) : human());
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+interface RoomListing {
+  room: string;
+  nodes: string[];
+  pcs: RoomPc[];
+}
 interface NodeRow {
   id: string;
   strategy: 'kernel' | 'content' | null;
@@ -631,23 +637,27 @@ lectures
 
 const rooms = program
   .command('rooms')
-  .description('which PCs stand in which room')
+  .description('which PCs stand in which room, and where (row.seat on its floor plan)')
   .addOption(json)
   .action(async (o: { json?: boolean }) => {
-    const { rooms: list } = await api().get<{ rooms: { room: string; nodes: string[] }[] }>('/v1/rooms');
+    const { rooms: list } = await api().get<{ rooms: RoomListing[] }>('/v1/rooms');
     out(o.json, list, () =>
       table(
-        ['room', 'PCs'],
-        list.map((r) => [r.room, r.nodes.join(' ')]),
+        ['room', 'PCs (id@row.seat)'],
+        list.map((r) => [r.room, r.pcs.map(formatRoomPc).join(' ')]),
       ),
     );
   });
 rooms
-  .command('set <room> <nodes...>')
-  .description('the PCs of a room (replaces its list)')
-  .action(async (room: string, nodes: string[]) => {
-    const r = await api().put<{ room: string; nodes: string[] }>(`/v1/rooms/${encodeURIComponent(room)}`, { nodes });
-    console.log(`${r.room}: ${r.nodes.join(' ')}`);
+  .command('set <room> <pcs...>')
+  .description(`the PCs of a room (replaces its list): ${ROOM_PC_RULE}`)
+  .action(async (room: string, specs: string[]) => {
+    const nodes = specs.map((spec) => {
+      const pc = parseRoomPc(spec);
+      return pc.row === null ? pc.nodeId : { id: pc.nodeId, row: pc.row, seat: pc.seat };
+    });
+    const r = await api().put<RoomListing>(`/v1/rooms/${encodeURIComponent(room)}`, { nodes });
+    console.log(`${r.room}: ${r.pcs.map(formatRoomPc).join(' ')}`);
   });
 
 program

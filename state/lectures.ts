@@ -1,22 +1,32 @@
 // The only writer of the timetable tables: `room_nodes` (which PCs stand in which room), `lecture_imports` and
 // `lectures` (expanded occurrences).
 import type { Pool } from 'pg';
+import type { RoomPc } from '../domain/floor-plan';
 import type { LectureOccurrence } from '../domain/timetable';
 import { inTransaction, NATURAL, Queryable } from './db';
 
-/** Replaces the PCs of a room. */
-export async function setRoomNodes(db: Pool, room: string, nodes: string[]): Promise<void> {
+/** Replaces the PCs of a room, with their places on its plan (checked by domain/floor-plan.ts's roomPlanRefusal). */
+export async function setRoomNodes(db: Pool, room: string, pcs: RoomPc[]): Promise<void> {
   await inTransaction(db, async (client) => {
     await client.query('DELETE FROM room_nodes WHERE room = $1', [room]);
-    for (const n of nodes) await client.query('INSERT INTO room_nodes (room, node_id) VALUES ($1, $2)', [room, n]);
+    for (const pc of pcs)
+      await client.query('INSERT INTO room_nodes (room, node_id, row_no, seat_no) VALUES ($1, $2, $3, $4)', [
+        room,
+        pc.nodeId,
+        pc.row,
+        pc.seat,
+      ]);
   });
 }
 
-export async function listRooms(db: Queryable): Promise<{ room: string; nodes: string[] }[]> {
+/** Every room with its PCs: `nodes` their ids, `pcs` in the plan's order (by row and seat, unplaced ones last). */
+export async function listRooms(db: Queryable): Promise<{ room: string; nodes: string[]; pcs: RoomPc[] }[]> {
   return (
-    await db.query<{ room: string; nodes: string[] }>(
-      `SELECT room, array_agg(node_id ORDER BY node_id ${NATURAL}) AS nodes FROM room_nodes GROUP BY room
-       ORDER BY room ${NATURAL}`,
+    await db.query<{ room: string; nodes: string[]; pcs: RoomPc[] }>(
+      `SELECT room, array_agg(node_id ORDER BY node_id ${NATURAL}) AS nodes,
+         json_agg(json_build_object('nodeId', node_id, 'row', row_no, 'seat', seat_no)
+           ORDER BY row_no NULLS LAST, seat_no, node_id ${NATURAL}) AS pcs
+     FROM room_nodes GROUP BY room ORDER BY room ${NATURAL}`,
     )
   ).rows;
 }

@@ -142,6 +142,21 @@ export async function remnantsOfContainer(
   return rows;
 }
 
+/** What PCs hold of each of `containerIds` (one query for a listing), by container. */
+export async function remnantsOfContainers(
+  db: Queryable,
+  containerIds: string[],
+): Promise<Map<string, (RemnantRow & { nodeId: string })[]>> {
+  const { rows } = await db.query<RemnantRow & { nodeId: string; containerId: string }>(
+    `SELECT container_id AS "containerId", node_id AS "nodeId", ${REMNANT_COLUMNS} FROM remnants
+     WHERE container_id = ANY($1) ORDER BY node_id ${NATURAL}`,
+    [containerIds],
+  );
+  const out = new Map<string, (RemnantRow & { nodeId: string })[]>(containerIds.map((id) => [id, []]));
+  for (const { containerId, ...r } of rows) out.get(containerId)!.push(r);
+  return out;
+}
+
 /** How many distinct checkpoint generations of a container the PCs report (the paper's "all CP generations"). */
 /** What PCs hold of a container: generations and bundle per holder, and the container's distinct generations. */
 export interface HeldCopies {

@@ -23,7 +23,7 @@ import {
   setLocation,
 } from '../../state/containers';
 import { deleteContainerWithHistory } from '../../state/migration-records';
-import { remnantsOfContainer } from '../../state/nodes';
+import { remnantsOfContainer, remnantsOfContainers } from '../../state/nodes';
 import { placementFor } from '../../state/placement';
 import { containerIdSchema, containerUserSchema, nodeIdSchema, params } from '../schemas';
 
@@ -160,9 +160,15 @@ export function containerRoutes(
     },
   );
 
+  // Each with what PCs hold of it (its remnants, and the images of the PC it runs on): the web view's table.
   app.get('/v1/containers', async (request) => {
     const viewer = viewerOf(request);
-    return { containers: (await listContainers(db)).filter((c) => maySee(viewer, c.owner)) };
+    const visible = (await listContainers(db)).filter((c) => maySee(viewer, c.owner));
+    const held = await remnantsOfContainers(
+      db,
+      visible.map((c) => c.id),
+    );
+    return { containers: visible.map((c) => ({ ...c, remnants: held.get(c.id) ?? [] })) };
   });
 
   app.get<{ Params: { containerId: string } }>(

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Pool } from 'pg';
+import { MAX_ROW, MAX_SEAT, ROOM_PC_RULE, RoomPc, roomPlanRefusal } from '../../domain/floor-plan';
 import { freeTimeTerm } from '../../domain/placement';
 import { isKnownZone, TimetableError } from '../../domain/timetable';
 import { importTimetable, roomSummaries, TimetableFormat } from '../../domain/timetable-import';
@@ -27,9 +28,16 @@ export interface LectureRoutesOptions {
 
 const MAX_SKIPPED_LISTED = 500;
 
+/** A PC of a room with its place on the plan, as PUT /v1/rooms/{room} takes it. */
+interface RoomPcBody {
+  id: string;
+  row: number;
+  seat: number;
+}
+
 /** Rooms -> PCs, timetable imports (iCalendar, CSV), lecture listings, and when a PC is next needed. */
 export function lectureRoutes(app: FastifyInstance, { db, timezone, windowDays }: LectureRoutesOptions): void {
-  app.put<{ Params: { room: string }; Body: { nodes: string[] } }>(
+  app.put<{ Params: { room: string }; Body: { nodes: (string | RoomPcBody)[] } }>(
     '/v1/rooms/:room',
     {
       schema: {
@@ -38,14 +46,41 @@ export function lectureRoutes(app: FastifyInstance, { db, timezone, windowDays }
           type: 'object',
           additionalProperties: false,
           required: ['nodes'],
-          properties: { nodes: { type: 'array', maxItems: 500, uniqueItems: true, items: nodeIdSchema } },
+          properties: {
+            nodes: {
+              type: 'array',
+              maxItems: 500,
+              description: `${ROOM_PC_RULE}; as JSON: "pc1", or {"id": "pc1", "row": 2, "seat": 3}`,
+              items: {
+                anyOf: [
+                  nodeIdSchema,
+                  {
+                    type: 'object',
+                    additionalProperties: false,
+                    required: ['id', 'row', 'seat'],
+                    properties: {
+                      id: nodeIdSchema,
+                      row: { type: 'integer', minimum: 1, maximum: MAX_ROW },
+                      seat: { type: 'integer', minimum: 1, maximum: MAX_SEAT },
+                    },
+                  },
+                ],
+              },
+            },
+          },
         },
       },
     },
     async (request, reply) => {
       if (!requireAdmin(request.role, reply)) return reply;
-      await setRoomNodes(db, request.params.room, request.body.nodes);
-      return { room: request.params.room, nodes: [...request.body.nodes].sort() };
+      const pcs: RoomPc[] = request.body.nodes.map((n) =>
+        typeof n === 'string' ? { nodeId: n, row: null, seat: null } : { nodeId: n.id, row: n.row, seat: n.seat },
+      );
+      const refusal = roomPlanRefusal(pcs);
+      if (refusal) return replyError(reply, 400, `room ${request.params.room}: ${refusal}`);
+      await setRoomNodes(db, request.params.room, pcs);
+      const room = (await listRooms(db)).find((r) => r.room === request.params.room);
+      return room ?? { room: request.params.room, nodes: [], pcs: [] };
     },
   );
 

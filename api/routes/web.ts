@@ -23,6 +23,8 @@ export interface WebRoutesOptions {
   owners: OwnerLookup;
   /** Cookies only over HTTPS (true once migration-api serves TLS). */
   secureCookies: boolean;
+  /** A PC silent this long is drawn offline (the placement policy's figure). */
+  offlineAfterMs: number;
 }
 
 /** Routes the onRequest hook lets through without a token: the page, its files, the login. */
@@ -76,9 +78,14 @@ export function webRoutes(app: FastifyInstance, o: WebRoutesOptions): void {
     },
   );
 
-  // Who the page is (its session), with the CSRF token its changes must carry.
+  // Who the page is (its session), with the CSRF token its changes must carry, and when a silent PC is offline.
   app.get('/ui/session', { schema: { hide: true } }, (request, reply) =>
-    reply.send({ role: request.role, ownerId: request.ownerId, csrf: request.csrf }),
+    reply.send({
+      role: request.role,
+      ownerId: request.ownerId,
+      csrf: request.csrf,
+      offlineAfterSeconds: o.offlineAfterMs / 1000,
+    }),
   );
 
   app.post('/ui/logout', { schema: { hide: true } }, async (request, reply) => {

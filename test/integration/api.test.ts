@@ -380,6 +380,10 @@ describe('rooms and lectures', () => {
     expect((await put('/v1/rooms/R595', { nodes: ['pc2', 'pc1'] }, tokens.adminToken)).body).toEqual({
       room: 'R595',
       nodes: ['pc1', 'pc2'],
+      pcs: [
+        { nodeId: 'pc1', row: null, seat: null },
+        { nodeId: 'pc2', row: null, seat: null },
+      ],
     });
     const first = await post('/v1/lectures/imports', { name: '2026-fall', format: 'ics', content: ics });
     expect(first.statusCode).toBe(201);
@@ -508,6 +512,37 @@ describe('rooms and lectures', () => {
     ['an import name with spaces', { name: 'fall 2026', format: 'ics', content: ics }, /body\/name must match pattern/],
   ])('refuses %s with 400, changing nothing', async (_what, body, message) => {
     await expectRefused(post('/v1/lectures/imports', body), 400, message);
+  });
+
+  it("places a room's PCs on its floor plan by row and seat, and refuses two on one seat", async () => {
+    const plan = [{ id: 'pc3', row: 2, seat: 1 }, 'pc9', { id: 'pc1', row: 1, seat: 2 }];
+    expect((await put('/v1/rooms/R12', { nodes: plan }, tokens.adminToken)).body).toEqual({
+      room: 'R12',
+      nodes: ['pc1', 'pc3', 'pc9'],
+      pcs: [
+        { nodeId: 'pc1', row: 1, seat: 2 },
+        { nodeId: 'pc3', row: 2, seat: 1 },
+        { nodeId: 'pc9', row: null, seat: null },
+      ],
+    });
+    const twoOnOne = [
+      { id: 'pc3', row: 1, seat: 1 },
+      { id: 'pc4', row: 1, seat: 1 },
+    ];
+    await expectRefused(
+      put('/v1/rooms/R12', { nodes: twoOnOne }, tokens.adminToken),
+      400,
+      /room R12: pc3 and pc4 both stand at row 1, seat 1/,
+    );
+    await expectRefused(put('/v1/rooms/R12', { nodes: ['pc3', 'pc3'] }, tokens.adminToken), 400, /pc3 is listed twice/);
+    await expectRefused(
+      put('/v1/rooms/R12', { nodes: [{ id: 'pc3', row: 0, seat: 1 }] }, tokens.adminToken),
+      400,
+      /body\/nodes\/0\/row must be >= 1/,
+    );
+    // The refused plans changed nothing.
+    const { rooms } = (await get(baseUrl, '/v1/rooms', admin)).body as { rooms: { room: string; nodes: string[] }[] };
+    expect(rooms.find((r) => r.room === 'R12')!.nodes).toEqual(['pc1', 'pc3', 'pc9']);
   });
 
   it('refuses a room mapping with a bad node id, and a lecture query with to before from', async () => {

@@ -222,6 +222,9 @@ describe('containers from OCI images', () => {
     expect((await cluster.api('POST', '/v1/migrations', { containerId: R4, to: 'pc1' }, other)).status).toBe(404);
     // The web view, in a real browser: the student sees their container and follows its move live; the other owner
     // sees none of it.
+    // One room, its three PCs in a row (the page draws it as a floor plan).
+    const plan = ['pc1', 'pc2', 'pc3'].map((id, i) => ({ id, row: 1, seat: i + 1 }));
+    expect((await cluster.api('PUT', '/v1/rooms/R101', { nodes: plan })).status).toBe(200);
     const browser = await launchBrowser();
     try {
       const site = `http://127.0.0.1:${cluster.config.apiPort}`;
@@ -239,7 +242,20 @@ describe('containers from OCI images', () => {
       const step = await page.textContent(live);
       console.log(`web view, live:${step} (${await screenshot(page, 'live-migration')})`);
       await cluster.client.workflow.getHandle(String(asked.body.workflowId)).result();
-      await page.waitForSelector(`#history tr:has(td:text-is("${String(asked.body.id)}")) td:text-is("completed")`);
+      await page.waitForSelector(`#history tr:has(td:text-is("${String(asked.body.id)}")) .status-completed`);
+      // The room's plan shows it on pc1 now; its row names the remnant pc3 keeps (once pc3 has reported it).
+      await page.locator('.room[data-room="R101"] .pc[data-pc="pc1"] .held').filter({ hasText: R4 }).waitFor();
+      const row = page.locator(`#containers tr:has(td:text-is("${R4}"))`);
+      await row
+        .locator('td')
+        .filter({ hasText: /^pc3 \(\d+\.\d MB\)$/ })
+        .waitFor({ timeout: 30_000 });
+      // Its logs, read from pc1 through the page: redis's own start-up lines.
+      await row.locator('button[data-logs]').click();
+      await page.locator('#logs-text').filter({ hasText: 'Ready to accept connections' }).waitFor();
+      expect(await page.textContent('#logs-title')).toMatch(
+        new RegExp(`^Logs of ${R4} on pc1 \\(stdout, last \\d+ of \\d+ bytes\\)$`),
+      );
       await screenshot(page, 'campus');
       const others = await loggedIn(browser, site, other);
       expect(await others.locator('#containers td').allTextContents()).toEqual([]);

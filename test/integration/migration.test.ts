@@ -287,7 +287,11 @@ describe('control plane on the live cluster, through the zanshin CLI', () => {
   it('keeps a PC with a lecture in 10 minutes out of every placement, then migrates there with progress once it is free', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'zanshin-tt-'));
     try {
-      expect((await zanshin('rooms', 'set', 'R595', 'pc2')).exitCode).toBe(0);
+      // pc2 at its seat on R595's plan; a place the CLI cannot read is refused before anything is sent.
+      const bad = await zanshin('rooms', 'set', 'R595', 'pc2@row1');
+      expect([bad.exitCode, bad.stderr]).toEqual([1, expect.stringMatching(/"pc2@row1": a PC is given as its id/)]);
+      expect((await zanshin('rooms', 'set', 'R595', 'pc2@1.3')).stdout).toBe('R595: pc2@1.3');
+      expect((await zanshin('rooms')).stdout).toMatch(/│ R595 │ pc2@1\.3 +│/);
       writeFileSync(path.join(dir, 'term.csv'), timetable('R595', 10));
       const imported = await zanshin(
         'lectures',

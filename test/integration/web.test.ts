@@ -5,7 +5,8 @@
 import type { Pool } from 'pg';
 import { insertMigration } from '../../state/migrations';
 import { callApi } from '../helpers/http';
-import { startTestApi, TestApi } from '../helpers/api-server';
+import { sampleReport, startTestApi, TestApi } from '../helpers/api-server';
+import { launchBrowser, loggedIn, screenshot } from '../helpers/browser';
 
 const ADMIN = 'admin-web-test-token';
 let server: TestApi;
@@ -113,6 +114,7 @@ it('logs an owner in with their token into an HttpOnly, SameSite=Strict cookie; 
     role: 'owner',
     ownerId: 'alice',
     csrf: alice.body.csrf,
+    offlineAfterSeconds: 30,
   });
 });
 
@@ -160,3 +162,100 @@ it('streams migrations as server-sent events, an owner seeing only theirs', asyn
   const all = await firstEvent(admin.setCookie.split(';')[0]!);
   expect((all.data.recent as { id: string }[]).map((m) => m.id).sort()).toEqual(['alice-db-1', 'bob-db-1']);
 });
+
+it("answers a script's bearer token on the page's own routes, without a CSRF token (it has no session)", async () => {
+  const me = await callApi(baseUrl, 'GET', '/ui/session', tokens.alice);
+  expect(me.body).toEqual({ role: 'owner', ownerId: 'alice', csrf: null, offlineAfterSeconds: 30 });
+});
+
+/** iCalendar time (UTC) `minutes` from now, on a 5-minute boundary. */
+const icsAt = (minutes: number) => {
+  const t = new Date(Math.floor(Date.now() / 300_000) * 300_000 + minutes * 60_000);
+  return t
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}/, '');
+};
+
+it("draws rooms as floor plans with each PC's state, load, CPU and lecture, a room's week, and containers with their remnants", async () => {
+  // Four PCs: three report (pc3 silent for a minute: offline), pc4 never did; R101's plan places three of them.
+  const credential = async (pc: string) =>
+    pc === 'pc1'
+      ? tokens.pc1
+      : String((await callApi(baseUrl, 'POST', `/v1/nodes/${pc}/credential`, ADMIN, {})).body.token);
+  for (const [pc, cpu] of [
+    ['pc1', 0.92],
+    ['pc2', 0.1],
+    ['pc3', 0.3],
+  ] as const) {
+    const report = sampleReport({
+      taskQueue: `node-${pc}`,
+      cpu,
+      cpuModel: `Intel(R) Core(TM) i5-8500 (${pc})`,
+      remnants:
+        pc === 'pc2' ? [{ ...sampleReport().remnants[0]!, containerId: 'alice-db', imageBytes: 71_500_000 }] : [],
+    });
+    expect((await callApi(baseUrl, 'PUT', `/v1/nodes/${pc}/report`, await credential(pc), report)).status).toBe(200);
+  }
+  await pool.query("UPDATE nodes SET last_report_at = now() - interval '60 seconds' WHERE id = 'pc3'");
+  await pool.query("UPDATE containers SET state = 'running', node_id = 'pc1' WHERE id = 'alice-db'");
+  const plan = [{ id: 'pc1', row: 1, seat: 1 }, { id: 'pc2', row: 1, seat: 2 }, { id: 'pc3', row: 2, seat: 2 }, 'pc4'];
+  expect((await callApi(baseUrl, 'PUT', '/v1/rooms/R101', ADMIN, { nodes: plan })).status).toBe(200);
+  // A lecture under way in R101 now, and one tomorrow.
+  const event = (uid: string, title: string, from: number, to: number) =>
+    `BEGIN:VEVENT\r\nUID:${uid}\r\nDTSTAMP:20261201T000000Z\r\nSUMMARY:${title}\r\nLOCATION:R101\r\n` +
+    `DTSTART:${icsAt(from)}\r\nDTEND:${icsAt(to)}\r\nEND:VEVENT\r\n`;
+  const ics =
+    'BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n' +
+    event('now@test', 'Operating Systems', -30, 60) +
+    event('tomorrow@test', 'Compilers', 24 * 60, 24 * 60 + 90) +
+    'END:VCALENDAR\r\n';
+  expect(
+    (await callApi(baseUrl, 'POST', '/v1/lectures/imports', ADMIN, { name: 'web', format: 'ics', content: ics }))
+      .status,
+  ).toBe(201);
+
+  const browser = await launchBrowser();
+  try {
+    const page = await loggedIn(browser, baseUrl, ADMIN);
+    const pc = (id: string) => page.locator(`.room[data-room="R101"] .pc[data-pc="${id}"]`);
+    await pc('pc1').waitFor();
+    expect(await page.textContent('.room[data-room="R101"] h3')).toMatch(/^R101 · Operating Systems until \d\d:\d\d$/);
+    const states = await Promise.all(['pc1', 'pc2', 'pc3', 'pc4'].map((id) => pc(id).getAttribute('data-state')));
+    expect(states).toEqual(['lecture', 'lecture', 'offline', 'unknown']);
+    expect(await pc('pc1').textContent()).toMatch(
+      /in a lecture.*CPU 92%.*memory 50%.*Intel\(R\) Core\(TM\) i5-8500 \(pc1\).*until \d\d:\d\d: Operating Systems.*alice-db \(running\)/,
+    );
+    // Placed where the plan says: row 2 stands behind row 1 (the grid's row 1 is the front), seat 2 to the right.
+    const [one, two, three] = await Promise.all(['pc1', 'pc2', 'pc3'].map((id) => pc(id).boundingBox()));
+    expect(two!.x).toBeGreaterThan(one!.x);
+    expect([three!.x, three!.y > one!.y]).toEqual([two!.x, true]);
+    // The week: today's lecture marked as under way, tomorrow's in the next day's column (when it is this week).
+    expect(await page.locator('#week .day.today .lecture-slot.now').textContent()).toMatch(/Operating Systems$/);
+    expect(await page.locator('#week .lecture-slot').allTextContents()).toContainEqual(
+      expect.stringMatching(/^\d\d:\d\d–\d\d:\d\d Operating Systems$/),
+    );
+    // Containers: alice's, with the remnant pc2 reported; bob's too (an administrator sees all).
+    const alice = page.locator('#containers tr:has(td:text-is("alice-db"))');
+    expect(await alice.locator('td').allTextContents()).toEqual([
+      'alice-db',
+      'alice',
+      'running',
+      'pc1',
+      'loopback',
+      '64 MiB, disk 2048 MiB',
+      '-',
+      'pc2 (71.5 MB)',
+      'logs',
+    ]);
+    expect(await page.locator('#containers td:text-is("bob-db")').count()).toBe(1);
+    console.log(`web view, rooms: ${await screenshot(page, 'rooms')}`);
+    // Alice sees the same campus, but only her container.
+    const hers = await loggedIn(browser, baseUrl, tokens.alice);
+    await hers.locator('.pc[data-pc="pc1"] .held:text-is("alice-db (running)")').waitFor();
+    expect(await hers.locator('#containers td:first-child').allTextContents()).toEqual(['alice-db']);
+    expect(await hers.content()).not.toContain('bob-db');
+  } finally {
+    await browser.close();
+  }
+}, 120_000);
