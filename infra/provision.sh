@@ -2,7 +2,7 @@
 # Installs everything Zanshin needs on a Debian bookworm machine. Idempotent: a second run only checks.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-for lib in common apt criu temporal-cli init node; do source "$here/lib/$lib.sh"; done
+for lib in common apt criu temporal-cli temporal-server init node; do source "$here/lib/$lib.sh"; done
 
 require_root
 command -v node >/dev/null || fail "Node.js 20 is required (node not found on PATH)."
@@ -13,6 +13,7 @@ t0=$SECONDS
 step "Debian packages (runc, iptables, socat, openssl, PostgreSQL)" provision_apt
 step "CRIU >= 4.2" provision_criu
 step "Temporal CLI $TEMPORAL_CLI_VERSION" provision_temporal_cli
+step "Temporal server (full, on PostgreSQL, with Zanshin's authorizer)" provision_temporal_server
 step "zanshin-init and zanshin-hold (static helpers)" provision_init
 step "npm dependencies" provision_node_modules
 step "TypeScript build" build_typescript

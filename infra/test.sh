@@ -11,6 +11,11 @@ cd "$ZANSHIN_ROOT"
 step "format (prettier --check)" npx --no-install prettier --check --log-level warn "**/*.{ts,js}"
 step "lint (eslint, layers included)" npx --no-install eslint .
 step "type check (tsc --noEmit)" npx --no-install tsc -p tsconfig.json --noEmit
+# The Temporal server's own code (infra/temporal-server/: the authorizer's rules): gofmt, then its Go tests.
+go_bin=$(command -v go || echo /usr/local/go/bin/go)
+unformatted=$(cd infra/temporal-server && "$(dirname "$go_bin")/gofmt" -l .)
+[ -z "$unformatted" ] || fail "Go files not gofmt-formatted in infra/temporal-server: $unformatted (run gofmt -w)"
+step "go test (Temporal server authorizer)" bash -c "cd infra/temporal-server && '$go_bin' test -mod=readonly ./..."
 
 results="$(mktemp --suffix=.json)"
 trap 'rm -f "$results"' EXIT

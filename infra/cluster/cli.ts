@@ -14,6 +14,7 @@ export interface CommonOptions {
   vmNodes?: string;
   linkRate?: string;
   dataDir?: string;
+  temporal?: string;
   json?: boolean;
 }
 
@@ -23,6 +24,7 @@ function configFrom(opts: CommonOptions): ClusterConfig {
   if (opts.vmNodes !== undefined) env.ZANSHIN_VM_NODES = opts.vmNodes;
   if (opts.linkRate !== undefined) env.ZANSHIN_LINK_RATE = opts.linkRate;
   if (opts.dataDir !== undefined) env.ZANSHIN_DATA_DIR = opts.dataDir;
+  if (opts.temporal !== undefined) env.ZANSHIN_TEMPORAL = opts.temporal;
   return clusterConfig(env);
 }
 
@@ -63,6 +65,12 @@ const shared = (cmd: Command): Command =>
       new Option('--link-rate <rate>', 'tc tbf rate of each PC link, or "off" (env ZANSHIN_LINK_RATE, default 1gbit)'),
     )
     .addOption(new Option('--data-dir <dir>', 'data directory (env ZANSHIN_DATA_DIR, default <repo>/.zanshin)'))
+    .addOption(
+      new Option(
+        '--temporal <kind>',
+        "dev: the Temporal CLI's dev server behind the TLS gate; server: Temporal's own server on PostgreSQL with mutual TLS and Zanshin's authorizer (env ZANSHIN_TEMPORAL, default dev)",
+      ).choices(['dev', 'server']),
+    )
     .option('--json', 'print machine-readable JSON');
 
 shared(program.command('start').description('start every part (a running cluster is left as it is)')).action(

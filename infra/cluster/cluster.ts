@@ -21,10 +21,16 @@ import { hostRelayArgv, inNamespace, namespaceRelayArgv } from './relays';
 import { GUEST_SERVICE_HOST, guestKernel, hostCpuFlags, prepareGuestPc, qemuArgv, virtiofsdArgv } from './guest-pcs';
 import { isRunning, logTail, ProcessRecord, spawnDetached, stopProcess } from './processes';
 import { ClusterSecrets, ensureClusterSecrets, writeNodeCredential } from './secrets';
-import { certFingerprint, CertPair, ensureCa, GATE_SERVER_NAME, issueCert } from './pki';
+import { certFingerprint, CertPair, ensureCa, GATE_SERVER_NAME, issueCert, Pki } from './pki';
 import { nodeIdentity } from '../../domain/gate-admission';
 import { ClusterState, readState, removeState, writeState } from './state';
-import { activityPollers, clusterTemporal, withTemporalClient } from './temporal-client';
+import { activityPollers, clusterTemporal, connectTemporal, withTemporalClient } from './temporal-client';
+import {
+  ensureNamespace,
+  setUpTemporalSchema,
+  temporalServerFiles,
+  writeTemporalServerConfig,
+} from './temporal-server';
 import { tcpOpen, waitFor } from './wait';
 import execa from 'execa';
 import { Client, ScheduleAlreadyRunning, ScheduleOverlapPolicy } from '@temporalio/client';
@@ -166,11 +172,10 @@ async function preflight(config: ClusterConfig, log: Log): Promise<void> {
   ]) {
     if (!existsSync(dist(entry))) throw new Error(`dist/${entry} is missing: build first (npm run build)`);
   }
-  const taken = await Promise.all(
-    [config.temporalPort, config.temporalUiPort, config.apiPort, config.postgresPort].map(async (port) =>
-      (await tcpOpen('127.0.0.1', port)) ? port : null,
-    ),
-  );
+  if (config.temporal === 'server') temporalServerFiles(config.temporalServerDir); // says what to do when missing
+  const ports = [config.temporalPort, config.temporalUiPort, config.apiPort, config.postgresPort];
+  if (config.temporal === 'server') ports.push(...config.temporalServicePorts);
+  const taken = await Promise.all(ports.map(async (port) => ((await tcpOpen('127.0.0.1', port)) ? port : null)));
   const busy = taken.filter((p) => p !== null);
   if (busy.length)
     throw new Error(
@@ -231,6 +236,58 @@ class Launcher {
       isRunning(rec) ? null : `${rec.name} exited during start; last lines of ${rec.log}:\n${logTail(rec.log)}`,
     );
   }
+}
+
+/**
+ * Temporal's own server (`--temporal server`): its schema set up in the cluster's PostgreSQL with Temporal's SQL tool,
+ * then the server with mutual TLS on ZANSHIN_TEMPORAL_PORT and the `default` namespace registered. Its services call
+ * each other with one certificate (CN temporal-system, which Zanshin's authorizer treats as the control plane's).
+ */
+async function startTemporalServer(
+  config: ClusterConfig,
+  plan: ClusterPlan,
+  pg: PostgresInstance,
+  pki: Pki,
+  launcher: Launcher,
+  log: Log,
+): Promise<void> {
+  const files = temporalServerFiles(config.temporalServerDir);
+  await setUpTemporalSchema(pg, files, log);
+  const pkiDir = path.join(plan.paths.secrets, 'pki');
+  const peer = await issueCert(pki, pkiDir, 'temporal-server', { commonName: 'temporal-system', usage: 'peer' });
+  const configFile = path.join(plan.paths.run, 'temporal-server.yaml');
+  writeTemporalServerConfig(configFile, {
+    frontendPort: config.temporalPort,
+    host: '127.0.0.1',
+    servicePorts: config.temporalServicePorts,
+    pg,
+    tls: { ca: pki.ca, peer, systemWorker: peer },
+  });
+  log(`Temporal server (PostgreSQL, mutual TLS, Zanshin's authorizer) on 127.0.0.1:${config.temporalPort}`);
+  const server = launcher.launch(
+    'temporal',
+    [files.server, '--config-file', configFile, '--control-task-queue', controlTaskQueue()],
+    {
+      ZANSHIN_TEMPORAL_PG_PASSWORD: pg.password,
+      ZANSHIN_DATABASE_URL: postgresUrl(pg, PG_DATABASE, false),
+      PGPASSFILE: path.join(plan.paths.secrets, 'pgpass'),
+    },
+  );
+  // Up when it answers the administrator with the namespace registered (its services join within seconds).
+  await launcher.healthy(
+    server,
+    'the Temporal server',
+    async () => {
+      const connection = await connectTemporal(clusterTemporal(config));
+      try {
+        await ensureNamespace(connection, 'default');
+        return true;
+      } finally {
+        await connection.close();
+      }
+    },
+    120_000,
+  );
 }
 
 /** Has migration-api issue a PC's own credential (returned once). */
@@ -332,26 +389,39 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
     );
     writePgpass(pgpass, pg);
 
-    log(`Temporal dev server on 127.0.0.1:${config.temporalPort}, Web UI on http://127.0.0.1:${config.temporalUiPort}`);
-    const temporal = launcher.launch('temporal', [
-      config.temporalBin,
-      'server',
-      'start-dev',
-      '--db-filename',
-      plan.paths.temporalDb,
-      '--ip',
-      '127.0.0.1',
-      '--port',
-      String(config.temporalPort),
-      '--ui-port',
-      String(config.temporalUiPort),
-      // The Web UI shows the encrypted payloads through the codec server (started just below).
-      '--ui-codec-endpoint',
-      `http://127.0.0.1:${config.codecPort}`,
-      '--log-level',
-      'warn',
-    ]);
-    await launcher.healthy(temporal, 'the Temporal server', () => tcpOpen('127.0.0.1', config.temporalPort));
+    // The cluster CA and its certificates: the gate's, the control plane's, an administrator's, and (below) each PC's.
+    const pkiDir = path.join(plan.paths.secrets, 'pki');
+    const pki = await ensureCa(pkiDir);
+    const controlCert = await issueCert(pki, pkiDir, 'control', { commonName: 'control', usage: 'client' });
+    if (!existsSync(path.join(pkiDir, 'admin.crt')))
+      await issueCert(pki, pkiDir, 'admin', { commonName: 'admin', usage: 'client' });
+
+    if (config.temporal === 'server') {
+      await startTemporalServer(config, plan, pg, pki, launcher, log);
+    } else {
+      log(
+        `Temporal dev server on 127.0.0.1:${config.temporalPort}, Web UI on http://127.0.0.1:${config.temporalUiPort}`,
+      );
+      const temporal = launcher.launch('temporal', [
+        config.temporalBin,
+        'server',
+        'start-dev',
+        '--db-filename',
+        plan.paths.temporalDb,
+        '--ip',
+        '127.0.0.1',
+        '--port',
+        String(config.temporalPort),
+        '--ui-port',
+        String(config.temporalUiPort),
+        // The Web UI shows the encrypted payloads through the codec server (started just below).
+        '--ui-codec-endpoint',
+        `http://127.0.0.1:${config.codecPort}`,
+        '--log-level',
+        'warn',
+      ]);
+      await launcher.healthy(temporal, 'the Temporal server', () => tcpOpen('127.0.0.1', config.temporalPort));
+    }
 
     const codec = launcher.launch('codec-server', [process.execPath, dist('infra', 'gate', 'codec-main.js')], {
       ZANSHIN_CODEC_LISTEN: `127.0.0.1:${config.codecPort}`,
@@ -360,8 +430,9 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
     });
     await launcher.healthy(codec, 'the codec server', () => tcpOpen('127.0.0.1', config.codecPort));
 
-    // PCs reach Temporal only through the mutual-TLS gate: their relays lead to it, never to the dev server.
-    launcher.launch('relay-temporal', hostRelayArgv(sock('temporal'), config.gatePort));
+    // PCs reach Temporal only with mutual TLS: through the gate (dev server), or the full server's own frontend.
+    const temporalTlsPort = config.temporal === 'server' ? config.temporalPort : config.gatePort;
+    launcher.launch('relay-temporal', hostRelayArgv(sock('temporal'), temporalTlsPort));
     launcher.launch('relay-api', hostRelayArgv(sock('api'), config.apiPort));
 
     log(
@@ -372,15 +443,8 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
     claimNamespaces(state.namespaces, plan.paths.state);
     await runCommands(lanCommands(plan, config.linkRate));
 
-    // The cluster CA and its certificates: the gate's, the control plane's, an administrator's, and (below) each PC's.
-    const pkiDir = path.join(plan.paths.secrets, 'pki');
-    const pki = await ensureCa(pkiDir);
-    const gateCert = await issueCert(pki, pkiDir, 'gate', { commonName: GATE_SERVER_NAME, usage: 'server' });
-    const controlCert = await issueCert(pki, pkiDir, 'control', { commonName: 'control', usage: 'client' });
-    if (!existsSync(path.join(pkiDir, 'admin.crt')))
-      await issueCert(pki, pkiDir, 'admin', { commonName: 'admin', usage: 'client' });
     const viaGate = (cert: CertPair) => ({
-      TEMPORAL_ADDRESS: `127.0.0.1:${config.gatePort}`,
+      TEMPORAL_ADDRESS: `127.0.0.1:${temporalTlsPort}`,
       TEMPORAL_NAMESPACE: 'default',
       TEMPORAL_TLS_CA: pki.ca,
       TEMPORAL_TLS_CERT: cert.crt,
@@ -400,17 +464,20 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
     await launcher.healthy(api, 'migration-api /health', () => apiHealthy(config, secrets.adminToken));
 
     // The gate checks each PC's certificate against the credentials migration-api keeps (its tables exist now).
-    log(`Temporal gate (mutual TLS) on 127.0.0.1:${config.gatePort}`);
-    const gate = launcher.launch('temporal-gate', [process.execPath, dist('infra', 'gate', 'main.js')], {
-      ZANSHIN_GATE_LISTEN: `127.0.0.1:${config.gatePort}`,
-      TEMPORAL_ADDRESS: `127.0.0.1:${config.temporalPort}`,
-      ZANSHIN_GATE_CERT: gateCert.crt,
-      ZANSHIN_GATE_KEY: gateCert.key,
-      ZANSHIN_GATE_CA: pki.ca,
-      ZANSHIN_DATABASE_URL: postgresUrl(pg, PG_DATABASE, false),
-      PGPASSFILE: pgpass,
-    });
-    await launcher.healthy(gate, 'the Temporal gate', () => tcpOpen('127.0.0.1', config.gatePort));
+    if (config.temporal === 'dev') {
+      const gateCert = await issueCert(pki, pkiDir, 'gate', { commonName: GATE_SERVER_NAME, usage: 'server' });
+      log(`Temporal gate (mutual TLS) on 127.0.0.1:${config.gatePort}`);
+      const gate = launcher.launch('temporal-gate', [process.execPath, dist('infra', 'gate', 'main.js')], {
+        ZANSHIN_GATE_LISTEN: `127.0.0.1:${config.gatePort}`,
+        TEMPORAL_ADDRESS: `127.0.0.1:${config.temporalPort}`,
+        ZANSHIN_GATE_CERT: gateCert.crt,
+        ZANSHIN_GATE_KEY: gateCert.key,
+        ZANSHIN_GATE_CA: pki.ca,
+        ZANSHIN_DATABASE_URL: postgresUrl(pg, PG_DATABASE, false),
+        PGPASSFILE: pgpass,
+      });
+      await launcher.healthy(gate, 'the Temporal gate', () => tcpOpen('127.0.0.1', config.gatePort));
+    }
 
     log(`control worker on task queue ${controlTaskQueue()}`);
     launcher.launch('control-worker', [process.execPath, dist('workers', 'control-worker.js')], {

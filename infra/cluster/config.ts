@@ -51,6 +51,22 @@ export interface ClusterConfig {
   postgresPort: number;
   /** ZANSHIN_TEMPORAL_BIN: the Temporal CLI binary. @default /var/cache/zanshin/bin/temporal */
   temporalBin: string;
+  /**
+   * ZANSHIN_TEMPORAL (or `cluster start --temporal`): `dev`, the Temporal CLI's dev server on SQLite behind the
+   * mutual-TLS gate; or `server`, Temporal's own server on the cluster's PostgreSQL with mutual TLS and Zanshin's
+   * authorizer on ZANSHIN_TEMPORAL_PORT (infra/temporal-server/). @default dev
+   */
+  temporal: TemporalKind;
+  /**
+   * ZANSHIN_TEMPORAL_SERVER_DIR: the built Temporal server (zanshin-temporal, temporal-sql-tool and its schema).
+   * @default /var/cache/zanshin/temporal-server
+   */
+  temporalServerDir: string;
+  /**
+   * ZANSHIN_TEMPORAL_SERVICE_PORTS: 7 loopback ports of the full server's inner services (frontend membership;
+   * history, matching and worker gRPC and membership). @default 7240-7246
+   */
+  temporalServicePorts: number[];
   /** ZANSHIN_CRIU: the CRIU binary node workers use. @default /var/cache/zanshin/bin/criu */
   criuBin: string;
   /** ZANSHIN_LOAD_REPORT_SECONDS: how often each PC reports its load to migration-api. @default 10 */
@@ -67,6 +83,22 @@ export interface ClusterConfig {
   fenceMarginSeconds: number;
   /** ZANSHIN_SCHEDULES=paused creates the schedules paused (tests, maintenance). @default running */
   schedulesPaused: boolean;
+}
+
+export const TEMPORAL_KINDS = ['dev', 'server'] as const;
+export type TemporalKind = (typeof TEMPORAL_KINDS)[number];
+
+function temporalKind(value: string): TemporalKind {
+  if (!(TEMPORAL_KINDS as readonly string[]).includes(value))
+    throw new ConfigError(`ZANSHIN_TEMPORAL=${JSON.stringify(value)} must be one of ${TEMPORAL_KINDS.join(', ')}`);
+  return value as TemporalKind;
+}
+
+function servicePorts(value: string): number[] {
+  const ports = value.split(',').map((p) => Number(p.trim()));
+  if (ports.length !== 7 || !ports.every((p) => Number.isInteger(p) && p >= 1 && p <= 65535))
+    throw new ConfigError(`ZANSHIN_TEMPORAL_SERVICE_PORTS=${JSON.stringify(value)} must be 7 ports, comma-separated`);
+  return ports;
 }
 
 export function clusterConfig(env: Env = process.env, overrides: Partial<ClusterConfig> = {}): ClusterConfig {
@@ -92,6 +124,11 @@ export function clusterConfig(env: Env = process.env, overrides: Partial<Cluster
     apiPort: envInt(env, 'ZANSHIN_API_PORT', 8787, 1, 65535),
     postgresPort: envInt(env, 'ZANSHIN_PG_PORT', 5433, 1, 65535),
     temporalBin: envString(env, 'ZANSHIN_TEMPORAL_BIN', path.join(cacheDir, 'bin', 'temporal')),
+    temporal: temporalKind(envString(env, 'ZANSHIN_TEMPORAL', 'dev')),
+    temporalServerDir: envString(env, 'ZANSHIN_TEMPORAL_SERVER_DIR', path.join(cacheDir, 'temporal-server')),
+    temporalServicePorts: servicePorts(
+      envString(env, 'ZANSHIN_TEMPORAL_SERVICE_PORTS', '7240,7241,7242,7243,7244,7245,7246'),
+    ),
     criuBin: envString(env, 'ZANSHIN_CRIU', path.join(cacheDir, 'bin', 'criu')),
     loadReportSeconds: envInt(env, 'ZANSHIN_LOAD_REPORT_SECONDS', 10, 1, 3600),
     rebalanceMinutes: envInt(env, 'ZANSHIN_REBALANCE_MINUTES', 5, 1, 24 * 60),
@@ -127,6 +164,7 @@ export function validateClusterConfig(c: ClusterConfig): void {
   });
   if (fencing) throw new ConfigError(fencing);
   const ports = [c.temporalPort, c.temporalUiPort, c.gatePort, c.codecPort, c.apiPort, c.postgresPort];
+  if (c.temporal === 'server') ports.push(...c.temporalServicePorts);
   if (new Set(ports).size !== ports.length)
     throw new ConfigError(`the cluster's ports must differ; got ${ports.join(', ')}`);
 }

@@ -43,14 +43,15 @@ export async function ensureCa(dir: string): Promise<Pki> {
 }
 
 /**
- * Issues `<name>.crt` / `<name>.key` under `dir`, signed by the CA: a server certificate for `GATE_SERVER_NAME`, or a
- * client certificate whose CN is the identity the gate admits. Replaces an older pair of that name.
+ * Issues `<name>.crt` / `<name>.key` under `dir`, signed by the CA: a server certificate for `GATE_SERVER_NAME`, a
+ * client certificate whose CN is the identity the gate (or the Temporal server's authorizer) admits, or a peer's (both:
+ * the full Temporal server's services call each other with mutual TLS). Replaces an older pair of that name.
  */
 export async function issueCert(
   pki: Pki,
   dir: string,
   name: string,
-  o: { commonName: string; usage: 'server' | 'client' },
+  o: { commonName: string; usage: 'server' | 'client' | 'peer' },
 ): Promise<CertPair> {
   if (!/^[A-Za-z0-9:_.-]{1,64}$/.test(o.commonName)) throw new Error(`bad certificate name ${o.commonName}`);
   mkdirPrivate(dir);
@@ -60,9 +61,11 @@ export async function issueCert(
   const ext = path.join(dir, `${name}.ext`);
   writeFileSync(
     ext,
-    o.usage === 'server'
-      ? `subjectAltName=DNS:${GATE_SERVER_NAME}\nextendedKeyUsage=serverAuth\n`
-      : 'extendedKeyUsage=clientAuth\n',
+    {
+      server: `subjectAltName=DNS:${GATE_SERVER_NAME}\nextendedKeyUsage=serverAuth\n`,
+      client: 'extendedKeyUsage=clientAuth\n',
+      peer: `subjectAltName=DNS:${GATE_SERVER_NAME}\nextendedKeyUsage=serverAuth,clientAuth\n`,
+    }[o.usage],
   );
   try {
     await openssl(

@@ -9,7 +9,7 @@ import { planCluster } from '../../infra/cluster/plan';
 import { isRunning } from '../../infra/cluster/processes';
 import { readState } from '../../infra/cluster/state';
 import { testClusterConfig } from './cluster';
-import { clusterClient, clusterTemporal } from '../../infra/cluster/temporal-client';
+import { clusterClient, clusterTemporal, connectTemporal } from '../../infra/cluster/temporal-client';
 import { CONTROL_TASK_QUEUE, migrationWorkflowId } from '../../common/names';
 import type { migrateContainer } from '../../workflows';
 import type { MigrationResult } from '../../workflows/migrate-container';
@@ -28,7 +28,7 @@ export class LiveCluster {
     this.config = await testClusterConfig(subnet, overrides, nodes);
     await startCluster(this.config, () => undefined);
     this.nodeDirs = Object.fromEntries(planCluster(this.config).nodes.map((n) => [n.id, n.dataDir]));
-    this.connection = await Connection.connect({ address: `127.0.0.1:${this.config.temporalPort}` });
+    this.connection = await connectTemporal(clusterTemporal(this.config));
     this.client = clusterClient(this.connection, clusterTemporal(this.config));
   }
 
