@@ -1,4 +1,5 @@
 import cookie from '@fastify/cookie';
+import type { CaFiles } from '../common/certificate-authority';
 import swagger from '@fastify/swagger';
 import type { Client } from '@temporalio/client';
 import Fastify, { FastifyInstance } from 'fastify';
@@ -12,6 +13,7 @@ import { ownerOfToken } from '../state/owners';
 import { ownerRoutes } from './routes/owners';
 import { PUBLIC_ROUTES, webRoutes } from './routes/web';
 import { eventRoutes } from './routes/events';
+import { ENROLL_ROUTE, enrollmentRoutes } from './routes/enrollment';
 import { SECURITY_HEADERS, sessionIdentity } from './web/session';
 import { containerRoutes } from './routes/containers';
 import { lectureRoutes } from './routes/lectures';
@@ -54,6 +56,10 @@ export interface ApiDeps {
   addressPool?: AddressPool | null;
   /** The web view's session cookie only over HTTPS. @default false (migration-api serves plain HTTP today) */
   secureCookies?: boolean;
+  /** The cluster CA, with which enrolling PCs' certificates are signed. @default null: enrollment answers 503 */
+  enrollmentCa?: CaFiles | null;
+  /** Serve HTTPS with this certificate and key (PEM). @default plain HTTP */
+  https?: { cert: Buffer; key: Buffer } | null;
 }
 
 /**
@@ -62,7 +68,12 @@ export interface ApiDeps {
  */
 export function buildApi(deps: ApiDeps): FastifyInstance {
   // Unknown fields are refused, not silently dropped (Fastify's default), so a typo never goes unnoticed.
-  const app = Fastify({ logger: deps.logger ?? false, ajv: { customOptions: { removeAdditional: false } } });
+  const app = Fastify({
+    logger: deps.logger ?? false,
+    ajv: { customOptions: { removeAdditional: false } },
+    ...(deps.https ? { https: { ...deps.https, minVersion: 'TLSv1.2' as const } } : {}),
+  }) as FastifyInstance; // the routes are the same over HTTP and HTTPS
+
   app.decorateRequest('role', 'node');
   app.decorateRequest('nodeId', null);
   app.decorateRequest('ownerId', null);
@@ -81,7 +92,8 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   const credentials = (token: string) => credentialOf(deps.db, token);
   const owners = (token: string) => ownerOfToken(deps.db, token);
   app.addHook('onRequest', async (request, reply) => {
-    if (PUBLIC_ROUTES.has(`${request.method} ${request.routeOptions.url}`)) return;
+    const route = `${request.method} ${request.routeOptions.url}`;
+    if (PUBLIC_ROUTES.has(route) || route === ENROLL_ROUTE) return; // the join token is the enrollment's proof
     // A browser's page: its session cookie stands for the token it logged in with (api/web/session.ts).
     if (!request.headers.authorization) {
       const session = await sessionIdentity(deps.db, request);
@@ -186,6 +198,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     });
     migrationRoutes(api, { db: deps.db, temporal: deps.temporal, policy, controlTaskQueue });
     ownerRoutes(api, { db: deps.db });
+    enrollmentRoutes(api, { db: deps.db, ca: deps.enrollmentCa ?? null });
     eventRoutes(api, { db: deps.db, temporal: deps.temporal });
     webRoutes(api, {
       db: deps.db,

@@ -1,5 +1,7 @@
 // migration-api process: HTTP over PostgreSQL, starting workflows through Temporal.
 import { Client, Connection } from '@temporalio/client';
+import type tls from 'node:tls';
+import { readPair, watchCertificate } from './tls-rotation';
 import { temporalTlsOptions } from '../common/temporal-tls';
 import { dataConverterWith, payloadCodecFromEnv } from '../common/payload-codec';
 import { createPool } from '../state/db';
@@ -48,6 +50,9 @@ async function main(): Promise<void> {
     lectureWindowDays: config.lectureWindowDays,
     controlTaskQueue: config.temporal.controlTaskQueue,
     addressPool: addressPoolOf(config.addressPool),
+    enrollmentCa: config.enrollmentCa,
+    secureCookies: config.tls !== null,
+    https: config.tls && readPair(config.tls),
   });
   const stopLectureWindow = startLectureWindow(db, {
     windowDays: config.lectureWindowDays,
@@ -59,7 +64,9 @@ async function main(): Promise<void> {
     everyMs: HISTORY_PRUNING_MS,
     log: (line) => console.log(`migration-api: ${line}`),
   });
+  const stopRotation = config.tls ? watchCertificate(app.server as unknown as tls.Server, config.tls) : () => undefined;
   const shutdown = async (): Promise<void> => {
+    stopRotation();
     stopLectureWindow();
     stopHistoryPruning();
     await app.close();

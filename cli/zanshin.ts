@@ -236,6 +236,21 @@ credential
   });
 
 credential
+  .command('join-token <nodeId>')
+  .description('a single-use token with which a new PC enrolls itself (zanshin-enroll): printed once')
+  .option('--ttl-minutes <n>', 'how long it may be used', '60')
+  .action(async (nodeId: string, o: { ttlMinutes: string }) => {
+    const ttlMinutes = Number(o.ttlMinutes);
+    if (!Number.isInteger(ttlMinutes) || ttlMinutes < 1)
+      throw new InvalidArgumentError('--ttl-minutes: whole minutes >= 1');
+    const r = await api().post<{ token: string; expiresAt: string }>(`/v1/nodes/${nodeId}/join-token`, { ttlMinutes });
+    console.log(r.token);
+    console.error(
+      `valid once, until ${r.expiresAt}. On ${nodeId}: ZANSHIN_JOIN_TOKEN=<token> zanshin-enroll --api <migration-api URL> --node ${nodeId} --ca ca.crt`,
+    );
+  });
+
+credential
   .command('revoke <nodeId>')
   .description("revokes a PC's credential: it can no longer report, is no longer listed, placed on or sent to")
   .action(async (nodeId: string) => {

@@ -333,10 +333,27 @@ export interface ApiConfig {
   addressPool: AddressPoolSettings | null;
   policy: PolicyConfig;
   temporal: TemporalConfig;
+  /**
+   * ZANSHIN_CA_CERT and ZANSHIN_CA_KEY: the cluster CA, with which migration-api signs the certificate of a PC that
+   * enrolls with a join token. @default none: enrollment answers 503
+   */
+  enrollmentCa: { ca: string; caKey: string } | null;
+  /** ZANSHIN_API_TLS_CERT and ZANSHIN_API_TLS_KEY: serve HTTPS with this certificate. @default none: plain HTTP */
+  tls: { cert: string; key: string } | null;
+}
+
+/** Two settings that come together or not at all. */
+function pairOf(env: Env, a: string, b: string): [string, string] | null {
+  const [x, y] = [env[a] || '', env[b] || ''];
+  if (!x && !y) return null;
+  if (!x || !y) throw new ConfigError(`set both ${a} and ${b}, or neither (only ${x ? a : b} is set)`);
+  return [x, y];
 }
 
 export function apiConfig(env: Env = process.env): ApiConfig {
   const adminToken = envSecret(env, 'ZANSHIN_ADMIN_TOKEN');
+  const ca = pairOf(env, 'ZANSHIN_CA_CERT', 'ZANSHIN_CA_KEY');
+  const tls = pairOf(env, 'ZANSHIN_API_TLS_CERT', 'ZANSHIN_API_TLS_KEY');
   return {
     host: envString(env, 'ZANSHIN_API_HOST', '127.0.0.1'),
     port: envInt(env, 'ZANSHIN_API_PORT', 8787, 1, 65535),
@@ -348,6 +365,8 @@ export function apiConfig(env: Env = process.env): ApiConfig {
     addressPool: addressPoolSettings(env),
     policy: policyConfig(env),
     temporal: temporalConfig(env),
+    enrollmentCa: ca && { ca: ca[0], caKey: ca[1] },
+    tls: tls && { cert: tls[0], key: tls[1] },
   };
 }
 

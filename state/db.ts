@@ -1,8 +1,12 @@
+import { createHash } from 'node:crypto';
 import { Pool as PgPool } from 'pg';
 import type { Pool, PoolClient } from 'pg';
 
 /** A pool or one transaction's connection: repository functions that may run inside a transaction take either. */
 export type Queryable = Pool | PoolClient;
+
+/** How a secret (token, session id) is kept: only its SHA-256, so a copy of the database lets nobody in. */
+export const secretHash = (secret: string): Buffer => createHash('sha256').update(secret).digest();
 
 /**
  * Runs `fn` with one connection of the pool to itself. While it is checked out, node-postgres gives the connection

@@ -1,19 +1,19 @@
 // The only writer of `node_credentials`: one credential per PC, stored as a hash, revocable one by one.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Pool } from 'pg';
+import { Queryable, secretHash } from './db';
 
-const hashOf = (token: string): Buffer => createHash('sha256').update(token).digest();
 
 /**
  * Issues a new credential for a PC (its previous one stops working) and returns the token, shown only now.
  * `certificateSha256`: the PC's client certificate for the Temporal gate, the only one of it the gate admits.
  */
-export async function issueNodeCredential(db: Pool, nodeId: string, certificateSha256?: string): Promise<string> {
+export async function issueNodeCredential(db: Queryable, nodeId: string, certificateSha256?: string): Promise<string> {
   const token = `zn_${randomBytes(32).toString('base64url')}`;
   await db.query(
     `INSERT INTO node_credentials (node_id, token_sha256, cert_sha256) VALUES ($1, $2, $3)
      ON CONFLICT (node_id) DO UPDATE SET token_sha256 = $2, cert_sha256 = $3, issued_at = now(), revoked_at = NULL`,
-    [nodeId, hashOf(token), certificateSha256 ?? null],
+    [nodeId, secretHash(token), certificateSha256 ?? null],
   );
   return token;
 }
@@ -45,7 +45,7 @@ export async function credentialOf(
 ): Promise<{ nodeId: string; revokedAt: Date | null } | null> {
   const { rows } = await db.query<{ nodeId: string; revokedAt: Date | null }>(
     'SELECT node_id AS "nodeId", revoked_at AS "revokedAt" FROM node_credentials WHERE token_sha256 = $1',
-    [hashOf(token)],
+    [secretHash(token)],
   );
   return rows[0] ?? null;
 }

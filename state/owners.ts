@@ -1,10 +1,9 @@
 // The only writer of `owners`: owners' tokens (stored as hashes) and quotas, and what each holds.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Pool } from 'pg';
 import type { OwnerQuota, OwnerUsage } from '../domain/ownership';
-import { NATURAL, Queryable } from './db';
+import { NATURAL, Queryable, secretHash } from './db';
 
-const hashOf = (token: string): Buffer => createHash('sha256').update(token).digest();
 
 export interface OwnerRow {
   id: string;
@@ -24,7 +23,7 @@ export async function issueOwnerToken(db: Pool, ownerId: string, quota: OwnerQuo
     `INSERT INTO owners (id, token_sha256, max_containers, max_memory_mib, max_disk_mib) VALUES ($1, $2, $3, $4, $5)
      ON CONFLICT (id) DO UPDATE SET token_sha256 = $2, max_containers = $3, max_memory_mib = $4, max_disk_mib = $5,
        issued_at = now(), revoked_at = NULL`,
-    [ownerId, hashOf(token), quota.containers, quota.memoryMiB, quota.diskMiB],
+    [ownerId, secretHash(token), quota.containers, quota.memoryMiB, quota.diskMiB],
   );
   return token;
 }
@@ -42,7 +41,7 @@ export async function ownerOfToken(
 ): Promise<{ ownerId: string; revokedAt: Date | null } | null> {
   const { rows } = await db.query<{ ownerId: string; revokedAt: Date | null }>(
     'SELECT id AS "ownerId", revoked_at AS "revokedAt" FROM owners WHERE token_sha256 = $1',
-    [hashOf(token)],
+    [secretHash(token)],
   );
   return rows[0] ?? null;
 }

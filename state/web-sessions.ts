@@ -1,8 +1,7 @@
 // The only writer of `web_sessions`: the web view's logins. The browser holds a session's id, the table its hash.
-import { createHash, randomBytes } from 'node:crypto';
-import type { Queryable } from './db';
+import { randomBytes } from 'node:crypto';
+import { Queryable, secretHash } from './db';
 
-const hashOf = (id: string): Buffer => createHash('sha256').update(id).digest();
 
 /** Who a session is: an administrator or one owner (PCs do not log in). */
 export type SessionIdentity = { role: 'admin' } | { role: 'owner'; ownerId: string };
@@ -17,7 +16,7 @@ export async function openSession(
   const csrf = randomBytes(24).toString('base64url');
   const expiresAt = new Date(Date.now() + ttlMs);
   await db.query('INSERT INTO web_sessions (id_sha256, role, owner_id, csrf, expires_at) VALUES ($1, $2, $3, $4, $5)', [
-    hashOf(id),
+    secretHash(id),
     identity.role,
     identity.role === 'owner' ? identity.ownerId : null,
     csrf,
@@ -38,7 +37,7 @@ export async function liveSession(
     `SELECT s.role, s.owner_id AS "ownerId", s.csrf, s.expires_at AS "expiresAt" FROM web_sessions s
        LEFT JOIN owners o ON o.id = s.owner_id
      WHERE s.id_sha256 = $1 AND s.expires_at > now() AND (s.role = 'admin' OR o.revoked_at IS NULL)`,
-    [hashOf(id)],
+    [secretHash(id)],
   );
   const r = rows[0];
   if (!r) return null;
@@ -47,7 +46,7 @@ export async function liveSession(
 }
 
 export async function closeSession(db: Queryable, id: string): Promise<void> {
-  await db.query('DELETE FROM web_sessions WHERE id_sha256 = $1', [hashOf(id)]);
+  await db.query('DELETE FROM web_sessions WHERE id_sha256 = $1', [secretHash(id)]);
 }
 
 /** Drops expired sessions; how many. */

@@ -2,7 +2,7 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { FastifyInstance } from 'fastify';
 import type { Pool } from 'pg';
-import { buildApi } from '../../api/app';
+import { ApiDeps, buildApi } from '../../api/app';
 import { migrate } from '../../api/db';
 import type { NodeReport } from '../../domain/node-report';
 import { createPool } from '../../state/db';
@@ -18,11 +18,11 @@ export interface TestApi {
   stop(): Promise<void>;
 }
 
-export async function startTestApi(adminToken: string): Promise<TestApi> {
+export async function startTestApi(adminToken: string, more: Partial<ApiDeps> = {}): Promise<TestApi> {
   const [pg, temporal] = await Promise.all([startTestPostgres(), startTestTemporal()]);
   const pool = createPool(pg.url, 10, () => undefined); // teardown stops PostgreSQL under idle connections
   await migrate(pool);
-  const api = buildApi({ db: pool, temporal: temporal.client, adminToken });
+  const api = buildApi({ db: pool, temporal: temporal.client, adminToken, ...more });
   const baseUrl = await api.listen({ host: '127.0.0.1', port: 0 });
   return {
     pool,

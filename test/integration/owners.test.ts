@@ -72,9 +72,11 @@ afterAll(() => server?.stop());
 /**
  * What bob (another owner) meets on each route, reached with alice's container, migration and owner id in its
  * parameters: 'absent' (404, her things do not exist for him), 'hides' (200, none of hers in the answer), or
- * 'refused' (403: an administrator's or a PC's route, whoever's the data). A body is given where the route needs one.
+ * 'refused' (403: an administrator's or a PC's route, whoever's the data), or 'own proof' (the route takes no bearer
+ * token but a proof of its own, e.g. a join token: bob's token gets him nothing there, 401 or 503 without a CA). A
+ * body is given where the route needs one.
  */
-const ROUTES: Record<string, { bob: 'absent' | 'hides' | 'refused'; body?: unknown; stream?: true }> = {
+const ROUTES: Record<string, { bob: 'absent' | 'hides' | 'refused' | 'own proof'; body?: unknown; stream?: true }> = {
   'GET /health': { bob: 'hides' },
   'GET /v1/containers': { bob: 'hides' },
   'POST /v1/containers': { bob: 'refused', body: { id: 'bob-x', memoryMiB: 64, rootfs: { dir: '/' } } },
@@ -94,6 +96,8 @@ const ROUTES: Record<string, { bob: 'absent' | 'hides' | 'refused'; body?: unkno
   'PUT /v1/nodes/{nodeId}/report': { bob: 'refused', body: report },
   'POST /v1/nodes/{nodeId}/credential': { bob: 'refused', body: {} },
   'DELETE /v1/nodes/{nodeId}/credential': { bob: 'refused' },
+  'POST /v1/nodes/{nodeId}/join-token': { bob: 'refused', body: {} },
+  'POST /v1/enroll': { bob: 'own proof', body: { token: 'zj_none', certificateRequest: 'x' } },
   'GET /v1/nodes/{nodeId}/need': { bob: 'hides' },
   'GET /v1/rooms': { bob: 'hides' },
   'PUT /v1/rooms/{room}': { bob: 'refused', body: { nodes: ['pc1'] } },
@@ -146,7 +150,15 @@ it("answers another owner's container, migration and remnants as absent on every
       ? await firstEventOf(url, tokens.bob)
       : await call(method, url, tokens.bob, expected.body);
     const outcome =
-      res.status === 404 ? 'absent' : res.status === 403 ? 'refused' : res.status === 200 ? 'hides' : `${res.status}`;
+      res.status === 404
+        ? 'absent'
+        : res.status === 403
+          ? 'refused'
+          : res.status === 200
+            ? 'hides'
+            : expected.bob === 'own proof' && [401, 503].includes(res.status)
+              ? 'own proof'
+              : `${res.status}`;
     seen.push(
       `${route} -> ${outcome}${outcome === 'hides' && res.text.includes(ALICE_C) ? ` (shows ${ALICE_C})` : ''}`,
     );
