@@ -3,7 +3,6 @@ import { randomBytes } from 'node:crypto';
 import type { Pool } from 'pg';
 import { Queryable, secretHash } from './db';
 
-
 /**
  * Issues a new credential for a PC (its previous one stops working) and returns the token, shown only now.
  * `certificateSha256`: the PC's client certificate for the Temporal gate, the only one of it the gate admits.

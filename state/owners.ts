@@ -4,7 +4,6 @@ import type { Pool } from 'pg';
 import type { OwnerQuota, OwnerUsage } from '../domain/ownership';
 import { NATURAL, Queryable, secretHash } from './db';
 
-
 export interface OwnerRow {
   id: string;
   quota: OwnerQuota;

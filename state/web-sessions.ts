@@ -2,7 +2,6 @@
 import { randomBytes } from 'node:crypto';
 import { Queryable, secretHash } from './db';
 
-
 /** Who a session is: an administrator or one owner (PCs do not log in). */
 export type SessionIdentity = { role: 'admin' } | { role: 'owner'; ownerId: string };
 
