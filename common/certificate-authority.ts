@@ -134,3 +134,36 @@ export async function signRequest(ca: CaFiles, csrPem: string, usage: CertUsage,
 export function certificateSha256(pem: string | Buffer): string {
   return new X509Certificate(pem).fingerprint256.replace(/:/g, '').toLowerCase();
 }
+
+/**
+ * A self-signed certificate and key for `commonName`, valid for `ipAddress`: a PC's data plane makes one at each start
+ * and hands the certificate to sources with each transfer (through Temporal, encrypted), which trust that one alone.
+ */
+export async function selfSignedPair(
+  commonName: string,
+  ipAddress: string,
+  days = 30,
+): Promise<{ certPem: string; keyPem: string }> {
+  return withScratch(async (dir) => {
+    const key = path.join(dir, 'key.pem');
+    const certPem = await openssl(
+      [
+        'req',
+        '-x509',
+        ...NEW_EC_KEY,
+        '-keyout',
+        key,
+        '-days',
+        String(days),
+        '-subj',
+        `/CN=${commonName}`,
+        '-addext',
+        `subjectAltName=IP:${ipAddress}`,
+        '-addext',
+        'extendedKeyUsage=serverAuth',
+      ],
+      `making the data plane's certificate of ${commonName}`,
+    );
+    return { certPem, keyPem: readFileSync(key, 'utf8') };
+  });
+}

@@ -80,6 +80,11 @@ export interface NodeWorkerConfig {
   address: string;
   /** ZANSHIN_DATA_PORT: data plane port. @default 7070 */
   dataPort: number;
+  /**
+   * ZANSHIN_DATAPLANE_TLS: `on`, the data plane speaks TLS with a certificate the PC makes at each start (sources learn
+   * it with each transfer, through Temporal); `off`, plain HTTP (memory images cross the LAN readable). @default on
+   */
+  dataPlaneTls: boolean;
   /** ZANSHIN_CRIU: the CRIU binary. @default /var/cache/zanshin/bin/criu */
   criu: string;
   /** ZANSHIN_REMNANT_RETENTION_HOURS: how long a remnant is kept after its container left. @default 24 */
@@ -173,6 +178,7 @@ export function nodeWorkerConfig(env: Env = process.env): NodeWorkerConfig {
     dataDir: envString(env, 'ZANSHIN_NODE_DATA_DIR', `/var/lib/zanshin/${nodeId}`),
     address: envString(env, 'ZANSHIN_NODE_ADDRESS', '127.0.0.1'),
     dataPort: envInt(env, 'ZANSHIN_DATA_PORT', 7070, 1, 65535),
+    dataPlaneTls: envFlag(env, 'ZANSHIN_DATAPLANE_TLS', true),
     criu: envString(env, 'ZANSHIN_CRIU', '/var/cache/zanshin/bin/criu'),
     remnantRetentionMs: envInt(env, 'ZANSHIN_REMNANT_RETENTION_HOURS', 24, 0, 24 * 365) * 3_600_000,
     keepGenerations: envInt(env, 'ZANSHIN_KEEP_GENERATIONS', 2, 1, 100),

@@ -33,6 +33,12 @@ const target = {
     address: { type: 'string', pattern: `^${ipv4}:\\d{1,5}$` },
     transferId,
     token: { type: 'string', pattern: '^[A-Za-z0-9_-]{16,128}$' },
+    // The target's data-plane certificate (the only one the source trusts for it).
+    certificate: {
+      type: 'string',
+      maxLength: 8192,
+      pattern: '^-----BEGIN CERTIFICATE-----\\r?\\n[A-Za-z0-9+/=\\r\\n]+-----END CERTIFICATE-----\\r?\\n?$',
+    },
   },
 } as const;
 const strings = (maxItems: number) =>

@@ -98,6 +98,11 @@ export interface TransferTarget {
   address: string;
   transferId: string;
   token: string;
+  /**
+   * The target data plane's own certificate (PEM): the source speaks TLS to it and trusts that certificate alone.
+   * Absent: a target with TLS off (ZANSHIN_DATAPLANE_TLS=off), spoken to in plain HTTP.
+   */
+  certificate?: string;
 }
 
 export interface WireCounters {

@@ -11,6 +11,8 @@ export interface ExecutorConfig {
   dataDir: string;
   /** host:port where this node's data plane listens (its LAN address). */
   dataPlaneAddress: string;
+  /** The data plane's own certificate (PEM), handed to sources with each transfer; null: plain HTTP. */
+  dataPlaneCertificate?: string | null;
   criu: string;
   capabilities: NodeCapabilities;
   /** How long a remnant is kept after its container left. */

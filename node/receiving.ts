@@ -20,6 +20,8 @@ export interface ReceivePlan {
   transferId: string;
   token: string;
   address: string;
+  /** The data plane's certificate (PEM) the source must trust; absent: plain HTTP. */
+  certificate?: string;
   heldGenerations: number[];
   /** Held generations this PC rewrote (merged, tracking restarted): never a delta base. */
   rewrittenGenerations: number[];
@@ -81,6 +83,7 @@ export class Receiver {
       transferId,
       token,
       address: this.config.dataPlaneAddress,
+      ...(this.config.dataPlaneCertificate ? { certificate: this.config.dataPlaneCertificate } : {}),
       heldGenerations,
       rewrittenGenerations: await this.rewrittenGenerations(containerId, heldGenerations),
       hasBundle: (await store.readBundleManifest(containerId)) !== null,

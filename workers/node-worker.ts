@@ -7,6 +7,7 @@ import { PcRegistry } from '../node/pc-registry';
 import { dataConverterWith, payloadCodecFromEnv } from '../common/payload-codec';
 import { detectCapabilities } from '../node/capabilities';
 import { buildDataPlane } from '../node/dataplane/server';
+import { selfSignedPair } from '../common/certificate-authority';
 import { ContainerNet } from '../node/container-net';
 import { NodeExecutor } from '../node/executor';
 import { hashPool } from '../node/hash-pool';
@@ -39,10 +40,15 @@ runMain('node-worker', async () => {
     );
   hashPool(); // start the hash workers now, not during a migration's downtime
   traceMemory(Number(process.env.ZANSHIN_MEMORY_TRACE_MS ?? 0));
+  // The data plane's TLS identity, made afresh at each start: sources get its certificate with each transfer.
+  const dataPlaneTls = config.dataPlaneTls
+    ? await selfSignedPair(`zanshin-dataplane-${config.nodeId}`, config.address)
+    : null;
   const executor = new NodeExecutor({
     nodeId: config.nodeId,
     dataDir: config.dataDir,
     dataPlaneAddress: `${config.address}:${config.dataPort}`,
+    dataPlaneCertificate: dataPlaneTls?.certPem ?? null,
     criu: config.criu,
     capabilities,
     remnantRetentionMs: config.remnantRetentionMs,
@@ -57,7 +63,11 @@ runMain('node-worker', async () => {
   });
   await executor.secureDataDir();
   await executor.runc.baseSpec(); // asked now, not in a restore's downtime
-  const dataPlane = buildDataPlane(executor.transfers, config.dataPlaneLimits);
+  const dataPlane = buildDataPlane(
+    executor.transfers,
+    config.dataPlaneLimits,
+    dataPlaneTls && { cert: dataPlaneTls.certPem, key: dataPlaneTls.keyPem },
+  );
   // Students' containers must not reach this PC's own services (data plane, relays): refuse their addresses first.
   if (config.containerPool) await ContainerNet.refuseContainers(config.containerPool);
   await dataPlane.listen({ host: config.address, port: config.dataPort });
@@ -85,7 +95,7 @@ runMain('node-worker', async () => {
       ...dataConverterWith(payloadCodecFromEnv()),
     });
     console.log(
-      `node-worker ${config.nodeId}: polling ${config.taskQueue} on ${config.temporal.address}; data plane on ${config.address}:${config.dataPort}; ` +
+      `node-worker ${config.nodeId}: polling ${config.taskQueue} on ${config.temporal.address}; data plane on ${config.address}:${config.dataPort} (${dataPlaneTls ? 'TLS' : 'plain HTTP'}); ` +
         `CRIU ${capabilities.criuVersion}, dirty tracking ${capabilities.memDirtyTrack ? 'kernel' : 'none (content hashing)'}`,
     );
     await worker.run();

@@ -141,7 +141,12 @@ async function shipCheckpoint(
   const target = nodeActivities(to, route.timeouts);
   // 2. Prepare the target: whatever it holds of this container (its remnant) is reused.
   const receive = await run.step('prepare target', to, () => target.prepareReceive({ containerId }));
-  const dest = { address: receive.address, transferId: receive.transferId, token: receive.token };
+  const dest: TransferTarget = {
+    address: receive.address,
+    transferId: receive.transferId,
+    token: receive.token,
+    ...(receive.certificate ? { certificate: receive.certificate } : {}),
+  };
   o.onTransfer(dest);
   const transfers: TransferReport[] = [];
   let checkpoint = o.checkpoint;

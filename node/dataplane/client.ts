@@ -1,4 +1,5 @@
 import http from 'node:http';
+import https from 'node:https';
 import { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CompressStream } from 'zstd-napi';
@@ -53,11 +54,15 @@ export class DataPlaneClient {
     body: Readable | Buffer,
   ): Promise<{ status: number; body: Buffer }> {
     const [host, port] = this.target.address.split(':');
+    // TLS to a target that gave its certificate: that certificate is the only one trusted (it came with the transfer,
+    // through Temporal), so a machine that took over the target's address cannot read or answer the stream.
+    const tls = this.target.certificate;
     return new Promise((resolve, reject) => {
-      const req = http.request(
+      const req = (tls ? https : http).request(
         {
           host,
           port: Number(port),
+          ...(tls ? { ca: tls, minVersion: 'TLSv1.3' as const } : {}),
           method: 'POST',
           path: `/v1/transfers/${encodeURIComponent(this.target.transferId)}${path}`,
           headers: { 'content-type': contentType, authorization: `Bearer ${this.target.token}` },

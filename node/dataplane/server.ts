@@ -25,9 +25,15 @@ function fail(reply: FastifyReply, code: number, error: string, message: string)
 export function buildDataPlane(
   registry: TransferRegistry,
   limits: DataPlaneLimits = DEFAULT_DATA_PLANE_LIMITS,
+  /** Speak TLS with this pair (PEM). @default plain HTTP */
+  tls: { cert: string; key: string } | null = null,
 ): FastifyInstance {
   const mib = (n: number) => `${Math.round(n / 2 ** 20)} MiB`;
-  const app = Fastify({ logger: false, bodyLimit: limits.maxManifestBytes });
+  const app = Fastify({
+    logger: false,
+    bodyLimit: limits.maxManifestBytes,
+    ...(tls ? { https: { ...tls, minVersion: 'TLSv1.3' as const } } : {}),
+  }) as FastifyInstance; // the same routes over HTTP and HTTPS
   app.server.maxConnections = limits.maxConnections;
   app.decorateRequest('transfer', null as unknown as Transfer);
   app.addHook('onClose', () => registry.closeAll());

@@ -200,16 +200,26 @@ const { DataPlaneClient } = require(distDir + '/node/dataplane/client.js');
 const { ChunkReader } = require(distDir + '/node/chunk-reader.js');
 const { scanDirectory } = require(distDir + '/node/scan.js');
 const { sliceList } = require(distDir + '/domain/digest-index.js');
+// The target's data-plane certificate is no secret (it shows it to anyone): the hostile source trusts it too.
+const certificate = () => new Promise((resolve, reject) => {
+  const [host, port] = address.split(':');
+  const s = require('node:tls').connect({ host, port: Number(port), rejectUnauthorized: false }, () => {
+    resolve(s.getPeerX509Certificate().toString());
+    s.end();
+  });
+  s.on('error', reject);
+});
 (async () => {
   const out = {};
+  const cert = await certificate();
   const attempt = async (name, run) => {
     try { await run(); out[name] = 'accepted'; } catch (e) { out[name] = { status: e.status, message: e.message }; }
   };
   const { manifest, locations } = await scanDirectory(dir, 'checkpoint', containerId, 99);
-  await attempt('wrongToken', () => new DataPlaneClient({ address, transferId, token: 'not-the-token' }).offer(manifest));
+  await attempt('wrongToken', () => new DataPlaneClient({ address, transferId, token: 'not-the-token', certificate: cert }).offer(manifest));
   const escaping = { ...manifest, entries: [{ ...manifest.entries[0], path: '../../escape.img' }] };
-  await attempt('dotDot', () => new DataPlaneClient({ address, transferId, token }).offer(escaping));
-  const client = new DataPlaneClient({ address, transferId, token });
+  await attempt('dotDot', () => new DataPlaneClient({ address, transferId, token, certificate: cert }).offer(escaping));
+  const client = new DataPlaneClient({ address, transferId, token, certificate: cert });
   const missing = await client.offer(manifest);
   const honest = ChunkReader.fromLocations(locations);
   const tampering = new ChunkReader([(h) => honest.candidates(h)]);

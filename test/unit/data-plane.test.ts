@@ -9,6 +9,7 @@ import { encodeManifest, Manifest } from '../../domain/manifest';
 import { ChunkReader } from '../../node/chunk-reader';
 import { DataPlaneClient, DataPlaneError } from '../../node/dataplane/client';
 import { buildDataPlane } from '../../node/dataplane/server';
+import { selfSignedPair } from '../../common/certificate-authority';
 import { TransferRegistry } from '../../node/dataplane/transfers';
 import { scanDirectory, ScanResult } from '../../node/scan';
 import { RemnantStore } from '../../node/store';
@@ -329,6 +330,33 @@ describe('data plane', () => {
     const { transferId, token } = await registry.register('c2');
     await expect(new DataPlaneClient({ address, transferId, token }).offer(image.manifest)).rejects.toThrow(
       /container c1 offered to a transfer of c2/,
+    );
+  });
+});
+
+describe('data plane over TLS', () => {
+  it('sends to a target that gave its certificate, and refuses a server showing any other', async () => {
+    const [mine, other] = await Promise.all([
+      selfSignedPair('zanshin-dataplane-test', '127.0.0.1'),
+      selfSignedPair('zanshin-dataplane-impostor', '127.0.0.1'),
+    ]);
+    await server.close();
+    registry = new TransferRegistry(store);
+    server = buildDataPlane(registry, undefined, { cert: mine.certPem, key: mine.keyPem });
+    address = (await server.listen({ host: '127.0.0.1', port: 0 })).replace('https://', '');
+    const { transferId, token } = await registry.register('c1');
+    const client = new DataPlaneClient({ address, transferId, token, certificate: mine.certPem });
+    const missing = await client.offer(image.manifest);
+    const reader = sourceReader();
+    await client.send(missing, reader, undefined, { verify: false });
+    await reader.close();
+    expect(client.lastMissing).toEqual({ checkpoint: 0, bundle: 0 });
+    // A source told to trust another certificate (what a machine that took over the address would show) sends nothing.
+    const fooled = new DataPlaneClient({ address, transferId, token, certificate: other.certPem });
+    await expect(fooled.offer(image.manifest)).rejects.toThrow(/unreachable: .*self-signed certificate/);
+    // Nor does the target answer plain HTTP.
+    await expect(new DataPlaneClient({ address, transferId, token }).offer(image.manifest)).rejects.toThrow(
+      DataPlaneError,
     );
   });
 });
