@@ -58,6 +58,8 @@ export interface ApiDeps {
   secureCookies?: boolean;
   /** The cluster CA, with which enrolling PCs' certificates are signed. @default null: enrollment answers 503 */
   enrollmentCa?: CaFiles | null;
+  /** The cluster payload key, given to PCs as they enroll. @default null */
+  payloadKey?: Buffer | null;
   /** Serve HTTPS with this certificate and key (PEM). @default plain HTTP */
   https?: { cert: Buffer; key: Buffer } | null;
 }
@@ -198,7 +200,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     });
     migrationRoutes(api, { db: deps.db, temporal: deps.temporal, policy, controlTaskQueue });
     ownerRoutes(api, { db: deps.db });
-    enrollmentRoutes(api, { db: deps.db, ca: deps.enrollmentCa ?? null });
+    enrollmentRoutes(api, { db: deps.db, ca: deps.enrollmentCa ?? null, payloadKey: deps.payloadKey ?? null });
     eventRoutes(api, { db: deps.db, temporal: deps.temporal });
     webRoutes(api, {
       db: deps.db,

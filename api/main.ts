@@ -3,7 +3,7 @@ import { Client, Connection } from '@temporalio/client';
 import type tls from 'node:tls';
 import { readPair, watchCertificate } from './tls-rotation';
 import { temporalTlsOptions } from '../common/temporal-tls';
-import { dataConverterWith, payloadCodecFromEnv } from '../common/payload-codec';
+import { dataConverterWith, payloadCodecFromEnv, readPayloadKey } from '../common/payload-codec';
 import { createPool } from '../state/db';
 import { AddressPoolSettings, apiConfig } from '../common/config';
 import { ConfigError } from '../common/errors';
@@ -51,6 +51,7 @@ async function main(): Promise<void> {
     controlTaskQueue: config.temporal.controlTaskQueue,
     addressPool: addressPoolOf(config.addressPool),
     enrollmentCa: config.enrollmentCa,
+    payloadKey: process.env.ZANSHIN_PAYLOAD_KEY_FILE ? readPayloadKey(process.env.ZANSHIN_PAYLOAD_KEY_FILE) : null,
     secureCookies: config.tls !== null,
     https: config.tls && readPair(config.tls),
   });

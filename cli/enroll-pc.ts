@@ -22,7 +22,13 @@ export interface EnrollOptions {
 }
 
 /** The files an enrolled PC has, under its directory. */
-export const ENROLLED_FILES = { key: 'node.key', cert: 'node.crt', ca: 'ca.crt', token: 'node-token' } as const;
+export const ENROLLED_FILES = {
+  key: 'node.key',
+  cert: 'node.crt',
+  ca: 'ca.crt',
+  token: 'node-token',
+  payloadKey: 'payload-key',
+} as const;
 
 function postJson(url: URL, body: unknown, ca?: Buffer): Promise<{ status: number; body: Record<string, unknown> }> {
   const data = JSON.stringify(body);
@@ -53,7 +59,7 @@ function postJson(url: URL, body: unknown, ca?: Buffer): Promise<{ status: numbe
   });
 }
 
-/** Enrolls this PC; the paths of the files written. */
+/** Enrolls this PC; the paths of its files (the payload key's only if the cluster has one). */
 export async function enrollPc(o: EnrollOptions): Promise<Record<keyof typeof ENROLLED_FILES, string>> {
   if (!NODE_ID_PATTERN.test(o.nodeId)) throw new Error(`--node ${JSON.stringify(o.nodeId)}: ${NODE_ID_RULE}`);
   const files = Object.fromEntries(
@@ -73,5 +79,7 @@ export async function enrollPc(o: EnrollOptions): Promise<Record<keyof typeof EN
   writeFileSync(files.cert, String(answer.body.certificate));
   writeFileSync(files.ca, String(answer.body.ca));
   writeFileSync(files.token, `${String(answer.body.token)}\n`, { mode: 0o600 });
+  if (typeof answer.body.payloadKey === 'string')
+    writeFileSync(files.payloadKey, `${answer.body.payloadKey}\n`, { mode: 0o600 });
   return files;
 }

@@ -20,6 +20,8 @@ export interface EnrollmentRoutesOptions {
   db: Pool;
   /** The cluster CA that signs enrolling PCs' certificates (null: enrollment is off, answered 503). */
   ca: CaFiles | null;
+  /** The cluster's payload key, handed to an enrolled PC with its credential (null: the cluster has none). */
+  payloadKey: Buffer | null;
 }
 
 /** The route a PC calls with its join token instead of a bearer token (it has none yet). */
@@ -32,7 +34,7 @@ const DEFAULT_TTL_MINUTES = 60;
  * it with a certificate request for `node:<id>` and gets its credential for migration-api and its client certificate
  * for Temporal, signed by the cluster CA (its key never leaves the PC).
  */
-export function enrollmentRoutes(app: FastifyInstance, { db, ca }: EnrollmentRoutesOptions): void {
+export function enrollmentRoutes(app: FastifyInstance, { db, ca, payloadKey }: EnrollmentRoutesOptions): void {
   app.post<{ Params: { nodeId: string }; Body: { ttlMinutes?: number } | null }>(
     '/v1/nodes/:nodeId/join-token',
     {
@@ -66,7 +68,7 @@ export function enrollmentRoutes(app: FastifyInstance, { db, ca }: EnrollmentRou
       schema: {
         description:
           'A PC enrolls: its join token (no bearer token) and a PEM certificate request for CN node:<pc>; answers its ' +
-          'credential (shown once), its certificate and the CA certificate.',
+          'credential (shown once), its certificate, the CA certificate and the cluster payload key.',
         security: [],
         body: {
           type: 'object',
@@ -110,7 +112,14 @@ export function enrollmentRoutes(app: FastifyInstance, { db, ca }: EnrollmentRou
       });
       if (!credential) return replyError(reply, 401, 'this join token was used meanwhile: a token enrolls once');
       request.log.info(`PC ${nodeId} enrolled`);
-      return reply.code(201).send({ nodeId, token: credential, certificate, ca: readFileSync(ca.ca, 'utf8') });
+      return reply.code(201).send({
+        nodeId,
+        token: credential,
+        certificate,
+        ca: readFileSync(ca.ca, 'utf8'),
+        // The key workflow payloads are encrypted with: a PC's worker needs it (its blast radius: README).
+        ...(payloadKey ? { payloadKey: payloadKey.toString('base64url') } : {}),
+      });
     },
   );
 }

@@ -159,6 +159,8 @@ export function temporalServerConfig(o: TemporalServerLayout): Record<string, un
         internode: { server: serverTls, client: clientTls },
         frontend: { server: serverTls, client: clientTls },
         systemWorker: { certFile: o.tls.systemWorker.crt, keyFile: o.tls.systemWorker.key, client: clientTls },
+        // Certificates replaced on disk are taken up within this (rotation without a restart).
+        refreshInterval: '30s',
       },
     },
     services: {

@@ -2,7 +2,7 @@
 // administrator's join token (single use, expiring, bound to one PC) and a certificate request get a PC its
 // credential and a certificate of the cluster CA; reused, expired or misdirected tokens and bad requests are refused.
 // migration-api serves HTTPS with a certificate of the same CA and takes a new one without a restart.
-import { X509Certificate } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import https from 'node:https';
 import os from 'node:os';
@@ -161,6 +161,7 @@ it('serves HTTPS with a certificate of the cluster CA, and takes a new one witho
     usage: { kind: 'https', dnsNames: ['api.zanshin'], ipAddresses: ['127.0.0.1'] },
   });
   const live = { cert: path.join(dir, 'api.crt'), key: path.join(dir, 'api.key') };
+  const payloadKey = randomBytes(32);
   copyFileSync(https1.crt, live.cert);
   copyFileSync(https1.key, live.key);
   const app = buildApi({
@@ -169,6 +170,7 @@ it('serves HTTPS with a certificate of the cluster CA, and takes a new one witho
     adminToken: ADMIN,
     https: readPair(live),
     enrollmentCa: pki,
+    payloadKey,
   });
   const lines: string[] = [];
   const stop = watchCertificate(app.server as unknown as tls.Server, live, 100, (l) => lines.push(l));
@@ -205,7 +207,9 @@ it('serves HTTPS with a certificate of the cluster CA, and takes a new one witho
       '644',
       '644',
       '600',
+      '600',
     ]);
+    expect(readFileSync(files.payloadKey, 'utf8').trim()).toBe(payloadKey.toString('base64url'));
     expect((statSync(etc).mode & 0o777).toString(8)).toBe('700');
     expect(new X509Certificate(readFileSync(files.cert)).subject).toBe('CN=node:pc11');
     await expect(enrollPc(enroll11)).rejects.toThrow(/this PC is enrolled already \(give --force/);
