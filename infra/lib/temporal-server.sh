@@ -40,4 +40,6 @@ provision_temporal_server() {
   chmod 755 "$dir"
   ln -sfn "$dir" "$TEMPORAL_SERVER_LINK"
   say "  built in $((SECONDS - t0)) s: $dir"
+  # Builds of earlier sources (140 MB each) go; a server still running from one keeps its open files.
+  find "$ZANSHIN_CACHE_DIR" -maxdepth 1 -name 'temporal-server-*' ! -path "$dir" -exec rm -rf {} +
 }
