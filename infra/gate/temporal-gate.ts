@@ -2,9 +2,9 @@
 // loopback and this front terminates mutual TLS for it: a client must show a certificate of the cluster CA whose
 // identity is admitted now (a PC's is looked up at every connection and again while it stays open, so revoking it
 // cuts that PC off, open connections included). Admitted bytes are passed on untouched (gRPC over HTTP/2).
-import { X509Certificate } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
+import { certificateSha256 } from '../../common/certificate-authority';
 
 /** Why a certificate may not pass now, or null when it may. */
 export type Admission = (peer: { commonName: string; fingerprint: string }) => Promise<string | null>;
@@ -64,7 +64,7 @@ export class TemporalGate {
     socket.pause();
     const x509 = socket.getPeerX509Certificate();
     const commonName = /(?:^|\n)CN=([^\n]+)/.exec(x509?.subject ?? '')?.[1] ?? '';
-    const peer = { commonName, fingerprint: x509 ? fingerprintOf(x509) : '' };
+    const peer = { commonName, fingerprint: x509 ? certificateSha256(x509.raw) : '' };
     const refusal = x509
       ? await this.o.admits(peer).catch((err: Error) => `cannot check: ${err.message}`)
       : 'no certificate';
@@ -123,9 +123,4 @@ export class TemporalGate {
     this.open.clear();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
   }
-}
-
-/** SHA-256 of the certificate's DER, lower-case hex without colons (as infra/cluster/pki.ts certFingerprint). */
-export function fingerprintOf(x509: X509Certificate): string {
-  return x509.fingerprint256.replace(/:/g, '').toLowerCase();
 }
