@@ -227,7 +227,13 @@ it("draws rooms as floor plans with each PC's state, load, CPU and lecture, a ro
       /in a lecture.*CPU 92%.*memory 50%.*Intel\(R\) Core\(TM\) i5-8500 \(pc1\).*until \d\d:\d\d: Operating Systems.*alice-db \(running\)/,
     );
     // Placed where the plan says: row 2 stands behind row 1 (the grid's row 1 is the front), seat 2 to the right.
-    const [one, two, three] = await Promise.all(['pc1', 'pc2', 'pc3'].map((id) => pc(id).boundingBox()));
+    // Measured in one evaluation: the page redraws the plan on every refresh, so handles taken one by one can detach.
+    const [one, two, three] = await page.locator('.room[data-room="R101"] .plan').evaluate((plan) =>
+      ['pc1', 'pc2', 'pc3'].map((id) => {
+        const { x, y } = plan.querySelector(`.pc[data-pc="${id}"]`)!.getBoundingClientRect();
+        return { x, y };
+      }),
+    );
     expect(two!.x).toBeGreaterThan(one!.x);
     expect([three!.x, three!.y > one!.y]).toEqual([two!.x, true]);
     // The week: today's lecture marked as under way, tomorrow's in the next day's column (when it is this week).
