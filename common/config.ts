@@ -87,6 +87,11 @@ export interface NodeWorkerConfig {
   dataPlaneTls: boolean;
   /** ZANSHIN_CRIU: the CRIU binary. @default /var/cache/zanshin/bin/criu */
   criu: string;
+  /**
+   * ZANSHIN_HELPERS_DIR: where zanshin-init, zanshin-nothp and zanshin-hold are (an installed PC has them in
+   * /opt/zanshin/current/libexec). @default /var/cache/zanshin/bin (where infra/provision.sh builds them)
+   */
+  helpersDir: string;
   /** ZANSHIN_REMNANT_RETENTION_HOURS: how long a remnant is kept after its container left. @default 24 */
   remnantRetentionMs: number;
   /** ZANSHIN_KEEP_GENERATIONS: checkpoints kept per container. @default 2 */
@@ -167,6 +172,9 @@ function dirtyStrategy(env: Env): NodeWorkerConfig['dirtyStrategy'] {
   throw new ConfigError(`ZANSHIN_DIRTY_STRATEGY=${JSON.stringify(v)} is invalid: use auto, content or kernel`);
 }
 
+/** Where infra/provision.sh builds the node's static helpers (zanshin-init, zanshin-nothp, zanshin-hold). */
+export const HELPERS_DIR = '/var/cache/zanshin/bin';
+
 export function nodeWorkerConfig(env: Env = process.env): NodeWorkerConfig {
   const nodeId = envRequired(env, 'ZANSHIN_NODE_ID', "set it to this PC's id, e.g. ZANSHIN_NODE_ID=pc1");
   if (!isValidNodeId(nodeId))
@@ -180,6 +188,7 @@ export function nodeWorkerConfig(env: Env = process.env): NodeWorkerConfig {
     dataPort: envInt(env, 'ZANSHIN_DATA_PORT', 7070, 1, 65535),
     dataPlaneTls: envFlag(env, 'ZANSHIN_DATAPLANE_TLS', true),
     criu: envString(env, 'ZANSHIN_CRIU', '/var/cache/zanshin/bin/criu'),
+    helpersDir: envString(env, 'ZANSHIN_HELPERS_DIR', HELPERS_DIR),
     remnantRetentionMs: envInt(env, 'ZANSHIN_REMNANT_RETENTION_HOURS', 24, 0, 24 * 365) * 3_600_000,
     keepGenerations: envInt(env, 'ZANSHIN_KEEP_GENERATIONS', 2, 1, 100),
     ...(env.ZANSHIN_STORE_RESERVE_MIB

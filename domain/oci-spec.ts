@@ -82,6 +82,10 @@ export function patchSpec(base: OciSpec, o: SpecOptions): OciSpec {
     spec.linux = { ...linux, resources: resourcesFor(linux.resources, o.limits) };
   }
   if (o.cgroupsPath) spec.linux = { ...(spec.linux ?? base.linux ?? {}), cgroupsPath: o.cgroupsPath };
+  // The container's mounts private, not slaves of the PC's: on a PC booted with systemd every mount is shared, and a
+  // dump there records that peer group, which CRIU cannot recreate on a PC without it (pc-install.test.ts: a move
+  // from an installed PC to a host PC failed in mnt-v2 "Failed to copy sharing ... Invalid argument").
+  spec.linux = { ...(spec.linux ?? base.linux ?? {}), rootfsPropagation: 'rprivate' };
   const annotations = { ...(base.annotations ?? {}) };
   if (o.criuConfig) annotations['org.criu.config'] = o.criuConfig;
   else delete annotations['org.criu.config'];

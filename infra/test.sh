@@ -11,10 +11,10 @@ cd "$ZANSHIN_ROOT"
 step "format (prettier --check)" npx --no-install prettier --check --log-level warn "**/*.{ts,js}"
 step "lint (eslint, layers included)" npx --no-install eslint .
 step "type check (tsc --noEmit)" npx --no-install tsc -p tsconfig.json --noEmit
-# The Temporal server's own code (infra/temporal-server/: the authorizer's rules): gofmt, then its Go tests.
+# Our Go code (infra/temporal-server/: the authorizer; infra/temporal-ui/): gofmt, then the authorizer's Go tests.
 go_bin=$(command -v go || echo /usr/local/go/bin/go)
-unformatted=$(cd infra/temporal-server && "$(dirname "$go_bin")/gofmt" -l .)
-[ -z "$unformatted" ] || fail "Go files not gofmt-formatted in infra/temporal-server: $unformatted (run gofmt -w)"
+unformatted=$(cd infra && "$(dirname "$go_bin")/gofmt" -l temporal-server temporal-ui)
+[ -z "$unformatted" ] || fail "Go files not gofmt-formatted in infra/: $unformatted (run gofmt -w)"
 step "go test (Temporal server authorizer)" bash -c "cd infra/temporal-server && '$go_bin' test -mod=readonly ./..."
 
 results="$(mktemp --suffix=.json)"

@@ -26,8 +26,8 @@ export interface ExecutorConfig {
   lazyRestore?: boolean;
   /** Images with fewer bytes of memory pages are restored plainly. @default LAZY_RESTORE_MIN_BYTES */
   lazyRestoreMinBytes?: number;
-  /** The static zanshin-init binary copied into every container. @default /var/cache/zanshin/bin/zanshin-init */
-  initBinary?: string;
+  /** Where zanshin-init, zanshin-nothp and zanshin-hold are. @default HELPERS_DIR */
+  helpersDir?: string;
   /** Kernel strategy: a restored generation whose chain is longer than this is merged. @default 3 */
   chainMergeThreshold?: number;
   /** Directories new containers' rootfs sources must lie in (symlinks resolved). Absent: anywhere. */

@@ -13,6 +13,7 @@
  */
 import { chmod, mkdir } from 'node:fs/promises';
 import path from 'node:path';
+import { HELPERS_DIR } from '../common/config';
 import type {
   ApplyStats,
   CheckpointReport,
@@ -62,9 +63,15 @@ export class NodeExecutor {
   readonly images: ImageCache;
 
   constructor(readonly config: ExecutorConfig) {
-    this.net = new ContainerNet(config.nodeId, config.dataPlaneAddress.replace(/:\d+$/, ''), config.netnsPrefix);
+    const helpers = config.helpersDir ?? HELPERS_DIR;
+    this.net = new ContainerNet(
+      config.nodeId,
+      config.dataPlaneAddress.replace(/:\d+$/, ''),
+      config.netnsPrefix,
+      path.join(helpers, 'zanshin-hold'),
+    );
     this.store = new RemnantStore(path.join(config.dataDir, 'store'));
-    this.runc = new Runc(path.join(config.dataDir, 'runc'), config.criu);
+    this.runc = new Runc(path.join(config.dataDir, 'runc'), config.criu, path.join(helpers, 'zanshin-nothp'));
     // Images live beside the store: their files serve moves here like a remnant's (never written: copies are).
     this.images = new ImageCache(path.join(config.dataDir, 'images'), {
       nodeId: config.nodeId,

@@ -3,6 +3,7 @@
 import execa from 'execa';
 import { chmod, copyFile, lchown, mkdir, realpath, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { HELPERS_DIR } from '../common/config';
 import type { ContainerUser, RootfsSource } from '../domain/reports';
 import { InvalidInput, liesUnder } from '../domain/node-input';
 import { ExecutorError } from './executor-config';
@@ -12,8 +13,8 @@ export interface RootfsSourceRules {
   nodeId: string;
   /** Directories sources must lie in (symlinks resolved). Absent: anywhere. */
   rootfsRoots?: string[];
-  /** The static zanshin-init binary copied into every container. */
-  initBinary?: string;
+  /** Where the static zanshin-init binary copied into every container is. @default HELPERS_DIR */
+  helpersDir?: string;
 }
 
 /** A rootfs source must lie in an allowed root, links resolved: else any directory of the PC could be copied in. */
@@ -76,7 +77,7 @@ export async function populateRootfs(
   await mkdir(path.join(rootfs, INIT_DIR), { mode: 0o755 });
   // The program's logs go there, written as its user.
   if (user) await lchown(path.join(rootfs, INIT_DIR), user.uid, user.gid);
-  await copyFile(rules.initBinary ?? '/var/cache/zanshin/bin/zanshin-init', path.join(rootfs, INIT_DIR, 'init')).catch(
+  await copyFile(path.join(rules.helpersDir ?? HELPERS_DIR, 'zanshin-init'), path.join(rootfs, INIT_DIR, 'init')).catch(
     (err: Error) => {
       throw new ExecutorError(`zanshin-init is missing on ${rules.nodeId} (run infra/provision.sh): ${err.message}`);
     },

@@ -2,6 +2,7 @@ import execa from 'execa';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { HELPERS_DIR } from '../common/config';
 import { checkpointArgs, DirtyStrategy, preDumpArgs, restoreArgs, RuncGlobal, runArgs } from '../domain/runc-args';
 import { OciSpec, patchSpec, SpecOptions } from '../domain/oci-spec';
 import type { ContainerState } from '../domain/reports';
@@ -33,7 +34,7 @@ async function runcLogError(logFile: string): Promise<string> {
 }
 
 /** Runs a command with transparent huge pages off (infra/images/zanshin-nothp.c says why restores need it). */
-export const DEFAULT_NO_THP_BINARY = '/var/cache/zanshin/bin/zanshin-nothp';
+export const DEFAULT_NO_THP_BINARY = path.join(HELPERS_DIR, 'zanshin-nothp');
 
 /** runc for one node: its own state root and log, and the CRIU it must use. */
 export class Runc {

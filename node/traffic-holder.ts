@@ -4,11 +4,13 @@
 // client waited up to twice the downtime; held ones are answered at once (infra/experiments/held-traffic: a 4 s cut
 // was a 6.6 s wait dropped, 4.0 s held).
 import { existsSync } from 'node:fs';
+import path from 'node:path';
 import execa from 'execa';
+import { HELPERS_DIR } from '../common/config';
 
 /** The kernel queue a container's namespace hands held packets to (queues are per namespace). */
 export const HOLD_QUEUE = 0;
-export const DEFAULT_HOLD_BINARY = '/var/cache/zanshin/bin/zanshin-hold';
+export const DEFAULT_HOLD_BINARY = path.join(HELPERS_DIR, 'zanshin-hold');
 
 /** How long a holder gets to bind its queue or to let its packets through. */
 const ANSWER_MS = 3_000;

@@ -50,6 +50,7 @@ runMain('node-worker', async () => {
     dataPlaneAddress: `${config.address}:${config.dataPort}`,
     dataPlaneCertificate: dataPlaneTls?.certPem ?? null,
     criu: config.criu,
+    helpersDir: config.helpersDir,
     capabilities,
     remnantRetentionMs: config.remnantRetentionMs,
     keepGenerations: config.keepGenerations,

@@ -12,6 +12,7 @@ import { registerDemoCommands } from '../demo/commands';
 export interface CommonOptions {
   nodes?: string;
   vmNodes?: string;
+  vmInstall?: boolean;
   linkRate?: string;
   dataDir?: string;
   temporal?: string;
@@ -22,6 +23,7 @@ function configFrom(opts: CommonOptions): ClusterConfig {
   const env = { ...process.env };
   if (opts.nodes !== undefined) env.ZANSHIN_NODES = opts.nodes;
   if (opts.vmNodes !== undefined) env.ZANSHIN_VM_NODES = opts.vmNodes;
+  if (opts.vmInstall) env.ZANSHIN_VM_INSTALL = 'on';
   if (opts.linkRate !== undefined) env.ZANSHIN_LINK_RATE = opts.linkRate;
   if (opts.dataDir !== undefined) env.ZANSHIN_DATA_DIR = opts.dataDir;
   if (opts.temporal !== undefined) env.ZANSHIN_TEMPORAL = opts.temporal;
@@ -59,6 +61,12 @@ const shared = (cmd: Command): Command =>
       new Option(
         '--vm-nodes <n>',
         "number of guest PCs: QEMU guests with Debian's stock kernel (env ZANSHIN_VM_NODES, default 0)",
+      ),
+    )
+    .addOption(
+      new Option(
+        '--vm-install',
+        'guest PCs boot Debian 12 with systemd and are installed and enrolled by infra/pc/install.sh (needs --temporal server; env ZANSHIN_VM_INSTALL=on)',
       ),
     )
     .addOption(

@@ -18,7 +18,16 @@ import {
   PG_DATABASE,
 } from './postgres';
 import { hostRelayArgv, inNamespace, namespaceRelayArgv } from './relays';
-import { GUEST_SERVICE_HOST, guestKernel, hostCpuFlags, prepareGuestPc, qemuArgv, virtiofsdArgv } from './guest-pcs';
+import {
+  GUEST_SERVICE_HOST,
+  guestKernel,
+  hostCpuFlags,
+  installedGuestMedia,
+  prepareGuestPc,
+  prepareInstalledGuest,
+  qemuArgv,
+  virtiofsdArgv,
+} from './guest-pcs';
 import { isRunning, logTail, ProcessRecord, spawnDetached, stopProcess } from './processes';
 import { ClusterSecrets, ensureClusterSecrets, writeNodeCredential } from './secrets';
 import { certFingerprint, CertPair, ensureCa, GATE_SERVER_NAME, issueCert, Pki } from './pki';
@@ -172,9 +181,15 @@ async function preflight(config: ClusterConfig, log: Log): Promise<void> {
   ]) {
     if (!existsSync(dist(entry))) throw new Error(`dist/${entry} is missing: build first (npm run build)`);
   }
-  if (config.temporal === 'server') temporalServerFiles(config.temporalServerDir); // says what to do when missing
+  if (config.temporal === 'server') {
+    temporalServerFiles(config.temporalServerDir); // says what to do when missing
+    if (!existsSync(config.temporalUiBin))
+      throw new Error(
+        `the Temporal Web UI (${config.temporalUiBin}) is missing: run infra/provision.sh (it builds it once)`,
+      );
+  }
   const ports = [config.temporalPort, config.temporalUiPort, config.apiPort, config.postgresPort];
-  if (config.temporal === 'server') ports.push(...config.temporalServicePorts);
+  if (config.temporal === 'server') ports.push(...config.temporalServicePorts, config.apiTlsPort);
   const taken = await Promise.all(ports.map(async (port) => ((await tcpOpen('127.0.0.1', port)) ? port : null)));
   const busy = taken.filter((p) => p !== null);
   if (busy.length)
@@ -306,6 +321,17 @@ async function issueNodeCredential(
   return ((await res.json()) as { token: string }).token;
 }
 
+/** Has migration-api issue a join token for a PC that installs itself (single use, expiring). */
+async function issueJoinToken(config: ClusterConfig, adminToken: string, nodeId: string): Promise<string> {
+  const res = await fetch(`http://127.0.0.1:${config.apiPort}/v1/nodes/${nodeId}/join-token`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+    body: '{}',
+  });
+  if (res.status !== 201) throw new Error(`migration-api refused a join token for ${nodeId}: ${await res.text()}`);
+  return ((await res.json()) as { token: string }).token;
+}
+
 /** Each PC's strategy and CRIU as migration-api has them from its reports (empty when the API does not answer). */
 async function reportedPcs(
   config: ClusterConfig,
@@ -429,6 +455,26 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
       ZANSHIN_CODEC_UI_ORIGIN: `http://127.0.0.1:${config.temporalUiPort}`,
     });
     await launcher.healthy(codec, 'the codec server', () => tcpOpen('127.0.0.1', config.codecPort));
+    if (config.temporal === 'server') {
+      // The full server has no UI of its own: Temporal's ui-server beside it, as the administrator (mutual TLS).
+      log(`Temporal Web UI on http://127.0.0.1:${config.temporalUiPort}`);
+      const ui = launcher.launch('temporal-ui', [
+        config.temporalUiBin,
+        '--port',
+        String(config.temporalUiPort),
+        '--frontend',
+        `127.0.0.1:${config.temporalPort}`,
+        '--tls-ca',
+        pki.ca,
+        '--tls-cert',
+        path.join(pkiDir, 'admin.crt'),
+        '--tls-key',
+        path.join(pkiDir, 'admin.key'),
+        '--codec-endpoint',
+        `http://127.0.0.1:${config.codecPort}`,
+      ]);
+      await launcher.healthy(ui, 'the Temporal Web UI', () => tcpOpen('127.0.0.1', config.temporalUiPort));
+    }
 
     // PCs reach Temporal only with mutual TLS: through the gate (dev server), or the full server's own frontend.
     const temporalTlsPort = config.temporal === 'server' ? config.temporalPort : config.gatePort;
@@ -451,7 +497,7 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
       TEMPORAL_TLS_KEY: cert.key,
     });
     log(`migration-api on http://127.0.0.1:${config.apiPort}`);
-    const api = launcher.launch('migration-api', [process.execPath, dist('api', 'main.js')], {
+    const apiEnv = {
       ZANSHIN_API_HOST: '127.0.0.1',
       ZANSHIN_API_PORT: String(config.apiPort),
       ZANSHIN_DATABASE_URL: postgresUrl(pg, PG_DATABASE, false),
@@ -459,9 +505,28 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
       ZANSHIN_ADMIN_TOKEN_FILE: secrets.adminTokenFile,
       ZANSHIN_CONTAINER_POOL: containerPool(config),
       ZANSHIN_PAYLOAD_KEY_FILE: secrets.payloadKeyFile,
+      // PCs enroll with a join token: their certificates are signed with the cluster CA.
+      ZANSHIN_CA_CERT: pki.ca,
+      ZANSHIN_CA_KEY: pki.caKey,
       ...viaGate(controlCert),
-    });
+    };
+    const api = launcher.launch('migration-api', [process.execPath, dist('api', 'main.js')], apiEnv);
     await launcher.healthy(api, 'migration-api /health', () => apiHealthy(config, secrets.adminToken));
+    if (config.temporal === 'server') {
+      // As on a campus: a second instance on the same PostgreSQL, over HTTPS, where PCs on the LAN enroll and report.
+      const httpsCert = await issueCert(pki, pkiDir, 'migration-api', {
+        commonName: 'migration-api',
+        usage: { kind: 'https', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1', GUEST_SERVICE_HOST] },
+      });
+      log(`migration-api over HTTPS on 127.0.0.1:${config.apiTlsPort} (${GUEST_SERVICE_HOST} for guest PCs)`);
+      const apiTls = launcher.launch('migration-api-tls', [process.execPath, dist('api', 'main.js')], {
+        ...apiEnv,
+        ZANSHIN_API_PORT: String(config.apiTlsPort),
+        ZANSHIN_API_TLS_CERT: httpsCert.crt,
+        ZANSHIN_API_TLS_KEY: httpsCert.key,
+      });
+      await launcher.healthy(apiTls, 'migration-api over HTTPS', () => tcpOpen('127.0.0.1', config.apiTlsPort));
+    }
 
     // The gate checks each PC's certificate against the credentials migration-api keeps (its tables exist now).
     if (config.temporal === 'dev') {
@@ -491,7 +556,49 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
     const guests = plan.nodes.filter((n) => n.kind === 'vm');
     const kernel = guests.length ? await guestKernel() : null;
     if (kernel) log(`guest PCs boot Debian's kernel ${kernel.version} under ${kernel.accel.toUpperCase()}`);
+    let media: { imageRoot: string; bundle: string } | null = null;
     for (const node of plan.nodes) {
+      if (node.kind === 'vm' && config.vmInstall) {
+        // Installed the documented way: its own key and certificate come from enrolling with a join token.
+        media ??= await installedGuestMedia();
+        const files = await prepareGuestPc(config, node, {});
+        const setupDir = prepareInstalledGuest(node, {
+          bundle: media.bundle,
+          caFile: pki.ca,
+          joinToken: await issueJoinToken(config, secrets.adminToken, node.id),
+          temporalAddress: `${GUEST_SERVICE_HOST}:${config.temporalPort}`,
+          apiUrl: `https://${GUEST_SERVICE_HOST}:${config.apiTlsPort}`,
+          pool: containerPool(config),
+          settings: {
+            ZANSHIN_NETNS_PREFIX: containerNetnsPrefix(config),
+            ZANSHIN_LOAD_REPORT_SECONDS: String(config.loadReportSeconds),
+            // Students' files may come on the "USB stick" (the rig has no registry the guest reaches).
+            ZANSHIN_ROOTFS_ROOTS: '/media/setup',
+            ...fencingEnv(config),
+          },
+        });
+        const setupSocket = path.join(node.dataDir, 'setup.sock');
+        const shares = [];
+        for (const [name, socket, source] of [
+          ['virtiofsd', files.vfsSocket, media.imageRoot],
+          ['setup-virtiofsd', setupSocket, setupDir],
+        ] as const) {
+          const vfs = launcher.launch(`${node.id}/${name}`, virtiofsdArgv(socket, source));
+          await launcher.healthy(vfs, `${node.id}'s ${name}`, () => Promise.resolve(existsSync(socket)), 10_000);
+          shares.push(vfs);
+        }
+        const boot = {
+          kind: 'installed',
+          setupSocket,
+          ports: { temporal: config.temporalPort, api: config.apiTlsPort },
+          hostNetnsPid: shares[0]!.pid,
+        } as const;
+        launcher.launch(
+          `${node.id}/guest`,
+          inNamespace(node.namespace, qemuArgv(config, node, kernel!, files, boot, hostCpuFlags())),
+        );
+        continue;
+      }
       const nodeCert = await issueCert(pki, path.join(pkiDir, 'nodes'), node.id, {
         commonName: nodeIdentity(node.id),
         usage: 'client',
@@ -524,7 +631,7 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
           TEMPORAL_NAMESPACE: 'default',
           ZANSHIN_API_URL: `http://${GUEST_SERVICE_HOST}:${config.apiPort}`,
         });
-        const vfs = launcher.launch(`${node.id}/virtiofsd`, virtiofsdArgv(files));
+        const vfs = launcher.launch(`${node.id}/virtiofsd`, virtiofsdArgv(files.vfsSocket));
         await launcher.healthy(
           vfs,
           `${node.id}'s virtiofsd`,
@@ -535,7 +642,14 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
           `${node.id}/guest`,
           inNamespace(
             node.namespace,
-            qemuArgv(config, node, kernel!, files, { temporal: sock('temporal'), api: sock('api') }, hostCpuFlags()),
+            qemuArgv(
+              config,
+              node,
+              kernel!,
+              files,
+              { kind: 'shared', sockets: { temporal: sock('temporal'), api: sock('api') } },
+              hostCpuFlags(),
+            ),
           ),
         );
         continue;
@@ -569,7 +683,7 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
           worker,
           `${node.id}'s worker polling ${node.taskQueue}`,
           async () => (await activityPollers(client, node.taskQueue)) > 0,
-          guest ? 240_000 : 60_000,
+          guest ? (config.vmInstall ? 480_000 : 240_000) : 60_000,
         );
       }
       await ensureSchedules(client, config);

@@ -21,6 +21,12 @@ export interface ClusterConfig {
    * tracking), on the same LAN. @default 0
    */
   vmNodes: number;
+  /**
+   * ZANSHIN_VM_INSTALL (or `cluster start --vm-install`): guest PCs boot a Debian 12 image with systemd
+   * (infra/guest/build-debian-pc.sh) and are installed and enrolled the documented way (infra/pc/install.sh, a join
+   * token), instead of running this checkout's build from the host's files. Needs `--temporal server`. @default off
+   */
+  vmInstall: boolean;
   /** ZANSHIN_VM_MEMORY_MIB: memory of each guest PC. @default 2048 */
   vmMemoryMiB: number;
   /** ZANSHIN_VM_DISK_GIB: size of each guest PC's own disk (its remnant store; sparse on the host). @default 8 */
@@ -36,6 +42,11 @@ export interface ClusterConfig {
   /** ZANSHIN_TEMPORAL_UI_PORT: Temporal Web UI port. @default 8233 */
   temporalUiPort: number;
   /**
+   * ZANSHIN_TEMPORAL_UI_BIN: the Web UI beside the full server (infra/temporal-ui/, built by provisioning).
+   * @default /var/cache/zanshin/temporal-ui/zanshin-temporal-ui
+   */
+  temporalUiBin: string;
+  /**
    * ZANSHIN_TEMPORAL_GATE_PORT: the mutual-TLS gate in front of Temporal, the only way PCs reach it (the dev server
    * itself listens on loopback). @default 7234
    */
@@ -45,8 +56,13 @@ export interface ClusterConfig {
    * encrypted payloads. @default 8234
    */
   codecPort: number;
-  /** ZANSHIN_API_PORT: migration-api port. @default 8787 */
+  /** ZANSHIN_API_PORT: migration-api port (loopback, plain HTTP: the control host's own tools). @default 8787 */
   apiPort: number;
+  /**
+   * ZANSHIN_API_TLS_PORT: with `--temporal server`, a second migration-api on the same PostgreSQL serving HTTPS with a
+   * certificate of the cluster CA: where installed PCs enroll and report. @default 8443
+   */
+  apiTlsPort: number;
   /** ZANSHIN_PG_PORT: port of the cluster's own PostgreSQL. @default 5433 */
   postgresPort: number;
   /** ZANSHIN_TEMPORAL_BIN: the Temporal CLI binary. @default /var/cache/zanshin/bin/temporal */
@@ -112,6 +128,7 @@ export function clusterConfig(env: Env = process.env, overrides: Partial<Cluster
     dataDir: path.resolve(envString(env, 'ZANSHIN_DATA_DIR', path.join(REPO_ROOT, '.zanshin'))),
     nodes: envInt(env, 'ZANSHIN_NODES', 3, 1, 50),
     vmNodes,
+    vmInstall: envString(env, 'ZANSHIN_VM_INSTALL', 'off') === 'on',
     vmMemoryMiB: envInt(env, 'ZANSHIN_VM_MEMORY_MIB', 2048, 512, 65536),
     vmDiskGiB: envInt(env, 'ZANSHIN_VM_DISK_GIB', 8, 1, 1024),
     namePrefix: envString(env, 'ZANSHIN_NS_PREFIX', 'zs'),
@@ -119,9 +136,11 @@ export function clusterConfig(env: Env = process.env, overrides: Partial<Cluster
     linkRate: rate === 'off' ? null : rate,
     temporalPort: envInt(env, 'ZANSHIN_TEMPORAL_PORT', 7233, 1, 65535),
     temporalUiPort: envInt(env, 'ZANSHIN_TEMPORAL_UI_PORT', 8233, 1, 65535),
+    temporalUiBin: envString(env, 'ZANSHIN_TEMPORAL_UI_BIN', path.join(cacheDir, 'temporal-ui', 'zanshin-temporal-ui')),
     gatePort: envInt(env, 'ZANSHIN_TEMPORAL_GATE_PORT', 7234, 1, 65535),
     codecPort: envInt(env, 'ZANSHIN_CODEC_PORT', 8234, 1, 65535),
     apiPort: envInt(env, 'ZANSHIN_API_PORT', 8787, 1, 65535),
+    apiTlsPort: envInt(env, 'ZANSHIN_API_TLS_PORT', 8443, 1, 65535),
     postgresPort: envInt(env, 'ZANSHIN_PG_PORT', 5433, 1, 65535),
     temporalBin: envString(env, 'ZANSHIN_TEMPORAL_BIN', path.join(cacheDir, 'bin', 'temporal')),
     temporal: temporalKind(envString(env, 'ZANSHIN_TEMPORAL', 'dev')),
@@ -144,6 +163,11 @@ export function clusterConfig(env: Env = process.env, overrides: Partial<Cluster
 }
 
 export function validateClusterConfig(c: ClusterConfig): void {
+  if (c.vmInstall && c.temporal !== 'server')
+    throw new ConfigError(
+      'ZANSHIN_VM_INSTALL=on (--vm-install) needs --temporal server: installed PCs reach Temporal and migration-api ' +
+        'over TLS, as on a campus',
+    );
   if (!/^[a-z][a-z0-9]{0,5}$/.test(c.namePrefix)) {
     throw new ConfigError(
       `ZANSHIN_NS_PREFIX=${JSON.stringify(c.namePrefix)} must be 1-6 characters of a-z and 0-9, starting with a letter`,
@@ -164,7 +188,7 @@ export function validateClusterConfig(c: ClusterConfig): void {
   });
   if (fencing) throw new ConfigError(fencing);
   const ports = [c.temporalPort, c.temporalUiPort, c.gatePort, c.codecPort, c.apiPort, c.postgresPort];
-  if (c.temporal === 'server') ports.push(...c.temporalServicePorts);
+  if (c.temporal === 'server') ports.push(...c.temporalServicePorts, c.apiTlsPort);
   if (new Set(ports).size !== ports.length)
     throw new ConfigError(`the cluster's ports must differ; got ${ports.join(', ')}`);
 }

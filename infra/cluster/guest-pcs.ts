@@ -7,7 +7,7 @@
  * `restrict=on` lets nothing else through (the same reach a simulated PC gets from its relays).
  */
 import execa from 'execa';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ClusterConfig, REPO_ROOT } from './config';
 import { GUEST_TAP, PlannedNode } from './plan';
@@ -86,16 +86,95 @@ export async function prepareGuestPc(
   return files;
 }
 
+/** What an installed guest PC boots (a Debian 12 image) and is installed from (the PC bundle). Built once, cached. */
+export async function installedGuestMedia(): Promise<{ imageRoot: string; bundle: string }> {
+  const last = async (...script: string[]) =>
+    (await execa('bash', [path.join(REPO_ROOT, ...script)], { stderr: 'inherit' })).stdout.trim().split('\n').pop()!;
+  return {
+    imageRoot: await last('infra', 'guest', 'build-debian-pc.sh'),
+    bundle: await last('infra', 'pc', 'bundle.sh'),
+  };
+}
+
+export interface InstallSettings {
+  bundle: string;
+  caFile: string;
+  joinToken: string;
+  temporalAddress: string;
+  apiUrl: string;
+  /** The containers' address pool (install.sh --pool). */
+  pool: string;
+  /** Extra lines of /etc/zanshin/node.env (install.sh --set). */
+  settings: Record<string, string>;
+}
+
+/**
+ * The "USB stick" of an installed guest PC (a directory shared with it as `setup`): the bundle, install.sh, the
+ * cluster CA, the join token, and admin.sh, what an administrator types at the PC: its network as the campus would
+ * have it, its data disk on /var/lib/zanshin, then install.sh exactly as the README gives it.
+ */
+export function prepareInstalledGuest(node: PlannedNode, o: InstallSettings): string {
+  const dir = path.join(node.dataDir, 'setup');
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const bundle = path.basename(o.bundle);
+  for (const [from, to] of [
+    [o.bundle, bundle],
+    [`${o.bundle}.sha256`, `${bundle}.sha256`],
+    [path.join(REPO_ROOT, 'infra', 'pc', 'install.sh'), 'install.sh'],
+    [o.caFile, 'ca.crt'],
+  ] as const) {
+    try {
+      linkSync(from, path.join(dir, to)); // the bundle is 100 MB: a link where the file system allows
+    } catch {
+      copyFileSync(from, path.join(dir, to));
+    }
+  }
+  writeFileSync(path.join(dir, 'join-token'), o.joinToken, { mode: 0o600 });
+  const macs = guestMacs(node);
+  const sets = Object.entries(o.settings).map(([k, v]) => `--set ${shellQuote(`${k}=${v}`)}`);
+  const script = [
+    '#!/bin/sh',
+    '# The administrator at this PC (test rig): network, data disk, then the documented install.',
+    'set -u',
+    'up() { cut -d" " -f1 /proc/uptime; }',
+    'echo "zanshin-rig: systemd up, admin session at $(up) s"',
+    // udev renames the cards while this runs: wait until the one with the MAC is there under its final name.
+    'card() { for _ in $(seq 120); do for d in /sys/class/net/*; do',
+    '  [ "$(cat "$d/address" 2>/dev/null)" = "$1" ] && ip link set "${d##*/}" up 2>/dev/null && { echo "${d##*/}"; return; }',
+    'done; sleep 0.5; done; echo "zanshin-rig: no card $1" >&2; exit 1; }',
+    `lan=$(card ${macs.lan}); svc=$(card ${macs.service})`,
+    `ip addr add ${node.address}/24 dev "$lan" && ip link set "$lan" up`,
+    'ip addr add 10.0.2.15/24 dev "$svc" && ip link set "$svc" up',
+    'mkdir -p /var/lib/zanshin && mount -t ext4 /dev/vda /var/lib/zanshin',
+    'echo "zanshin-rig: installing at $(up) s"',
+    [
+      'bash /media/setup/install.sh',
+      `--bundle /media/setup/${bundle}`,
+      `--node-id ${node.id} --address ${node.address}`,
+      `--temporal ${o.temporalAddress} --api ${o.apiUrl} --pool ${o.pool}`,
+      '--ca /media/setup/ca.crt --join-token-file /media/setup/join-token',
+      ...sets,
+    ].join(' \\\n  '),
+    'code=$?',
+    'echo "zanshin-rig: install.sh exit $code at $(up) s"',
+    'systemctl is-active zanshin-node zanshin-fence zanshin-evacuate | tr "\\n" " "; echo',
+    '',
+  ].join('\n');
+  writeFileSync(path.join(dir, 'admin.sh'), script, { mode: 0o700 });
+  return dir;
+}
+
 /** A value in single quotes for `sh`, each quote in it closed, escaped and reopened. */
 const shellQuote = (v: string): string => "'" + v.split("'").join("'\\''") + "'";
 
-/** virtiofsd sharing this machine's root read-only with one guest (it exits when its guest does). */
-export function virtiofsdArgv(files: GuestFiles): string[] {
+/** virtiofsd sharing a directory (the host's root by default) with one guest (it exits when its guest does). */
+export function virtiofsdArgv(socket: string, source = '/'): string[] {
   return [
     '/usr/lib/qemu/virtiofsd',
-    `--socket-path=${files.vfsSocket}`,
+    `--socket-path=${socket}`,
     '-o',
-    'source=/',
+    `source=${source}`,
     '-o',
     'cache=auto',
     '-o',
@@ -147,19 +226,48 @@ export function hostCpuFlags(): string[] {
   return m ? m[1]!.trim().split(/\s+/) : [];
 }
 
+/**
+ * How a guest PC boots. `shared`: the host's files (read-only, RAM overlay) and infra/guest/pc.sh running this
+ * checkout's build, reaching the cluster's services through unix-socket relays. `installed`: a Debian 12 image with
+ * systemd (its own files), installed by infra/pc/install.sh from the "USB stick" share; it reaches Temporal and
+ * migration-api over TCP and TLS (QEMU's user network standing in for the campus router).
+ */
+export type GuestBoot =
+  | { kind: 'shared'; sockets: { temporal: string; api: string } }
+  | {
+      kind: 'installed';
+      setupSocket: string;
+      ports: { temporal: number; api: number };
+      /** A process in this machine's own network namespace, living as long as the guest (its virtiofsd). */
+      hostNetnsPid: number;
+    };
+
 /** QEMU for one guest PC (run inside the guest's namespace, where its tap device is). */
 export function qemuArgv(
   config: ClusterConfig,
   node: PlannedNode,
   kernel: GuestKernel,
   files: GuestFiles,
-  sockets: { temporal: string; api: string },
+  boot: GuestBoot,
   hostFlags: string[] = [],
 ): string[] {
   const macs = guestMacs(node);
-  const forward = (port: number, socket: string) =>
-    `guestfwd=tcp:${GUEST_SERVICE_HOST}:${port}-cmd:socat - UNIX-CONNECT:${socket}`;
   const guest = path.join(REPO_ROOT, 'infra', 'guest');
+  const forwards =
+    boot.kind === 'shared'
+      ? [
+          [config.temporalPort, `socat - UNIX-CONNECT:${boot.sockets.temporal}`],
+          [config.apiPort, `socat - UNIX-CONNECT:${boot.sockets.api}`],
+        ]
+      : // QEMU runs in the guest's namespace: the forwarder dials the services from this machine's own.
+        [boot.ports.temporal, boot.ports.api].map((port) => [
+          port,
+          `nsenter --net=/proc/${boot.hostNetnsPid}/ns/net socat - TCP:127.0.0.1:${port}`,
+        ]);
+  const append =
+    boot.kind === 'shared'
+      ? `console=ttyS0 quiet panic=-1 zanshin.init=${guest}/init.sh zanshin.run=${guest}/pc.sh zanshin.env=${files.envFile}`
+      : 'console=ttyS0 quiet panic=-1 zanshin.init=/lib/systemd/systemd systemd.show_status=false';
   return [
     'qemu-system-x86_64',
     '-machine',
@@ -177,7 +285,7 @@ export function qemuArgv(
     '-initrd',
     path.join(kernel.dir, 'initrd.cpio.gz'),
     '-append',
-    `console=ttyS0 quiet panic=-1 zanshin.init=${guest}/init.sh zanshin.run=${guest}/pc.sh zanshin.env=${files.envFile}`,
+    append,
     '-object',
     `memory-backend-memfd,id=mem,size=${config.vmMemoryMiB}M,share=on`,
     '-numa',
@@ -186,6 +294,17 @@ export function qemuArgv(
     `socket,id=vfs,path=${files.vfsSocket}`,
     '-device',
     'vhost-user-fs-pci,chardev=vfs,tag=hostroot',
+    ...(boot.kind === 'installed'
+      ? [
+          // The power button (ACPI): `system_powerdown` on this socket shuts the PC down as a user would.
+          '-monitor',
+          `unix:${path.join(node.dataDir, 'monitor.sock')},server,nowait`,
+          '-chardev',
+          `socket,id=setup,path=${boot.setupSocket}`,
+          '-device',
+          'vhost-user-fs-pci,chardev=setup,tag=setup',
+        ]
+      : []),
     '-drive',
     `file=${files.disk},format=raw,if=virtio`,
     '-netdev',
@@ -195,8 +314,7 @@ export function qemuArgv(
     '-netdev',
     [
       'user,id=svc,restrict=on',
-      forward(config.temporalPort, sockets.temporal),
-      forward(config.apiPort, sockets.api),
+      ...forwards.map(([port, cmd]) => `guestfwd=tcp:${GUEST_SERVICE_HOST}:${port}-cmd:${cmd}`),
     ].join(','),
     '-device',
     `virtio-net-pci,netdev=svc,mac=${macs.service}`,

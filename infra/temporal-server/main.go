@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"go.temporal.io/server/common/authorization"
@@ -21,7 +22,14 @@ func main() {
 	configFile := flag.String("config-file", "", "Temporal server configuration (YAML)")
 	namespace := flag.String("namespace", "default", "the namespace PCs work in")
 	controlQueue := flag.String("control-task-queue", "zanshin-control", "task queue of the control worker")
+	servicesFlag := flag.String("services", strings.Join(temporal.DefaultServices, ","),
+		"Temporal's services this process runs, comma-separated (all by default; split them over hosts to grow)")
 	flag.Parse()
+	services, err := parseServices(*servicesFlag, temporal.DefaultServices)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "zanshin-temporal: %v\n", err)
+		os.Exit(2)
+	}
 	if *configFile == "" {
 		fmt.Fprintln(os.Stderr, "zanshin-temporal: give --config-file (the cluster writes one: infra/cluster/temporal-server.ts)")
 		os.Exit(2)
@@ -45,7 +53,7 @@ func main() {
 	logger := log.NewZapLogger(log.BuildZapLogger(cfg.Log))
 	rules := Rules{Namespace: *namespace, ControlTaskQueue: *controlQueue}
 	server, err := temporal.NewServer(
-		temporal.ForServices(temporal.DefaultServices),
+		temporal.ForServices(services),
 		temporal.WithConfig(cfg),
 		temporal.WithLogger(logger),
 		temporal.InterruptOn(temporal.InterruptCh()),

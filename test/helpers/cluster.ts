@@ -13,7 +13,7 @@ export async function testClusterConfig(
 ): Promise<ClusterConfig> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'zanshin-cluster-'));
   chmodSync(dataDir, 0o755); // PostgreSQL runs as its own user and must reach its data dir
-  const [temporal, ui, gate, codec, api, pg] = await freePorts(6);
+  const [temporal, ui, gate, codec, api, pg, apiTls] = await freePorts(7);
   return clusterConfig(
     {
       ZANSHIN_DATA_DIR: dataDir,
@@ -26,6 +26,7 @@ export async function testClusterConfig(
       ZANSHIN_TEMPORAL_GATE_PORT: String(gate),
       ZANSHIN_CODEC_PORT: String(codec),
       ZANSHIN_API_PORT: String(api),
+      ZANSHIN_API_TLS_PORT: String(apiTls),
       ZANSHIN_PG_PORT: String(pg),
       // Nothing moves containers behind a test's back; a test triggers what it tests. Reports come often.
       ZANSHIN_SCHEDULES: 'paused',

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { CONTROL_TASK_QUEUE } from '../../common/names';
 import { ClusterConfig } from '../../infra/cluster/config';
 import { planCluster } from '../../infra/cluster/plan';
+import { payloadKeyFile } from '../../infra/cluster/secrets';
 import { dist } from '../../infra/cluster/cluster';
 import { REPO_ROOT as REPO_ROOT_FOR_TEST } from '../../common/paths';
 import { inNamespace } from '../../infra/cluster/relays';
@@ -388,17 +389,16 @@ describe('shutdown evacuation', () => {
   it('moves every container off a PC that powers off, through the systemd script and nodeLifecycle', async () => {
     // After the CLI test, API_CONTAINER runs on pc2 (as the database says).
     expect(await runningOnFor(API_CONTAINER)).toEqual(['pc2']);
-    const script = path.join(REPO_ROOT_FOR_TEST, 'infra', 'systemd', 'zanshin-evacuate.sh');
-    const run = await execa(script, [], {
+    const powerOff = path.join(REPO_ROOT_FOR_TEST, 'dist', 'workers', 'power-off.js');
+    const run = await execa(process.execPath, [powerOff], {
       reject: false,
       timeout: 120_000,
       env: {
         ...process.env,
         ZANSHIN_NODE_ID: 'pc2',
         TEMPORAL_ADDRESS: `127.0.0.1:${config.temporalPort}`,
-        ZANSHIN_CODEC_ENDPOINT: `http://127.0.0.1:${config.codecPort}`,
+        ZANSHIN_PAYLOAD_KEY_FILE: payloadKeyFile(planCluster(config).paths.secrets),
         ZANSHIN_EVACUATION_DEADLINE: '60',
-        PATH: `${path.dirname(config.temporalBin)}:${path.dirname(process.execPath)}:${process.env.PATH ?? ''}`,
       },
     });
     expect([run.exitCode, run.stderr]).toEqual([0, '']);

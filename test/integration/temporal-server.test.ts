@@ -1,8 +1,9 @@
 // The cluster on Temporal's own server (issue 32 part 1): `--temporal server` runs the full Temporal server built
 // from its Go module (infra/temporal-server/) on the cluster's PostgreSQL, with mutual TLS and Zanshin's authorizer.
 // On it: redis moves pc1 -> pc2 -> pc1 keeping its DEBUG DIGEST; a target whose worker crashes after the checkpoint
-// is replaced; a PC powering off is evacuated through the systemd script with the PC's own certificate. And the
-// authorizer: a PC polls only its own task queue, starts nothing, and is cut off when its credential is revoked.
+// is replaced; a PC powering off is evacuated by zanshin-power-off with the PC's own certificate; the Web UI beside
+// it reads histories. And the authorizer: a PC polls only its own task queue, starts nothing, and is cut off when its
+// credential is revoked.
 import { Connection } from '@temporalio/client';
 import execa from 'execa';
 import { readFileSync } from 'node:fs';
@@ -13,6 +14,7 @@ import { RedisLanClient } from '../../infra/demo/lan-client';
 import { ensureDebianRootfs, REDIS_ROOTFS } from '../../infra/images/debian-rootfs';
 import { GATE_SERVER_NAME } from '../../infra/cluster/pki';
 import { planCluster } from '../../infra/cluster/plan';
+import { payloadKeyFile } from '../../infra/cluster/secrets';
 import type { migrateContainer } from '../../workflows';
 import { LiveCluster } from '../helpers/live-cluster';
 import { TEST_PREFIX } from '../helpers/names';
@@ -98,6 +100,19 @@ it('moves redis pc1 -> pc2 -> pc1 on the full server, keeping its data and its c
   }
 }, 240_000);
 
+it("serves Temporal's Web UI beside the full server, reading histories as the administrator", async () => {
+  const ui = `http://127.0.0.1:${cluster.config.temporalUiPort}`;
+  const page = await fetch(`${ui}/`);
+  expect([page.status, page.headers.get('content-type')]).toEqual([200, expect.stringMatching(/^text\/html/)]);
+  // Its API (what the page calls) lists the moves above: it reached the frontend with the admin certificate.
+  const listed = await fetch(
+    `${ui}/api/v1/namespaces/default/workflows?query=${encodeURIComponent('WorkflowType="migrateContainer"')}`,
+  );
+  expect(listed.status).toBe(200);
+  const { executions } = (await listed.json()) as { executions: { execution: { workflowId: string } }[] };
+  expect(executions.map((e) => e.execution.workflowId)).toContainEqual(expect.stringContaining(REDIS));
+});
+
 it('lets a PC poll only its own task queue, and start nothing', async () => {
   const pc1 = await connectAs('pc1');
   try {
@@ -146,9 +161,9 @@ it('replaces a target whose worker crashes after the checkpoint, and the move co
   expect(await client.command('DEBUG', 'DIGEST')).toBe(digest);
 }, 180_000);
 
-it("evacuates a PC that powers off, through the systemd script with that PC's own certificate", async () => {
+it("evacuates a PC that powers off, through zanshin-power-off with that PC's own certificate", async () => {
   expect(await cluster.runningOn(REDIS)).toEqual(['pc3']);
-  const run = await execa(path.join(REPO_ROOT, 'infra', 'systemd', 'zanshin-evacuate.sh'), [], {
+  const run = await execa(process.execPath, [path.join(REPO_ROOT, 'dist', 'workers', 'power-off.js')], {
     reject: false,
     timeout: 120_000,
     env: {
@@ -158,9 +173,8 @@ it("evacuates a PC that powers off, through the systemd script with that PC's ow
       TEMPORAL_TLS_CA: path.join(pki(), 'ca.crt'),
       TEMPORAL_TLS_CERT: path.join(pki(), 'nodes', 'pc3.crt'),
       TEMPORAL_TLS_KEY: path.join(pki(), 'nodes', 'pc3.key'),
-      ZANSHIN_CODEC_ENDPOINT: `http://127.0.0.1:${cluster.config.codecPort}`,
+      ZANSHIN_PAYLOAD_KEY_FILE: payloadKeyFile(planCluster(cluster.config).paths.secrets),
       ZANSHIN_EVACUATION_DEADLINE: '60',
-      PATH: `${path.dirname(cluster.config.temporalBin)}:${path.dirname(process.execPath)}:${process.env.PATH ?? ''}`,
     },
   });
   expect([run.exitCode, run.stderr]).toEqual([0, '']);

@@ -1,5 +1,5 @@
 import { freePorts } from '../../infra/cluster/wait';
-import { guestCpuModel } from '../../infra/cluster/guest-pcs';
+import { guestCpuModel, qemuArgv } from '../../infra/cluster/guest-pcs';
 import { configDifferences } from '../../infra/cluster/cluster';
 import { clusterConfig, parseRate } from '../../infra/cluster/config';
 import { lanCommands, planCluster, plannedNamespaces, tbfArgs } from '../../infra/cluster/plan';
@@ -32,6 +32,11 @@ describe('cluster configuration', () => {
     [{ ZANSHIN_LINK_RATE: 'fast' }, /ZANSHIN_LINK_RATE="fast"/],
     [{ ZANSHIN_NODES: '0' }, /ZANSHIN_NODES=0/],
     [{ ZANSHIN_API_PORT: '7233' }, /ports must differ/],
+    [{ ZANSHIN_TEMPORAL: 'server', ZANSHIN_API_TLS_PORT: '8787' }, /ports must differ/],
+    [
+      { ZANSHIN_VM_INSTALL: 'on', ZANSHIN_VM_NODES: '1' },
+      /ZANSHIN_VM_INSTALL=on \(--vm-install\) needs --temporal server/,
+    ],
   ])('rejects %j naming the setting', (env, message) => {
     expect(() => config(env)).toThrow(message);
   });
@@ -105,6 +110,42 @@ describe('cluster plan', () => {
     expect(cmds.filter((c) => c[0] === 'tc').map((c) => c[2])).toEqual(['zt-pc1', 'zt-vm1']);
     expect(plannedNamespaces(withGuest)).toEqual(['zt-pc1', 'zt-vm1', 'zt-user', 'zt-lan']);
     expect(() => config({ ZANSHIN_VM_NODES: '9' })).toThrow(/ZANSHIN_VM_NODES/);
+  });
+});
+
+describe('how a guest PC boots', () => {
+  const c = () => config({ ZANSHIN_TEMPORAL: 'server', ZANSHIN_VM_NODES: '1', ZANSHIN_VM_INSTALL: 'on' });
+  const kernel = { dir: '/k', version: '6.1.0-57-cloud-amd64', accel: 'tcg' as const };
+  const files = { disk: '/d/disk.img', envFile: '/d/guest.env', vfsSocket: '/d/virtiofs.sock' };
+  const vm1 = () => planCluster(c()).nodes.find((n) => n.id === 'vm1')!;
+  const netdev = (argv: string[]) => argv.find((a) => a.startsWith('user,id=svc'))!;
+
+  it('installed: systemd from its own image, the setup share, and TCP forwards dialled from the host namespace', () => {
+    const boot = {
+      kind: 'installed',
+      setupSocket: '/d/setup.sock',
+      ports: { temporal: 7233, api: 8443 },
+      hostNetnsPid: 4242,
+    } as const;
+    const argv = qemuArgv(c(), vm1(), kernel, files, boot);
+    expect(argv[argv.indexOf('-append') + 1]).toMatch(/zanshin\.init=\/lib\/systemd\/systemd/);
+    expect(argv).toContain('vhost-user-fs-pci,chardev=setup,tag=setup');
+    expect(netdev(argv).split(',')).toEqual([
+      'user',
+      'id=svc',
+      'restrict=on',
+      'guestfwd=tcp:10.0.2.100:7233-cmd:nsenter --net=/proc/4242/ns/net socat - TCP:127.0.0.1:7233',
+      'guestfwd=tcp:10.0.2.100:8443-cmd:nsenter --net=/proc/4242/ns/net socat - TCP:127.0.0.1:8443',
+    ]);
+    expect(netdev(argv)).not.toMatch(/UNIX-CONNECT/);
+  });
+
+  it("shared: the host's files and pc.sh, reaching the services through the cluster's unix sockets", () => {
+    const boot = { kind: 'shared', sockets: { temporal: '/s/temporal.sock', api: '/s/api.sock' } } as const;
+    const argv = qemuArgv(c(), vm1(), kernel, files, boot);
+    expect(argv[argv.indexOf('-append') + 1]).toMatch(/zanshin\.run=\S+\/pc\.sh/);
+    expect(argv).not.toContain('vhost-user-fs-pci,chardev=setup,tag=setup');
+    expect(netdev(argv)).toMatch(/guestfwd=tcp:10\.0\.2\.100:8787-cmd:socat - UNIX-CONNECT:\/s\/api\.sock/);
   });
 });
 

@@ -86,6 +86,11 @@ describe('limits from the registration', () => {
     expect(linux.resources.pids).toEqual({ limit: 64 });
     expect(linux.namespaces).toEqual([{ type: 'network', path: '/run/netns/zc-c1' }]);
   });
+
+  it("makes the container's mounts private: a dump on a systemd PC (all mounts shared) restores on any PC", () => {
+    const out = patchSpec(spec, { args: ['/bin/app'], env: [], hostname: 'c1' });
+    expect((out.linux as { rootfsPropagation?: string }).rootfsPropagation).toBe('rprivate');
+  });
 });
 
 describe('the user a program runs as', () => {

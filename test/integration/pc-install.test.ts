@@ -1,0 +1,110 @@
+// A PC installed the documented way (issue 32 parts 3 and 4): a guest PC booting a Debian 12 image with systemd as
+// PID 1 (its own kernel and files, nothing of Zanshin in it) is installed by infra/pc/install.sh from the PC bundle
+// and enrolled with a join token, exactly as the README's "Deploying on a campus" gives it. It reaches Temporal (the
+// full server, per-PC authorization) and migration-api over TCP and TLS. Then it takes part in a migration with a
+// host PC: powered off through ACPI, systemd stops zanshin-evacuate, whose stop moves its web server to pc1.
+import execa from 'execa';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { ContainerNetwork } from '../../domain/container-network';
+import { clusterStatus } from '../../infra/cluster/cluster';
+import { planCluster } from '../../infra/cluster/plan';
+import { httpGetFrom } from '../../infra/demo/lan-client';
+import { ensureDebianRootfs, HTTPD_ROOTFS } from '../../infra/images/debian-rootfs';
+import { LiveCluster, sleep } from '../helpers/live-cluster';
+import { TEST_PREFIX } from '../helpers/names';
+
+jest.setTimeout(900_000);
+
+const cluster = new LiveCluster();
+const HTTPD = `${TEST_PREFIX}-ihttpd`;
+
+beforeAll(async () => {
+  await Promise.all([
+    // Reports every 10 s and a lease of 60 s: a PC under emulation answers late without fencing itself.
+    cluster.start('10.86.0', 1, {
+      temporal: 'server',
+      vmNodes: 1,
+      vmInstall: true,
+      vmMemoryMiB: 1536,
+      vmDiskGiB: 2,
+      loadReportSeconds: 10,
+      leaseSeconds: 60,
+      recoveryAfterSeconds: 90,
+    }),
+    ensureDebianRootfs(HTTPD_ROOTFS),
+  ]);
+}, 900_000);
+
+afterAll(() => cluster.stop(), 180_000);
+
+const vm1 = () => planCluster(cluster.config).nodes.find((n) => n.id === 'vm1')!;
+/** A student's laptop on the LAN (a PC cannot reach its own containers: they are macvlan children of its card). */
+const laptop = () => planCluster(cluster.config).user.namespace;
+const consoleLines = (pattern: RegExp) => cluster.logLines(pattern, 0).filter((l) => pattern.test(l));
+
+it('installs a Debian 12 PC with install.sh: systemd runs its worker, fence and power-off units; its join token is spent', async () => {
+  expect(consoleLines(/zanshin-rig: install\.sh exit 0/)).toHaveLength(1);
+  expect(consoleLines(/^.*sh\[\d+\]: active active active\s*$/)).toHaveLength(1);
+  // Its worker polls node-vm1 with the certificate it got at enrollment: the cluster waited for that to start.
+  const status = await clusterStatus(cluster.config);
+  expect(status.parts.filter((p) => !p.up)).toEqual([]);
+  // Enrolled through migration-api: its credential is bound to its own certificate, and it reports.
+  let reported: { id: string; dirtyTracking: boolean }[] = [];
+  for (let i = 0; i < 60 && !reported.some((n) => n.id === 'vm1'); i++) {
+    reported = (await cluster.api('GET', '/v1/nodes')).body.nodes as typeof reported;
+    await sleep(1000);
+  }
+  expect(reported.find((n) => n.id === 'vm1')).toMatchObject({ dirtyTracking: true });
+  // The token on the "USB stick" was single use: enrolling with it again is refused.
+  const token = readFileSync(path.join(vm1().dataDir, 'setup', 'join-token'), 'utf8');
+  const again = await fetch(`http://127.0.0.1:${cluster.config.apiPort}/v1/enroll`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ token, certificateRequest: '-----BEGIN CERTIFICATE REQUEST-----\n' }),
+  });
+  expect(again.status).toBeGreaterThanOrEqual(400);
+  expect(again.status).toBeLessThan(500);
+});
+
+it('takes part in a migration with a host PC: powered off, systemd evacuates its web server to pc1', async () => {
+  // The web server's files reach the PC on its "USB stick" (the share is live: copied now, seen in the guest).
+  const rootfs = path.join(vm1().dataDir, 'setup', 'httpd-rootfs');
+  // cp -a: links kept as they are (busybox's applets are relative links), owners and modes too.
+  if (!existsSync(rootfs)) await execa('cp', ['-a', await ensureDebianRootfs(HTTPD_ROOTFS), rootfs]);
+  const created = await cluster.api('POST', '/v1/containers', {
+    id: HTTPD,
+    args: ['/bin/httpd', '-f', '-p', '8080', '-h', '/www'],
+    memoryMiB: 64,
+    rootfs: { dir: '/media/setup/httpd-rootfs' },
+  });
+  expect(created.status).toBe(201);
+  const started = await cluster.api('POST', `/v1/containers/${HTTPD}/start`, { nodeId: 'vm1' });
+  expect(started.body).toMatchObject({ nodeId: 'vm1', state: 'running' });
+  const url = `http://${(created.body.network as ContainerNetwork).address}:8080/`;
+  expect(await httpGetFrom(laptop(), url, 60_000)).toContain('zanshin httpd test page');
+
+  // The power button: systemd shuts the PC down, stopping zanshin-evacuate before the network and the worker.
+  await execa('socat', ['-', `UNIX-CONNECT:${path.join(vm1().dataDir, 'monitor.sock')}`], {
+    input: 'system_powerdown\n',
+  });
+  let on: string[] = [];
+  for (let i = 0; i < 300 && !on.includes('pc1'); i++) {
+    on = await cluster.runningOn(HTTPD);
+    await sleep(1000);
+  }
+  expect(on).toEqual(['pc1']);
+  expect(await httpGetFrom(laptop(), url, 60_000)).toContain('zanshin httpd test page');
+  const history = await cluster.api('GET', `/v1/migrations?containerId=${HTTPD}`);
+  expect(history.body.migrations).toEqual([
+    expect.objectContaining({
+      from: 'vm1',
+      to: 'pc1',
+      status: 'completed',
+      reason: expect.stringMatching(/power-off/),
+    }),
+  ]);
+  // The guest's own journal line, printed on its console as it went down.
+  for (let i = 0; i < 60 && !consoleLines(/containers of vm1 evacuated/).length; i++) await sleep(1000);
+  expect(consoleLines(/containers of vm1 evacuated \(1 moved\)/)).toHaveLength(1);
+});
