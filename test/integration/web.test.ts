@@ -228,11 +228,11 @@ it("draws rooms as floor plans with each PC's state, load, CPU and lecture, a ro
     );
     // Placed where the plan says: row 2 stands behind row 1 (the grid's row 1 is the front), seat 2 to the right.
     // Measured in one evaluation: the page redraws the plan on every refresh, so handles taken one by one can detach.
-    const [one, two, three] = await page.locator('.room[data-room="R101"] .plan').evaluate((plan) =>
-      ['pc1', 'pc2', 'pc3'].map((id) => {
-        const { x, y } = plan.querySelector(`.pc[data-pc="${id}"]`)!.getBoundingClientRect();
+    const [one, two, three] = await page.evaluate<{ x: number; y: number }[]>(
+      `['pc1', 'pc2', 'pc3'].map((id) => {
+        const { x, y } = document.querySelector('.room[data-room="R101"] .pc[data-pc="' + id + '"]').getBoundingClientRect();
         return { x, y };
-      }),
+      })`,
     );
     expect(two!.x).toBeGreaterThan(one!.x);
     expect([three!.x, three!.y > one!.y]).toEqual([two!.x, true]);

@@ -89,7 +89,10 @@ describe('runc checkpoint/restore arguments', () => {
       { type: 'mount' },
       { type: 'network', path: '/run/netns/zc-pc1-c1' },
     ]);
-    expect(patchSpec(base, { args: ['x'], env: [], hostname: 'h' }).linux).toEqual(base.linux);
+    expect(patchSpec(base, { args: ['x'], env: [], hostname: 'h' }).linux).toEqual({
+      ...base.linux,
+      rootfsPropagation: 'rprivate',
+    });
   });
 
   it('restores detached from an image into a bundle', () => {
