@@ -20,6 +20,7 @@ import {
 import { hostRelayArgv, inNamespace, namespaceRelayArgv } from './relays';
 import {
   GUEST_SERVICE_HOST,
+  ensureGuestDisk,
   guestKernel,
   hostCpuFlags,
   installedGuestMedia,
@@ -305,30 +306,23 @@ async function startTemporalServer(
   );
 }
 
-/** Has migration-api issue a PC's own credential (returned once). */
-async function issueNodeCredential(
+/**
+ * Has migration-api issue a secret for a PC, shown once: its credential (`credential`, bound to its certificate) or a
+ * join token for a PC that installs and enrolls itself (`join-token`, single use, expiring).
+ */
+async function issueNodeSecret(
   config: ClusterConfig,
   adminToken: string,
   nodeId: string,
-  certificateSha256: string,
+  kind: 'credential' | 'join-token',
+  body: Record<string, string> = {},
 ): Promise<string> {
-  const res = await fetch(`http://127.0.0.1:${config.apiPort}/v1/nodes/${nodeId}/credential`, {
+  const res = await fetch(`http://127.0.0.1:${config.apiPort}/v1/nodes/${nodeId}/${kind}`, {
     method: 'POST',
     headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ certificateSha256 }),
+    body: JSON.stringify(body),
   });
-  if (res.status !== 201) throw new Error(`migration-api refused a credential for ${nodeId}: ${await res.text()}`);
-  return ((await res.json()) as { token: string }).token;
-}
-
-/** Has migration-api issue a join token for a PC that installs itself (single use, expiring). */
-async function issueJoinToken(config: ClusterConfig, adminToken: string, nodeId: string): Promise<string> {
-  const res = await fetch(`http://127.0.0.1:${config.apiPort}/v1/nodes/${nodeId}/join-token`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
-    body: '{}',
-  });
-  if (res.status !== 201) throw new Error(`migration-api refused a join token for ${nodeId}: ${await res.text()}`);
+  if (res.status !== 201) throw new Error(`migration-api refused a ${kind} for ${nodeId}: ${await res.text()}`);
   return ((await res.json()) as { token: string }).token;
 }
 
@@ -561,11 +555,11 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
       if (node.kind === 'vm' && config.vmInstall) {
         // Installed the documented way: its own key and certificate come from enrolling with a join token.
         media ??= await installedGuestMedia();
-        const files = await prepareGuestPc(config, node, {});
+        const files = await ensureGuestDisk(config, node);
         const setupDir = prepareInstalledGuest(node, {
           bundle: media.bundle,
           caFile: pki.ca,
-          joinToken: await issueJoinToken(config, secrets.adminToken, node.id),
+          joinToken: await issueNodeSecret(config, secrets.adminToken, node.id, 'join-token'),
           temporalAddress: `${GUEST_SERVICE_HOST}:${config.temporalPort}`,
           apiUrl: `https://${GUEST_SERVICE_HOST}:${config.apiTlsPort}`,
           pool: containerPool(config),
@@ -616,7 +610,9 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
         ZANSHIN_NODE_TOKEN_FILE: writeNodeCredential(
           plan.paths.secrets,
           node.id,
-          await issueNodeCredential(config, secrets.adminToken, node.id, certFingerprint(nodeCert.crt)),
+          await issueNodeSecret(config, secrets.adminToken, node.id, 'credential', {
+            certificateSha256: certFingerprint(nodeCert.crt),
+          }),
         ),
         TEMPORAL_TLS_CA: pki.ca,
         TEMPORAL_TLS_CERT: nodeCert.crt,

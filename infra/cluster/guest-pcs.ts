@@ -49,15 +49,8 @@ export function guestMacs(node: PlannedNode): { lan: string; service: string } {
   return { lan: `52:54:00:7a:00:${hex}`, service: `52:54:00:7a:01:${hex}` };
 }
 
-/**
- * The guest's disk (created and formatted once: a sparse file of ZANSHIN_VM_DISK_GIB) and its settings file (root
- * only: it names the node token's file; the kernel command line, which every host user can read, only names it).
- */
-export async function prepareGuestPc(
-  config: ClusterConfig,
-  node: PlannedNode,
-  settings: Record<string, string>,
-): Promise<GuestFiles> {
+/** A guest's files: its disk (made and formatted once: a sparse file of ZANSHIN_VM_DISK_GIB) and its sockets' paths. */
+export async function ensureGuestDisk(config: ClusterConfig, node: PlannedNode): Promise<GuestFiles> {
   mkdirSync(node.dataDir, { recursive: true });
   const files: GuestFiles = {
     disk: path.join(node.dataDir, 'disk.img'),
@@ -69,6 +62,19 @@ export async function prepareGuestPc(
     await execa('mkfs.ext4', ['-q', '-F', '-L', node.id, `${files.disk}.tmp`]);
     await execa('mv', [`${files.disk}.tmp`, files.disk]);
   }
+  return files;
+}
+
+/**
+ * A shared-boot guest's disk and its settings file (root only: it names the node token's file; the kernel command
+ * line, which every host user can read, only names it).
+ */
+export async function prepareGuestPc(
+  config: ClusterConfig,
+  node: PlannedNode,
+  settings: Record<string, string>,
+): Promise<GuestFiles> {
+  const files = await ensureGuestDisk(config, node);
   const macs = guestMacs(node);
   const env: Record<string, string> = {
     ...settings,

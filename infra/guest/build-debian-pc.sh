@@ -26,6 +26,8 @@ if [ -f "$image/.done" ]; then
   exit 0
 fi
 say "Debian 12 PC image $stamp (mmdebstrap, a few minutes, once) ..." >&2
+# An interrupted mmdebstrap may leave the host's /proc, /sys or /dev mounted inside: unmount before removing anything.
+awk -v d="$image/" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do umount -l "$m"; done
 rm -rf "$image" && mkdir -p "$image"
 mmdebstrap --variant=minbase --include="$PACKAGES" bookworm "$image/root" http://deb.debian.org/debian >&2 \
   || fail "mmdebstrap failed (see above)"

@@ -25,7 +25,7 @@ say() { printf '[zanshin-install] %s\n' "$*"; }
 fail() { printf '[zanshin-install] error: %s\n' "$*" >&2; exit 1; }
 usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 
-bundle="" sha="" node_id="" address="" temporal="" api="" ca="" token_file="" pool="" start=1
+bundle="" sha="" node_id="" address="" temporal="" api="" ca="" join_token_file="" pool="" start=1
 extra=()
 opts=$(getopt -o h --long help,bundle:,sha256:,node-id:,address:,temporal:,api:,ca:,join-token-file:,pool:,set:,no-start \
   -n install.sh -- "$@") || usage 2
@@ -39,7 +39,7 @@ while true; do
     --temporal) temporal=$2; shift 2 ;;
     --api) api=$2; shift 2 ;;
     --ca) ca=$2; shift 2 ;;
-    --join-token-file) token_file=$2; shift 2 ;;
+    --join-token-file) join_token_file=$2; shift 2 ;;
     --pool) pool=$2; shift 2 ;;
     --set) extra+=("$2"); shift 2 ;;
     --no-start) start=0; shift ;;
@@ -96,13 +96,13 @@ install -d -m 0700 "$ETC" "$DATA"
 
 # 4. Enrollment, the first time: the PC's key stays here; the token is single use.
 if [ ! -f "$ETC/node-token" ]; then
-  for opt in node_id address temporal api ca token_file; do
+  for opt in node_id address temporal api ca join_token_file; do
     [ -n "${!opt}" ] || fail "this PC is not enrolled yet: give --${opt//_/-} (and --node-id, --address, --temporal, --api, --ca, --join-token-file)"
   done
-  [ -r "$token_file" ] || fail "cannot read the join token file $token_file"
+  [ -r "$join_token_file" ] || fail "cannot read the join token file $join_token_file"
   [ -r "$ca" ] || fail "cannot read the cluster CA $ca"
   say "enrolling $node_id with migration-api at $api"
-  ZANSHIN_JOIN_TOKEN=$(tr -d ' \n' <"$token_file") "$node" "$release/app/dist/cli/enroll.js" \
+  ZANSHIN_JOIN_TOKEN=$(tr -d ' \n' <"$join_token_file") "$node" "$release/app/dist/cli/enroll.js" \
     --api "$api" --node "$node_id" --ca "$ca" --dir "$ETC" || fail "enrollment failed (see above); ask for a new join token if it was used or expired"
 fi
 
