@@ -18,6 +18,7 @@ import {
   nodeTaskQueue,
 } from './names';
 import { ConfigError } from './errors';
+import { DEFAULT_PROTECTION, ProtectionSettings } from './protection-settings';
 
 export interface TemporalConfig {
   /** TEMPORAL_ADDRESS, host:port of the Temporal frontend. @default 127.0.0.1:7233 */
@@ -143,6 +144,28 @@ export interface NodeWorkerConfig {
    * checking their TLS certificate (a campus registry with a self-signed one). @default none
    */
   insecureRegistries: string[];
+  /**
+   * Continuous protection (domain/protection.ts): ZANSHIN_PROTECT_SECONDS, the interval of each running container's
+   * safety checkpoint, kept on another PC (@default 15; 0 turns it off); ZANSHIN_PROTECT_FREEZE_PERCENT, the share of
+   * wall time their freezes may take, the interval lengthened to keep it (@default 2); ZANSHIN_PROTECT_MAX_SECONDS,
+   * the longest interval that rule may choose (@default 600).
+   */
+  protection: ProtectionSettings;
+}
+
+function protectionSettings(env: Env): ProtectionSettings {
+  const intervalMs = envInt(env, 'ZANSHIN_PROTECT_SECONDS', DEFAULT_PROTECTION.intervalMs / 1000, 0, 24 * 3600) * 1000;
+  const maxIntervalMs =
+    envInt(env, 'ZANSHIN_PROTECT_MAX_SECONDS', DEFAULT_PROTECTION.maxIntervalMs / 1000, 1, 24 * 3600) * 1000;
+  if (intervalMs > maxIntervalMs)
+    throw new ConfigError(
+      `ZANSHIN_PROTECT_SECONDS (${intervalMs / 1000}) is longer than ZANSHIN_PROTECT_MAX_SECONDS (${maxIntervalMs / 1000}): raise the maximum or shorten the interval`,
+    );
+  return {
+    intervalMs,
+    freezeShare: envInt(env, 'ZANSHIN_PROTECT_FREEZE_PERCENT', DEFAULT_PROTECTION.freezeShare * 100, 1, 50) / 100,
+    maxIntervalMs,
+  };
 }
 
 function rootfsRoots(env: Env): string[] {
@@ -205,6 +228,7 @@ export function nodeWorkerConfig(env: Env = process.env): NodeWorkerConfig {
     nodeToken: env.ZANSHIN_API_URL ? envSecret(env, 'ZANSHIN_NODE_TOKEN') : null,
     rootfsRoots: rootfsRoots(env),
     insecureRegistries: insecureRegistries(env),
+    protection: protectionSettings(env),
     dataPlaneLimits: {
       maxManifestBytes:
         envInt(env, 'ZANSHIN_DATAPLANE_MAX_MANIFEST_MIB', mib(defaults.maxManifestBytes), 1, 4096) * MiB,

@@ -179,6 +179,17 @@ export const NODE_INPUT_SCHEMAS = {
     args: { ...strings(256), minItems: 1 },
     timeoutSeconds: { type: 'integer', minimum: 1, maximum: 3600 },
   }),
+  openProtection: object(['containerId', 'source'], { containerId, source: nodeId }),
+  acceptProtection: object(['lease'], {
+    lease: object(['containerId', 'holder', 'leaseId', 'token', 'address'], {
+      containerId,
+      holder: nodeId,
+      leaseId: target.properties.transferId,
+      token: target.properties.token,
+      address: target.properties.address,
+      certificate: target.properties.certificate,
+    }),
+  }),
   readLog: object(['containerId', 'stream', 'tailBytes'], {
     containerId,
     stream: { enum: ['stdout', 'stderr'] },

@@ -1,4 +1,5 @@
-import { CONTAINER_ID_PATTERN } from '../common/names';
+import { CONTAINER_ID_PATTERN, NODE_ID_PATTERN } from '../common/names';
+import type { ProtectionStatus } from './protection';
 
 /** What a node worker reports to migration-api at a fixed interval: load, capabilities, remnant inventory. */
 
@@ -38,6 +39,8 @@ export interface NodeReport {
   /** Size and free space of the filesystem holding the PC's data directory (its remnant store). */
   diskTotalBytes?: number;
   diskFreeBytes?: number;
+  /** Continuous protection: the newest safety checkpoint of each container this PC runs (node/protection.ts). */
+  protection?: ProtectionStatus[];
 }
 
 export interface RunningReport {
@@ -93,6 +96,25 @@ export const nodeReportSchema = {
     linkRateBps: { type: ['integer', 'null'], minimum: 0 },
     diskTotalBytes: { type: 'integer', minimum: 0 },
     diskFreeBytes: { type: 'integer', minimum: 0 },
+    protection: {
+      type: 'array',
+      maxItems: 10_000,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['containerId', 'holder', 'generation', 'at', 'frozenMs', 'wireBytes', 'tookMs', 'intervalMs'],
+        properties: {
+          containerId,
+          holder: { type: 'string', pattern: NODE_ID_PATTERN.source },
+          generation: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
+          at: { type: 'string', format: 'date-time' },
+          frozenMs: { type: 'integer', minimum: 0, maximum: 2 ** 31 - 1 },
+          wireBytes: { type: 'integer', minimum: 0 },
+          tookMs: { type: 'integer', minimum: 0, maximum: 2 ** 31 - 1 },
+          intervalMs: { type: 'integer', minimum: 0, maximum: 2 ** 31 - 1 },
+        },
+      },
+    },
     containers: {
       type: 'array',
       maxItems: 10_000,

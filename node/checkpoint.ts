@@ -150,8 +150,9 @@ export class Checkpointer {
     part('hold traffic, CRIU config');
     let strategy: DirtyStrategy = tracked ? 'kernel' : 'content';
     let fallback: string | undefined;
-    // Pages are hashed while CRIU writes them: hashing overlaps the dump.
-    let follower = DumpFollower.start(imageDir);
+    // Pages are hashed while CRIU writes them: hashing overlaps the dump. Not for a container left running: there
+    // the freeze is what its clients feel, and the hashing would take cores from the frozen dump (after it, free).
+    let follower = leaveRunning ? null : DumpFollower.start(imageDir);
     const giveUp = async (err: unknown): Promise<never> => {
       follower?.stop();
       if (!leaveRunning && (await runc.state(containerId)).status === 'running') await net.release(containerId);
@@ -182,7 +183,7 @@ export class Checkpointer {
       follower?.stop();
       await rm(dir, { recursive: true, force: true });
       strategy = 'content';
-      follower = DumpFollower.start(imageDir);
+      follower = leaveRunning ? null : DumpFollower.start(imageDir);
       try {
         await runc.checkpoint(containerId, 'content', imageDir, workDir, leaveRunning);
       } catch (again) {

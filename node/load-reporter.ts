@@ -1,5 +1,6 @@
 import { readNodeDescription, staticNodeFacts } from './node-description';
 import type { NodeReport, ReportVerdict } from '../domain/node-report';
+import type { ProtectionStatus } from '../domain/protection';
 import { applyVerdict, FencedList, Lease } from './fence';
 import type { NodeExecutor } from './executor';
 import { nodeTaskQueue } from '../common/names';
@@ -18,6 +19,8 @@ export interface LoadReporterOptions {
   /** Seconds between reports. */
   intervalMs: number;
   log?: (line: string) => void;
+  /** Continuous protection's newest checkpoint of each container here (node/protection.ts). */
+  protection?: () => ProtectionStatus[];
 }
 
 /** Everything the control plane needs to place containers: load, CPU features, dirty tracking, remnants. */
@@ -86,7 +89,8 @@ export class LoadReporter {
   async reportOnce(): Promise<ReportVerdict> {
     // The lease an acknowledgement renews runs from before the report was made (domain/fencing.ts).
     const sentAt = process.hrtime.bigint();
-    const report = await buildNodeReport(this.o.executor);
+    const protection = this.o.protection?.();
+    const report = { ...(await buildNodeReport(this.o.executor)), ...(protection ? { protection } : {}) };
     const url = `${this.o.apiUrl}/v1/nodes/${this.o.executor.config.nodeId}/report`;
     const res = await fetch(url, {
       method: 'PUT',

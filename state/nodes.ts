@@ -1,6 +1,7 @@
-// The only writer of the tables a node report fills: `nodes`, `load_samples` and `remnants`.
+// The only writer of the tables a node report fills: `nodes`, `load_samples`, `remnants` and `protection`.
 import type { Pool } from 'pg';
 import type { NodeReport } from '../domain/node-report';
+import type { ProtectionStatus } from '../domain/protection';
 import { inTransaction, NATURAL, Queryable } from './db';
 
 const NODE_COLUMNS = `n.id, n.address, n.task_queue AS "taskQueue", n.cpu_model AS "cpuModel", n.cpu_cores AS "cpuCores",
@@ -95,6 +96,15 @@ export async function recordNodeReport<T = void>(
     await client.query("DELETE FROM load_samples WHERE at < now() - ($1::bigint * interval '1 millisecond')", [
       loadRetentionMs,
     ]);
+    await client.query('DELETE FROM protection WHERE node_id = $1', [nodeId]);
+    for (const p of r.protection ?? [])
+      await client.query(
+        `INSERT INTO protection (container_id, node_id, holder, generation, checkpoint_at, frozen_ms, wire_bytes, took_ms,
+           interval_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         ON CONFLICT (container_id) DO UPDATE SET node_id = $2, holder = $3, generation = $4, checkpoint_at = $5,
+           frozen_ms = $6, wire_bytes = $7, took_ms = $8, interval_ms = $9, reported_at = now()`,
+        [p.containerId, nodeId, p.holder, p.generation, p.at, p.frozenMs, p.wireBytes, p.tookMs, p.intervalMs],
+      );
     await client.query('DELETE FROM remnants WHERE node_id = $1', [nodeId]);
     for (const rem of r.remnants) {
       await client.query(
@@ -215,4 +225,16 @@ export async function placementNodes(db: Queryable): Promise<NodeRow[]> {
     `SELECT ${NODE_COLUMNS} FROM nodes n ${LATEST_LOAD} WHERE ${NOT_REVOKED} ORDER BY n.id ${NATURAL}`,
   );
   return rows;
+}
+
+/** A container's newest safety checkpoint as its PC last reported it (continuous protection), or null. */
+export async function protectionOf(db: Queryable, containerId: string): Promise<ProtectionStatus | null> {
+  const { rows } = await db.query<ProtectionStatus>(
+    `SELECT container_id AS "containerId", holder, generation::float8 AS generation,
+       to_char(checkpoint_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at, frozen_ms AS "frozenMs",
+       wire_bytes::float8 AS "wireBytes", took_ms AS "tookMs", interval_ms AS "intervalMs"
+     FROM protection WHERE container_id = $1`,
+    [containerId],
+  );
+  return rows[0] ?? null;
 }

@@ -12,6 +12,9 @@ import { ContainerNet } from '../node/container-net';
 import { NodeExecutor } from '../node/executor';
 import { hashPool } from '../node/hash-pool';
 import { LoadReporter } from '../node/load-reporter';
+import { ProtectionLoop } from '../node/protection';
+import { ProtectionHolder } from '../node/protection-holder';
+import { leaseRequester } from './protection-leases';
 import { connectWithRetry, runMain } from './connect';
 
 /** Logs the worker's memory when it grew or shrank by 16 MiB (finding what a move keeps resident). */
@@ -64,17 +67,35 @@ runMain('node-worker', async () => {
   });
   await executor.secureDataDir();
   await executor.runc.baseSpec(); // asked now, not in a restore's downtime
+  // Continuous protection: this PC keeps others' checkpoints (holder), and sends its own containers' (loop).
+  const holder = new ProtectionHolder(config.nodeId, executor);
   const dataPlane = buildDataPlane(
     executor.transfers,
     config.dataPlaneLimits,
     dataPlaneTls && { cert: dataPlaneTls.certPem, key: dataPlaneTls.keyPem },
+    holder,
   );
   // Students' containers must not reach this PC's own services (data plane, relays): refuse their addresses first.
   if (config.containerPool) await ContainerNet.refuseContainers(config.containerPool);
   await dataPlane.listen({ host: config.address, port: config.dataPort });
+  const leases = config.protection.intervalMs > 0 ? leaseRequester(config.nodeId, config.temporal) : null;
+  const protection = leases
+    ? new ProtectionLoop({
+        nodeId: config.nodeId,
+        executor,
+        settings: config.protection,
+        requestLeases: leases.request,
+      })
+    : null;
   const reporter =
     config.apiUrl && config.nodeToken
-      ? new LoadReporter({ apiUrl: config.apiUrl, token: config.nodeToken, executor, intervalMs: config.loadReportMs })
+      ? new LoadReporter({
+          apiUrl: config.apiUrl,
+          token: config.nodeToken,
+          executor,
+          intervalMs: config.loadReportMs,
+          ...(protection ? { protection: () => protection.statuses() } : {}),
+        })
       : null;
   reporter?.start();
   // Sources send only to registered PCs' data planes (the list comes from migration-api, with this PC's token).
@@ -90,6 +111,8 @@ runMain('node-worker', async () => {
         nodeId: config.nodeId,
         executor,
         ...(registry ? { dataPlanes: (refresh?: boolean) => registry.dataPlanes(refresh) } : {}),
+        ...(protection ? { protection } : {}),
+        holder,
       }),
       shutdownGraceTime: '10s',
       // Inputs and results are encrypted with the cluster key in Temporal (transfer tokens among them).
@@ -97,10 +120,16 @@ runMain('node-worker', async () => {
     });
     console.log(
       `node-worker ${config.nodeId}: polling ${config.taskQueue} on ${config.temporal.address}; data plane on ${config.address}:${config.dataPort} (${dataPlaneTls ? 'TLS' : 'plain HTTP'}); ` +
-        `CRIU ${capabilities.criuVersion}, dirty tracking ${capabilities.memDirtyTrack ? 'kernel' : 'none (content hashing)'}`,
+        `CRIU ${capabilities.criuVersion}, dirty tracking ${capabilities.memDirtyTrack ? 'kernel' : 'none (content hashing)'}; ` +
+        (protection
+          ? `protection every ${config.protection.intervalMs / 1000} s (freezes <= ${config.protection.freezeShare * 100} %)`
+          : 'protection off'),
     );
+    protection?.start();
     await worker.run();
   } finally {
+    await protection?.stop();
+    await leases?.close();
     await reporter?.stop();
     await dataPlane.close();
     await connection.close();

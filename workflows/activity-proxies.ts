@@ -63,6 +63,8 @@ export function nodeActivities(nodeId: string, timeouts: NodeTimeouts = {}) {
     restartContainer: long.restartContainer,
     execInContainer: long.execInContainer,
     readLog: quick.readLog,
+    openProtection: quick.openProtection,
+    acceptProtection: quick.acceptProtection,
   };
 }
 

@@ -10,8 +10,8 @@ import {
   sleep,
   workflowInfo,
 } from '@temporalio/workflow';
-import { isValidNodeId, migrationWorkflowId, NODE_ID_RULE } from '../common/names';
-import { controlActivities, NodeTimeouts } from './activity-proxies';
+import { isValidContainerId, isValidNodeId, migrationWorkflowId, NODE_ID_RULE } from '../common/names';
+import { controlActivities, nodeActivities, NodeTimeouts } from './activity-proxies';
 import { migrateContainer } from './migrate-container';
 import { failureMessage, forEachBounded, invalidInput } from './workflow-helpers';
 
@@ -45,6 +45,11 @@ export interface EvacuationReport {
 export const shutdownSignal = defineSignal<[EvacuationRequest?]>('shutdown');
 /** The timetable says a lecture starts on this PC soon. */
 export const lectureStartingSignal = defineSignal<[EvacuationRequest?]>('lectureStarting');
+/**
+ * The PC's protection loop (node/protection.ts) asks for leases: a holder for each of its running containers'
+ * safety checkpoints. Opened once per container and PC, not per checkpoint.
+ */
+export const protectSignal = defineSignal<[{ containerIds: string[] }]>('protect');
 export const nodeStatusQuery = defineQuery<{ nodeId: string; evacuations: EvacuationReport[] }>('status');
 
 const control = controlActivities('30s');
@@ -82,6 +87,7 @@ export async function nodeLifecycle(input: NodeLifecycleInput, carried: Evacuati
   setHandler(shutdownSignal, request('shutdown'));
   setHandler(lectureStartingSignal, request('lecture starting'));
   setHandler(nodeStatusQuery, () => ({ nodeId: input.nodeId, evacuations }));
+  setHandler(protectSignal, (r) => openProtectionLeases(input, r?.containerIds));
 
   for (;;) {
     await condition(() => requests.length > 0 || workflowInfo().continueAsNewSuggested);
@@ -150,6 +156,36 @@ export async function evacuate(input: NodeLifecycleInput, report: EvacuationRepo
         }
         await sleep(LOCK_WAIT_MS);
       }
+    }
+  });
+}
+
+/** Leases opened at once per protect signal (each is a placement decision and two quick activities). */
+const LEASES_AT_ONCE = 4;
+
+/**
+ * 1. take only the PC's own containers (a PC cannot have another's checkpoints sent anywhere), 2. choose a holder as
+ * placement would choose a target (a remnant holder first: a later move there sends little), 3. the holder opens a
+ * lease, 4. the PC takes it. A container without a holder stays unprotected until the PC asks again.
+ */
+export async function openProtectionLeases(input: NodeLifecycleInput, containerIds: unknown): Promise<void> {
+  if (!Array.isArray(containerIds)) return;
+  const asked = new Set(containerIds.filter((id): id is string => isValidContainerId(id)));
+  const own = (await control.containersOn({ nodeId: input.nodeId })).filter((c) => asked.has(c.id));
+  await forEachBounded(own, LEASES_AT_ONCE, async (c) => {
+    try {
+      const decision = await control.selectTarget({
+        containerId: c.id,
+        exclude: [{ nodeId: input.nodeId, reason: 'the protected container runs there' }],
+      });
+      if (!decision.chosen) return;
+      const lease = await nodeActivities(decision.chosen, input.timeouts).openProtection({
+        containerId: c.id,
+        source: input.nodeId,
+      });
+      await nodeActivities(input.nodeId, input.timeouts).acceptProtection({ lease });
+    } catch {
+      // The PC asks again after a while; an evacuation must not be held up by a holder that is gone.
     }
   });
 }

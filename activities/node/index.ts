@@ -14,6 +14,9 @@ import type {
 import type { KernelDump, NodeExecutor } from '../../node/executor';
 import { checkNodeInput, InvalidInput, isKnownDataPlane } from '../../domain/node-input';
 import type { NodeCapabilities } from '../../node/capabilities';
+import type { ProtectionLease } from '../../domain/protection';
+import type { ProtectionLoop } from '../../node/protection';
+import type { ProtectionHolder } from '../../node/protection-holder';
 
 export interface NodeActivityDeps {
   /** The id of the PC these activities run on. */
@@ -25,6 +28,10 @@ export interface NodeActivityDeps {
    * registry (a worker without migration-api), and every well-formed address is taken.
    */
   dataPlanes?: (refresh?: boolean) => Promise<string[]>;
+  /** Continuous protection of this PC's containers (absent: off). */
+  protection?: ProtectionLoop;
+  /** Keeps other PCs' protected containers' checkpoints. */
+  holder?: ProtectionHolder;
 }
 
 /** Activities that run on one PC's own task queue (node-<id>). Thin: the executor does the work. */
@@ -34,6 +41,8 @@ export function createNodeActivities(deps: NodeActivityDeps) {
     return deps.executor;
   };
   const progress = (p: string): void => heartbeat(p);
+  /** Work on a container that is not protection's own (a move, a stop): protection of it waits. */
+  const yieldProtection = (containerId: string): void => deps.protection?.yieldTo(containerId);
   /** Refuses to send to anything but a registered PC's data plane (a caller could name any address). */
   const knownTarget = async (address: string): Promise<void> => {
     if (!deps.dataPlanes) return;
@@ -75,6 +84,7 @@ export function createNodeActivities(deps: NodeActivityDeps) {
     },
     async stopContainer(input: { containerId: string }): Promise<ContainerState> {
       checkNodeInput('stopContainer', input);
+      yieldProtection(input.containerId);
       return executor().stopContainer(input.containerId);
     },
     async prepareReceive(input: { containerId: string }) {
@@ -83,6 +93,7 @@ export function createNodeActivities(deps: NodeActivityDeps) {
     },
     async syncBundle(input: { containerId: string; target: TransferTarget; final: boolean }): Promise<TransferReport> {
       checkNodeInput('syncBundle', input);
+      yieldProtection(input.containerId);
       await knownTarget(input.target.address);
       return beating(() =>
         executor().syncBundle(input.containerId, input.target, input.final, {
@@ -104,6 +115,7 @@ export function createNodeActivities(deps: NodeActivityDeps) {
       live?: boolean;
     }): Promise<CheckpointReport> {
       checkNodeInput('checkpointContainer', input);
+      yieldProtection(input.containerId);
       return beating(() =>
         executor().checkpoint(input.containerId, input.leaveRunning, {
           supersedes: input.supersedes ?? [],
@@ -131,6 +143,7 @@ export function createNodeActivities(deps: NodeActivityDeps) {
       targetHolds?: number[];
     }): Promise<TransferReport> {
       checkNodeInput('sendCheckpoint', input);
+      yieldProtection(input.containerId);
       await knownTarget(input.target.address);
       return beating(() =>
         executor().sendCheckpoint(input.containerId, input.generation, input.target, input.targetHolds ?? [], {
@@ -169,6 +182,7 @@ export function createNodeActivities(deps: NodeActivityDeps) {
     },
     async leaveRemnant(input: { containerId: string }): Promise<{ expiresAt: string }> {
       checkNodeInput('leaveRemnant', input);
+      yieldProtection(input.containerId);
       return executor().leaveRemnant(input.containerId);
     },
     async abortReceive(input: { transferId: string }): Promise<void> {
@@ -180,6 +194,7 @@ export function createNodeActivities(deps: NodeActivityDeps) {
     },
     async deleteContainer(input: { containerId: string }): Promise<void> {
       checkNodeInput('deleteContainer', input);
+      yieldProtection(input.containerId);
       return beating(() => executor().deleteContainer(input.containerId));
     },
     /** Its restart policy: the program starts afresh on the container's current rootfs, as a new copy. */
@@ -189,6 +204,7 @@ export function createNodeActivities(deps: NodeActivityDeps) {
     },
     async stopWithCheckpoint(input: { containerId: string }): Promise<{ generation: number; stoppedAt: string }> {
       checkNodeInput('stopWithCheckpoint', input);
+      yieldProtection(input.containerId);
       return beating(() => executor().stopWithCheckpoint(input.containerId));
     },
     async startStopped(input: {
@@ -201,6 +217,27 @@ export function createNodeActivities(deps: NodeActivityDeps) {
     async execInContainer(input: { containerId: string; args: string[]; timeoutSeconds: number }) {
       checkNodeInput('execInContainer', input);
       return beating(() => executor().exec(input.containerId, input.args, input.timeoutSeconds * 1000));
+    },
+    /** Holder: lets `source` keep the container's checkpoints here (continuous protection); gives the lease. */
+    async openProtection(input: { containerId: string; source: string }): Promise<ProtectionLease> {
+      checkNodeInput('openProtection', input);
+      if (!deps.holder) throw new Error(`${deps.nodeId} keeps no protected checkpoints (its data plane is off)`);
+      const { leaseId, token } = deps.holder.open(input.containerId, input.source);
+      const plane = executor().config;
+      return {
+        containerId: input.containerId,
+        holder: deps.nodeId,
+        leaseId,
+        token,
+        address: plane.dataPlaneAddress,
+        ...(plane.dataPlaneCertificate ? { certificate: plane.dataPlaneCertificate } : {}),
+      };
+    },
+    /** Source: the lease a holder gave for one of this PC's containers; its checkpoints go there from now on. */
+    async acceptProtection(input: { lease: ProtectionLease }): Promise<void> {
+      checkNodeInput('acceptProtection', input);
+      await knownTarget(input.lease.address);
+      deps.protection?.acceptLease(input.lease);
     },
     async readLog(input: { containerId: string; stream: 'stdout' | 'stderr'; tailBytes: number }) {
       checkNodeInput('readLog', input);

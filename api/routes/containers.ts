@@ -23,7 +23,7 @@ import {
   setLocation,
 } from '../../state/containers';
 import { deleteContainerWithHistory } from '../../state/migration-records';
-import { remnantsOfContainer, remnantsOfContainers } from '../../state/nodes';
+import { protectionOf, remnantsOfContainer, remnantsOfContainers } from '../../state/nodes';
 import { placementFor } from '../../state/placement';
 import { containerIdSchema, containerUserSchema, nodeIdSchema, params } from '../schemas';
 
@@ -177,7 +177,7 @@ export function containerRoutes(
     async (request, reply) => {
       const c = await visibleContainer(db, request, request.params.containerId);
       if (!c) return replyError(reply, 404, `no container ${request.params.containerId}`);
-      return { ...c, remnants: await remnantsOfContainer(db, c.id) };
+      return { ...c, remnants: await remnantsOfContainer(db, c.id), protection: await protectionOf(db, c.id) };
     },
   );
 

@@ -107,6 +107,12 @@ const fencingEnv = (config: ClusterConfig): Record<string, string> => ({
   ZANSHIN_FENCE_MARGIN_SECONDS: String(config.fenceMarginSeconds),
 });
 
+/** Continuous protection's settings, the same on every PC (node/protection.ts). */
+const protectionEnv = (config: ClusterConfig): Record<string, string> => ({
+  ZANSHIN_PROTECT_SECONDS: String(config.protectSeconds),
+  ZANSHIN_PROTECT_FREEZE_PERCENT: String(config.protectFreezePercent),
+});
+
 /** A compiled entry point: the launched processes run the build, not the sources. */
 export const dist = (...parts: string[]): string => path.join(REPO_ROOT, 'dist', ...parts);
 
@@ -569,6 +575,7 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
             // Students' files may come on the "USB stick" (the rig has no registry the guest reaches).
             ZANSHIN_ROOTFS_ROOTS: '/media/setup',
             ...fencingEnv(config),
+            ...protectionEnv(config),
           },
         });
         const setupSocket = path.join(node.dataDir, 'setup.sock');
@@ -606,6 +613,7 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
         ZANSHIN_CRIU: config.criuBin,
         ZANSHIN_LOAD_REPORT_SECONDS: String(config.loadReportSeconds),
         ...fencingEnv(config),
+        ...protectionEnv(config),
         // Each PC its own credential and certificate, issued afresh at each start (the previous ones stop working).
         ZANSHIN_NODE_TOKEN_FILE: writeNodeCredential(
           plan.paths.secrets,

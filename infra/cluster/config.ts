@@ -91,6 +91,14 @@ export interface ClusterConfig {
   rebalanceMinutes: number;
   /** ZANSHIN_SAFETY_CHECKPOINT_MINUTES: interval of safety checkpoints (the most work a power-off can lose). @default 10 */
   safetyCheckpointMinutes: number;
+  /**
+   * ZANSHIN_PROTECT_SECONDS: continuous protection's interval on the cluster's PCs (node/protection.ts); 0: off.
+   * Off by default here, unlike on an installed PC (15 s): the local cluster's benchmarks and demo measure moves to
+   * PCs that hold nothing of the container. @default 0
+   */
+  protectSeconds: number;
+  /** ZANSHIN_PROTECT_FREEZE_PERCENT: the share of wall time protection's freezes may take. @default 2 */
+  protectFreezePercent: number;
   /** ZANSHIN_RECOVERY_AFTER_SECONDS: a PC silent this long has its containers restored elsewhere. @default 60 (90 with guest PCs) */
   recoveryAfterSeconds: number;
   /** ZANSHIN_LEASE_SECONDS: a PC whose reports go unacknowledged this long fences its containers. @default 30 (60 with guest PCs) */
@@ -152,6 +160,8 @@ export function clusterConfig(env: Env = process.env, overrides: Partial<Cluster
     loadReportSeconds: envInt(env, 'ZANSHIN_LOAD_REPORT_SECONDS', 10, 1, 3600),
     rebalanceMinutes: envInt(env, 'ZANSHIN_REBALANCE_MINUTES', 5, 1, 24 * 60),
     safetyCheckpointMinutes: envInt(env, 'ZANSHIN_SAFETY_CHECKPOINT_MINUTES', 10, 1, 24 * 60),
+    protectSeconds: envInt(env, 'ZANSHIN_PROTECT_SECONDS', 0, 0, 24 * 3600),
+    protectFreezePercent: envInt(env, 'ZANSHIN_PROTECT_FREEZE_PERCENT', 2, 1, 50),
     recoveryAfterSeconds: envInt(env, 'ZANSHIN_RECOVERY_AFTER_SECONDS', slow ? 90 : 60, 5, 24 * 3600),
     leaseSeconds: envInt(env, 'ZANSHIN_LEASE_SECONDS', slow ? GUEST_LEASE_SECONDS : DEFAULT_LEASE_SECONDS, 2, 3600),
     fenceMarginSeconds: envInt(env, 'ZANSHIN_FENCE_MARGIN_SECONDS', DEFAULT_FENCE_MARGIN_SECONDS, 2, 3600),

@@ -68,6 +68,9 @@ var workerCalls = map[string]bool{
 	"ShutdownWorker":               true,
 }
 
+// The signals a PC may send its own lifecycle workflow.
+var pcSignals = map[string]bool{"shutdown": true, "protect": true}
+
 const workflowService = "/temporal.api.workflowservice.v1.WorkflowService/"
 
 // Refusal says why `pc` may not make the call, or "" when it may.
@@ -90,12 +93,13 @@ func (r Rules) Refusal(pc string, target *authorization.CallTarget) string {
 		}
 		return ""
 	case *workflowservice.SignalWithStartWorkflowExecutionRequest:
-		// At power-off (infra/systemd/zanshin-evacuate.sh) a PC asks its own lifecycle workflow to evacuate it.
+		// At power-off (zanshin-power-off) a PC asks its own lifecycle workflow to evacuate it; its protection loop
+		// asks it for leases (node/protection.ts).
 		if req.GetWorkflowId() == own && req.GetWorkflowType().GetName() == "nodeLifecycle" &&
-			req.GetTaskQueue().GetName() == r.ControlTaskQueue && req.GetSignalName() == "shutdown" {
+			req.GetTaskQueue().GetName() == r.ControlTaskQueue && pcSignals[req.GetSignalName()] {
 			return ""
 		}
-		return fmt.Sprintf("PC %s may only signal its own lifecycle workflow %s to shut down", pc, own)
+		return fmt.Sprintf("PC %s may only signal its own lifecycle workflow %s (shutdown, protect)", pc, own)
 	case *workflowservice.QueryWorkflowRequest:
 		if req.GetExecution().GetWorkflowId() == own {
 			return ""

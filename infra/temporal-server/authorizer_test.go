@@ -27,18 +27,21 @@ func TestAPCPollsOnlyItsOwnQueue(t *testing.T) {
 	}
 }
 
-func TestAPCStartsNothingButItsOwnShutdown(t *testing.T) {
+func TestAPCSignalsOnlyItsOwnLifecycle(t *testing.T) {
 	shutdown := func(id, signal string) *authorization.CallTarget {
 		return call("SignalWithStartWorkflowExecution", &workflowservice.SignalWithStartWorkflowExecutionRequest{
 			WorkflowId: id, WorkflowType: &commonpb.WorkflowType{Name: "nodeLifecycle"},
 			TaskQueue: &taskqueuepb.TaskQueue{Name: "zanshin-control"}, SignalName: signal,
 		})
 	}
-	if r := rules.Refusal("pc1", shutdown("node-pc1", "shutdown")); r != "" {
-		t.Fatalf("own shutdown refused: %s", r)
+	for _, signal := range []string{"shutdown", "protect"} {
+		if r := rules.Refusal("pc1", shutdown("node-pc1", signal)); r != "" {
+			t.Fatalf("own %s refused: %s", signal, r)
+		}
 	}
 	for _, target := range []*authorization.CallTarget{
 		shutdown("node-pc2", "shutdown"),
+		shutdown("node-pc2", "protect"),
 		shutdown("node-pc1", "lecture"),
 		call("StartWorkflowExecution", &workflowservice.StartWorkflowExecutionRequest{WorkflowId: "node-pc1"}),
 		call("PollWorkflowTaskQueue", &workflowservice.PollWorkflowTaskQueueRequest{TaskQueue: &taskqueuepb.TaskQueue{Name: "node-pc1"}}),

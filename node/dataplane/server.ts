@@ -6,6 +6,9 @@ import { ChunkRejectedError } from '../staging';
 import { ChunkStreamError, receiveChunkStream, StreamTooLargeError } from './chunk-stream';
 import { DataPlaneLimits, DEFAULT_DATA_PLANE_LIMITS } from '../../common/data-plane-limits';
 import { Transfer, TransferRegistry, UnknownTransferError } from './transfers';
+import { checkNodeInput, InvalidInput } from '../../domain/node-input';
+import type { ContainerSpec, GenerationMeta } from '../../domain/reports';
+import { LeaseRefused, ProtectionHolder } from '../protection-holder';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -27,6 +30,8 @@ export function buildDataPlane(
   limits: DataPlaneLimits = DEFAULT_DATA_PLANE_LIMITS,
   /** Speak TLS with this pair (PEM). @default plain HTTP */
   tls: { cert: string; key: string } | null = null,
+  /** Keeps other PCs' protected containers' checkpoints (continuous protection); absent: no protection routes. */
+  holder: ProtectionHolder | null = null,
 ): FastifyInstance {
   const mib = (n: number) => `${Math.round(n / 2 ** 20)} MiB`;
   const app = Fastify({
@@ -138,5 +143,50 @@ export function buildDataPlane(
     },
   );
 
+  if (holder) protectionRoutes(app, holder);
   return app;
+}
+
+/**
+ * Continuous protection, holder side: under a lease the control plane opened here, the source opens a transfer (the
+ * usual manifest and chunk routes then carry it), and has its checkpoint kept or dropped. The lease's token is
+ * checked before anything else.
+ */
+function protectionRoutes(app: FastifyInstance, holder: ProtectionHolder): void {
+  const lease = (request: FastifyRequest<{ Params: { leaseId: string } }>): string => {
+    const token = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')?.[1];
+    holder.authorize(request.params.leaseId, token);
+    return request.params.leaseId;
+  };
+  const answer = async (reply: FastifyReply, work: () => Promise<unknown>): Promise<FastifyReply> => {
+    try {
+      return reply.send(await work());
+    } catch (err) {
+      if (err instanceof LeaseRefused) return fail(reply, err.status, 'Refused', err.message);
+      if (err instanceof InvalidInput) return fail(reply, 400, 'Bad Request', err.message);
+      return fail(reply, 500, 'Error', err instanceof Error ? err.message : String(err));
+    }
+  };
+  app.post<{ Params: { leaseId: string } }>('/v1/protection/:leaseId/transfers', (request, reply) =>
+    answer(reply, () => holder.begin(lease(request))),
+  );
+  app.post<{ Params: { leaseId: string }; Body: { transferId: string; spec: ContainerSpec; meta: GenerationMeta } }>(
+    '/v1/protection/:leaseId/keep',
+    (request, reply) =>
+      answer(reply, () => {
+        const id = lease(request);
+        checkNodeInput('storeFromTransfer', request.body);
+        return holder.keep(id, request.body);
+      }),
+  );
+  app.post<{ Params: { leaseId: string }; Body: { transferId: string } }>(
+    '/v1/protection/:leaseId/abort',
+    (request, reply) =>
+      answer(reply, async () => {
+        const id = lease(request);
+        checkNodeInput('abortReceive', request.body);
+        await holder.abort(id, request.body.transferId);
+        return { aborted: request.body.transferId };
+      }),
+  );
 }

@@ -4,7 +4,8 @@ import { cpSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ClusterConfig } from '../../infra/cluster/config';
-import { startCluster, stopCluster } from '../../infra/cluster/cluster';
+import { containerNetnsPrefix, startCluster, stopCluster } from '../../infra/cluster/cluster';
+import { deleteNamespaces, listNamespaces } from '../../infra/cluster/netns';
 import { planCluster } from '../../infra/cluster/plan';
 import { isRunning } from '../../infra/cluster/processes';
 import { readState } from '../../infra/cluster/state';
@@ -100,6 +101,25 @@ export class LiveCluster {
     )!;
     process.kill(worker.pid, 'SIGKILL');
     while (isRunning(worker)) await sleep(20);
+  }
+
+  /**
+   * A PC switched off at the wall: its worker and fence killed, its containers and their network namespaces gone,
+   * all at once. Nothing of it answers until the cluster restarts those parts.
+   */
+  async powerOff(node: string): Promise<void> {
+    for (const part of ['node-worker', 'fence']) process.kill(this.pidOf(node, part), 'SIGKILL');
+    const root = path.join(this.nodeDirs[node]!, 'runc');
+    const listed = await execa('runc', ['--root', root, 'list', '-q'], { reject: false });
+    await Promise.all(
+      listed.stdout
+        .split('\n')
+        .filter(Boolean)
+        .map((id) => execa('runc', ['--root', root, 'delete', '--force', id], { reject: false })),
+    );
+    await deleteNamespaces(
+      (await listNamespaces()).filter((n) => n.startsWith(`${containerNetnsPrefix(this.config)}-${node}-`)),
+    );
   }
 
   /** The PID of a PC's process (`node-worker`, `fence`, ...), as the launcher recorded it. */
