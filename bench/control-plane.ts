@@ -20,6 +20,7 @@ async function main(): Promise<void> {
     .option('--seconds <n>', 'how long the PCs report while measured', int(5), 60)
     .option('--report-every <s>', 'seconds between two reports of a PC', int(1), 10)
     .option('--no-pollers', 'no long polls on the PCs task queues')
+    .option('--protection', "continuous protection on: reports carry each container's newest safety checkpoint")
     .option('--history-weeks <n>', 'weeks of migration history written', int(1), 15)
     .option('--history-days <n>', 'what pruning keeps (ZANSHIN_HISTORY_DAYS)', int(1), 30)
     .option('--seed <n>', 'the campus (rooms, PCs, timetable)', int(0), 1)
@@ -32,6 +33,7 @@ async function main(): Promise<void> {
       seconds: number;
       reportEvery: number;
       pollers: boolean;
+      protection?: boolean;
       historyWeeks: number;
       historyDays: number;
       seed: number;
@@ -44,6 +46,7 @@ async function main(): Promise<void> {
     reportIntervalMs: o.reportEvery * 1000,
     measureMs: o.seconds * 1000,
     pollers: o.pollers,
+    protection: o.protection === true,
     historyWeeks: o.historyWeeks,
     historyDays: o.historyDays,
     seed: o.seed,
@@ -51,7 +54,7 @@ async function main(): Promise<void> {
   });
   const mib = (b: number | undefined) => `${((b ?? 0) / 2 ** 20).toFixed(1)} MiB`;
   console.log(`
-${o.pcs} PCs, ${o.pcs * o.containersPerPc} containers, ${o.apis} migration-api process(es), reports every ${o.reportEvery} s for ${o.seconds} s
+${o.pcs} PCs, ${o.pcs * o.containersPerPc} containers${o.protection ? ' (protected)' : ''}, ${o.apis} migration-api process(es), reports every ${o.reportEvery} s for ${o.seconds} s
   reports      ${r.reports.count} (${r.reports.perSecond}/s), p50 ${r.reports.p50} ms, p99 ${r.reports.p99} ms, max ${r.reports.max} ms, ${r.reports.errors} errors; per API ${r.reportsPerApi.join(' / ')}
   placement    ${r.placement.count} asked (every candidate explained), p50 ${r.placement.p50} ms, p99 ${r.placement.p99} ms, ${r.placement.errors} errors
   rebalancing  planned in ${r.rebalance.ms} ms over the campus: ${r.rebalance.entries} containers asked about, ${r.rebalance.moves} moves

@@ -197,7 +197,8 @@ export class ProtectionLoop {
       );
     } catch (err) {
       const reason: unknown = abort.signal.aborted ? abort.signal.reason : err;
-      if (transferId) await client.abort(transferId).catch(() => undefined);
+      // Not through `client`: its requests end with the checkpoint's signal, and this one must still go.
+      if (transferId) await new ProtectionClient(lease).abort(transferId).catch(() => undefined);
       if (reason instanceof Yielded) {
         this.log(`${nodeId}: protection of ${containerId} yielded to a migration`);
         return;

@@ -30,6 +30,8 @@ export interface LoadSettings {
   measureMs: number;
   /** Long polls on every PC's task queue meanwhile (what idle node workers do). */
   pollers: boolean;
+  /** PCs protect their containers (their reports carry the checkpoints they keep and send). @default false */
+  protection?: boolean;
   /** Weeks of migration history written to show table growth, then pruned to `historyDays`. */
   historyWeeks: number;
   historyDays: number;
@@ -227,6 +229,7 @@ export async function runControlPlaneLoad(s: LoadSettings): Promise<LoadReport> 
       apis: endpoints,
       db,
       reportIntervalMs: s.reportIntervalMs,
+      protection: s.protection === true,
     });
     await campus.setUp(log);
 

@@ -74,6 +74,11 @@ export interface SyntheticCampusOptions {
   /** Direct access for what only workflows write (containers running on PCs). */
   db: Pool;
   reportIntervalMs: number;
+  /**
+   * Continuous protection on: each PC reports its containers' newest safety checkpoints, kept by the next PC, which
+   * reports them among its remnants (what protection adds to the control plane: rows in reports, no workflows).
+   */
+  protection?: boolean;
 }
 
 /** A campus of synthetic PCs: `setUp` registers everything, `reportFor` runs the reporters. */
@@ -124,7 +129,7 @@ export class SyntheticCampus {
       linkRateBps: 1e9,
       diskTotalBytes: 256 * 2 ** 30,
       diskFreeBytes: 200 * 2 ** 30,
-      remnants: running.map((c) => ({
+      remnants: [...running, ...(this.o.protection ? this.keptFor(index) : [])].map((c) => ({
         containerId: c.containerId,
         hasBundle: true,
         generations: [c.epoch * 1_000_000 + 1],
@@ -134,7 +139,35 @@ export class SyntheticCampus {
       })),
       containers: running.map((c) => ({ containerId: c.containerId, status: 'running', exit: null, epoch: c.epoch })),
       listedAt: new Date().toISOString(),
+      ...(this.o.protection ? this.protectionRows(index, running) : {}),
     };
+  }
+
+  /** This PC's containers' newest checkpoints, each kept by the next PC (a 15 s interval, a 300 ms freeze). */
+  private protectionRows(
+    index: number,
+    running: { containerId: string; epoch: number }[],
+  ): Pick<NodeReport, 'protection'> {
+    const holder = this.campus.pcs[(index + 1) % this.campus.pcs.length]!.id;
+    const at = new Date(Date.now() - (index % 15) * 1000).toISOString();
+    return {
+      protection: running.map((c) => ({
+        containerId: c.containerId,
+        holder,
+        generation: c.epoch * 1_000_000 + 2,
+        at,
+        frozenMs: 300,
+        wireBytes: 2 * 2 ** 20,
+        tookMs: 1500,
+        intervalMs: 15_000,
+      })),
+    };
+  }
+
+  /** The previous PC's containers, whose checkpoints this PC keeps. */
+  private keptFor(index: number): { containerId: string; epoch: number }[] {
+    const pcs = this.campus.pcs;
+    return this.running.get(pcs[(index + pcs.length - 1) % pcs.length]!.id) ?? [];
   }
 
   /**

@@ -107,6 +107,16 @@ it('protects a running redis on another PC, and a move of it meanwhile is not he
     90_000,
   );
   console.log(`protected again after the move: ${JSON.stringify(held)}`);
+  // What migration-api says of it: the PC's newest checkpoint, its holder and its freeze (the web view's figures).
+  const reported = await until(
+    'the protection reported',
+    async () => (await cluster.api('GET', `/v1/containers/${REDIS}`)).body.protection as Record<string, unknown> | null,
+    (p) => p !== null && p.generation !== undefined && Number(p.generation) > moved.generation,
+    30_000,
+  );
+  expect(reported).toMatchObject({ containerId: REDIS, holder: expect.stringMatching(/^pc[23]$/) as unknown });
+  expect(Number(reported!.frozenMs)).toBeGreaterThan(0);
+  expect(Number(reported!.intervalMs)).toBeGreaterThanOrEqual(PROTECT_SECONDS * 1000);
 });
 
 it('a power-off at the wall loses at most 30 s of acknowledged writes', async () => {

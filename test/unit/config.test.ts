@@ -61,6 +61,21 @@ describe('environment settings', () => {
     expect(() => nodeWorkerConfig({ ZANSHIN_NODE_ID: '../x' })).toThrow(ConfigError);
   });
 
+  it('protects every 15 s within 2 % of wall time by default; 0 turns protection off; a bad pair is refused', () => {
+    expect(nodeWorkerConfig({ ZANSHIN_NODE_ID: 'pc1' }).protection).toEqual({
+      intervalMs: 15_000,
+      freezeShare: 0.02,
+      maxIntervalMs: 600_000,
+    });
+    expect(nodeWorkerConfig({ ZANSHIN_NODE_ID: 'pc1', ZANSHIN_PROTECT_SECONDS: '0' }).protection.intervalMs).toBe(0);
+    expect(() =>
+      nodeWorkerConfig({ ZANSHIN_NODE_ID: 'pc1', ZANSHIN_PROTECT_SECONDS: '900', ZANSHIN_PROTECT_MAX_SECONDS: '600' }),
+    ).toThrow(/ZANSHIN_PROTECT_SECONDS \(900\) is longer than ZANSHIN_PROTECT_MAX_SECONDS \(600\)/);
+    expect(() => nodeWorkerConfig({ ZANSHIN_NODE_ID: 'pc1', ZANSHIN_PROTECT_FREEZE_PERCENT: '80' })).toThrow(
+      /ZANSHIN_PROTECT_FREEZE_PERCENT/,
+    );
+  });
+
   it('needs only the administrator token for the API (PCs have credentials of their own)', () => {
     expect(apiConfig({ ZANSHIN_ADMIN_TOKEN: 'a', ZANSHIN_DATABASE_URL: 'postgres://x' })).toMatchObject({
       port: 8787,
