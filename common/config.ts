@@ -19,6 +19,7 @@ import {
 } from './names';
 import { ConfigError } from './errors';
 import { DEFAULT_PROTECTION, ProtectionSettings } from './protection-settings';
+import { DEFAULT_SEAT, SeatSettings } from './seat-settings';
 
 export interface TemporalConfig {
   /** TEMPORAL_ADDRESS, host:port of the Temporal frontend. @default 127.0.0.1:7233 */
@@ -151,6 +152,29 @@ export interface NodeWorkerConfig {
    * the longest interval that rule may choose (@default 600).
    */
   protection: ProtectionSettings;
+  /**
+   * Login detection (node/seat-watch.ts): ZANSHIN_SEAT_WATCH `auto` (where logind answers), `off`;
+   * ZANSHIN_SEAT (@default seat0); ZANSHIN_SEAT_REMOTE `on` counts ssh sessions as use (@default off);
+   * ZANSHIN_SEAT_IDLE_SECONDS, how long after the last logout the PC is offered again (@default 600).
+   */
+  seat: SeatSettings & { watch: boolean; idleSeconds: number };
+}
+
+function seatSettings(env: Env): NodeWorkerConfig['seat'] {
+  const onOff = (name: string, fallback: string, on: string, off: string): boolean => {
+    const v = envString(env, name, fallback);
+    if (v !== on && v !== off) throw new ConfigError(`${name}=${JSON.stringify(v)} is invalid: use ${on} or ${off}`);
+    return v === on;
+  };
+  const seat = envString(env, 'ZANSHIN_SEAT', DEFAULT_SEAT.seat);
+  if (!/^seat[A-Za-z0-9_-]{1,32}$/.test(seat))
+    throw new ConfigError(`ZANSHIN_SEAT=${JSON.stringify(seat)} is not a logind seat name (seat0, seat1, ...)`);
+  return {
+    watch: onOff('ZANSHIN_SEAT_WATCH', 'auto', 'auto', 'off'),
+    seat,
+    remoteCounts: onOff('ZANSHIN_SEAT_REMOTE', 'off', 'on', 'off'),
+    idleSeconds: envInt(env, 'ZANSHIN_SEAT_IDLE_SECONDS', 600, 0, 7 * 86_400),
+  };
 }
 
 function protectionSettings(env: Env): ProtectionSettings {
@@ -229,6 +253,7 @@ export function nodeWorkerConfig(env: Env = process.env): NodeWorkerConfig {
     rootfsRoots: rootfsRoots(env),
     insecureRegistries: insecureRegistries(env),
     protection: protectionSettings(env),
+    seat: seatSettings(env),
     dataPlaneLimits: {
       maxManifestBytes:
         envInt(env, 'ZANSHIN_DATAPLANE_MAX_MANIFEST_MIB', mib(defaults.maxManifestBytes), 1, 4096) * MiB,

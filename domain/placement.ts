@@ -47,6 +47,11 @@ export interface NodeFacts {
   inLectureUntil: Date | null;
   /** Start of the next lecture (after now), if any is known. */
   nextLectureAt: Date | null;
+  /**
+   * Its user at its own keyboard (domain/seat.ts): in use like a lecture, until `until` (the idle time after the
+   * last logout; null while a session is open). Absent: not in use.
+   */
+  inUse?: { by: string | null; until: Date | null } | null;
   /** Generations of this container the node holds. */
   generationsHeld: number;
   hasBundle: boolean;
@@ -137,6 +142,11 @@ export function cpuIncompatibility(from: string, source: string[], to: string, t
 }
 const round = (x: number): number => Math.round(x * 10_000) / 10_000;
 
+/** Whether a PC's user holds it now: logged in, or logged out less than the idle time ago. */
+export function isInUse(f: Pick<NodeFacts, 'inUse'>, now: Date): boolean {
+  return !!f.inUse && (f.inUse.until === null || f.inUse.until > now);
+}
+
 /** L: 0 while in use, rising linearly to 1 when the next lecture is 24 h or more away (or unknown). */
 export function freeTimeTerm(f: Pick<NodeFacts, 'inLectureUntil' | 'nextLectureAt'>, now: Date): number {
   if (f.inLectureUntil && f.inLectureUntil > now) return 0;
@@ -179,6 +189,17 @@ function exclusions(req: PlacementRequest, n: NodeFacts, policy: PlacementPolicy
     if (no(() => 'it never reported')) return why;
   } else if (now - n.lastReportAt.getTime() > policy.offlineAfterMs) {
     if (no(() => `offline: last report ${Math.round((now - n.lastReportAt!.getTime()) / 1000)} s ago`)) return why;
+  }
+  if (isInUse(n, req.now)) {
+    const u = n.inUse!;
+    if (
+      no(() =>
+        u.until
+          ? `in use: ${u.by ?? 'its user'} logged out, offered again at ${u.until.toISOString()}`
+          : `in use: ${u.by ?? 'its user'} is logged in at it`,
+      )
+    )
+      return why;
   }
   if (n.inLectureUntil && n.inLectureUntil.getTime() > now) {
     if (no(() => `in a lecture until ${n.inLectureUntil!.toISOString()}`)) return why;

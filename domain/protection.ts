@@ -4,13 +4,20 @@
 import type { ProtectionSettings } from '../common/protection-settings';
 export type { ProtectionSettings } from '../common/protection-settings';
 
-/** Weight of the newest freeze in the running estimate: one slow dump moves it, a single outlier does not rule. */
-const FREEZE_WEIGHT = 0.5;
+/** Freezes the estimate looks back on. */
+export const FREEZES_WEIGHED = 5;
 
-/** The freeze estimate after one more checkpoint (exponentially weighted; the first one counts whole). */
-export function nextFreezeEstimate(previousMs: number | null, frozenMs: number): number {
-  if (!(frozenMs >= 0)) throw new RangeError(`a freeze lasts 0 ms or more, not ${frozenMs}`);
-  return previousMs === null ? frozenMs : previousMs + FREEZE_WEIGHT * (frozenMs - previousMs);
+/**
+ * The freeze to expect of the next checkpoint: the median of the last few. One dump slowed by a busy moment (a lazy
+ * restore still copying memory in, another program's burst) does not stretch the interval; a lasting change does.
+ */
+export function freezeEstimate(recentMs: number[]): number | null {
+  const last = recentMs.slice(-FREEZES_WEIGHED);
+  if (!last.length) return null;
+  for (const ms of last) if (!(ms >= 0)) throw new RangeError(`a freeze lasts 0 ms or more, not ${ms}`);
+  const sorted = [...last].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 /**

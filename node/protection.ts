@@ -4,7 +4,8 @@
 // containers every 30 s would be 67 a second); the control plane only opens leases. A migration, evacuation or
 // stop of a container comes first: the loop yields to it at once and stays away while it runs.
 import {
-  nextFreezeEstimate,
+  FREEZES_WEIGHED,
+  freezeEstimate,
   ProtectionLease,
   ProtectionSettings,
   ProtectionStatus,
@@ -26,7 +27,8 @@ type Executor = Pick<NodeExecutor, 'list' | 'checkpoint' | 'syncBundle' | 'sendC
 
 interface Protected {
   nextAt: number;
-  freezeEstimateMs: number | null;
+  /** The last few checkpoints' freezes (ms), newest last. */
+  freezesMs: number[];
   /** This PC's newest protection generation: the next checkpoint's manifest travels as a delta to it. */
   lastGeneration: number | null;
   /** The one before: dropped from this PC when the next checkpoint is taken. */
@@ -121,7 +123,7 @@ export class ProtectionLoop {
       if (!this.protectedHere.has(id))
         this.protectedHere.set(id, {
           nextAt: now + this.deps.settings.intervalMs,
-          freezeEstimateMs: null,
+          freezesMs: [],
           lastGeneration: null,
           olderGeneration: null,
           status: null,
@@ -174,8 +176,8 @@ export class ProtectionLoop {
       await client.keep(plan.transferId, cp.spec, cp.meta);
       transferId = null;
       const frozenMs = Math.round(cp.frozenMs ?? cp.dumpMs);
-      p.freezeEstimateMs = nextFreezeEstimate(p.freezeEstimateMs, frozenMs);
-      const intervalMs = protectionInterval(settings, p.freezeEstimateMs);
+      p.freezesMs = [...p.freezesMs, frozenMs].slice(-FREEZES_WEIGHED);
+      const intervalMs = protectionInterval(settings, freezeEstimate(p.freezesMs));
       p.nextAt = frozeAt + intervalMs;
       p.olderGeneration = p.lastGeneration;
       p.lastGeneration = cp.generation;

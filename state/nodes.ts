@@ -10,7 +10,8 @@ const NODE_COLUMNS = `n.id, n.address, n.task_queue AS "taskQueue", n.cpu_model 
   n.checkpoints_other_users AS "checkpointsOtherUsers", n.link_rate_bps::float8 AS "linkRateBps",
   n.disk_total_bytes::float8 AS "diskTotalBytes", n.disk_free_bytes::float8 AS "diskFreeBytes",
   (SELECT coalesce(sum(image_bytes), 0)::float8 FROM remnants r WHERE r.node_id = n.id) AS "imageBytes",
-  l.cpu, l.memory, l.memory_available_bytes::float8 AS "memoryAvailableBytes"`;
+  l.cpu, l.memory, l.memory_available_bytes::float8 AS "memoryAvailableBytes",
+  n.in_use_since AS "inUseSince", n.in_use_by AS "inUseBy", n.in_use_until AS "inUseUntil"`;
 const LATEST_LOAD = `LEFT JOIN LATERAL (SELECT cpu, memory, memory_available_bytes FROM load_samples s
   WHERE s.node_id = n.id ORDER BY at DESC LIMIT 1) l ON true`;
 /** A PC whose credential was revoked is no longer one of the cluster's: not listed, not a target, not live. */
@@ -39,6 +40,11 @@ export interface NodeRow {
   cpu: number | null;
   memory: number | null;
   memoryAvailableBytes: number | null;
+  /** Its user's session on its own seat began then (null: never seen in use). */
+  inUseSince: Date | null;
+  inUseBy: string | null;
+  /** Offered again from then (the idle time after the last logout); null while a session is open. */
+  inUseUntil: Date | null;
 }
 
 export interface RemnantRow {
@@ -237,4 +243,27 @@ export async function protectionOf(db: Queryable, containerId: string): Promise<
     [containerId],
   );
   return rows[0] ?? null;
+}
+
+/**
+ * A PC's seat as its worker saw it (node/seat-watch.ts): in use from a login (until further notice), or offered
+ * again `idleSeconds` after the last logout.
+ */
+export async function recordSeat(
+  db: Queryable,
+  nodeId: string,
+  change: { inUse: boolean; at: Date; user: string | null; idleSeconds: number },
+): Promise<void> {
+  if (change.inUse)
+    await db.query('UPDATE nodes SET in_use_since = $2, in_use_by = $3, in_use_until = NULL WHERE id = $1', [
+      nodeId,
+      change.at,
+      change.user,
+    ]);
+  else
+    await db.query(
+      `UPDATE nodes SET in_use_until = $2::timestamptz + ($3::int * interval '1 second')
+       WHERE id = $1 AND in_use_since IS NOT NULL`,
+      [nodeId, change.at, change.idleSeconds],
+    );
 }

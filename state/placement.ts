@@ -45,6 +45,7 @@ export async function campusFacts(db: Queryable, now: Date): Promise<CampusFacts
     memoryAvailableBytes: n.memoryAvailableBytes ?? 0,
     cpuFlags: n.cpuFlags,
     ...needs.get(n.id)!,
+    inUse: n.inUseSince ? { by: n.inUseBy, until: n.inUseUntil } : null,
     generationsHeld: 0,
     hasBundle: false,
   }));

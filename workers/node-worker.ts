@@ -14,7 +14,8 @@ import { hashPool } from '../node/hash-pool';
 import { LoadReporter } from '../node/load-reporter';
 import { ProtectionLoop } from '../node/protection';
 import { ProtectionHolder } from '../node/protection-holder';
-import { leaseRequester } from './protection-leases';
+import { lifecycleSignals } from './lifecycle-signals';
+import { SeatWatch } from '../node/seat-watch';
 import { connectWithRetry, runMain } from './connect';
 
 /** Logs the worker's memory when it grew or shrank by 16 MiB (finding what a move keeps resident). */
@@ -78,13 +79,23 @@ runMain('node-worker', async () => {
   // Students' containers must not reach this PC's own services (data plane, relays): refuse their addresses first.
   if (config.containerPool) await ContainerNet.refuseContainers(config.containerPool);
   await dataPlane.listen({ host: config.address, port: config.dataPort });
-  const leases = config.protection.intervalMs > 0 ? leaseRequester(config.nodeId, config.temporal) : null;
-  const protection = leases
-    ? new ProtectionLoop({
-        nodeId: config.nodeId,
-        executor,
-        settings: config.protection,
-        requestLeases: leases.request,
+  const signals = lifecycleSignals(config.nodeId, config.temporal);
+  const protection =
+    config.protection.intervalMs > 0
+      ? new ProtectionLoop({
+          nodeId: config.nodeId,
+          executor,
+          settings: config.protection,
+          requestLeases: (containerIds) => signals.send('protect', { containerIds }),
+        })
+      : null;
+  // A student at the PC's own keyboard takes it back: its lifecycle evacuates it, placement leaves it alone.
+  const seat = config.seat.watch
+    ? new SeatWatch({
+        settings: config.seat,
+        idleSeconds: config.seat.idleSeconds,
+        onChange: (change) => signals.send('seat', change),
+        log: (line) => console.log(`node-worker ${config.nodeId}: ${line}`),
       })
     : null;
   const reporter =
@@ -126,10 +137,12 @@ runMain('node-worker', async () => {
           : 'protection off'),
     );
     protection?.start();
+    await seat?.start();
     await worker.run();
   } finally {
+    seat?.stop();
     await protection?.stop();
-    await leases?.close();
+    await signals.close();
     await reporter?.stop();
     await dataPlane.close();
     await connection.close();

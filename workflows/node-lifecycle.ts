@@ -14,6 +14,7 @@ import { isValidContainerId, isValidNodeId, migrationWorkflowId, NODE_ID_RULE } 
 import { controlActivities, nodeActivities, NodeTimeouts } from './activity-proxies';
 import { migrateContainer } from './migrate-container';
 import { failureMessage, forEachBounded, invalidInput } from './workflow-helpers';
+import type { SeatChange } from '../domain/seat';
 
 export interface NodeLifecycleInput {
   nodeId: string;
@@ -50,7 +51,15 @@ export const lectureStartingSignal = defineSignal<[EvacuationRequest?]>('lecture
  * safety checkpoints. Opened once per container and PC, not per checkpoint.
  */
 export const protectSignal = defineSignal<[{ containerIds: string[] }]>('protect');
-export const nodeStatusQuery = defineQuery<{ nodeId: string; evacuations: EvacuationReport[] }>('status');
+/** The PC's seat watch (node/seat-watch.ts): its user logged in at its keyboard, or the last one logged out. */
+export const seatSignal = defineSignal<[SeatChange]>('seat');
+/** What the PC last said of its seat, and when this workflow heard it (its clock). */
+export type SeatState = SeatChange & { heardAt: number };
+export const nodeStatusQuery = defineQuery<{
+  nodeId: string;
+  evacuations: EvacuationReport[];
+  seat: SeatState | null;
+}>('status');
 
 const control = controlActivities('30s');
 
@@ -63,6 +72,9 @@ const PRE_COPY_MIN_LEAD_MS = 5 * 60_000;
 /** How long an evacuation waits before asking again for a container whose lock another workflow holds. */
 const LOCK_WAIT_MS = 2_000;
 
+/** How long containers of a PC its user sat down at may take to leave (time enough for pre-copy). */
+const IN_USE_DEADLINE_SECONDS = 600;
+
 /** Keeps the last few evacuations in the query answer and in what continue-as-new carries. */
 const KEEP_REPORTS = 5;
 
@@ -70,7 +82,11 @@ const KEEP_REPORTS = 5;
  * One long-lived workflow per PC (id node-<id>): it waits for a shutdown or lecture signal and then migrates every
  * container off the PC. Start it, or signal it, with signal-with-start; it continues as new to keep its history short.
  */
-export async function nodeLifecycle(input: NodeLifecycleInput, carried: EvacuationReport[] = []): Promise<void> {
+export async function nodeLifecycle(
+  input: NodeLifecycleInput,
+  carried: EvacuationReport[] = [],
+  carriedSeat: SeatState | null = null,
+): Promise<void> {
   if (!isValidNodeId(input?.nodeId)) throw invalidInput(`nodeLifecycle needs {"nodeId"} (${NODE_ID_RULE})`, input);
   const evacuations = [...carried];
   const requests: { reason: string; deadline: number; requestedAt: number }[] = [];
@@ -86,7 +102,28 @@ export async function nodeLifecycle(input: NodeLifecycleInput, carried: Evacuati
     };
   setHandler(shutdownSignal, request('shutdown'));
   setHandler(lectureStartingSignal, request('lecture starting'));
-  setHandler(nodeStatusQuery, () => ({ nodeId: input.nodeId, evacuations }));
+  let seat: SeatState | null = carriedSeat;
+  setHandler(nodeStatusQuery, () => ({ nodeId: input.nodeId, evacuations, seat }));
+  // A student sat down at the PC: placement leaves it alone from now on, and its containers leave as before a
+  // lecture (with time for pre-copy: the student is not switching it off). After the last logout it is offered
+  // again once the idle time passed.
+  setHandler(seatSignal, async (change) => {
+    if (typeof change?.inUse !== 'boolean' || typeof change.at !== 'string' || Number.isNaN(Date.parse(change.at)))
+      return;
+    seat = { ...change, heardAt: Date.now() };
+    await control.recordSeat({
+      nodeId: input.nodeId,
+      inUse: change.inUse,
+      at: change.at,
+      user: typeof change.user === 'string' ? change.user.slice(0, 64) : null,
+      idleSeconds: Math.max(0, Math.min(7 * 86_400, Math.floor(Number(change.idleSeconds ?? 0)))),
+    });
+    if (change.inUse)
+      request('in use')({
+        reason: `${typeof change.user === 'string' ? change.user.slice(0, 64) : 'a user'} at the keyboard`,
+        deadlineSeconds: IN_USE_DEADLINE_SECONDS,
+      });
+  });
   setHandler(protectSignal, (r) => openProtectionLeases(input, r?.containerIds));
 
   for (;;) {
@@ -101,7 +138,7 @@ export async function nodeLifecycle(input: NodeLifecycleInput, carried: Evacuati
     }
     if (workflowInfo().continueAsNewSuggested) {
       await condition(allHandlersFinished);
-      return continueAsNew<typeof nodeLifecycle>(input, evacuations);
+      return continueAsNew<typeof nodeLifecycle>(input, evacuations, seat);
     }
   }
 }

@@ -24,7 +24,7 @@ import {
 } from '../../state/containers';
 import { isRunningMigrationOf, MigrationEnd, MigrationStart, recordAttempt } from '../../state/migrations';
 import { ClaimRefusedError, recordMigrationEnd, recordMigrationStart } from '../../state/migration-records';
-import { findNode, liveNodeIds, newestCheckpointHolder } from '../../state/nodes';
+import { findNode, liveNodeIds, newestCheckpointHolder, recordSeat } from '../../state/nodes';
 import { campusFacts, choicesFor, needOf, placementFor } from '../../state/placement';
 
 /** A PC's lecture evacuation due now, as an activity returns it (dates as ISO strings). */
@@ -108,6 +108,16 @@ export function createControlActivities({
       const [from, to] = await Promise.all([findNode(db, input.from), findNode(db, input.to)]);
       if (!from || !to) return null;
       return cpuIncompatibility(input.from, from.cpuFlags, input.to, to.cpuFlags);
+    },
+    /** A PC's user logged in at its keyboard (in use from `at`), or logged out (offered again after idleSeconds). */
+    async recordSeat(input: {
+      nodeId: string;
+      inUse: boolean;
+      at: string;
+      user: string | null;
+      idleSeconds: number;
+    }): Promise<void> {
+      await recordSeat(db, input.nodeId, { ...input, at: new Date(input.at) });
     },
     /** Containers running on a PC, most valuable first: the most memory (the most work lost if not moved), then id. */
     async containersOn(input: { nodeId: string }): Promise<{ id: string; memoryMiB: number }[]> {

@@ -576,6 +576,7 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
             ZANSHIN_ROOTFS_ROOTS: '/media/setup',
             ...fencingEnv(config),
             ...protectionEnv(config),
+            ZANSHIN_SEAT_IDLE_SECONDS: String(config.seatIdleSeconds),
           },
         });
         const setupSocket = path.join(node.dataDir, 'setup.sock');
@@ -614,6 +615,8 @@ export async function startCluster(config: ClusterConfig, log: Log = console.log
         ZANSHIN_LOAD_REPORT_SECONDS: String(config.loadReportSeconds),
         ...fencingEnv(config),
         ...protectionEnv(config),
+        // Simulated PCs share this machine: its logind's sessions (if any) are nobody's seat at them.
+        ZANSHIN_SEAT_WATCH: 'off',
         // Each PC its own credential and certificate, issued afresh at each start (the previous ones stop working).
         ZANSHIN_NODE_TOKEN_FILE: writeNodeCredential(
           plan.paths.secrets,

@@ -99,6 +99,11 @@ export interface ClusterConfig {
   protectSeconds: number;
   /** ZANSHIN_PROTECT_FREEZE_PERCENT: the share of wall time protection's freezes may take. @default 2 */
   protectFreezePercent: number;
+  /**
+   * ZANSHIN_SEAT_IDLE_SECONDS: installed guest PCs are offered again this long after their user's last logout (host
+   * PCs share this machine and watch no seat). @default 600
+   */
+  seatIdleSeconds: number;
   /** ZANSHIN_RECOVERY_AFTER_SECONDS: a PC silent this long has its containers restored elsewhere. @default 60 (90 with guest PCs) */
   recoveryAfterSeconds: number;
   /** ZANSHIN_LEASE_SECONDS: a PC whose reports go unacknowledged this long fences its containers. @default 30 (60 with guest PCs) */
@@ -162,6 +167,7 @@ export function clusterConfig(env: Env = process.env, overrides: Partial<Cluster
     safetyCheckpointMinutes: envInt(env, 'ZANSHIN_SAFETY_CHECKPOINT_MINUTES', 10, 1, 24 * 60),
     protectSeconds: envInt(env, 'ZANSHIN_PROTECT_SECONDS', 0, 0, 24 * 3600),
     protectFreezePercent: envInt(env, 'ZANSHIN_PROTECT_FREEZE_PERCENT', 2, 1, 50),
+    seatIdleSeconds: envInt(env, 'ZANSHIN_SEAT_IDLE_SECONDS', 600, 0, 7 * 86_400),
     recoveryAfterSeconds: envInt(env, 'ZANSHIN_RECOVERY_AFTER_SECONDS', slow ? 90 : 60, 5, 24 * 3600),
     leaseSeconds: envInt(env, 'ZANSHIN_LEASE_SECONDS', slow ? GUEST_LEASE_SECONDS : DEFAULT_LEASE_SECONDS, 2, 3600),
     fenceMarginSeconds: envInt(env, 'ZANSHIN_FENCE_MARGIN_SECONDS', DEFAULT_FENCE_MARGIN_SECONDS, 2, 3600),

@@ -7,6 +7,7 @@
  * `restrict=on` lets nothing else through (the same reach a simulated PC gets from its relays).
  */
 import execa from 'execa';
+import { randomBytes } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ClusterConfig, REPO_ROOT } from './config';
@@ -137,6 +138,8 @@ export function prepareInstalledGuest(node: PlannedNode, o: InstallSettings): st
     }
   }
   writeFileSync(path.join(dir, 'join-token'), o.joinToken, { mode: 0o600 });
+  // A student's account, as a campus PC has them (letters and digits: typed on the PC's keyboard by QEMU's sendkey).
+  writeFileSync(path.join(dir, 'student-password'), randomBytes(12).toString('hex'), { mode: 0o600 });
   const macs = guestMacs(node);
   const sets = Object.entries(o.settings).map(([k, v]) => `--set ${shellQuote(`${k}=${v}`)}`);
   const script = [
@@ -153,6 +156,8 @@ export function prepareInstalledGuest(node: PlannedNode, o: InstallSettings): st
     `ip addr add ${node.address}/24 dev "$lan" && ip link set "$lan" up`,
     'ip addr add 10.0.2.15/24 dev "$svc" && ip link set "$svc" up',
     'mkdir -p /var/lib/zanshin && mount -t ext4 /dev/vda /var/lib/zanshin',
+    'id student >/dev/null 2>&1 || useradd -m -s /bin/sh student',
+    'echo "student:$(cat /media/setup/student-password)" | chpasswd',
     'echo "zanshin-rig: installing at $(up) s"',
     [
       'bash /media/setup/install.sh',

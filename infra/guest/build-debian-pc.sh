@@ -16,9 +16,10 @@ APT_PACKAGES=(mmdebstrap)
 provision_apt
 kernel=$(bash "$here/build.sh" | tail -1)
 version=${kernel##*/kernel-}
-# What a campus PC has before Zanshin: systemd (with dbus, so that logind handles the power button), the network
-# tools, and Debian's packages install.sh asks for (here beforehand: a guest has no way to Debian's mirrors).
-PACKAGES=systemd-sysv,udev,dbus,kmod,iproute2,procps,ca-certificates,runc,iptables,openssl,skopeo,umoci,busybox
+# What a campus PC has before Zanshin: systemd (with dbus, so that logind handles the power button, and
+# libpam-systemd, so that a login on its console is a logind session), the network tools, and Debian's packages
+# install.sh asks for (here beforehand: a guest has no way to Debian's mirrors).
+PACKAGES=systemd-sysv,udev,dbus,libpam-systemd,kmod,iproute2,procps,ca-certificates,runc,iptables,openssl,skopeo,umoci,busybox
 stamp=$( (cat "$0"; echo "$version $PACKAGES") | sha256sum | cut -c1-12)
 image="$ZANSHIN_CACHE_DIR/guest/debian-pc-$stamp"
 if [ -f "$image/.done" ]; then
@@ -61,8 +62,9 @@ ln -s /etc/systemd/system/rig-admin.service "$root/etc/systemd/system/multi-user
 mkdir -p "$root/etc/systemd/journald.conf.d"
 printf '[Journal]\nForwardToConsole=yes\nMaxLevelConsole=info\nTTYPath=/dev/ttyS0\n' \
   >"$root/etc/systemd/journald.conf.d/console.conf"
-# Nothing else at boot that a test does not need: no login prompts, no periodic maintenance.
-for u in getty@tty1.service serial-getty@ttyS0.service apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer \
+# Nothing else at boot that a test does not need: no login prompt on the serial console (the test's log), no periodic
+# maintenance. The PC's own screen keeps its login prompt (getty on tty1): students log in there.
+for u in serial-getty@ttyS0.service apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer \
   fstrim.timer dpkg-db-backup.timer; do
   ln -sf /dev/null "$root/etc/systemd/system/$u"
 done

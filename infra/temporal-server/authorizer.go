@@ -69,7 +69,7 @@ var workerCalls = map[string]bool{
 }
 
 // The signals a PC may send its own lifecycle workflow.
-var pcSignals = map[string]bool{"shutdown": true, "protect": true}
+var pcSignals = map[string]bool{"shutdown": true, "protect": true, "seat": true}
 
 const workflowService = "/temporal.api.workflowservice.v1.WorkflowService/"
 
@@ -94,12 +94,12 @@ func (r Rules) Refusal(pc string, target *authorization.CallTarget) string {
 		return ""
 	case *workflowservice.SignalWithStartWorkflowExecutionRequest:
 		// At power-off (zanshin-power-off) a PC asks its own lifecycle workflow to evacuate it; its protection loop
-		// asks it for leases (node/protection.ts).
+		// asks it for leases (node/protection.ts); its seat watch says its user logged in or out (node/seat-watch.ts).
 		if req.GetWorkflowId() == own && req.GetWorkflowType().GetName() == "nodeLifecycle" &&
 			req.GetTaskQueue().GetName() == r.ControlTaskQueue && pcSignals[req.GetSignalName()] {
 			return ""
 		}
-		return fmt.Sprintf("PC %s may only signal its own lifecycle workflow %s (shutdown, protect)", pc, own)
+		return fmt.Sprintf("PC %s may only signal its own lifecycle workflow %s (shutdown, protect, seat)", pc, own)
 	case *workflowservice.QueryWorkflowRequest:
 		if req.GetExecution().GetWorkflowId() == own {
 			return ""

@@ -34,7 +34,7 @@ func TestAPCSignalsOnlyItsOwnLifecycle(t *testing.T) {
 			TaskQueue: &taskqueuepb.TaskQueue{Name: "zanshin-control"}, SignalName: signal,
 		})
 	}
-	for _, signal := range []string{"shutdown", "protect"} {
+	for _, signal := range []string{"shutdown", "protect", "seat"} {
 		if r := rules.Refusal("pc1", shutdown("node-pc1", signal)); r != "" {
 			t.Fatalf("own %s refused: %s", signal, r)
 		}

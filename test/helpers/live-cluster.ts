@@ -4,7 +4,7 @@ import { cpSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ClusterConfig } from '../../infra/cluster/config';
-import { containerNetnsPrefix, startCluster, stopCluster } from '../../infra/cluster/cluster';
+import { containerNetnsPrefix, restartPart, startCluster, stopCluster } from '../../infra/cluster/cluster';
 import { deleteNamespaces, listNamespaces } from '../../infra/cluster/netns';
 import { planCluster } from '../../infra/cluster/plan';
 import { isRunning } from '../../infra/cluster/processes';
@@ -120,6 +120,11 @@ export class LiveCluster {
     await deleteNamespaces(
       (await listNamespaces()).filter((n) => n.startsWith(`${containerNetnsPrefix(this.config)}-${node}-`)),
     );
+  }
+
+  /** Switches a PC powered off by powerOff() on again: its fence and worker start as at boot. */
+  async powerOn(node: string): Promise<void> {
+    for (const part of ['fence', 'node-worker']) await restartPart(this.config, `${node}/${part}`, () => undefined);
   }
 
   /** The PID of a PC's process (`node-worker`, `fence`, ...), as the launcher recorded it. */

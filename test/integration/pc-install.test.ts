@@ -2,7 +2,9 @@
 // PID 1 (its own kernel and files, nothing of Zanshin in it) is installed by infra/pc/install.sh from the PC bundle
 // and enrolled with a join token, exactly as the README's "Deploying on a campus" gives it. It reaches Temporal (the
 // full server, per-PC authorization) and migration-api over TCP and TLS. Then it takes part in a migration with a
-// host PC: powered off through ACPI, systemd stops zanshin-evacuate, whose stop moves its web server to pc1.
+// host PC: a student logs in at its keyboard (QEMU types on tty1), its worker notices through logind and its web
+// server leaves for pc1; after the logout and the idle time it is offered again and the server comes back; powered
+// off through ACPI, systemd stops zanshin-evacuate, whose stop moves the server to pc1.
 import execa from 'execa';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -31,6 +33,7 @@ beforeAll(async () => {
       loadReportSeconds: 10,
       leaseSeconds: 60,
       recoveryAfterSeconds: 90,
+      seatIdleSeconds: 5,
     }),
     ensureDebianRootfs(HTTPD_ROOTFS),
   ]);
@@ -67,7 +70,39 @@ it('installs a Debian 12 PC with install.sh: systemd runs its worker, fence and 
   expect(again.status).toBeLessThan(500);
 });
 
-it('takes part in a migration with a host PC: powered off, systemd evacuates its web server to pc1', async () => {
+/** Types on the PC's own keyboard (QEMU's sendkey through its monitor): letters, digits and Enter. */
+async function typeOnVm1(text: string): Promise<void> {
+  const keys = [...text].map((c) => {
+    if (c === '\n') return 'sendkey ret';
+    if (!/^[a-z0-9]$/.test(c)) throw new Error(`cannot type ${JSON.stringify(c)} with sendkey here`);
+    return `sendkey ${c}`;
+  });
+  await execa('socat', ['-', `UNIX-CONNECT:${path.join(vm1().dataDir, 'monitor.sock')}`], {
+    input: `${keys.join('\n')}\n`,
+  });
+}
+
+const url = () => `http://${address}:8080/`;
+let address = '';
+
+const placementOf = async (id: string) =>
+  (
+    (await cluster.api('GET', `/v1/containers/${id}/placement`)).body as {
+      candidates: { nodeId: string; excludedBecause: string[] }[];
+    }
+  ).candidates.find((c) => c.nodeId === 'vm1')?.excludedBecause ?? [];
+
+async function waitUntil<T>(what: string, read: () => Promise<T> | T, ok: (v: T) => boolean, ms: number): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await read();
+    if (ok(v)) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last seen ${JSON.stringify(v)}`);
+    await sleep(500);
+  }
+}
+
+it('notices its user: a real login on its screen clears it, placement leaves it alone until the idle time after the logout', async () => {
   // The web server's files reach the PC on its "USB stick" (the share is live: copied now, seen in the guest).
   const rootfs = path.join(vm1().dataDir, 'setup', 'httpd-rootfs');
   // cp -a: links kept as they are (busybox's applets are relative links), owners and modes too.
@@ -79,11 +114,62 @@ it('takes part in a migration with a host PC: powered off, systemd evacuates its
     rootfs: { dir: '/media/setup/httpd-rootfs' },
   });
   expect(created.status).toBe(201);
+  address = (created.body.network as ContainerNetwork).address;
   const started = await cluster.api('POST', `/v1/containers/${HTTPD}/start`, { nodeId: 'vm1' });
   expect(started.body).toMatchObject({ nodeId: 'vm1', state: 'running' });
-  const url = `http://${(created.body.network as ContainerNetwork).address}:8080/`;
-  expect(await httpGetFrom(laptop(), url, 60_000)).toContain('zanshin httpd test page');
+  expect(await httpGetFrom(laptop(), url(), 60_000)).toContain('zanshin httpd test page');
+  expect(await placementOf(HTTPD)).toEqual(['it is the source']);
 
+  // A student logs in at the PC's keyboard: getty and login on tty1, a logind session on seat0.
+  const password = readFileSync(path.join(vm1().dataDir, 'setup', 'student-password'), 'utf8');
+  const typedAt = Date.now();
+  await typeOnVm1(`student\n`);
+  await sleep(3_000); // login asks for the password once it has read the name
+  await typeOnVm1(`${password}\n`);
+  const told = await waitUntil(
+    "the PC's notice of its user",
+    () => consoleLines(/in use: student \(session \S+, tty\) since .*; lifecycle told \d+ ms after the session began/),
+    (lines) => lines.length > 0,
+    60_000,
+  );
+  const noticeMs = Number(/lifecycle told (\d+) ms/.exec(told[0]!)![1]);
+  console.log(`login on vm1's tty1: lifecycle told ${noticeMs} ms after logind's session began`);
+  expect(noticeMs).toBeLessThanOrEqual(2_000);
+  await waitUntil(
+    'httpd off vm1',
+    () => cluster.runningOn(HTTPD),
+    (on) => on.length === 1 && on[0] === 'pc1',
+    300_000,
+  );
+  console.log(`vm1 cleared ${Date.now() - typedAt} ms after the name was typed (TCG guest)`);
+  expect(await httpGetFrom(laptop(), url(), 60_000)).toContain('zanshin httpd test page');
+  const history = (await cluster.api('GET', `/v1/migrations?containerId=${HTTPD}`)).body.migrations as {
+    from: string;
+    to: string;
+    reason: string;
+  }[];
+  expect(history.map((m) => [m.from, m.to, m.reason])).toEqual([['vm1', 'pc1', 'student at the keyboard of vm1']]);
+  expect(await placementOf(HTTPD)).toEqual(['in use: student is logged in at it']);
+
+  // The student logs out: offered again once the idle time (ZANSHIN_SEAT_IDLE_SECONDS, 5 s here) has passed.
+  await typeOnVm1('exit\n');
+  await waitUntil(
+    'the logout noticed',
+    () => consoleLines(/free: student logged out/),
+    (l) => l.length > 0,
+    60_000,
+  );
+  await waitUntil(
+    'vm1 offered again',
+    () => placementOf(HTTPD),
+    (why) => !why.some((w) => w.startsWith('in use')),
+    60_000,
+  );
+  expect((await cluster.migrate(HTTPD, 'vm1')).to).toBe('vm1');
+});
+
+it('takes part in a migration with a host PC: powered off, systemd evacuates its web server to pc1', async () => {
+  expect(await cluster.runningOn(HTTPD)).toEqual(['vm1']);
   // The power button: systemd shuts the PC down, stopping zanshin-evacuate before the network and the worker.
   await execa('socat', ['-', `UNIX-CONNECT:${path.join(vm1().dataDir, 'monitor.sock')}`], {
     input: 'system_powerdown\n',
@@ -94,8 +180,8 @@ it('takes part in a migration with a host PC: powered off, systemd evacuates its
     await sleep(1000);
   }
   expect(on).toEqual(['pc1']);
-  expect(await httpGetFrom(laptop(), url, 60_000)).toContain('zanshin httpd test page');
-  const history = (await cluster.api('GET', `/v1/migrations?containerId=${HTTPD}`)).body.migrations as {
+  expect(await httpGetFrom(laptop(), url(), 60_000)).toContain('zanshin httpd test page');
+  const history = (await cluster.api('GET', `/v1/migrations?containerId=${HTTPD}&limit=1`)).body.migrations as {
     from: string;
     to: string;
     status: string;

@@ -49,6 +49,9 @@ describe('doctor findings', () => {
     cpu: 0.1,
     memory: 0.2,
     memoryAvailableBytes: 1,
+    inUseSince: null,
+    inUseBy: null,
+    inUseUntil: null,
   };
 
   it('finds nothing on a PC that can do everything', () => {

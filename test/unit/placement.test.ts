@@ -60,6 +60,21 @@ describe('placement policy', () => {
     expect(d.candidates.find((c) => c.nodeId === 'pc3')!.excludedBecause[0]).toMatch(/^in a lecture until/);
   });
 
+  it('never chooses a PC its user is logged in at, nor one logged out of less than the idle time ago', () => {
+    const d = decidePlacement(request, [
+      node('pc2', { inUse: { by: 'student', until: null }, generationsHeld: 2, hasBundle: true }),
+      node('pc3', { inUse: { by: 'student', until: new Date(now.getTime() + 60_000) } }),
+      node('pc4', { inUse: { by: 'student', until: new Date(now.getTime() - 1) }, cpu: 0.9, memory: 0.9 }),
+    ]);
+    expect(d.chosen).toBe('pc4'); // its idle time after the logout has passed: offered again
+    expect(d.candidates.find((c) => c.nodeId === 'pc2')!.excludedBecause).toEqual([
+      'in use: student is logged in at it',
+    ]);
+    expect(d.candidates.find((c) => c.nodeId === 'pc3')!.excludedBecause).toEqual([
+      'in use: student logged out, offered again at 2026-11-26T10:01:00.000Z',
+    ]);
+  });
+
   it('excludes offline, never-reporting, out-of-memory and CPU-incompatible nodes and the source, saying why', () => {
     const d = decidePlacement(request, [
       node('pc1'),

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { nextFreezeEstimate, protectionInterval, ProtectionLease } from '../../domain/protection';
+import { freezeEstimate, protectionInterval, ProtectionLease } from '../../domain/protection';
 import type { CheckpointReport, ContainerSpec, GenerationMeta, TransferReport } from '../../domain/reports';
 import { ProtectionClient } from '../../node/dataplane/protection-client';
 import { buildDataPlane } from '../../node/dataplane/server';
@@ -26,10 +26,13 @@ describe('the interval rule', () => {
     expect(protectionInterval({ ...SETTINGS, freezeShare: 0.05 }, 1_000)).toBe(20_000);
     expect(protectionInterval(SETTINGS, 60_000)).toBe(600_000);
   });
-  it('weighs the newest freeze by half, the first whole', () => {
-    expect(nextFreezeEstimate(null, 400)).toBe(400);
-    expect(nextFreezeEstimate(400, 800)).toBe(600);
-    expect(() => nextFreezeEstimate(400, -1)).toThrow(RangeError);
+  it('expects the median of the last five freezes: one slow dump does not stretch the interval', () => {
+    expect(freezeEstimate([])).toBeNull();
+    expect(freezeEstimate([400])).toBe(400);
+    expect(freezeEstimate([300, 500])).toBe(400);
+    expect(freezeEstimate([300, 320, 1500])).toBe(320);
+    expect(freezeEstimate([9000, 300, 310, 900, 905, 910])).toBe(900); // a lasting change is followed
+    expect(() => freezeEstimate([400, -1])).toThrow(RangeError);
   });
 });
 

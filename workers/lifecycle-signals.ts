@@ -1,15 +1,17 @@
-// How a PC's protection loop asks for leases: a signal to its own lifecycle workflow (the only workflow the full
-// server's authorizer lets a PC signal), which opens them on holders and hands them to this PC's worker.
+// What a PC's worker tells its own lifecycle workflow (the only workflow the full server's authorizer lets a PC
+// signal): its protection loop asks for leases (`protect`), its seat watch says it is used or free (`seat`).
 import { Client, Connection } from '@temporalio/client';
 import { controlTaskQueue, TemporalConfig } from '../common/config';
 import { nodeLifecycleWorkflowId } from '../common/names';
 import { dataConverterWith, payloadCodecFromEnv } from '../common/payload-codec';
 import { temporalTlsOptions } from '../common/temporal-tls';
 
-export function leaseRequester(
-  nodeId: string,
-  temporal: TemporalConfig,
-): { request: (containerIds: string[]) => Promise<void>; close: () => Promise<void> } {
+export interface LifecycleSignals {
+  send(signal: 'protect' | 'seat', arg: unknown): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function lifecycleSignals(nodeId: string, temporal: TemporalConfig): LifecycleSignals {
   let connected: Promise<{ connection: Connection; client: Client }> | null = null;
   const connect = () =>
     (connected ??= Connection.connect({ address: temporal.address, ...temporalTlsOptions(temporal.tls) }).then(
@@ -18,19 +20,19 @@ export function leaseRequester(
         client: new Client({ connection, namespace: temporal.namespace, ...dataConverterWith(payloadCodecFromEnv()) }),
       }),
       (err: unknown) => {
-        connected = null; // try again at the next request
+        connected = null; // try again at the next signal
         throw err;
       },
     ));
   return {
-    async request(containerIds) {
+    async send(signal, arg) {
       const { client } = await connect();
       await client.workflow.signalWithStart('nodeLifecycle', {
         taskQueue: controlTaskQueue(),
         workflowId: nodeLifecycleWorkflowId(nodeId),
         args: [{ nodeId }],
-        signal: 'protect',
-        signalArgs: [{ containerIds }],
+        signal,
+        signalArgs: [arg],
       });
     },
     async close() {
