@@ -4,8 +4,8 @@ import { cpSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ClusterConfig } from '../../infra/cluster/config';
-import { containerNetnsPrefix, restartPart, startCluster, stopCluster } from '../../infra/cluster/cluster';
-import { deleteNamespaces, listNamespaces } from '../../infra/cluster/netns';
+import { startCluster, stopCluster } from '../../infra/cluster/cluster';
+import { powerOffPc, powerOnPc } from '../../infra/cluster/power';
 import { planCluster } from '../../infra/cluster/plan';
 import { isRunning } from '../../infra/cluster/processes';
 import { readState } from '../../infra/cluster/state';
@@ -103,28 +103,14 @@ export class LiveCluster {
     while (isRunning(worker)) await sleep(20);
   }
 
-  /**
-   * A PC switched off at the wall: its worker and fence killed, its containers and their network namespaces gone,
-   * all at once. Nothing of it answers until the cluster restarts those parts.
-   */
-  async powerOff(node: string): Promise<void> {
-    for (const part of ['node-worker', 'fence']) process.kill(this.pidOf(node, part), 'SIGKILL');
-    const root = path.join(this.nodeDirs[node]!, 'runc');
-    const listed = await execa('runc', ['--root', root, 'list', '-q'], { reject: false });
-    await Promise.all(
-      listed.stdout
-        .split('\n')
-        .filter(Boolean)
-        .map((id) => execa('runc', ['--root', root, 'delete', '--force', id], { reject: false })),
-    );
-    await deleteNamespaces(
-      (await listNamespaces()).filter((n) => n.startsWith(`${containerNetnsPrefix(this.config)}-${node}-`)),
-    );
+  /** A PC switched off at the wall (infra/cluster/power.ts). */
+  powerOff(node: string): Promise<void> {
+    return powerOffPc(this.config, node);
   }
 
-  /** Switches a PC powered off by powerOff() on again: its fence and worker start as at boot. */
-  async powerOn(node: string): Promise<void> {
-    for (const part of ['fence', 'node-worker']) await restartPart(this.config, `${node}/${part}`, () => undefined);
+  /** Switches a PC powered off by powerOff() on again. */
+  powerOn(node: string): Promise<void> {
+    return powerOnPc(this.config, node);
   }
 
   /** The PID of a PC's process (`node-worker`, `fence`, ...), as the launcher recorded it. */
