@@ -1,5 +1,5 @@
 // Watches systemd-logind over the system D-Bus for sessions on the PC's own seat, through busctl (systemd's own
-// D-Bus client, on every PC that runs logind): a monitor of logind's SessionNew and SessionRemoved signals wakes it,
+// D-Bus client, on every PC that runs logind): a monitor of logind's user and session signals wakes it,
 // then it reads the sessions and their properties and tells its caller when the PC became used or free.
 import execa from 'execa';
 import { createInterface } from 'node:readline';
@@ -13,6 +13,8 @@ export interface SeatWatchOptions {
   idleSeconds: number;
   /** Told each change: the PC became used, or free. */
   onChange: (change: SeatChange) => Promise<void>;
+  /** Readies what onChange needs (a connection), so that the first change does not wait for it. */
+  prepare?: () => Promise<void>;
   log?: (line: string) => void;
   busctl?: string;
 }
@@ -40,7 +42,9 @@ export class SeatWatch {
       );
       return false;
     }
-    const matches = ['SessionNew', 'SessionRemoved'].map(
+    // UserNew comes as the session is created; SessionNew only once its scope started, after the user's systemd
+    // manager (26 s under emulation here, for a session created 36 s earlier): both wake the watch.
+    const matches = ['UserNew', 'SessionNew', 'SessionRemoved', 'UserRemoved'].map(
       (member) => `--match=type='signal',interface='${LOGIND[2]}',member='${member}'`,
     );
     this.monitor = execa(this.busctl, ['--system', '--json=short', 'monitor', ...matches], {
@@ -49,6 +53,7 @@ export class SeatWatch {
       reject: false,
     });
     createInterface({ input: this.monitor.stdout! }).on('line', () => this.refresh());
+    await this.o.prepare?.().catch((err: unknown) => this.log(`login detection: not ready yet (${String(err)})`));
     void this.monitor.then((r) => {
       if (this.monitor) this.log(`login detection stopped: busctl monitor ended (${r.exitCode}): ${r.stderr}`);
     });
@@ -123,7 +128,8 @@ export class SeatWatch {
           remote: remote === true,
           class: String(klass),
           type: String(type),
-          startedAt: Math.floor(Number(timestamp) / 1000), // logind's microseconds
+          // logind's microseconds; 0 for a session still being set up: seen now.
+          startedAt: Number(timestamp) > 0 ? Math.floor(Number(timestamp) / 1000) : Date.now(),
         };
       }),
     );

@@ -8,6 +8,8 @@ import { temporalTlsOptions } from '../common/temporal-tls';
 
 export interface LifecycleSignals {
   send(signal: 'protect' | 'seat', arg: unknown): Promise<void>;
+  /** Connects now (a signal that must go fast does not wait for a TLS handshake). */
+  connect(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -25,6 +27,9 @@ export function lifecycleSignals(nodeId: string, temporal: TemporalConfig): Life
       },
     ));
   return {
+    async connect() {
+      await connect();
+    },
     async send(signal, arg) {
       const { client } = await connect();
       await client.workflow.signalWithStart('nodeLifecycle', {

@@ -95,6 +95,7 @@ runMain('node-worker', async () => {
         settings: config.seat,
         idleSeconds: config.seat.idleSeconds,
         onChange: (change) => signals.send('seat', change),
+        prepare: () => signals.connect(),
         log: (line) => console.log(`node-worker ${config.nodeId}: ${line}`),
       })
     : null;
