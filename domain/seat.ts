@@ -1,6 +1,6 @@
 // A PC that notices its user: a session logind keeps on the PC's own seat (a student logged in at its keyboard, on a
 // text console or a desktop) means the PC is in use, as if a lecture were on. Remote sessions (ssh) do not count
-// unless the PC is configured so. Pure: node/seat-watch.ts reads the sessions, this decides.
+// unless the PC is configured so. Pure: node/seat-watch.ts reads the sessions from logind, this decides.
 import { DEFAULT_SEAT, SeatSettings } from '../common/seat-settings';
 export { DEFAULT_SEAT } from '../common/seat-settings';
 export type { SeatSettings } from '../common/seat-settings';
@@ -40,20 +40,9 @@ export interface SeatChange {
   idleSeconds?: number;
 }
 
-/**
- * busctl's JSON (--json=short) of a `call` or `get-property`: {"type": "...", "data": [...]}. Returns `data`,
- * failing with what came instead.
- */
-export function busctlData(json: string): unknown[] {
-  const parsed = JSON.parse(json) as { data?: unknown };
-  if (!Array.isArray(parsed.data)) throw new Error(`busctl answered without data: ${json.slice(0, 200)}`);
-  return parsed.data;
-}
-
 /** ListSessions' a(susso): [id, uid, user, seat, path] for each session. */
-export function listedSessions(data: unknown[]): { id: string; user: string; seat: string; path: string }[] {
-  const rows = data[0];
-  if (!Array.isArray(rows)) throw new Error('ListSessions answered without its array of sessions');
+export function listedSessions(rows: unknown): { id: string; user: string; seat: string; path: string }[] {
+  if (!Array.isArray(rows)) throw new Error(`ListSessions answered ${JSON.stringify(rows)}, not an array of sessions`);
   return rows.map((r) => {
     if (!Array.isArray(r) || r.length !== 5) throw new Error(`a session row is not (susso): ${JSON.stringify(r)}`);
     const [id, , user, seat, path] = r as [string, number, string, string, string];

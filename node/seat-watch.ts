@@ -1,11 +1,12 @@
-// Watches systemd-logind over the system D-Bus for sessions on the PC's own seat, through busctl (systemd's own
-// D-Bus client, on every PC that runs logind): a monitor of logind's user and session signals wakes it,
-// then it reads the sessions and their properties and tells its caller when the PC became used or free.
-import execa from 'execa';
-import { createInterface } from 'node:readline';
-import { busctlData, listedSessions, LogindSession, SeatChange, SeatSettings, sessionsInUse } from '../domain/seat';
+// Watches systemd-logind on the system D-Bus for sessions on the PC's own seat: logind's user and session signals
+// wake it, it reads the sessions and their properties (one connection, no process per look) and tells its caller
+// when the PC became used, or free.
+import * as dbus from '@particle/dbus-next';
+import { listedSessions, LogindSession, SeatChange, SeatSettings, sessionsInUse } from '../domain/seat';
 
-const LOGIND = ['org.freedesktop.login1', '/org/freedesktop/login1', 'org.freedesktop.login1.Manager'] as const;
+const LOGIND = 'org.freedesktop.login1';
+/** How long the system bus and logind have to answer at start. */
+const CONNECT_TIMEOUT_MS = 10_000;
 
 export interface SeatWatchOptions {
   settings: SeatSettings;
@@ -16,55 +17,57 @@ export interface SeatWatchOptions {
   /** Readies what onChange needs (a connection), so that the first change does not wait for it. */
   prepare?: () => Promise<void>;
   log?: (line: string) => void;
-  busctl?: string;
 }
 
 export class SeatWatch {
-  private monitor: execa.ExecaChildProcess | null = null;
+  private bus: dbus.MessageBus | null = null;
+  private manager: dbus.ClientInterface | null = null;
   private inUse: LogindSession | null = null;
   private reading: Promise<void> = Promise.resolve();
   private again = false;
   private readonly log: (line: string) => void;
-  private readonly busctl: string;
 
   constructor(private readonly o: SeatWatchOptions) {
     this.log = o.log ?? ((line) => console.log(line));
-    this.busctl = o.busctl ?? 'busctl';
   }
 
   /** Starts watching; false (and why, logged) where this PC has no logind to ask. */
   async start(): Promise<boolean> {
     try {
+      const bus = dbus.systemBus();
+      this.bus = bus;
+      // A bus that cannot be reached says so by an 'error' event only (the call itself would wait forever).
+      const unreachable = new Promise<never>((_resolve, reject) => {
+        bus.once('error', reject);
+        setTimeout(
+          () => reject(new Error(`no answer within ${CONNECT_TIMEOUT_MS / 1000} s`)),
+          CONNECT_TIMEOUT_MS,
+        ).unref();
+      });
+      unreachable.catch(() => undefined);
+      const logind = await Promise.race([bus.getProxyObject(LOGIND, '/org/freedesktop/login1'), unreachable]);
+      bus.on('error', (err: unknown) => this.log(`login detection: system bus: ${String(err)}`));
+      const manager = logind.getInterface(`${LOGIND}.Manager`);
+      this.manager = manager;
       await this.sessions();
+      // UserNew comes as a session is created; SessionNew only once its scope started, after the user's systemd
+      // manager (26 s under emulation here, for a session created 36 s earlier): each wakes the watch.
+      for (const signal of ['UserNew', 'SessionNew', 'SessionRemoved', 'UserRemoved'])
+        manager.on(signal, () => this.refresh());
     } catch (err) {
-      this.log(
-        `login detection off: logind does not answer on the system bus (${(err as Error).message.split('\n')[0]})`,
-      );
+      this.stop();
+      this.log(`login detection off: logind does not answer on the system bus (${(err as Error).message})`);
       return false;
     }
-    // UserNew comes as the session is created; SessionNew only once its scope started, after the user's systemd
-    // manager (26 s under emulation here, for a session created 36 s earlier): both wake the watch.
-    const matches = ['UserNew', 'SessionNew', 'SessionRemoved', 'UserRemoved'].map(
-      (member) => `--match=type='signal',interface='${LOGIND[2]}',member='${member}'`,
-    );
-    this.monitor = execa(this.busctl, ['--system', '--json=short', 'monitor', ...matches], {
-      stdin: 'ignore',
-      stderr: 'pipe',
-      reject: false,
-    });
-    createInterface({ input: this.monitor.stdout! }).on('line', () => this.refresh());
     await this.o.prepare?.().catch((err: unknown) => this.log(`login detection: not ready yet (${String(err)})`));
-    void this.monitor.then((r) => {
-      if (this.monitor) this.log(`login detection stopped: busctl monitor ended (${r.exitCode}): ${r.stderr}`);
-    });
     this.refresh();
     return true;
   }
 
   stop(): void {
-    const m = this.monitor;
-    this.monitor = null;
-    m?.kill();
+    this.bus?.disconnect();
+    this.bus = null;
+    this.manager = null;
   }
 
   /** Reads the sessions again (one read at a time; a signal during a read asks for one more). */
@@ -101,35 +104,33 @@ export class SeatWatch {
 
   /** Every session logind keeps, with the properties that decide. */
   private async sessions(): Promise<LogindSession[]> {
-    const call = await execa(this.busctl, ['--system', '--json=short', 'call', ...LOGIND, 'ListSessions']);
-    const listed = listedSessions(busctlData(call.stdout));
+    const bus = this.bus;
+    const manager = this.manager;
+    if (!bus || !manager) return [];
+    const listed = listedSessions(await manager.ListSessions!<unknown[]>());
     return Promise.all(
       listed.map(async (s) => {
-        const props = await execa(this.busctl, [
-          '--system',
-          '--json=short',
-          'get-property',
-          LOGIND[0],
-          s.path,
-          'org.freedesktop.login1.Session',
-          'Remote',
-          'Class',
-          'Type',
-          'Timestamp',
-        ]);
-        const [remote, klass, type, timestamp] = props.stdout
-          .split('\n')
-          .filter(Boolean)
-          .map((line) => (JSON.parse(line) as { data: unknown }).data);
+        const reply = await bus.call(
+          new dbus.Message({
+            destination: LOGIND,
+            path: s.path,
+            interface: 'org.freedesktop.DBus.Properties',
+            member: 'GetAll',
+            signature: 's',
+            body: [`${LOGIND}.Session`],
+          }),
+        );
+        const props = (reply?.body[0] ?? {}) as Record<string, dbus.Variant | undefined>;
+        const timestamp = Number(props.Timestamp?.value ?? 0);
         return {
           id: s.id,
           user: s.user,
           seat: s.seat,
-          remote: remote === true,
-          class: String(klass),
-          type: String(type),
+          remote: props.Remote?.value === true,
+          class: String(props.Class?.value ?? ''),
+          type: String(props.Type?.value ?? ''),
           // logind's microseconds; 0 for a session still being set up: seen now.
-          startedAt: Number(timestamp) > 0 ? Math.floor(Number(timestamp) / 1000) : Date.now(),
+          startedAt: timestamp > 0 ? Math.floor(timestamp / 1000) : Date.now(),
         };
       }),
     );

@@ -1,5 +1,5 @@
-// Login detection's decisions (domain/seat.ts): which logind sessions make a PC in use, and reading busctl's JSON.
-import { busctlData, listedSessions, LogindSession, sessionsInUse } from '../../domain/seat';
+// Login detection's decisions (domain/seat.ts): which logind sessions make a PC in use; logind's session list.
+import { listedSessions, LogindSession, sessionsInUse } from '../../domain/seat';
 
 const session = (id: string, over: Partial<LogindSession> = {}): LogindSession => ({
   id,
@@ -32,19 +32,20 @@ describe('sessions that make a PC in use', () => {
   });
 });
 
-describe("busctl's JSON", () => {
-  it('reads ListSessions (a(susso)) as busctl --json=short prints it', () => {
-    const out =
-      '{"type":"a(susso)","data":[[["3",1000,"student","seat0","/org/freedesktop/login1/session/_33"],' +
-      '["c2",0,"root","","/org/freedesktop/login1/session/c2"]]]}';
-    expect(listedSessions(busctlData(out))).toEqual([
+describe("logind's ListSessions", () => {
+  it('reads its a(susso) rows', () => {
+    const rows = [
+      ['3', 1000, 'student', 'seat0', '/org/freedesktop/login1/session/_33'],
+      ['c2', 0, 'root', '', '/org/freedesktop/login1/session/c2'],
+    ];
+    expect(listedSessions(rows)).toEqual([
       { id: '3', user: 'student', seat: 'seat0', path: '/org/freedesktop/login1/session/_33' },
       { id: 'c2', user: 'root', seat: '', path: '/org/freedesktop/login1/session/c2' },
     ]);
   });
 
   it('fails naming what came instead of sessions', () => {
-    expect(() => busctlData('{"type":"s"}')).toThrow(/without data/);
-    expect(() => listedSessions(busctlData('{"type":"a(susso)","data":[[["3",1000]]]}'))).toThrow(/not \(susso\)/);
+    expect(() => listedSessions('nothing')).toThrow(/not an array of sessions/);
+    expect(() => listedSessions([['3', 1000]])).toThrow(/not \(susso\)/);
   });
 });
