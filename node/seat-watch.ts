@@ -89,10 +89,12 @@ export class SeatWatch {
     if (first && !this.inUse) {
       this.inUse = first;
       const at = new Date(first.startedAt).toISOString();
+      const seenMs = Date.now() - first.startedAt;
       await this.o.onChange({ inUse: true, user: first.user, session: first.id, at });
       this.log(
         `in use: ${first.user} (session ${first.id}, ${first.type}${first.remote ? ', remote' : ''}) since ${at}; ` +
-          `lifecycle told ${Date.now() - first.startedAt} ms after the session began`,
+          `seen ${seenMs} ms after the session began, lifecycle signalled (Temporal answered) ` +
+          `${Date.now() - first.startedAt} ms after`,
       );
     } else if (!first && this.inUse) {
       const was = this.inUse;

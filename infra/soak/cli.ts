@@ -15,16 +15,22 @@ const program = new Command('soak')
   )
   .requiredOption('--minutes <n>', 'how long it runs', whole('--minutes', 2, 24 * 60))
   .requiredOption('--json <file>', 'where the report goes')
+  .option(
+    '--protect <seconds>',
+    'continuous protection on the PCs, every so many seconds (0: off)',
+    whole('--protect', 0, 3600),
+    0,
+  )
   .showHelpAfterError()
-  .action(async (o: { seed: number; minutes: number; json: string }) => {
+  .action(async (o: { seed: number; minutes: number; json: string; protect: number }) => {
     if (process.getuid?.() !== 0) throw new Error('the soak must run as root (it starts a cluster of simulated PCs)');
     const stop = new AbortController();
     // Handlers that stay (a once-handler would be gone when execa's exit hook looks, and it would re-raise the signal).
     for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => stop.abort());
-    const report = await runSoak({ seed: o.seed, minutes: o.minutes, signal: stop.signal });
+    const report = await runSoak({ seed: o.seed, minutes: o.minutes, signal: stop.signal, protectSeconds: o.protect });
     writeReport(o.json, report);
     console.log(
-      `soak seed ${o.seed}, ${o.minutes} min: ${report.violations} violation(s); migrations ${report.migrations.completed}/` +
+      `soak seed ${o.seed}, ${o.minutes} min${o.protect ? `, protection every ${o.protect} s` : ''}: ${report.violations} violation(s); migrations ${report.migrations.completed}/` +
         `${report.migrations.attempted} completed (${report.migrations.rolledBack} rolled back); recoveries ${report.recoveries}; ` +
         `faults ${Object.entries(report.faults)
           .map(([k, n]) => `${k} ${n}`)

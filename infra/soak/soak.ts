@@ -38,6 +38,8 @@ export interface SoakOptions {
    * user's cluster, never share names). @default zk, 10.91.0 */
   namespacePrefix?: string;
   lanSubnet?: string;
+  /** Continuous protection on the soak's PCs (ZANSHIN_PROTECT_SECONDS); 0 or absent: off. */
+  protectSeconds?: number;
 }
 
 export interface SoakReport {
@@ -80,6 +82,7 @@ async function soakConfig(o: SoakOptions): Promise<ClusterConfig> {
     ZANSHIN_LEASE_SECONDS: '8',
     ZANSHIN_FENCE_MARGIN_SECONDS: '3',
     ZANSHIN_RECOVERY_AFTER_SECONDS: '11',
+    ZANSHIN_PROTECT_SECONDS: String(o.protectSeconds ?? 0),
   });
 }
 
