@@ -9,9 +9,18 @@ interface Lease {
   containerId: string;
   source: string;
   tokenSha256: Buffer;
-  /** Transfers opened under this lease and not yet kept or dropped. */
-  transfers: Set<string>;
+  /** Transfers opened under this lease and not yet kept or dropped, with when each was opened. */
+  transfers: Map<string, number>;
+  lastUsedAt: number;
 }
+
+/**
+ * A checkpoint's transfer open longer than this was abandoned (its source died or was cut off mid-way): dropped. A
+ * checkpoint takes seconds to a minute.
+ */
+export const ABANDONED_TRANSFER_MS = 5 * 60_000;
+/** A lease unused this long ends (its source stopped protecting the container: it moved, stopped, or its PC died). */
+export const IDLE_LEASE_MS = 15 * 60_000;
 
 export class LeaseRefused extends Error {
   constructor(
@@ -52,7 +61,13 @@ export class ProtectionHolder {
     for (const [id, l] of this.leases) if (l.containerId === containerId) this.end(id);
     const leaseId = randomUUID();
     const token = randomBytes(32).toString('base64url');
-    this.leases.set(leaseId, { containerId, source, tokenSha256: sha256(token), transfers: new Set() });
+    this.leases.set(leaseId, {
+      containerId,
+      source,
+      tokenSha256: sha256(token),
+      transfers: new Map(),
+      lastUsedAt: Date.now(),
+    });
     return { leaseId, token };
   }
 
@@ -63,15 +78,39 @@ export class ProtectionHolder {
     if (!token) throw new LeaseRefused(401, 'send "Authorization: Bearer <lease token>"');
     if (!timingSafeEqual(sha256(token), lease.tokenSha256))
       throw new LeaseRefused(403, `wrong token for protection lease ${leaseId}`);
+    lease.lastUsedAt = Date.now();
     return { containerId: lease.containerId, source: lease.source };
   }
 
   /** Opens a transfer for the lease's container (what this PC holds of it comes back, as for a move's target). */
   async begin(leaseId: string): Promise<ReceivePlan> {
     const lease = this.leases.get(leaseId)!;
+    // The source takes one checkpoint at a time: one it left unfinished (its worker restarted mid-way) is dropped.
+    for (const t of lease.transfers.keys()) await this.work.abortReceive(t).catch(() => undefined);
+    lease.transfers.clear();
     const plan = await this.work.prepareReceive(lease.containerId);
-    lease.transfers.add(plan.transferId);
+    lease.transfers.set(plan.transferId, Date.now());
     return plan;
+  }
+
+  /**
+   * Drops what dead sources left: transfers open past ABANDONED_TRANSFER_MS, leases unused past IDLE_LEASE_MS (the
+   * worker runs this every minute). Returns the transfers dropped.
+   */
+  async sweep(now = Date.now()): Promise<string[]> {
+    const dropped: string[] = [];
+    for (const [id, lease] of [...this.leases])
+      if (now - lease.lastUsedAt > IDLE_LEASE_MS) {
+        dropped.push(...lease.transfers.keys());
+        this.end(id);
+      } else
+        for (const [t, openedAt] of [...lease.transfers])
+          if (now - openedAt > ABANDONED_TRANSFER_MS) {
+            lease.transfers.delete(t);
+            dropped.push(t);
+            await this.work.abortReceive(t).catch(() => undefined);
+          }
+    return dropped;
   }
 
   /** Keeps the transfer's checkpoint as a remnant generation: the one a recovery restores if the source dies. */
@@ -103,7 +142,7 @@ export class ProtectionHolder {
     const lease = this.leases.get(leaseId);
     if (!lease) return;
     this.leases.delete(leaseId);
-    for (const t of lease.transfers) void this.work.abortReceive(t).catch(() => undefined);
+    for (const t of lease.transfers.keys()) void this.work.abortReceive(t).catch(() => undefined);
   }
 
   private ownTransfer(leaseId: string, transferId: string): Lease {

@@ -70,6 +70,7 @@ runMain('node-worker', async () => {
   await executor.runc.baseSpec(); // asked now, not in a restore's downtime
   // Continuous protection: this PC keeps others' checkpoints (holder), and sends its own containers' (loop).
   const holder = new ProtectionHolder(config.nodeId, executor);
+  const sweep = setInterval(() => void holder.sweep().catch(() => undefined), 60_000).unref();
   const dataPlane = buildDataPlane(
     executor.transfers,
     config.dataPlaneLimits,
@@ -141,6 +142,7 @@ runMain('node-worker', async () => {
     await seat?.start();
     await worker.run();
   } finally {
+    clearInterval(sweep);
     seat?.stop();
     await protection?.stop();
     await signals.close();

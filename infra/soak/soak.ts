@@ -3,7 +3,7 @@
 // checked chunk by chunk. `npm run soak -- --seed S --minutes M --json FILE`.
 import { Client, Connection, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import execa from 'execa';
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,6 +12,7 @@ import { CONTROL_TASK_QUEUE, migrationWorkflowId } from '../../common/names';
 import type { ContainerNetwork } from '../../domain/container-network';
 import { rootCause } from '../../common/errors';
 import { RemnantStore } from '../../node/store';
+import { ABANDONED_TRANSFER_MS } from '../../node/protection-holder';
 import { imageDamage } from '../../node/verify-image';
 import type { migrateContainer, recoverCrashedNodes, safetyCheckpoints } from '../../workflows';
 import { startCluster, stopCluster } from '../cluster/cluster';
@@ -411,7 +412,17 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
           const damage = await imageDamage(store.imageDir(id, g), manifest);
           if (damage) violate({ kind: 'damaged chunk', containerId: id, detail: `${pc} generation ${g}: ${damage}` });
         }
-      const staging = existsSync(store.stagingRoot()) ? readdirSync(store.stagingRoot()) : [];
+      let staging = existsSync(store.stagingRoot()) ? readdirSync(store.stagingRoot()) : [];
+      // With protection on, a holder may be receiving a checkpoint right now, or still waiting out one a dead source
+      // left (node/protection-holder.ts drops it after ABANDONED_TRANSFER_MS): only older ones are left behind.
+      if (o.protectSeconds)
+        staging = staging.filter((id) => {
+          const record = path.join(store.stagingRoot(), id, 'transfer.json');
+          const openedAt = existsSync(record)
+            ? Date.parse((JSON.parse(readFileSync(record, 'utf8')) as { createdAt: string }).createdAt)
+            : 0;
+          return Date.now() - openedAt > ABANDONED_TRANSFER_MS + 60_000;
+        });
       if (staging.length) violate({ kind: 'staging left', detail: `${pc}: ${staging.join(', ')}` });
     }
     report.damagedOnPurpose = damaged.size;

@@ -10,7 +10,13 @@ import { ProtectionClient } from '../../node/dataplane/protection-client';
 import { buildDataPlane } from '../../node/dataplane/server';
 import { TransferRegistry } from '../../node/dataplane/transfers';
 import { ProtectionLoop } from '../../node/protection';
-import { HolderWork, LeaseRefused, ProtectionHolder } from '../../node/protection-holder';
+import {
+  ABANDONED_TRANSFER_MS,
+  HolderWork,
+  IDLE_LEASE_MS,
+  LeaseRefused,
+  ProtectionHolder,
+} from '../../node/protection-holder';
 import type { ReceivePlan } from '../../node/receiving';
 import { RemnantStore } from '../../node/store';
 
@@ -111,6 +117,16 @@ const refusal = (p: Promise<unknown>): Promise<number | undefined> =>
   );
 
 describe("the holder's leases", () => {
+  it('drops what a dead source left: an unfinished checkpoint at its next one, or after a while; then the lease', async () => {
+    const lease = leaseFor('redis');
+    const first = await new ProtectionClient(lease).begin();
+    const second = await new ProtectionClient(lease).begin(); // the source restarted mid-way
+    expect(work.calls).toContain(`abort ${first.transferId}`);
+    expect(await holder.sweep(Date.now() + ABANDONED_TRANSFER_MS + 1_000)).toEqual([second.transferId]);
+    expect(await holder.sweep(Date.now() + IDLE_LEASE_MS + 1_000)).toEqual([]);
+    expect(await refusal(new ProtectionClient(lease).begin())).toBe(404); // the idle lease ended
+  });
+
   it('opens a transfer and keeps its checkpoint for the bearer of the lease only', async () => {
     const lease = leaseFor('redis');
     const opened = await new ProtectionClient(lease).begin();
