@@ -17,6 +17,22 @@ import type { MigrationResult } from '../../workflows/migrate-container';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Reads until `ok` holds (every 0.5 s), failing after `ms` with what was last seen. */
+export async function until<T>(
+  what: string,
+  read: () => Promise<T> | T,
+  ok: (v: T) => boolean,
+  ms: number,
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await read();
+    if (ok(v)) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last seen ${JSON.stringify(v)}`);
+    await sleep(500);
+  }
+}
+
 /** A real cluster for one test file, with the checks such tests need: where a container runs, its counter, PCs dying. */
 export class LiveCluster {
   config!: ClusterConfig;

@@ -13,7 +13,7 @@ import { clusterStatus } from '../../infra/cluster/cluster';
 import { planCluster } from '../../infra/cluster/plan';
 import { httpGetFrom } from '../../infra/demo/lan-client';
 import { ensureDebianRootfs, HTTPD_ROOTFS } from '../../infra/images/debian-rootfs';
-import { LiveCluster, sleep } from '../helpers/live-cluster';
+import { LiveCluster, sleep, until } from '../helpers/live-cluster';
 import { TEST_PREFIX } from '../helpers/names';
 
 jest.setTimeout(900_000);
@@ -84,6 +84,20 @@ async function typeOnVm1(text: string): Promise<void> {
 }
 
 const url = () => `http://${address}:8080/`;
+
+/** busybox httpd from the "USB stick", created and started on vm1; its address. */
+async function webServerOnVm1(id: string): Promise<string> {
+  const created = await cluster.api('POST', '/v1/containers', {
+    id,
+    args: ['/bin/httpd', '-f', '-p', '8080', '-h', '/www'],
+    memoryMiB: 64,
+    rootfs: { dir: '/media/setup/httpd-rootfs' },
+  });
+  expect(created.status).toBe(201);
+  const started = await cluster.api('POST', `/v1/containers/${id}/start`, { nodeId: 'vm1' });
+  expect(started.body).toMatchObject({ nodeId: 'vm1', state: 'running' });
+  return (created.body.network as ContainerNetwork).address;
+}
 let address = '';
 
 const placementOf = async (id: string) =>
@@ -93,31 +107,12 @@ const placementOf = async (id: string) =>
     }
   ).candidates.find((c) => c.nodeId === 'vm1')?.excludedBecause ?? [];
 
-async function waitUntil<T>(what: string, read: () => Promise<T> | T, ok: (v: T) => boolean, ms: number): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await read();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last seen ${JSON.stringify(v)}`);
-    await sleep(500);
-  }
-}
-
 it('notices its user: a real login on its screen clears it, placement leaves it alone until the idle time after the logout', async () => {
   // The web server's files reach the PC on its "USB stick" (the share is live: copied now, seen in the guest).
   const rootfs = path.join(vm1().dataDir, 'setup', 'httpd-rootfs');
   // cp -a: links kept as they are (busybox's applets are relative links), owners and modes too.
   if (!existsSync(rootfs)) await execa('cp', ['-a', await ensureDebianRootfs(HTTPD_ROOTFS), rootfs]);
-  const created = await cluster.api('POST', '/v1/containers', {
-    id: HTTPD,
-    args: ['/bin/httpd', '-f', '-p', '8080', '-h', '/www'],
-    memoryMiB: 64,
-    rootfs: { dir: '/media/setup/httpd-rootfs' },
-  });
-  expect(created.status).toBe(201);
-  address = (created.body.network as ContainerNetwork).address;
-  const started = await cluster.api('POST', `/v1/containers/${HTTPD}/start`, { nodeId: 'vm1' });
-  expect(started.body).toMatchObject({ nodeId: 'vm1', state: 'running' });
+  address = await webServerOnVm1(HTTPD);
   expect(await httpGetFrom(laptop(), url(), 60_000)).toContain('zanshin httpd test page');
   expect(await placementOf(HTTPD)).toEqual(['it is the source']);
 
@@ -127,7 +122,7 @@ it('notices its user: a real login on its screen clears it, placement leaves it 
   await typeOnVm1(`student\n`);
   await sleep(3_000); // login asks for the password once it has read the name
   await typeOnVm1(`${password}\n`);
-  const told = await waitUntil(
+  const told = await until(
     "the PC's notice of its user",
     () => consoleLines(/in use: student \(session \S+, tty\) since .*; seen \d+ ms after the session began/),
     (lines) => lines.length > 0,
@@ -139,7 +134,7 @@ it('notices its user: a real login on its screen clears it, placement leaves it 
       `${signalledMs} ms after`,
   );
   expect(signalledMs).toBeLessThanOrEqual(2_000);
-  await waitUntil(
+  await until(
     'httpd off vm1',
     () => cluster.runningOn(HTTPD),
     (on) => on.length === 1 && on[0] === 'pc1',
@@ -158,13 +153,13 @@ it('notices its user: a real login on its screen clears it, placement leaves it 
 
   // The student logs out: offered again once the idle time (ZANSHIN_SEAT_IDLE_SECONDS, 5 s here) has passed.
   await typeOnVm1('exit\n');
-  await waitUntil(
+  await until(
     'the logout noticed',
     () => consoleLines(/free: student logged out/),
     (l) => l.length > 0,
     60_000,
   );
-  await waitUntil(
+  await until(
     'vm1 offered again',
     () => placementOf(HTTPD),
     (why) => !why.some((w) => w.startsWith('in use')),
@@ -174,18 +169,7 @@ it('notices its user: a real login on its screen clears it, placement leaves it 
 
 it('takes part in a migration with a host PC: powered off, systemd evacuates its web server to pc1', async () => {
   // A second web server, started on vm1 now that it is offered again.
-  const created = await cluster.api('POST', '/v1/containers', {
-    id: HTTPD2,
-    args: ['/bin/httpd', '-f', '-p', '8080', '-h', '/www'],
-    memoryMiB: 64,
-    rootfs: { dir: '/media/setup/httpd-rootfs' },
-  });
-  expect(created.status).toBe(201);
-  const url2 = `http://${(created.body.network as ContainerNetwork).address}:8080/`;
-  expect((await cluster.api('POST', `/v1/containers/${HTTPD2}/start`, { nodeId: 'vm1' })).body).toMatchObject({
-    nodeId: 'vm1',
-    state: 'running',
-  });
+  const url2 = `http://${await webServerOnVm1(HTTPD2)}:8080/`;
   expect(await httpGetFrom(laptop(), url2, 60_000)).toContain('zanshin httpd test page');
   // The power button: systemd shuts the PC down, stopping zanshin-evacuate before the network and the worker.
   await execa('socat', ['-', `UNIX-CONNECT:${path.join(vm1().dataDir, 'monitor.sock')}`], {

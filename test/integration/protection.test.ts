@@ -9,7 +9,7 @@ import type { ContainerNetwork } from '../../domain/container-network';
 import { ensureDebianRootfs, REDIS_ROOTFS } from '../../infra/images/debian-rootfs';
 import { connectRedisClient, RedisLanClient } from '../../infra/demo/lan-client';
 import type { recoverCrashedNodes } from '../../workflows';
-import { LiveCluster, sleep } from '../helpers/live-cluster';
+import { LiveCluster, sleep, until } from '../helpers/live-cluster';
 import { TEST_PREFIX } from '../helpers/names';
 
 jest.setTimeout(180_000);
@@ -52,16 +52,6 @@ async function holders(runsOn: string): Promise<{ nodeId: string; generations: n
     remnants: { nodeId: string; generations: number[] }[];
   };
   return body.remnants.filter((r) => r.nodeId !== runsOn && r.generations.length > 0);
-}
-
-async function until<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, ms: number): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await read();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last seen ${JSON.stringify(v)}`);
-    await sleep(500);
-  }
 }
 
 /** Writes `t:<ms>` keys (and `last`) as fast as redis acknowledges them, until stopped. */
