@@ -219,19 +219,19 @@ export function createNodeActivities(deps: NodeActivityDeps) {
       return beating(() => executor().exec(input.containerId, input.args, input.timeoutSeconds * 1000));
     },
     /** Holder: lets `source` keep the container's checkpoints here (continuous protection); gives the lease. */
-    async openProtection(input: { containerId: string; source: string }): Promise<ProtectionLease> {
+    openProtection(input: { containerId: string; source: string }): Promise<ProtectionLease> {
       checkNodeInput('openProtection', input);
       if (!deps.holder) throw new Error(`${deps.nodeId} keeps no protected checkpoints (its data plane is off)`);
       const { leaseId, token } = deps.holder.open(input.containerId, input.source);
       const plane = executor().config;
-      return {
+      return Promise.resolve({
         containerId: input.containerId,
         holder: deps.nodeId,
         leaseId,
         token,
         address: plane.dataPlaneAddress,
         ...(plane.dataPlaneCertificate ? { certificate: plane.dataPlaneCertificate } : {}),
-      };
+      });
     },
     /** Source: the lease a holder gave for one of this PC's containers; its checkpoints go there from now on. */
     async acceptProtection(input: { lease: ProtectionLease }): Promise<void> {
