@@ -177,7 +177,7 @@ const icsAt = (minutes: number) => {
     .replace(/\.\d{3}/, '');
 };
 
-it("draws rooms as floor plans with each PC's state, load, CPU and lecture, a room's week, and containers with their remnants", async () => {
+it("draws rooms as floor plans with each PC's state (a user at it too), load, CPU and lecture, a room's week, and containers with their remnants", async () => {
   // Four PCs: three report (pc3 silent for a minute: offline), pc4 never did; R101's plan places three of them.
   const credential = async (pc: string) =>
     pc === 'pc1'
@@ -198,6 +198,11 @@ it("draws rooms as floor plans with each PC's state, load, CPU and lecture, a ro
     expect((await callApi(baseUrl, 'PUT', `/v1/nodes/${pc}/report`, await credential(pc), report)).status).toBe(200);
   }
   await pool.query("UPDATE nodes SET last_report_at = now() - interval '60 seconds' WHERE id = 'pc3'");
+  // pc5, alone in R102 (no lecture there): its student logged in at it (its seat watch told its lifecycle).
+  const pc5 = sampleReport({ taskQueue: 'node-pc5', cpuModel: 'Intel(R) Core(TM) i5-8500 (pc5)', remnants: [] });
+  expect((await callApi(baseUrl, 'PUT', '/v1/nodes/pc5/report', await credential('pc5'), pc5)).status).toBe(200);
+  await pool.query("UPDATE nodes SET in_use_since = now(), in_use_by = 'student' WHERE id = 'pc5'");
+  expect((await callApi(baseUrl, 'PUT', '/v1/rooms/R102', ADMIN, { nodes: ['pc5'] })).status).toBe(200);
   await pool.query("UPDATE containers SET state = 'running', node_id = 'pc1' WHERE id = 'alice-db'");
   const plan = [{ id: 'pc1', row: 1, seat: 1 }, { id: 'pc2', row: 1, seat: 2 }, { id: 'pc3', row: 2, seat: 2 }, 'pc4'];
   expect((await callApi(baseUrl, 'PUT', '/v1/rooms/R101', ADMIN, { nodes: plan })).status).toBe(200);
@@ -223,6 +228,9 @@ it("draws rooms as floor plans with each PC's state, load, CPU and lecture, a ro
     expect(await page.textContent('.room[data-room="R101"] h3')).toMatch(/^R101 · Operating Systems until \d\d:\d\d$/);
     const states = await Promise.all(['pc1', 'pc2', 'pc3', 'pc4'].map((id) => pc(id).getAttribute('data-state')));
     expect(states).toEqual(['lecture', 'lecture', 'offline', 'unknown']);
+    const inUse = page.locator('.room[data-room="R102"] .pc[data-pc="pc5"]');
+    expect(await inUse.getAttribute('data-state')).toBe('in-use');
+    expect(await inUse.textContent()).toMatch(/in use by student/);
     expect(await pc('pc1').textContent()).toMatch(
       /in a lecture.*CPU 92%.*memory 50%.*Intel\(R\) Core\(TM\) i5-8500 \(pc1\).*until \d\d:\d\d: Operating Systems.*alice-db \(running\)/,
     );

@@ -88,11 +88,25 @@ function pcTile(nodeId, now) {
   const n = campus.nodes.find((x) => x.id === nodeId);
   const { current, next } = lectureOfPc(nodeId, now);
   const silentFor = n ? (now - new Date(n.lastReportAt)) / 1000 : Infinity;
-  const state = !n ? 'unknown' : silentFor > session.offlineAfterSeconds ? 'offline' : current ? 'lecture' : 'free';
+  // Its user at its own keyboard (the PC's seat watch): logged in, or logged out less than the idle time ago.
+  const inUse = n && n.inUseSince && (!n.inUseUntil || new Date(n.inUseUntil) > now);
+  const state = !n
+    ? 'unknown'
+    : silentFor > session.offlineAfterSeconds
+      ? 'offline'
+      : current
+        ? 'lecture'
+        : inUse
+          ? 'in-use'
+          : 'free';
   const label = {
     unknown: 'never reported',
     offline: `offline (silent ${Math.round(silentFor)} s)`,
     lecture: 'in a lecture',
+    'in-use':
+      n && n.inUseUntil
+        ? `in use (offered again at ${hhmm(new Date(n.inUseUntil))})`
+        : `in use by ${n?.inUseBy ?? 'its user'}`,
     free: 'free',
   }[state];
   const running = campus.containers.filter((c) => c.nodeId === nodeId && c.state !== 'stopped');
