@@ -1,18 +1,25 @@
 /**
  * Scheduled rebalancing: which containers to move in one run, and why. Pure: the caller gathers, for each running
  * container, its PC's load and lectures and the placement decision for moving it.
- *   1. Evacuate PCs in a lecture or with one starting within the margin (always worth it).
+ *   1. Evacuate PCs in a lecture or with one starting within the margin, and PCs their user is at (always worth it).
  *   2. Move containers off overloaded PCs when the best target's cost beats staying by more than the threshold.
  * Never more than `maxMigrations` per run; lecture evacuations first, then the largest gains.
  */
-import type { PlacementDecision, PlacementWeights } from './placement';
-import { freeTimeTerm } from './placement';
+import type { NodeFacts as PlacementFacts, PlacementDecision, PlacementWeights } from './placement';
+import { freeTimeTerm, isInUse } from './placement';
 
 export interface RebalanceEntry {
   containerId: string;
   nodeId: string;
   /** The PC's current load and lectures. */
-  source: { cpu: number; memory: number; inLectureUntil: Date | null; nextLectureAt: Date | null };
+  source: {
+    cpu: number;
+    memory: number;
+    inLectureUntil: Date | null;
+    nextLectureAt: Date | null;
+    /** Its user at its keyboard (domain/seat.ts); absent or null: not in use. */
+    inUse?: PlacementFacts['inUse'];
+  };
   /** Where the container would go now (its source excluded). */
   decision: PlacementDecision;
 }
@@ -52,7 +59,7 @@ export function mayMoveFrom(
 ): boolean {
   const inLecture = s.inLectureUntil !== null && s.inLectureUntil > o.now;
   const lectureSoon = s.nextLectureAt !== null && s.nextLectureAt.getTime() - o.now.getTime() < o.lectureMarginMs;
-  return inLecture || lectureSoon || s.cpu + s.memory > o.overloadThreshold;
+  return inLecture || lectureSoon || isInUse(s, o.now) || s.cpu + s.memory > o.overloadThreshold;
 }
 
 export function planRebalance(entries: RebalanceEntry[], o: RebalanceOptions): RebalancePlan {
@@ -66,10 +73,14 @@ export function planRebalance(entries: RebalanceEntry[], o: RebalanceOptions): R
     const lectureSoon =
       !inLecture && s.nextLectureAt !== null && s.nextLectureAt.getTime() - o.now.getTime() < o.lectureMarginMs;
     const to = e.decision.chosen;
-    if (inLecture || lectureSoon) {
+    // A container the login's evacuation did not move (its deadline passed, no target then) leaves at the next run.
+    const inUse = isInUse(s, o.now);
+    if (inLecture || lectureSoon || inUse) {
       const why = inLecture
         ? `${e.nodeId} is in a lecture`
-        : `a lecture starts on ${e.nodeId} at ${s.nextLectureAt!.toISOString()}`;
+        : inUse
+          ? `${e.nodeId} is in use by ${s.inUse?.by ?? 'its user'}`
+          : `a lecture starts on ${e.nodeId} at ${s.nextLectureAt!.toISOString()}`;
       if (to) lecture.push({ containerId: e.containerId, from: e.nodeId, to, reason: why, gain: null });
       else skipped.push({ containerId: e.containerId, reason: `${why}, but ${e.decision.explanation}` });
       continue;

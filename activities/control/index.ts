@@ -143,6 +143,7 @@ export function createControlActivities({
           memory: pc?.node.memory ?? 0,
           inLectureUntil: need.inLectureUntil,
           nextLectureAt: need.nextLectureAt,
+          inUse: pc?.facts.inUse ?? null,
         };
         if (mayMoveFrom(source, options)) movable.set(id, source);
       }

@@ -39,6 +39,23 @@ const options: RebalanceOptions = {
 };
 
 describe('rebalancing plan', () => {
+  it('moves what is still on a PC its user is at, and nothing once the idle time after the logout has passed', () => {
+    const atIt = { by: 'student', until: null };
+    const plan = planRebalance(
+      [
+        entry('a', 'pc1', { inUse: atIt }, [fact('pc2')]),
+        entry('b', 'pc3', { inUse: { by: 'student', until: new Date(now.getTime() - 1) } }, [fact('pc2')]),
+      ],
+      options,
+    );
+    expect(plan.moves).toEqual([
+      { containerId: 'a', from: 'pc1', to: 'pc2', reason: 'pc1 is in use by student', gain: null },
+    ]);
+    expect(
+      mayMoveFrom({ cpu: 0.1, memory: 0.1, inLectureUntil: null, nextLectureAt: null, inUse: atIt }, options),
+    ).toBe(true);
+  });
+
   it('evacuates a PC whose lecture starts within the margin, and leaves quiet PCs alone', () => {
     const plan = planRebalance(
       [
