@@ -368,6 +368,24 @@ export async function runningContainers(db: Queryable): Promise<{ id: string; no
 }
 
 /**
+ * Running containers whose PC's continuous protection kept no checkpoint of them within `withinSeconds` (its report
+ * says so: table `protection`): those still need the scheduled safety checkpoint.
+ */
+export async function unprotectedRunningContainers(
+  db: Queryable,
+  withinSeconds: number,
+): Promise<{ id: string; nodeId: string }[]> {
+  const { rows } = await db.query<{ id: string; nodeId: string }>(
+    `SELECT c.id, c.node_id AS "nodeId" FROM containers c WHERE c.state = 'running' AND c.node_id IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM protection p WHERE p.container_id = c.id AND p.node_id = c.node_id
+                       AND p.checkpoint_at > now() - ($1::int * interval '1 second'))
+     ORDER BY c.id ${NATURAL}`,
+    [withinSeconds],
+  );
+  return rows;
+}
+
+/**
  * Containers to recover: recorded as running on a PC that has not reported for `offlineAfterSeconds`, and those a
  * PC lost (`lost`: it is live, but no longer runs them).
  */

@@ -1,4 +1,4 @@
-import { executeChild, workflowInfo } from '@temporalio/workflow';
+import { executeChild, patched, workflowInfo } from '@temporalio/workflow';
 import { isValidContainerId, isValidNodeId, migrationWorkflowId, NODE_ID_RULE } from '../common/names';
 import { controlActivities, NodeTimeouts } from './activity-proxies';
 import { keepCheckpointOn } from './migration-steps';
@@ -71,13 +71,22 @@ export async function safetyCheckpoint(input: {
   };
 }
 
-/** Safety checkpoints of every running container, one after another (a Temporal Schedule runs this). */
+/** A container its PC protected within this long needs no scheduled checkpoint (it would only take its lock). */
+const PROTECTED_WITHIN_SECONDS = 600;
+
+/**
+ * Safety checkpoints of every running container that continuous protection does not keep (its PC has it off, or
+ * kept none lately), one after another (a Temporal Schedule runs this).
+ */
 export async function safetyCheckpoints(
   input: { timeouts?: NodeTimeouts } = {},
 ): Promise<{ results: SafetyCheckpointResult[]; errors: { containerId: string; error: string }[] }> {
   const results: SafetyCheckpointResult[] = [];
   const errors: { containerId: string; error: string }[] = [];
-  for (const c of await control.runningContainers()) {
+  const due = patched('skip-protected')
+    ? await control.unprotectedContainers({ withinSeconds: PROTECTED_WITHIN_SECONDS })
+    : await control.runningContainers();
+  for (const c of due) {
     try {
       results.push(
         await executeChild(safetyCheckpoint, {

@@ -20,6 +20,7 @@ import {
   nextEpochIfSilent,
   recordRestart,
   runningContainers,
+  unprotectedRunningContainers,
   runningWithMemory,
 } from '../../state/containers';
 import { isRunningMigrationOf, MigrationEnd, MigrationStart, recordAttempt } from '../../state/migrations';
@@ -190,6 +191,10 @@ export function createControlActivities({
     /** Containers recorded as running, for safety checkpoints. */
     async runningContainers(): Promise<{ id: string; nodeId: string }[]> {
       return runningContainers(db);
+    },
+    /** Running containers continuous protection has not kept a checkpoint of within `withinSeconds`. */
+    async unprotectedContainers(input: { withinSeconds: number }): Promise<{ id: string; nodeId: string }[]> {
+      return unprotectedRunningContainers(db, input.withinSeconds);
     },
     /** PCs that report (so their GC can run). */
     async liveNodes(input: { offlineAfterSeconds?: number } = {}): Promise<string[]> {

@@ -173,6 +173,32 @@ describe('node load reports', () => {
     expect(rows[0]).toEqual({ n: 3 });
   });
 
+  it("keeps each protected container's newest checkpoint from its PC's report; the schedule then skips it", async () => {
+    const controls = createControlActivities({ db: pool, policy: DEFAULT_POLICY });
+    for (const id of ['prot1', 'prot2']) {
+      expect((await post('/v1/containers', { ...container, id })).statusCode).toBe(201);
+      await pool.query("UPDATE containers SET state = 'running', node_id = 'pc1' WHERE id = $1", [id]);
+    }
+    const ids = async () => (await controls.unprotectedContainers({ withinSeconds: 600 })).map((c) => c.id);
+    expect(await ids()).toEqual(expect.arrayContaining(['prot1', 'prot2']));
+    const at = new Date(Date.now() - 5_000).toISOString();
+    const kept = { holder: 'pc2', generation: 1_000_003, at, frozenMs: 350, wireBytes: 2 ** 21, tookMs: 1400 };
+    const protection = [{ containerId: 'prot1', ...kept, intervalMs: 18_000 }];
+    expect((await put('/v1/nodes/pc1/report', report({ protection }), tokens.nodeToken)).statusCode).toBe(200);
+    expect((await get(baseUrl, '/v1/containers/prot1', admin)).body.protection).toEqual({
+      containerId: 'prot1',
+      ...kept,
+      intervalMs: 18_000,
+    });
+    expect(await ids()).not.toContain('prot1');
+    expect(await ids()).toContain('prot2');
+    // A report without it (the container left, or protection is off now): no longer protected.
+    expect((await put('/v1/nodes/pc1/report', report(), tokens.nodeToken)).statusCode).toBe(200);
+    expect((await get(baseUrl, '/v1/containers/prot1', admin)).body.protection).toBeNull();
+    expect(await ids()).toContain('prot1');
+    await pool.query("DELETE FROM containers WHERE id IN ('prot1', 'prot2')");
+  });
+
   it.each([
     [
       'a missing field',
