@@ -20,6 +20,8 @@ import type { NodeExecutor } from './executor';
 const YIELD_MS = 120_000;
 /** How often the loop looks for due containers. */
 const TICK_MS = 1_000;
+/** How often the loop asks runc which containers run here (a process each time: not at every look). */
+const LIST_EVERY_MS = 5_000;
 /** How long before a lease asked for and not granted is asked for again. */
 const LEASE_RETRY_MS = 30_000;
 
@@ -55,6 +57,7 @@ export class ProtectionLoop {
   private readonly yieldedUntil = new Map<string, number>();
   private readonly askedAt = new Map<string, number>();
   private inFlight: { containerId: string; abort: AbortController } | null = null;
+  private listed: { at: number; ids: Set<string> } | null = null;
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> = Promise.resolve();
   private stopped = false;
@@ -110,8 +113,11 @@ export class ProtectionLoop {
 
   /** One look: forget containers gone from here, ask for missing leases, checkpoint the most overdue container. */
   async tick(now = Date.now()): Promise<void> {
-    const running = (await this.deps.executor.list()).filter((c: ContainerState) => c.status === 'running');
-    const ids = new Set(running.map((c) => c.containerId));
+    if (!this.listed || now - this.listed.at >= LIST_EVERY_MS || now < this.listed.at) {
+      const running = (await this.deps.executor.list()).filter((c: ContainerState) => c.status === 'running');
+      this.listed = { at: now, ids: new Set(running.map((c) => c.containerId)) };
+    }
+    const ids = this.listed.ids;
     for (const id of [...this.protectedHere.keys()])
       if (!ids.has(id)) {
         this.protectedHere.delete(id);

@@ -1,13 +1,15 @@
-// What a PC's worker tells its own lifecycle workflow (the only workflow the full server's authorizer lets a PC
-// signal): its protection loop asks for leases (`protect`), its seat watch says it is used or free (`seat`).
-import { Client, Connection } from '@temporalio/client';
+// What a PC tells its own lifecycle workflow (the only workflow the full server's authorizer lets a PC signal): its
+// protection loop asks for leases (`protect`), its seat watch says it is used or free (`seat`), zanshin-power-off
+// asks for its evacuation (`shutdown`).
+import { Client, Connection, WorkflowHandle } from '@temporalio/client';
 import { controlTaskQueue, TemporalConfig } from '../common/config';
 import { nodeLifecycleWorkflowId } from '../common/names';
 import { dataConverterWith, payloadCodecFromEnv } from '../common/payload-codec';
 import { temporalTlsOptions } from '../common/temporal-tls';
 
 export interface LifecycleSignals {
-  send(signal: 'protect' | 'seat', arg: unknown): Promise<void>;
+  /** Signals (starting it if need be) the PC's lifecycle workflow; its handle, for queries. */
+  send(signal: 'protect' | 'seat' | 'shutdown', arg: unknown): Promise<WorkflowHandle>;
   /** Connects now (a signal that must go fast does not wait for a TLS handshake). */
   connect(): Promise<void>;
   close(): Promise<void>;
@@ -32,7 +34,7 @@ export function lifecycleSignals(nodeId: string, temporal: TemporalConfig): Life
     },
     async send(signal, arg) {
       const { client } = await connect();
-      await client.workflow.signalWithStart('nodeLifecycle', {
+      return client.workflow.signalWithStart('nodeLifecycle', {
         taskQueue: controlTaskQueue(),
         workflowId: nodeLifecycleWorkflowId(nodeId),
         args: [{ nodeId }],

@@ -87,7 +87,7 @@ runMain('node-worker', async () => {
           nodeId: config.nodeId,
           executor,
           settings: config.protection,
-          requestLeases: (containerIds) => signals.send('protect', { containerIds }),
+          requestLeases: async (containerIds) => void (await signals.send('protect', { containerIds })),
         })
       : null;
   // A student at the PC's own keyboard takes it back: its lifecycle evacuates it, placement leaves it alone.
@@ -95,7 +95,7 @@ runMain('node-worker', async () => {
     ? new SeatWatch({
         settings: config.seat,
         idleSeconds: config.seat.idleSeconds,
-        onChange: (change) => signals.send('seat', change),
+        onChange: async (change) => void (await signals.send('seat', change)),
         prepare: () => signals.connect(),
         log: (line) => console.log(`node-worker ${config.nodeId}: ${line}`),
       })
@@ -139,7 +139,7 @@ runMain('node-worker', async () => {
           : 'protection off'),
     );
     protection?.start();
-    await seat?.start();
+    void seat?.start(); // a slow or absent system bus must not hold up the worker's polling
     await worker.run();
   } finally {
     clearInterval(sweep);

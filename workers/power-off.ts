@@ -5,14 +5,11 @@
 // passed. Settings as the node worker's: ZANSHIN_NODE_ID, TEMPORAL_ADDRESS, TEMPORAL_TLS_* (this PC's certificate),
 // ZANSHIN_PAYLOAD_KEY_FILE; ZANSHIN_EVACUATION_DEADLINE (seconds, default 90) should stay below the unit's
 // TimeoutStopSec.
-import { Client, Connection } from '@temporalio/client';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { envInt, envRequired } from '../common/env';
-import { controlTaskQueue, temporalConfig } from '../common/config';
-import { nodeLifecycleWorkflowId } from '../common/names';
-import { dataConverterWith, payloadCodecFromEnv } from '../common/payload-codec';
-import { temporalTlsOptions } from '../common/temporal-tls';
+import { temporalConfig } from '../common/config';
 import { runMain } from './connect';
+import { lifecycleSignals } from './lifecycle-signals';
 import type { EvacuationReport } from '../workflows/node-lifecycle';
 
 /** The evacuation this request started: the newest one requested at or after `since`, once it has finished. */
@@ -24,23 +21,11 @@ export function finishedEvacuation(evacuations: EvacuationReport[], since: numbe
 async function main(): Promise<void> {
   const nodeId = envRequired(process.env, 'ZANSHIN_NODE_ID', "set it to this PC's id, e.g. ZANSHIN_NODE_ID=pc1");
   const deadlineSeconds = envInt(process.env, 'ZANSHIN_EVACUATION_DEADLINE', 90, 5, 3600);
-  const temporal = temporalConfig();
-  const connection = await Connection.connect({ address: temporal.address, ...temporalTlsOptions(temporal.tls) });
+  const lifecycle = lifecycleSignals(nodeId, temporalConfig());
   try {
-    const client = new Client({
-      connection,
-      namespace: temporal.namespace,
-      ...dataConverterWith(payloadCodecFromEnv()),
-    });
     // The workflow stamps requestedAt with its own clock; a second of slack for clocks apart.
     const since = Date.now() - 1_000;
-    const handle = await client.workflow.signalWithStart('nodeLifecycle', {
-      taskQueue: controlTaskQueue(),
-      workflowId: nodeLifecycleWorkflowId(nodeId),
-      args: [{ nodeId }],
-      signal: 'shutdown',
-      signalArgs: [{ deadlineSeconds, reason: 'power-off' }],
-    });
+    const handle = await lifecycle.send('shutdown', { deadlineSeconds, reason: 'power-off' });
     console.log(`zanshin: evacuating ${nodeId} (deadline ${deadlineSeconds} s)`);
     const end = Date.now() + (deadlineSeconds + 30) * 1000;
     while (Date.now() < end) {
@@ -60,7 +45,7 @@ async function main(): Promise<void> {
     }
     throw new Error(`the evacuation of ${nodeId} did not finish within ${deadlineSeconds + 30} s`);
   } finally {
-    await connection.close();
+    await lifecycle.close();
   }
 }
 

@@ -111,18 +111,16 @@ export async function nodeLifecycle(
     if (typeof change?.inUse !== 'boolean' || typeof change.at !== 'string' || Number.isNaN(Date.parse(change.at)))
       return;
     seat = { ...change, heardAt: Date.now() };
+    const user = typeof change.user === 'string' ? change.user.slice(0, 64) : null;
     await control.recordSeat({
       nodeId: input.nodeId,
       inUse: change.inUse,
       at: change.at,
-      user: typeof change.user === 'string' ? change.user.slice(0, 64) : null,
+      user,
       idleSeconds: Math.max(0, Math.min(7 * 86_400, Math.floor(Number(change.idleSeconds ?? 0)))),
     });
     if (change.inUse)
-      request('in use')({
-        reason: `${typeof change.user === 'string' ? change.user.slice(0, 64) : 'a user'} at the keyboard`,
-        deadlineSeconds: IN_USE_DEADLINE_SECONDS,
-      });
+      request('in use')({ reason: `${user ?? 'a user'} at the keyboard`, deadlineSeconds: IN_USE_DEADLINE_SECONDS });
   });
   setHandler(protectSignal, (r) => openProtectionLeases(input, r?.containerIds));
 

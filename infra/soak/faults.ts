@@ -6,9 +6,9 @@ import path from 'node:path';
 import type { ApiClient } from '../../cli/api-client';
 import { migrationWorkflowId } from '../../common/names';
 import { RemnantStore } from '../../node/store';
-import { containerNetnsPrefix, restartPart } from '../cluster/cluster';
+import { restartPart } from '../cluster/cluster';
+import { powerOffPc, powerOnPc } from '../cluster/power';
 import type { ClusterConfig } from '../cluster/config';
-import { deleteNamespaces, listNamespaces } from '../cluster/netns';
 import type { ClusterPlan } from '../cluster/plan';
 import { readState } from '../cluster/state';
 import type { LoopDisks } from './disks';
@@ -135,19 +135,8 @@ export function faultInjector(ctx: FaultContext): (f: PlannedFault) => Promise<v
         return;
       case 'power-off': {
         // Everything of the PC at once: worker, fence, containers, and the containers' namespaces with them.
-        signal(worker(pc), 'SIGKILL');
-        signal(`${pc}/fence`, 'SIGKILL');
-        const root = path.join(nodeDirs[pc]!, 'runc');
-        const listed = await execa('runc', ['--root', root, 'list', '-q'], { reject: false });
-        for (const id of listed.stdout.split('\n').filter(Boolean))
-          await execa('runc', ['--root', root, 'delete', '--force', id], { reject: false });
-        await deleteNamespaces(
-          (await listNamespaces()).filter((n) => n.startsWith(`${containerNetnsPrefix(config)}-${pc}-`)),
-        );
-        hurt(`power-${pc}`, async () => {
-          await restart(`${pc}/fence`);
-          await restart(worker(pc));
-        });
+        await powerOffPc(config, pc);
+        hurt(`power-${pc}`, () => powerOnPc(config, pc));
         return;
       }
       case 'restart-temporal':
